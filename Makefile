@@ -1,0 +1,43 @@
+# reconcile — the two set-up commands are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8990
+
+.PHONY: demo test lint typecheck unit bench venv system-deps clean
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,dev]'
+	@touch $(STAMP)
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+## demo: start the simulator with the example world, plan desired/ against it, stop it
+demo: venv
+	@bash scripts/demo.sh $(PORT)
+
+## test: everything — lint, types, unit, simulator, targets, real LDAP/AD servers, CLI end to end
+test: venv system-deps lint typecheck
+	$(BIN)/python -m pytest -q -p no:cacheprovider --record-mode=none --block-network \
+	  --allowed-hosts='127\.0\.0\.1,localhost,::1' $(PYTEST_ARGS)
+
+unit: venv
+	$(BIN)/python -m pytest -q -x $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check reconcile tests
+
+typecheck: venv
+	$(BIN)/mypy
+
+## bench: the performance table (not part of make test); writes bench/results.json
+bench: venv system-deps
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .reconcile

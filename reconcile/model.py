@@ -1,0 +1,259 @@
+"""Domain values: users, groups, desired and actual state, scope and policy.
+
+Frozen, typed, no I/O. Identity keys are normalised here (lower-cased) so that every other
+module compares the same strings (SPEC §3, §4).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
+
+
+class Status(StrEnum):
+    """A user's status, the same word on every target."""
+
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class AbsentPolicy(StrEnum):
+    """What happens to in-scope users missing from the desired state (`policy.absent`)."""
+
+    DISABLE = "disable"
+    DELETE = "delete"
+    IGNORE = "ignore"
+
+
+class UnsyncedPolicy(StrEnum):
+    """What happens to in-scope Confluence DC "unsynced from directory" entries."""
+
+    DELETE = "delete"
+    IGNORE = "ignore"
+
+
+def norm(value: str) -> str:
+    """The comparison form of a username, email, account id or group name."""
+    return value.strip().lower()
+
+
+def is_email(key: str) -> bool:
+    return "@" in key
+
+
+@lru_cache(maxsize=4096)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(fnmatch.translate(norm(pattern)))
+
+
+@dataclass(frozen=True, slots=True)
+class Globs:
+    """A list of case-insensitive shell globs (`*`, `?`, `[...]`)."""
+
+    patterns: tuple[str, ...] = ()
+
+    def matches(self, *keys: str | None) -> bool:
+        """True when any pattern matches any of the non-empty keys."""
+        for pattern in self.patterns:
+            rx = _glob_regex(pattern)
+            for key in keys:
+                if key and rx.match(norm(key)):
+                    return True
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where something was written: `file:line:column` (1-based)."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.file}:{self.line}:{self.column}"
+        return self.file
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A user as a target reports it (actual state).
+
+    `ref` is the target's stable reference: the Confluence DC `userKey` or the Cloud `account_id`.
+    """
+
+    ref: str
+    username: str | None = None  # DC username, lower-cased
+    email: str | None = None
+    account_id: str | None = None
+    display_name: str | None = None
+    status: Status = Status.ACTIVE
+    unsynced: bool = False  # DC "unsynced from directory" entry
+    synced: bool = False  # Cloud managementSource == "synced" (IdP/SCIM-managed)
+    admin: bool = False  # org/site admin (Cloud) or member of target.admin_groups (DC)
+    last_active: str | None = None  # ISO-8601, where the target reveals it
+    billable: bool = True  # counts towards a licence seat when active
+
+    def keys(self) -> tuple[str, ...]:
+        """Every identity key of this user, normalised, for glob matching."""
+        return tuple(norm(k) for k in (self.username, self.email, self.account_id) if k)
+
+    @property
+    def label(self) -> str:
+        """How a user outside the desired state is shown: username (DC), else email, else account id."""
+        return self.username or self.email or self.account_id or self.ref
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A group as a target reports it. `ref` is Cloud's group id (DC: the name)."""
+
+    name: str  # lower-cased
+    ref: str = ""
+    synced: bool = False  # Cloud externalSynced: managed by an IdP, never written
+    readonly: bool = False  # DC group of a read-only directory, as detected by the target
+
+
+@dataclass(frozen=True, slots=True)
+class ActualState:
+    """What a target holds, restricted to what the plan needs.
+
+    `members` maps a lower-cased group name to the refs of its member users. Only managed groups
+    need to be present; a group missing from `groups` does not exist on the target.
+    """
+
+    users: Mapping[str, User]  # ref -> User
+    groups: Mapping[str, Group]  # lower-cased name -> Group
+    members: Mapping[str, frozenset[str]]  # lower-cased group name -> user refs
+    me: str | None = None  # ref of the account the credentials belong to
+    complete_groups: frozenset[str] | None = None  # groups whose members were read (None: all)
+
+    @staticmethod
+    def build(
+        users: Iterable[User],
+        groups: Iterable[Group] = (),
+        members: Mapping[str, Iterable[str]] | None = None,
+        me: str | None = None,
+    ) -> ActualState:
+        """Convenience constructor used by targets and tests."""
+        return ActualState(
+            users={u.ref: u for u in users},
+            groups={norm(g.name): g for g in groups},
+            members={norm(g): frozenset(refs) for g, refs in (members or {}).items()},
+            me=me,
+        )
+
+    def groups_of(self) -> dict[str, set[str]]:
+        """ref -> lower-cased group names (inverse of `members`)."""
+        out: dict[str, set[str]] = {}
+        for group, refs in self.members.items():
+            for ref in refs:
+                out.setdefault(ref, set()).add(group)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredUser:
+    """A user the desired state names. `key` is how the desired file wrote it (SPEC §4)."""
+
+    key: str
+    status: Status = Status.ACTIVE
+    groups: frozenset[str] = frozenset()  # lower-cased group names
+    username: str | None = None  # extra key a source supplies (LDAP uid)
+    email: str | None = None  # extra key a source supplies (LDAP mail)
+    display_name: str | None = None
+    source: str = "yaml"
+    origin: Location | None = None
+
+    def keys(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(norm(k) for k in (self.key, self.username, self.email) if k))
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredState:
+    """The merged desired state of every source.
+
+    `users` is keyed by the normalised `key`. `groups` are the groups the desired state names
+    (in `groups:` or in a user's `groups:`), lower-cased.
+    """
+
+    users: Mapping[str, DesiredUser]
+    groups: frozenset[str] = frozenset()
+    origins: Mapping[str, Location] = field(default_factory=dict)  # group -> where it was named
+
+    @staticmethod
+    def build(users: Iterable[DesiredUser], groups: Iterable[str] = ()) -> DesiredState:
+        us = {norm(u.key): u for u in users}
+        gs = {norm(g) for g in groups}
+        for u in us.values():
+            gs |= u.groups
+        return DesiredState(users=us, groups=frozenset(gs))
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which users and groups this configuration owns, and which principals are never touched."""
+
+    users: Globs = Globs(("*",))
+    groups: Globs = Globs()
+    protect: Globs = Globs()
+
+    def owns_user(self, user: User | DesiredUser) -> bool:
+        return self.users.matches(*user.keys())
+
+    def owns_group(self, name: str) -> bool:
+        return self.groups.matches(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """A safety limit: an absolute count, or a percentage (`"10%"`)."""
+
+    value: float
+    percent: bool = False
+
+    @staticmethod
+    def parse(text: str | int) -> Limit:
+        """Parse `25`, `"25"` or `"10%"`; raises ValueError on anything else."""
+        if isinstance(text, bool):
+            raise ValueError("a limit is a count or a percentage")
+        if isinstance(text, int):
+            if text < 0:
+                raise ValueError("a limit cannot be negative")
+            return Limit(float(text))
+        s = str(text).strip()
+        if s.endswith("%"):
+            number = float(s[:-1])
+            if not 0 <= number <= 100:
+                raise ValueError("a percentage limit is between 0% and 100%")
+            return Limit(number, percent=True)
+        if not s.isdigit():
+            raise ValueError(f"{text!r} is neither a count (25) nor a percentage (\"10%\")")
+        return Limit(float(int(s)))
+
+    def allows(self, count: int, base: int) -> bool:
+        """Whether `count` actions are within this limit; a percentage is of `base`.
+
+        Exceeded means strictly greater than the limit, comparing exact ratios (SPEC §5).
+        """
+        if self.percent:
+            return count * 100 <= self.value * base
+        return count <= self.value
+
+    def __str__(self) -> str:
+        if self.percent:
+            return f"{self.value:g}%"
+        return f"{int(self.value)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    absent: AbsentPolicy = AbsentPolicy.DISABLE
+    unsynced: UnsyncedPolicy = UnsyncedPolicy.IGNORE
+    limits: Mapping[str, Limit] = field(default_factory=dict)  # ActionKind value -> Limit
+    allow_empty: bool = False

@@ -1,0 +1,291 @@
+"""Action, Plan and its canonical JSON: ordering, digest, safety limits, (de)serialisation.
+
+The digest is a lower-case hex sha256 of the canonical JSON of everything but `created_at`
+(SPEC §7). Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from reconcile import __version__
+from reconcile.errors import ConfigError, LimitExceeded
+from reconcile.model import Limit
+
+FORMAT_VERSION = 1
+
+
+class ActionKind(StrEnum):
+    """The five kinds of change, in execution order (SPEC §5)."""
+
+    ENABLE = "enable"
+    ADD_MEMBER = "add_member"
+    REMOVE_MEMBER = "remove_member"
+    DISABLE = "disable"
+    DELETE = "delete"
+
+    @property
+    def rank(self) -> int:
+        return _ORDER[self]
+
+
+_ORDER = {kind: i for i, kind in enumerate(ActionKind)}
+
+# Defaults when `policy.limits` does not name a kind (SPEC §5).
+DEFAULT_LIMITS: Mapping[ActionKind, Limit] = {
+    ActionKind.DELETE: Limit(10, percent=True),
+    ActionKind.DISABLE: Limit(10, percent=True),
+    ActionKind.REMOVE_MEMBER: Limit(25, percent=True),
+}
+DEFAULT_LIMITS_MIN_USERS = 20
+USER_KINDS = frozenset({ActionKind.ENABLE, ActionKind.DISABLE, ActionKind.DELETE})
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """Who an action is about: the key shown to people and the target's stable reference."""
+
+    identity: str
+    ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    kind: ActionKind
+    subject: Subject
+    group: str | None = None
+    reason: str = ""
+    precondition: Mapping[str, Any] = field(default_factory=dict)
+    unsynced: bool = False  # a DC "unsynced from directory" entry (deleted by userKey)
+
+    @property
+    def id(self) -> str:
+        """Stable across plans: the same change has the same id whatever else is planned."""
+        text = f"{self.kind}\x00{self.subject.ref}\x00{self.group or ''}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def sort_key(self) -> tuple[int, str, str, str]:
+        return (self.kind.rank, self.subject.identity.lower(), self.group or "", self.subject.ref)
+
+    def describe(self) -> str:
+        """One line: `add_member alice@example.com (userKey) -> team-docs`."""
+        who = f"{self.subject.identity} ({self.subject.ref})"
+        if self.kind is ActionKind.ADD_MEMBER:
+            return f"add {who} to {self.group}"
+        if self.kind is ActionKind.REMOVE_MEMBER:
+            return f"remove {who} from {self.group}"
+        what = "unsynced entry " if self.unsynced else ""
+        return f"{self.kind} {what}{who}"
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "kind": str(self.kind),
+            "subject": {"identity": self.subject.identity, "ref": self.subject.ref},
+            "group": self.group,
+            "reason": self.reason,
+            "precondition": dict(self.precondition),
+        }
+        if self.unsynced:
+            data["unsynced"] = True
+        return data
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> Action:
+        subject = data["subject"]
+        return Action(
+            kind=ActionKind(data["kind"]),
+            subject=Subject(identity=str(subject["identity"]), ref=str(subject["ref"])),
+            group=data.get("group"),
+            reason=str(data.get("reason", "")),
+            precondition=dict(data.get("precondition") or {}),
+            unsynced=bool(data.get("unsynced", False)),
+        )
+
+
+class WarningKind(StrEnum):
+    PROTECTED = "protected"
+    SYNCED = "synced"  # IdP/SCIM-managed user or group (Cloud)
+    READONLY = "readonly"  # membership change in a read-only group (DC)
+    MISSING_USER = "missing_user"  # desired user that does not exist on the target
+    MISSING_GROUP = "missing_group"  # desired group that does not exist on the target
+    AMBIGUOUS = "ambiguous"  # an email matching two accounts
+
+
+@dataclass(frozen=True, slots=True)
+class Warning:  # noqa: A001 - the SPEC word
+    kind: WarningKind
+    subject: str
+    message: str
+
+    @property
+    def sort_key(self) -> tuple[str, str, str]:
+        return (str(self.kind), self.subject.lower(), self.message)
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": str(self.kind), "subject": self.subject, "message": self.message}
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> Warning:
+        return Warning(WarningKind(data["kind"]), str(data["subject"]), str(data["message"]))
+
+
+@dataclass(frozen=True, slots=True)
+class LimitBase:
+    """What percentage limits are measured against."""
+
+    users: int  # in-scope, unprotected users (unsynced entries not counted)
+    memberships: int  # in-scope memberships of managed groups
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    target: Mapping[str, str]  # type + url / org
+    desired_digest: str
+    actual_fingerprint: str
+    actions: tuple[Action, ...]
+    warnings: tuple[Warning, ...] = ()
+    limit_base: LimitBase = LimitBase(0, 0)
+    seats_freed: int | None = None  # licence seats freed, where the target reveals billing
+    created_at: str = ""
+    tool_version: str = __version__
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions
+
+    def counts(self) -> dict[str, int]:
+        out = {str(k): 0 for k in ActionKind}
+        for action in self.actions:
+            out[str(action.kind)] += 1
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        return {**self.counts(), "warnings": len(self.warnings), "seats_freed": self.seats_freed}
+
+    def body(self) -> dict[str, Any]:
+        """Everything the digest covers (all but `created_at` and the digest itself)."""
+        return {
+            "format_version": self.format_version,
+            "tool_version": self.tool_version,
+            "target": dict(self.target),
+            "desired_digest": self.desired_digest,
+            "actual_fingerprint": self.actual_fingerprint,
+            "limit_base": {"users": self.limit_base.users, "memberships": self.limit_base.memberships},
+            "actions": [a.to_json() for a in self.actions],
+            "warnings": [w.to_json() for w in self.warnings],
+            "summary": self.summary(),
+        }
+
+    @property
+    def digest(self) -> str:
+        return sha256_json(self.body())
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.body()
+        data["created_at"] = self.created_at
+        data["digest"] = self.digest
+        return data
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    @staticmethod
+    def loads(text: str, source: str = "plan") -> Plan:
+        """Parse a plan file, checking its digest; raises ConfigError with the reason."""
+        try:
+            data = json.loads(text)
+            base = data.get("limit_base") or {}
+            plan = Plan(
+                target=dict(data["target"]),
+                desired_digest=str(data["desired_digest"]),
+                actual_fingerprint=str(data["actual_fingerprint"]),
+                actions=tuple(Action.from_json(a) for a in data["actions"]),
+                warnings=tuple(Warning.from_json(w) for w in data.get("warnings", [])),
+                limit_base=LimitBase(int(base.get("users", 0)), int(base.get("memberships", 0))),
+                seats_freed=(data.get("summary") or {}).get("seats_freed"),
+                created_at=str(data.get("created_at", "")),
+                tool_version=str(data["tool_version"]),
+                format_version=int(data["format_version"]),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError([f"{source}: not a reconcile plan file ({type(exc).__name__}: {exc})"]) from exc
+        if plan.format_version != FORMAT_VERSION:
+            raise ConfigError([f"{source}: plan format {plan.format_version} is not {FORMAT_VERSION}"])
+        recorded = data.get("digest")
+        if recorded != plan.digest:
+            raise ConfigError(
+                [f"{source}: the plan's digest does not match its content (edited after planning?); "
+                 "plan again"]
+            )
+        return plan
+
+    def check_limits(self, limits: Mapping[str, Limit], *, force: bool = False) -> None:
+        """Raise LimitExceeded (exit 4) when any kind exceeds its limit, unless forced."""
+        problems = self.limit_problems(limits)
+        if problems and not force:
+            raise LimitExceeded(
+                "refused: the plan exceeds safety limits:\n" + "\n".join(f"  {p}" for p in problems),
+                hint="review the plan; if it is right, re-run plan and apply with --force "
+                "(or raise policy.limits)",
+            )
+
+    def limit_problems(self, limits: Mapping[str, Limit]) -> list[str]:
+        counts = self.counts()
+        problems = []
+        for kind in ActionKind:
+            limit = limits.get(str(kind))
+            if limit is None:
+                if self.limit_base.users < DEFAULT_LIMITS_MIN_USERS:
+                    continue
+                limit = DEFAULT_LIMITS.get(kind)
+                if limit is None:
+                    continue
+            base = self.limit_base.users if kind in USER_KINDS else self.limit_base.memberships
+            count = counts[str(kind)]
+            if not limit.allows(count, base):
+                if limit.percent:
+                    share = f"{count * 100 / base:.1f}%" if base else "100%"
+                    problems.append(
+                        f"{kind}: {count} of {base} ({share}) exceeds the limit of {limit}"
+                    )
+                else:
+                    problems.append(f"{kind}: {count} exceeds the limit of {limit}")
+        return problems
+
+
+def order(actions: Iterable[Action]) -> tuple[Action, ...]:
+    """The execution order of SPEC §5: by kind, then lower-cased subject, then group."""
+    return tuple(sorted(actions, key=lambda a: a.sort_key))
+
+
+def order_warnings(warnings: Iterable[Warning]) -> tuple[Warning, ...]:
+    return tuple(sorted(set(warnings), key=lambda w: w.sort_key))
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_json(data: Any) -> str:
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()
+
+
+def match_digest(plan_digest: str, given: str) -> bool:
+    """Whether `given` approves `plan_digest` (whole, or a prefix of at least 12 hex chars)."""
+    given = given.strip().lower()
+    return len(given) >= 12 and plan_digest.startswith(given)
+
+
+def by_kind(actions: Sequence[Action]) -> dict[ActionKind, list[Action]]:
+    out: dict[ActionKind, list[Action]] = {}
+    for action in actions:
+        out.setdefault(action.kind, []).append(action)
+    return out

@@ -1,0 +1,183 @@
+"""Typed, frozen configuration values: what `config.py` produces from the desired files.
+
+Secrets are held in `Secret`, whose repr and str never show the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from reconcile.model import DesiredState, Globs, Location, Policy, Scope
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A credential read from `${ENV}` or a `*_file`; `reveal()` is the only way to the value."""
+
+    value: str = field(repr=False)
+    reference: str = ""  # "${CONFLUENCE_TOKEN}" or "file:/run/secrets/token", safe to print
+
+    def reveal(self) -> str:
+        return self.value
+
+    def __str__(self) -> str:
+        return f"<secret {self.reference}>"
+
+    def __repr__(self) -> str:
+        return f"Secret({self.reference!r})"
+
+
+class TargetType(StrEnum):
+    CONFLUENCE_DC = "confluence-dc"
+    ATLASSIAN_CLOUD = "atlassian-cloud"
+    MEMORY = "memory"  # a file-backed in-memory target, for tests and dry experiments
+
+
+class CloudDisable(StrEnum):
+    SUSPEND = "suspend"
+    DEACTIVATE = "deactivate"
+
+
+class CloudDelete(StrEnum):
+    REMOVE_FROM_DIRECTORY = "remove-from-directory"
+    DELETE_ACCOUNT = "delete-account"
+    REMOVE_FROM_SITE = "remove-from-site"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """Client behaviour shared by the HTTP targets."""
+
+    timeout: float = 30.0  # seconds, connect and read
+    concurrency: int = 8  # parallel requests (reads, and writes other than DC deletes)
+    max_retries: int = 4
+    verify_tls: bool = True
+    ca_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfluenceDcConfig:
+    url: str
+    token: Secret | None = None  # personal access token (Bearer)
+    username: str | None = None  # Basic auth, with password
+    password: Secret | None = None
+    admin_groups: Globs = Globs(("confluence-administrators",))
+    readonly_groups: Globs = Globs()
+    http: HttpSettings = HttpSettings()
+    type: TargetType = TargetType.CONFLUENCE_DC
+
+    def describe(self) -> dict[str, str]:
+        return {"type": str(self.type), "url": self.url}
+
+
+@dataclass(frozen=True, slots=True)
+class CloudSiteConfig:
+    url: str
+    email: str
+    token: Secret
+
+
+@dataclass(frozen=True, slots=True)
+class AtlassianCloudConfig:
+    org_id: str
+    api_key: Secret
+    url: str = "https://api.atlassian.com"
+    directory: str = "-"
+    disable: CloudDisable = CloudDisable.SUSPEND
+    delete: CloudDelete = CloudDelete.REMOVE_FROM_DIRECTORY
+    site: CloudSiteConfig | None = None
+    http: HttpSettings = HttpSettings()
+    type: TargetType = TargetType.ATLASSIAN_CLOUD
+
+    def describe(self) -> dict[str, str]:
+        return {"type": str(self.type), "url": self.url, "org": self.org_id}
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryConfig:
+    """`target: {type: memory, state: world.json}`: the state file is read and written in place."""
+
+    state: str
+    admin_groups: Globs = Globs(("confluence-administrators",))
+    readonly_groups: Globs = Globs()
+    delay: float = 0.0  # seconds per performed action (lets tests interrupt an apply)
+    type: TargetType = TargetType.MEMORY
+
+    def describe(self) -> dict[str, str]:
+        return {"type": str(self.type), "url": self.state}
+
+
+TargetConfig = ConfluenceDcConfig | AtlassianCloudConfig | MemoryConfig
+
+
+class LdapFlavor(StrEnum):
+    AUTO = "auto"
+    ACTIVE_DIRECTORY = "active-directory"
+    OPENLDAP = "openldap"
+
+
+@dataclass(frozen=True, slots=True)
+class LdapUsersConfig:
+    base: str
+    filter: str = "(objectClass=inetOrgPerson)"
+    username: str = "uid"
+    email: str = "mail"
+    name: str = "cn"
+    disabled: str | None = None  # an LDAP filter; AD reads userAccountControl bit 2 without it
+
+
+@dataclass(frozen=True, slots=True)
+class LdapGroupsConfig:
+    base: str
+    filter: str = "(objectClass=groupOfNames)"
+    name: str = "cn"
+    member_attribute: str = "member"  # member | uniqueMember | memberUid | memberOf
+    nested: bool = False
+    map: tuple[tuple[str, str], ...] = ()  # (directory glob, Atlassian name pattern), in file order
+
+
+@dataclass(frozen=True, slots=True)
+class LdapSourceConfig:
+    name: str
+    url: str
+    users: LdapUsersConfig
+    groups: LdapGroupsConfig | None = None
+    start_tls: bool = False
+    ca_file: str | None = None
+    timeout: float = 10.0
+    bind_dn: str | None = None
+    bind_password: Secret | None = None
+    flavor: LdapFlavor = LdapFlavor.AUTO
+    page_size: int = 500
+    allow_empty: bool = False
+    origin: Location | None = None
+    type: str = "ldap"
+
+
+@dataclass(frozen=True, slots=True)
+class CsvSourceConfig:
+    """An admin.atlassian.com "Export users" CSV file."""
+
+    name: str
+    path: str
+    allow_empty: bool = False
+    origin: Location | None = None
+    type: str = "csv"
+
+
+SourceConfig = LdapSourceConfig | CsvSourceConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The merged, validated desired files."""
+
+    target: TargetConfig
+    scope: Scope
+    policy: Policy
+    inline: DesiredState  # users/groups written in the desired files (the `yaml` source)
+    sources: Mapping[str, SourceConfig] = field(default_factory=dict)
+    files: tuple[str, ...] = ()
+    directory: str = "desired"

@@ -1,0 +1,1 @@
+"""Sources: where the desired state comes from (inline yaml, csv, ldap)."""

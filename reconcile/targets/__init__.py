@@ -1,0 +1,1 @@
+"""Targets: the systems whose users are reconciled (Confluence DC, Atlassian Cloud, memory)."""

@@ -1,0 +1,59 @@
+"""The contract every target fulfils: fetch the actual state, perform one action.
+
+Targets make no decisions: `diff` decides, the executor orders and approves, a target only reads
+and writes. `perform` must be idempotent in outcome: a change that is already in effect is
+`Result.ALREADY`, not a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from reconcile.model import ActualState, Scope
+from reconcile.plan import Action, ActionKind
+
+# progress(what, done, total): total is None while unknown
+Progress = Callable[[str, int, int | None], None]
+
+
+class Result(StrEnum):
+    DONE = "done"  # the target changed
+    ALREADY = "already"  # the target was already in the desired state (404 on delete, 409 member)
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    result: Result
+    message: str = ""
+    http_status: int | None = None
+    request_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not Result.FAILED
+
+
+class Target(Protocol):
+    """What the core needs of a target."""
+
+    def describe(self) -> dict[str, str]:
+        """`type` plus `url` / `org`, for the plan file (never a secret)."""
+        ...
+
+    def concurrency(self, kind: ActionKind) -> int:
+        """How many actions of this kind may run at once (Confluence DC deletes: 1)."""
+        ...
+
+    async def fetch(self, scope: Scope, progress: Progress | None = None) -> ActualState:
+        """Read the actual state: every user, the groups, and the members of the managed groups."""
+        ...
+
+    async def perform(self, action: Action) -> Outcome:
+        """Carry out one action; never raises for a refused action, returns FAILED instead."""
+        ...
+
+    async def aclose(self) -> None: ...
