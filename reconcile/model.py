@@ -59,6 +59,8 @@ class Globs:
     def matches(self, *keys: str | None) -> bool:
         """True when any pattern matches any of the non-empty keys."""
         for pattern in self.patterns:
+            if pattern == "*" and any(keys):
+                return True
             rx = _glob_regex(pattern)
             for key in keys:
                 if key and rx.match(norm(key)):

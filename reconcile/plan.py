@@ -115,11 +115,10 @@ class WarningKind(StrEnum):
     READONLY = "readonly"  # membership change in a read-only group (DC)
     MISSING_USER = "missing_user"  # desired user that does not exist on the target
     MISSING_GROUP = "missing_group"  # desired group that does not exist on the target
-    AMBIGUOUS = "ambiguous"  # an email matching two accounts
 
 
 @dataclass(frozen=True, slots=True)
-class Warning:  # noqa: A001 - the SPEC word
+class Warning:
     kind: WarningKind
     subject: str
     message: str
@@ -142,6 +141,7 @@ class LimitBase:
 
     users: int  # in-scope, unprotected users (unsynced entries not counted)
     memberships: int  # in-scope memberships of managed groups
+    in_scope: int = 0  # in-scope users, protected included: default limits need at least 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +151,7 @@ class Plan:
     actual_fingerprint: str
     actions: tuple[Action, ...]
     warnings: tuple[Warning, ...] = ()
-    limit_base: LimitBase = LimitBase(0, 0)
+    limit_base: LimitBase = LimitBase(0, 0, 0)
     seats_freed: int | None = None  # licence seats freed, where the target reveals billing
     created_at: str = ""
     tool_version: str = __version__
@@ -178,7 +178,11 @@ class Plan:
             "target": dict(self.target),
             "desired_digest": self.desired_digest,
             "actual_fingerprint": self.actual_fingerprint,
-            "limit_base": {"users": self.limit_base.users, "memberships": self.limit_base.memberships},
+            "limit_base": {
+                "users": self.limit_base.users,
+                "memberships": self.limit_base.memberships,
+                "in_scope": self.limit_base.in_scope,
+            },
             "actions": [a.to_json() for a in self.actions],
             "warnings": [w.to_json() for w in self.warnings],
             "summary": self.summary(),
@@ -209,7 +213,9 @@ class Plan:
                 actual_fingerprint=str(data["actual_fingerprint"]),
                 actions=tuple(Action.from_json(a) for a in data["actions"]),
                 warnings=tuple(Warning.from_json(w) for w in data.get("warnings", [])),
-                limit_base=LimitBase(int(base.get("users", 0)), int(base.get("memberships", 0))),
+                limit_base=LimitBase(
+                    int(base.get("users", 0)), int(base.get("memberships", 0)), int(base.get("in_scope", 0))
+                ),
                 seats_freed=(data.get("summary") or {}).get("seats_freed"),
                 created_at=str(data.get("created_at", "")),
                 tool_version=str(data["tool_version"]),
@@ -243,7 +249,7 @@ class Plan:
         for kind in ActionKind:
             limit = limits.get(str(kind))
             if limit is None:
-                if self.limit_base.users < DEFAULT_LIMITS_MIN_USERS:
+                if self.limit_base.in_scope < DEFAULT_LIMITS_MIN_USERS:
                     continue
                 limit = DEFAULT_LIMITS.get(kind)
                 if limit is None:

@@ -1,0 +1,348 @@
+"""The planner: desired state + actual state -> Plan. Pure; the only place decisions are made.
+
+Implements SPEC §4 (identity matching) and §5 (planning semantics): scope, exact membership of
+managed groups, enable/disable, `policy.absent`, unsynced deletes, warnings instead of actions for
+protected, IdP-managed, read-only and missing principals, and a deterministic order and digest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from reconcile.errors import EmptySource, ReconcileError
+from reconcile.model import (
+    AbsentPolicy,
+    ActualState,
+    DesiredState,
+    DesiredUser,
+    Policy,
+    Scope,
+    Status,
+    UnsyncedPolicy,
+    User,
+    is_email,
+    norm,
+)
+from reconcile.plan import (
+    Action,
+    ActionKind,
+    LimitBase,
+    Plan,
+    Subject,
+    Warning,
+    WarningKind,
+    order,
+    order_warnings,
+    sha256_json,
+)
+
+
+class IdentityConflict(ReconcileError):
+    """Desired users cannot be matched to accounts unambiguously (SPEC §4)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Match:
+    desired: DesiredUser
+    user: User
+
+
+def diff(
+    desired: DesiredState,
+    actual: ActualState,
+    *,
+    scope: Scope,
+    policy: Policy,
+    target: Mapping[str, str],
+) -> Plan:
+    """Compute the plan that makes the in-scope actual state what the desired state says."""
+    if not desired.users and not policy.allow_empty:
+        raise EmptySource(
+            "refused: the desired state has no users, so every in-scope user would be "
+            f"{policy.absent.value}d",
+            hint="check the sources and their filters; if an empty desired state is really meant, "
+            "set `policy: {allow_empty: true}` (--force does not lift this guard)",
+        )
+    matches, missing = match_users(desired, actual)
+    planner = _Planner(actual, scope, policy)
+    for key in missing:
+        planner.warn(
+            WarningKind.MISSING_USER,
+            desired.users[key].key,
+            "desired user does not exist on the target (reconcile does not create accounts)",
+        )
+    matched_refs = {m.user.ref for m in matches}
+    for m in matches:
+        planner.plan_desired(m)
+    for user in actual.users.values():
+        if user.unsynced:
+            planner.plan_unsynced(user)
+        elif user.ref not in matched_refs:
+            planner.plan_absent(user)
+    for group in sorted(desired.groups):
+        if scope.owns_group(group) and group not in actual.groups:
+            planner.warn(WarningKind.MISSING_GROUP, group, "desired group does not exist on the target")
+    return Plan(
+        target=dict(target),
+        desired_digest=desired_digest(desired, scope, policy),
+        actual_fingerprint=fingerprint(actual, scope),
+        actions=order(planner.actions),
+        warnings=order_warnings(planner.warnings),
+        limit_base=planner.limit_base(),
+        seats_freed=planner.seats_freed,
+    )
+
+
+def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[_Match], list[str]]:
+    """Pair desired users with accounts: exact username / account id first, then email (SPEC §4).
+
+    Returns the matches and the normalised keys of desired users with no account. Raises
+    IdentityConflict listing every email that names two accounts and every account that two
+    desired users name.
+    """
+    by_name: dict[str, list[User]] = {}
+    by_email: dict[str, list[User]] = {}
+    for user in actual.users.values():
+        if user.unsynced:
+            continue  # unsynced entries are matched by userKey only, never to desired users
+        for key in (user.username, user.account_id):
+            if key:
+                by_name.setdefault(norm(key), []).append(user)
+        if user.email:
+            by_email.setdefault(norm(user.email), []).append(user)
+
+    problems: list[str] = []
+    matches: list[_Match] = []
+    missing: list[str] = []
+    claimed: dict[str, DesiredUser] = {}
+    for key in sorted(desired.users):
+        want = desired.users[key]
+        names = [norm(k) for k in (want.key, want.username) if k and not is_email(k)]
+        emails = [norm(k) for k in (want.key, want.email) if k and is_email(k)]
+        found = _unique(u for n in names for u in by_name.get(n, ()))
+        if not found:
+            found = _unique(u for e in emails for u in by_email.get(e, ()))
+            if len(found) > 1:
+                refs = ", ".join(f"{u.label} ({u.ref})" for u in found)
+                problems.append(f"{want.key}: the email matches {len(found)} accounts: {refs}")
+                continue
+        if not found:
+            missing.append(key)
+            continue
+        user = found[0]
+        other = claimed.get(user.ref)
+        if other is not None:
+            problems.append(f"{other.key} and {want.key} both name the account {user.label} ({user.ref})")
+            continue
+        claimed[user.ref] = want
+        matches.append(_Match(want, user))
+    if problems:
+        raise IdentityConflict(
+            "cannot match desired users to accounts unambiguously:\n"
+            + "\n".join(f"  {p}" for p in problems),
+            hint="write these users by username (Confluence DC) or account id (Cloud) instead of email",
+        )
+    return matches, missing
+
+
+def _unique(users: Iterable[User]) -> list[User]:
+    seen: dict[str, User] = {}
+    for user in users:
+        seen.setdefault(user.ref, user)
+    return list(seen.values())
+
+
+class _Planner:
+    """Accumulates actions and warnings for one diff; decisions live in its methods."""
+
+    def __init__(self, actual: ActualState, scope: Scope, policy: Policy) -> None:
+        self.actual = actual
+        self.scope = scope
+        self.policy = policy
+        self.actions: list[Action] = []
+        self.warnings: list[Warning] = []
+        self.managed = sorted(g for g in actual.groups if scope.owns_group(g))
+        self.groups_of = _memberships(actual, self.managed)
+        self.in_scope = 0
+        self.unprotected = 0
+        self.memberships = 0
+        self.seats_freed = 0
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def warn(self, kind: WarningKind, subject: str, message: str) -> None:
+        self.warnings.append(Warning(kind, subject, message))
+
+    def limit_base(self) -> LimitBase:
+        return LimitBase(users=self.unprotected, memberships=self.memberships, in_scope=self.in_scope)
+
+    def _count(self, user: User, keys: tuple[str, ...]) -> bool:
+        """Count an in-scope live user for the limits; returns whether it is protected."""
+        self.in_scope += 1
+        self.memberships += len(self.groups_of.get(user.ref, ()))
+        protected = self._protection(user, keys) is not None
+        if not protected:
+            self.unprotected += 1
+        return protected
+
+    def _protection(self, user: User, keys: tuple[str, ...]) -> str | None:
+        if user.admin:
+            return "an administrator"
+        if self.actual.me is not None and user.ref == self.actual.me:
+            return "the account of the credentials in use"
+        if self.scope.protect.matches(*keys):
+            return "matched by scope.protect"
+        return None
+
+    def _guarded(self, user: User, keys: tuple[str, ...], identity: str, change: str) -> bool:
+        """True when the change may be planned; otherwise records why not as a warning."""
+        why = self._protection(user, keys)
+        if why is not None:
+            self.warn(WarningKind.PROTECTED, identity, f"protected ({why}): would {change}; never touched")
+            return False
+        if user.synced:
+            self.warn(
+                WarningKind.SYNCED,
+                identity,
+                f"managed by the identity provider: would {change}; change it in the IdP",
+            )
+            return False
+        return True
+
+    def _add(
+        self,
+        kind: ActionKind,
+        user: User,
+        identity: str,
+        reason: str,
+        *,
+        group: str | None = None,
+        precondition: Mapping[str, object] | None = None,
+    ) -> None:
+        self.actions.append(
+            Action(
+                kind=kind,
+                subject=Subject(identity=identity, ref=user.ref),
+                group=group,
+                reason=reason,
+                precondition=dict(precondition or {}),
+                unsynced=user.unsynced,
+            )
+        )
+        if kind in (ActionKind.DISABLE, ActionKind.DELETE) and user.status is Status.ACTIVE and user.billable:
+            self.seats_freed += 1
+
+    # -- decisions -----------------------------------------------------------------------------
+
+    def plan_desired(self, m: _Match) -> None:
+        user, want = m.user, m.desired
+        keys = tuple(dict.fromkeys((*user.keys(), *want.keys())))
+        if not self.scope.users.matches(*keys):
+            return  # outside scope.users: never touched, never shown
+        self._count(user, keys)
+        identity = want.key
+        if want.status is not user.status:
+            kind = ActionKind.ENABLE if want.status is Status.ACTIVE else ActionKind.DISABLE
+            if self._guarded(user, keys, identity, str(kind)):
+                self._add(kind, user, identity, f"desired status is {want.status.value}",
+                          precondition={"status": user.status.value})
+        current = self.groups_of.get(user.ref, set())
+        for group in self.managed:
+            wanted = group in want.groups
+            if wanted == (group in current):
+                continue
+            kind = ActionKind.ADD_MEMBER if wanted else ActionKind.REMOVE_MEMBER
+            change = f"{'add to' if wanted else 'remove from'} {group}"
+            info = self.actual.groups[group]
+            if info.readonly:
+                self.warn(
+                    WarningKind.READONLY,
+                    identity,
+                    f"{group} belongs to a read-only directory: would {change}; change it in the directory",
+                )
+                continue
+            if info.synced:
+                self.warn(
+                    WarningKind.SYNCED,
+                    identity,
+                    f"{group} is synced from the identity provider: would {change}; change it in the IdP",
+                )
+                continue
+            if not self._guarded(user, keys, identity, change):
+                continue
+            reason = f"desired member of {group}" if wanted else f"not a desired member of {group}"
+            self._add(kind, user, identity, reason, group=group, precondition={"member": not wanted})
+
+    def plan_absent(self, user: User) -> None:
+        keys = user.keys()
+        if not self.scope.users.matches(*keys):
+            return
+        self._count(user, keys)
+        policy = self.policy.absent
+        if policy is AbsentPolicy.IGNORE:
+            return
+        if policy is AbsentPolicy.DISABLE and user.status is Status.DISABLED:
+            return
+        kind = ActionKind.DISABLE if policy is AbsentPolicy.DISABLE else ActionKind.DELETE
+        if self._guarded(user, keys, user.label, str(kind)):
+            self._add(kind, user, user.label, f"not in the desired state (policy.absent: {policy.value})",
+                      precondition={"status": user.status.value})
+
+    def plan_unsynced(self, user: User) -> None:
+        keys = user.keys()
+        if self.policy.unsynced is not UnsyncedPolicy.DELETE or not self.scope.users.matches(*keys):
+            return
+        if self._guarded(user, keys, user.label, "delete the unsynced entry"):
+            self._add(ActionKind.DELETE, user, user.label,
+                      "unsynced from directory (policy.unsynced: delete)", precondition={"unsynced": True})
+
+
+def _memberships(actual: ActualState, managed: Iterable[str]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for group in managed:
+        for ref in actual.members.get(group, ()):
+            out.setdefault(ref, set()).add(group)
+    return out
+
+
+def desired_digest(desired: DesiredState, scope: Scope, policy: Policy) -> str:
+    """sha256 of the normalised merged desired state (with scope and policy), not of the raw files."""
+    users = [
+        [key, u.status.value, sorted(u.groups), norm(u.username or ""), norm(u.email or "")]
+        for key, u in sorted(desired.users.items())
+    ]
+    return sha256_json(
+        {
+            "users": users,
+            "groups": sorted(desired.groups),
+            "scope": [sorted(map(norm, g.patterns)) for g in (scope.users, scope.groups, scope.protect)],
+            "policy": {
+                "absent": policy.absent.value,
+                "unsynced": policy.unsynced.value,
+                "limits": {k: str(v) for k, v in sorted(policy.limits.items())},
+                "allow_empty": policy.allow_empty,
+            },
+        }
+    )
+
+
+def fingerprint(actual: ActualState, scope: Scope) -> str:
+    """sha256 of the normalised in-scope actual state: users, statuses, managed memberships."""
+    managed = sorted(g for g in actual.groups if scope.owns_group(g))
+    return sha256_json({"users": list(_fingerprint_users(actual, scope)), "groups": [
+        [g, actual.groups[g].readonly, actual.groups[g].synced, sorted(
+            ref for ref in actual.members.get(g, ()) if _in_scope(actual.users.get(ref), scope))]
+        for g in managed
+    ]})
+
+
+def _in_scope(user: User | None, scope: Scope) -> bool:
+    return user is not None and scope.users.matches(*user.keys())
+
+
+def _fingerprint_users(actual: ActualState, scope: Scope) -> Iterator[list[object]]:
+    for ref in sorted(actual.users):
+        user = actual.users[ref]
+        if scope.users.matches(*user.keys()):
+            yield [ref, *user.keys(), user.status.value, user.unsynced, user.admin, user.synced]
