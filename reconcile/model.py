@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
 
@@ -190,7 +190,8 @@ class DesiredState:
 
     @staticmethod
     def build(users: Iterable[DesiredUser], groups: Iterable[str] = ()) -> DesiredState:
-        us = {norm(u.key): u for u in users}
+        """Normalise keys and group names; the desired groups include every user's groups."""
+        us = {norm(u.key): replace(u, groups=frozenset(norm(g) for g in u.groups)) for u in users}
         gs = {norm(g) for g in groups}
         for u in us.values():
             gs |= u.groups

@@ -1,0 +1,43 @@
+"""Shared pytest configuration: async backend, cassette location and scrubbing."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# Everything that may carry a credential is dropped from recorded HTTP exchanges.
+SECRET_HEADERS = ["authorization", "cookie", "set-cookie", "x-api-key", "x-atlassian-token"]
+SECRET_FORM_FIELDS = ["password", "os_password", "atl_token", "token", "api_key", "client_secret"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
+    headers = response.get("headers", {})
+    for name in list(headers):
+        if name.lower() in ("set-cookie", "date", "server"):
+            del headers[name]
+    return response
+
+
+@pytest.fixture(scope="module")
+def vcr_config() -> dict[str, Any]:
+    return {
+        "filter_headers": SECRET_HEADERS,
+        "filter_post_data_parameters": SECRET_FORM_FIELDS,
+        "filter_query_parameters": ["atl_token", "os_password"],
+        "decode_compressed_response": True,
+        "before_record_response": _scrub_response,
+    }
+
+
+@pytest.fixture(scope="module")
+def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
+    return str(ROOT / "cassettes" / request.module.__name__.rsplit(".", 1)[-1])
