@@ -284,7 +284,10 @@ class HttpClient:
         await self._client.aclose()
 
     def url(self, path: str) -> str:
-        return safe_url(self._client.base_url.join(path))
+        """The absolute URL of `path` (appended to the base URL, as httpx does), masked."""
+        if path.startswith(("http://", "https://")):
+            return safe_url(path)
+        return safe_url(f"{self.base_url}/{path.lstrip('/')}")
 
     async def request(
         self,

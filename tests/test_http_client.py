@@ -1,0 +1,397 @@
+"""The shared HTTP client at its edge: retries, Retry-After, shared backoff, no blind POST retry,
+pacing, error messages and secret masking, against httpx.MockTransport servers written inline."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import socket
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from reconcile.errors import AuthError, TargetError
+from reconcile.settings import HttpSettings, Secret
+from reconcile.targets.http import Backoff, HttpClient, basic, bearer, raise_for, safe_url
+
+TOKEN = Secret("pat-SUPER-SECRET-1234", "${CONFLUENCE_TOKEN}")
+T = TypeVar("T")
+FAST = Backoff(base=0.01, cap=0.05, max_wait=2.0)
+
+Handler = Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
+
+
+def client(handler: Handler, *, flavor: str = "dc", retries: int = 4, concurrency: int = 4,
+           backoff: Backoff = FAST, auth: httpx.Auth | None = None) -> HttpClient:
+    return HttpClient(
+        "http://dc.test/confluence",
+        auth=auth if auth is not None else bearer(TOKEN),
+        settings=HttpSettings(timeout=5, concurrency=concurrency, max_retries=retries),
+        flavor=flavor,
+        transport=httpx.MockTransport(handler),
+        backoff=backoff,
+    )
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def test_dc_requests_carry_xsrf_accept_and_bearer_headers() -> None:
+    seen: list[httpx.Request] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={})
+
+    async def go() -> None:
+        dc = client(handler)
+        await dc.request("GET", "/rest/api/user/current")
+        await dc.aclose()
+        cloud = client(handler, flavor="cloud")
+        await cloud.request("GET", "/admin/v2/orgs")
+        await cloud.aclose()
+
+    run(go())
+    dc_req, cloud_req = seen
+    assert str(dc_req.url) == "http://dc.test/confluence/rest/api/user/current"
+    assert dc_req.headers["X-Atlassian-Token"] == "no-check"
+    assert dc_req.headers["Accept"] == "application/json"
+    assert dc_req.headers["Authorization"] == "Bearer pat-SUPER-SECRET-1234"
+    assert "X-Atlassian-Token" not in cloud_req.headers
+    assert cloud_req.headers["Accept"] == "application/json"
+
+
+def test_basic_auth_header() -> None:
+    seen: list[httpx.Request] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={})
+
+    async def go() -> None:
+        c = client(handler, auth=basic("admin", Secret("hunter2", "${PW}")))
+        await c.request("GET", "/rest/api/user/current")
+        await c.aclose()
+
+    run(go())
+    assert seen[0].headers["Authorization"] == "Basic YWRtaW46aHVudGVyMg=="
+
+
+def test_429_storm_is_retried_honouring_retry_after() -> None:
+    arrivals: list[float] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        arrivals.append(time.monotonic())
+        if len(arrivals) <= 3:
+            return httpx.Response(429, headers={"Retry-After": "0.2"},
+                                  json={"message": "Rate limit exceeded."})
+        return httpx.Response(200, json={"ok": True})
+
+    async def go() -> httpx.Response:
+        c = client(handler)
+        try:
+            return await c.request("GET", "/rest/api/group")
+        finally:
+            await c.aclose()
+
+    response = run(go())
+    assert response.status_code == 200
+    assert len(arrivals) == 4
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert all(gap >= 0.2 for gap in gaps), gaps
+
+
+def test_absurd_retry_after_is_clamped() -> None:
+    calls = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return httpx.Response(429, headers={"Retry-After": "9223372036854775807"})
+        return httpx.Response(200, json={})
+
+    async def go() -> float:
+        c = client(handler, backoff=Backoff(base=0.01, cap=0.05, max_wait=0.1))
+        started = time.monotonic()
+        await c.request("GET", "/rest/api/group")
+        await c.aclose()
+        return time.monotonic() - started
+
+    assert run(go()) < 1.0
+    assert calls == 2
+
+
+def test_after_exhausting_retries_the_last_response_is_returned() -> None:
+    calls = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(503, text="Service Unavailable")
+
+    async def go() -> httpx.Response:
+        c = client(handler, retries=2)
+        try:
+            return await c.request("GET", "/rest/api/group")
+        finally:
+            await c.aclose()
+
+    response = run(go())
+    assert response.status_code == 503
+    assert calls == 3  # the first try and two retries
+    with pytest.raises(TargetError, match=r"GET http://dc.test/confluence/rest/api/group -> 503"):
+        raise_for(response, "try again later")
+
+
+def test_a_429_seen_by_one_worker_pauses_every_worker() -> None:
+    arrivals: list[tuple[str, float]] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        arrivals.append((request.url.path, time.monotonic()))
+        if request.url.path.endswith("/first") and len(arrivals) == 1:
+            return httpx.Response(429, headers={"Retry-After": "0.3"})
+        return httpx.Response(200, json={})
+
+    async def go() -> None:
+        c = client(handler, concurrency=4)
+
+        async def late() -> None:
+            await asyncio.sleep(0.05)  # starts after the 429 was seen
+            await c.request("GET", "/second")
+
+        await asyncio.gather(c.request("GET", "/first"), late())
+        assert c.gate.pauses == 1
+        await c.aclose()
+
+    run(go())
+    first_429 = arrivals[0][1]
+    second = next(t for path, t in arrivals if path.endswith("/second"))
+    assert second - first_429 >= 0.3, "the second worker did not wait for the shared pause"
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_a_post_that_may_have_been_processed_is_not_retried(status: int) -> None:
+    calls = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(status)
+
+    async def go() -> httpx.Response:
+        c = client(handler)
+        try:
+            return await c.request("POST", "/admin/v2/orgs/o/directories/-/groups/g/memberships",
+                                   json={"account_id": "a"})
+        finally:
+            await c.aclose()
+
+    assert run(go()).status_code == status
+    assert calls == 1
+
+
+def test_a_post_whose_connection_dropped_after_sending_raises_without_retry() -> None:
+    calls = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+
+    async def go() -> None:
+        c = client(handler)
+        try:
+            await c.request("POST", "/users/a/manage/lifecycle/disable")
+        finally:
+            await c.aclose()
+
+    with pytest.raises(TargetError) as info:
+        run(go())
+    assert calls == 1
+    url = "http://dc.test/confluence/users/a/manage/lifecycle/disable"
+    assert f"POST {url} -> the server closed" in str(info.value)
+    assert "may or may not have been made" in str(info.value)
+
+
+def test_a_post_that_never_connected_is_retried_and_so_is_a_get_after_a_reset() -> None:
+    calls: dict[str, int] = {"POST": 0, "GET": 0}
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        calls[request.method] += 1
+        if calls[request.method] == 1:
+            if request.method == "POST":
+                raise httpx.ConnectError("connection refused", request=request)
+            raise httpx.ReadError("connection reset by peer", request=request)
+        return httpx.Response(200, json={})
+
+    async def go() -> None:
+        c = client(handler)
+        assert (await c.request("POST", "/x")).status_code == 200
+        assert (await c.request("GET", "/y")).status_code == 200
+        await c.aclose()
+
+    run(go())
+    assert calls == {"POST": 2, "GET": 2}
+
+
+def test_a_429_on_a_post_is_retried_because_the_limiter_refused_it() -> None:
+    calls = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return httpx.Response(429, headers={"Retry-After": "0"})
+        return httpx.Response(201, json={})
+
+    async def go() -> httpx.Response:
+        c = client(handler)
+        try:
+            return await c.request("POST", "/x", json={})
+        finally:
+            await c.aclose()
+
+    assert run(go()).status_code == 201
+    assert calls == 2
+
+
+def test_error_messages_say_method_url_status_server_message_and_what_to_do() -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/current"):
+            return httpx.Response(401, headers={"X-AREQUESTID": "req-77"}, text="Unauthorized")
+        return httpx.Response(404, json={"statusCode": 404,
+                                         "message": "No User exists for the provided username"})
+
+    async def go() -> tuple[httpx.Response, httpx.Response]:
+        c = client(handler)
+        try:
+            return (await c.request("GET", "/rest/api/user/current"),
+                    await c.request("PUT", "/rest/api/admin/user/bob/disable"))
+        finally:
+            await c.aclose()
+
+    unauthorized, missing = run(go())
+    with pytest.raises(AuthError) as auth:
+        raise_for(unauthorized, "check target.auth.username and password")
+    assert str(auth.value) == (
+        "GET http://dc.test/confluence/rest/api/user/current -> 401 (request id req-77): Unauthorized\n"
+        "  → check target.auth.username and password"
+    )
+    with pytest.raises(TargetError) as err:
+        raise_for(missing, "re-run plan")
+    assert err.value.status == 404
+    url = "http://dc.test/confluence/rest/api/admin/user/bob/disable"
+    assert f"PUT {url} -> 404: No User exists" in str(err.value)
+    raise_for(httpx.Response(204, request=missing.request), "unused")  # success raises nothing
+
+
+def test_secrets_never_reach_logs_reprs_or_messages(caplog: pytest.LogCaptureFixture) -> None:
+    password = Secret("pw-VERY-SECRET-9", "${PW}")
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, json={"message": "boom"})
+
+    async def go() -> httpx.Response:
+        c = client(handler, retries=0, auth=basic("admin", password))
+        try:
+            return await c.request("POST", "/doauthenticate.action",
+                                   params={"os_password": password.reveal(), "page": "1"},
+                                   data={"password": password.reveal()})
+        finally:
+            await c.aclose()
+
+    with caplog.at_level(logging.DEBUG, logger="reconcile"):
+        response = run(go())
+    with pytest.raises(TargetError) as err:
+        raise_for(response, "retry later")
+    text = caplog.text + str(err.value) + repr(bearer(TOKEN)) + repr(TOKEN) + str(TOKEN)
+    assert "POST http://dc.test/confluence/doauthenticate.action?os_password=***&page=1 -> 500" in caplog.text
+    for secret in (password.reveal(), TOKEN.reveal(), "YWRtaW46"):
+        assert secret not in text
+    assert safe_url("https://u:p@h.test/x?atl_token=abc&start=0") == "https://h.test/x?atl_token=***&start=0"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_connection_refused_names_the_url_and_what_to_check() -> None:
+    port = _closed_port()
+
+    async def go() -> None:
+        c = HttpClient(f"http://127.0.0.1:{port}", auth=None, settings=HttpSettings(max_retries=1),
+                       flavor="dc", backoff=FAST)
+        try:
+            await c.request("GET", "/rest/api/user/current")
+        finally:
+            await c.aclose()
+
+    with pytest.raises(TargetError) as err:
+        run(go())
+    message = str(err.value)
+    assert f"GET http://127.0.0.1:{port}/rest/api/user/current -> could not connect" in message
+    assert "server is running and reachable" in message
+
+
+def test_low_remaining_tokens_pace_requests_at_the_dc_fill_rate() -> None:
+    arrivals: list[float] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        arrivals.append(time.monotonic())
+        return httpx.Response(200, json={}, headers={
+            "X-RateLimit-Remaining": "1", "X-RateLimit-FillRate": "20",
+            "X-RateLimit-Interval-Seconds": "1", "Retry-After": "0"})
+
+    async def go() -> None:
+        c = client(handler, concurrency=4)
+        await asyncio.gather(*(c.request("GET", f"/p/{i}") for i in range(8)))
+        await c.aclose()
+
+    run(go())
+    # the first request learns the rate; the following seven arrive ~50 ms apart
+    assert arrivals[-1] - arrivals[1] >= 6 * 0.05 * 0.9
+
+
+def test_plenty_of_remaining_tokens_do_not_slow_anything_down() -> None:
+    arrivals: list[float] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        arrivals.append(time.monotonic())
+        return httpx.Response(200, json={}, headers={
+            "X-RateLimit-Remaining": "500", "X-RateLimit-FillRate": "1", "X-RateLimit-Interval-Seconds": "1"})
+
+    async def go() -> None:
+        c = client(handler)
+        await asyncio.gather(*(c.request("GET", f"/p/{i}") for i in range(20)))
+        await c.aclose()
+
+    run(go())
+    assert arrivals[-1] - arrivals[0] < 0.5
+
+
+def test_cloud_reset_header_with_nothing_remaining_pauses_until_the_reset() -> None:
+    arrivals: list[float] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        arrivals.append(time.monotonic())
+        reset = time.time() + 0.4
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(reset)) + f".{int(reset % 1 * 1000):03d}Z"
+        headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": stamp}
+        return httpx.Response(200, json={}, headers=headers)
+
+    async def go() -> None:
+        c = client(handler, flavor="cloud")
+        await c.request("GET", "/a")
+        await c.request("GET", "/b")
+        await c.aclose()
+
+    run(go())
+    assert arrivals[1] - arrivals[0] >= 0.3
