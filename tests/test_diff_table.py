@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from builders import TARGET, actual, dc_user, desired, lines, policy, scope
+
 from reconcile.diff import IdentityConflict, diff
 from reconcile.errors import EmptySource, LimitExceeded
 from reconcile.model import AbsentPolicy, Limit, UnsyncedPolicy, User
@@ -153,7 +153,8 @@ def test_username_match_wins_over_email_and_ambiguous_emails_are_errors():
     b = dc_user("bob", email="shared@example.com")
     plan = plan_of({"alice": {"status": "disabled"}}, [a, b], {}, po=policy(absent=AbsentPolicy.IGNORE))
     assert lines(plan) == ["disable alice"]
-    with pytest.raises(IdentityConflict, match=r"shared@example.com: the email matches 2 accounts: alice \(key-alice\)"):
+    expected = r"shared@example.com: the email matches 2 accounts: alice \(key-alice\)"
+    with pytest.raises(IdentityConflict, match=expected):
         plan_of({"shared@example.com": {}}, [a, b], {})
 
 
