@@ -1,0 +1,187 @@
+"""The journal (append-only JSONL per plan digest, makes apply resumable) and the audit log.
+
+Every line is written with one `write` on an O_APPEND file and fsync'd before the call returns,
+so after a crash or kill -9 the journal holds every line that was acknowledged. No secrets are
+ever written: lines hold action ids, kinds, subjects, groups, outcomes and HTTP metadata only.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from reconcile.errors import ReconcileError
+from reconcile.plan import Action
+from reconcile.targets.base import Outcome
+
+log = logging.getLogger(__name__)
+
+
+class Event(StrEnum):
+    STARTED = "started"
+    DONE = "done"
+    ALREADY = "already"
+    FAILED = "failed"
+
+
+class ApprovalMode(StrEnum):
+    INTERACTIVE = "interactive"  # the operator typed `yes`
+    DIGEST = "digest"  # --approve DIGEST
+    AUTO = "auto"  # --auto-approve
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def operator_from_env(env: Mapping[str, str], explicit: str | None = None) -> str:
+    """Who is applying: `--operator`, else the CI actor, else the login name."""
+    if explicit:
+        return explicit
+    for name in ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "BUILD_REQUESTEDFOR"):
+        if env.get(name):
+            return f"{env[name]} (ci)"
+    return env.get("USER") or env.get("LOGNAME") or "unknown"
+
+
+def _append_line(path: Path, record: Mapping[str, Any]) -> None:
+    line = (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _action_fields(action: Action) -> dict[str, Any]:
+    return {
+        "id": action.id,
+        "kind": str(action.kind),
+        "subject": action.subject.identity,
+        "ref": action.subject.ref,
+        "group": action.group,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class JournalView:
+    """What a journal says about each action id (the last line about an id wins)."""
+
+    finished: frozenset[str]  # done or already: never performed again
+    in_flight: frozenset[str]  # started, no outcome recorded: the change may or may not have happened
+    failed: Mapping[str, str]  # id -> message of its last failure; retried by the next apply
+
+    @staticmethod
+    def empty() -> JournalView:
+        return JournalView(frozenset(), frozenset(), {})
+
+
+class Journal:
+    """The journal of one plan: `<state_dir>/journal/<digest>.jsonl`."""
+
+    def __init__(self, state_dir: Path, digest: str) -> None:
+        self.path = Path(state_dir) / "journal" / f"{digest}.jsonl"
+        self.digest = digest
+
+    def started(self, action: Action) -> None:
+        _append_line(self.path, {"at": now(), "event": str(Event.STARTED), **_action_fields(action)})
+
+    def finished(self, action: Action, outcome: Outcome) -> None:
+        record = {
+            "at": now(),
+            "event": str(Event(str(outcome.result))),
+            **_action_fields(action),
+            "message": outcome.message,
+            "http_status": outcome.http_status,
+            "request_id": outcome.request_id,
+        }
+        _append_line(self.path, record)
+
+    def read(self) -> JournalView:
+        """Which actions are finished, in flight or failed. A torn last line (crash mid-write) is ignored."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return JournalView.empty()
+        last: dict[str, tuple[Event, str]] = {}
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                last[str(record["id"])] = (Event(record["event"]), str(record.get("message") or ""))
+            except (ValueError, KeyError, TypeError):
+                log.warning("%s:%d: ignoring an unreadable journal line", self.path, number)
+        return JournalView(
+            finished=frozenset(i for i, (e, _) in last.items() if e in (Event.DONE, Event.ALREADY)),
+            in_flight=frozenset(i for i, (e, _) in last.items() if e is Event.STARTED),
+            failed={i: m for i, (e, m) in last.items() if e is Event.FAILED},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditContext:
+    """What every audit line of one apply shares."""
+
+    operator: str
+    approval: ApprovalMode
+    plan_digest: str
+    target: Mapping[str, str]
+
+
+class AuditLog:
+    """Append-only JSONL of every attempted action: who, under which approval, what happened."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def record(self, context: AuditContext, action: Action, outcome: Outcome) -> None:
+        _append_line(
+            self.path,
+            {
+                "timestamp": now(),
+                "operator": context.operator,
+                "approval": str(context.approval),
+                "plan_digest": context.plan_digest,
+                "target": dict(context.target),
+                "action": _action_fields(action),
+                "outcome": str(outcome.result),
+                "message": outcome.message,
+                "http_status": outcome.http_status,
+                "request_id": outcome.request_id,
+            },
+        )
+
+
+@contextmanager
+def apply_lock(state_dir: Path) -> Iterator[None]:
+    """One apply at a time per state directory; the OS releases the lock if the process dies."""
+    path = Path(state_dir) / "apply.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            raise ReconcileError(
+                f"another apply is running with state directory {state_dir} (pid {holder})",
+                hint="wait for it to finish; applies of one state directory never run concurrently",
+            ) from exc
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+

@@ -1,0 +1,207 @@
+"""The memory target: a real Target whose actual state is one JSON file, read and written in place.
+
+It is what the core's, the CLI's and the kill -9 tests run against, and a way to try a
+configuration without a server (`target: {type: memory, state: world.json}`).
+
+State file format (JSON, UTF-8)::
+
+    {
+      "me": "u-admin",                       # ref of the account "the credentials" belong to
+      "users": [
+        {"ref": "u-alice",                   # stable reference (the Confluence DC userKey)
+         "username": "alice",                # optional; lower-cased on read
+         "email": "alice@example.com",       # optional
+         "display_name": "Alice",            # optional
+         "status": "active",                 # active | disabled (default active)
+         "unsynced": false}                  # a DC "unsynced from directory" entry (default false)
+      ],
+      "groups": [
+        {"name": "team-docs",                # lower-cased on read
+         "members": ["u-alice"],             # user refs
+         "readonly": false}                  # the group's directory refuses writes (default false)
+      ],
+      "log": [                               # written by the target: one entry per change it made
+        {"kind": "add_member", "ref": "u-alice", "group": "team-docs"}
+      ]
+    }
+
+`readonly` in the file is the server's truth (writes to the group fail, like a Confluence group
+of a read-only LDAP directory); `Group.readonly` in the fetched state comes from the
+configuration's `readonly_groups` globs, exactly as on the Confluence DC target. Users that are
+members of a group matching `admin_groups` are reported as admins (protected).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from reconcile.errors import TargetError
+from reconcile.model import ActualState, Group, Scope, Status, User, norm
+from reconcile.plan import Action, ActionKind
+from reconcile.settings import MemoryConfig
+from reconcile.targets.base import Outcome, Progress, Result
+
+log = logging.getLogger(__name__)
+
+READONLY_MESSAGE = (
+    "group '{group}' belongs to a read-only directory and cannot be updated; "
+    "add it to target.readonly_groups so that plans report it as a warning instead"
+)
+
+
+class MemoryTarget:
+    """A file-backed target. Each performed action is one atomic rewrite of the state file."""
+
+    def __init__(self, config: MemoryConfig) -> None:
+        self.config = config
+        self.path = Path(config.state)
+
+    def describe(self) -> dict[str, str]:
+        return self.config.describe()
+
+    def concurrency(self, kind: ActionKind) -> int:
+        # Like Confluence DC: deletions one at a time, everything else a few at once.
+        return 1 if kind is ActionKind.DELETE else 4
+
+    async def fetch(self, scope: Scope, progress: Progress | None = None) -> ActualState:
+        data = self._read()
+        users = [_user(u, self.path) for u in data.get("users", [])]
+        groups: list[Group] = []
+        members: dict[str, list[str]] = {}
+        for g in data.get("groups", []):
+            name = norm(str(g["name"]))
+            groups.append(Group(name=name, ref=name, readonly=self.config.readonly_groups.matches(name)))
+            members[name] = [str(ref) for ref in g.get("members", [])]
+        admins = {
+            ref for name, refs in members.items() if self.config.admin_groups.matches(name) for ref in refs
+        }
+        users = [_with_admin(u, u.ref in admins) for u in users]
+        if progress is not None:
+            progress("users", len(users), len(users))
+        me = data.get("me")
+        return ActualState.build(users, groups, members, me=str(me) if me else None)
+
+    async def perform(self, action: Action) -> Outcome:
+        if self.config.delay:
+            await asyncio.sleep(self.config.delay)
+        # No await between read and write: within one event loop this is a critical section.
+        data = self._read()
+        outcome, changed = _apply(data, action)
+        if changed:
+            data.setdefault("log", []).append(
+                {"kind": str(action.kind), "ref": action.subject.ref, "group": action.group}
+            )
+            self._write(data)
+        log.debug("memory %s: %s %s", self.path, action.describe(), outcome.result)
+        return outcome
+
+    async def aclose(self) -> None:
+        return None
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise TargetError(
+                f"memory target: state file {self.path} does not exist",
+                hint="create it (see reconcile/targets/memory.py for the format) or fix target.state",
+            ) from exc
+        except (OSError, ValueError) as exc:
+            raise TargetError(
+                f"memory target: cannot read {self.path}: {exc}", hint="fix or recreate the state file"
+            ) from exc
+        if not isinstance(data, dict):
+            raise TargetError(f"memory target: {self.path} is not a JSON object")
+        return data
+
+    def _write(self, data: dict[str, Any]) -> None:
+        """Write atomically: a temporary file in the same directory, fsync, rename, fsync the directory."""
+        directory = self.path.parent
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, indent=2, sort_keys=True)
+                fh.write("\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _user(raw: dict[str, Any], path: Path) -> User:
+    try:
+        return User(
+            ref=str(raw["ref"]),
+            username=norm(raw["username"]) if raw.get("username") else None,
+            email=str(raw["email"]) if raw.get("email") else None,
+            display_name=raw.get("display_name"),
+            status=Status(raw.get("status", "active")),
+            unsynced=bool(raw.get("unsynced", False)),
+        )
+    except (KeyError, ValueError) as exc:
+        raise TargetError(f"memory target: bad user entry {raw!r} in {path}: {exc}") from exc
+
+
+def _with_admin(user: User, admin: bool) -> User:
+    if not admin:
+        return user
+    return User(
+        ref=user.ref,
+        username=user.username,
+        email=user.email,
+        display_name=user.display_name,
+        status=user.status,
+        unsynced=user.unsynced,
+        admin=True,
+    )
+
+
+def _apply(data: dict[str, Any], action: Action) -> tuple[Outcome, bool]:
+    """Change `data` in place for one action; returns the outcome and whether anything changed."""
+    ref = action.subject.ref
+    users = {str(u["ref"]): u for u in data.get("users", [])}
+    user = users.get(ref)
+    if action.kind is ActionKind.DELETE:
+        if user is None:
+            return Outcome(Result.ALREADY, "no such user (already deleted)", http_status=404), False
+        data["users"] = [u for u in data["users"] if str(u["ref"]) != ref]
+        for g in data.get("groups", []):
+            g["members"] = [m for m in g.get("members", []) if str(m) != ref]
+        return Outcome(Result.DONE, "deleted", http_status=204), True
+    if user is None:
+        return Outcome(Result.FAILED, f"user {ref} does not exist", http_status=404), False
+    if action.kind in (ActionKind.ENABLE, ActionKind.DISABLE):
+        wanted = Status.ACTIVE if action.kind is ActionKind.ENABLE else Status.DISABLED
+        if user.get("status", "active") == wanted:
+            return Outcome(Result.ALREADY, f"already {wanted}", http_status=204), False
+        user["status"] = str(wanted)
+        return Outcome(Result.DONE, str(wanted), http_status=204), True
+    group_name = norm(action.group or "")
+    group = next((g for g in data.get("groups", []) if norm(str(g["name"])) == group_name), None)
+    if group is None:
+        return Outcome(Result.FAILED, f"group {group_name} does not exist", http_status=404), False
+    if group.get("readonly"):
+        return Outcome(Result.FAILED, READONLY_MESSAGE.format(group=group_name), http_status=403), False
+    members = [str(m) for m in group.get("members", [])]
+    if action.kind is ActionKind.ADD_MEMBER:
+        if ref in members:
+            return Outcome(Result.ALREADY, "already a member", http_status=204), False
+        group["members"] = [*members, ref]
+        return Outcome(Result.DONE, "added", http_status=204), True
+    if ref not in members:
+        return Outcome(Result.ALREADY, "not a member", http_status=204), False
+    group["members"] = [m for m in members if m != ref]
+    return Outcome(Result.DONE, "removed", http_status=204), True
