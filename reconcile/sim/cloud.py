@@ -1,0 +1,479 @@
+"""The Atlassian Cloud half of the simulator: Organizations v2, user management lifecycle, Jira site.
+
+Serves a `CloudWorld` (cloud_world.py) with the real paths, status codes, bodies and cursor
+pagination; `routes(world)` is what the simulator app mounts, `app(world)` a standalone app.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from reconcile.sim.cloud_world import CloudGroup, CloudUser, CloudWorld
+
+log = logging.getLogger(__name__)
+
+ORG = "/admin/v2/orgs/{org}"
+DIR = ORG + "/directories/{directory}"
+ALREADY_OR_LIMIT = ("The user is already in the group or you’ve exceeded your user limit for an app "
+                    "that the group grants access to.")
+LIFECYCLE_LINK = "https://confluence.atlassian.com/x/pTgoPQ"
+USER_EXPANDS = {"platformRoles", "counts.resources", "productAccess", "groups"}
+GROUP_EXPANDS = {"counts.resources", "counts.users"}
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass
+class Fault:
+    """An injected failure: the next `times` requests matching `method` and `path` (a substring).
+
+    `after=True` answers `status` only after the request took effect (a lost response), which is
+    how a client learns it must re-read instead of blindly retrying a POST.
+    """
+
+    method: str
+    path: str
+    status: int
+    times: int = 1
+    after: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class OrgError(Exception):
+    """An Organizations API error: `{"errors": [{id, status, code, title, detail}]}`."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+    def response(self) -> Response:
+        titles = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+                  409: "Conflict", 429: "Too Many Requests", 500: "Internal Server Error"}
+        body = {"errors": [{"id": str(uuid.uuid4()), "status": str(self.status), "code": self.code,
+                            "title": titles.get(self.status, "Error"), "detail": self.detail}]}
+        return JSONResponse(body, status_code=self.status)
+
+
+class Keyed(Exception):
+    """A user-management error: `{"key": ..., ...}` (or a Jira `errorMessages` body)."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(str(body))
+        self.status, self.body = status, body
+
+
+class CloudApi:
+    """The HTTP handlers over one world; `faults` is consulted before and after each request."""
+
+    def __init__(self, world: CloudWorld) -> None:
+        self.world = world
+        self.faults: list[Fault] = []
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests
+        self._searches: dict[str, tuple[int, list[str]]] = {}  # query -> (world version, account ids)
+
+    # ---------------------------------------------------------------- plumbing
+    def _fault(self, request: Request, after: bool) -> Response | None:
+        for fault in self.faults:
+            if (fault.times > 0 and fault.after is after and fault.method == request.method
+                    and fault.path in request.url.path):
+                fault.times -= 1
+                body = {"code": fault.status, "message": "Simulated failure"}
+                return JSONResponse(body, status_code=fault.status, headers=fault.headers)
+        return None
+
+    def wrap(self, handler: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            self.requests.append((request.method, request.url.path))
+            failed = self._fault(request, after=False)
+            if failed is not None:
+                return failed
+            try:
+                response = await handler(request)
+            except OrgError as exc:
+                return exc.response()
+            except Keyed as exc:
+                return JSONResponse(exc.body, status_code=exc.status)
+            return self._fault(request, after=True) or response
+
+        return endpoint
+
+    def _bearer(self, request: Request) -> str | None:
+        header = request.headers.get("authorization", "")
+        if header.startswith("Bearer ") and header[7:] in self.world.api_keys:
+            return header[7:]
+        return None
+
+    def _org(self, request: Request, *, writes: bool = False) -> list[str]:
+        """Authenticate and resolve the path's org and directory into directory ids."""
+        if self._bearer(request) is None:
+            raise OrgError(401, "ADMIN-401", "You need to authenticate with an organization API key.")
+        if request.path_params["org"] != self.world.org_id:
+            raise OrgError(404, "ADMIN-404-2", "We couldn’t find the organization.")
+        directory = request.path_params.get("directory")
+        if directory is None:
+            return list(self.world.directories)
+        if directory == "-" and not writes:
+            return list(self.world.directories)
+        if directory not in self.world.directories:
+            raise OrgError(404, "ADMIN-404-9", f"We couldn’t find the directory {directory}.")
+        return [directory]
+
+    async def _body(self, request: Request, *, required: bool = False) -> dict[str, Any]:
+        raw = await request.body()
+        if not raw:
+            if required:
+                raise OrgError(400, "ADMIN-400-24", "The request body is missing.")
+            return {}
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise OrgError(400, "ADMIN-400-24", "The request body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise OrgError(400, "ADMIN-400-24", "The request body must be a JSON object.")
+        return data
+
+    def _page(self, request: Request, items: list[Any], body: dict[str, Any], default: int) -> dict[str, Any]:
+        limit = body.get("limit", default)
+        if not isinstance(limit, int) or not 1 <= limit <= 100:
+            raise OrgError(400, "ADMIN-400-3", "limit must be an integer between 1 and 100.")
+        offset = 0
+        if body.get("cursor"):
+            offset = _decode_cursor(str(body["cursor"]))
+        page = items[offset:offset + limit]
+        links: dict[str, Any] = {"self": str(request.url)}
+        if offset + limit < len(items):
+            links["next"] = _encode_cursor(offset + limit)
+        if offset:
+            links["prev"] = _encode_cursor(max(0, offset - limit))
+        return {"data": page, "links": links}
+
+    # ---------------------------------------------------------------- Organizations v2
+    async def directories(self, request: Request) -> Response:
+        self._org(request)
+        data = [{"directoryId": d, "name": n, "icon": ""} for d, n in self.world.directories.items()]
+        account = request.query_params.get("accountId")
+        if account:
+            user = self.world.users.get(account)
+            data = [d for d in data if user is not None and d["directoryId"] in user.membership]
+        return JSONResponse({"data": data, "links": {"self": str(request.url)}})
+
+    async def search_users(self, request: Request) -> Response:
+        dirs = self._org(request)
+        body = await self._body(request)
+        expand = set(body.get("expand", []))
+        if expand - USER_EXPANDS:
+            raise OrgError(400, "ADMIN-400-4", f"Unknown expand value(s): {sorted(expand - USER_EXPANDS)}")
+        if body.get("emails") and body.get("searchTerm"):
+            raise OrgError(400, "ADMIN-400-4", "Use either emails or searchTerm, not both.")
+        if body.get("directoryIds"):
+            dirs = [d for d in dirs if d in body["directoryIds"]]
+        everywhere = request.path_params["directory"] == "-"
+        query = json.dumps([dirs, everywhere, {k: v for k, v in body.items()
+                                               if k not in ("cursor", "limit", "expand")}], sort_keys=True)
+        cached = self._searches.get(query)
+        if cached is None or cached[0] != self.world.version:
+            ids = [u.account_id for u in self.world.users.values()
+                   if (any(d in u.membership for d in dirs) or (everywhere and u.claim_status == "managed"))
+                   and _user_matches(self.world, u, body, dirs)]
+            cached = self._searches[query] = (self.world.version, ids)
+        page = self._page(request, cached[1], body, 50)
+        page["data"] = [_user_json(self.world, self.world.users[a], dirs, expand) for a in page["data"]]
+        return JSONResponse(page)
+
+    async def search_groups(self, request: Request) -> Response:
+        dirs = self._org(request)
+        body = await self._body(request)
+        expand = set(body.get("expand", []))
+        if expand - GROUP_EXPANDS:
+            raise OrgError(400, "ADMIN-400-4", f"Unknown expand value(s): {sorted(expand - GROUP_EXPANDS)}")
+        if body.get("groupIds") and body.get("groupNames"):
+            raise OrgError(400, "ADMIN-400-4", "Use either groupIds or groupNames, not both.")
+        names = {n.lower() for n in body.get("groupNames", [])}
+        ids = set(body.get("groupIds", []))
+        members = set(body.get("accountIds", []))
+        term = str(body.get("searchTerm", "")).lower()
+        found = [g for g in self.world.groups.values()
+                 if g.directory in dirs and (not names or g.name.lower() in names)
+                 and (not ids or g.id in ids) and (not members or g.members & members)
+                 and term in g.name.lower()]
+        items = [_group_json(g, expand) for g in found]
+        return JSONResponse(self._page(request, items, body, 20))
+
+    def _group(self, request: Request, dirs: list[str]) -> CloudGroup:
+        group = self.world.groups.get(request.path_params["group"])
+        if group is None or group.directory not in dirs:
+            raise OrgError(404, "ADMIN-404-10", "We couldn’t find the group.")
+        return group
+
+    def _member(self, account_id: str, dirs: list[str]) -> CloudUser:
+        user = self.world.users.get(account_id)
+        if user is None or not any(d in user.membership for d in dirs):
+            raise OrgError(404, "ADMIN-404-8", f"We couldn’t find the user {account_id} in the directory.")
+        return user
+
+    async def add_member(self, request: Request) -> Response:
+        dirs = self._org(request, writes=True)
+        group = self._group(request, dirs)
+        account_id = (await self._body(request, required=True)).get("accountId")
+        if not isinstance(account_id, str):
+            raise OrgError(400, "ADMIN-400-24", "accountId is required.")
+        self._member(account_id, [group.directory])
+        if group.external_synced:
+            raise OrgError(403, "ADMIN-403-5", f"The group {group.name} is synced from an identity "
+                           "provider; change its members there.")
+        if account_id in group.members or self.world.would_exceed_licence(group, account_id):
+            raise OrgError(409, "ADMIN-409-3", ALREADY_OR_LIMIT)
+        group.members.add(account_id)
+        self.world.record("add_member", group=group.name, account_id=account_id)
+        return Response(status_code=204)
+
+    async def remove_member(self, request: Request) -> Response:
+        dirs = self._org(request, writes=True)
+        group = self._group(request, dirs)
+        account_id = request.path_params["account"]
+        self._member(account_id, [group.directory])
+        if group.external_synced:
+            raise OrgError(403, "ADMIN-403-5", f"The group {group.name} is synced from an identity "
+                           "provider; change its members there.")
+        if account_id in group.members:
+            group.members.discard(account_id)
+            self.world.record("remove_member", group=group.name, account_id=account_id)
+        return Response(status_code=204)
+
+    def _writable_user(self, request: Request) -> tuple[CloudUser, str]:
+        dirs = self._org(request, writes=True)
+        user = self._member(request.path_params["account"], dirs)
+        if user.management_source == "synced":
+            raise OrgError(403, "ADMIN-403-3", "This user is managed by an identity provider (SCIM); "
+                           "change them there.")
+        return user, dirs[0]
+
+    async def suspend(self, request: Request) -> Response:
+        user, directory = self._writable_user(request)
+        if user.membership[directory] != "suspended":
+            user.membership[directory] = "suspended"
+            self.world.record("suspend", account_id=user.account_id, directory=directory)
+        return Response(status_code=204)
+
+    async def restore(self, request: Request) -> Response:
+        user, directory = self._writable_user(request)
+        if user.membership[directory] != "active":
+            user.membership[directory] = "active"
+            self.world.record("restore", account_id=user.account_id, directory=directory)
+        return Response(status_code=204)
+
+    async def remove_user(self, request: Request) -> Response:
+        user, directory = self._writable_user(request)
+        del user.membership[directory]
+        for group in self.world.groups.values():
+            if group.directory == directory:
+                group.members.discard(user.account_id)
+        self.world.record("remove_from_directory", account_id=user.account_id, directory=directory)
+        return Response(status_code=204)
+
+    # ---------------------------------------------------------------- user management lifecycle
+    def _lifecycle_target(self, request: Request) -> CloudUser:
+        key = self._bearer(request)
+        if key is None:
+            raise Keyed(401, {"key": "unauthorized"})
+        user = self.world.users.get(request.path_params["account"])
+        if user is None:
+            raise Keyed(404, {"key": "accountNotFound"})
+        if user.claim_status != "managed":
+            raise Keyed(403, {"key": "forbidden.targetUnverified"})
+        reason = None
+        if user.management_source == "synced":
+            reason = "externalDirectory.scim"
+        elif self.world.api_keys.get(key) == user.account_id:
+            reason = "administrative.notMyself"
+        if reason:
+            raise Keyed(403, {"key": "forbidden.action",
+                              "context": {"allowed": False, "reason": {"key": reason}}})
+        return user
+
+    @staticmethod
+    def _conflict(user: CloudUser, code: str, message: str) -> Keyed:
+        return Keyed(409, {"key": "conflict.lifecycleErrors", "context": {
+            "message": "This account isn't eligible for the requested action",
+            "accountId": user.account_id,
+            "errorCodes": [{"code": code, "message": message, "link": LIFECYCLE_LINK}]}})
+
+    async def lifecycle(self, request: Request) -> Response:
+        user = self._lifecycle_target(request)
+        action = request.path_params["action"]
+        if action == "disable":
+            raw = await request.body()
+            if not raw or not isinstance(json.loads(raw), dict):
+                raise Keyed(400, {"key": "bodyParseFailure"})
+            if user.account_status != "active":
+                raise self._conflict(user, "ALREADY_DEACTIVATED", "The account is already deactivated.")
+            user.account_status = "inactive"
+        elif action == "enable":
+            if user.for_deletion:
+                raise self._conflict(user, "PENDING_DELETION", "Cancel the deletion before enabling.")
+            if user.account_status == "active":
+                raise self._conflict(user, "ALREADY_ACTIVE", "The account is already active.")
+            user.account_status = "active"
+        else:
+            if user.for_deletion:
+                raise self._conflict(user, "ALREADY_PENDING_DELETION", "The account is already scheduled "
+                                     "for deletion.")
+            user.for_deletion, user.account_status = True, "inactive"
+        self.world.record(f"lifecycle_{action}", account_id=user.account_id)
+        if action == "delete":
+            return JSONResponse({"message": "Success"})
+        return Response(status_code=204)
+
+    # ---------------------------------------------------------------- Jira site
+    async def jira_remove_user(self, request: Request) -> Response:
+        email, token = _basic(request.headers.get("authorization", ""))
+        if email is None or self.world.site_credentials.get(email) != token:
+            return Response("Client must be authenticated to access this resource.", status_code=401,
+                            media_type="text/plain")
+        account_id = request.query_params.get("accountId")
+        if not account_id:
+            raise Keyed(400, {"errorMessages": ["The accountId query parameter is required."], "errors": {}})
+        user = self.world.users.get(account_id)
+        if user is None or not user.on_site:
+            raise Keyed(404, {"errorMessages": [f"User with accountId '{account_id}' does not exist."],
+                              "errors": {}})
+        user.on_site = False
+        user.product_access = []
+        for group in self.world.groups.values():
+            if group.products:
+                group.members.discard(account_id)
+        self.world.record("remove_from_site", account_id=account_id)
+        return Response(status_code=204)
+
+    def routes(self) -> list[Route]:
+        w = self.wrap
+        return [
+            Route(ORG + "/directories", w(self.directories), methods=["GET"]),
+            Route(DIR + "/users/search", w(self.search_users), methods=["POST"]),
+            Route(DIR + "/groups/search", w(self.search_groups), methods=["POST"]),
+            Route(DIR + "/groups/{group}/memberships", w(self.add_member), methods=["POST"]),
+            Route(DIR + "/groups/{group}/memberships/{account}", w(self.remove_member), methods=["DELETE"]),
+            Route(DIR + "/users/{account}/suspend", w(self.suspend), methods=["POST"]),
+            Route(DIR + "/users/{account}/restore", w(self.restore), methods=["POST"]),
+            Route(DIR + "/users/{account}", w(self.remove_user), methods=["DELETE"]),
+            Route("/users/{account}/manage/lifecycle/{action:str}", w(self.lifecycle), methods=["POST"]),
+            Route("/rest/api/{version:int}/user", w(self.jira_remove_user), methods=["DELETE"]),
+        ]
+
+
+def routes(world: CloudWorld) -> list[Route]:
+    """The Cloud routes over `world`, for the simulator app to mount."""
+    return CloudApi(world).routes()
+
+
+def app(world: CloudWorld, api: CloudApi | None = None) -> Starlette:
+    """A standalone ASGI app serving only the Cloud APIs (tests; `reconcile sim` mounts `routes`)."""
+    return Starlette(routes=(api or CloudApi(world)).routes())
+
+
+# -------------------------------------------------------------------- JSON shapes and filters
+def _encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if text.startswith("o:"):
+            return int(text[2:])
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise OrgError(400, "ADMIN-400-1", "The cursor is invalid.")
+
+
+def _basic(header: str) -> tuple[str | None, str | None]:
+    if not header.startswith("Basic "):
+        return None, None
+    try:
+        email, _, token = base64.b64decode(header[6:]).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None, None
+    return email, token
+
+
+def _user_matches(world: CloudWorld, u: CloudUser, body: dict[str, Any], dirs: list[str]) -> bool:
+    if body.get("accountIds") and u.account_id not in body["accountIds"]:
+        return False
+    if body.get("emails") and u.email.lower() not in {e.lower() for e in body["emails"]}:
+        return False
+    if body.get("emailDomains") and u.email.rsplit("@", 1)[-1].lower() not in {
+            d.lower() for d in body["emailDomains"]}:
+        return False
+    if body.get("groupIds") and not any(g.id in body["groupIds"] for g in world.groups_of(u.account_id, dirs)):
+        return False
+    checks = (("status", u.status), ("accountStatus", u.account_status),
+              ("membershipStatus", u.membership_status))
+    if any(body.get(k) and v not in body[k] for k, v in checks):
+        return False
+    if body.get("claimStatus") and body["claimStatus"] != u.claim_status:
+        return False
+    if body.get("roleIds") and not set(body["roleIds"]) & set(u.platform_roles):
+        return False
+    term = str(body.get("searchTerm", "")).lower()
+    return not term or term in u.name.lower() or term in u.email.lower()
+
+
+def _user_json(world: CloudWorld, u: CloudUser, dirs: list[str], expand: set[str]) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "accountId": u.account_id,
+        "accountType": "atlassian",
+        "status": u.status,
+        "accountStatus": u.account_status,
+        "membershipStatus": u.membership_status,
+        "addedToOrg": u.added_to_org,
+        "name": u.name,
+        "nickname": u.name.split(" ")[0],
+        "email": u.email,
+        "emailVerified": True,
+        "claimStatus": u.claim_status,
+        "managementSource": u.management_source,
+        "mfaEnabled": False,
+        "links": {"self": f"/admin/v2/orgs/{world.org_id}/directories/-/users/{u.account_id}"},
+    }
+    if "platformRoles" in expand:
+        data["platformRoles"] = list(u.platform_roles)
+    if "productAccess" in expand:
+        data["productAccess"] = [dict(p) for p in u.product_access]
+    if "groups" in expand:
+        data["groups"] = [{"id": g.id, "name": g.name} for g in world.groups_of(u.account_id, dirs)]
+    if "counts.resources" in expand:
+        data["counts"] = {"resources": len(u.product_access)}
+    return data
+
+
+def _group_json(g: CloudGroup, expand: set[str]) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": g.id,
+        "name": g.name,
+        "directoryId": g.directory,
+        "externalSynced": g.external_synced,
+        "managedBy": "external" if g.external_synced else "admins",
+        "managementAccess": {"deletable": not g.external_synced, "modifiable": not g.external_synced,
+                             "readable": True},
+        "links": {"self": f"/admin/v2/orgs/-/directories/{g.directory}/groups/{g.id}"},
+    }
+    counts = {}
+    if "counts.users" in expand:
+        counts["users"] = len(g.members)
+    if "counts.resources" in expand:
+        counts["resources"] = len(g.products)
+    if counts:
+        data["counts"] = counts
+    return data

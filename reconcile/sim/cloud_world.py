@@ -1,0 +1,263 @@
+"""The simulated Atlassian Cloud organization: directories, users, groups, licences, one Jira site.
+
+Plain mutable state plus the rules the real APIs enforce (managed accounts, IdP-synced objects,
+app user limits). `reconcile/sim/cloud.py` serves it over HTTP.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+DEFAULT_ORG = "9a1b2c3d-0000-4000-8000-00000000c10d"
+DEFAULT_DIRECTORY = "5d2f0a1e-0000-4000-8000-0000000000d1"
+
+ACCOUNT_STATUSES = ("active", "inactive", "closed")
+MEMBERSHIP_STATUSES = ("active", "suspended", "no_membership")
+PLATFORM_ROLES = ("atlassian/org-admin", "atlassian/site-admin", "atlassian/user-access-admin",
+                  "atlassian/ai-access")
+
+
+class ScenarioError(ValueError):
+    """The `cloud:` section of a scenario is invalid (the message names the entry)."""
+
+
+@dataclass
+class CloudUser:
+    account_id: str
+    email: str
+    name: str
+    account_status: str = "active"  # active | inactive (deactivated) | closed
+    membership: dict[str, str] = field(default_factory=dict)  # directory id -> active | suspended
+    management_source: str | None = "invited"  # invited | synced | None
+    claim_status: str = "managed"  # managed | unmanaged
+    platform_roles: list[str] = field(default_factory=list)
+    product_access: list[dict[str, str]] = field(default_factory=list)  # {key, id, lastActiveTimestamp}
+    for_deletion: bool = False
+    added_to_org: str = "2024-01-03T09:00:00Z"
+    on_site: bool = True  # in the Jira site's user base
+
+    @property
+    def membership_status(self) -> str:
+        if not self.membership:
+            return "no_membership"
+        if all(s == "suspended" for s in self.membership.values()):
+            return "suspended"
+        return "active"
+
+    @property
+    def status(self) -> str:
+        if self.for_deletion:
+            return "for_deletion"
+        if self.account_status != "active":
+            return "deactivated"
+        return {"no_membership": "not_invited"}.get(self.membership_status, self.membership_status)
+
+    def uses(self) -> bool:
+        """Whether this user holds licence seats (active in some directory, account active)."""
+        return self.account_status == "active" and not self.for_deletion and "active" in self.membership.values()
+
+
+@dataclass
+class CloudGroup:
+    id: str
+    name: str
+    directory: str
+    external_synced: bool = False
+    products: list[str] = field(default_factory=list)  # product keys this group grants access to
+    members: set[str] = field(default_factory=set)  # account ids
+    description: str = ""
+
+
+@dataclass
+class CloudWorld:
+    """One organization. Mutated by the HTTP handlers; read by tests through `users`/`groups`."""
+
+    org_id: str = DEFAULT_ORG
+    api_keys: dict[str, str | None] = field(default_factory=dict)  # key -> owner account id (or None)
+    directories: dict[str, str] = field(default_factory=lambda: {DEFAULT_DIRECTORY: "Atlassian"})
+    users: dict[str, CloudUser] = field(default_factory=dict)  # account id -> user
+    groups: dict[str, CloudGroup] = field(default_factory=dict)  # group id -> group
+    licences: dict[str, int] = field(default_factory=dict)  # product key -> user limit
+    site_url: str = "https://acme.atlassian.net"
+    site_credentials: dict[str, str] = field(default_factory=dict)  # email -> API token
+    mutations: list[dict[str, Any]] = field(default_factory=list)  # every change, in order
+    version: int = 0  # bumped by `record`; keys the handlers' caches
+    _index: tuple[int, dict[str, list[CloudGroup]]] | None = field(default=None, repr=False)
+
+    # ---------------------------------------------------------------- queries used by the handlers
+    def seats_used(self, product: str) -> int:
+        holders = {m for g in self.groups.values() if product in g.products for m in g.members}
+        return sum(1 for a in holders if a in self.users and self.users[a].uses())
+
+    def would_exceed_licence(self, group: CloudGroup, account_id: str) -> str | None:
+        """The product whose user limit adding `account_id` to `group` would exceed, if any."""
+        user = self.users[account_id]
+        for product in group.products:
+            limit = self.licences.get(product)
+            if limit is None or not user.uses():
+                continue
+            has = any(account_id in g.members for g in self.groups.values() if product in g.products)
+            if not has and self.seats_used(product) >= limit:
+                return product
+        return None
+
+    def groups_of(self, account_id: str, directories: Iterable[str]) -> list[CloudGroup]:
+        if self._index is None or self._index[0] != self.version:
+            index: dict[str, list[CloudGroup]] = {}
+            for group in self.groups.values():
+                for member in group.members:
+                    index.setdefault(member, []).append(group)
+            self._index = (self.version, index)
+        wanted = set(directories)
+        return [g for g in self._index[1].get(account_id, ()) if g.directory in wanted]
+
+    def record(self, action: str, **details: Any) -> None:
+        """Log a change (the mutation log) and invalidate cached views; call after every change."""
+        self.version += 1
+        self.mutations.append({"action": action, **details})
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-able view of the whole organization, for `/_sim/` state endpoints and tests."""
+        return {
+            "org_id": self.org_id,
+            "users": {a: {"email": u.email, "status": u.status, "membership": dict(u.membership),
+                          "account_status": u.account_status, "on_site": u.on_site}
+                      for a, u in self.users.items()},
+            "groups": {g.id: {"name": g.name, "directory": g.directory, "members": sorted(g.members)}
+                       for g in self.groups.values()},
+        }
+
+    # ---------------------------------------------------------------- construction
+    @staticmethod
+    def from_scenario(data: Mapping[str, Any]) -> CloudWorld:
+        """Build from a scenario's `cloud:` mapping (see scenarios/example.yaml for every key)."""
+        world = CloudWorld(org_id=str(data.get("org_id", DEFAULT_ORG)))
+        keys = data.get("api_keys") or []
+        for entry in keys:
+            if isinstance(entry, Mapping):
+                world.api_keys[str(entry["key"])] = entry.get("owner")
+            else:
+                world.api_keys[str(entry)] = None
+        dirs = data.get("directories")
+        if dirs:
+            world.directories = {str(d["id"]): str(d.get("name", d["id"])) for d in dirs}
+        default_dir = next(iter(world.directories))
+        world.licences = {str(k): int(v) for k, v in (data.get("licences") or {}).items()}
+        site = data.get("site") or {}
+        world.site_url = str(site.get("url", world.site_url))
+        world.site_credentials = {str(c["email"]): str(c["token"]) for c in site.get("credentials", [])}
+        for i, raw in enumerate(data.get("users") or []):
+            user = _user_from(raw, default_dir, f"cloud.users[{i}]")
+            if user.account_id in world.users:
+                raise ScenarioError(f"cloud.users[{i}]: duplicate accountId {user.account_id}")
+            world.users[user.account_id] = user
+        for i, raw in enumerate(data.get("groups") or []):
+            group = CloudGroup(
+                id=str(raw.get("id") or _stable_id("group", str(raw["name"]))),
+                name=str(raw["name"]),
+                directory=str(raw.get("directory", default_dir)),
+                external_synced=bool(raw.get("external_synced", False)),
+                products=[str(p) for p in raw.get("products", [])],
+                description=str(raw.get("description", "")),
+            )
+            for member in raw.get("members", []):
+                account = world.find(str(member))
+                if account is None:
+                    raise ScenarioError(f"cloud.groups[{i}] {group.name}: unknown member {member}")
+                group.members.add(account.account_id)
+            world.groups[group.id] = group
+        return world
+
+    def find(self, key: str) -> CloudUser | None:
+        """A user by account id or (case-insensitive) email."""
+        if key in self.users:
+            return self.users[key]
+        lowered = key.lower()
+        return next((u for u in self.users.values() if u.email.lower() == lowered), None)
+
+    @staticmethod
+    def generate(users: int, groups: int, memberships: int, seed: int = 1, *,
+                 org_id: str = DEFAULT_ORG, api_key: str = "sim-cloud-key") -> CloudWorld:
+        """A deterministic organization of the given size (same arguments, same world)."""
+        rng = random.Random(seed)
+        world = CloudWorld(org_id=org_id, api_keys={api_key: None})
+        directory = next(iter(world.directories))
+        epoch = datetime(2026, 1, 1, tzinfo=UTC)
+        for i in range(users):
+            account_id = f"712020:{uuid.UUID(int=rng.getrandbits(128), version=4)}"
+            last = (epoch - timedelta(minutes=rng.randrange(0, 60 * 24 * 400))).strftime("%Y-%m-%dT%H:%M:%SZ")
+            roll = rng.random()
+            world.users[account_id] = CloudUser(
+                account_id=account_id,
+                email=f"user{i:06d}@example.com",
+                name=f"User {i:06d}",
+                membership={directory: "suspended" if roll < 0.03 else "active"},
+                account_status="inactive" if 0.03 <= roll < 0.05 else "active",
+                management_source="synced" if 0.05 <= roll < 0.08 else "invited",
+                platform_roles=["atlassian/org-admin"] if i == 0 else [],
+                product_access=[{"key": "confluence", "id": "c0ffee00-0000-4000-8000-000000000001",
+                                 "lastActiveTimestamp": last}],
+            )
+        ids = list(world.users)
+        for j in range(groups):
+            gid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            world.groups[gid] = CloudGroup(id=gid, name=f"group-{j:05d}", directory=directory,
+                                           external_synced=j % 50 == 49)
+        gids = list(world.groups)
+        if gids and ids:
+            for _ in range(memberships):
+                world.groups[rng.choice(gids)].members.add(rng.choice(ids))
+        return world
+
+
+def _stable_id(kind: str, name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"reconcile-sim:{kind}:{name}"))
+
+
+def _user_from(raw: Mapping[str, Any], default_dir: str, where: str) -> CloudUser:
+    try:
+        email = str(raw["email"])
+    except KeyError:
+        raise ScenarioError(f"{where}: every user needs an email") from None
+    status = str(raw.get("status", "active"))
+    directory = str(raw.get("directory", default_dir))
+    account_status, membership, for_deletion = "active", {directory: "active"}, False
+    if status == "suspended":
+        membership = {directory: "suspended"}
+    elif status == "deactivated":
+        account_status = "inactive"
+    elif status == "not_invited":
+        membership = {}
+    elif status == "for_deletion":
+        account_status, for_deletion = "inactive", True
+    elif status != "active":
+        raise ScenarioError(f"{where} {email}: unknown status {status!r} "
+                            "(active | suspended | deactivated | not_invited | for_deletion)")
+    roles = [str(r) for r in raw.get("platform_roles", [])]
+    for role in roles:
+        if role not in PLATFORM_ROLES:
+            raise ScenarioError(f"{where} {email}: unknown platform role {role!r}")
+    access = []
+    for product in raw.get("product_access", []):
+        item = {"key": str(product["key"]), "id": str(product.get("id", _stable_id("product", product["key"])))}
+        if product.get("last_active"):
+            item["lastActiveTimestamp"] = str(product["last_active"])
+        access.append(item)
+    return CloudUser(
+        account_id=str(raw.get("account_id") or f"712020:{_stable_id('user', email.lower())}"),
+        email=email,
+        name=str(raw.get("name", email.split("@", maxsplit=1)[0])),
+        account_status=account_status,
+        membership=membership,
+        management_source=raw.get("management_source", "invited"),
+        claim_status=str(raw.get("claim_status", "managed")),
+        platform_roles=roles,
+        product_access=access,
+        for_deletion=for_deletion,
+        on_site=bool(raw.get("on_site", True)),
+    )
