@@ -1,0 +1,229 @@
+"""Paged REST reads of Confluence DC: the current user, users with status, groups, members, active users.
+
+Pages follow `_links.next` and advance `start` by the returned `size` (servers cap `limit` silently);
+later pages are fetched a window at a time, concurrently, and re-fetched when a cap changes mid-way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from reconcile.errors import AuthError, TargetError
+from reconcile.model import Status, norm
+from reconcile.targets.http import HttpClient, fail, raise_for
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+PAGE_LIMIT = 1000  # asked for; servers cap it silently (group members: 200)
+
+_ACTIVE = frozenset({"active", "enabled"})
+_DISABLED = frozenset({"deactivated", "disabled", "inactive", "deactivate"})
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A DC user object (`/rest/api/user/list`, group members, `/user/current`)."""
+
+    user_key: str
+    username: str  # lower-cased
+    display_name: str | None = None
+    status: Status | None = None  # None when the server did not expand it
+
+    @staticmethod
+    def parse(item: Any) -> Person | None:
+        if not isinstance(item, Mapping):
+            return None
+        key = item.get("userKey")
+        username = item.get("username")
+        if not key or not username or item.get("type") == "anonymous":
+            return None
+        return Person(str(key), norm(str(username)), item.get("displayName"), _status(item.get("status")))
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveUser:
+    """An entry of the 9.3+ `/rest/api/admin/users/list/active?expand=lastLogin`."""
+
+    user_key: str
+    email: str | None
+    last_login: str | None
+
+    @staticmethod
+    def parse(item: Any) -> ActiveUser | None:
+        if not isinstance(item, Mapping) or not item.get("userKey"):
+            return None
+        email = item.get("email")
+        return ActiveUser(str(item["userKey"]), str(email) if email else None, _iso(item.get("lastLogin")))
+
+
+def _status(value: Any) -> Status | None:
+    if isinstance(value, Mapping):
+        value = value.get("value") or value.get("name") or value.get("status")
+    if value is None or value == "":
+        return None
+    text = str(value).strip().lower()
+    if text in _ACTIVE:
+        return Status.ACTIVE
+    if text in _DISABLED:
+        return Status.DISABLED
+    raise TargetError(
+        f"Confluence reported a user status {value!r} this tool does not know",
+        hint="report it (with your Confluence version); nothing was changed",
+    )
+
+
+def _iso(value: Any) -> str | None:
+    """A lastLogin as ISO-8601: DC sends epoch milliseconds or a date string."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, Mapping):
+        return _iso(value.get("date") or value.get("value"))
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    items: list[Any]
+    size: int
+    more: bool
+
+
+async def _page(client: HttpClient, path: str, params: Mapping[str, Any], start: int) -> _Page:
+    response = await client.request("GET", path, params={**params, "start": start, "limit": PAGE_LIMIT})
+    raise_for(response, "the account needs Confluence system administrator permission to list users "
+                        "and group members; check target.auth")
+    body = response.json()
+    results = body.get("results") if isinstance(body, Mapping) else None
+    if not isinstance(results, list):
+        fail(response, "the server did not answer with a Confluence page of results; check target.url")
+    size = body.get("size")
+    size = int(size) if isinstance(size, int | float) else len(results)
+    links = body.get("_links") or {}
+    return _Page(results, size, bool(links.get("next")) and size > 0)
+
+
+async def collect(
+    client: HttpClient,
+    path: str,
+    parse: Callable[[Any], T | None],
+    *,
+    params: Mapping[str, Any] | None = None,
+    window: int = 1,
+    on_page: Callable[[int], None] | None = None,
+) -> list[T]:
+    """Every item of a paged collection, in order.
+
+    The first page reveals the server's real page size; after it, `window` pages are requested at
+    once at offsets spaced by that size. A page shorter than that size with more to come (a changed
+    cap) restarts the window right after it, so no item is skipped.
+    """
+    params = dict(params or {})
+    raw: list[Any] = []
+
+    def take(page: _Page) -> None:
+        raw.extend(page.items)
+        if on_page:
+            on_page(len(raw))
+
+    first = await _page(client, path, params, 0)
+    take(first)
+    step, start, more = first.size, first.size, first.more
+    while more:
+        starts = [start + i * step for i in range(max(1, window))]
+        pages = await asyncio.gather(*(_page(client, path, params, s) for s in starts))
+        for offset, page in zip(starts, pages, strict=True):
+            take(page)
+            if not page.more:
+                more = False
+                break
+            if page.size != step:  # the cap changed: continue right after this page
+                step, start = page.size, offset + page.size
+                break
+        else:
+            start = starts[-1] + step
+    return [item for item in (parse(x) for x in raw) if item is not None]
+
+
+async def current_user(client: HttpClient, *, token: bool) -> Person:
+    """Who the credentials belong to; anonymous means a bad personal access token (SPEC §6)."""
+    response = await client.request("GET", "/rest/api/user/current")
+    if response.status_code == 401:
+        what = ("the personal access token was refused; create a new one and set it in target.auth.token"
+                if token else "wrong username or password in target.auth")
+        raise AuthError(f"GET {client.url('/rest/api/user/current')} -> 401: {what}", status=401,
+                        hint="check the credentials; nothing was changed")
+    if response.status_code == 403:
+        raise AuthError(f"GET {client.url('/rest/api/user/current')} -> 403: the account may not use "
+                        "Confluence", status=403, hint="use a system administrator's credentials")
+    raise_for(response, "check target.url points at Confluence (with its context path, e.g. /confluence)")
+    person = Person.parse(response.json())
+    if person is None:
+        why = ("the personal access token is unknown, expired or revoked: Confluence DC runs requests "
+               "with a bad token as the anonymous user instead of refusing them"
+               if token else "the server did not accept the credentials")
+        raise AuthError(f"GET {client.url('/rest/api/user/current')} -> 200 as anonymous: {why}",
+                        hint="create a new personal access token for a system administrator and set it "
+                             "in target.auth.token")
+    return person
+
+
+async def list_users(client: HttpClient, window: int, on_page: Callable[[int], None] | None = None
+                     ) -> list[Person]:
+    return await collect(client, "/rest/api/user/list", Person.parse, params={"expand": "status"},
+                         window=window, on_page=on_page)
+
+
+def _group_name(item: Any) -> str | None:
+    if isinstance(item, Mapping) and item.get("name"):
+        return norm(str(item["name"]))
+    return None
+
+
+async def list_groups(client: HttpClient, window: int) -> list[str]:
+    return await collect(client, "/rest/api/group", _group_name, window=window)
+
+
+async def list_members(client: HttpClient, group: str) -> list[Person]:
+    return await collect(client, f"/rest/api/group/{quote(group, safe='')}/member", Person.parse)
+
+
+async def list_active(client: HttpClient, window: int) -> list[ActiveUser] | None:
+    """Emails and last logins (9.3+); None when the server predates the endpoint (404)."""
+    path = "/rest/api/admin/users/list/active"
+    probe = await client.request("GET", path, params={"expand": "lastLogin", "start": 0, "limit": 1})
+    if probe.status_code == 404:
+        log.info("%s -> 404: Confluence before 9.3 reveals no emails or last logins; "
+                 "desired users keyed by email match only when a source supplies their username",
+                 client.url(path))
+        return None
+    raise_for(probe, "the account needs Confluence system administrator permission")
+    return await collect(client, path, ActiveUser.parse, params={"expand": "lastLogin"}, window=window)
+
+
+async def username_of(client: HttpClient, user_key: str) -> str | None:
+    """The username of a userKey now (`GET /rest/api/user?key=`); None when the user is gone."""
+    response = await client.request("GET", "/rest/api/user", params={"key": user_key})
+    if response.status_code == 404:
+        return None
+    raise_for(response, "the account needs Confluence system administrator permission")
+    person = Person.parse(response.json())
+    return person.username if person else None
+
+
+async def user_key_of(client: HttpClient, username: str) -> str | None:
+    """The userKey a username resolves to now (live user first); None when none does."""
+    response = await client.request("GET", "/rest/api/user", params={"username": username})
+    if response.status_code == 404:
+        return None
+    raise_for(response, "the account needs Confluence system administrator permission")
+    person = Person.parse(response.json())
+    return person.user_key if person else None

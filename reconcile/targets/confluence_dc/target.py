@@ -1,0 +1,299 @@
+"""ConfluenceDcTarget: reads the actual state of a Confluence DC site and performs one action at a time.
+
+Deletions run one at a time (a lock, besides `concurrency(DELETE) == 1`), each long task polled to
+completion; a write refused by a read-only directory fails with advice and is never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from urllib.parse import quote
+
+import httpx
+
+from reconcile.errors import TargetError
+from reconcile.model import ActualState, Group, Scope, Status, User
+from reconcile.plan import Action, ActionKind
+from reconcile.settings import ConfluenceDcConfig
+from reconcile.targets.base import Outcome, Progress, Result
+from reconcile.targets.confluence_dc import read
+from reconcile.targets.confluence_dc.unsynced import AdminPages, UnsyncedEntry
+from reconcile.targets.http import Backoff, HttpClient, basic, bearer, error_for, request_id
+
+log = logging.getLogger(__name__)
+
+_READONLY_MARKERS = ("read-only", "read only", "readonly", "does not allow updates")
+
+
+class ConfluenceDcTarget:
+    """The `confluence-dc` target (Confluence Data Center 8.4 - 10.x)."""
+
+    def __init__(
+        self,
+        config: ConfluenceDcConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        backoff: Backoff | None = None,
+        poll_interval: float = 0.1,
+        task_timeout: float = 600.0,
+    ) -> None:
+        self.config = config
+        if config.token is not None:
+            auth: httpx.Auth | None = bearer(config.token)
+        elif config.username and config.password is not None:
+            auth = basic(config.username, config.password)
+        else:
+            auth = None
+        self.client = HttpClient(config.url, auth=auth, settings=config.http, flavor="dc",
+                                 transport=transport, backoff=backoff)
+        self.admin = AdminPages(self.client, password=config.password if config.token is None else None)
+        self.poll_interval = poll_interval
+        self.task_timeout = task_timeout
+        self._users: dict[str, User] = {}  # ref -> user, from the last fetch
+        self._unsynced: list[UnsyncedEntry] | None = None
+        self._delete_lock = asyncio.Lock()
+
+    def describe(self) -> dict[str, str]:
+        return self.config.describe()
+
+    def concurrency(self, kind: ActionKind) -> int:
+        return 1 if kind is ActionKind.DELETE else max(1, self.config.http.concurrency)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # -- fetch -----------------------------------------------------------------------------------
+
+    async def fetch(self, scope: Scope, progress: Progress | None = None) -> ActualState:
+        me = await read.current_user(self.client, token=self.config.token is not None)
+        window = max(1, self.config.http.concurrency)
+
+        def on_users(done: int) -> None:
+            if progress:
+                progress("users", done, None)
+
+        people, names, active = await asyncio.gather(
+            read.list_users(self.client, window, on_users),
+            read.list_groups(self.client, window),
+            read.list_active(self.client, window),
+        )
+        wanted = [g for g in names if scope.owns_group(g) or self.config.admin_groups.matches(g)]
+        done = 0
+
+        async def members_of(group: str) -> list[read.Person]:
+            nonlocal done
+            found = await read.list_members(self.client, group)
+            done += 1
+            if progress:
+                progress("group members", done, len(wanted))
+            return found
+
+        member_lists = await asyncio.gather(*(members_of(g) for g in wanted))
+        unsynced = await self.admin.entries()
+        if unsynced is None:
+            log.warning("unsynced-from-directory entries were not read (%s); policy.unsynced has no "
+                        "effect. Use username + password auth, or disable secure administrator "
+                        "sessions, to manage them", self.admin.reason)
+        self._unsynced = unsynced
+        members = dict(zip(wanted, member_lists, strict=True))
+        return self._state(me, people, names, members, active=active, unsynced=unsynced or [])
+
+    def _state(
+        self,
+        me: read.Person,
+        people: list[read.Person],
+        names: list[str],
+        members: dict[str, list[read.Person]],
+        *,
+        active: list[read.ActiveUser] | None,
+        unsynced: list[UnsyncedEntry],
+    ) -> ActualState:
+        by_key = {p.user_key: p for p in people}
+        for found in members.values():
+            for p in found:
+                by_key.setdefault(p.user_key, p)
+        admins = {p.user_key for g, found in members.items() if self.config.admin_groups.matches(g)
+                  for p in found}
+        licensed = {a.user_key: a for a in active} if active is not None else {}
+        if any(p.status is None for p in by_key.values()):
+            log.warning("the server did not report the status of some users; they are taken as active")
+        users: dict[str, User] = {}
+        for key, p in by_key.items():
+            info = licensed.get(key)
+            status = p.status or Status.ACTIVE
+            users[key] = User(
+                ref=key, username=p.username, email=info.email if info else None,
+                display_name=p.display_name, status=status, admin=key in admins,
+                last_active=info.last_login if info else None,
+                billable=not (active is not None and status is Status.ACTIVE and info is None),
+            )
+        for entry in unsynced:
+            if entry.user_key not in users:
+                users[entry.user_key] = User(
+                    ref=entry.user_key, username=entry.username, display_name=entry.display_name,
+                    status=Status.DISABLED, unsynced=True, billable=False,
+                )
+        groups = {n: Group(name=n, ref=n, readonly=self.config.readonly_groups.matches(n)) for n in names}
+        self._users = users
+        return ActualState(
+            users=users,
+            groups=groups,
+            members={g: frozenset(p.user_key for p in found) for g, found in members.items()},
+            me=me.user_key,
+            complete_groups=frozenset(members),
+        )
+
+    # -- perform ---------------------------------------------------------------------------------
+
+    async def perform(self, action: Action) -> Outcome:
+        try:
+            if action.kind is ActionKind.DELETE:
+                async with self._delete_lock:
+                    if action.unsynced:
+                        return await self._delete_unsynced(action)
+                    return await self._delete_user(action)
+            username = await self._username(action.subject.ref)
+            if username is None:
+                return Outcome(Result.FAILED, f"{action.describe()}: the user no longer exists; re-run plan")
+            if action.kind in (ActionKind.ADD_MEMBER, ActionKind.REMOVE_MEMBER):
+                method = "PUT" if action.kind is ActionKind.ADD_MEMBER else "DELETE"
+                path = f"/rest/api/user/{quote(username, safe='')}/group/{quote(action.group or '', safe='')}"
+            else:
+                verb = "enable" if action.kind is ActionKind.ENABLE else "disable"
+                method, path = "PUT", f"/rest/api/admin/user/{quote(username, safe='')}/{verb}"
+            response = await self.client.request(method, path)
+            if response.is_success:
+                return Outcome(Result.DONE, action.describe(), response.status_code, request_id(response))
+            return self._refused(action, response)
+        except TargetError as exc:
+            return Outcome(Result.FAILED, f"{action.describe()}: {exc}", exc.status)
+
+    def _refused(self, action: Action, response: httpx.Response) -> Outcome:
+        text = response.text.lower()
+        if response.status_code in (400, 403, 409, 500) and any(m in text for m in _READONLY_MARKERS):
+            if action.group:
+                advice = (f"group {action.group!r} belongs to a read-only directory: add it to "
+                          "target.readonly_groups so that plans leave its membership alone")
+            else:
+                advice = ("the user belongs to a read-only directory: change it in that directory "
+                          "(LDAP/AD) instead, or leave it out of scope.users")
+            message = f"{action.describe()}: {error_for(response, advice)}"
+        else:
+            message = f"{action.describe()}: {error_for(response, 're-run plan to see the current state')}"
+        return Outcome(Result.FAILED, message, response.status_code, request_id(response))
+
+    async def _username(self, ref: str) -> str | None:
+        user = self._users.get(ref)
+        if user is not None and user.username and not user.unsynced:
+            return user.username
+        return await read.username_of(self.client, ref)
+
+    async def _delete_user(self, action: Action) -> Outcome:
+        ref = action.subject.ref
+        username = await self._username(ref)
+        if username is None or username == ref:
+            return Outcome(Result.ALREADY, f"{action.describe()}: already deleted")
+        # The REST delete names a username: make sure it still is this user (renames, reused names).
+        if await read.user_key_of(self.client, username) != ref:
+            if await read.username_of(self.client, ref) is None:
+                return Outcome(Result.ALREADY, f"{action.describe()}: already deleted")
+            return Outcome(Result.FAILED, f"{action.describe()}: username {username!r} no longer names "
+                           "this user; re-run plan")
+        response = await self.client.request("DELETE", f"/rest/api/admin/user/{quote(username, safe='')}")
+        if response.status_code == 404:
+            return Outcome(Result.ALREADY, f"{action.describe()}: already deleted", 404, request_id(response))
+        if response.status_code != 202 and not response.is_success:
+            return self._refused(action, response)
+        task = _task_id(response)
+        return await self._finish(action, task, response)
+
+    async def _delete_unsynced(self, action: Action) -> Outcome:
+        ref = action.subject.ref
+        entries = await self.admin.entries()
+        if entries is not None:
+            if not any(e.user_key == ref for e in entries):
+                return await self._gone_or_changed(action)
+            response, task = await self.admin.delete(ref)
+            if response.is_error:
+                return self._refused(action, response)
+            return await self._finish(action, task, response)
+        # No admin pages (websudo impossible): the REST delete is safe only when the username names
+        # exactly this one entry and no live user.
+        cached = self._unsynced or []
+        mine = next((e for e in cached if e.user_key == ref), None)
+        if mine is None or sum(e.username == mine.username for e in cached) != 1:
+            return Outcome(Result.FAILED, f"{action.describe()}: {self.admin.reason}; its username is "
+                           "shared or unknown, so it can only be deleted by userKey through the admin "
+                           "pages: use username + password auth")
+        if await read.user_key_of(self.client, mine.username) != ref:
+            return Outcome(Result.FAILED, f"{action.describe()}: username {mine.username!r} also names "
+                           "another user; use username + password auth to delete it by userKey")
+        response = await self.client.request("DELETE",
+                                             f"/rest/api/admin/user/{quote(mine.username, safe='')}")
+        if response.status_code == 404:
+            return Outcome(Result.ALREADY, f"{action.describe()}: already deleted", 404, request_id(response))
+        if response.status_code != 202 and not response.is_success:
+            return self._refused(action, response)
+        return await self._finish(action, _task_id(response), response)
+
+    async def _gone_or_changed(self, action: Action) -> Outcome:
+        username = await read.username_of(self.client, action.subject.ref)
+        if username is None or username == action.subject.ref:
+            return Outcome(Result.ALREADY, f"{action.describe()}: already deleted")
+        return Outcome(Result.FAILED, f"{action.describe()}: no longer unsynced (resynced from its "
+                       "directory?); re-run plan")
+
+    async def _finish(self, action: Action, task: str | None, submitted: httpx.Response) -> Outcome:
+        """Poll the deletion's long task to completion; confirm by userKey when there is no task."""
+        status, rid = submitted.status_code, request_id(submitted)
+        deadline = time.monotonic() + self.task_timeout
+        delay = self.poll_interval
+        while task is not None:
+            response = await self.client.request("GET", f"/rest/api/longtask/{quote(task, safe='')}")
+            if response.status_code == 404:
+                break  # finished and forgotten, or run on another node: confirm below
+            if response.is_error:
+                return self._refused(action, response)
+            body = response.json()
+            finished = body.get("finished") or (body.get("percentageComplete") or 0) >= 100
+            if finished:
+                if body.get("successful", True):
+                    self._users.pop(action.subject.ref, None)
+                    return Outcome(Result.DONE, action.describe(), status, rid)
+                messages = "; ".join(_message(m) for m in body.get("messages") or [])
+                return Outcome(Result.FAILED, f"{action.describe()}: the deletion task failed: "
+                               f"{messages or 'no reason given'}", status, rid)
+            if time.monotonic() > deadline:
+                return Outcome(Result.FAILED, f"{action.describe()}: the deletion task {task} did not "
+                               f"finish within {self.task_timeout:.0f} s; re-run apply later", status, rid)
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 2.0)
+        username = await read.username_of(self.client, action.subject.ref)
+        if username is None or username == action.subject.ref:
+            self._users.pop(action.subject.ref, None)
+            return Outcome(Result.DONE, action.describe(), status, rid)
+        return Outcome(Result.FAILED, f"{action.describe()}: the server accepted the deletion but the "
+                       "user still exists; re-run plan", status, rid)
+
+
+def _task_id(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict):
+        if body.get("id"):
+            return str(body["id"])
+        status = (body.get("links") or {}).get("status") or ""
+        tail = str(status).rstrip("/").split("/")
+        if "longtask" in tail:
+            return tail[tail.index("longtask") + 1]
+    return None
+
+
+def _message(item: object) -> str:
+    if isinstance(item, dict):
+        return str(item.get("translation") or item.get("key") or item)
+    return str(item)
