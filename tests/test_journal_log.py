@@ -105,8 +105,8 @@ def test_operator(env: dict[str, str], explicit: str | None, expected: str) -> N
 
 
 def test_one_apply_at_a_time_per_state_directory(tmp_path: Path) -> None:
-    with apply_lock(tmp_path):
-        with pytest.raises(ReconcileError, match="another apply is running"), apply_lock(tmp_path):
-            pass
+    with apply_lock(tmp_path), pytest.raises(ReconcileError, match="another apply is running"), \
+            apply_lock(tmp_path):
+        pass
     with apply_lock(tmp_path):  # released on exit
         pass
