@@ -395,3 +395,31 @@ def test_cloud_reset_header_with_nothing_remaining_pauses_until_the_reset() -> N
 
     run(go())
     assert arrivals[1] - arrivals[0] >= 0.3
+
+
+def test_500_is_retried_for_idempotent_requests_unless_the_refusal_is_permanent() -> None:
+    calls: dict[str, int] = {}
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        calls[request.url.path] = calls.get(request.url.path, 0) + 1
+        if request.url.path.startswith("/flaky") and calls[request.url.path] == 1:
+            return httpx.Response(500, text="Internal Server Error")
+        if request.url.path.endswith("/readonly"):
+            return httpx.Response(500, json={"message": "Group <g> is read-only and cannot be updated"})
+        return httpx.Response(204)
+
+    def permanent(response: httpx.Response) -> bool:
+        return "read-only" in response.text
+
+    async def go() -> tuple[int, int, int]:
+        c = HttpClient("http://dc.test", auth=None, settings=HttpSettings(max_retries=3), flavor="dc",
+                       transport=httpx.MockTransport(handler), backoff=FAST, permanent=permanent)
+        try:
+            return ((await c.request("PUT", "/flaky")).status_code,
+                    (await c.request("PUT", "/readonly")).status_code,
+                    (await c.request("POST", "/flaky-post")).status_code)
+        finally:
+            await c.aclose()
+
+    assert run(go()) == (204, 500, 500)  # the POST may have been processed: not retried
+    assert calls == {"/flaky": 2, "/readonly": 1, "/flaky-post": 1}

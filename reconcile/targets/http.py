@@ -12,7 +12,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -25,7 +25,7 @@ from reconcile.settings import HttpSettings, Secret
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})  # 500: only idempotent, not `permanent`
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 SECRET_PARAMS = ("token", "password", "secret", "api_key", "apikey", "atl_token", "os_password")
 REQUEST_ID_HEADERS = ("x-arequestid", "x-request-id", "atl-traceid", "x-b3-traceid")
@@ -238,7 +238,7 @@ def _float(value: str | None) -> float | None:
 class HttpClient:
     """An `httpx.AsyncClient` with the behaviour every Atlassian API needs.
 
-    `request` retries 429/502/503/504 and connection failures of idempotent requests with
+    `request` retries 429/500/502/503/504 and connection failures of idempotent requests with
     exponential backoff and jitter, honouring `Retry-After`; a request that is not idempotent
     (POST, PATCH, or `idempotent=False`) is retried only when it cannot have reached the server
     (connect errors) or was refused by the rate limiter (429); otherwise the last response is
@@ -254,11 +254,13 @@ class HttpClient:
         flavor: str,
         transport: httpx.AsyncBaseTransport | None = None,
         backoff: Backoff | None = None,
+        permanent: Callable[[httpx.Response], bool] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.settings = settings
         self.flavor = flavor
         self.backoff = backoff or Backoff()
+        self.permanent = permanent  # a refusal the server would repeat (DC: read-only directory)
         self.gate = RateGate(self.backoff, settings.concurrency)
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
         headers = {"Accept": "application/json", "User-Agent": "reconcile"}
@@ -340,6 +342,10 @@ class HttpClient:
                 return response
             if not idempotent and status != 429:
                 return response  # it may have been processed: the caller re-reads
+            if status == 500 and self.permanent is not None:
+                await response.aread()
+                if self.permanent(response):
+                    return response
             wait = _parse_seconds(response.headers.get("retry-after"))
             if wait is None or (wait <= 0 and status == 429):
                 wait = self.backoff.delay(attempt)

@@ -47,7 +47,7 @@ class ConfluenceDcTarget:
         else:
             auth = None
         self.client = HttpClient(config.url, auth=auth, settings=config.http, flavor="dc",
-                                 transport=transport, backoff=backoff)
+                                 transport=transport, backoff=backoff, permanent=readonly_refusal)
         self.admin = AdminPages(self.client, password=config.password if config.token is None else None)
         self.poll_interval = poll_interval
         self.task_timeout = task_timeout
@@ -171,8 +171,7 @@ class ConfluenceDcTarget:
             return Outcome(Result.FAILED, f"{action.describe()}: {exc}", exc.status)
 
     def _refused(self, action: Action, response: httpx.Response) -> Outcome:
-        text = response.text.lower()
-        if response.status_code in (400, 403, 409, 500) and any(m in text for m in _READONLY_MARKERS):
+        if readonly_refusal(response):
             if action.group:
                 advice = (f"group {action.group!r} belongs to a read-only directory: add it to "
                           "target.readonly_groups so that plans leave its membership alone")
@@ -276,6 +275,14 @@ class ConfluenceDcTarget:
             return Outcome(Result.DONE, action.describe(), status, rid)
         return Outcome(Result.FAILED, f"{action.describe()}: the server accepted the deletion but the "
                        "user still exists; re-run plan", status, rid)
+
+
+def readonly_refusal(response: httpx.Response) -> bool:
+    """Whether the server refused a write because the directory is read-only (never worth a retry)."""
+    if response.status_code not in (400, 403, 409, 500):
+        return False
+    text = response.text.lower()
+    return any(marker in text for marker in _READONLY_MARKERS)
 
 
 def _task_id(response: httpx.Response) -> str | None:
