@@ -1,0 +1,257 @@
+"""The desired-file format, declared once: `FILE` checks one YAML document and is the JSON Schema.
+
+Patterns here are used verbatim by both the loader and the schema.
+"""
+
+from __future__ import annotations
+
+from reconcile.config.nodes import (
+    Boolean,
+    Choice,
+    Const,
+    FilePath,
+    Integer,
+    LimitValue,
+    ListOf,
+    MapOf,
+    Node,
+    Nullable,
+    Number,
+    SecretFile,
+    SecretRef,
+    Text,
+)
+from reconcile.config.records import Condition, Record, Tagged
+from reconcile.model import AbsentPolicy, Status, UnsyncedPolicy
+from reconcile.plan import ActionKind
+from reconcile.settings import CloudDelete, CloudDisable, LdapFlavor
+
+EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+USERNAME = r"[^@\s](?:[^@]*[^@\s])?"
+URL_PATTERN = r"^https?://[^\s/@?#]+(?:/[^\s@]*)?$"
+LDAP_URL_PATTERN = r"^ldaps?://[^\s/@?#]+/?$"
+GLOB_PATTERN = r"^(?:[^\[]|\[!?\]?[^\]]*\])+$"
+GROUP_PATTERN = r"^\S(?:.*\S)?$"
+SOURCE_NAME_PATTERN = r"^(?!yaml$)[A-Za-z0-9][A-Za-z0-9_.-]*$"
+FILTER_PATTERN = r"^\(.*\)$"
+NOT_A_FILTER = "'{value}' is not an LDAP filter"
+MEMBER_ATTRIBUTES = ("member", "uniqueMember", "memberUid", "memberOf")
+SCHEMA_ID = "https://github.com/reconcile-tool/reconcile/desired.schema.json"
+
+
+def glob(doc: str = "") -> Text:
+    return Text(GLOB_PATTERN, "bad glob '{value}': a '[' is not closed by ']'", doc=doc)
+
+
+def globs(doc: str, default: list[str] | None = None) -> ListOf:
+    return ListOf(glob(), doc=doc, default=default)
+
+
+def group_name() -> Text:
+    return Text(GROUP_PATTERN, "'{value}' is not a group name (no leading or trailing spaces)")
+
+
+def user_key() -> Text:
+    return Text(f"^(?:{EMAIL}|{USERNAME})$",
+                "invalid email or username '{value}' (an email needs name@domain.tld; a username has no '@')")
+
+
+def url(doc: str, default: str | None = None) -> Text:
+    return Text(URL_PATTERN, "expected an http(s) URL such as https://confluence.example.com, without "
+                "credentials in it (they go under auth:)", expand=True, doc=doc, default=default)
+
+
+def secret_pair(name: str, doc: str) -> dict[str, Node]:
+    """`name: ${VAR}` or `name_file: path`: the two ways to give a credential."""
+    return {
+        name: SecretRef(name, doc=f"{doc}: a ${{ENV_VAR}} reference, never the value"),
+        f"{name}_file": SecretFile(doc=f"{doc}: a file holding it (relative to the desired directory)"),
+    }
+
+
+def http() -> Record:
+    return Record(
+        {
+            "timeout": Number(above=0, doc="seconds, connect and read", default=30.0),
+            "concurrency": Integer(minimum=1, doc="parallel requests", default=8),
+            "max_retries": Integer(minimum=0, doc="retries of a failed idempotent request", default=4),
+            "ca_file": FilePath(doc="PEM bundle to verify the server with (default: system store)"),
+        },
+        doc="HTTP client settings",
+    )
+
+
+ADMIN_GROUPS = ["confluence-administrators"]
+
+CONFLUENCE_DC = Record(
+    {
+        "type": Choice(["confluence-dc"]),
+        "url": url("base URL of the Confluence site"),
+        "auth": Record(
+            {**secret_pair("token", "personal access token (Bearer)"),
+             "username": Text(f"^{USERNAME}$", "'{value}' is not a username", expand=True,
+                              doc="Basic auth user, with password"),
+             **secret_pair("password", "Basic auth password")},
+            choices=[["token"], ["token_file"], ["username", "password"], ["username", "password_file"]],
+            choices_message="give exactly one of: token, token_file, username + password, "
+            "username + password_file",
+        ),
+        "admin_groups": globs("members are protected", ADMIN_GROUPS),
+        "readonly_groups": globs("groups of read-only directories: warnings, never written", []),
+        "http": http(),
+    },
+    required=["type", "url", "auth"],
+    doc="a Confluence Data Center site",
+)
+
+CLOUD = Record(
+    {
+        "type": Choice(["atlassian-cloud"]),
+        "org_id": Text(expand=True, doc="organization id"),
+        "auth": Record(secret_pair("api_key", "organization API key (Bearer)"),
+                       choices=[["api_key"], ["api_key_file"]],
+                       choices_message="give exactly one of: api_key, api_key_file"),
+        "url": url("admin API base", "https://api.atlassian.com"),
+        "directory": Text(expand=True, doc="directory id; '-' means all", default="-"),
+        "disable": Choice([str(v) for v in CloudDisable], doc="how `disable` is done", default="suspend"),
+        "delete": Choice([str(v) for v in CloudDelete], doc="how `delete` is done",
+                         default="remove-from-directory"),
+        "site": Record(
+            {"url": url("site URL, e.g. https://acme.atlassian.net"),
+             "email": Text(f"^{EMAIL}$", "invalid email '{value}'", expand=True, doc="site admin email"),
+             **secret_pair("token", "site API token")},
+            required=["url", "email"],
+            choices=[["token"], ["token_file"]],
+            choices_message="give exactly one of: token, token_file",
+            doc="Jira/Confluence site REST, for delete: remove-from-site",
+        ),
+        "http": http(),
+    },
+    required=["type", "org_id", "auth"],
+    conditions=[Condition("delete", "remove-from-site", "site")],
+    doc="an Atlassian Cloud organization",
+)
+
+MEMORY = Record(
+    {
+        "type": Choice(["memory"]),
+        "state": FilePath(must_exist=False, doc="JSON state file, relative to the desired directory"),
+        "admin_groups": globs("members are protected", ADMIN_GROUPS),
+        "readonly_groups": globs("groups that are never written", []),
+        "delay": Number(minimum=0, doc="seconds per performed action", default=0.0),
+    },
+    required=["type", "state"],
+    doc="a file-backed target for tests and experiments",
+)
+
+LDAP = Record(
+    {
+        "type": Choice(["ldap"]),
+        "url": Text(LDAP_URL_PATTERN, "expected ldaps://host[:port] or ldap://host[:port]", expand=True),
+        "start_tls": Boolean(doc="upgrade an ldap:// connection with StartTLS", default=False),
+        "ca_file": FilePath(doc="PEM bundle to verify the server with (default: system store)"),
+        "timeout": Number(above=0, doc="seconds, connect and per operation", default=10.0),
+        "bind": Record({"dn": Text(expand=True), **secret_pair("password", "bind password")},
+                       required=["dn"], choices=[["password"], ["password_file"]],
+                       choices_message="give exactly one of: password, password_file"),
+        "users": Record(
+            {
+                "base": Text(expand=True, doc="search base"),
+                "filter": Text(FILTER_PATTERN, NOT_A_FILTER, default="(objectClass=inetOrgPerson)"),
+                "username": Text(doc="attribute holding the username", default="uid"),
+                "email": Text(doc="attribute holding the email", default="mail"),
+                "name": Text(doc="attribute holding the display name", default="cn"),
+                "disabled": Text(FILTER_PATTERN, NOT_A_FILTER,
+                                 doc="filter matching disabled users"),
+            },
+            required=["base"],
+        ),
+        "groups": Record(
+            {
+                "base": Text(expand=True, doc="search base"),
+                "filter": Text(FILTER_PATTERN, NOT_A_FILTER, default="(objectClass=groupOfNames)"),
+                "name": Text(doc="attribute holding the group name", default="cn"),
+                "member_attribute": Choice(MEMBER_ATTRIBUTES, default="member"),
+                "nested": Boolean(doc="follow groups inside groups", default=False),
+                "map": MapOf(glob(), group_name(),
+                             doc="directory group glob -> Atlassian group; unmapped groups are ignored"),
+            },
+            required=["base"],
+        ),
+        "flavor": Choice([str(v) for v in LdapFlavor], default="auto"),
+        "page_size": Integer(minimum=1, default=500),
+        "allow_empty": Boolean(doc="allow this source to yield no users", default=False),
+    },
+    required=["type", "url", "users"],
+    doc="an LDAP or Active Directory query",
+)
+
+CSV = Record(
+    {
+        "type": Choice(["csv"]),
+        "path": FilePath(doc="admin.atlassian.com 'Export users' CSV, relative to the desired directory"),
+        "allow_empty": Boolean(doc="allow this source to yield no users", default=False),
+    },
+    required=["type", "path"],
+    doc="an admin.atlassian.com 'Export users' CSV file",
+)
+
+USER = Record(
+    {
+        "status": Choice([str(s) for s in Status], default="active"),
+        "groups": ListOf(group_name(), doc="managed groups this user is a member of"),
+        "username": Text(f"^{USERNAME}$", "'{value}' is not a username (no '@')",
+                         doc="the username, when the key is an email"),
+        "email": Text(f"^{EMAIL}$", "invalid email '{value}'", doc="the email, when the key is a username"),
+        "name": Text(doc="display name"),
+    },
+)
+
+FILE = Record(
+    {
+        "version": Const(1, "unsupported version; this tool reads `version: 1`", doc="format version"),
+        "target": Tagged({"confluence-dc": CONFLUENCE_DC, "atlassian-cloud": CLOUD, "memory": MEMORY},
+                         doc="the one system this configuration reconciles"),
+        "sources": Nullable(MapOf(
+            Text(SOURCE_NAME_PATTERN, "'{value}' is not a source name (letters, digits, _ . -; not 'yaml')"),
+            Tagged({"ldap": LDAP, "csv": CSV}),
+            doc="where else desired users come from; users/groups below are the inline `yaml` source",
+        )),
+        "scope": Nullable(Record(
+            {
+                "users": globs("managed users: globs over username, email, account id", ["*"]),
+                "groups": globs("managed groups: their membership is made exact", []),
+                "protect": globs("principals never touched", []),
+            },
+            doc="what this configuration owns",
+        )),
+        "policy": Nullable(Record(
+            {
+                "absent": Choice([str(v) for v in AbsentPolicy], default="disable"),
+                "unsynced": Choice([str(v) for v in UnsyncedPolicy], default="ignore"),
+                "limits": Record({str(k): LimitValue() for k in ActionKind},
+                                 doc="safety limits per action kind: a count or a percentage"),
+                "allow_empty": Boolean(doc="lift every empty-source guard", default=False),
+            },
+        )),
+        "users": Nullable(MapOf(user_key(), Nullable(USER), doc="desired users, keyed by email or username")),
+        "groups": Nullable(MapOf(
+            group_name(),
+            Nullable(Record({"members": ListOf(user_key(), doc="users (email or username)")})),
+            doc="desired groups and their members",
+        )),
+    },
+    dependent={"target": ["version"]},
+)
+
+
+def json_schema() -> dict[str, object]:
+    """The JSON Schema (draft 2020-12) of one desired-state file."""
+    schema: dict[str, object] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "reconcile desired-state file",
+        "description": "One *.yaml file of a reconcile desired directory (all files there are merged).",
+    }
+    schema.update(FILE.schema())
+    return schema

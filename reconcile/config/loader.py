@@ -1,0 +1,116 @@
+"""Read a desired directory: parse every `*.yaml` in it, check each file, merge, and either return
+the typed `Config` or raise ConfigError with every problem as `file:line:col: message`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from reconcile.config import build
+from reconcile.config.format import FILE
+from reconcile.config.nodes import At, Context, Fields, Invalid
+from reconcile.errors import ConfigError
+from reconcile.model import Location
+from reconcile.settings import Config
+
+_DUPLICATE = re.compile(r'^found duplicate key "(.*?)" with value')
+FLOW_HINT = ('an unquoted ${VAR} inside a flow mapping {...} is not valid YAML: quote it '
+             '(token: "${VAR}") or write the mapping in block style')
+
+
+def load(directory: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """The merged, validated configuration of the `*.yaml` files directly in `directory`."""
+    environment: Mapping[str, str] = os.environ if env is None else env
+    root = Path(directory)
+    if not root.is_dir():
+        raise ConfigError([f"{directory}: no such directory; point --desired (or RECONCILE_DESIRED) "
+                           "at the directory holding your desired *.yaml files"])
+    files = sorted(p for p in root.glob("*.yaml") if p.is_file())
+    problems: build.Problems = [
+        (Location(str(p)), "ignored: desired files must end in .yaml; rename it")
+        for p in sorted(root.glob("*.yml"))
+    ]
+    if not files:
+        raise ConfigError([f"{directory}: no *.yaml files in this directory; write one (see "
+                           "`reconcile schema` and desired/ for an example) or point --desired elsewhere",
+                           *(_format(problems))])
+    docs: list[Fields] = []
+    for path in files:
+        ctx = Context(file=str(path), env=environment, directory=root)
+        data = _parse(path, ctx)
+        if data is not None:
+            start = Location(ctx.file, 1, 1)
+            checked = FILE.check(data, At("", start, start), ctx)
+            if not isinstance(checked, Invalid):
+                docs.append(checked)
+        problems.extend(ctx.problems)
+    config = _assemble(docs, root, str(directory), [str(p) for p in files], problems)
+    if problems or config is None:
+        raise ConfigError(_format(problems))
+    return config
+
+
+def _assemble(docs: list[Fields], root: Path, shown: str, files: list[str],
+              problems: build.Problems) -> Config | None:
+    sections = build.sections(docs, problems)
+    scope_problems = len(problems)
+    scope = build.scope(sections["scope"].value if "scope" in sections else None)
+    # `scope` failed its own checks when a problem sits inside it: then do not judge groups by it
+    scope_ok = "scope" not in sections or not any(
+        msg.startswith("scope.") for _, msg in problems[:scope_problems])
+    inline = build.inline(docs, scope if scope_ok else None, problems)
+    srcs = build.sources(sections.get("sources"), problems)
+    policy = build.policy(sections["policy"].value if "policy" in sections else None)
+    if "target" not in sections:
+        if not any(msg.startswith("target") for _, msg in problems):
+            problems.append((Location(shown), "no target: add a `target:` section to one of the desired files"))
+        return None
+    return Config(target=build.target(sections["target"].value), scope=scope, policy=policy, inline=inline,
+                  sources=srcs, files=tuple(files), directory=str(root))
+
+
+def _parse(path: Path, ctx: Context) -> Any:
+    """The YAML document of `path`, or None (after recording a problem, or for an empty file)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        ctx.problem(Location(ctx.file), f"cannot read: {exc}")
+        return None
+    try:
+        return YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        ctx.problem(*_yaml_problem(exc, text, ctx.file))
+    except YAMLError as exc:  # reader errors (control characters) carry no mark
+        ctx.problem(Location(ctx.file), f"not valid YAML: {type(exc).__name__}")
+    return None
+
+
+def _yaml_problem(exc: MarkedYAMLError, text: str, file: str) -> tuple[Location, str]:
+    """A problem from a YAML error, built from its parts: ruamel's own text may quote secret values."""
+    mark = exc.problem_mark or exc.context_mark
+    loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
+    problem = str(exc.problem or "syntax error")
+    duplicate = _DUPLICATE.match(problem)
+    if duplicate:
+        first = exc.context_mark
+        return loc, f"duplicate key '{duplicate.group(1)}' in this mapping; write each key once" + (
+            "" if first is None else f" (mapping starts at {file}:{first.line + 1}:{first.column + 1})")
+    context = f" ({exc.context})" if exc.context else ""
+    message = f"YAML syntax error: {problem}{context}"
+    lines = text.splitlines()
+    line = lines[mark.line] if mark and mark.line < len(lines) else ""
+    if "${" in line and "flow" in str(exc.context or "") + problem:
+        message += f"; {FLOW_HINT}"
+    return loc, message
+
+
+def _format(problems: build.Problems) -> list[str]:
+    ordered = sorted(problems, key=lambda p: (p[0].file, p[0].line, p[0].column))
+    return [f"{loc}: {message}" for loc, message in ordered]

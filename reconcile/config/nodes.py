@@ -1,0 +1,432 @@
+"""Declarative node types of the desired-file format.
+
+Each node checks one YAML value (recording every problem with its position) and describes itself
+as JSON Schema, so the loader and the published schema are one declaration and cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconcile.model import Limit, Location
+from reconcile.settings import Secret
+
+ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_ENV_REF = re.compile(r"\$\{(" + ENV_NAME + r")\}")
+
+
+class Invalid:
+    """The result of a check that recorded a problem."""
+
+    def __repr__(self) -> str:
+        return "INVALID"
+
+
+INVALID = Invalid()
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A checked value with where it was written (`key_loc`: its key; `loc`: the value)."""
+
+    value: Any
+    loc: Location
+    key_loc: Location
+
+
+Fields = dict[str, Item]
+
+
+@dataclass(slots=True)
+class Context:
+    """What checking one file needs: its name, the environment, the directory, the problem list."""
+
+    file: str
+    env: Mapping[str, str]
+    directory: Path
+    problems: list[tuple[Location, str]] = field(default_factory=list)
+
+    def problem(self, loc: Location, message: str) -> Invalid:
+        self.problems.append((loc, message))
+        return INVALID
+
+
+@dataclass(frozen=True, slots=True)
+class At:
+    """Where a value is: its dotted path for messages, its own and its key's position."""
+
+    path: str
+    loc: Location
+    key_loc: Location
+
+    def child(self, name: str, loc: Location, key_loc: Location) -> At:
+        return At(f"{self.path}.{name}" if self.path else name, loc, key_loc)
+
+
+def lc(node: Any) -> Any:
+    """ruamel's line/column record of a round-trip mapping or sequence (0-based)."""
+    return node.lc
+
+
+def position(ctx: Context, line: int, col: int) -> Location:
+    return Location(ctx.file, line + 1, col + 1)
+
+
+def kind_of(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "a number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, Sequence):
+        return "a list"
+    return type(value).__name__
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return "allowed: " + ", ".join(choices)
+
+
+def unknown_value(value: Any, choices: Sequence[str]) -> str:
+    """`unknown value 'x'; did you mean 'y'? (allowed: ...)` for an enum-like value."""
+    allowed = "allowed: " + ", ".join(choices)
+    if not isinstance(value, str):
+        return f"unknown value {kind_of(value)}; {allowed}"
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    if close:
+        return f"unknown value '{value}'; did you mean '{close[0]}'? ({allowed})"
+    return f"unknown value '{value}'; {allowed}"
+
+
+def expand(text: str, at: At, ctx: Context) -> str | Invalid:
+    """Replace every `${VAR}` with its value; a variable that is not set is a problem."""
+    missing = [m.group(1) for m in _ENV_REF.finditer(text) if m.group(1) not in ctx.env]
+    if missing:
+        for name in dict.fromkeys(missing):
+            ctx.problem(at.loc, f"{at.path}: environment variable {name} is not set; export it, "
+                        "or change the reference")
+        return INVALID
+    return _ENV_REF.sub(lambda m: ctx.env[m.group(1)], text)
+
+
+class Node(ABC):
+    """One kind of value in the format."""
+
+    def __init__(self, doc: str = "", default: Any = None) -> None:
+        self.doc = doc
+        self.default = default
+
+    @abstractmethod
+    def check(self, value: Any, at: At, ctx: Context) -> Any:
+        """The checked value, or INVALID after recording a problem."""
+
+    @abstractmethod
+    def own_schema(self) -> dict[str, Any]: ...
+
+    def schema(self) -> dict[str, Any]:
+        out = self.own_schema()
+        if self.doc:
+            out["description"] = self.doc
+        if self.default is not None:
+            out["default"] = self.default
+        return out
+
+
+class Text(Node):
+    """A string, optionally matching `pattern` (searched, as JSON Schema does) and `${VAR}`-expanded.
+
+    `message` may use `{value}`; leave it out where the value could hold a credential.
+    """
+
+    def __init__(self, pattern: str | None = None, message: str = "", *, expand: bool = False,
+                 doc: str = "", default: Any = None) -> None:
+        super().__init__(doc, default)
+        self.pattern = pattern
+        self.regex = re.compile(pattern) if pattern else None
+        self.message = message or "'{value}' is not valid here"
+        self.expand = expand
+
+    def check(self, value: Any, at: At, ctx: Context) -> Any:
+        if not isinstance(value, str):
+            return ctx.problem(at.loc, f"{at.path}: expected a string, got {kind_of(value)}")
+        text = str(value)
+        if not text.strip():
+            return ctx.problem(at.loc, f"{at.path}: must not be empty")
+        if self.expand and "${" in text:
+            expanded = expand(text, at, ctx)
+            if isinstance(expanded, Invalid):
+                return INVALID
+            text = expanded
+        if self.regex and not self.regex.search(text):
+            return ctx.problem(at.loc, f"{at.path}: " + self.message.format(value=text))
+        return text
+
+    def own_schema(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "string", "minLength": 1}
+        if self.pattern:
+            out["pattern"] = f"{self.pattern}|\\$\\{{" if self.expand else self.pattern
+        return out
+
+
+class SecretRef(Text):
+    """A credential: only `${VAR}` references are allowed, never the value itself."""
+
+    def __init__(self, name: str, doc: str = "") -> None:
+        super().__init__(rf"^(?:\$\{{{ENV_NAME}\}})+$", expand=True, doc=doc)
+        self.name = name
+
+    def check(self, value: Any, at: At, ctx: Context) -> Any:
+        if not isinstance(value, str) or not self.regex or not self.regex.search(value):
+            # never echo the value: it may be the credential itself
+            return ctx.problem(at.loc, f"{at.path}: literal secret: use ${{ENV_VAR}} or {self.name}_file:")
+        expanded = expand(str(value), at, ctx)
+        if isinstance(expanded, Invalid):
+            return INVALID
+        if not expanded.strip():
+            return ctx.problem(at.loc, f"{at.path}: {value} is empty; set it to the credential")
+        return Secret(expanded, reference=str(value))
+
+    def own_schema(self) -> dict[str, Any]:
+        assert self.pattern
+        return {"type": "string", "pattern": self.pattern}
+
+
+class FilePath(Text):
+    """A path, `${VAR}`-expanded, relative to the desired directory; optionally must be readable."""
+
+    def __init__(self, *, must_exist: bool = True, doc: str = "", default: Any = None) -> None:
+        super().__init__(expand=True, doc=doc, default=default)
+        self.must_exist = must_exist
+
+    def check(self, value: Any, at: At, ctx: Context) -> Any:
+        text = super().check(value, at, ctx)
+        if isinstance(text, Invalid):
+            return text
+        path = ctx.directory / Path(text).expanduser()
+        if self.must_exist and not path.is_file():
+            return ctx.problem(at.loc, f"{at.path}: no such file {path}; fix the path (relative paths "
+                               "start at the desired directory)")
+        return str(path)
+
+
+class SecretFile(FilePath):
+    """`token_file:` and friends: the credential is the file's content (trailing newline dropped)."""
+
+    def check(self, value: Any, at: At, ctx: Context) -> Any:
+        path = super().check(value, at, ctx)
+        if isinstance(path, Invalid):
+            return path
+        try:
+            content = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            return ctx.problem(at.loc, f"{at.path}: cannot read {path}: {exc.strerror}")
+        except UnicodeDecodeError:
+            return ctx.problem(at.loc, f"{at.path}: {path} is not UTF-8 text")
+        if not content:
+            return ctx.problem(at.loc, f"{at.path}: {path} is empty; write the credential into it")
+        return Secret(content, reference=f"file:{os.path.normpath(path)}")
+
+
+class Integer(Node):
+    def __init__(self, minimum: int = 0, doc: str = "", default: Any = None) -> None:
+        super().__init__(doc, default)
+        self.minimum = minimum
+
+    def check(self, value: Any, at: At, ctx: Context) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return ctx.problem(at.loc, f"{at.path}: expected a whole number, got {kind_of(value)}")
+        if value < self.minimum:
+            return ctx.problem(at.loc, f"{at.path}: must be at least {self.minimum}, got {value}")
+        return int(value)
+
+    def own_schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.minimum}
+
+
+class Number(Node):
+    """A number greater than `above` (or at least `minimum`)."""
+
+    def __init__(self, *, above: float | None = None, minimum: float | None = None, doc: str = "",
+                 default: Any = None) -> None:
+        super().__init__(doc, default)
+        self.above = above
+        self.minimum = minimum
+
+    def check(self, value: Any, at: At, ctx: Context) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return ctx.problem(at.loc, f"{at.path}: expected a number, got {kind_of(value)}")
+        if self.above is not None and not value > self.above:
+            return ctx.problem(at.loc, f"{at.path}: must be greater than {self.above:g}, got {value}")
+        if self.minimum is not None and value < self.minimum:
+            return ctx.problem(at.loc, f"{at.path}: must be at least {self.minimum:g}, got {value}")
+        return float(value)
+
+    def own_schema(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "number"}
+        if self.above is not None:
+            out["exclusiveMinimum"] = self.above
+        if self.minimum is not None:
+            out["minimum"] = self.minimum
+        return out
+
+
+class Boolean(Node):
+    def check(self, value: Any, at: At, ctx: Context) -> Any:
+        if not isinstance(value, bool):
+            return ctx.problem(at.loc, f"{at.path}: expected true or false, got {kind_of(value)}")
+        return value
+
+    def own_schema(self) -> dict[str, Any]:
+        return {"type": "boolean"}
+
+
+class Choice(Node):
+    """One of a fixed list of words."""
+
+    def __init__(self, values: Sequence[str], doc: str = "", default: Any = None) -> None:
+        super().__init__(doc, default)
+        self.values = tuple(values)
+
+    def check(self, value: Any, at: At, ctx: Context) -> Any:
+        if isinstance(value, str) and value in self.values:
+            return str(value)
+        return ctx.problem(at.loc, f"{at.path}: {unknown_value(value, self.values)}")
+
+    def own_schema(self) -> dict[str, Any]:
+        return {"enum": list(self.values)}
+
+
+class Const(Node):
+    def __init__(self, value: int, message: str, doc: str = "") -> None:
+        super().__init__(doc)
+        self.value = value
+        self.message = message
+
+    def check(self, value: Any, at: At, ctx: Context) -> Any:
+        if isinstance(value, bool) or value != self.value:
+            return ctx.problem(at.loc, f"{at.path}: {self.message}")
+        return value
+
+    def own_schema(self) -> dict[str, Any]:
+        return {"const": self.value}
+
+
+class LimitValue(Node):
+    """A safety limit: a count (`25`) or a percentage (`"10%"`)."""
+
+    PATTERN = r"^(?:[0-9]+|0*(?:100(?:\.0+)?|[0-9]{1,2}(?:\.[0-9]+)?)%)$"
+    _REGEX = re.compile(PATTERN)
+
+    def check(self, value: Any, at: At, ctx: Context) -> Any:
+        ok = (isinstance(value, int) and not isinstance(value, bool) and value >= 0) or (
+            isinstance(value, str) and self._REGEX.search(value)
+        )
+        if not ok:
+            shown = f"'{value}'" if isinstance(value, str | int | float) else kind_of(value)
+            return ctx.problem(at.loc, f"{at.path}: {shown} is neither a count (25) nor a percentage "
+                               "up to 100% (\"10%\")")
+        return Limit.parse(value)
+
+    def own_schema(self) -> dict[str, Any]:
+        return {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": self.PATTERN}]}
+
+
+class Nullable(Node):
+    """`key:` with nothing after it is allowed and means "empty"."""
+
+    def __init__(self, inner: Node) -> None:
+        super().__init__(inner.doc)
+        self.inner = inner
+
+    def check(self, value: Any, at: At, ctx: Context) -> Any:
+        return None if value is None else self.inner.check(value, at, ctx)
+
+    def own_schema(self) -> dict[str, Any]:
+        inner = self.inner.schema()
+        inner.pop("description", None)
+        return {"anyOf": [{"type": "null"}, inner]}
+
+
+class ListOf(Node):
+    def __init__(self, item: Node, doc: str = "", default: Any = None) -> None:
+        super().__init__(doc, default)
+        self.item = item
+
+    def check(self, value: Any, at: At, ctx: Context) -> Any:
+        if not isinstance(value, list):
+            return ctx.problem(at.loc, f"{at.path}: expected a list, got {kind_of(value)}")
+        out: list[Item] = []
+        for i, element in enumerate(value):
+            line, col = lc(value).item(i)
+            loc = position(ctx, line, col)
+            checked = self.item.check(element, At(f"{at.path}[{i}]", loc, loc), ctx)
+            if not isinstance(checked, Invalid):
+                out.append(Item(checked, loc, loc))
+        return out
+
+    def own_schema(self) -> dict[str, Any]:
+        return {"type": "array", "items": self.item.schema()}
+
+
+def _entries(value: Any, at: At, ctx: Context) -> list[tuple[str, Any, Location, Location]] | Invalid:
+    """(key, value, value position, key position) of a YAML mapping; non-string keys are problems."""
+    if not isinstance(value, Mapping):
+        return ctx.problem(at.loc, f"{at.path or 'the file'}: expected a mapping, got {kind_of(value)}")
+    out = []
+    for key, element in value.items():
+        kline, kcol = lc(value).key(key)
+        key_loc = position(ctx, kline, kcol)
+        if element is None:
+            loc = key_loc  # ruamel points a null value at the next line
+        else:
+            vline, vcol = lc(value).value(key)
+            loc = position(ctx, vline, vcol)
+        if not isinstance(key, str):
+            ctx.problem(key_loc, f"{at.path or 'the file'}: key {key!r} is {kind_of(key)}; quote it")
+            continue
+        out.append((str(key), element, loc, key_loc))
+    return out
+
+
+class MapOf(Node):
+    """A mapping whose keys the user chooses (user keys, group names, source names)."""
+
+    def __init__(self, key: Text, value: Node, doc: str = "") -> None:
+        super().__init__(doc)
+        self.key = key
+        self.value = value
+
+    def check(self, value: Any, at: At, ctx: Context) -> Any:
+        entries = _entries(value, at, ctx)
+        if isinstance(entries, Invalid):
+            return entries
+        out: dict[str, Item] = {}
+        for key, element, loc, key_loc in entries:
+            name = self.key.check(key, At(at.path, key_loc, key_loc), ctx)
+            checked = self.value.check(element, at.child(key, loc, key_loc), ctx)
+            if not isinstance(name, Invalid) and not isinstance(checked, Invalid):
+                out[key] = Item(checked, loc, key_loc)
+        return out
+
+    def own_schema(self) -> dict[str, Any]:
+        key = self.key.schema()
+        key.pop("type", None)
+        key.pop("description", None)
+        return {"type": "object", "propertyNames": key, "additionalProperties": self.value.schema()}

@@ -1,0 +1,150 @@
+"""Mapping nodes with a fixed set of keys: `Record` and the `type:`-tagged union `Tagged`.
+
+Unknown keys (with a "did you mean" hint), missing keys, "exactly one of" key sets and
+conditionally required keys are checked here, and expressed in the schema the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reconcile.config.nodes import (
+    At,
+    Context,
+    Invalid,
+    Item,
+    Node,
+    _entries,
+    did_you_mean,
+    kind_of,
+    lc,
+    position,
+    unknown_value,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """`requires` must be present when `key` is `value` (e.g. `site` when `delete: remove-from-site`)."""
+
+    key: str
+    value: str
+    requires: str
+
+
+class Record(Node):
+    """A mapping with known keys; every other key is a problem."""
+
+    def __init__(
+        self,
+        fields: Mapping[str, Node],
+        *,
+        required: Sequence[str] = (),
+        choices: Sequence[Sequence[str]] = (),
+        choices_message: str = "",
+        conditions: Sequence[Condition] = (),
+        dependent: Mapping[str, Sequence[str]] | None = None,
+        doc: str = "",
+    ) -> None:
+        super().__init__(doc)
+        self.fields = dict(fields)
+        self.required = tuple(required)
+        self.choices = tuple(frozenset(c) for c in choices)
+        self.choices_message = choices_message
+        self.conditions = tuple(conditions)
+        self.dependent = {k: tuple(v) for k, v in (dependent or {}).items()}
+
+    def check(self, value: Any, at: At, ctx: Context) -> Any:
+        entries = _entries(value, at, ctx)
+        if isinstance(entries, Invalid):
+            return entries
+        where = at.path or "the top level"
+        out: dict[str, Item] = {}
+        key_locs = {}
+        for key, element, loc, key_loc in entries:
+            key_locs[key] = key_loc
+            node = self.fields.get(key)
+            if node is None:
+                ctx.problem(key_loc, f"unknown key '{key}' in {where}; {did_you_mean(key, list(self.fields))}")
+                continue
+            checked = node.check(element, at.child(key, loc, key_loc), ctx)
+            if not isinstance(checked, Invalid):
+                out[key] = Item(checked, loc, key_loc)
+        present = set(key_locs)
+        for key in self.required:
+            if key not in present:
+                ctx.problem(at.key_loc, f"{where}: missing required key '{key}'")
+        if self.choices:
+            given = present & frozenset().union(*self.choices)
+            if given not in self.choices:
+                ctx.problem(at.key_loc, f"{where}: {self.choices_message}")
+        for cond in self.conditions:
+            if value.get(cond.key) == cond.value and cond.requires not in present:
+                ctx.problem(key_locs[cond.key], f"{where}: {cond.key}: {cond.value} needs '{cond.requires}'")
+        for key, needs in self.dependent.items():
+            for need in needs:
+                if key in present and need not in present:
+                    ctx.problem(key_locs[key], f"'{key}' needs '{need}' in the same file")
+        return out
+
+    def own_schema(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": "object",
+            "properties": {k: n.schema() for k, n in self.fields.items()},
+            "additionalProperties": False,
+        }
+        if self.required:
+            out["required"] = list(self.required)
+        if self.choices:
+            every = frozenset().union(*self.choices)
+            out["oneOf"] = [
+                {"required": sorted(c), "properties": dict.fromkeys(sorted(every - c), False)}
+                for c in self.choices
+            ]
+        if self.conditions:
+            out["allOf"] = [
+                {
+                    "if": {"properties": {c.key: {"const": c.value}}, "required": [c.key]},
+                    "then": {"required": [c.requires]},
+                }
+                for c in self.conditions
+            ]
+        if self.dependent:
+            out["dependentRequired"] = {k: list(v) for k, v in self.dependent.items()}
+        return out
+
+
+class Tagged(Node):
+    """A mapping whose `type:` selects which Record it is (targets, sources)."""
+
+    def __init__(self, variants: Mapping[str, Record], doc: str = "") -> None:
+        super().__init__(doc)
+        self.variants = dict(variants)
+
+    def check(self, value: Any, at: At, ctx: Context) -> Any:
+        if not isinstance(value, Mapping):
+            return ctx.problem(at.loc, f"{at.path}: expected a mapping, got {kind_of(value)}")
+        names = ", ".join(self.variants)
+        if "type" not in value:
+            return ctx.problem(at.key_loc, f"{at.path}: missing required key 'type' (one of: {names})")
+        tag = value["type"]
+        if not isinstance(tag, str) or tag not in self.variants:
+            line, col = lc(value).value("type")
+            return ctx.problem(position(ctx, line, col), f"{at.path}.type: {unknown_value(tag, list(self.variants))}")
+        return self.variants[tag].check(value, at, ctx)
+
+    def own_schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": ["type"],
+            "properties": {"type": {"enum": list(self.variants)}},
+            "allOf": [
+                {
+                    "if": {"properties": {"type": {"const": tag}}, "required": ["type"]},
+                    "then": record.schema(),
+                }
+                for tag, record in self.variants.items()
+            ],
+        }
