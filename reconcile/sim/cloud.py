@@ -1,7 +1,8 @@
 """The Atlassian Cloud half of the simulator: Organizations v2, user management lifecycle, Jira site.
 
 Serves a `CloudWorld` (cloud_world.py) with the real paths, status codes, bodies and cursor
-pagination; `routes(world)` is what the simulator app mounts, `app(world)` a standalone app.
+pagination. `routes(ctx)` is what the simulator app (app.py) mounts; latency, rate limits, random
+faults and the request log come from its middleware, `CloudApi.faults` adds targeted ones.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from reconcile.sim.cloud_world import CloudGroup, CloudUser, CloudWorld
+from reconcile.sim.context import SimContext
+
+__all__ = ["CloudApi", "CloudWorld", "Fault", "routes"]
 
 log = logging.getLogger(__name__)
 
@@ -357,7 +360,7 @@ class CloudApi:
         self.world.record("remove_from_site", account_id=account_id)
         return Response(status_code=204)
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> list[BaseRoute]:
         w = self.wrap
         return [
             Route(ORG + "/directories", w(self.directories), methods=["GET"]),
@@ -373,14 +376,13 @@ class CloudApi:
         ]
 
 
-def routes(world: CloudWorld) -> list[Route]:
-    """The Cloud routes over `world`, for the simulator app to mount."""
-    return CloudApi(world).routes()
-
-
-def app(world: CloudWorld, api: CloudApi | None = None) -> Starlette:
-    """A standalone ASGI app serving only the Cloud APIs (tests; `reconcile sim` mounts `routes`)."""
-    return Starlette(routes=(api or CloudApi(world)).routes())
+def routes(ctx: SimContext) -> list[BaseRoute]:
+    """The Cloud routes over `ctx.cloud`; the handlers are `ctx.extra["cloud_api"]` (for faults)."""
+    if not isinstance(ctx.cloud, CloudWorld):
+        raise TypeError("the simulator's Cloud world is not a reconcile.sim.cloud.CloudWorld")
+    api = CloudApi(ctx.cloud)
+    ctx.extra["cloud_api"] = api
+    return api.routes()
 
 
 # -------------------------------------------------------------------- JSON shapes and filters

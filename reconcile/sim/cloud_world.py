@@ -121,8 +121,8 @@ class CloudWorld:
         self.version += 1
         self.mutations.append({"action": action, **details})
 
-    def snapshot(self) -> dict[str, Any]:
-        """A JSON-able view of the whole organization, for `/_sim/` state endpoints and tests."""
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able view of the whole organization (`GET /_sim/state`, tests)."""
         return {
             "org_id": self.org_id,
             "users": {a: {"email": u.email, "status": u.status, "membership": dict(u.membership),
@@ -131,6 +131,50 @@ class CloudWorld:
             "groups": {g.id: {"name": g.name, "directory": g.directory, "members": sorted(g.members)}
                        for g in self.groups.values()},
         }
+
+    def mutate(self, op: str, args: Mapping[str, Any]) -> Any:
+        """A change behind the tool's back (`POST /_sim/mutate` with `"api": "atlassian-cloud"`).
+
+        Users are named by `user` (account id or email), groups by `group` (name). Ops: add_member,
+        remove_member, suspend, restore, deactivate, activate, remove_from_directory, set_roles
+        (`roles: [...]`), add_user (`email`, optional `name`, `account_id`, `status`, `synced`).
+        Raises KeyError (unknown user/group, 404) or ValueError (bad op/arguments, 400).
+        """
+        if op == "add_user":
+            user = _user_from(dict(args), next(iter(self.directories)), "add_user")
+            if args.get("synced"):
+                user.management_source = "synced"
+            self.users[user.account_id] = user
+            self.record(op, account_id=user.account_id)
+            return user.account_id
+        found = self.find(str(args.get("user", "")))
+        if found is None:
+            raise KeyError(f"user {args.get('user')!r}")
+        user = found
+        if op in ("add_member", "remove_member"):
+            name = str(args.get("group", "")).lower()
+            group = next((g for g in self.groups.values() if g.name.lower() == name), None)
+            if group is None:
+                raise KeyError(f"group {args.get('group')!r}")
+            (group.members.add if op == "add_member" else group.members.discard)(user.account_id)
+        elif op in ("suspend", "restore"):
+            for directory in user.membership:
+                user.membership[directory] = "suspended" if op == "suspend" else "active"
+        elif op in ("deactivate", "activate"):
+            user.account_status = "inactive" if op == "deactivate" else "active"
+        elif op == "remove_from_directory":
+            user.membership.clear()
+            for group in self.groups.values():
+                group.members.discard(user.account_id)
+        elif op == "set_roles":
+            roles = [str(r) for r in args.get("roles", [])]
+            if any(r not in PLATFORM_ROLES for r in roles):
+                raise ValueError(f"platform roles are {', '.join(PLATFORM_ROLES)}")
+            user.platform_roles = roles
+        else:
+            raise ValueError(f"unknown Cloud op {op!r}")
+        self.record(op, account_id=user.account_id, **{k: v for k, v in args.items() if k != "user"})
+        return None
 
     # ---------------------------------------------------------------- construction
     @staticmethod

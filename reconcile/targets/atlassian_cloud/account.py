@@ -1,0 +1,117 @@
+"""What the Organizations API says about one user and one group, parsed once into frozen values.
+
+Owns the mapping from Cloud's status fields (`accountStatus`, `membershipStatus`, `status`,
+`managementSource`, `platformRoles`, `productAccess`) to the domain's `User` and `Group`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reconcile.model import Group, Status, User, norm
+
+# Platform roles that administer users: such accounts are protected (SPEC §5).
+ADMIN_ROLES = frozenset({"atlassian/org-admin", "atlassian/site-admin", "atlassian/user-access-admin"})
+# `status` values of accounts that are no longer members: removed, scheduled for deletion, closed.
+GONE = frozenset({"not_invited", "for_deletion"})
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One `MultiDirectoryUser` (with `expand: [groups, productAccess, platformRoles]`)."""
+
+    account_id: str
+    email: str | None
+    name: str | None
+    status: str  # active | suspended | not_invited | deactivated | for_deletion
+    account_status: str  # active | inactive | closed
+    membership_status: str  # active | suspended | no_membership
+    synced: bool  # managementSource == "synced": the IdP owns this user
+    admin: bool
+    last_active: str | None  # latest productAccess[].lastActiveTimestamp
+    licensed: bool  # has product access (a seat), as far as the API tells
+    groups: frozenset[str]  # group ids, in the directories read
+    directories: frozenset[str]  # directory ids this user was found in
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any], directory: str) -> Account:
+        access = [p for p in data.get("productAccess") or [] if isinstance(p, Mapping)]
+        stamps = [str(p["lastActiveTimestamp"]) for p in access if p.get("lastActiveTimestamp")]
+        email = data.get("email")
+        return Account(
+            account_id=str(data["accountId"]),
+            email=norm(str(email)) if email else None,
+            name=str(data["name"]) if data.get("name") else None,
+            status=str(data.get("status") or ""),
+            account_status=str(data.get("accountStatus") or "active"),
+            membership_status=str(data.get("membershipStatus") or "active"),
+            synced=data.get("managementSource") == "synced",
+            admin=bool(ADMIN_ROLES & set(data.get("platformRoles") or [])),
+            last_active=max(stamps) if stamps else None,  # ISO-8601 UTC strings sort in time order
+            licensed=bool(access),
+            groups=frozenset(str(g["id"]) for g in data.get("groups") or [] if isinstance(g, Mapping)),
+            directories=frozenset({directory}),
+        )
+
+    @property
+    def member(self) -> bool:
+        """Whether the account is (still) a member of the directory: not removed, closed or deleted."""
+        return (self.status not in GONE and self.account_status != "closed"
+                and self.membership_status != "no_membership")
+
+    @property
+    def suspended(self) -> bool:
+        return self.membership_status == "suspended"
+
+    @property
+    def deactivated(self) -> bool:
+        return self.account_status == "inactive"
+
+    def merge(self, other: Account) -> Account:
+        """The same account seen in another directory."""
+        return Account(
+            account_id=self.account_id, email=self.email or other.email, name=self.name or other.name,
+            status=self.status, account_status=self.account_status,
+            membership_status=self.membership_status if self.suspended and other.suspended else "active",
+            synced=self.synced or other.synced, admin=self.admin or other.admin,
+            last_active=max(filter(None, (self.last_active, other.last_active)), default=None),
+            licensed=self.licensed or other.licensed, groups=self.groups | other.groups,
+            directories=self.directories | other.directories,
+        )
+
+    def to_user(self) -> User:
+        disabled = self.suspended or self.deactivated
+        return User(
+            ref=self.account_id,
+            email=self.email,
+            account_id=self.account_id,
+            display_name=self.name,
+            status=Status.DISABLED if disabled else Status.ACTIVE,
+            synced=self.synced,
+            admin=self.admin,
+            last_active=self.last_active,
+            billable=self.licensed,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CloudGroup:
+    """One `MultiDirectoryGroup`."""
+
+    id: str
+    name: str
+    directory: str
+    synced: bool  # externalSynced / managedBy external / not modifiable
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any], directory: str) -> CloudGroup:
+        access = data.get("managementAccess") or {}
+        synced = (bool(data.get("externalSynced")) or data.get("managedBy") == "external"
+                  or access.get("modifiable") is False)
+        return CloudGroup(id=str(data["id"]), name=str(data["name"]),
+                          directory=str(data.get("directoryId") or directory), synced=synced)
+
+    def to_group(self) -> Group:
+        return Group(name=norm(self.name), ref=self.id, synced=self.synced)

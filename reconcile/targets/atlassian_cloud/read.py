@@ -1,0 +1,109 @@
+"""Reads from the Organizations API: directories, cursor-paginated user and group searches.
+
+Owns pagination (opaque `links.next` cursors, limit 100, a guard against a cursor repeating) and
+the single-object re-reads the writer uses to decide what a failed or ambiguous write did.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from reconcile.errors import TargetError
+from reconcile.targets.atlassian_cloud.account import Account, CloudGroup
+from reconcile.targets.http import HttpClient, error_for, fail
+
+log = logging.getLogger(__name__)
+
+PAGE = 100
+USER_EXPAND = ["groups", "productAccess", "platformRoles"]
+READ_HINT = "check target.org_id and that the organization API key is valid and has no scopes"
+
+
+class OrgReader:
+    def __init__(self, http: HttpClient, org_id: str) -> None:
+        self.http = http
+        self.org = f"/admin/v2/orgs/{org_id}"
+
+    async def directories(self) -> dict[str, str]:
+        """Directory id -> name, every directory the API key may manage."""
+        out: dict[str, str] = {}
+        params: dict[str, Any] = {"limit": PAGE}
+        seen: set[str] = set()
+        while True:
+            response = await self.http.request("GET", f"{self.org}/directories", params=params)
+            if response.status_code != 200:
+                fail(response, READ_HINT)
+            body = _json(response)
+            for item in body.get("data") or []:
+                out[str(item["directoryId"])] = str(item.get("name") or item["directoryId"])
+            cursor = _next_cursor(body, seen, self.http.url(f"{self.org}/directories"))
+            if cursor is None:
+                return out
+            params = {"limit": PAGE, "cursor": cursor}
+
+    async def pages(self, what: str, directory: str, query: Mapping[str, Any]) -> AsyncIterator[list[Any]]:
+        """Each page of `POST …/directories/{directory}/{what}/search` (what: users | groups)."""
+        path = f"{self.org}/directories/{directory}/{what}/search"
+        body: dict[str, Any] = {**query, "limit": PAGE}
+        seen: set[str] = set()
+        while True:
+            response = await self.http.request("POST", path, json=body, idempotent=True)
+            if response.status_code != 200:
+                fail(response, READ_HINT)
+            data = _json(response)
+            yield list(data.get("data") or [])
+            cursor = _next_cursor(data, seen, self.http.url(path))
+            if cursor is None:
+                return
+            body = {**query, "limit": PAGE, "cursor": cursor}
+
+    async def account(self, account_id: str, directory: str) -> Account | None:
+        """A fresh read of one account in `directory` (`-`: all), or None when it is not there."""
+        query = {"accountIds": [account_id], "expand": USER_EXPAND}
+        found: Account | None = None
+        async for page in self.pages("users", directory, query):
+            for item in page:
+                if str(item.get("accountId")) == account_id:
+                    acct = Account.from_json(item, directory)
+                    found = acct if found is None else found.merge(acct)
+        return found
+
+    async def group(self, name: str, directory: str) -> list[CloudGroup]:
+        """Groups named `name` (case-insensitively) in `directory` (`-`: all)."""
+        out = []
+        async for page in self.pages("groups", directory, {"groupNames": [name]}):
+            out += [CloudGroup.from_json(g, directory) for g in page if str(g["name"]).lower() == name.lower()]
+        return out
+
+
+def _json(response: Any) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise error_for(response, "the server did not answer with JSON: is target.url the admin API "
+                        "(https://api.atlassian.com)?") from None
+    if not isinstance(body, dict):
+        raise error_for(response, "unexpected response shape: is target.url the admin API?")
+    return body
+
+
+def _next_cursor(body: Mapping[str, Any], seen: set[str], where: str) -> str | None:
+    """The cursor of the next page, or None on the last; raises if the server repeats itself."""
+    links = body.get("links") or {}
+    nxt = links.get("next") if isinstance(links, Mapping) else None
+    if not nxt:
+        return None
+    cursor = str(nxt)
+    if cursor.startswith(("http://", "https://")):  # a link rather than a bare cursor
+        cursor = parse_qs(urlsplit(cursor).query).get("cursor", [cursor])[0]
+    if cursor in seen:
+        raise TargetError(
+            f"POST {where}: the server returned the cursor {cursor!r} twice; stopped reading to avoid "
+            "an endless loop (the listing would be incomplete)",
+            hint="retry later; if it persists, report it to Atlassian support with this cursor",
+        )
+    seen.add(cursor)
+    return cursor
