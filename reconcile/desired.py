@@ -1,0 +1,165 @@
+"""The merged desired state: the inline `yaml` source plus every configured source.
+
+A user named by several sources gets the union of their groups and identity keys; two sources
+stating different statuses, or different emails (usernames) for one user, is a ConfigError.
+Each source, and the merged result, is refused when empty unless `allow_empty` says otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from reconcile.errors import ConfigError, EmptySource
+from reconcile.model import DesiredState, DesiredUser, Location, Status, is_email, norm
+from reconcile.settings import Config, CsvSourceConfig, LdapSourceConfig, SourceConfig
+from reconcile.sources.base import Source
+from reconcile.sources.yaml import YamlSource
+
+log = logging.getLogger(__name__)
+
+SourceFactory = Callable[[SourceConfig], Source]
+
+
+def open_source(config: SourceConfig) -> Source:
+    """The Source a configuration names; source modules are imported only when used."""
+    if isinstance(config, LdapSourceConfig):
+        from reconcile.sources.ldap import LdapSource  # type: ignore[import-not-found, unused-ignore]
+
+        source: Source = LdapSource(config)
+        return source
+    if isinstance(config, CsvSourceConfig):
+        from reconcile.sources.csv import CsvSource
+
+        return CsvSource(config)
+    raise TypeError(f"unknown source configuration {type(config).__name__}")
+
+
+def read_desired(config: Config, *, factory: SourceFactory = open_source) -> DesiredState:
+    """Read every source and merge them with the inline users; raises ConfigError or EmptySource."""
+    merger = _Merger()
+    merger.add(YamlSource(config.inline).read(), "yaml", None)
+    for name, source_config in config.sources.items():
+        source = factory(source_config)
+        state = source.read()
+        log.info("source %s (%s): %d users", name, source_config.type, len(state.users))
+        if not state.users and not (source_config.allow_empty or config.policy.allow_empty):
+            where = f"{source_config.origin}: " if source_config.origin else ""
+            raise EmptySource(
+                f"{where}source '{name}' ({source_config.type}) returned no users; refusing to plan, "
+                "since every user it should list would be treated as absent",
+                hint=f"check the source; if it is really meant to be empty, set `allow_empty: true` on "
+                f"source '{name}' (--force does not lift this guard)",
+            )
+        merger.add(state, name, source_config.origin)
+    if merger.conflicts:
+        raise ConfigError(merger.conflicts)
+    merged = merger.result()
+    if not merged.users and not config.policy.allow_empty:
+        raise EmptySource(
+            f"{config.directory}: the desired state has no users (from the desired files"
+            f"{''.join(f', source {n!r}' for n in config.sources)}); refusing to plan, since every "
+            "in-scope user would be treated as absent",
+            hint="name the users you want; if an empty desired state is really meant, set "
+            "`policy: {allow_empty: true}` (--force does not lift this guard)",
+        )
+    return merged
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One merged user while sources are being added."""
+
+    key: str
+    sources: list[str]
+    origin: Location | None
+    status: Status = Status.ACTIVE
+    stated_by: str | None = None  # the first source that stated a status
+    username: str | None = None  # a non-email identity: DC username or Cloud account id
+    email: str | None = None
+    display_name: str | None = None
+    groups: set[str] = field(default_factory=set)
+
+    def where(self) -> str:
+        return f"{self.origin}: " if self.origin else ""
+
+
+def _identity(user: DesiredUser) -> tuple[str | None, str | None]:
+    """(username or account id, email) of a desired user, from its key and extra keys."""
+    username = user.username or (None if is_email(user.key) else user.key)
+    email = user.email or (user.key if is_email(user.key) else None)
+    return username, email
+
+
+@dataclass(slots=True)
+class _Merger:
+    entries: list[_Entry] = field(default_factory=list)
+    index: dict[str, int] = field(default_factory=dict)  # normalised username or email -> entry
+    groups: set[str] = field(default_factory=set)
+    origins: dict[str, Location] = field(default_factory=dict)
+    conflicts: list[str] = field(default_factory=list)
+
+    def add(self, state: DesiredState, name: str, origin: Location | None) -> None:
+        self.groups |= state.groups
+        for group, loc in state.origins.items():
+            self.origins.setdefault(group, loc)
+        for user in state.users.values():
+            self._user(user, name, origin)
+
+    def _user(self, user: DesiredUser, name: str, source_origin: Location | None) -> None:
+        username, email = _identity(user)
+        ids = list(dict.fromkeys(norm(i) for i in (user.key, username, email) if i))
+        hits = sorted({self.index[i] for i in ids if i in self.index})
+        stated = name != "yaml" or user.status is Status.DISABLED  # inline `active` is the default
+        here = f"{user.origin or source_origin or name}"
+        if len(hits) > 1:
+            a, b = (self.entries[h] for h in hits)
+            self.conflicts.append(f"{here}: user '{user.key}' from source '{name}' is both '{a.key}' "
+                                  f"(from {'+'.join(a.sources)}) and '{b.key}' (from {'+'.join(b.sources)}); "
+                                  "make the sources agree on its username and email")
+            return
+        if not hits:
+            self.entries.append(_Entry(
+                key=user.key, sources=[name], origin=user.origin or source_origin, status=user.status,
+                stated_by=name if stated else None, username=username, email=email,
+                display_name=user.display_name, groups=set(user.groups)))
+            for i in ids:
+                self.index[i] = len(self.entries) - 1
+            return
+        entry = self.entries[hits[0]]
+        for kind, mine, theirs in (("email", email, entry.email), ("username", username, entry.username)):
+            if mine and theirs and norm(mine) != norm(theirs):
+                self.conflicts.append(
+                    f"{here}: user '{user.key}': source '{name}' gives {kind} '{mine}', source "
+                    f"'{'+'.join(entry.sources)}' gives '{theirs}' ({entry.where()}'{entry.key}'); "
+                    "make the sources agree")
+                return
+        if stated and entry.stated_by and entry.status is not user.status:
+            self.conflicts.append(
+                f"{here}: user '{user.key}': source '{name}' says {user.status}, source '{entry.stated_by}' "
+                f"says {entry.status} ({entry.where()}'{entry.key}'); make the sources agree")
+            return
+        if stated and not entry.stated_by:
+            entry.status, entry.stated_by = user.status, name
+        entry.username = entry.username or username
+        entry.email = entry.email or email
+        entry.display_name = entry.display_name or user.display_name
+        entry.groups |= user.groups
+        if name not in entry.sources:
+            entry.sources.append(name)
+        for i in ids:
+            self.index.setdefault(i, hits[0])
+
+    def result(self) -> DesiredState:
+        users: dict[str, DesiredUser] = {}
+        for e in self.entries:
+            key_is_email = is_email(e.key)
+            users[norm(e.key)] = DesiredUser(
+                key=e.key, status=e.status, groups=frozenset(e.groups),
+                username=None if not key_is_email and e.username and norm(e.username) == norm(e.key)
+                else e.username,
+                email=None if key_is_email else e.email,
+                display_name=e.display_name, source="+".join(e.sources), origin=e.origin)
+            self.groups |= e.groups
+        return DesiredState(users=users, groups=frozenset(self.groups), origins=dict(self.origins))
