@@ -285,6 +285,11 @@ class HttpClient:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    @property
+    def cookies(self) -> httpx.Cookies:
+        """The session cookies the server set (never logged)."""
+        return self._client.cookies
+
     def url(self, path: str) -> str:
         """The absolute URL of `path` (appended to the base URL, as httpx does), masked."""
         if path.startswith(("http://", "https://")):
@@ -301,7 +306,13 @@ class HttpClient:
         data: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
+        session_only: bool = False,
     ) -> httpx.Response:
+        """Send one request (retrying as the class docstring says) and return the final response.
+
+        `session_only` sends no Authorization header: the session cookie alone authenticates (the
+        Confluence admin pages after websudo, which tie websudo to the session).
+        """
         method = method.upper()
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
@@ -312,9 +323,14 @@ class HttpClient:
             try:
                 async with self._slots:
                     self.requests += 1
-                    response = await self._client.request(
-                        method, path, params=params, json=json, data=data, headers=headers
-                    )
+                    if session_only:
+                        response = await self._client.request(
+                            method, path, params=params, json=json, data=data, headers=headers, auth=None
+                        )
+                    else:
+                        response = await self._client.request(
+                            method, path, params=params, json=json, data=data, headers=headers
+                        )
             except httpx.TransportError as exc:
                 elapsed = (time.monotonic() - started) * 1000
                 url = self.url(path)

@@ -24,7 +24,7 @@ T = TypeVar("T")
 PAGE_LIMIT = 1000  # asked for; servers cap it silently (group members: 200)
 
 _ACTIVE = frozenset({"active", "enabled"})
-_DISABLED = frozenset({"deactivated", "disabled", "inactive", "deactivate"})
+_DISABLED = frozenset({"deactivated", "disabled", "inactive", "deactivate", "unsynced"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,7 @@ class Person:
     username: str  # lower-cased
     display_name: str | None = None
     status: Status | None = None  # None when the server did not expand it
+    unsynced: bool = False  # status "Unsynced" (no longer in its directory)
 
     @staticmethod
     def parse(item: Any) -> Person | None:
@@ -44,7 +45,9 @@ class Person:
         username = item.get("username")
         if not key or not username or item.get("type") == "anonymous":
             return None
-        return Person(str(key), norm(str(username)), item.get("displayName"), _status(item.get("status")))
+        raw = item.get("status")
+        unsynced = isinstance(raw, str) and raw.strip().lower() == "unsynced"
+        return Person(str(key), norm(str(username)), item.get("displayName"), _status(raw), unsynced)
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,7 +125,7 @@ class ConfluenceDcTarget:
             status = p.status or Status.ACTIVE
             users[key] = User(
                 ref=key, username=p.username, email=info.email if info else None,
-                display_name=p.display_name, status=status, admin=key in admins,
+                display_name=p.display_name, status=status, admin=key in admins, unsynced=p.unsynced,
                 last_active=info.last_login if info else None,
                 billable=not (active is not None and status is Status.ACTIVE and info is None),
             )

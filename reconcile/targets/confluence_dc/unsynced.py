@@ -26,7 +26,12 @@ DELETE_PATH = "/admin/users/removeunsynceduser-confirm.action"
 WEBSUDO_PATH = "/doauthenticate.action"
 
 _KEY = re.compile(r"userKey=([0-9A-Za-z]{8,64})")
-_TASK = re.compile(r"taskId=([\w.:-]+)")
+_TASKS = (
+    re.compile(r"taskId=([\w.:-]+)"),
+    re.compile(r"""data-task-id=['"]([^'"]+)"""),
+    re.compile(r"""name=['"]taskId['"][^>]*value=['"]([^'"]+)"""),
+    re.compile(r"/rest/api/longtask/([\w.:-]+)"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,16 +129,21 @@ class AdminPages:
         self.token: str | None = None
         self.reason = ""
 
+    def _has_session(self) -> bool:
+        """Once the server gave a session, admin pages go by the cookie alone (websudo is per session)."""
+        return "JSESSIONID" in self.client.cookies
+
     async def _websudo(self, destination: str) -> bool:
         if self.password is None:
             self.reason = ("the admin pages need a secure administrator session (websudo), which a "
                            "personal access token cannot open")
             return False
         response = await self.client.request(
-            "POST", WEBSUDO_PATH, idempotent=True,
+            "POST", WEBSUDO_PATH, idempotent=True, session_only=self._has_session(),
             data={"password": self.password.reveal(), "authenticate": "Confirm", "destination": destination},
         )
-        if response.is_error or "authenticate.action" in response.headers.get("location", ""):
+        # Success is a redirect to the destination; a wrong password shows the form again.
+        if not response.is_redirect or "authenticate.action" in response.headers.get("location", ""):
             raise AuthError(
                 f"POST {self.client.url(WEBSUDO_PATH)} -> {response.status_code}: the password did not "
                 "open a secure administrator session (websudo)",
@@ -144,12 +154,12 @@ class AdminPages:
 
     async def get(self, path: str) -> httpx.Response | None:
         """GET an admin page, entering websudo once if needed; None when websudo is impossible."""
-        response = await self.client.request("GET", path)
+        response = await self.client.request("GET", path, session_only=self._has_session())
         if _wants_websudo(response):
             if not await self._websudo(path):
                 self.available = False
                 return None
-            response = await self.client.request("GET", path)
+            response = await self.client.request("GET", path, session_only=self._has_session())
             if _wants_websudo(response):
                 fail(response, "the server still asks for websudo; disable secure administrator sessions")
         if response.is_redirect and "login.action" in response.headers.get("location", ""):
@@ -188,9 +198,12 @@ class AdminPages:
             raise AuthError(f"GET {self.client.url(LIST_PATH)}: no atl_token on the page",
                             hint="the page did not load as an administrator; check target.auth")
         response = await self.client.request(
-            "POST", DELETE_PATH, idempotent=False,
+            "POST", DELETE_PATH, idempotent=False, session_only=self._has_session(),
             data={"userKey": user_key, "atl_token": self.token, "confirm": "Delete"},
         )
         where = response.headers.get("location", "") + " " + (response.text if not response.is_redirect else "")
-        match = _TASK.search(where)
-        return response, match.group(1) if match else None
+        for pattern in _TASKS:
+            match = pattern.search(where)
+            if match:
+                return response, match.group(1)
+        return response, None
