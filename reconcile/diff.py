@@ -7,7 +7,7 @@ protected, IdP-managed, read-only and missing principals, and a deterministic or
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from reconcile.errors import EmptySource, ReconcileError
@@ -118,11 +118,11 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[_Match
     claimed: dict[str, DesiredUser] = {}
     for key in sorted(desired.users):
         want = desired.users[key]
-        names = [norm(k) for k in (want.key, want.username) if k and not is_email(k)]
-        emails = [norm(k) for k in (want.key, want.email) if k and is_email(k)]
-        found = _unique(u for n in names for u in by_name.get(n, ()))
+        names = [k for k in (key, want.username and norm(want.username)) if k and not is_email(k)]
+        emails = [k for k in (key, want.email and norm(want.email)) if k and is_email(k)]
+        found = _lookup(by_name, names)
         if not found:
-            found = _unique(u for e in emails for u in by_email.get(e, ()))
+            found = _lookup(by_email, emails)
             if len(found) > 1:
                 refs = ", ".join(f"{u.label} ({u.ref})" for u in found)
                 problems.append(f"{want.key}: the email matches {len(found)} accounts: {refs}")
@@ -146,11 +146,14 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[_Match
     return matches, missing
 
 
-def _unique(users: Iterable[User]) -> list[User]:
-    seen: dict[str, User] = {}
-    for user in users:
-        seen.setdefault(user.ref, user)
-    return list(seen.values())
+def _lookup(index: Mapping[str, list[User]], keys: Iterable[str]) -> list[User]:
+    """The distinct accounts any of the keys names."""
+    found: list[User] = []
+    for key in keys:
+        for user in index.get(key, ()):
+            if all(user.ref != f.ref for f in found):
+                found.append(user)
+    return found
 
 
 class _Planner:
@@ -163,6 +166,7 @@ class _Planner:
         self.actions: list[Action] = []
         self.warnings: list[Warning] = []
         self.managed = sorted(g for g in actual.groups if scope.owns_group(g))
+        self.managed_set = frozenset(self.managed)
         self.groups_of = _memberships(actual, self.managed)
         self.in_scope = 0
         self.unprotected = 0
@@ -237,7 +241,10 @@ class _Planner:
 
     def plan_desired(self, m: _Match) -> None:
         user, want = m.user, m.desired
-        keys = tuple(dict.fromkeys((*user.keys(), *want.keys())))
+        keys = user.keys()
+        extra = [k for k in want.keys() if k not in keys]
+        if extra:
+            keys = (*keys, *extra)
         if not self.scope.users.matches(*keys):
             return  # outside scope.users: never touched, never shown
         self._count(user, keys)
@@ -248,7 +255,7 @@ class _Planner:
                 self._add(kind, user, identity, f"desired status is {want.status.value}",
                           precondition={"status": user.status.value})
         current = self.groups_of.get(user.ref, set())
-        for group in self.managed:
+        for group in sorted((want.groups & self.managed_set) ^ current):
             wanted = group in want.groups
             if wanted == (group in current):
                 continue
@@ -309,7 +316,7 @@ def _memberships(actual: ActualState, managed: Iterable[str]) -> dict[str, set[s
 def desired_digest(desired: DesiredState, scope: Scope, policy: Policy) -> str:
     """sha256 of the normalised merged desired state (with scope and policy), not of the raw files."""
     users = [
-        [key, u.status.value, sorted(u.groups), norm(u.username or ""), norm(u.email or "")]
+        [key, u.status.value, sorted(u.groups), u.username and norm(u.username), u.email and norm(u.email)]
         for key, u in sorted(desired.users.items())
     ]
     return sha256_json(
@@ -329,20 +336,17 @@ def desired_digest(desired: DesiredState, scope: Scope, policy: Policy) -> str:
 
 def fingerprint(actual: ActualState, scope: Scope) -> str:
     """sha256 of the normalised in-scope actual state: users, statuses, managed memberships."""
-    managed = sorted(g for g in actual.groups if scope.owns_group(g))
-    return sha256_json({"users": list(_fingerprint_users(actual, scope)), "groups": [
-        [g, actual.groups[g].readonly, actual.groups[g].synced, sorted(
-            ref for ref in actual.members.get(g, ()) if _in_scope(actual.users.get(ref), scope))]
-        for g in managed
-    ]})
-
-
-def _in_scope(user: User | None, scope: Scope) -> bool:
-    return user is not None and scope.users.matches(*user.keys())
-
-
-def _fingerprint_users(actual: ActualState, scope: Scope) -> Iterator[list[object]]:
+    users = []
+    in_scope: set[str] = set()
     for ref in sorted(actual.users):
         user = actual.users[ref]
-        if scope.users.matches(*user.keys()):
-            yield [ref, *user.keys(), user.status.value, user.unsynced, user.admin, user.synced]
+        keys = user.keys()
+        if scope.users.matches(*keys):
+            in_scope.add(ref)
+            users.append([ref, *keys, user.status.value, user.unsynced, user.admin, user.synced])
+    groups = []
+    for name in sorted(g for g in actual.groups if scope.owns_group(g)):
+        group = actual.groups[name]
+        members = sorted(actual.members.get(name, frozenset()) & in_scope)
+        groups.append([name, group.readonly, group.synced, members])
+    return sha256_json({"users": users, "groups": groups})
