@@ -476,8 +476,13 @@ class ContractRecorder:
                 problems.append(problem)
         return [f"request: {p}" for p in problems]
 
-    def response_problems(self, request: OpenAPIRequest, response: OpenAPIResponse) -> list[str]:
-        """Problems with a response to `request` (empty for uncovered paths)."""
+    def response_problems(self, request: OpenAPIRequest, response: OpenAPIResponse, *,
+                          path_errors: bool = False) -> list[str]:
+        """Problems with a response to `request` (empty for uncovered paths).
+
+        An undocumented path or method is reported only with `path_errors` (request validation reports
+        it otherwise).
+        """
         api = route(request.path)
         if api is None:
             return []
@@ -489,8 +494,8 @@ class ContractRecorder:
                 continue  # undocumented but explicitly allowed (rate limiting, overload)
             if isinstance(exc, MissingData) and response.status_code == 204:
                 continue  # documents that give a 204 a content type: a 204 never has a body
-            if isinstance(exc, PathError):
-                continue  # already reported for the request
+            if isinstance(exc, PathError) and not path_errors:
+                continue
             if isinstance(exc, ResponseNotFound):
                 problems.append(f"status {response.status_code} is not documented for this operation")
                 continue
@@ -525,7 +530,8 @@ class ContractRecorder:
         """Validate one recorded exchange (e.g. from a cassette); record and return its violations."""
         request = OpenAPIRequest(method, httpx.URL(url), httpx.Headers(request_headers or {}), request_body)
         problems = self.request_problems(request) if request_headers is not None else []
-        problems += self.response_problems(request, OpenAPIResponse(status, httpx.Headers(headers), body))
+        problems += self.response_problems(request, OpenAPIResponse(status, httpx.Headers(headers), body),
+                                           path_errors=request_headers is None)
         before = len(self.violations)
         self.record(request, status, problems)
         return self.violations[before:]
