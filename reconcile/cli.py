@@ -72,8 +72,8 @@ def _env(name: str) -> str:
     return f"RECONCILE_{name}"
 
 
-def _globals() -> Globals:
-    obj = click.get_current_context().find_root().obj
+def _globals(ctx: typer.Context | None) -> Globals:
+    obj = ctx.find_root().obj if ctx is not None else None
     if isinstance(obj, Globals):
         return obj
     return Globals(Path("desired"), Path(".reconcile"), quiet=False, verbose=False, color=False)
@@ -104,7 +104,8 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(130) from None
         except Exception as exc:
             err(f"Error: internal error: {type(exc).__name__}: {exc}")
-            if _globals().verbose:
+            ctx = kwargs.get("ctx")
+            if _globals(ctx if isinstance(ctx, typer.Context) else None).verbose:
                 err(traceback.format_exc())
             else:
                 err("  → run again with --verbose for the traceback, and please report it")
@@ -255,9 +256,9 @@ async def _fresh_plan(config: Config, bars: Bars) -> tuple[DesiredState, Plan]:
 
 @app.command(epilog="Example: `reconcile --desired desired/ validate`")
 @guarded
-def validate() -> None:
+def validate(ctx: typer.Context) -> None:
     """Check the desired-state files (every problem as file:line:col); no network."""
-    g = _globals()
+    g = _globals(ctx)
     config = _load(g)
     users = len(config.inline.users)
     sources = ", ".join(f"{n} ({s.type})" for n, s in config.sources.items()) or "none"
@@ -269,7 +270,8 @@ def validate() -> None:
 @app.command(epilog="Examples: `reconcile plan`  ·  `reconcile plan --out plan.json --format markdown "
              "--mask-emails`  ·  `reconcile plan --detailed-exitcode` (0 no changes, 3 changes, 4 refused)")
 @guarded
-def plan(
+def plan(  # noqa: PLR0917 - typer maps parameters to options
+    ctx: typer.Context,
     out_file: Annotated[Path | None, typer.Option("--out", envvar=_env("OUT"),
                                                   help="Write the JSON plan here (for `apply PLAN_FILE`).")]
     = None,
@@ -285,7 +287,7 @@ def plan(
     = False,
 ) -> None:
     """Compute the plan: what apply would change. Changes nothing."""
-    g = _globals()
+    g = _globals(ctx)
     config = _load(g)
     with _bars(g) as bars:
         _, result = run_async(_fresh_plan(config, bars))
@@ -302,6 +304,7 @@ def plan(
 @app.command(epilog="Example: `reconcile show plan.json --format markdown`")
 @guarded
 def show(
+    ctx: typer.Context,
     plan_file: Annotated[Path, typer.Argument(help="A plan written by `reconcile plan --out`.")],
     fmt: Annotated[Format, typer.Option("--format", envvar=_env("FORMAT"), help="Output format.")]
     = Format.TEXT,
@@ -310,7 +313,7 @@ def show(
     = False,
 ) -> None:
     """Print a saved plan. Reads no desired state and no target."""
-    g = _globals()
+    g = _globals(ctx)
     saved = read_plan_file(plan_file)
     out(_render(saved, fmt, color=g.color, mask_emails=mask_emails, plan_file=str(plan_file)).rstrip("\n"))
 
@@ -320,6 +323,7 @@ def show(
              "`reconcile apply plan.json --approve 3f2a9c1b7d4e --limit 1` (try one action first)")
 @guarded
 def apply(  # noqa: PLR0917 - typer maps parameters to options
+    ctx: typer.Context,
     plan_file: Annotated[Path | None, typer.Argument(help="A plan from `plan --out`; without it, plan afresh.")]
     = None,
     approve: Annotated[str | None, typer.Option(envvar=_env("APPROVE"),
@@ -344,7 +348,7 @@ def apply(  # noqa: PLR0917 - typer maps parameters to options
     """Apply a plan after explicit approval: typed `yes`, `--approve DIGEST` or `--auto-approve`."""
     from reconcile.apply import Approval, check_approval
 
-    g = _globals()
+    g = _globals(ctx)
     if approve is not None and auto_approve:
         raise UsageError("--approve and --auto-approve exclude each other", hint="give one of them")
     approval = Approval.given(approve) if approve is not None else Approval.auto() if auto_approve else None
@@ -428,7 +432,7 @@ def _ask(chosen: Plan, run: tuple[Action, ...], g: Globals, bars: Bars) -> Appro
         if len(run) != len(chosen.actions):
             out(f"{len(chosen.actions) - len(run)} action(s) of this plan are already done; {len(run)} remain.")
         typer.echo(f"Type yes to apply PLAN {chosen.digest[:12]}: ", nl=False)
-        answer = click.get_text_stream("stdin").readline().strip()
+        answer = sys.stdin.readline().strip()
     if answer != "yes":
         return None
     return Approval.interactive(chosen.digest)
