@@ -83,6 +83,7 @@ class CloudApi:
     def __init__(self, world: CloudWorld) -> None:
         self.world = world
         self.faults: list[Fault] = []
+        self.stuck_cursor = False  # a server bug: every search page names the same `next` cursor
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests
         self._searches: dict[str, tuple[int, list[str]]] = {}  # query -> (world version, account ids)
 
@@ -156,8 +157,8 @@ class CloudApi:
             offset = _decode_cursor(str(body["cursor"]))
         page = items[offset:offset + limit]
         links: dict[str, Any] = {"self": str(request.url)}
-        if offset + limit < len(items):
-            links["next"] = _encode_cursor(offset + limit)
+        if offset + limit < len(items) or self.stuck_cursor:
+            links["next"] = _encode_cursor(limit if self.stuck_cursor else offset + limit)
         if offset:
             links["prev"] = _encode_cursor(max(0, offset - limit))
         return {"data": page, "links": links}

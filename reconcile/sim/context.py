@@ -1,0 +1,68 @@
+"""What every part of the simulator shares: the worlds, the settings, the log, the clock.
+
+`SimContext` is the one object route builders receive (`routes(ctx)`); `CloudWorldLike` is the seam
+the Cloud world (`reconcile/sim/cloud.py`) fulfils.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from reconcile.sim.control import RequestLog, SimSettings, TokenBucket
+from reconcile.sim.world import DcWorld
+
+DC = "confluence-dc"
+CLOUD = "atlassian-cloud"
+SIM = "sim"
+
+# Path prefixes served by the Cloud part of the simulator; everything else but /_sim/ is DC.
+CLOUD_PREFIXES = ("/admin/v1/", "/admin/v2/", "/users/", "/rest/api/2/", "/rest/api/3/", "/wiki/")
+
+
+def api_of(path: str) -> str:
+    """Which API family a request path belongs to: `confluence-dc`, `atlassian-cloud` or `sim`."""
+    if path.startswith("/_sim/") or path == "/_sim":
+        return SIM
+    if path.startswith(CLOUD_PREFIXES):
+        return CLOUD
+    return DC
+
+
+class CloudWorldLike(Protocol):
+    """What the app builder and `/_sim/*` need of the Cloud world (see reconcile/sim/app.py)."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+    def mutate(self, op: str, args: Mapping[str, Any]) -> Any: ...
+
+
+@dataclass(slots=True)
+class SimContext:
+    dc: DcWorld
+    cloud: CloudWorldLike | None = None
+    settings: SimSettings = field(default_factory=SimSettings)
+    log: RequestLog = field(default_factory=RequestLog)
+    clock: Callable[[], float] = time.monotonic
+    rng: random.Random = field(default_factory=lambda: random.Random(1))
+    buckets: dict[tuple[str, str], TokenBucket] = field(default_factory=dict)
+    requests_seen: int = 0  # API requests, for 429 bursts
+    burst_left: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)  # per-part scratch space (e.g. sessions)
+    tickers: list[Callable[[], None]] = field(default_factory=list)  # time-driven work (long tasks)
+
+    def tick(self) -> None:
+        """Bring time-driven work up to now (finish due deletions); called before reads of state."""
+        for ticker in self.tickers:
+            ticker()
+
+    def apply_settings(self, settings: SimSettings) -> None:
+        """Switch settings at run time; a new seed restarts the fault dice, buckets start full."""
+        if settings.seed != self.settings.seed:
+            self.rng = random.Random(settings.seed)
+        if settings.rate_limit != self.settings.rate_limit:
+            self.buckets.clear()
+        self.settings = settings

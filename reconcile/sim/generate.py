@@ -1,0 +1,84 @@
+"""A deterministic generator of large simulated Confluence DC worlds (`reconcile sim --users 100000`).
+
+Same (users, groups, memberships, seed) -> the same world, byte for byte. The admin account is
+`admin` with the personal access token `sim-admin-token` and the password `admin`.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from reconcile.sim.world import INTERNAL_DIRECTORY, DcUser, DcWorld, Directory
+
+ADMIN_TOKEN = "sim-admin-token"  # a simulator credential, documented in --help
+ADMIN_PASSWORD = "admin"
+LDAP_DIRECTORY = "Corporate LDAP"
+ADMIN_GROUP = "confluence-administrators"
+USERS_GROUP = "confluence-users"
+
+
+def generate_dc(users: int, groups: int, memberships: int, seed: int = 1, *,
+                version: tuple[int, int] = (9, 4)) -> DcWorld:
+    """A world of `users` users (+0.5 % unsynced entries), `groups` groups and ~`memberships` memberships.
+
+    Users: `admin` (internal, administrator) then `user000001`...; 40 % live in the read-only
+    directory "Corporate LDAP", 3 % are disabled. Groups: confluence-administrators,
+    confluence-users (a quarter of the memberships), then `team-NNNN` (internal) and every tenth
+    one `ldap-NNNN` (read-only directory). Unsynced entries come in pairs sharing a username.
+    """
+    if users < 1 or groups < 2 or memberships < 1:
+        raise ValueError("a generated world needs at least 1 user, 2 groups and 1 membership")
+    rng = random.Random(seed)
+    world = DcWorld(version=version, directories=[Directory(INTERNAL_DIRECTORY), Directory(LDAP_DIRECTORY, True)])
+    epoch = datetime(2025, 1, 1, tzinfo=UTC)
+    keys: list[str] = []
+    for i in range(users):
+        if i == 0:
+            user = DcUser(key=f"{seed:08x}{0:024x}", username="admin", display_name="Site Administrator",
+                          email="admin@example.com", password=ADMIN_PASSWORD,
+                          last_login=epoch.isoformat(timespec="milliseconds"))
+        else:
+            ldap = rng.random() < 0.4
+            login = epoch - timedelta(minutes=rng.randrange(0, 60 * 24 * 700))
+            user = DcUser(
+                key=f"{seed:08x}{i:024x}",
+                username=f"user{i:06d}",
+                display_name=f"User {i:06d}",
+                email=f"user{i:06d}@example.com",
+                active=rng.random() >= 0.03,
+                directory=LDAP_DIRECTORY if ldap else INTERNAL_DIRECTORY,
+                last_login=login.isoformat(timespec="milliseconds") if rng.random() < 0.9 else None,
+            )
+        world.users[user.key] = user
+        world.by_username[user.username] = user.key
+        keys.append(user.key)
+    world.tokens[ADMIN_TOKEN] = keys[0]
+    for j in range(max(1, users // 200)):
+        shared = f"gone{j // 2:05d}"  # two entries per username
+        key = f"{seed:08x}f{j:023x}"
+        world.users[key] = DcUser(key=key, username=shared, display_name=f"Gone {j // 2:05d}", active=False,
+                                  directory=LDAP_DIRECTORY, unsynced=True)
+        world.unsynced_by_username.setdefault(shared, []).append(key)
+    world.add_group(ADMIN_GROUP)
+    world.add_group(USERS_GROUP)
+    names = []
+    for j in range(groups - 2):
+        if j % 10 == 9:
+            names.append(world.add_group(f"ldap-{j:04d}", LDAP_DIRECTORY).name)
+        else:
+            names.append(world.add_group(f"team-{j:04d}").name)
+    world.add_member(keys[0], ADMIN_GROUP)
+    left = memberships - 1
+    everyone = min(users, left // 4) if names else min(users, left)
+    for key in keys[:everyone]:
+        world.add_member(key, USERS_GROUP)
+    left -= everyone
+    if names:
+        possible = len(names) * users
+        left = min(left, possible)
+        while left > 0:
+            if world.add_member(keys[rng.randrange(users)], names[rng.randrange(len(names))]):
+                left -= 1
+    world.invalidate()
+    return world

@@ -1,0 +1,220 @@
+"""Scenario YAML -> a simulated world plus run-time settings (format in docs/README-sim.md).
+
+Every problem is collected and reported as `file:line:col: message` in one errors.ConfigError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+
+from reconcile.errors import ConfigError
+from reconcile.sim.control import SimSettings, faults_from, rate_limit_from
+from reconcile.sim.world import INTERNAL_DIRECTORY, DcUser, DcWorld, Directory, WorldError, parse_version, user_key
+
+EXAMPLE = Path(__file__).with_name("scenarios") / "example.yaml"
+
+TOP_KEYS = {"confluence_dc", "cloud", "sim"}
+DC_KEYS = {"version", "websudo", "delete_seconds", "directories", "admin_groups", "users", "unsynced", "groups"}
+DIRECTORY_KEYS = {"name", "readonly"}
+USER_KEYS = {"username", "key", "display_name", "email", "status", "directory", "last_login", "password",
+             "tokens", "groups"}
+UNSYNCED_KEYS = {"username", "key", "display_name", "directory"}
+GROUP_KEYS = {"name", "directory", "members"}
+SIM_KEYS = {"latency_ms", "rate_limit", "faults", "seed"}
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    dc: DcWorld
+    settings: SimSettings
+    cloud: Mapping[str, Any] | None  # the raw `cloud:` section, for CloudWorld.from_scenario
+    source: str
+
+
+class _Problems:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.items: list[str] = []
+
+    def at(self, node: Any, key: Any, message: str) -> None:
+        line = col = 0
+        try:
+            if isinstance(node, CommentedMap) and key in node:
+                line, col = node.lc.key(key)
+            elif isinstance(node, CommentedSeq) and isinstance(key, int):
+                line, col = node.lc.item(key)
+            elif hasattr(node, "lc"):
+                line, col = node.lc.line, node.lc.col
+        except (KeyError, IndexError, TypeError):
+            pass
+        self.items.append(f"{self.file}:{line + 1}:{col + 1}: {message}")
+
+    def unknown_keys(self, node: Any, allowed: set[str], what: str) -> None:
+        if not isinstance(node, Mapping):
+            return
+        for key in node:
+            if key not in allowed:
+                self.at(node, key, f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})")
+
+
+def load_scenario(path: str | Path | None = None) -> Scenario:
+    """Read a scenario file (default: the packaged example world)."""
+    file = Path(path) if path is not None else EXAMPLE
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{file}: cannot read the scenario: {exc.strerror}"]) from exc
+    return parse_scenario(text, str(file))
+
+
+def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
+    problems = _Problems(file)
+    try:
+        data = YAML(typ="rt").load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
+        raise ConfigError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from exc
+    if data is None:
+        data = CommentedMap()
+    if not isinstance(data, Mapping):
+        raise ConfigError([f"{file}:1:1: a scenario is a mapping with confluence_dc/cloud/sim sections"])
+    problems.unknown_keys(data, TOP_KEYS, "the scenario")
+    world = _dc_world(data.get("confluence_dc") or CommentedMap(), problems)
+    settings = _settings(data.get("sim") or CommentedMap(), problems)
+    cloud = data.get("cloud")
+    if problems.items:
+        raise ConfigError(problems.items)
+    return Scenario(dc=world, settings=settings, cloud=plain(cloud) if cloud is not None else None, source=file)
+
+
+def plain(node: Any) -> Any:
+    """ruamel round-trip containers -> plain dicts/lists (for the Cloud world and JSON)."""
+    if isinstance(node, Mapping):
+        return {str(k): plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [plain(v) for v in node]
+    return node
+
+
+def _settings(node: Any, problems: _Problems) -> SimSettings:
+    problems.unknown_keys(node, SIM_KEYS, "sim")
+    settings = SimSettings()
+    try:
+        changes: dict[str, Any] = {}
+        for key in ("latency_ms", "seed"):
+            if key in node:
+                changes[key] = node[key]
+        settings = settings.updated(changes)
+        if "rate_limit" in node:
+            settings = SimSettings(settings.latency_ms, settings.faults, rate_limit_from(plain(node["rate_limit"])),
+                                   settings.seed)
+        if "faults" in node:
+            settings = SimSettings(settings.latency_ms, faults_from(plain(node["faults"])), settings.rate_limit,
+                                   settings.seed)
+    except (ValueError, TypeError) as exc:
+        problems.at(node, None, f"sim: {exc}")
+    return settings
+
+
+def _dc_world(node: Any, problems: _Problems) -> DcWorld:
+    problems.unknown_keys(node, DC_KEYS, "confluence_dc")
+    version = (9, 4)
+    if "version" in node:
+        try:
+            version = parse_version(str(node["version"]))
+        except ValueError:
+            problems.at(node, "version", f"version {node['version']!r} is not like 8.4 or 9.3")
+    directories = [Directory(INTERNAL_DIRECTORY)]
+    for i, item in enumerate(node.get("directories") or []):
+        problems.unknown_keys(item, DIRECTORY_KEYS, "a directory")
+        if not isinstance(item, Mapping) or not item.get("name"):
+            problems.at(node["directories"], i, "a directory needs a name")
+            continue
+        if item["name"] == INTERNAL_DIRECTORY:
+            directories[0] = Directory(INTERNAL_DIRECTORY, bool(item.get("readonly", False)))
+        else:
+            directories.append(Directory(str(item["name"]), bool(item.get("readonly", False))))
+    world = DcWorld(
+        version=version,
+        directories=directories,
+        admin_groups=tuple(str(g) for g in (node.get("admin_groups") or ["confluence-administrators"])),
+        websudo=bool(node.get("websudo", True)),
+        delete_seconds=float(node.get("delete_seconds", 0.2)),
+    )
+    for i, item in enumerate(node.get("groups") or []):
+        problems.unknown_keys(item, GROUP_KEYS, "a group")
+        if not isinstance(item, Mapping) or not item.get("name"):
+            problems.at(node["groups"], i, "a group needs a name")
+            continue
+        try:
+            world.add_group(str(item["name"]), str(item.get("directory", INTERNAL_DIRECTORY)))
+        except WorldError as exc:
+            problems.at(item, "name", exc.message)
+    memberships: list[tuple[Any, Any, str, str]] = []  # (node, key, username, group)
+    for i, item in enumerate(node.get("users") or []):
+        problems.unknown_keys(item, USER_KEYS, "a user")
+        if not isinstance(item, Mapping) or not item.get("username"):
+            problems.at(node["users"], i, "a user needs a username")
+            continue
+        status = str(item.get("status", "active"))
+        if status not in ("active", "disabled"):
+            problems.at(item, "status", f"status is active or disabled, not {status!r}")
+        username = str(item["username"]).lower()
+        user = DcUser(
+            key=str(item.get("key") or user_key(f"user:{username}")),
+            username=username,
+            display_name=str(item.get("display_name") or username),
+            email=str(item["email"]) if item.get("email") else None,
+            active=status != "disabled",
+            directory=str(item.get("directory", INTERNAL_DIRECTORY)),
+            last_login=str(item["last_login"]) if item.get("last_login") else None,
+            password=str(item["password"]) if item.get("password") is not None else None,
+        )
+        try:
+            world.add_user(user)
+        except WorldError as exc:
+            problems.at(item, "username", exc.message)
+            continue
+        for token in item.get("tokens") or []:
+            world.tokens[str(token)] = user.key
+        for group in item.get("groups") or []:
+            memberships.append((item, "groups", username, str(group).lower()))
+    for i, item in enumerate(node.get("unsynced") or []):
+        problems.unknown_keys(item, UNSYNCED_KEYS, "an unsynced entry")
+        if not isinstance(item, Mapping) or not item.get("username"):
+            problems.at(node["unsynced"], i, "an unsynced entry needs a username")
+            continue
+        username = str(item["username"]).lower()
+        entry = DcUser(
+            key=str(item.get("key") or user_key(f"unsynced:{i}:{username}")),
+            username=username,
+            display_name=str(item.get("display_name") or username),
+            active=False,
+            directory=str(item.get("directory", INTERNAL_DIRECTORY)),
+            unsynced=True,
+        )
+        try:
+            world.add_user(entry)
+        except WorldError as exc:
+            problems.at(item, "username", exc.message)
+    for item in node.get("groups") or []:
+        if isinstance(item, Mapping) and item.get("name"):
+            for member in item.get("members") or []:
+                memberships.append((item, "members", str(member).lower(), str(item["name"]).lower()))
+    for owner, key, username, group in memberships:
+        user_ref = world.by_username.get(username)
+        if user_ref is None:
+            problems.at(owner, key, f"member {username!r} is not a user of this scenario")
+        elif group not in world.groups:
+            problems.at(owner, key, f"group {group!r} is not a group of this scenario")
+        else:
+            world.add_member(user_ref, group)
+    return world

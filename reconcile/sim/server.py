@@ -1,0 +1,97 @@
+"""Serving the simulator: build the configured app, run it under uvicorn, or in a background thread.
+
+`running(app)` is the test helper: a real HTTP server on a free loopback port, yielding its base URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+from reconcile.sim.app import build_app, cloud_generated
+from reconcile.sim.generate import generate_dc
+from reconcile.sim.scenario import load_scenario
+from reconcile.sim.world import parse_version
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SimOptions:
+    """What `reconcile sim` was asked for; `overrides` use the `PUT /_sim/faults` keys."""
+
+    scenario: Path | None = None
+    users: int | None = None  # generate a world instead of reading a scenario
+    groups: int = 200
+    memberships: int | None = None  # default: 4 per user
+    seed: int = 1
+    dc_version: str | None = None
+    delete_seconds: float | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+
+def configured_app(options: SimOptions) -> Starlette:
+    """The app for `options`: a scenario (default: the example world) or a generated world."""
+    started = time.perf_counter()
+    scenario = load_scenario(options.scenario)
+    if options.users is not None:
+        memberships = options.memberships if options.memberships is not None else 4 * options.users
+        version = parse_version(options.dc_version) if options.dc_version else scenario.dc.version
+        dc = generate_dc(options.users, options.groups, memberships, options.seed, version=version)
+        cloud = cloud_generated(options.users, options.groups, memberships, options.seed)
+        app = build_app(scenario, dc=dc, cloud=cloud)
+        described = f"generated world: {options.users} users, {options.groups} groups, {memberships} memberships"
+    else:
+        app = build_app(scenario)
+        if options.dc_version:
+            app.state.ctx.dc.version = parse_version(options.dc_version)
+        described = f"scenario {scenario.source}"
+    ctx = app.state.ctx
+    if options.delete_seconds is not None:
+        ctx.dc.delete_seconds = options.delete_seconds
+    if options.overrides:
+        ctx.apply_settings(ctx.settings.updated(options.overrides))
+    log.info("simulator world ready in %.2f s (%s)", time.perf_counter() - started, described)
+    return app
+
+
+def serve(app: Starlette, *, host: str = "127.0.0.1", port: int = 8990) -> None:
+    """Run until interrupted (Ctrl-C)."""
+    log.info("Atlassian simulator on http://%s:%d (admin endpoints under /_sim/)", host, port)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+
+
+@contextmanager
+def running(app: Starlette | None = None, *, host: str = "127.0.0.1", port: int = 0,
+            timeout: float = 10.0) -> Iterator[str]:
+    """A real HTTP server for `app` (default: the example world) in a background thread.
+
+    Yields the base URL (`http://127.0.0.1:<free port>`); stops the server on exit.
+    """
+    if app is None:
+        app = build_app()
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="reconcile-sim", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"the simulator did not start on {host}:{port} within {timeout} s")
+        time.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{bound}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
