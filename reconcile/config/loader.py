@@ -42,23 +42,26 @@ def load(directory: str | Path, env: Mapping[str, str] | None = None) -> Config:
                            "`reconcile schema` and desired/ for an example) or point --desired elsewhere",
                            *(_format(problems))])
     docs: list[Fields] = []
+    unreadable = False  # a file that could not be read may hold the target: do not claim there is none
     for path in files:
         ctx = Context(file=str(path), env=environment, directory=root)
         data = _parse(path, ctx)
-        if data is not None:
+        if data is not None and not isinstance(data, Invalid):
             start = Location(ctx.file, 1, 1)
-            checked = FILE.check(data, At("", start, start), ctx)
-            if not isinstance(checked, Invalid):
-                docs.append(checked)
+            data = FILE.check(data, At("", start, start), ctx)
+        if isinstance(data, Invalid):
+            unreadable = True
+        elif data is not None:
+            docs.append(data)
         problems.extend(ctx.problems)
-    config = _assemble(docs, root, str(directory), [str(p) for p in files], problems)
+    config = _assemble(docs, [str(p) for p in files], problems, directory=root, unreadable=unreadable)
     if problems or config is None:
         raise ConfigError(_format(problems))
     return config
 
 
-def _assemble(docs: list[Fields], root: Path, shown: str, files: list[str],
-              problems: build.Problems) -> Config | None:
+def _assemble(docs: list[Fields], files: list[str], problems: build.Problems, *, directory: Path,
+              unreadable: bool) -> Config | None:
     sections = build.sections(docs, problems)
     scope_problems = len(problems)
     scope = build.scope(sections["scope"].value if "scope" in sections else None)
@@ -69,27 +72,28 @@ def _assemble(docs: list[Fields], root: Path, shown: str, files: list[str],
     srcs = build.sources(sections.get("sources"), problems)
     policy = build.policy(sections["policy"].value if "policy" in sections else None)
     if "target" not in sections:
-        if not any(msg.startswith("target") for _, msg in problems):
-            problems.append((Location(shown), "no target: add a `target:` section to one of the desired files"))
+        if not unreadable and not any(msg.startswith("target") for _, msg in problems):
+            problems.append((Location(str(directory)),
+                             "no target: add a `target:` section to one of the desired files"))
         return None
     return Config(target=build.target(sections["target"].value), scope=scope, policy=policy, inline=inline,
-                  sources=srcs, files=tuple(files), directory=str(root))
+                  sources=srcs, files=tuple(files), directory=str(directory))
 
 
 def _parse(path: Path, ctx: Context) -> Any:
-    """The YAML document of `path`, or None (after recording a problem, or for an empty file)."""
+    """The YAML document of `path` (None for an empty file), or INVALID after recording a problem."""
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        ctx.problem(Location(ctx.file), f"cannot read: {exc}")
-        return None
+    except OSError as exc:
+        return ctx.problem(Location(ctx.file), f"cannot read: {exc.strerror}")
+    except UnicodeDecodeError:
+        return ctx.problem(Location(ctx.file), "not UTF-8 text; save it as UTF-8")
     try:
         return YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
-        ctx.problem(*_yaml_problem(exc, text, ctx.file))
+        return ctx.problem(*_yaml_problem(exc, text, ctx.file))
     except YAMLError as exc:  # reader errors (control characters) carry no mark
-        ctx.problem(Location(ctx.file), f"not valid YAML: {type(exc).__name__}")
-    return None
+        return ctx.problem(Location(ctx.file), f"not valid YAML: {type(exc).__name__}")
 
 
 def _yaml_problem(exc: MarkedYAMLError, text: str, file: str) -> tuple[Location, str]:

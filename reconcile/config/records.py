@@ -61,13 +61,14 @@ class Record(Node):
         if isinstance(entries, Invalid):
             return entries
         where = at.path or "the top level"
+        inside = f"in {at.path}" if at.path else "at the top level"
         out: dict[str, Item] = {}
         key_locs = {}
         for key, element, loc, key_loc in entries:
             key_locs[key] = key_loc
             node = self.fields.get(key)
             if node is None:
-                ctx.problem(key_loc, f"unknown key '{key}' in {where}; {did_you_mean(key, list(self.fields))}")
+                ctx.problem(key_loc, f"unknown key '{key}' {inside}; {did_you_mean(key, list(self.fields))}")
                 continue
             checked = node.check(element, at.child(key, loc, key_loc), ctx)
             if not isinstance(checked, Invalid):

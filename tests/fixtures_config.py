@@ -1,0 +1,55 @@
+"""Helpers for the config tests: write a desired directory, load it, collect the problem lines."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from reconcile import config
+from reconcile.errors import ConfigError
+from reconcile.settings import Config
+
+# A valid head used by most cases: lines 1-8 (users/groups appended from line 9).
+HEAD = """\
+version: 1
+target:
+  type: confluence-dc
+  url: https://confluence.example.com
+  auth:
+    token: ${TOKEN}
+scope:
+  groups: ["team-*"]
+"""
+ENV = {"TOKEN": "t0ken-VALUE-never-shown"}
+
+
+def write(root: Path, files: Mapping[str, str]) -> Path:
+    """Write `files` (name -> YAML text, dedented) into `root` and return it."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(textwrap.dedent(text), encoding="utf-8")
+    return root
+
+
+def problems(directory: str | Path, env: Mapping[str, str] = ENV) -> list[str]:
+    """The `file:line:col: message` lines load() reports (empty when the directory is valid)."""
+    try:
+        config.load(directory, env)
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+def load(directory: str | Path, env: Mapping[str, str] = ENV) -> Config:
+    return config.load(directory, env)
+
+
+def as_json(path: Path) -> Any:
+    """A YAML file as plain JSON data, the way an editor's schema validator sees it."""
+    return json.loads(json.dumps(YAML(typ="rt").load(path.read_text(encoding="utf-8"))))
