@@ -87,7 +87,7 @@ async def test_a_repeated_cursor_stops_with_a_clear_error() -> None:
     world = CloudWorld.generate(users=150, groups=1, memberships=0, seed=1, org_id="org-c", api_key="k")
     r = rig(world)
     r.api.stuck_cursor = True
-    with pytest.raises(TargetError, match="returned the cursor .* twice"):
+    with pytest.raises(TargetError, match=r"returned the cursor .* twice"):
         await fetch(r)
     await r.target.aclose()
     assert len([p for _, p in r.api.requests if p.endswith("/search")]) <= 4
