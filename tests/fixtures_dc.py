@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 import anyio
 import httpx
+from contract import DEFAULT_ALLOWED_STATUSES, ContractTransport
 
-from contract import ContractTransport
 from reconcile.model import Globs
 from reconcile.settings import ConfluenceDcConfig, HttpSettings, Secret
 from reconcile.sim.app import build_app
@@ -28,8 +28,8 @@ T = TypeVar("T")
 URL = "http://confluence.test"
 FAST = Backoff(base=0.01, cap=0.1, max_wait=2.0)
 
-ADMIN_TOKEN = "pat-admin-7f3e9c"  # noqa: S105 - a simulator credential
-ADMIN_PASSWORD = "admin-pw-51d2"  # noqa: S105
+ADMIN_TOKEN = "pat-admin-7f3e9c"
+ADMIN_PASSWORD = "admin-pw-51d2"
 
 SMALL_WORLD = f"""
 confluence_dc:
@@ -91,6 +91,8 @@ class DcSim:
     settings: SimSettings = field(default_factory=SimSettings)
     contracts: list[ContractTransport] = field(default_factory=list)
     recordings: list[Recording] = field(default_factory=list)
+    # statuses accepted without validation: injected faults are, by design, undocumented
+    allowed_statuses: frozenset[int] = DEFAULT_ALLOWED_STATUSES
 
     def __post_init__(self) -> None:
         self.app = build_app(dc=self.world, settings=self.settings)
@@ -102,7 +104,7 @@ class DcSim:
         return DcSim(scenario.dc, scenario.settings)
 
     def transport(self) -> Recording:
-        contract = ContractTransport(httpx.ASGITransport(app=self.app))
+        contract = ContractTransport(httpx.ASGITransport(app=self.app), allowed_statuses=self.allowed_statuses)
         self.contracts.append(contract)
         recording = Recording(contract)
         self.recordings.append(recording)
