@@ -394,6 +394,9 @@ async def _apply(config: Config, g: Globals, bars: Bars, saved: Plan | None, app
                 if approval is not None:
                     check_approval(fresh, approval)
                 prepared = prepare_fresh(fresh, desired)
+                if approval is not None and not g.quiet and not fresh.empty:
+                    with bars.paused():  # the plan being applied is shown first, as `terraform apply` does
+                        out(_render(fresh, Format.TEXT, color=g.color).rstrip("\n") + "\n")
             else:
                 prepared = await prepare(saved, config, target, state_dir=g.state_dir, force=force,
                                          progress=bars.update)
