@@ -36,7 +36,7 @@ SOURCE_NAME_PATTERN = r"^(?!yaml$)[A-Za-z0-9][A-Za-z0-9_.-]*$"
 FILTER_PATTERN = r"^\(.*\)$"
 NOT_A_FILTER = "'{value}' is not an LDAP filter"
 MEMBER_ATTRIBUTES = ("member", "uniqueMember", "memberUid", "memberOf")
-SCHEMA_ID = "https://github.com/reconcile-tool/reconcile/desired.schema.json"
+SCHEMA_ID = "urn:reconcile:desired-state:1"
 
 
 def glob(doc: str = "") -> Text:
