@@ -215,6 +215,27 @@ class Bars:
             task = self._tasks[what] = self._progress.add_task(what, total=total)
         self._progress.update(task, completed=done, total=total)
 
+    def clear(self) -> None:
+        """Drop the finished fetch bars before the apply bar starts."""
+        if self._progress is not None:
+            for task in self._tasks.values():
+                self._progress.remove_task(task)
+        self._tasks.clear()
+
+    def counting(self, what: str, total: int, report: Callable[[str], None] | None) -> Callable[[str], None]:
+        """A report callback that also advances a bar of `total` steps."""
+        done = 0
+        self.update(what, 0, total)
+
+        def step(text: str) -> None:
+            nonlocal done
+            done += 1
+            self.update(what, done, total)
+            if report is not None:
+                report(text)
+
+        return step
+
     def line(self, text: str) -> None:
         if self._progress is not None:
             self._progress.console.print(text, markup=False, highlight=False)
@@ -416,7 +437,9 @@ async def _apply(config: Config, g: Globals, bars: Bars, saved: Plan | None, app
             if dry_run:
                 return await execute(prepared, target, state_dir=g.state_dir, audit=audit, context=context,
                                      limit=limit, dry_run=True, report=bars.line)
-            report = None if g.quiet else bars.line
+            bars.clear()
+            todo = len(prepared.run) if limit is None else min(limit, len(prepared.run))
+            report = bars.counting("apply", todo + len(prepared.confirmed), None if g.quiet else bars.line)
             return await apply(prepared, config, target, state_dir=g.state_dir, audit=audit,
                                context=context, limit=limit, report=report)
     finally:
