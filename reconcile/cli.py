@@ -31,7 +31,7 @@ from reconcile.plan import Action, Plan
 
 if TYPE_CHECKING:
     from reconcile.apply import ApplyResult, Approval
-    from reconcile.model import DesiredState
+    from reconcile.model import ActualState, DesiredState
     from reconcile.settings import Config
 
 P = ParamSpec("P")
@@ -462,6 +462,53 @@ def _ask(chosen: Plan, run: tuple[Action, ...], g: Globals, bars: Bars) -> Appro
     if answer != "yes":
         return None
     return Approval.interactive(chosen.digest)
+
+
+class ExportFormat(StrEnum):
+    YAML = "yaml"
+    CSV = "csv"
+
+
+@app.command(epilog="Examples: `reconcile export --out desired/users.yaml` (bootstrap a site into git; "
+             "then `reconcile plan` shows no changes)  ·  `reconcile export --format csv > users.csv`")
+@guarded
+def export(
+    ctx: typer.Context,
+    fmt: Annotated[ExportFormat, typer.Option("--format", envvar=_env("EXPORT_FORMAT"),
+                                              help="yaml: a desired-state file; csv: a user report.")]
+    = ExportFormat.YAML,
+    out_file: Annotated[Path | None, typer.Option("--out", envvar=_env("EXPORT_OUT"),
+                                                  help="Write here instead of stdout.")] = None,
+    by_group: Annotated[bool, typer.Option("--by-group", envvar=_env("EXPORT_BY_GROUP"),
+                                           help="yaml: write membership as group members, not user groups.")]
+    = False,
+) -> None:
+    """Dump the actual state: as a desired-state file that plans to no changes, or as CSV."""
+    from reconcile.export import to_csv, to_yaml
+
+    g = _globals(ctx)
+    config = _load(g)
+    with _bars(g) as bars:
+        actual = run_async(_fetch(config, bars))
+    if fmt is ExportFormat.CSV:
+        text = to_csv(actual)
+    else:
+        text = to_yaml(actual, config.scope, config.target, policy=config.policy, by_group=by_group)
+    if out_file is None:
+        out(text.rstrip("\n"))
+    else:
+        write_atomic(out_file, text)
+        err(f"Exported to {out_file}.")
+
+
+async def _fetch(config: Config, bars: Bars) -> ActualState:
+    from reconcile.targets.factory import build_target
+
+    target = build_target(config.target)
+    try:
+        return await target.fetch(config.scope, bars.update)
+    finally:
+        await target.aclose()
 
 
 @app.command(epilog="Example: `reconcile schema > reconcile.schema.json`, then in a desired file: "

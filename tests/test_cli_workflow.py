@@ -245,3 +245,23 @@ def test_options_from_environment(cli: Cli, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["plan", "--detailed-exitcode"], env={
         "RECONCILE_DESIRED": str(cli.desired), "RECONCILE_STATE_DIR": str(tmp_path / "s"), "NO_COLOR": "1"})
     assert result.exit_code == 3, result.output
+
+
+def test_export_is_a_desired_state_that_plans_no_changes(cli: Cli) -> None:
+    exported = cli.tmp / "bootstrap" / "users.yaml"
+    result = cli("export", "--out", str(exported))
+    assert result.exit_code == 0, result.output
+    assert "  erin: {status: disabled}\n" in exported.read_text()
+
+    again = CliRunner().invoke(app, ["--desired", str(exported.parent), "--state-dir", str(cli.tmp / "s"),
+                                     "plan", "--detailed-exitcode"], env={"NO_COLOR": "1"})
+    assert again.exit_code == 0, again.output
+    assert "No changes" in again.stdout
+
+
+def test_export_csv(cli: Cli) -> None:
+    result = cli("export", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = result.stdout.splitlines()
+    assert rows[0].startswith("username,email,account_id,ref")
+    assert any(row.startswith("dave,dave@example.com,,u-dave,") for row in rows)
