@@ -219,7 +219,9 @@ async def username_of(client: HttpClient, user_key: str) -> str | None:
         return None
     raise_for(response, "the account needs Confluence system administrator permission")
     person = Person.parse(response.json())
-    return person.username if person else None
+    if person is None or person.username == norm(user_key):
+        return None  # a deleted user's mapping survives as an anonymised alias named by its key
+    return person.username
 
 
 async def user_key_of(client: HttpClient, username: str) -> str | None:

@@ -192,7 +192,7 @@ class ConfluenceDcTarget:
     async def _delete_user(self, action: Action) -> Outcome:
         ref = action.subject.ref
         username = await self._username(ref)
-        if username is None or username == ref:
+        if username is None:
             return Outcome(Result.ALREADY, f"{action.describe()}: already deleted")
         # The REST delete names a username: make sure it still is this user (renames, reused names).
         if await read.user_key_of(self.client, username) != ref:
@@ -239,7 +239,7 @@ class ConfluenceDcTarget:
 
     async def _gone_or_changed(self, action: Action) -> Outcome:
         username = await read.username_of(self.client, action.subject.ref)
-        if username is None or username == action.subject.ref:
+        if username is None:
             return Outcome(Result.ALREADY, f"{action.describe()}: already deleted")
         return Outcome(Result.FAILED, f"{action.describe()}: no longer unsynced (resynced from its "
                        "directory?); re-run plan")
@@ -270,7 +270,7 @@ class ConfluenceDcTarget:
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 2.0)
         username = await read.username_of(self.client, action.subject.ref)
-        if username is None or username == action.subject.ref:
+        if username is None:
             self._users.pop(action.subject.ref, None)
             return Outcome(Result.DONE, action.describe(), status, rid)
         return Outcome(Result.FAILED, f"{action.describe()}: the server accepted the deletion but the "
