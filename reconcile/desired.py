@@ -81,8 +81,9 @@ class _Entry:
     display_name: str | None = None
     groups: set[str] = field(default_factory=set)
 
-    def where(self) -> str:
-        return f"{self.origin}: " if self.origin else ""
+    def described(self) -> str:
+        """`for 'carol', from desired/main.yaml:3:3`: which entry a conflict is with."""
+        return f"for '{self.key}'" + (f", from {self.origin}" if self.origin else "")
 
 
 def _identity(user: DesiredUser) -> tuple[str | None, str | None]:
@@ -132,13 +133,12 @@ class _Merger:
             if mine and theirs and norm(mine) != norm(theirs):
                 self.conflicts.append(
                     f"{here}: user '{user.key}': source '{name}' gives {kind} '{mine}', source "
-                    f"'{'+'.join(entry.sources)}' gives '{theirs}' ({entry.where()}'{entry.key}'); "
-                    "make the sources agree")
+                    f"'{'+'.join(entry.sources)}' gives '{theirs}' ({entry.described()}); make the sources agree")
                 return
         if stated and entry.stated_by and entry.status is not user.status:
             self.conflicts.append(
                 f"{here}: user '{user.key}': source '{name}' says {user.status}, source '{entry.stated_by}' "
-                f"says {entry.status} ({entry.where()}'{entry.key}'); make the sources agree")
+                f"says {entry.status} ({entry.described()}); make the sources agree")
             return
         if stated and not entry.stated_by:
             entry.status, entry.stated_by = user.status, name
