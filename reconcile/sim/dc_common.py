@@ -114,8 +114,8 @@ def rest_error(status: int, message: str) -> JSONResponse:
     return JSONResponse(
         {
             "statusCode": status,
-            "data": {"authorized": status not in (401, 403), "valid": False, "errors": [],
-                     "successful": False, "allowedInReadOnlyMode": True},
+            "data": {"authorized": status not in (401, 403), "valid": False, "successful": False,
+                     "allowedInReadOnlyMode": True},
             "message": message,
             "reason": HTTPStatus(status).phrase,
         },

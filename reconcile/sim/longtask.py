@@ -67,11 +67,11 @@ class DeletionQueue:
             task.done = True
             if task.user_key in self.ctx.dc.users:
                 self.ctx.dc.remove_user(task.user_key)
-                task.messages.append({"key": "user.delete.progress.complete", "args": [task.username],
+                task.messages.append({"key": "user.delete.progress.complete", "args": [],
                                       "translation": f"User {task.username} has been deleted."})
             else:
                 task.successful = False
-                task.messages.append({"key": "user.delete.progress.general.error", "args": [task.username],
+                task.messages.append({"key": "user.delete.progress.general.error", "args": [],
                                       "translation": f"Could not delete user {task.username}: it no longer exists."})
 
     def status(self, task: LongTask, base: str) -> dict[str, Any]:
@@ -86,7 +86,7 @@ class DeletionQueue:
         elapsed = int(1000 * (min(now, task.finish) - task.submitted))
         return {
             "id": task.id,
-            "name": {"key": TASK_NAME, "args": [task.username]},
+            "name": {"key": TASK_NAME, "args": []},
             "elapsedTime": elapsed,
             "percentageComplete": percent,
             "successful": task.successful,
