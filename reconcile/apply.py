@@ -232,9 +232,14 @@ async def execute(
         audit.record(context, action, outcome)
         say(sentence(action, outcome))
 
+    def record(action: Action, outcome: Outcome) -> None:
+        journal.finished(action, outcome)
+        audit.record(context, action, outcome)
+
     async def one(action: Action, gate: asyncio.Semaphore) -> ActionReport:
         async with gate:
-            journal.started(action)
+            # fsync'd in a worker thread: durable before the request, without stalling other requests
+            await asyncio.to_thread(journal.started, action)
             t0 = time.monotonic()
             try:
                 outcome = await target.perform(action)
@@ -243,8 +248,7 @@ async def execute(
             except Exception as exc:  # a transport or target bug must not leave the action "in flight"
                 log.exception("unexpected error performing %s", action.describe())
                 outcome = Outcome(Result.FAILED, f"{type(exc).__name__}: {exc}")
-            journal.finished(action, outcome)
-            audit.record(context, action, outcome)
+            await asyncio.to_thread(record, action, outcome)
             say(sentence(action, outcome))
             return ActionReport(action, outcome, time.monotonic() - t0)
 
