@@ -1,7 +1,7 @@
 """Real directory servers for the LDAP tests: a throwaway OpenLDAP slapd and a Samba AD DC.
 
 Both run as plain child processes in a temporary directory and stop at the end of the session.
-Import the fixtures explicitly: `from ldap_servers import slapd  # noqa: F401`.
+Import the fixtures explicitly: `from ldap_servers import slapd_fixture  # noqa: F401` provides `slapd`.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ include /etc/ldap/schema/nis.schema
 include /etc/ldap/schema/dyngroup.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
-moduleload dynlist
+moduleload memberof
 moduleload refint
 pidfile {d}/slapd.pid
 TLSCertificateFile {tls}/cert.pem
@@ -94,9 +94,13 @@ index objectClass,uid,cn,mail,member,memberUid,uniqueMember,employeeType eq
 limits dn.exact="{limited}" size.soft=500 size.hard=500 size.prtotal=500
 access to attrs=userPassword by self write by anonymous auth by * none
 access to * by users read by * none
-# memberOf computed at search time from groupOfNames members (direct only: nesting is ours)
-overlay dynlist
-dynlist-attrset groupOfURLs memberURL member+memberOf@groupOfNames
+# memberOf kept on members of groupOfNames, groups included (direct only: nesting is ours).
+# slapadd bypasses overlays, so the loaded LDIF carries memberOf itself (see with_member_of).
+overlay memberof
+memberof-group-oc groupOfNames
+memberof-member-ad member
+memberof-memberof-ad memberOf
+memberof-refint true
 overlay refint
 refint_attributes member uniqueMember
 """
@@ -148,14 +152,38 @@ def bulk_ldif(users: int = BULK_USERS, groups: int = BULK_GROUPS, suffix: str = 
     return "\n".join(out) + "\n"
 
 
-def start_slapd(directory: Path, ldif: str, *, suffix: str = SUFFIX) -> Slapd:
+def _dn(text: str) -> str:
+    return ",".join(part.strip() for part in text.strip().lower().split(","))
+
+
+def with_member_of(ldif: str) -> str:
+    """`ldif` with the memberOf values the memberof overlay would have written on live adds."""
+    entries = [e for e in ldif.split("\n\n") if e.strip()]
+    parents: dict[str, list[str]] = {}
+    for entry in entries:
+        lines = entry.splitlines()
+        if "objectclass: groupofnames" in (line.lower() for line in lines):
+            dn = next(line[4:] for line in lines if line.startswith("dn: "))
+            for line in lines:
+                if line.startswith("member: "):
+                    parents.setdefault(_dn(line[8:]), []).append(dn)
+    out = []
+    for entry in entries:
+        dn = next((line[4:] for line in entry.splitlines() if line.startswith("dn: ")), "")
+        extra = "".join(f"\nmemberOf: {g}" for g in parents.get(_dn(dn), []))
+        out.append(entry.rstrip("\n") + extra)
+    return "\n\n".join(out) + "\n"
+
+
+def start_slapd(directory: Path, ldif: str, *, suffix: str = SUFFIX,
+                cert_names: tuple[str, ...] = ("DNS:localhost", "IP:127.0.0.1")) -> Slapd:
     """Load `ldif` offline (slapadd -q) into a fresh database under `directory` and serve it."""
     (directory / "db").mkdir(parents=True)
     tls = directory / "tls"
-    ca = self_signed(tls, "localhost")
+    ca = self_signed(tls, "localhost", cert_names)
     conf = directory / "slapd.conf"
     conf.write_text(SLAPD_CONF.format(d=directory, tls=tls, suffix=suffix, limited=LIMITED_DN))
-    (directory / "data.ldif").write_text(ldif)
+    (directory / "data.ldif").write_text(with_member_of(ldif))
     subprocess.run([SLAPADD, "-q", "-f", str(conf), "-l", str(directory / "data.ldif")],
                    check=True, capture_output=True, stdin=subprocess.DEVNULL)
     port, ldaps_port = free_port(), free_port()
@@ -175,8 +203,8 @@ def require_slapd() -> None:
         pytest.skip("slapd not installed: run `bash scripts/system-deps.sh` (apt-get install slapd ldap-utils)")
 
 
-@pytest.fixture(scope="session")
-def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
+@pytest.fixture(scope="session", name="slapd")
+def slapd_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
     """The shared OpenLDAP server: tests/data/ldap/directory.ldif plus the generated bulk entries."""
     require_slapd()
     ldif = (DATA / "directory.ldif").read_text() + "\n" + bulk_ldif()
@@ -185,8 +213,8 @@ def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
     server.stop()
 
 
-@pytest.fixture
-def private_slapd(tmp_path: Path) -> Iterator[Slapd]:
+@pytest.fixture(name="private_slapd")
+def private_slapd_fixture(tmp_path: Path) -> Iterator[Slapd]:
     """A small slapd of one's own, for tests that pause or stop the server."""
     require_slapd()
     server = start_slapd(tmp_path / "slapd", (DATA / "directory.ldif").read_text())
@@ -254,7 +282,8 @@ def start_samba_ad(directory: Path) -> SambaAd:
         capture_output=True, stdin=subprocess.DEVNULL, check=False,
     )
     if provision.returncode != 0:
-        raise RuntimeError(f"samba-tool domain provision failed:\n{provision.stdout[-2000:]!r}\n{provision.stderr[-2000:]!r}")
+        raise RuntimeError(
+            f"samba-tool domain provision failed:\n{provision.stdout[-2000:]!r}\n{provision.stderr[-2000:]!r}")
     log = directory / "samba.log"
     with log.open("wb") as out:
         # -F --no-process-group: foreground and not interactive (with -i it quits when stdin closes).
@@ -269,15 +298,13 @@ def start_samba_ad(directory: Path) -> SambaAd:
     return SambaAd(ca_file=str(ca), directory=directory, proc=proc, start_seconds=time.monotonic() - started)
 
 
-@pytest.fixture(scope="session")
-def samba_ad(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaAd]:
-    """A seeded Samba AD DC (see tests/ad_seed.py). Needs root; skipped otherwise."""
+@pytest.fixture(scope="session", name="samba_ad")
+def samba_ad_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaAd]:
+    """A seeded Samba AD DC (see seed_ad). Needs root; skipped otherwise."""
     if not shutil.which("samba-tool") or not os.path.exists(SAMBA):
         pytest.skip("Samba AD DC not installed: run `bash scripts/system-deps.sh` as root")
     if os.geteuid() != 0:
         pytest.skip("the Samba AD DC tests need root (provisioning chowns sysvol; LDAP is fixed to port 389)")
-    from ad_seed import seed_ad  # the seed needs ldap3 only, imported late to keep skips cheap
-
     with AD_LOCK.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another xdist worker's DC holds the fixed ports until it ends
         if _port_busy(389) or _port_busy(636):
@@ -292,7 +319,8 @@ def samba_ad(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaAd]:
             server.stop()
 
 
-def _ad_user(dn: str, sam: str, *, mail: str | None, name: str, disabled: bool = False) -> tuple[str, dict[str, object]]:
+def _ad_user(dn: str, sam: str, *, mail: str | None, name: str,
+             disabled: bool = False) -> tuple[str, dict[str, object]]:
     # 512 NORMAL_ACCOUNT | 32 PASSWD_NOTREQD: enabled without a password (setting one costs an LDAPS
     # round trip and a hash per user); | 2 ACCOUNTDISABLE for the disabled one.
     attrs: dict[str, object] = {"sAMAccountName": sam, "displayName": name, "userPrincipalName": f"{sam}@example.test",

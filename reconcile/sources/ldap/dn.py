@@ -8,15 +8,14 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-_SPACES = re.compile(r"\s*([,=+])\s*")
 _UID_SUFFIX = re.compile(r"#'[01]*'B$")  # uniqueMember's optional "#'0101'B" unique identifier
-_SPECIAL = set(',+"\\<>;=')
+_SPECIAL = set(',+"\\')  # re-escaped by the full parse; the fast path never sees them unescaped
 
 
 def dn_key(dn: str) -> str:
     """A case-insensitive canonical form of `dn` (attribute types and values lower-cased)."""
     if "\\" not in dn and '"' not in dn and "+" not in dn:
-        return _SPACES.sub(r"\1", dn.strip()).lower()
+        return ",".join(_strip_ava(rdn) for rdn in dn.lower().split(","))
     return _slow_key(dn)
 
 
@@ -25,6 +24,11 @@ def member_dn(value: str) -> str:
     if value.endswith("'B"):
         return _UID_SUFFIX.sub("", value)
     return value
+
+
+def _strip_ava(rdn: str) -> str:
+    attribute, _, value = rdn.partition("=")
+    return f"{attribute.strip()}={value.strip()}"
 
 
 @lru_cache(maxsize=65536)
