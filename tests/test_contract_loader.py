@@ -159,3 +159,17 @@ def test_documents_are_loaded_once_per_process() -> None:
     assert openapi(Api.USER_MANAGEMENT) is openapi(Api.USER_MANAGEMENT)
     first, second = load_document(Api.USER_MANAGEMENT), load_document(Api.USER_MANAGEMENT)
     assert first == second and first is not second  # callers get copies they may edit
+
+
+def test_fixup_9_dc_message_arguments_may_be_strings() -> None:
+    from contract import relax_message_args
+
+    url = "http://sim/rest/api/longtask/t1"
+    task = {"id": "t1", "name": {"key": "delete.user", "args": ["dave"]}, "percentageComplete": 100,
+            "successful": True, "messages": [{"translation": "Deleted", "args": ["dave", 3]}]}
+    assert problems(without(Api.CONFLUENCE_DC, relax_message_args), "GET", url, 200, task) == [
+        "response body $.name.args[0]: 'dave' is not of type 'object'",
+        "response body $.messages[0].args[0]: 'dave' is not of type 'object'",
+        "response body $.messages[0].args[1]: 3 is not of type 'object'",
+    ]
+    assert problems(load_document(Api.CONFLUENCE_DC), "GET", url, 200, task) == []
