@@ -49,9 +49,10 @@ from reconcile.targets.base import Outcome, Progress, Result
 
 log = logging.getLogger(__name__)
 
+# The same advice as the Confluence DC target gives for a read-only directory's group.
 READONLY_MESSAGE = (
-    "group '{group}' belongs to a read-only directory and cannot be updated; "
-    "add it to target.readonly_groups so that plans report it as a warning instead"
+    "group '{group}' belongs to a read-only directory: add it to target.readonly_groups "
+    "so that plans leave its membership alone"
 )
 
 
