@@ -12,17 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from contract import DEFAULT_ALLOWED_STATUSES, ContractTransport
 from starlette.applications import Starlette
 
-from contract import DEFAULT_ALLOWED_STATUSES, ContractTransport
 from reconcile.sim.app import build_app
 from reconcile.sim.context import SimContext
 from reconcile.sim.generate import generate_dc
 from reconcile.sim.scenario import parse_scenario
 
-ADMIN_TOKEN = "tok-admin"  # noqa: S105 - simulator credentials
-ADMIN_PASSWORD = "admin-pw"  # noqa: S105
-ALICE_TOKEN = "tok-alice"  # noqa: S105
+ADMIN_TOKEN = "tok-admin"
+ADMIN_PASSWORD = "admin-pw"
+ALICE_TOKEN = "tok-alice"
 
 WORLD = f"""
 confluence_dc:

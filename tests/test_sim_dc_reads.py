@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from fixtures_sim import ADMIN_PASSWORD, ALICE_TOKEN, WORLD, generated_sim, make_sim, walk
 
 pytestmark = pytest.mark.anyio

@@ -4,7 +4,6 @@ deletion as serialized long tasks."""
 from __future__ import annotations
 
 import pytest
-
 from fixtures_sim import make_sim
 
 pytestmark = pytest.mark.anyio
