@@ -383,6 +383,8 @@ def apply(  # noqa: PLR0917 - typer maps parameters to options
                                       dry_run=dry_run, operator=operator, audit_log=audit_log))
     except _Cancelled:
         err("Apply cancelled, nothing changed.")
+        if not sys.stdin.isatty():
+            err("  → no terminal to answer on: approve with --approve DIGEST, or --auto-approve")
         raise typer.Exit(1) from None
     if result is None:
         return
