@@ -32,6 +32,9 @@ def generate_dc(users: int, groups: int, memberships: int, seed: int = 1, *,
     rng = random.Random(seed)
     world = DcWorld(version=version, directories=[Directory(INTERNAL_DIRECTORY), Directory(LDAP_DIRECTORY, True)])
     epoch = datetime(2025, 1, 1, tzinfo=UTC)
+    logins = [(epoch - timedelta(minutes=m)).isoformat(timespec="milliseconds")
+              for m in range(0, 60 * 24 * 700, 60 * 24 * 700 // 4096)]
+    roll = rng.random
     keys: list[str] = []
     for i in range(users):
         if i == 0:
@@ -39,16 +42,16 @@ def generate_dc(users: int, groups: int, memberships: int, seed: int = 1, *,
                           email="admin@example.com", password=ADMIN_PASSWORD,
                           last_login=epoch.isoformat(timespec="milliseconds"))
         else:
-            ldap = rng.random() < 0.4
-            login = epoch - timedelta(minutes=rng.randrange(0, 60 * 24 * 700))
+            ldap = roll() < 0.4
+            login = logins[int(roll() * len(logins))]
             user = DcUser(
                 key=f"{seed:08x}{i:024x}",
                 username=f"user{i:06d}",
                 display_name=f"User {i:06d}",
                 email=f"user{i:06d}@example.com",
-                active=rng.random() >= 0.03,
+                active=roll() >= 0.03,
                 directory=LDAP_DIRECTORY if ldap else INTERNAL_DIRECTORY,
-                last_login=login.isoformat(timespec="milliseconds") if rng.random() < 0.9 else None,
+                last_login=login if roll() < 0.9 else None,
             )
         world.users[user.key] = user
         world.by_username[user.username] = user.key
@@ -68,17 +71,28 @@ def generate_dc(users: int, groups: int, memberships: int, seed: int = 1, *,
             names.append(world.add_group(f"ldap-{j:04d}", LDAP_DIRECTORY).name)
         else:
             names.append(world.add_group(f"team-{j:04d}").name)
-    world.add_member(keys[0], ADMIN_GROUP)
+    # Memberships go straight into the dictionaries (add_member per pair is 3x slower at 400,000).
+    groups_of: dict[str, dict[str, None]] = {key: {} for key in keys}
+    world.groups_of = groups_of
+    world.members[ADMIN_GROUP][keys[0]] = None
+    groups_of[keys[0]][ADMIN_GROUP] = None
     left = memberships - 1
     everyone = min(users, left // 4) if names else min(users, left)
+    users_group = world.members[USERS_GROUP]
     for key in keys[:everyone]:
-        world.add_member(key, USERS_GROUP)
+        users_group[key] = None
+        groups_of[key][USERS_GROUP] = None
     left -= everyone
     if names:
-        possible = len(names) * users
-        left = min(left, possible)
+        left = min(left, len(names) * users)
+        member_sets = [world.members[name] for name in names]
         while left > 0:
-            if world.add_member(keys[rng.randrange(users)], names[rng.randrange(len(names))]):
+            g = int(roll() * len(names))
+            key = keys[int(roll() * users)]
+            members = member_sets[g]
+            if key not in members:
+                members[key] = None
+                groups_of[key][names[g]] = None
                 left -= 1
     world.invalidate()
     return world
