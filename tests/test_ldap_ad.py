@@ -1,0 +1,143 @@
+"""LdapSource against a real Samba AD DC: userAccountControl, in-chain nesting, ranged member values."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from ldap_servers import (  # noqa: F401 - fixture, imported explicitly
+    AD_ADMIN,
+    AD_BIG_GROUP_SIZE,
+    AD_OU,
+    AD_PASSWORD,
+    SambaAd,
+    samba_ad_fixture,
+)
+
+from reconcile.errors import SourceError
+from reconcile.model import DesiredState, Status
+from reconcile.settings import LdapFlavor, LdapGroupsConfig, LdapSourceConfig, LdapUsersConfig, Secret
+from reconcile.sources.ldap import LdapSource
+from reconcile.sources.ldap.source import in_chain_filter
+
+pytestmark = [pytest.mark.ad, pytest.mark.xdist_group("samba-ad")]
+
+PEOPLE = f"OU=people,{AD_OU}"
+GROUPS = f"OU=groups,{AD_OU}"
+USERS_FILTER = "(&(objectClass=user)(!(objectClass=computer)))"
+MAP = (("eng-*", "confluence-eng-*"), ("staff", "confluence-users"), ("cyc-*", "team-cyc-*"), ("evil*", "evil"))
+
+
+def ad_config(server: SambaAd, *, tls: str = "ldaps", users_base: str = PEOPLE,
+              groups: LdapGroupsConfig | None = None, **changes: object) -> LdapSourceConfig:
+    config = LdapSourceConfig(
+        name="ad",
+        url=server.ldaps_url if tls == "ldaps" else server.url,
+        start_tls=tls == "start_tls",
+        ca_file=server.ca_file,
+        timeout=10,
+        bind_dn=AD_ADMIN,
+        bind_password=Secret(AD_PASSWORD, "${AD_PASSWORD}"),
+        users=LdapUsersConfig(base=users_base, filter=USERS_FILTER, username="sAMAccountName", email="mail",
+                              name="displayName"),
+        groups=groups if groups is not None else LdapGroupsConfig(
+            base=GROUPS, filter="(objectClass=group)", nested=True, map=MAP),
+    )
+    return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+
+
+def groups_of(state: DesiredState) -> dict[str, list[str]]:
+    return {key: sorted(user.groups) for key, user in sorted(state.users.items())}
+
+
+@pytest.mark.parametrize("tls", ["ldaps", "start_tls", "plain"])
+def test_ad_users_over_every_connection_mode(samba_ad: SambaAd, tls: str) -> None:
+    state = LdapSource(ad_config(samba_ad, tls=tls)).read()
+    assert sorted(state.users) == ["alice@example.test", "bob.baker@example.test", "carol@example.test",
+                                   "dave@example.test", "erin@example.test", "grace", "mallory@example.test"]
+    alice = state.users["alice@example.test"]
+    assert (alice.username, alice.display_name, alice.source) == ("alice", "Alice Archer", "ad")
+
+
+def test_ad_is_detected_from_the_root_dse(samba_ad: SambaAd) -> None:
+    detected = LdapSource(ad_config(samba_ad)).read()
+    forced = LdapSource(ad_config(samba_ad, flavor=LdapFlavor.ACTIVE_DIRECTORY)).read()
+    assert detected == forced
+    assert detected.users["mallory@example.test"].status is Status.DISABLED  # only AD reads userAccountControl
+
+
+def test_user_account_control_bit_2_disables(samba_ad: SambaAd) -> None:
+    state = LdapSource(ad_config(samba_ad)).read()
+    assert [k for k, u in state.users.items() if u.status is Status.DISABLED] == ["mallory@example.test"]
+
+
+def test_in_chain_nesting_with_a_cycle(samba_ad: SambaAd) -> None:
+    state = LdapSource(ad_config(samba_ad)).read()
+    assert groups_of(state) == {
+        "alice@example.test": ["confluence-eng-docs", "confluence-eng-platform", "confluence-users"],
+        "bob.baker@example.test": ["confluence-eng-docs", "confluence-eng-platform", "confluence-users"],
+        "carol@example.test": ["confluence-eng-docs", "confluence-users"],
+        "dave@example.test": ["confluence-users"],
+        "erin@example.test": ["team-cyc-a", "team-cyc-b"],
+        "mallory@example.test": ["team-cyc-a", "team-cyc-b"],
+        "grace": ["evil"],  # the hostile group name was escaped into the in-chain filter
+    }
+
+
+def test_the_recursive_walk_agrees_with_the_server_in_chain(samba_ad: SambaAd) -> None:
+    """`flavor: openldap` against AD makes the source walk the groups itself: same answer."""
+    in_chain = LdapSource(ad_config(samba_ad)).read()
+    walked = LdapSource(ad_config(samba_ad, flavor=LdapFlavor.OPENLDAP)).read()
+    assert groups_of(walked) == groups_of(in_chain)
+
+
+def test_member_of_on_users_direct_and_nested(samba_ad: SambaAd) -> None:
+    direct = LdapSource(ad_config(samba_ad, groups=LdapGroupsConfig(
+        base=GROUPS, filter="(objectClass=group)", member_attribute="memberOf", map=MAP))).read()
+    assert groups_of(direct)["alice@example.test"] == ["confluence-eng-platform"]
+    nested = LdapSource(ad_config(samba_ad, groups=LdapGroupsConfig(
+        base=GROUPS, filter="(objectClass=group)", member_attribute="memberOf", nested=True, map=MAP))).read()
+    assert groups_of(nested)["alice@example.test"] == [
+        "confluence-eng-docs", "confluence-eng-platform", "confluence-users"]
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_a_group_beyond_1500_members_is_read_whole(samba_ad: SambaAd, nested: bool) -> None:
+    """nested=False reads `member;range=0-1499`, then the next ranges; nested=True asks in chain."""
+    config = ad_config(samba_ad, users_base=AD_OU, groups=LdapGroupsConfig(
+        base=GROUPS, filter="(objectClass=group)", nested=nested, map=(("big", "everyone"),)))
+    state = LdapSource(config).read()
+    members = [k for k, u in state.users.items() if "everyone" in u.groups]
+    assert len(members) == AD_BIG_GROUP_SIZE > 1500
+    assert "b01599@bulk.example.test" in members and "alice@example.test" not in members
+
+
+def test_in_chain_filter_escapes_the_group_dn() -> None:
+    assert in_chain_filter("objectClass=user", "CN=evil*)(cn=*,OU=g,DC=x") == (
+        r"(&(objectClass=user)(memberOf:1.2.840.113556.1.4.1941:=CN=evil\2a\29\28cn=\2a,OU=g,DC=x))")
+
+
+def test_ad_bad_credentials(samba_ad: SambaAd) -> None:
+    with pytest.raises(SourceError) as caught:
+        LdapSource(ad_config(samba_ad, bind_password=Secret("Wrong!Passw0rd", "${AD_PASSWORD}"))).read()
+    message = str(caught.value)
+    assert "invalid credentials" in message and AD_ADMIN in message and "Wrong!Passw0rd" not in message
+
+
+def test_ad_bad_base_dn(samba_ad: SambaAd) -> None:
+    base = f"OU=nowhere,{AD_OU}"
+    with pytest.raises(SourceError, match="no such object") as caught:
+        LdapSource(ad_config(samba_ad, users_base=base)).read()
+    assert repr(base) in str(caught.value)
+
+
+def test_ad_tls_verification_without_the_ca(samba_ad: SambaAd) -> None:
+    with pytest.raises(SourceError, match=r"TLS verification .* failed against the system trust store"):
+        LdapSource(ad_config(samba_ad, ca_file=None)).read()
+
+
+def test_samba_seeding_was_timed(samba_ad: SambaAd) -> None:
+    """Not a timing assertion: the numbers go to the report (`pytest -rP`)."""
+    print(f"samba template: provision {samba_ad.provision_seconds:.1f} s, seed {samba_ad.seed_seconds:.1f} s "
+          f"({AD_BIG_GROUP_SIZE + 7} users, 8 groups); this session's start {samba_ad.start_seconds:.1f} s")
+    assert samba_ad.seed_seconds > 0
