@@ -301,6 +301,9 @@ def slack_payload(message: Message) -> dict[str, Any]:
     return {"text": text, "blocks": blocks}
 
 
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
 def _safe_url(url: str) -> str:
     """The webhook URL without its path and query, which often hold the credential."""
     parts = urlsplit(url)
@@ -312,6 +315,10 @@ def send_webhook(
 ) -> Delivery:
     # One POST, no retry: a webhook post is not idempotent (a retry can post the message twice).
     where = f"POST {_safe_url(settings.url.reveal())}"
+    parts = urlsplit(settings.url.reveal())
+    if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in _LOOPBACK):
+        return Delivery("webhook", False, f"{where}: refusing to send over {parts.scheme or 'no scheme'}: "
+                        "the URL and the message are credentials and personal data; use https://")
     headers = {name: value.reveal() for name, value in settings.headers}
     try:
         with httpx.Client(timeout=settings.timeout, verify=_tls_context(settings.ca_file),

@@ -259,6 +259,14 @@ def test_webhook_to_a_closed_port_fails_cleanly() -> None:
     assert "ConnectError" in delivery.detail and HOOK_PATH not in delivery.detail
 
 
+def test_webhook_refuses_plain_http_beyond_loopback() -> None:
+    hook = WebhookSettings(url=Secret("http://hooks.example.com/services/T0/B0/s3cr3t", "${HOOK}"))
+    [delivery] = notify(NotifySettings(webhook=hook), Event.planned(realistic_plan()))
+    assert not delivery.ok
+    assert delivery.detail.startswith("POST http://hooks.example.com/…: refusing to send over http")
+    assert "s3cr3t" not in delivery.detail
+
+
 def test_nothing_is_sent_for_a_plan_without_changes_unless_always(receiver: tuple[Receiver, int]) -> None:
     state, port = receiver
     assert notify(NotifySettings(webhook=_hook(port)), Event.planned(empty_plan())) == ()
