@@ -179,14 +179,14 @@ def with_member_of(ldif: str) -> str:
 
 
 def start_slapd(directory: Path, ldif: str, *, suffix: str = SUFFIX,
-                cert_names: tuple[str, ...] = ("DNS:localhost", "IP:127.0.0.1")) -> Slapd:
+                cert_names: tuple[str, ...] = ("DNS:localhost", "IP:127.0.0.1"), member_of: bool = True) -> Slapd:
     """Load `ldif` offline (slapadd -q) into a fresh database under `directory` and serve it."""
     (directory / "db").mkdir(parents=True)
     tls = directory / "tls"
     ca = self_signed(tls, "localhost", cert_names)
     conf = directory / "slapd.conf"
     conf.write_text(SLAPD_CONF.format(d=directory, tls=tls, suffix=suffix, limited=LIMITED_DN))
-    (directory / "data.ldif").write_text(with_member_of(ldif))
+    (directory / "data.ldif").write_text(with_member_of(ldif) if member_of else ldif)
     subprocess.run([SLAPADD, "-q", "-f", str(conf), "-l", str(directory / "data.ldif")],
                    check=True, capture_output=True, stdin=subprocess.DEVNULL)
     port, ldaps_port = free_port(), free_port()

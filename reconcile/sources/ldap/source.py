@@ -127,6 +127,7 @@ class LdapSource:
                        if attribute == "memberuid" else {})
 
         groups: dict[str, _Group] = {}
+        memo: dict[str, str] = {}  # member value -> dn key: a user is a member of many groups
         for entry in client.search(gcfg.base, wrap(gcfg.filter), attrs, what="groups.filter"):
             name = entry.first(gcfg.name)
             if not name:
@@ -142,7 +143,11 @@ class LdapSource:
             elif attribute == "memberof":
                 group.parents = [dn_key(v) for v in entry.all("memberOf")]
             else:
-                group.contains.update(dn_key(member_dn(v)) for v in entry.all(gcfg.member_attribute))
+                for value in entry.all(gcfg.member_attribute):
+                    key = memo.get(value)
+                    if key is None:
+                        key = memo[value] = dn_key(member_dn(value))
+                    group.contains.add(key)
         if attribute == "memberof" and not in_chain:
             for key, user in users.items():
                 for group_key in user.member_of:
