@@ -84,12 +84,13 @@ def text(plan: Plan, *, color: bool) -> str:
     def paint(code: str, value: str) -> str:
         return f"\x1b[{code}m{value}\x1b[0m" if color else value
 
+    planned = f" (planned {clean(plan.created_at)})" if plan.created_at else ""
     lines = [
         paint("1", f"reconcile plan for {_target_label(plan)}"),
         f"  digest {plan.digest[:12]}   desired {plan.desired_digest[:12]}   "
         f"actual {plan.actual_fingerprint[:12]}",
         f"  {len(plan.actions)} action{'s' if len(plan.actions) != 1 else ''}, "
-        f"{len(plan.warnings)} warning{'s' if len(plan.warnings) != 1 else ''}",
+        f"{len(plan.warnings)} warning{'s' if len(plan.warnings) != 1 else ''}{planned}",
     ]
     groups = by_kind(plan.actions)
     if groups:
@@ -145,7 +146,8 @@ def _md_header(plan: Plan, digest: str) -> list[str]:
         "",
         f"Target: {md_code(_target_label(plan))}  ",
         f"Digest: `{digest}`  ",
-        f"Desired state `{plan.desired_digest[:12]}`, actual state `{plan.actual_fingerprint[:12]}`",
+        f"Desired state `{plan.desired_digest[:12]}`, actual state `{plan.actual_fingerprint[:12]}`"
+        + (f", planned {md_text(plan.created_at)}" if plan.created_at else ""),
         "",
     ]
 
