@@ -127,7 +127,8 @@ def md_text(value: str) -> str:
     """Inline Markdown text: HTML, Markdown punctuation, table pipes and @mentions neutralised."""
     value = clean(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     value = _MD_SPECIAL.sub(r"\\\1", value)
-    return _MENTION.sub(lambda m: f"{m.group(1)}&#64;", value)
+    # A zero-width space after the @ keeps GitHub/GitLab from notifying (the Renovate bot's practice).
+    return _MENTION.sub(lambda m: f"{m.group(1)}@&#8203;", value)
 
 
 def md_code(value: str) -> str:

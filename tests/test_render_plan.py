@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from fixtures_render import TARGET, empty_plan, huge_plan, realistic_plan
+from markdown_it import MarkdownIt
 
 from reconcile import render
 from reconcile.diff import diff
@@ -112,6 +113,20 @@ def test_markdown_neutralises_html_links_mentions_and_table_pipes() -> None:
     for row in rows:
         # Exactly the five unescaped pipes of a four-column row.
         assert len(re.findall(r"(?<!\\)\|", row)) == 5, row
+
+
+def test_markdown_parsed_as_gfm_keeps_hostile_names_as_text() -> None:
+    html = MarkdownIt("commonmark", {"html": True}).enable("table").render(render.markdown(_hostile_plan()))
+    assert "<img" not in html and "<a " not in html
+    assert "@security-team" not in html  # mention broken by a zero-width space
+    rows = re.findall(r"<tr>\n(.*?)</tr>", html, re.S)
+    action_rows = [r for r in rows if "<td><code>r" in r]
+    assert len(action_rows) == len(HOSTILE)
+    for row in action_rows:
+        assert row.count("<td>") == 4, row
+        assert "<strong>" not in row and "<em>" not in row
+    assert "<b>x</b>" not in html
+    assert "<code>&lt;img src=x onerror=alert(1)&gt;</code>" in html
 
 
 def test_masked_markdown_shows_no_full_email_anywhere() -> None:
