@@ -219,15 +219,18 @@ def test_tls_verification_fails_without_the_ca_and_names_the_option(slapd: Slapd
     assert "TLS verification" in message and "system trust store" in message and "ca_file" in message
 
 
-def test_tls_verification_checks_the_host_name(tmp_path_factory: pytest.TempPathFactory) -> None:
+@pytest.mark.parametrize("tls", ["start_tls", "ldaps"])
+def test_tls_verification_checks_the_host_name(tmp_path_factory: pytest.TempPathFactory, tls: str) -> None:
+    """The CA is right, but the certificate names another host: refused all the same."""
     from ldap_servers import DATA, require_slapd
 
     require_slapd()
     server = start_slapd(tmp_path_factory.mktemp("slapd-wrong-name"), (DATA / "directory.ldif").read_text(),
                          cert_names=("DNS:ldap.elsewhere.test",))
     try:
-        message = read_error(source_config(server, tls="ldaps"))
+        message = read_error(source_config(server, tls=tls))
         assert "TLS verification" in message and f"ca_file '{server.ca_file}'" in message
+        assert "doesn't match" in message or "mismatch" in message
     finally:
         server.stop()
 
