@@ -178,3 +178,107 @@ def test_nightly_drift_reports_then_corrects_within_limits(ci: Runner) -> None:
     code, outputs, log = ci.run(plan_step)
     assert code == 0 and outputs["exitcode"] == "0", log
     assert "No drift" in log
+
+
+# ------------------------------------------------------------------------------------------ GitLab
+
+
+class GitLab:
+    """The few GitLab REST v4 routes the .gitlab-ci.yml scripts call, served on a loopback port."""
+
+    def __init__(self, artifact_dir: Path) -> None:
+        self.notes: list[dict[str, Any]] = []
+        self.artifact_dir = artifact_dir
+        self.head = "c0ffee" * 6 + "abcd"
+        self.requests: list[tuple[str, str]] = []
+        self.tokens: set[str] = set()
+
+    def handle(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        self.requests.append((method, path))
+        route = path.split("?", 1)[0].removeprefix("/api/v4/projects/42")
+        notes = "/merge_requests/7/notes"
+        if method == "GET" and route == notes:
+            return 200, json.dumps(self.notes).encode()
+        if method == "POST" and route == notes:
+            note = {"id": 1000 + len(self.notes), "body": json.loads(body)["body"]}
+            self.notes.append(note)
+            return 201, json.dumps(note).encode()
+        if method == "PUT" and route.startswith(notes + "/"):
+            note = next(n for n in self.notes if str(n["id"]) == route.rsplit("/", 1)[1])
+            note["body"] = json.loads(body)["body"]
+            return 200, json.dumps(note).encode()
+        if method == "GET" and route == f"/repository/commits/{'m' * 40}/merge_requests":
+            return 200, json.dumps([{"iid": 7, "state": "merged", "sha": self.head}]).encode()
+        if method == "GET" and route == "/merge_requests/7/pipelines":
+            return 200, json.dumps([{"id": 99, "sha": self.head}, {"id": 98, "sha": "old"}]).encode()
+        if method == "GET" and route == "/pipelines/99/jobs":
+            return 200, json.dumps([{"id": 555, "name": "reconcile:plan"}]).encode()
+        if method == "GET" and route == "/jobs/555/artifacts/plan.json":
+            return 200, (self.artifact_dir / "plan.json").read_bytes()
+        return 404, b'{"message": "404 Not Found"}'
+
+
+@pytest.fixture
+def gitlab(tmp_path: Path) -> Iterator[tuple[GitLab, str]]:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    api = GitLab(tmp_path / "artifacts")
+
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            api.tokens.add(self.headers.get("PRIVATE-TOKEN", ""))
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            status, payload = api.handle(self.command, self.path, body)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = _serve
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    Thread(target=server.serve_forever, daemon=True).start()
+    yield api, f"http://127.0.0.1:{server.server_address[1]}/api/v4"
+    server.shutdown()
+    server.server_close()
+
+
+def gitlab_script(job: str) -> str:
+    doc = YAML(typ="safe").load((ROOT / "examples" / "gitlab-ci" / ".gitlab-ci.yml").read_text(encoding="utf-8"))
+    return "\n".join(str(line) for line in doc[job]["script"])
+
+
+def test_gitlab_merge_request_note_then_apply(ci: Runner, gitlab: tuple[GitLab, str]) -> None:
+    api, url = gitlab
+    env = {"CI_API_V4_URL": url, "CI_PROJECT_ID": "42", "CI_MERGE_REQUEST_IID": "7",
+           "RECONCILE_GITLAB_TOKEN": "glpat-test-token", "CONFLUENCE_READ_TOKEN": "example-admin-token"}
+    plan = gitlab_script("reconcile:plan")
+    code, _, log = ci.run(plan, **env)
+    assert code == 0, log
+    code, _, log = ci.run(plan, **env)  # a second push edits the same note
+    assert code == 0, log
+    assert len(api.notes) == 1 and api.notes[0]["body"].startswith(COMMENT_MARKER)
+    assert [m for m, _ in api.requests].count("POST") == 1 and [m for m, _ in api.requests].count("PUT") == 1
+    assert api.tokens == {"glpat-test-token"}
+
+    # The merge: the apply job finds the MR, the digest in its note and the plan artifact.
+    artifacts = api.artifact_dir
+    artifacts.mkdir()
+    shutil.copy(ci.workspace / "plan.json", artifacts / "plan.json")
+    code, _, log = ci.run(gitlab_script("reconcile:apply"), **env, CI_COMMIT_SHA="m" * 40,
+                          CONFLUENCE_WRITE_TOKEN="example-admin-token", RECONCILE_OPERATOR="bob")
+    assert code == 0, log
+    assert "11 done" in log and "The target now matches the desired state." in log
+
+    # A refused plan (an empty desired state) is posted in the note and fails the job.
+    teams = ci.workspace / "desired" / "teams.yaml"
+    teams.write_text("version: 1\n")
+    code, _, log = ci.run(plan, **env)
+    assert code != 0
+    assert api.notes[0]["body"].startswith(f"{COMMENT_MARKER}\n## reconcile plan failed (exit 4)")
+    assert "the desired state has no users" in api.notes[0]["body"]
