@@ -265,11 +265,17 @@ class LdapClient:
         code = int(result.get("result", -1))
         meaning, hint = _RESULT_HINTS.get(code, (str(result.get("description", "error")), "see the server's log"))
         detail = self._scrub(str(result.get("message") or "").strip())
-        subject = f" (base {base!r})" if base is not None and code in (10, 32, 34) else ""
+        subject = f" (base {base!r})" if base is not None and repr(base) not in doing else ""
         text = f"{self.where}: {doing} on {self.address}: {meaning}{subject} [LDAP result {code}]"
         return SourceError(text + (f": {detail}" if detail else ""), hint=hint)
 
     def _scrub(self, value: object) -> str:
+        """The text of an exception (ldap3 nests one-element tuples in args) without the bind password."""
+        while True:
+            args = value.args if isinstance(value, BaseException) else value if isinstance(value, tuple) else ()
+            if len(args) != 1:
+                break
+            value = args[0]
         text = str(value)
         secret = self.config.bind_password.reveal() if self.config.bind_password else ""
         return text.replace(secret, "<secret>") if secret else text
