@@ -39,6 +39,7 @@ from openapi_core.validation.request.exceptions import (
 )
 from openapi_core.validation.response.exceptions import DataValidationError, HeaderValidationError, MissingData
 from openapi_core.validation.schemas.exceptions import InvalidSchemaValue
+from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 Document = dict[str, Any]
@@ -87,6 +88,18 @@ DEFAULT_ALLOWED_STATUSES: frozenset[int] = frozenset(
         503,  # overloaded / maintenance: Atlassian's rate-limit guidance treats it like 429
     }
 )
+
+# Answered by rate limiters, proxies and load balancers in front of the application, in shapes no
+# document describes: their bodies are not checked against the application's error model.
+GATEWAY_STATUSES: frozenset[int] = frozenset({429, 502, 503, 504})
+
+# The error model each API uses across operations. A JSON error with an allowed but undocumented status
+# is still checked against it, so "allowed" never means "anything goes".
+ERROR_SCHEMAS: Mapping[Api, str] = {
+    Api.CONFLUENCE_DC: "RestError",
+    Api.ORGANIZATIONS: "Errors",
+    Api.JIRA: "ErrorCollection",
+}
 
 _JIRA_V3 = "/rest/api/3/"
 _JIRA_V2 = "/rest/api/2/"
@@ -454,6 +467,29 @@ def auth_problem(api: Api, headers: httpx.Headers) -> str | None:
     return None
 
 
+_error_validators: dict[Api, OAS30Validator] = {}
+
+
+def error_body_problems(api: Api, response: OpenAPIResponse) -> list[str]:
+    """Problems of a JSON error body checked against `api`'s common error model (ERROR_SCHEMAS)."""
+    name = ERROR_SCHEMAS.get(api)
+    if (name is None or response.status_code < 400 or response.status_code in GATEWAY_STATUSES
+            or not response.data or "json" not in response.content_type):
+        return []
+    try:
+        body = json.loads(response.data)
+    except ValueError:
+        return [f"response body is not JSON although its content type is {response.content_type}"]
+    components = _fixed_document(api)["components"]
+    with _lock:
+        if api not in _error_validators:
+            schema = {"$ref": f"#/components/schemas/{name}", "components": components}
+            _error_validators[api] = OAS30Validator(schema, format_checker=oas30_format_checker)
+        validator = _error_validators[api]
+    return [f"response body {error.json_path}: {_short(error.message)} (undocumented status, checked "
+            f"against {name})" for error in validator.iter_errors(body)]
+
+
 @contextmanager
 def _quiet() -> Iterator[None]:
     """openapi-core warns on every request for schemes it cannot check (oauth2) and deprecated params."""
@@ -513,7 +549,9 @@ class ContractRecorder:
             errors = list(openapi(api).iter_response_errors(request, response))
         for exc in errors:
             if isinstance(exc, ResponseNotFound) and self._allowed(request, response.status_code):
-                continue  # undocumented but explicitly allowed (rate limiting, overload, a known omission)
+                # undocumented but explicitly allowed (rate limiting, overload, a known omission)
+                problems.extend(error_body_problems(api, response))
+                continue
             if isinstance(exc, MissingData) and response.status_code == 204:
                 continue  # documents that give a 204 a content type: a 204 never has a body
             if isinstance(exc, PathError) and not path_errors:

@@ -247,3 +247,29 @@ def test_jira_v2_delete_user_validates_against_the_cloned_v3_operation() -> None
         "accountId"
     ]
     assert transport.recorder.operations == {"DELETE /rest/api/2/user": 2}
+
+
+def test_allowed_undocumented_error_is_still_checked_against_the_apis_error_model() -> None:
+    url = "http://sim/rest/api/group/nope/member"
+    rest_error = {"statusCode": 404, "message": "Group nope not found", "reason": "Not Found",
+                  "data": {"authorized": True, "valid": False, "successful": False}}
+    assert validate_response("GET", url, 404, JSON, body(rest_error), allowed_statuses={404}) == []
+    assert validate_response("GET", url, 404, JSON, body({**rest_error, "statusCode": "404"}),
+                             allowed_statuses={404}) == [
+        "GET /rest/api/group/nope/member -> 404: response body $.statusCode: '404' is not of type 'integer' "
+        "(undocumented status, checked against RestError)"
+    ]
+    # gateway answers (rate limiter, proxy) have no application error model
+    assert validate_response("GET", url, 503, JSON, body({"statusCode": "busy"})) == []
+
+
+def test_undocumented_status_can_be_allowed_for_one_operation_only() -> None:
+    recorder = ContractRecorder(undocumented={"GET /rest/api/group/{groupName}/member": frozenset({404})})
+    error = body({"statusCode": 404, "message": "not found"})
+    headers = {"Authorization": "Bearer t"}
+    assert recorder.validate_response("GET", "http://sim/rest/api/group/nope/member", 404, JSON, error,
+                                      request_headers=headers) == []
+    assert recorder.validate_response("GET", "http://sim/rest/api/group/nope", 404, JSON, error,
+                                      request_headers=headers) == [
+        "GET /rest/api/group/nope -> 404: status 404 is not documented for this operation"
+    ]
