@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 
 from reconcile.sim.app import build_app, cloud_generated
 from reconcile.sim.generate import generate_dc
+from reconcile.sim.middleware import ConnectionReset
 from reconcile.sim.scenario import load_scenario
 from reconcile.sim.world import parse_version
 
@@ -64,10 +65,26 @@ def configured_app(options: SimOptions) -> Starlette:
     return app
 
 
+class _QuietResets(logging.Filter):
+    """Simulated connection resets are the point, not an error: keep their tracebacks out of the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], ConnectionReset))
+
+
+def _server(app: Starlette, host: str, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    quiet = _QuietResets()
+    error_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _QuietResets) for f in error_log.filters):
+        error_log.addFilter(quiet)
+    return uvicorn.Server(config)
+
+
 def serve(app: Starlette, *, host: str = "127.0.0.1", port: int = 8990) -> None:
     """Run until interrupted (Ctrl-C)."""
     log.info("Atlassian simulator on http://%s:%d (admin endpoints under /_sim/)", host, port)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    _server(app, host, port).run()
 
 
 @contextmanager
@@ -79,8 +96,7 @@ def running(app: Starlette | None = None, *, host: str = "127.0.0.1", port: int 
     """
     if app is None:
         app = build_app()
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
+    server = _server(app, host, port)
     thread = threading.Thread(target=server.run, name="reconcile-sim", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
