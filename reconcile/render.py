@@ -44,7 +44,8 @@ WARNING_TITLES: dict[WarningKind, str] = {
 _UNSAFE = [*range(0x00, 0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
 _CLEAN_TABLE = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _UNSAFE}
 
-_EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)")
+# Local part: anything RFC 5322 allows unquoted (and more: over-matching only masks more).
+_EMAIL = re.compile(r"""([^\s@<>()\[\]\\,;:"])[^\s@<>()\[\]\\,;:"]*@([\w\-]+(?:\.[\w\-]+)+)""")
 
 
 def clean(value: str) -> str:

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 from fixtures_render import TARGET, empty_plan, huge_plan, realistic_plan
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from reconcile import render
 from reconcile.diff import diff
 from reconcile.model import ActualState, DesiredState, DesiredUser, Globs, Group, Policy, Scope, Status, User
-from reconcile.plan import Action, ActionKind, Plan, Subject, Warning, WarningKind
+from reconcile.plan import Action, ActionKind, Plan, Subject, Warning, WarningKind, order
 
 GOLDEN = Path(__file__).parent / "golden"
 ESC = "\x1b"
@@ -203,3 +205,35 @@ def test_renders_a_plan_computed_by_the_planner() -> None:
         assert render.md_code(action.subject.identity) in md
     assert any(w.kind is WarningKind.PROTECTED for w in plan.warnings)
     assert "**protected** `admin`" in md
+
+
+names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=30)
+actions = st.builds(
+    Action,
+    kind=st.sampled_from(list(ActionKind)),
+    subject=st.builds(Subject, identity=st.one_of(names, st.emails()), ref=names),
+    group=st.one_of(st.none(), names),
+    reason=names,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(actions, max_size=60), st.integers(min_value=1, max_value=6000), st.booleans())
+def test_markdown_is_always_under_max_chars(acts: list[Action], max_chars: int, mask: bool) -> None:
+    plan = Plan(target=TARGET, desired_digest="d" * 64, actual_fingerprint="a" * 64, actions=order(acts))
+    out = render.markdown(plan, mask_emails=mask, max_chars=max_chars)
+    assert len(out) < max_chars
+    if len(out) > 2000:  # whenever there is room, the digest and the counts are there
+        assert plan.digest in out and f"| **total** | **{len(acts)}** |" in out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.emails(), min_size=1, max_size=20))
+def test_masking_hides_every_local_part(emails: list[str]) -> None:
+    acts = [Action(ActionKind.DISABLE, Subject(e, f"r{i}"), reason=f"was {e}") for i, e in enumerate(emails)]
+    plan = Plan(target=TARGET, desired_digest="d" * 64, actual_fingerprint="a" * 64, actions=order(acts))
+    out = render.markdown(plan, mask_emails=True)
+    for e in emails:
+        local = e.split("@", 1)[0]
+        if len(local) > 1:
+            assert e not in out
