@@ -149,7 +149,7 @@ def test_markdown_lists_every_action_and_the_approval_command() -> None:
     assert "| - `delete` | 3 |" in out
 
 
-@pytest.mark.parametrize("max_chars", [60_000, 20_000, 3_000, 1_000, 300, 40])
+@pytest.mark.parametrize("max_chars", [60_000, 3_000, 300])
 def test_markdown_of_a_100000_action_plan_stays_under_the_limit(max_chars: int) -> None:
     plan = huge_plan()
     out = render.markdown(plan, max_chars=max_chars)
