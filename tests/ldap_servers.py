@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -357,7 +358,11 @@ def copy_template(template: Path, directory: Path) -> None:
 
 @pytest.fixture(scope="session", name="samba_ad")
 def samba_ad_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaAd]:
-    """A seeded Samba AD DC (see seed_ad). Needs root; skipped otherwise."""
+    """A seeded Samba AD DC (see seed_ad). Needs root; skipped otherwise.
+
+    Import it into one test module only: each importing module gets its own session instance, and a
+    second DC would wait forever for the first one's lock.
+    """
     if not shutil.which("samba-tool") or not os.path.exists(SAMBA):
         pytest.skip("Samba AD DC not installed: run `bash scripts/system-deps.sh` as root")
     if os.geteuid() != 0:
@@ -373,6 +378,9 @@ def samba_ad_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Samba
         server = start_samba_ad(directory)
         server.provision_seconds = timings["provision_seconds"]
         server.seed_seconds = timings["seed_seconds"]
+        logging.getLogger(__name__).info(
+            "Samba AD DC: template %s (provisioned in %.1f s, seeded in %.1f s), started in %.1f s",
+            template.name, server.provision_seconds, server.seed_seconds, server.start_seconds)
         try:
             yield server
         finally:
