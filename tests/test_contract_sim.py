@@ -153,6 +153,7 @@ def dc_calls() -> list[Call]:
         Call("GET", f"{g}/user/list", 403, UNKNOWN_PAT),
         Call("GET", f"{g}/user?username=alice&expand=status", 200, ADMIN),
         Call("GET", f"{g}/user?username=nobody", 404, ADMIN),
+        Call("GET", f"{g}/user?key=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa01", 200, ADMIN),  # an unsynced entry
         Call("GET", f"{g}/user/memberof?username=alice", 200, ADMIN),
         Call("GET", f"{g}/user/memberof?username=nobody", 404, ADMIN),
         Call("GET", f"{g}/group?start=0&limit=2", 200, ADMIN),
@@ -182,6 +183,7 @@ def dc_calls() -> list[Call]:
         Call("DELETE", f"{g}/admin/user/nobody", 404, ADMIN),
         Call("DELETE", f"{g}/admin/user/admin", 403, ADMIN),
         Call("DELETE", f"{g}/admin/user/dave", 202, ADMIN),
+        Call("DELETE", f"{g}/admin/user/gone", 202, ADMIN),  # the one unsynced entry named `gone`
         Call("GET", f"{g}/longtask", 200, ADMIN),
         Call("GET", f"{g}/longtask/no-such-task", 404, ADMIN),
     ]
