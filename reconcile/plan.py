@@ -194,8 +194,9 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         data = self.body()
+        digest = sha256_json(data)  # the body is built once: it is large for big plans
         data["created_at"] = self.created_at
-        data["digest"] = self.digest
+        data["digest"] = digest
         return data
 
     def dumps(self) -> str:
