@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 import httpx
 from jsonschema.exceptions import (  # type: ignore[import-untyped]
@@ -367,13 +367,19 @@ def openapi(api: Api) -> OpenAPI:
 # httpx adapters: openapi-core's Request and Response protocols.
 
 
+def _decoded_path(raw: str) -> str:
+    """Percent-decode each segment (so `team%20docs` or `a%7Cb` validate as the server reads them) while
+    an encoded slash stays `%2F` and cannot split a segment."""
+    return "/".join(unquote(segment.replace("%2F", "%252F").replace("%2f", "%252F")) for segment in raw.split("/"))
+
+
 class OpenAPIRequest:
     """An httpx request as openapi-core sees it (the body must already be read)."""
 
     def __init__(self, method: str, url: httpx.URL, headers: httpx.Headers, body: bytes) -> None:
         self.method = method.lower()
         self.host_url = f"{url.scheme}://{url.netloc.decode('ascii')}"
-        self.path = url.raw_path.decode("ascii").split("?", 1)[0]
+        self.path = _decoded_path(url.raw_path.decode("ascii").split("?", 1)[0])
         self.body: bytes | None = body or None
         self.content_type = headers.get("content-type", "").lower()
         cookies = [tuple(c.strip().split("=", 1)) for c in headers.get("cookie", "").split(";") if "=" in c]

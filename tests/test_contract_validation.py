@@ -273,3 +273,22 @@ def test_undocumented_status_can_be_allowed_for_one_operation_only() -> None:
                                       request_headers=headers) == [
         "GET /rest/api/group/nope -> 404: status 404 is not documented for this operation"
     ]
+
+
+def test_path_parameters_are_validated_as_the_server_decodes_them() -> None:
+    recorder = ContractRecorder()
+    headers = {"Authorization": "Bearer t", "content-type": "application/json"}
+    message = b'{"message": "left"}'
+    # `|` is legal in account ids; httpx sends it as %7C
+    assert recorder.validate_response("POST", "http://sim/users/qm%7Cabc:123/manage/lifecycle/disable", 204, {},
+                                      b"", request_headers=headers, request_body=message) == []
+    assert recorder.validate_response("POST", "http://sim/users/not%20an%20id/manage/lifecycle/disable", 204, {},
+                                      b"", request_headers=headers, request_body=message) == [
+        "POST /users/not an id/manage/lifecycle/disable -> 204: request: path parameter 'account_id' $: "
+        "'not an id' does not match '^[a-zA-Z0-9_|:-]{1,128}$'"
+    ]
+    # an encoded slash stays inside its segment: still the membership operation
+    recorder.validate_response("PUT", "http://sim/rest/api/user/bob/group/a%2Fb", 204, {}, b"",
+                               request_headers=headers)
+    assert recorder.operations["PUT /rest/api/user/{username}/group/{groupName}"] == 1
+    assert recorder.violations[1:] == []
