@@ -349,9 +349,10 @@ class HttpClient:
                     await asyncio.sleep(delay)
                     continue
                 raise _transport_error(method, url, exc, idempotent, not_sent) from exc
-            elapsed = (time.monotonic() - started) * 1000
-            log.debug("%s %s -> %d in %.0f ms", method, safe_url(response.request.url),
-                      response.status_code, elapsed)
+            if log.isEnabledFor(logging.DEBUG):
+                elapsed = (time.monotonic() - started) * 1000
+                log.debug("%s %s -> %d in %.0f ms", method, safe_url(response.request.url),
+                          response.status_code, elapsed)
             self.gate.observe(response.headers)
             status = response.status_code
             if status not in RETRY_STATUSES or attempt >= self.settings.max_retries:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -39,13 +39,15 @@ class Person:
 
     @staticmethod
     def parse(item: Any) -> Person | None:
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             return None
         key = item.get("userKey")
         username = item.get("username")
         if not key or not username or item.get("type") == "anonymous":
             return None
         raw = item.get("status")
+        if raw is None:  # the common case for group members: no status expansion
+            return Person(str(key), norm(str(username)), item.get("displayName"))
         unsynced = isinstance(raw, str) and raw.strip().lower() == "unsynced"
         return Person(str(key), norm(str(username)), item.get("displayName"), _status(raw), unsynced)
 
@@ -66,7 +68,13 @@ class ActiveUser:
         return ActiveUser(str(item["userKey"]), str(email) if email else None, _iso(item.get("lastLogin")))
 
 
+_STATUS_WORDS = {"Active": Status.ACTIVE, "Deactivated": Status.DISABLED}  # what DC sends
+
+
 def _status(value: Any) -> Status | None:
+    known = _STATUS_WORDS.get(value) if isinstance(value, str) else None
+    if known is not None:
+        return known
     if isinstance(value, Mapping):
         value = value.get("value") or value.get("name") or value.get("status")
     if value is None or value == "":
@@ -195,8 +203,23 @@ async def list_groups(client: HttpClient, window: int) -> list[str]:
     return await collect(client, "/rest/api/group", _group_name, window=window)
 
 
-async def list_members(client: HttpClient, group: str) -> list[Person]:
-    return await collect(client, f"/rest/api/group/{quote(group, safe='')}/member", Person.parse)
+async def list_members(client: HttpClient, group: str, known: Container[str]) -> tuple[list[str], list[Person]]:
+    """The userKeys of a group's members, and the full Person of members not in `known`."""
+    strangers: list[Person] = []
+
+    def member(item: Any) -> str | None:
+        key = item.get("userKey") if isinstance(item, dict) else None
+        if not key or item.get("type") == "anonymous":
+            return None
+        if key not in known:
+            found = Person.parse(item)
+            if found is None:
+                return None
+            strangers.append(found)
+        return str(key)
+
+    keys = await collect(client, f"/rest/api/group/{quote(group, safe='')}/member", member)
+    return keys, strangers
 
 
 async def list_active(client: HttpClient, window: int) -> list[ActiveUser] | None:

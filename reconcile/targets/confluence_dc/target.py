@@ -82,9 +82,11 @@ class ConfluenceDcTarget:
         wanted = [g for g in names if scope.owns_group(g) or self.config.admin_groups.matches(g)]
         done = 0
 
-        async def members_of(group: str) -> list[read.Person]:
+        known = {p.user_key for p in people}
+
+        async def members_of(group: str) -> tuple[list[str], list[read.Person]]:
             nonlocal done
-            found = await read.list_members(self.client, group)
+            found = await read.list_members(self.client, group, known)
             done += 1
             if progress:
                 progress("group members", done, len(wanted))
@@ -105,17 +107,17 @@ class ConfluenceDcTarget:
         me: read.Person,
         people: list[read.Person],
         names: list[str],
-        members: dict[str, list[read.Person]],
+        members: dict[str, tuple[list[str], list[read.Person]]],
         *,
         active: list[read.ActiveUser] | None,
         unsynced: list[UnsyncedEntry],
     ) -> ActualState:
         by_key = {p.user_key: p for p in people}
-        for found in members.values():
-            for p in found:
+        for _, strangers in members.values():  # members the user list did not show (should not happen)
+            for p in strangers:
                 by_key.setdefault(p.user_key, p)
-        admins = {p.user_key for g, found in members.items() if self.config.admin_groups.matches(g)
-                  for p in found}
+        admins = {key for g, (keys, _) in members.items() if self.config.admin_groups.matches(g)
+                  for key in keys}
         licensed = {a.user_key: a for a in active} if active is not None else {}
         if any(p.status is None for p in by_key.values()):
             log.warning("the server did not report the status of some users; they are taken as active")
@@ -140,7 +142,7 @@ class ConfluenceDcTarget:
         return ActualState(
             users=users,
             groups=groups,
-            members={g: frozenset(p.user_key for p in found) for g, found in members.items()},
+            members={g: frozenset(keys) for g, (keys, _) in members.items()},
             me=me.user_key,
             complete_groups=frozenset(members),
         )
