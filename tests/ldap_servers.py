@@ -180,13 +180,20 @@ def with_member_of(ldif: str) -> str:
 
 
 def start_slapd(directory: Path, ldif: str, *, suffix: str = SUFFIX,
-                cert_names: tuple[str, ...] = ("DNS:localhost", "IP:127.0.0.1"), member_of: bool = True) -> Slapd:
-    """Load `ldif` offline (slapadd -q) into a fresh database under `directory` and serve it."""
+                cert_names: tuple[str, ...] = ("DNS:localhost", "IP:127.0.0.1"), member_of: bool = True,
+                tls: bool = True) -> Slapd:
+    """Load `ldif` offline (slapadd -q) into a fresh database under `directory` and serve it.
+
+    `tls=False`: no certificate at all (StartTLS is refused) and no ldaps:// listener.
+    """
     (directory / "db").mkdir(parents=True)
-    tls = directory / "tls"
-    ca = self_signed(tls, "localhost", cert_names)
+    tls_dir = directory / "tls"
+    ca = self_signed(tls_dir, "localhost", cert_names)
     conf = directory / "slapd.conf"
-    conf.write_text(SLAPD_CONF.format(d=directory, tls=tls, suffix=suffix, limited=LIMITED_DN))
+    text = SLAPD_CONF.format(d=directory, tls=tls_dir, suffix=suffix, limited=LIMITED_DN)
+    if not tls:
+        text = "\n".join(line for line in text.splitlines() if not line.startswith("TLSCertificate")) + "\n"
+    conf.write_text(text)
     (directory / "data.ldif").write_text(with_member_of(ldif) if member_of else ldif)
     subprocess.run([SLAPADD, "-q", "-f", str(conf), "-l", str(directory / "data.ldif")],
                    check=True, capture_output=True, stdin=subprocess.DEVNULL)
@@ -194,11 +201,13 @@ def start_slapd(directory: Path, ldif: str, *, suffix: str = SUFFIX,
     log = directory / "slapd.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [SLAPD, "-d", "0", "-f", str(conf), "-h", f"ldap://127.0.0.1:{port}/ ldaps://127.0.0.1:{ldaps_port}/"],
+            [SLAPD, "-d", "0", "-f", str(conf), "-h",
+             f"ldap://127.0.0.1:{port}/" + (f" ldaps://127.0.0.1:{ldaps_port}/" if tls else "")],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
         )
     wait_port(port, proc, log, 10)
-    wait_port(ldaps_port, proc, log, 10)
+    if tls:
+        wait_port(ldaps_port, proc, log, 10)
     return Slapd(port=port, ldaps_port=ldaps_port, ca_file=str(ca), directory=directory, proc=proc, base=suffix)
 
 

@@ -235,6 +235,19 @@ def test_tls_verification_checks_the_host_name(tmp_path_factory: pytest.TempPath
         server.stop()
 
 
+def test_a_server_without_tls_refuses_start_tls_and_nothing_is_sent_in_clear(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    from ldap_servers import DATA, require_slapd
+
+    require_slapd()
+    server = start_slapd(tmp_path_factory.mktemp("slapd-no-tls"), (DATA / "directory.ldif").read_text(), tls=False)
+    try:
+        message = read_error(source_config(server))
+        assert f"127.0.0.1:{server.port} refused StartTLS" in message and "ldaps://" in message
+    finally:
+        server.stop()
+
+
 def test_a_stuck_server_times_out(private_slapd: Slapd) -> None:
     os.kill(private_slapd.proc.pid, signal.SIGSTOP)  # the kernel still accepts; nobody answers
     try:

@@ -120,8 +120,9 @@ class LdapClient:
                           auto_range=False, return_empty_attributes=False, check_names=False)
         self._conn = conn
         self._call(conn.open, doing="connecting")
-        if cfg.start_tls:
-            self._call(conn.start_tls, doing="starting TLS")
+        if cfg.start_tls and not (self._call(conn.start_tls, doing="starting TLS") and conn.tls_started):
+            raise SourceError(f"{self.where}: StartTLS with {self.address} was not established; "
+                              "refusing to bind without TLS", hint="check the server's TLS setup, or use ldaps://")
         if not self._call(conn.bind, doing="binding"):
             raise self._result_error(conn.result, doing=f"binding as {cfg.bind_dn or 'anonymous'}")
         log.debug("%s: bound to %s as %s", self.where, self.address, cfg.bind_dn or "anonymous")
@@ -227,7 +228,13 @@ class LdapClient:
             raise SourceError(f"{self.where}: invalid LDAP filter {search_filter!r} ({self._scrub(exc)})",
                               hint="check the filter's parentheses and escaping, e.g. (&(objectClass=person)(uid=*))"
                               ) from None
-        except (lx.LDAPCertificateError, lx.LDAPStartTLSError, ssl.SSLError) as exc:
+        except lx.LDAPStartTLSError as exc:
+            text = self._scrub(exc)
+            if text.startswith("startTLS failed"):  # the server answered the StartTLS request with an error
+                raise SourceError(f"{self.where}: {self.address} refused StartTLS ({text}); nothing was sent in clear",
+                                  hint="enable TLS on the server, or use its ldaps:// port") from None
+            raise self._tls_error(exc, doing) from None
+        except (lx.LDAPCertificateError, ssl.SSLError) as exc:
             raise self._tls_error(exc, doing) from None
         except lx.LDAPSocketOpenError as exc:
             text = self._scrub(exc)

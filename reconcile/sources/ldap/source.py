@@ -84,7 +84,9 @@ class LdapSource:
         attrs = [ucfg.username, ucfg.email, ucfg.name]
         if flavor is LdapFlavor.ACTIVE_DIRECTORY:
             attrs.append("userAccountControl")
-        by_member_of = self.config.groups is not None and self.config.groups.member_attribute.lower() == "memberof"
+        gcfg = self.config.groups
+        by_member_of = (gcfg is not None and gcfg.member_attribute.lower() == "memberof"
+                        and not _in_chain(gcfg, flavor))
         if by_member_of:
             attrs.append("memberOf")
         users: dict[str, _User] = {}
@@ -113,7 +115,7 @@ class LdapSource:
                           group_map: GroupMap, users: dict[str, _User]) -> set[str]:
         """Put every user's mapped groups into `user.groups`; return every mapped group name."""
         attribute = gcfg.member_attribute.lower()
-        in_chain = gcfg.nested and flavor is LdapFlavor.ACTIVE_DIRECTORY and attribute in ("member", "memberof")
+        in_chain = _in_chain(gcfg, flavor)
         attrs = [gcfg.name]
         if in_chain:
             pass  # the server resolves membership; only names are needed
@@ -199,6 +201,12 @@ class LdapSource:
                 source=self.name, origin=Location(f"{self.config.url}/{user.dn}"),
             )
         return DesiredState.build(out.values(), groups=mapped)
+
+
+def _in_chain(gcfg: LdapGroupsConfig, flavor: LdapFlavor) -> bool:
+    """Whether the server resolves nested membership (AD's in-chain rule) instead of our own walk."""
+    return gcfg.nested and flavor is LdapFlavor.ACTIVE_DIRECTORY and gcfg.member_attribute.lower() in (
+        "member", "memberof")
 
 
 def _closure(group: _Group, groups: dict[str, _Group]) -> set[str]:
