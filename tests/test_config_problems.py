@@ -167,8 +167,8 @@ CASES = [
     ], None),
     Case("duplicate YAML key never echoes values", one(HEAD.replace(
         "    token: ${TOKEN}", "    token: ${TOKEN}\n    token: hunter2-literal")), [
-        "desired/main.yaml:7:5: duplicate key 'token' in this mapping; write each key once (mapping "
-        "starts at desired/main.yaml:6:5)",
+        "desired/main.yaml:7:5: duplicate key 'token' in this mapping (first at line 6, column 5); write "
+        "each key once",
     ], None),
 ]
 

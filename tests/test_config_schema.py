@@ -35,10 +35,12 @@ def schema_errors(directory: Path) -> list[str]:
     return out
 
 
-def env_for(directory: Path) -> dict[str, str]:
-    """A value for every ${VAR} the directory references."""
+def env_for(directory: Path, scratch: Path) -> dict[str, str]:
+    """A plausible value for every ${VAR} the directory references (a real file for `*_FILE`)."""
+    (scratch / "file").write_text("contents\n")
     names = {m for p in directory.glob("*.yaml") for m in ENV_REF.findall(p.read_text())}
-    return {name: f"value-of-{name}" for name in names}
+    plausible = {"_FILE": str(scratch / "file"), "LDAP_URL": "ldap://ldap.example.com", "_URL": "https://example.com"}
+    return {n: next((v for end, v in plausible.items() if n.endswith(end)), f"value-of-{n}") for n in names}
 
 
 def test_schema_is_a_valid_draft_2020_12_schema() -> None:
@@ -51,9 +53,9 @@ def test_shipped_schema_file_is_current() -> None:
 
 
 @pytest.mark.parametrize("directory", GOOD + SHIPPED, ids=lambda p: str(p.relative_to(ROOT)))
-def test_good_directories_pass_both(directory: Path) -> None:
+def test_good_directories_pass_both(directory: Path, tmp_path: Path) -> None:
     assert schema_errors(directory) == []
-    load(directory, env_for(directory))
+    load(directory, env_for(directory, tmp_path))
 
 
 SCHEMA_CASES = [c for c in CASES if c.schema is not None]

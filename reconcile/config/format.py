@@ -9,7 +9,6 @@ from reconcile.config.nodes import (
     Boolean,
     Choice,
     Const,
-    FilePath,
     Integer,
     LimitValue,
     ListOf,
@@ -17,11 +16,10 @@ from reconcile.config.nodes import (
     Node,
     Nullable,
     Number,
-    SecretFile,
-    SecretRef,
     Text,
 )
 from reconcile.config.records import Condition, Record, Tagged
+from reconcile.config.references import FilePath, SecretFile, SecretRef
 from reconcile.model import AbsentPolicy, Status, UnsyncedPolicy
 from reconcile.plan import ActionKind
 from reconcile.settings import CloudDelete, CloudDisable, LdapFlavor

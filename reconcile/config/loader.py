@@ -5,22 +5,19 @@ the typed `Config` or raise ConfigError with every problem as `file:line:col: me
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from reconcile.config import build
+from reconcile.config import build, yamlfile
 from reconcile.config.format import FILE
 from reconcile.config.nodes import At, Context, Fields, Invalid
 from reconcile.errors import ConfigError
 from reconcile.model import Location
 from reconcile.settings import Config
 
-_DUPLICATE = re.compile(r'^found duplicate key "(.*?)" with value')
 FLOW_HINT = ('an unquoted ${VAR} inside a flow mapping {...} is not valid YAML: quote it '
              '(token: "${VAR}") or write the mapping in block style')
 
@@ -89,7 +86,7 @@ def _parse(path: Path, ctx: Context) -> Any:
     except UnicodeDecodeError:
         return ctx.problem(Location(ctx.file), "not UTF-8 text; save it as UTF-8")
     try:
-        return YAML(typ="rt").load(text)
+        return yamlfile.load(text)
     except MarkedYAMLError as exc:
         return ctx.problem(*_yaml_problem(exc, text, ctx.file))
     except YAMLError as exc:  # reader errors (control characters) carry no mark
@@ -97,15 +94,12 @@ def _parse(path: Path, ctx: Context) -> Any:
 
 
 def _yaml_problem(exc: MarkedYAMLError, text: str, file: str) -> tuple[Location, str]:
-    """A problem from a YAML error, built from its parts: ruamel's own text may quote secret values."""
+    """A problem from a YAML error, built from its parts (never its text, which may quote a line)."""
     mark = exc.problem_mark or exc.context_mark
     loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
     problem = str(exc.problem or "syntax error")
-    duplicate = _DUPLICATE.match(problem)
-    if duplicate:
-        first = exc.context_mark
-        return loc, f"duplicate key '{duplicate.group(1)}' in this mapping; write each key once" + (
-            "" if first is None else f" (mapping starts at {file}:{first.line + 1}:{first.column + 1})")
+    if isinstance(exc, yamlfile.YamlProblem):
+        return loc, problem + (f" ({exc.context})" if exc.context else "")
     context = f" ({exc.context})" if exc.context else ""
     message = f"YAML syntax error: {problem}{context}"
     lines = text.splitlines()
