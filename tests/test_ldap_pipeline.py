@@ -115,3 +115,11 @@ def test_cli_plan_from_ldap_and_its_refusal_of_an_empty_source(slapd: Slapd, tmp
     assert "source 'corp'" in refused.stderr and "allow_empty" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert SERVICE_PASSWORD not in refused.stdout + refused.stderr + planned.stdout + planned.stderr
+
+
+def test_cli_reports_a_directory_failure_in_one_line(slapd: Slapd, tmp_path: Path) -> None:
+    desired = desired_dir(tmp_path, slapd, users_filter="(objectClass=inetOrgPerson)")
+    refused = reconcile("--desired", str(desired), "plan", env={"LDAP_PASSWORD": "not-the-password"})
+    assert refused.returncode == 1
+    assert "ldap source 'corp'" in refused.stderr and "invalid credentials" in refused.stderr
+    assert "Traceback" not in refused.stderr and "not-the-password" not in refused.stdout + refused.stderr
