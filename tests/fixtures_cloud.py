@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from contract import ContractTransport
 
 from reconcile.settings import AtlassianCloudConfig, CloudSiteConfig, HttpSettings, Secret
 from reconcile.sim.app import build_app
@@ -17,7 +18,6 @@ from reconcile.sim.control import SimSettings
 from reconcile.sim.world import DcWorld
 from reconcile.targets.atlassian_cloud import AtlassianCloudTarget
 from reconcile.targets.http import Backoff
-from tests.contract import ContractTransport
 
 ORG_KEY = "org-key-7f3a9c"  # what the tests authenticate with; must never reach a cassette
 SITE_TOKEN = "site-token-41b2"

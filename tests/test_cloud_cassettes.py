@@ -10,13 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from contract import validate_response
+from fixtures_cloud import ALICE, BOB, CAROL, HAL, ORG_KEY, SITE_TOKEN, rig
 
 from reconcile.model import Globs, Scope, Status
 from reconcile.plan import Action, ActionKind, Subject
 from reconcile.settings import CloudDelete, CloudDisable
 from reconcile.targets.base import Result
-from tests.contract import validate_response
-from tests.fixtures_cloud import ALICE, BOB, CAROL, HAL, ORG_KEY, SITE_TOKEN, rig
 
 pytestmark = pytest.mark.anyio
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes" / "test_cloud_cassettes"

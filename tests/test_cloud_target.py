@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from fixtures_cloud import ADA, ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GINA, HAL, Rig, rig
 
 from reconcile.diff import diff
 from reconcile.errors import AuthError, TargetError
@@ -25,7 +26,6 @@ from reconcile.sim.cloud import Fault
 from reconcile.sim.cloud_world import CloudWorld
 from reconcile.sim.control import Faults, RateLimit, SimSettings
 from reconcile.targets.base import Result
-from tests.fixtures_cloud import ADA, ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GINA, HAL, Rig, rig
 
 pytestmark = pytest.mark.anyio
 ALL = Scope(users=Globs(("*",)), groups=Globs(("*",)))
