@@ -53,9 +53,12 @@ def test_too_small_a_world_is_refused() -> None:
 
 @pytest.mark.slow
 def test_a_100000_user_world_starts_in_under_20_seconds() -> None:
-    started = time.perf_counter()
+    # CPU time of this process, not wall time: other test processes on a busy 2-core CI machine must
+    # not make this fail; the wall-clock numbers are measured and listed in docs/README-sim.md.
+    started = time.process_time()
     app = configured_app(SimOptions(users=100_000, groups=2000, memberships=400_000, seed=1))
-    elapsed = time.perf_counter() - started
-    dc = app.state.ctx.dc
-    assert sum(len(m) for m in dc.members.values()) == 400_000
-    assert elapsed < 20, f"startup took {elapsed:.1f} s"
+    elapsed = time.process_time() - started
+    ctx = app.state.ctx
+    assert sum(len(m) for m in ctx.dc.members.values()) == 400_000
+    assert ctx.cloud is not None  # both worlds: Confluence DC and the Cloud organization
+    assert elapsed < 20, f"startup took {elapsed:.1f} s of CPU"

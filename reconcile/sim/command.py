@@ -21,6 +21,9 @@ def sim(  # noqa: PLR0917 - typer maps each parameter to an option
     groups: Annotated[int, typer.Option("--groups", help="Groups in a generated world.")] = 200,
     memberships: Annotated[int | None, typer.Option(
         "--memberships", help="Memberships in a generated world (default: 4 per user).")] = None,
+    generate_cloud: Annotated[bool, typer.Option(
+        "--generate-cloud/--no-generate-cloud",
+        help="With --users: also generate an Atlassian Cloud organization of that size (else the scenario's).")] = True,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generator and of the fault dice.")] = 1,
     dc_version: Annotated[str | None, typer.Option(
         "--dc-version", help="Confluence DC version to behave like, e.g. 8.4 (no email/lastLogin) or 9.4.")] = None,
@@ -76,5 +79,6 @@ def sim(  # noqa: PLR0917 - typer maps each parameter to an option
     if fault_5xx is not None or fault_reset is not None or burst_429_every is not None:
         overrides["seed"] = seed
     options = SimOptions(scenario=scenario, users=users, groups=groups, memberships=memberships, seed=seed,
-                         dc_version=dc_version, delete_seconds=delete_seconds, overrides=overrides)
+                         dc_version=dc_version, delete_seconds=delete_seconds, cloud=generate_cloud,
+                         overrides=overrides)
     serve(configured_app(options), host=host, port=port)

@@ -37,6 +37,7 @@ class SimOptions:
     seed: int = 1
     dc_version: str | None = None
     delete_seconds: float | None = None
+    cloud: bool = True  # with `users`: also generate a Cloud organization of the same size
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -48,7 +49,7 @@ def configured_app(options: SimOptions) -> Starlette:
         memberships = options.memberships if options.memberships is not None else 4 * options.users
         version = parse_version(options.dc_version) if options.dc_version else scenario.dc.version
         dc = generate_dc(options.users, options.groups, memberships, options.seed, version=version)
-        cloud = cloud_generated(options.users, options.groups, memberships, options.seed)
+        cloud = cloud_generated(options.users, options.groups, memberships, options.seed) if options.cloud else None
         app = build_app(scenario, dc=dc, cloud=cloud)
         described = f"generated world: {options.users} users, {options.groups} groups, {memberships} memberships"
     else:
