@@ -25,10 +25,9 @@ SourceFactory = Callable[[SourceConfig], Source]
 def open_source(config: SourceConfig) -> Source:
     """The Source a configuration names; source modules are imported only when used."""
     if isinstance(config, LdapSourceConfig):
-        from reconcile.sources.ldap import LdapSource  # type: ignore[import-not-found, unused-ignore]
+        from reconcile.sources.ldap import LdapSource
 
-        source: Source = LdapSource(config)
-        return source
+        return LdapSource(config)
     if isinstance(config, CsvSourceConfig):
         from reconcile.sources.csv import CsvSource
 

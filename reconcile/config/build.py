@@ -188,7 +188,8 @@ def _ldap(name: str, item: Item, problems: Problems) -> LdapSourceConfig:
 
 def sources(item: Item | None, problems: Problems) -> dict[str, SourceConfig]:
     out: dict[str, SourceConfig] = {}
-    for name, entry in (_v({"s": item} if item else None, "s") or {}).items():
+    entries: dict[str, Item] = (item.value if item else None) or {}
+    for name, entry in entries.items():
         fields: Fields = entry.value
         if _v(fields, "type") == "ldap":
             out[name] = _ldap(name, entry, problems)
