@@ -5,21 +5,10 @@ Patterns here are used verbatim by both the loader and the schema.
 
 from __future__ import annotations
 
-from reconcile.config.nodes import (
-    Boolean,
-    Choice,
-    Const,
-    Integer,
-    LimitValue,
-    ListOf,
-    MapOf,
-    Node,
-    Nullable,
-    Number,
-    Text,
-)
+from reconcile.config.nodes import ListOf, MapOf, Node, Nullable
 from reconcile.config.records import Condition, Record, Tagged
 from reconcile.config.references import FilePath, SecretFile, SecretRef
+from reconcile.config.scalars import Boolean, Choice, Const, Integer, LimitValue, Number, Text
 from reconcile.model import AbsentPolicy, Status, UnsyncedPolicy
 from reconcile.plan import ActionKind
 from reconcile.settings import CloudDelete, CloudDisable, LdapFlavor

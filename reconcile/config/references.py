@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from reconcile.config.nodes import ENV_NAME, INVALID, At, Context, Invalid, Text, expand
+from reconcile.config.nodes import ENV_NAME, INVALID, At, Context, Invalid, expand
+from reconcile.config.scalars import Text
 from reconcile.settings import Secret
 
 
