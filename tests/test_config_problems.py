@@ -158,8 +158,13 @@ CASES = [
     Case("unquoted ${VAR} in a flow mapping", one(HEAD.replace("  auth:\n    token: ${TOKEN}",
                                                                "  auth: {token: ${TOKEN}}")), [
         "desired/main.yaml:5:18: YAML syntax error: expected ',' or '}', but got '{' (while parsing a flow "
-        "mapping); an unquoted ${VAR} inside a flow mapping {...} is not valid YAML: quote it "
-        '(token: "${VAR}") or write the mapping in block style',
+        "mapping); an unquoted ${VAR} inside a flow mapping {...} or list [...] is not valid YAML: quote "
+        'it (token: "${VAR}") or use block style',
+    ], None),
+    Case("unquoted ${VAR} in a flow list", one(HEAD.replace('["team-*"]', "[team-*, ${TEAM}]")), [
+        "desired/main.yaml:8:21: YAML syntax error: expected ',' or ']', but got '{' (while parsing a flow "
+        "sequence); an unquoted ${VAR} inside a flow mapping {...} or list [...] is not valid YAML: quote "
+        'it (token: "${VAR}") or use block style',
     ], None),
     Case("YAML syntax error", one(HEAD + "users:\n\talice@example.com: {}\n"), [
         "desired/main.yaml:10:1: YAML syntax error: found character '\\t' that cannot start any token "

@@ -18,8 +18,8 @@ from reconcile.errors import ConfigError
 from reconcile.model import Location
 from reconcile.settings import Config
 
-FLOW_HINT = ('an unquoted ${VAR} inside a flow mapping {...} is not valid YAML: quote it '
-             '(token: "${VAR}") or write the mapping in block style')
+FLOW_HINT = ('an unquoted ${VAR} inside a flow mapping {...} or list [...] is not valid YAML: quote it '
+             '(token: "${VAR}") or use block style')
 
 
 def load(directory: str | Path, env: Mapping[str, str] | None = None) -> Config:
