@@ -84,7 +84,7 @@ class SimMiddleware:
         body = b""
         if mutating:
             body = await _read_body(receive)
-            receive = _replay(body)
+            receive = _replay(body, receive)
 
         if settings.latency_ms > 0:
             await asyncio.sleep(settings.latency_ms / 1000.0)
@@ -169,7 +169,8 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-def _replay(body: bytes) -> Receive:
+def _replay(body: bytes, original: Receive) -> Receive:
+    """Hand the already-read body to the app once, then the server's own messages (disconnect)."""
     sent = False
 
     async def receive() -> Message:
@@ -177,8 +178,7 @@ def _replay(body: bytes) -> Receive:
         if not sent:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.sleep(3600)  # like a client that keeps the connection open
-        return {"type": "http.disconnect"}
+        return await original()
 
     return receive
 
