@@ -1,0 +1,158 @@
+"""`make bench` (`python -m bench`): SPEC §11's performance table, printed and written to bench/results.json.
+
+Sections: plan (a), apply under a rate limit (b), serialized DC deletions (c), planner alone (d),
+LDAP read (e). `--scale smoke` runs every section at toy sizes in seconds (tests/test_bench_smoke.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import apply_bench, desired, plan_bench, planner, report, simproc
+
+log = logging.getLogger("bench")
+SECTIONS = ("plan", "apply", "delete", "planner", "ldap")
+
+
+@dataclass(frozen=True, slots=True)
+class Scale:
+    plan: simproc.World
+    apply: simproc.World
+    changes: int
+    rate: float
+    delete: simproc.World
+    deletions: int
+    planner: tuple[int, int, int]
+    ldap: tuple[int, int] | None  # users, groups; None: skipped
+    repeat: int
+
+
+FULL = Scale(
+    plan=simproc.World(100_000, 2_000, 400_000, latency_ms=25),
+    apply=simproc.World(2_000, 60, 8_000, latency_ms=25, rate_limit=100),
+    changes=2_000, rate=100,
+    delete=simproc.World(2_000, 20, 4_000, latency_ms=25, delete_seconds=0.25),
+    deletions=200,
+    planner=(100_000, 2_000, 400_000),
+    ldap=(100_000, 2_000),
+    repeat=3,
+)
+SMOKE = Scale(
+    plan=simproc.World(300, 12, 1_200, latency_ms=2),
+    apply=simproc.World(200, 12, 800, latency_ms=2, rate_limit=50),
+    changes=40, rate=50,
+    delete=simproc.World(200, 6, 400, latency_ms=2, delete_seconds=0.05),
+    deletions=5,
+    planner=(2_000, 40, 8_000),
+    ldap=None,
+    repeat=1,
+)
+
+
+def _plan(scale: Scale, work: Path) -> list[dict[str, Any]]:
+    rows = []
+    with simproc.running(scale.plan, workdir=work) as sim:
+        for target in (desired.DC, desired.CLOUD):
+            log.info("plan %s ...", target)
+            rows.append(plan_bench.run(sim, target, work))
+    return rows
+
+
+def _apply(scale: Scale, work: Path) -> list[dict[str, Any]]:
+    rows = []
+    for target in (desired.DC, desired.CLOUD):
+        with simproc.running(scale.apply, workdir=work) as sim:
+            log.info("apply %d membership changes on %s ...", scale.changes, target)
+            rows.append(apply_bench.memberships(sim, target, work, changes=scale.changes, rate=scale.rate))
+    return rows
+
+
+def _delete(scale: Scale, work: Path) -> list[dict[str, Any]]:
+    with simproc.running(scale.delete, workdir=work) as sim:
+        log.info("%d deletions ...", scale.deletions)
+        seconds = scale.delete.delete_seconds or 0.0
+        return [apply_bench.deletions(sim, work, count=scale.deletions, task_seconds=seconds)]
+
+
+def _planner(scale: Scale) -> dict[str, Any]:
+    users, groups, memberships = scale.planner
+    return planner.run(users, groups, memberships, repeat=scale.repeat)
+
+
+def _ldap(scale: Scale) -> dict[str, Any]:
+    if scale.ldap is None:
+        return {"available": False, "why": "skipped at this scale"}
+    try:
+        from bench import ldap_bench
+    except ImportError as exc:
+        return {"available": False, "why": f"bench/ldap_bench.py is not there ({exc})"}
+    run: Callable[..., dict[str, Any]] | None = getattr(ldap_bench, "run", None)
+    if run is None:
+        return {"available": False, "why": "bench/ldap_bench.py has no run()"}
+    users, groups = scale.ldap
+    try:
+        return run(users=users, groups=groups)
+    except Exception as exc:  # slapd missing, etc.: a row saying why, not a crashed benchmark
+        return {"available": False, "why": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+def run(scale: Scale, sections: Sequence[str], work: Path) -> dict[str, Any]:
+    """Every requested section, in order; the results as one JSON-able mapping."""
+    results: dict[str, Any] = {"machine": report.machine(), "scale": scale.plan.users, "started": time.time()}
+    timings: dict[str, float] = {}
+    for name in sections:
+        started = time.perf_counter()
+        if name == "plan":
+            results["plan"] = _plan(scale, work)
+        elif name == "apply":
+            results["apply"] = _apply(scale, work)
+        elif name == "delete":
+            results["delete"] = _delete(scale, work)
+        elif name == "planner":
+            results["planner"] = _planner(scale)
+        elif name == "ldap":
+            results["ldap"] = _ldap(scale)
+        timings[name] = round(time.perf_counter() - started, 1)
+    results["section_seconds"] = timings
+    results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--scale", choices=("full", "smoke"), default="full")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results.json")
+    parser.add_argument("--work", type=Path, default=None, help="keep generated files here (default: a temp dir)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
+    scale = FULL if args.scale == "full" else SMOKE
+    if args.work is not None:
+        args.work.mkdir(parents=True, exist_ok=True)
+        results = run(scale, sections, args.work)
+    else:
+        with tempfile.TemporaryDirectory(prefix="reconcile-bench-") as tmp:
+            results = run(scale, sections, Path(tmp))
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(report.table(report.lines(results), results["machine"]))
+    print(f"results: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

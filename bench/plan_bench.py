@@ -1,0 +1,58 @@
+"""(a) `reconcile plan` of a large world for each target, against the simulator in its own process.
+
+Each run is a real `reconcile plan` child process: wall time, its peak RSS and CPU, the requests the
+simulator served, and the same plan again with `target.http.concurrency: 1` (same digest required).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import desired
+from bench.runner import Run, reconcile
+from bench.simproc import Sim
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRun:
+    concurrency: int
+    run: Run
+    requests: int
+    digest: str
+    actions: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"concurrency": self.concurrency, "wall_s": round(self.run.seconds, 3),
+                "peak_rss_mb": round(self.run.peak_rss_mb, 1), "cpu_s": round(self.run.cpu_seconds, 2),
+                "requests": self.requests, "digest": self.digest, "actions": self.actions,
+                "exit_code": self.run.returncode}
+
+
+def plan_once(sim: Sim, want: desired.Desired, out: Path, concurrency: int) -> PlanRun:
+    sim.clear_log()
+    run = reconcile(["--desired", str(want.directory), "plan", "--out", str(out)], env=want.env)
+    if run.returncode != 0:
+        raise RuntimeError(f"reconcile plan exited {run.returncode}: {run.stderr[-2000:]}")
+    data = json.loads(out.read_text(encoding="utf-8"))
+    return PlanRun(concurrency, run, sim.requests(), data["digest"], len(data["actions"]))
+
+
+def run(sim: Sim, target: str, work: Path, *, concurrency: int = 8, compare: bool = True) -> dict[str, Any]:
+    """Plan `target` at `concurrency`, then (when `compare`) at concurrency 1; returns the result row."""
+    people, groups = desired.people_of(sim.state(target), target)
+    want = desired.drifted(people, groups)
+    fast_dir = desired.write(work / f"plan-{target}-c{concurrency}", target, sim.url, want, groups,
+                             concurrency=concurrency)
+    fast = plan_once(sim, fast_dir, work / f"plan-{target}-c{concurrency}.json", concurrency)
+    row: dict[str, Any] = {"name": f"plan {target}", "target": target, "users": len(people),
+                           "groups": len(groups), "desired_users": len(want), "fast": fast.to_json()}
+    if compare:
+        slow_dir = desired.write(work / f"plan-{target}-c1", target, sim.url, want, groups, concurrency=1)
+        slow = plan_once(sim, slow_dir, work / f"plan-{target}-c1.json", 1)
+        row["concurrency_1"] = slow.to_json()
+        row["speedup"] = round(slow.run.seconds / fast.run.seconds, 2)
+        row["same_plan"] = slow.digest == fast.digest
+    return row

@@ -1,0 +1,93 @@
+"""The benchmark table: one line per measurement with its target and PASS/MISS, plus the machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+PLAN_SECONDS, PLAN_MB, SPEEDUP, APPLY_RATIO = 15.0, 400.0, 5.0, 1.15
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    what: str
+    measured: str
+    target: str
+    verdict: str  # PASS | MISS | "" (informational)
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            model = next((ln.split(":", 1)[1].strip() for ln in handle if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "cpu": model, "python": platform.python_version(),
+            "platform": platform.platform(), "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def lines(results: Mapping[str, Any]) -> list[Line]:
+    out: list[Line] = []
+    for row in results.get("plan", []):
+        fast = row["fast"]
+        out.append(Line(f"{row['name']}: wall ({row['users']} users, {fast['requests']} requests)",
+                        f"{fast['wall_s']:.1f} s", f"<= {PLAN_SECONDS:.0f} s",
+                        _verdict(fast["wall_s"] <= PLAN_SECONDS)))
+        out.append(Line(f"{row['name']}: peak RSS of `reconcile plan`", f"{fast['peak_rss_mb']:.0f} MB",
+                        f"<= {PLAN_MB:.0f} MB", _verdict(fast["peak_rss_mb"] <= PLAN_MB)))
+        if "speedup" in row:
+            slow = row["concurrency_1"]
+            out.append(Line(f"{row['name']}: vs concurrency 1 ({slow['wall_s']:.1f} s; same plan: "
+                            f"{'yes' if row['same_plan'] else 'NO'})", f"{row['speedup']:.1f}x",
+                            f">= {SPEEDUP:.0f}x", _verdict(row["speedup"] >= SPEEDUP and row["same_plan"])))
+    for row in results.get("apply", []):
+        clean = row["failed"] == 0 and row["duplicated_writes"] == 0 and row["residual_actions"] == 0
+        out.append(Line(f"{row['name']}: actions (wall {row['execution_s']:.1f} s; command "
+                        f"{row['apply_wall_s']:.1f} s, {row['requests']} requests)",
+                        f"{row['ratio_execution']:.2f}x of {row['lower_bound_s']:.0f} s",
+                        f"<= {APPLY_RATIO}x", _verdict(row["ratio_execution"] <= APPLY_RATIO)))
+        out.append(Line(f"{row['name']}: 429s seen {row['rejected_429']}, failed / duplicated / residual",
+                        f"{row['failed']} / {row['duplicated_writes']} / {row['residual_actions']}", "0 / 0 / 0",
+                        _verdict(clean)))
+    for row in results.get("delete", []):
+        clean = (row["failed"] == 0 and row["serialization_violations"] == 0 and row["duplicated_writes"] == 0
+                 and row["residual_actions"] == 0)
+        ratio = row["ratio_execution"]
+        out.append(Line(f"{row['name']}: wall {row['execution_s']:.1f} s vs tasks' sum {row['sum_of_tasks_s']:.0f} s",
+                        f"{ratio:.2f}x" if ratio is not None else "n/a", "(reported)", ""))
+        out.append(Line(f"{row['name']}: failed / overlapping deletions / duplicated",
+                        f"{row['failed']} / {row['serialization_violations']} / {row['duplicated_writes']}",
+                        "0 / 0 / 0", _verdict(clean)))
+    if "planner" in results:
+        row = results["planner"]
+        out.append(Line(f"planner alone, {row['users']} users (median of {len(row['runs'])})",
+                        f"{row['median_s']:.2f} s", "(reported)", ""))
+    if "ldap" in results:
+        row = results["ldap"]
+        if row.get("available", True) and "wall_seconds" in row:
+            out.append(Line(f"LDAP read of {row.get('users', '?')} users ({row.get('memberships', '?')} memberships, "
+                            f"peak RSS {row.get('peak_rss_mb', '?')} MB)", f"{row['wall_seconds']:.2f} s",
+                            "(reported)", ""))
+        else:
+            out.append(Line("LDAP read", "not available", "", row.get("why", "")))
+    return out
+
+
+def table(rows: Sequence[Line], info: Mapping[str, Any]) -> str:
+    widths = [max([len(h), *(len(getattr(r, f)) for r in rows)]) for h, f in
+              (("benchmark", "what"), ("measured", "measured"), ("target", "target"), ("", "verdict"))]
+    header = ("benchmark", "measured", "target", "")
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    body = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+    body += [fmt.format(r.what, r.measured, r.target, r.verdict) for r in rows]
+    body.append(f"machine: {info['cores']} cores, {info['cpu'] or 'unknown CPU'}, Python {info['python']}, "
+                f"load average at start {info['load_average']}")
+    return "\n".join(body)
