@@ -365,12 +365,12 @@ def copy_template(template: Path, directory: Path) -> None:
         stale.unlink()
 
 
-@pytest.fixture(scope="session", name="samba_ad")
+@pytest.fixture(scope="module", name="samba_ad")  # module: the DC (and its lock) go as soon as its tests end
 def samba_ad_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaAd]:
     """A seeded Samba AD DC (see seed_ad). Needs root; skipped otherwise.
 
-    Import it into one test module only: each importing module gets its own session instance, and a
-    second DC would wait forever for the first one's lock.
+    Import it into one test module only: each importing module gets its own instance, and a second DC
+    in the same process would wait forever for the first one's lock.
     """
     if not shutil.which("samba-tool") or not os.path.exists(SAMBA):
         pytest.skip("Samba AD DC not installed: run `bash scripts/system-deps.sh` as root")

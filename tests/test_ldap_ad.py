@@ -71,6 +71,14 @@ def test_user_account_control_bit_2_disables(samba_ad: SambaAd) -> None:
     assert [k for k, u in state.users.items() if u.status is Status.DISABLED] == ["mallory@example.test"]
 
 
+def test_a_disabled_filter_adds_to_user_account_control_on_ad(samba_ad: SambaAd) -> None:
+    config = ad_config(samba_ad)
+    config = dataclasses.replace(config, users=dataclasses.replace(config.users, disabled="(sAMAccountName=grace)"))
+    state = LdapSource(config).read()
+    assert sorted(k for k, u in state.users.items() if u.status is Status.DISABLED) == [
+        "grace", "mallory@example.test"]
+
+
 def test_in_chain_nesting_with_a_cycle(samba_ad: SambaAd) -> None:
     state = LdapSource(ad_config(samba_ad)).read()
     assert groups_of(state) == {
