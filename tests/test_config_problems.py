@@ -170,6 +170,12 @@ CASES = [
         "desired/main.yaml:10:1: YAML syntax error: found character '\\t' that cannot start any token "
         "(while scanning for the next token)",
     ], None),
+    Case("a duplicate YAML key does not hide other problems", one(
+        HEAD + "policy:\n  absent: nope\npolicy:\n  absent: delete\n"), [
+        "desired/main.yaml:10:11: policy.absent: unknown value 'nope'; allowed: disable, delete, ignore",
+        "desired/main.yaml:11:1: duplicate key 'policy' in this mapping (first at line 9, column 1); write "
+        "each key once",
+    ], None),
     Case("duplicate YAML key never echoes values", one(HEAD.replace(
         "    token: ${TOKEN}", "    token: ${TOKEN}\n    token: hunter2-literal")), [
         "desired/main.yaml:7:5: duplicate key 'token' in this mapping (first at line 6, column 5); write "

@@ -85,12 +85,16 @@ def _parse(path: Path, ctx: Context) -> Any:
         return ctx.problem(Location(ctx.file), f"cannot read: {exc.strerror}")
     except UnicodeDecodeError:
         return ctx.problem(Location(ctx.file), "not UTF-8 text; save it as UTF-8")
+    duplicates: list[yamlfile.YamlProblem] = []
     try:
-        return yamlfile.load(text)
+        return yamlfile.load(text, duplicates)
     except MarkedYAMLError as exc:
         return ctx.problem(*_yaml_problem(exc, text, ctx.file))
     except YAMLError as exc:  # reader errors (control characters) carry no mark
         return ctx.problem(Location(ctx.file), f"not valid YAML: {type(exc).__name__}")
+    finally:
+        for duplicate in duplicates:
+            ctx.problem(*_yaml_problem(duplicate, text, ctx.file))
 
 
 def _yaml_problem(exc: MarkedYAMLError, text: str, file: str) -> tuple[Location, str]:

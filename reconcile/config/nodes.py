@@ -96,7 +96,7 @@ def kind_of(value: Any) -> str:
 
 
 def did_you_mean(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7)
     if close:
         return f"did you mean '{close[0]}'?"
     return "allowed: " + ", ".join(choices)
@@ -107,7 +107,7 @@ def unknown_value(value: Any, choices: Sequence[str]) -> str:
     allowed = "allowed: " + ", ".join(choices)
     if not isinstance(value, str):
         return f"unknown value {kind_of(value)}; {allowed}"
-    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.7)
     if close:
         return f"unknown value '{value}'; did you mean '{close[0]}'? ({allowed})"
     return f"unknown value '{value}'; {allowed}"

@@ -99,20 +99,25 @@ def plain(text: str) -> Any:
     return math.nan
 
 
-def load(text: str) -> Any:
+def load(text: str, duplicates: list[YamlProblem] | None = None) -> Any:
     """The one document in `text` (None when empty); raises MarkedYAMLError with positions.
+
+    A duplicate key is raised too, unless `duplicates` is given: then it is appended there, the
+    first value is kept, and the rest of the file is still read (so its other problems show).
 
     libyaml is a YAML 1.1 parser, stricter in places (`{url: https://x}` is an error there): when it
     refuses a file, ruamel's YAML 1.2 parser decides, and its message is the one reported.
     """
     if FAST:
         try:
-            return _Composer(_libyaml_events(text)).document()
+            return _Composer(_libyaml_events(text), duplicates).document()
         except YamlProblem:
             raise
         except MarkedYAMLError:
             pass
-    return _Composer(iter(YAML(typ="safe", pure=True).parse(text))).document()
+    if duplicates:
+        duplicates.clear()  # the libyaml attempt failed: the second composition finds them again
+    return _Composer(iter(YAML(typ="safe", pure=True).parse(text)), duplicates).document()
 
 
 def _libyaml_events(text: str) -> Iterator[Event]:
@@ -128,8 +133,9 @@ def _libyaml_events(text: str) -> Iterator[Event]:
 
 
 class _Composer:
-    def __init__(self, events: Iterator[Event]) -> None:
+    def __init__(self, events: Iterator[Event], duplicates: list[YamlProblem] | None = None) -> None:
         self.events = events
+        self.duplicates = duplicates
         self.anchors: dict[str, Any] = {}
 
     def document(self) -> Any:
@@ -199,8 +205,12 @@ class _Composer:
                 raise YamlProblem(None, None, "a mapping or list cannot be a key", event.start_mark)
             if key in out:
                 line, col = out.lc._keys[key]
-                raise YamlProblem(None, None, f"duplicate key '{key}' in this mapping (first at line "
-                                  f"{line + 1}, column {col + 1}); write each key once", event.start_mark)
+                problem = YamlProblem(None, None, f"duplicate key '{key}' in this mapping (first at line "
+                                      f"{line + 1}, column {col + 1}); write each key once", event.start_mark)
+                if self.duplicates is None:
+                    raise problem
+                self.duplicates.append(problem)
+                continue
             out[key] = value
             out.lc._keys[key] = (event.start_mark.line, event.start_mark.column)
             out.lc._values[key] = (value_event.start_mark.line, value_event.start_mark.column)
