@@ -73,8 +73,8 @@ class _QuietResets(logging.Filter):
         return not (record.exc_info and isinstance(record.exc_info[1], ConnectionReset))
 
 
-def _server(app: Starlette, host: str, port: int) -> uvicorn.Server:
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+def _server(app: Starlette, host: str, port: int, log_level: str = "warning") -> uvicorn.Server:
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="off")
     quiet = _QuietResets()
     error_log = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, _QuietResets) for f in error_log.filters):
@@ -85,7 +85,7 @@ def _server(app: Starlette, host: str, port: int) -> uvicorn.Server:
 def serve(app: Starlette, *, host: str = "127.0.0.1", port: int = 8990) -> None:
     """Run until interrupted (Ctrl-C)."""
     log.info("Atlassian simulator on http://%s:%d (admin endpoints under /_sim/)", host, port)
-    _server(app, host, port).run()
+    _server(app, host, port, log_level="info").run()  # uvicorn says where it listens, and when it stops
 
 
 @contextmanager
