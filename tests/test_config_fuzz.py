@@ -63,7 +63,7 @@ def dump(data: Any) -> str:
     return stream.getvalue()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(documents, min_size=1, max_size=3))
 def test_any_document_gives_a_config_or_config_error(docs: list[dict[str, Any]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,7 +77,7 @@ def test_any_document_gives_a_config_or_config_error(docs: list[dict[str, Any]])
             assert isinstance(result, Config)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.sampled_from(PIECES), max_size=40).map("".join))
 def test_any_text_gives_a_config_or_config_error(text: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:

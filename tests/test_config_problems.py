@@ -166,6 +166,14 @@ CASES = [
         "sequence); an unquoted ${VAR} inside a flow mapping {...} or list [...] is not valid YAML: quote "
         'it (token: "${VAR}") or use block style',
     ], None),
+    Case("an unreadable file hides nothing else, and invents nothing", {
+        "main.yaml": HEAD.replace("version: 1", "version: 1\n\tbad: tab"),
+        "users.yaml": "users:\n  a@example.com: {groups: [team-a], status: gone}\n",
+    }, [
+        "desired/main.yaml:2:1: YAML syntax error: found character '\\t' that cannot start any token "
+        "(while scanning for the next token)",
+        "desired/users.yaml:2:45: users.a@example.com.status: unknown value 'gone'; allowed: active, disabled",
+    ], None),
     Case("YAML syntax error", one(HEAD + "users:\n\talice@example.com: {}\n"), [
         "desired/main.yaml:10:1: YAML syntax error: found character '\\t' that cannot start any token "
         "(while scanning for the next token)",

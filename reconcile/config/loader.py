@@ -60,12 +60,12 @@ def load(directory: str | Path, env: Mapping[str, str] | None = None) -> Config:
 def _assemble(docs: list[Fields], files: list[str], problems: build.Problems, *, directory: Path,
               unreadable: bool) -> Config | None:
     sections = build.sections(docs, problems)
-    scope_problems = len(problems)
     scope = build.scope(sections["scope"].value if "scope" in sections else None)
-    # `scope` failed its own checks when a problem sits inside it: then do not judge groups by it
-    scope_ok = "scope" not in sections or not any(
-        msg.startswith("scope.") for _, msg in problems[:scope_problems])
-    inline = build.inline(docs, scope if scope_ok else None, problems)
+    # Judge groups against scope only when it is known: not when it has problems of its own, and not
+    # when it is missing while some file could not be read (it may be there).
+    scope_problems = any(msg.startswith("scope.") for _, msg in problems)
+    scope_known = not scope_problems if "scope" in sections else not unreadable
+    inline = build.inline(docs, scope if scope_known else None, problems)
     srcs = build.sources(sections.get("sources"), problems)
     policy = build.policy(sections["policy"].value if "policy" in sections else None)
     if "target" not in sections:
