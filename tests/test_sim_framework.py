@@ -184,3 +184,15 @@ sim:
         "world.yaml:7:20: member 'zed' is not a user of this scenario",
         "world.yaml:9:3: unknown key 'latency' in sim (allowed: faults, latency_ms, rate_limit, seed)",
     ]
+
+
+async def test_injected_5xx_bodies_follow_each_apis_error_model() -> None:
+    sim = make_sim()
+    async with sim.client(allowed={500}) as client:
+        await put_settings(client, error_rate=1.0, error_statuses=[500])
+        dc = (await client.get("/rest/api/group")).json()
+        jira = (await client.delete("/rest/api/2/user?accountId=x")).json()
+        org = (await client.post("/admin/v2/orgs/o/directories/-/users/search", json={})).json()
+    assert dc == {"statusCode": 500, "message": "Simulated server error"}
+    assert jira == {"errorMessages": ["Simulated server error"], "errors": {}}
+    assert org["errors"][0]["status"] == "500"

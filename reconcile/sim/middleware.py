@@ -119,8 +119,7 @@ class SimMiddleware:
                 return
             if ctx.rng.random() < faults.error_rate:
                 status = ctx.rng.choice(faults.error_statuses)
-                await _json(send, status, {"statusCode": status, "message": "Simulated server error"},
-                            extra_headers)
+                await _json(send, status, server_error_body(path, status), extra_headers)
                 self._record(Seen(method, full_path, status, body, scope, api), "injected 5xx", fault=True)
                 return
             if ctx.rng.random() < faults.reset_rate:
@@ -258,6 +257,18 @@ async def _json(send: Send, status: int, payload: Any, headers: list[tuple[bytes
                     *headers],
     })
     await send({"type": "http.response.body", "body": data})
+
+
+def server_error_body(path: str, status: int) -> dict[str, Any]:
+    """An injected 5xx in the error model of the API the path belongs to."""
+    message = "Simulated server error"
+    if path.startswith(("/rest/api/2/", "/rest/api/3/")):  # Jira: ErrorCollection
+        return {"errorMessages": [message], "errors": {}}
+    if path.startswith(("/admin/v1/", "/admin/v2/")):  # Organizations: errors[]
+        return {"errors": [{"status": str(status), "code": "INTERNAL_SERVER_ERROR", "title": message}]}
+    if path.startswith("/users/"):  # user management
+        return {"key": "internalServerError", "message": message}
+    return {"statusCode": status, "message": message}  # Confluence DC RestError
 
 
 async def _too_many(send: Send, api: str, headers: list[tuple[bytes, bytes]]) -> None:
