@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -319,9 +320,11 @@ def start_samba_ad(directory: Path) -> SambaAd:
 
 
 def _template_key() -> str:
-    """Changes whenever this file or the Samba version does: the cached directory is then rebuilt."""
+    """Changes with the provisioning, the seed or the Samba version: the cached directory is then rebuilt."""
     version = subprocess.run([SAMBA, "--version"], capture_output=True, text=True, check=False).stdout
-    return hashlib.sha256(Path(__file__).read_bytes() + version.encode()).hexdigest()[:16]
+    code = "".join(inspect.getsource(f) for f in (_provision, seed_ad, _ad_user))
+    settings = repr((AD_REALM, AD_BASE, AD_ADMIN, AD_PASSWORD, AD_OU, AD_BIG_GROUP_SIZE))
+    return hashlib.sha256((code + settings + version).encode()).hexdigest()[:16]
 
 
 def samba_template() -> tuple[Path, dict[str, float]]:
