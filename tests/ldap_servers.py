@@ -375,15 +375,15 @@ def samba_ad_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Samba
     Import it into one test module only: each importing module gets its own instance, and a second DC
     in the same process would wait forever for the first one's lock.
     """
-    if not shutil.which("samba-tool") or not os.path.exists(SAMBA):
-        pytest.skip("Samba AD DC not installed: run `bash scripts/system-deps.sh` as root")
-    if os.geteuid() != 0:
+    if os.geteuid() != 0:  # the one reason to skip: as root, a missing or blocked DC is a failure
         pytest.skip("the Samba AD DC tests need root (provisioning chowns sysvol; LDAP is fixed to port 389)")
+    if not shutil.which("samba-tool") or not os.path.exists(SAMBA):
+        pytest.fail("Samba AD DC not installed: run `bash scripts/system-deps.sh` (make test does)")
     AD_CACHE.mkdir(parents=True, exist_ok=True)
     with (AD_CACHE / "lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another xdist worker's DC holds the fixed ports until it ends
         if _port_busy(389) or _port_busy(636):
-            pytest.skip("ports 389/636 are taken (a system LDAP server?): the Samba AD DC cannot start")
+            pytest.fail("ports 389/636 are taken (a system LDAP server?): the Samba AD DC cannot start; stop it")
         template, timings = samba_template()
         directory = tmp_path_factory.mktemp("samba-ad") / "dc"
         copy_template(template, directory)
