@@ -77,7 +77,7 @@ def lines(results: Mapping[str, Any]) -> list[Line]:
                             f"peak RSS {row.get('peak_rss_mb', '?')} MB)", f"{row['wall_seconds']:.2f} s",
                             "(reported)", ""))
         else:
-            out.append(Line("LDAP read", "not available", "", row.get("why", "")))
+            out.append(Line(f"LDAP read: not available ({row.get('why', 'no reason given')})", "n/a", "", ""))
     return out
 
 

@@ -1,0 +1,86 @@
+"""`make bench` at toy sizes: every section runs end to end against real simulator processes.
+
+Asserts structure and correctness (same plan at any concurrency, zero failed or duplicated
+actions, serialized deletions, converged state) — never timings, which belong to `make bench`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from bench.__main__ import main
+from bench.report import lines
+
+DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    work = tmp_path_factory.mktemp("bench")
+    out = work / "results.json"
+    code = main(["--scale", "smoke", "--only", "plan,apply,delete,planner,ldap", "--out", str(out),
+                 "--work", str(work / "files")])
+    assert code == 0
+    return json.loads(out.read_text()), out.read_text()
+
+
+@pytest.mark.slow
+def test_plan_rows_cover_both_targets_and_agree_across_concurrency(results: tuple[dict[str, Any], str]) -> None:
+    data, _ = results
+    rows = {row["target"]: row for row in data["plan"]}
+    assert set(rows) == {"confluence-dc", "atlassian-cloud"}
+    for row in rows.values():
+        fast, slow = row["fast"], row["concurrency_1"]
+        assert (fast["concurrency"], slow["concurrency"]) == (8, 1)
+        assert fast["exit_code"] == slow["exit_code"] == 0
+        assert DIGEST.match(fast["digest"])
+        assert row["same_plan"] and fast["digest"] == slow["digest"]
+        assert fast["actions"] > 0, "the drifted desired state must give the planner work"
+        assert fast["requests"] > 0 and slow["requests"] > 0
+        assert fast["peak_rss_mb"] > 10
+
+
+@pytest.mark.slow
+def test_apply_under_rate_limit_has_no_failed_or_duplicated_action(results: tuple[dict[str, Any], str]) -> None:
+    data, _ = results
+    rows = {row["target"]: row for row in data["apply"]}
+    assert set(rows) == {"confluence-dc", "atlassian-cloud"}
+    for row in rows.values():
+        assert row["apply_exit_code"] == 0
+        assert row["actions"] > 0
+        assert row["done"] + row["already"] == row["actions"]
+        assert row["failed"] == 0
+        assert row["duplicated_writes"] == 0 and row["duplicated_non_idempotent"] == 0
+        assert row["residual_actions"] == 0, "a plan after the apply must be empty"
+        assert row["writes"] >= row["done"]
+    dc = rows["confluence-dc"]
+    assert dc["actions"] == 40 and dc["writes"] == 40, "one PUT/DELETE per DC membership change"
+
+
+@pytest.mark.slow
+def test_deletions_run_one_at_a_time_to_completion(results: tuple[dict[str, Any], str]) -> None:
+    data, _ = results
+    (row,) = data["delete"]
+    assert row["actions"] == 5 and row["tasks"] == 5
+    assert row["done"] == 5 and row["failed"] == 0
+    assert row["serialization_violations"] == 0
+    assert row["residual_actions"] == 0
+    assert row["sum_of_tasks_s"] == pytest.approx(5 * 0.05)
+
+
+@pytest.mark.slow
+def test_planner_and_ldap_rows_and_the_table(results: tuple[dict[str, Any], str]) -> None:
+    data, text = results
+    assert data["planner"]["actions"] > 0 and data["planner"]["users"] == 2000
+    assert data["ldap"] == {"available": False, "why": "skipped at this scale"}
+    assert data["machine"]["cores"] >= 1
+    table = lines(data)
+    verdicts = {line.verdict for line in table}
+    assert verdicts <= {"PASS", "MISS", ""}
+    assert any("plan confluence-dc" in line.what for line in table)
+    assert any("plan atlassian-cloud" in line.what for line in table)
+    assert "sim-admin-token" not in text and "sim-cloud-key" not in text, "no credential in results.json"
