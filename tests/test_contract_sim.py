@@ -357,8 +357,6 @@ def test_injected_faults_and_rate_limiting_stay_within_the_contract() -> None:
     assert transport.violations == []
 
 
-@pytest.mark.xfail(strict=True, reason="simulator: an injected 5xx on a Jira route has the DC body "
-                   "{statusCode, message}, not Jira's ErrorCollection {errorMessages, errors}")
 def test_injected_faults_on_the_jira_site_use_jiras_error_model() -> None:
     transport, statuses = storm([Call("DELETE", f"{SITE}/rest/api/2/user?accountId={NOBODY}", 404, SITE_ADMIN)],
                                 rounds=40)
