@@ -15,10 +15,9 @@ from typing import Any
 
 from bench import desired
 from bench.runner import Run, reconcile
-from bench.simproc import Sim, duplicated
+from bench.simproc import NON_IDEMPOTENT, Sim, duplicated
 
 INTERNAL_DIRECTORY = "Confluence Internal Directory"
-IDEMPOTENT = frozenset({"PUT", "DELETE"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +88,7 @@ def plan_and_apply(sim: Sim, want: desired.Desired, work: Path, name: str) -> Ap
         writes=len(writes), requests=int(sum(stats["requests"].values())),
         rejected_429=sum(1 for f in faults if f["status"] == 429),
         duplicated_writes=len(dup),
-        duplicated_non_idempotent=sum(1 for (method, _, _) in dup if method not in IDEMPOTENT),
+        duplicated_non_idempotent=len(duplicated(writes, methods=NON_IDEMPOTENT)),
         residual_actions=residual_actions,
     )
 

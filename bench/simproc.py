@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DC_TOKEN = "sim-admin-token"  # a generated world's administrator token (reconcile/sim/generate.py)
 CLOUD_KEY = "sim-cloud-key"  # a generated organization's API key (reconcile/sim/cloud_world.py)
 CLOUD_ORG = "9a1b2c3d-0000-4000-8000-00000000c10d"
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+NON_IDEMPOTENT = frozenset({"POST", "PATCH"})
 
 
 def reconcile_command() -> list[str]:
@@ -113,13 +115,8 @@ class Sim:
         return result
 
     def writes(self) -> list[Write]:
-        """Mutating requests that reached the API (not answered by a fault or the rate limiter).
-
-        Cloud's `POST …/search` reads are not writes and are left out.
-        """
-        return [Write(e["method"], e["path"], e["status"], json.dumps(e["body"], sort_keys=True))
-                for e in self.entries("request")
-                if e["api"] != "sim" and not e["path"].split("?", 1)[0].endswith("/search")]
+        """Writes that reached the simulated API's handlers (see `writes_of`)."""
+        return writes_of(self.get("/_sim/log")["entries"])
 
     def faults(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         response = self.admin.put("/_sim/faults", json=dict(changes))
@@ -142,9 +139,27 @@ class Sim:
                 self.proc.wait()
 
 
-def duplicated(writes: Sequence[Write], *, successful_only: bool = True) -> dict[tuple[str, str, str], int]:
-    """Writes that appear more than once (same method, path and body); only 2xx ones by default."""
-    counts = Counter(w.key for w in writes if not successful_only or (w.status is not None and w.status < 300))
+def writes_of(entries: Iterable[Mapping[str, Any]]) -> list[Write]:
+    """Mutating requests that reached the handlers, from `/_sim/log` entries, in order.
+
+    That is every `request` entry plus the faults noted "reset after processing" (the change was
+    made, the client never saw the answer). Requests refused by an injected 5xx, a 429 or a reset
+    before processing never reached the handlers. Cloud's `POST …/search` reads are left out.
+    """
+    out = []
+    for e in entries:
+        reached = e["kind"] == "request" or (e["kind"] == "fault" and e.get("note") == "reset after processing")
+        if not reached or e["api"] == "sim" or e["method"] in READS:
+            continue
+        if e["path"].split("?", 1)[0].endswith("/search"):
+            continue
+        out.append(Write(e["method"], e["path"], e["status"], json.dumps(e["body"], sort_keys=True)))
+    return out
+
+
+def duplicated(writes: Sequence[Write], *, methods: Collection[str] | None = None) -> dict[tuple[str, str, str], int]:
+    """Writes (method, path, body) that reached the handlers more than once, optionally of `methods` only."""
+    counts = Counter(w.key for w in writes if methods is None or w.method in methods)
     return {k: n for k, n in counts.items() if n > 1}
 
 

@@ -1,0 +1,38 @@
+"""Plans under injected faults (5% 5xx, 1% connection resets, 429 bursts) equal the fault-free plans."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+from fixtures_faults import FAULTS, NO_FAULTS, ctx_of, drifted_config, faults, plan, world
+
+from bench.desired import CLOUD, DC
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", [DC, CLOUD])
+def test_plan_under_faults_has_the_fault_free_digest(tmp_path: Path, target: str) -> None:
+    app = world()
+    config = drifted_config(tmp_path / "desired", app, target)
+    transport = httpx.ASGITransport(app=app)
+    clean = asyncio.run(plan(config, transport))
+    assert clean.actions, "the drifted desired state must give the planner work"
+    requests = sum(ctx_of(app).log.counts.values())
+    bursts = {"burst_429_every": max(10, requests // 2)}  # two bursts per plan, whatever the target
+
+    seen: Counter[str] = Counter()
+    for seed in (11, 12):
+        ctx_of(app).log.entries.clear()
+        faults(app, {**FAULTS, **bursts, "seed": seed})
+        faulty = asyncio.run(plan(config, transport))
+        faults(app, NO_FAULTS)
+        seen.update(e.note for e in ctx_of(app).log.entries if e.kind == "fault")
+        assert faulty.digest == clean.digest, f"seed {seed}: the plan changed under faults"
+        assert faulty.actions == clean.actions
+
+    assert seen["injected 5xx"] > 0 and seen["429 burst"] > 0, seen
+    assert seen["reset before processing"] + seen["reset after processing"] > 0, seen
