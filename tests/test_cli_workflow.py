@@ -265,3 +265,30 @@ def test_export_csv(cli: Cli) -> None:
     rows = result.stdout.splitlines()
     assert rows[0].startswith("username,email,account_id,ref")
     assert any(row.startswith("dave,dave@example.com,,u-dave,") for row in rows)
+
+
+def test_interactive_approval_of_a_plan_file(cli: Cli) -> None:
+    path, plan = cli.plan_file()
+    result = cli("apply", str(path), input="yes\n")
+    assert result.exit_code == 0, result.output
+    assert f"Type yes to apply PLAN {plan.digest[:12]}:" in result.stdout
+    assert {a["approval"] for a in cli.audit} == {"interactive"}
+
+
+def test_approve_without_plan_file_applies_only_that_exact_plan(cli: Cli) -> None:
+    _, plan = cli.plan_file()
+    changed = world()
+    changed["users"][5]["status"] = "active"  # erin enabled by hand: a different plan now
+    write_world(cli.state, changed)
+
+    refused = cli("apply", "--approve", plan.digest)
+
+    assert refused.exit_code == 4 and "does not match" in refused.stderr
+    assert read_world(cli.state) == changed
+
+
+def test_detailed_exitcode_is_1_on_error(cli: Cli) -> None:
+    cli.state.write_text("[]")
+    result = cli("plan", "--detailed-exitcode")
+    assert result.exit_code == 1
+    assert "not a JSON object" in result.stderr
