@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -299,6 +299,3 @@ def failure_message(result: ApplyResult) -> str:
                      "to be resolved, or beyond --limit)")
     return "\n".join(lines)
 
-
-def describe_drift(actions: Sequence[Action]) -> str:
-    return "\n".join(f"  {a.describe()}" for a in actions)
