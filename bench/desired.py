@@ -124,7 +124,8 @@ def without(people: Sequence[Person], count: int, *, only: Iterable[str] | None 
 
 
 def write(directory: Path, target: str, url: str, people: Sequence[Person], managed: Sequence[str], *,
-          concurrency: int = 8, absent: str = "disable", limits: Mapping[str, int | str] | None = None) -> Desired:
+          concurrency: int = 8, absent: str = "disable", limits: Mapping[str, int | str] | None = None,
+          timeout: float | None = None, max_retries: int | None = None) -> Desired:
     """A desired directory: `reconcile.yaml` (target, scope, policy, a csv source) and `desired.csv`."""
     directory.mkdir(parents=True, exist_ok=True)
     with (directory / "desired.csv").open("w", newline="", encoding="utf-8") as handle:
@@ -136,14 +137,19 @@ def write(directory: Path, target: str, url: str, people: Sequence[Person], mana
     lim = "".join(f"    {k}: {v!r}\n" if isinstance(v, str) else f"    {k}: {v}\n"
                   for k, v in (limits or {}).items())
     policy = f"policy:\n  absent: {absent}\n" + (f"  limits:\n{lim}" if lim else "")
+    http = f"  http:\n    concurrency: {concurrency}\n"
+    if timeout is not None:
+        http += f"    timeout: {timeout}\n"
+    if max_retries is not None:
+        http += f"    max_retries: {max_retries}\n"
     if target == DC:
         head = (f"target:\n  type: confluence-dc\n  url: {url}\n  auth:\n    token: ${{CONFLUENCE_TOKEN}}\n"
-                f'  readonly_groups: ["ldap-*"]\n  http:\n    concurrency: {concurrency}\n')
+                f'  readonly_groups: ["ldap-*"]\n{http}')
         scope = 'scope:\n  users: ["*"]\n  groups: [confluence-users, "team-*", "ldap-*"]\n'
         env = {"CONFLUENCE_TOKEN": DC_TOKEN}
     else:
         head = (f"target:\n  type: atlassian-cloud\n  org_id: ${{ATLASSIAN_ORG_ID}}\n  auth:\n"
-                f"    api_key: ${{ATLASSIAN_ADMIN_KEY}}\n  url: {url}\n  http:\n    concurrency: {concurrency}\n")
+                f"    api_key: ${{ATLASSIAN_ADMIN_KEY}}\n  url: {url}\n{http}")
         scope = 'scope:\n  users: ["*@example.com"]\n  groups: ["group-*"]\n'
         env = {"ATLASSIAN_ORG_ID": CLOUD_ORG, "ATLASSIAN_ADMIN_KEY": CLOUD_KEY}
     sources = "sources:\n  bench:\n    type: csv\n    path: desired.csv\n"
