@@ -118,7 +118,9 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[_Match
     claimed: dict[str, DesiredUser] = {}
     for key in sorted(desired.users):
         want = desired.users[key]
-        names = [k for k in (key, want.username and norm(want.username)) if k and not is_email(k)]
+        # Exact username / account id first (SPEC §4), whatever the key looks like: Confluence DC
+        # usernames are often email addresses, and DC before 9.3 reveals no email to fall back on.
+        names = [k for k in (key, want.username and norm(want.username)) if k]
         emails = [k for k in (key, want.email and norm(want.email)) if k and is_email(k)]
         found = _lookup(by_name, names)
         if not found:
