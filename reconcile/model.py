@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from fractions import Fraction
 from functools import lru_cache
 
 
@@ -244,8 +245,8 @@ class Limit:
 
         Exceeded means strictly greater than the limit, comparing exact ratios (SPEC §5).
         """
-        if self.percent:
-            return count * 100 <= self.value * base
+        if self.percent:  # as a decimal fraction: 18.4% of 375 is 69 exactly, not 68.999…
+            return count * 100 <= Fraction(repr(self.value)) * base
         return count <= self.value
 
     def __str__(self) -> str:
