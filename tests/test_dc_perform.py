@@ -11,6 +11,9 @@ from fixtures_dc import DcSim, run
 from reconcile.model import Globs, Scope
 from reconcile.plan import Action, ActionKind, Subject
 from reconcile.sim.admin import mutate_dc
+from reconcile.sim.control import RateLimit, SimSettings
+from reconcile.sim.generate import ADMIN_TOKEN as GENERATED_TOKEN
+from reconcile.sim.generate import generate_dc
 from reconcile.targets.base import Outcome, Result
 from reconcile.targets.confluence_dc import ConfluenceDcTarget
 
@@ -215,3 +218,47 @@ def test_every_exchange_of_a_fetch_and_each_action_kind_follows_the_contract() -
             "DELETE /rest/api/user/{username}/group/{groupName}",
             "PUT /rest/api/admin/user/{username}/disable", "PUT /rest/api/admin/user/{username}/enable",
             "DELETE /rest/api/admin/user/{username}", "GET /rest/api/longtask/{id}"} <= covered
+
+
+def test_an_expired_websudo_session_is_renewed_before_an_unsynced_delete() -> None:
+    sim = DcSim.from_yaml()
+    target = sim.basic_target()
+
+    async def go() -> Outcome:
+        await target.fetch(SCOPE)
+        for session in sim.ctx.extra["dc_sessions"].by_id.values():
+            session.websudo_until = 0.0  # ten idle minutes later
+        return await target.perform(unsynced_delete(GONE_1))
+
+    outcome = run(go())
+    assert outcome.result is Result.DONE, outcome.message
+    assert GONE_1 not in sim.world.users and GONE_2 in sim.world.users
+    assert [w for w in sim.writes() if "doauthenticate" in w] == ["POST /doauthenticate.action -> 302"] * 2
+
+
+def test_membership_changes_under_a_rate_limit_are_paced_not_refused() -> None:
+    """100 requests/s with a burst of 40: the client slows to the fill rate instead of meeting 429s."""
+    sim = DcSim(generate_dc(400, 4, 10, seed=5),
+                SimSettings(rate_limit=RateLimit(fill_rate=100, interval_seconds=1, max=40)))
+    group = next(g for g in sim.world.groups if g.startswith("team-"))
+    writable = [u for u in sim.world.users.values()
+                if not u.unsynced and u.username != "admin" and u.key not in sim.world.members[group]][:250]
+    target = sim.target(token=GENERATED_TOKEN, concurrency=8)
+
+    async def go() -> list[Outcome]:
+        await target.fetch(Scope(groups=Globs((group,))))
+        slots = asyncio.Semaphore(target.concurrency(ActionKind.ADD_MEMBER))
+
+        async def one(user_key: str, username: str) -> Outcome:
+            async with slots:
+                return await target.perform(Action(ActionKind.ADD_MEMBER, Subject(username, user_key),
+                                                   group=group))
+
+        return list(await asyncio.gather(*(one(u.key, u.username) for u in writable)))
+
+    outcomes = run(go())
+    assert [o.result for o in outcomes] == [Result.DONE] * len(writable)
+    assert {u.key for u in writable} <= set(sim.world.members[group])
+    puts = [w for w in sim.writes() if w.startswith("PUT ")]
+    assert len(puts) == len(writable)  # each change sent once: nothing refused, nothing repeated
+    assert sum(1 for e in sim.ctx.log.entries if e.status == 429) <= 3

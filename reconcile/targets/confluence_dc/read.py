@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -203,23 +203,14 @@ async def list_groups(client: HttpClient, window: int) -> list[str]:
     return await collect(client, "/rest/api/group", _group_name, window=window)
 
 
-async def list_members(client: HttpClient, group: str, known: Container[str]) -> tuple[list[str], list[Person]]:
-    """The userKeys of a group's members, and the full Person of members not in `known`."""
-    strangers: list[Person] = []
+def _member_key(item: Any) -> str | None:
+    key = item.get("userKey") if isinstance(item, dict) else None
+    return str(key) if key and item.get("type") != "anonymous" else None
 
-    def member(item: Any) -> str | None:
-        key = item.get("userKey") if isinstance(item, dict) else None
-        if not key or item.get("type") == "anonymous":
-            return None
-        if key not in known:
-            found = Person.parse(item)
-            if found is None:
-                return None
-            strangers.append(found)
-        return str(key)
 
-    keys = await collect(client, f"/rest/api/group/{quote(group, safe='')}/member", member)
-    return keys, strangers
+async def list_member_keys(client: HttpClient, group: str) -> list[str]:
+    """The userKeys of a group's members (the cheapest parse: 400,000 memberships add up)."""
+    return await collect(client, f"/rest/api/group/{quote(group, safe='')}/member", _member_key)
 
 
 async def list_active(client: HttpClient, window: int) -> list[ActiveUser] | None:
@@ -245,6 +236,18 @@ async def username_of(client: HttpClient, user_key: str) -> str | None:
     if person is None or person.username == norm(user_key):
         return None  # a deleted user's mapping survives as an anonymised alias named by its key
     return person.username
+
+
+async def person_by_key(client: HttpClient, user_key: str) -> Person | None:
+    """One user by userKey (`GET /rest/api/user?key=`); None when gone or anonymised."""
+    response = await client.request("GET", "/rest/api/user", params={"key": user_key, "expand": "status"})
+    if response.status_code == 404:
+        return None
+    raise_for(response, "the account needs Confluence system administrator permission")
+    person = Person.parse(response.json())
+    if person is None or person.username == norm(user_key):
+        return None
+    return person
 
 
 async def user_key_of(client: HttpClient, username: str) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from urllib.parse import quote
 
 import httpx
@@ -74,50 +75,54 @@ class ConfluenceDcTarget:
             if progress:
                 progress("users", done, None)
 
-        people, names, active = await asyncio.gather(
-            read.list_users(self.client, window, on_users),
-            read.list_groups(self.client, window),
-            read.list_active(self.client, window),
-        )
-        wanted = [g for g in names if scope.owns_group(g) or self.config.admin_groups.matches(g)]
-        done = 0
+        # Everything after the identity check overlaps; the lanes of the client bound concurrency.
+        users = asyncio.ensure_future(read.list_users(self.client, window, on_users))
+        active = asyncio.ensure_future(read.list_active(self.client, window))
+        try:
+            names = await read.list_groups(self.client, window)
+            wanted = [g for g in names if scope.owns_group(g) or self.config.admin_groups.matches(g)]
+            done = 0
 
+            async def members_of(group: str) -> list[str]:
+                nonlocal done
+                keys = await read.list_member_keys(self.client, group)
+                done += 1
+                if progress:
+                    progress("group members", done, len(wanted))
+                return keys
+
+            member_lists = await asyncio.gather(*(members_of(g) for g in wanted))
+            people, licensed = await users, await active
+        finally:
+            for task in (users, active):
+                task.cancel()
+        members = dict(zip(wanted, member_lists, strict=True))
         known = {p.user_key for p in people}
-
-        async def members_of(group: str) -> tuple[list[str], list[read.Person]]:
-            nonlocal done
-            found = await read.list_members(self.client, group, known)
-            done += 1
-            if progress:
-                progress("group members", done, len(wanted))
-            return found
-
-        member_lists = await asyncio.gather(*(members_of(g) for g in wanted))
+        strangers = {k for keys in member_lists for k in keys if k not in known}
+        for key in sorted(strangers):  # members the user list did not show: should not happen
+            person = await read.person_by_key(self.client, key)
+            if person is not None:
+                people.append(person)
         unsynced = await self.admin.entries()
         if unsynced is None:
             log.warning("unsynced-from-directory entries were not read (%s); policy.unsynced has no "
                         "effect. Use username + password auth, or disable secure administrator "
                         "sessions, to manage them", self.admin.reason)
         self._unsynced = unsynced
-        members = dict(zip(wanted, member_lists, strict=True))
-        return self._state(me, people, names, members, active=active, unsynced=unsynced or [])
+        return self._state(me, people, names, members, active=licensed, unsynced=unsynced or [])
 
     def _state(
         self,
         me: read.Person,
         people: list[read.Person],
         names: list[str],
-        members: dict[str, tuple[list[str], list[read.Person]]],
+        members: dict[str, list[str]],
         *,
         active: list[read.ActiveUser] | None,
         unsynced: list[UnsyncedEntry],
     ) -> ActualState:
         by_key = {p.user_key: p for p in people}
-        for _, strangers in members.values():  # members the user list did not show (should not happen)
-            for p in strangers:
-                by_key.setdefault(p.user_key, p)
-        admins = {key for g, (keys, _) in members.items() if self.config.admin_groups.matches(g)
-                  for key in keys}
+        admins = {key for g, keys in members.items() if self.config.admin_groups.matches(g) for key in keys}
         licensed = {a.user_key: a for a in active} if active is not None else {}
         if any(p.status is None for p in by_key.values()):
             log.warning("the server did not report the status of some users; they are taken as active")
@@ -132,7 +137,9 @@ class ConfluenceDcTarget:
                 billable=not (active is not None and status is Status.ACTIVE and info is None),
             )
         for entry in unsynced:
-            if entry.user_key not in users:
+            if entry.user_key in users:  # listed as a user too: the admin page knows it is unsynced
+                users[entry.user_key] = replace(users[entry.user_key], unsynced=True, billable=False)
+            else:
                 users[entry.user_key] = User(
                     ref=entry.user_key, username=entry.username, display_name=entry.display_name,
                     status=Status.DISABLED, unsynced=True, billable=False,
@@ -142,7 +149,7 @@ class ConfluenceDcTarget:
         return ActualState(
             users=users,
             groups=groups,
-            members={g: frozenset(keys) for g, (keys, _) in members.items()},
+            members={g: frozenset(k for k in keys if k in users) for g, keys in members.items()},
             me=me.user_key,
             complete_groups=frozenset(members),
         )
@@ -217,6 +224,8 @@ class ConfluenceDcTarget:
             if not any(e.user_key == ref for e in entries):
                 return await self._gone_or_changed(action)
             response, task = await self.admin.delete(ref)
+            if response.status_code == 404:  # deleted since the page was read
+                return await self._gone_or_changed(action)
             if response.is_error:
                 return self._refused(action, response)
             return await self._finish(action, task, response)

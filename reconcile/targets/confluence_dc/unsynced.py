@@ -197,10 +197,16 @@ class AdminPages:
         if self.token is None:
             raise AuthError(f"GET {self.client.url(LIST_PATH)}: no atl_token on the page",
                             hint="the page did not load as an administrator; check target.auth")
-        response = await self.client.request(
-            "POST", DELETE_PATH, idempotent=False, session_only=self._has_session(),
-            data={"userKey": user_key, "atl_token": self.token, "confirm": "Delete"},
-        )
+        form = {"userKey": user_key, "atl_token": self.token, "confirm": "Delete"}
+        response = await self.client.request("POST", DELETE_PATH, idempotent=False,
+                                             session_only=self._has_session(), data=form)
+        if _wants_websudo(response):  # the 10-minute websudo window closed: nothing was done yet
+            if not await self._websudo(LIST_PATH):
+                fail(response, self.reason)
+            await self.entries()  # a new session comes with a new atl_token
+            form["atl_token"] = self.token or ""
+            response = await self.client.request("POST", DELETE_PATH, idempotent=False,
+                                                 session_only=self._has_session(), data=form)
         where = response.headers.get("location", "") + " " + (response.text if not response.is_redirect else "")
         for pattern in _TASKS:
             match = pattern.search(where)
