@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from reconcile import __version__
-from reconcile.errors import ConfigError, LimitExceeded
+from reconcile.errors import LimitExceeded, ReconcileError
 from reconcile.model import Limit
 
 FORMAT_VERSION = 1
@@ -204,7 +204,11 @@ class Plan:
 
     @staticmethod
     def loads(text: str, source: str = "plan") -> Plan:
-        """Parse a plan file, checking its digest; raises ConfigError with the reason."""
+        """Parse a plan file, checking its digest; raises ReconcileError (exit 1) saying why not.
+
+        Not a ConfigError: that one reads "problems in the desired state", and a plan file is not.
+        """
+        again = "run `reconcile plan --out FILE` again, review it and approve the new digest"
         try:
             data = json.loads(text)
             base = data.get("limit_base") or {}
@@ -223,14 +227,17 @@ class Plan:
                 format_version=int(data["format_version"]),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ConfigError([f"{source}: not a reconcile plan file ({type(exc).__name__}: {exc})"]) from exc
+            raise ReconcileError(f"{source}: not a reconcile plan file ({type(exc).__name__}: {exc})",
+                                 hint="give the file written by `reconcile plan --out FILE`") from exc
         if plan.format_version != FORMAT_VERSION:
-            raise ConfigError([f"{source}: plan format {plan.format_version} is not {FORMAT_VERSION}"])
+            raise ReconcileError(f"{source}: plan format {plan.format_version} is not {FORMAT_VERSION}",
+                                 hint=again)
         recorded = data.get("digest")
         if recorded != plan.digest:
-            raise ConfigError(
-                [f"{source}: the plan's digest does not match its content (edited after planning?); "
-                 "plan again"]
+            raise ReconcileError(
+                f"{source}: the plan's digest does not match its content: the file was edited after "
+                "planning (or damaged); nothing was changed",
+                hint=again,
             )
         return plan
 
