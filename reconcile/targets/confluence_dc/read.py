@@ -138,12 +138,16 @@ async def collect(
     cap) restarts the window right after it, so no item is skipped.
     """
     params = dict(params or {})
-    raw: list[Any] = []
+    out: list[T] = []
+    seen = 0
 
     def take(page: _Page) -> None:
-        raw.extend(page.items)
+        # parsed page by page: the raw JSON of 100,000 users is ~10x the size of what is kept
+        nonlocal seen
+        seen += len(page.items)
+        out.extend(item for item in map(parse, page.items) if item is not None)
         if on_page:
-            on_page(len(raw))
+            on_page(seen)
 
     first = await _page(client, path, params, 0)
     take(first)
@@ -161,7 +165,7 @@ async def collect(
                 break
         else:
             start = starts[-1] + step
-    return [item for item in (parse(x) for x in raw) if item is not None]
+    return out
 
 
 async def current_user(client: HttpClient, *, token: bool) -> Person:
