@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from reconcile.errors import ConfigError, EmptySource
 from reconcile.model import DesiredState, DesiredUser, Location, Status, is_email, norm
@@ -55,6 +55,9 @@ def read_desired(config: Config, *, factory: SourceFactory = open_source) -> Des
     if merger.conflicts:
         raise ConfigError(merger.conflicts)
     merged = merger.result()
+    guarded = {name: merger.keys_of(name) for name, source_config in config.sources.items()
+               if not (source_config.allow_empty or config.policy.allow_empty)}
+    merged = replace(merged, guarded=guarded)  # diff refuses a guarded source with no user in scope
     if not merged.users and not config.policy.allow_empty:
         raise EmptySource(
             f"{config.directory}: the desired state has no users (from the desired files"
@@ -149,6 +152,10 @@ class _Merger:
             entry.sources.append(name)
         for i in ids:
             self.index.setdefault(i, hits[0])
+
+    def keys_of(self, source: str) -> frozenset[str]:
+        """The normalised `users` keys of the merged users this source named."""
+        return frozenset(norm(e.key) for e in self.entries if source in e.sources)
 
     def result(self) -> DesiredState:
         users: dict[str, DesiredUser] = {}

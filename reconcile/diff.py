@@ -75,6 +75,10 @@ def diff(
     matched_refs = {m.user.ref for m in matches}
     for m in matches:
         planner.plan_desired(m)
+    for key in missing:
+        if scope.owns_user(desired.users[key]):
+            planner.desired_in_scope.add(key)
+    _guard_scope(desired, planner.desired_in_scope, policy)
     for user in actual.users.values():
         if user.unsynced:
             planner.plan_unsynced(user)
@@ -92,6 +96,34 @@ def diff(
         limit_base=planner.limit_base(),
         seats_freed=planner.seats_freed,
     )
+
+
+def _guard_scope(desired: DesiredState, in_scope: set[str], policy: Policy) -> None:
+    """The empty-source guard, for sources whose users are all outside scope (SPEC §5).
+
+    A source that returns users of the wrong organization or directory is as empty as one that
+    returns none: every in-scope account would be treated as absent. `in_scope` holds the keys of
+    the desired users in scope (through their own keys or their account's). Lifted by
+    `allow_empty` (diff sees only the guarded sources) and moot under `policy.absent: ignore`.
+    """
+    if policy.allow_empty or policy.absent is AbsentPolicy.IGNORE:
+        return
+    hint = ("check scope.users against the keys this source gives (username, email); if this is "
+            "really meant, set `allow_empty: true` (--force does not lift this guard)")
+    if desired.users and not in_scope:
+        raise EmptySource(
+            f"refused: none of the {len(desired.users)} desired users is in scope (scope.users), so "
+            f"every in-scope user would be {policy.absent.value}d as absent from the desired state",
+            hint=hint.replace("this source gives", "the desired users have"),
+        )
+    for name, keys in sorted(desired.guarded.items()):
+        if keys and keys.isdisjoint(in_scope):
+            raise EmptySource(
+                f"refused: source '{name}' returned {len(keys)} users, none of them in scope "
+                "(scope.users); every in-scope user it should list would be "
+                f"{policy.absent.value}d as absent",
+                hint=hint,
+            )
 
 
 def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[_Match], list[str]]:
@@ -174,6 +206,7 @@ class _Planner:
         self.unprotected = 0
         self.memberships = 0
         self.seats_freed = 0
+        self.desired_in_scope: set[str] = set()  # normalised keys of the desired users in scope
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
@@ -249,6 +282,7 @@ class _Planner:
             keys = (*keys, *extra)
         if not self.scope.users.matches(*keys):
             return  # outside scope.users: never touched, never shown
+        self.desired_in_scope.add(norm(want.key))
         self._count(user, keys)
         identity = want.key
         if want.status is not user.status:

@@ -188,6 +188,9 @@ class DesiredState:
     users: Mapping[str, DesiredUser]
     groups: frozenset[str] = frozenset()
     origins: Mapping[str, Location] = field(default_factory=dict)  # group -> where it was named
+    # configured source -> the `users` keys it supplied, for the sources whose empty-source guard is
+    # on: diff refuses a plan when one of them supplied users but none of them in scope (SPEC §5)
+    guarded: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @staticmethod
     def build(users: Iterable[DesiredUser], groups: Iterable[str] = ()) -> DesiredState:
