@@ -61,11 +61,12 @@ class Run:
     env: dict[str, str]
     texts: list[str] = field(default_factory=list)
 
-    def __call__(self, desired: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def __call__(self, desired: Path, *args: str,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         state = self.tmp / "state"
         command = [sys.executable, "-m", "reconcile.cli", "--verbose", "--log-format", "json",
                    "--desired", str(desired), "--state-dir", str(state), *args]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120,
+        done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120,
                               env={**os.environ, **self.env, **(env or {}), "NO_COLOR": "1"})
         assert "Traceback" not in done.stderr, done.stderr[-3000:]
         self.texts.append(f"$ {' '.join(args)}\n{done.stdout}\n{done.stderr}")
