@@ -16,7 +16,7 @@ import pytest
 
 from reconcile.errors import AuthError, TargetError
 from reconcile.settings import HttpSettings, Secret
-from reconcile.targets.http import Backoff, HttpClient, basic, bearer, raise_for, safe_url
+from reconcile.targets.http import Backoff, HttpClient, basic, bearer, raise_for, safe_url, seconds_until
 
 TOKEN = Secret("pat-SUPER-SECRET-1234", "${CONFLUENCE_TOKEN}")
 T = TypeVar("T")
@@ -423,3 +423,22 @@ def test_500_is_retried_for_idempotent_requests_unless_the_refusal_is_permanent(
 
     assert run(go()) == (204, 500, 500)  # the POST may have been processed: not retried
     assert calls == {"/flaky": 2, "/readonly": 1, "/flaky-post": 1}
+
+
+@pytest.mark.parametrize(("value", "low", "high"), [
+    ("5", 5, 5),
+    ("0", 0, 0),
+    ("Thu, 01 Jan 2099 00:00:00 GMT", 1e9, 3e9),  # HTTP date
+    ("2099-01-01T00:00Z", 1e9, 3e9),  # Jira's minute precision
+    ("2099-01-01T00:00:00.000Z", 1e9, 3e9),
+    ("2099-01-01T00:00+0000", 1e9, 3e9),
+])
+def test_retry_after_and_reset_headers_in_every_format_atlassian_sends(value: str, low: float, high: float) -> None:
+    seconds = seconds_until(value)
+    assert seconds is not None and low <= seconds <= high
+
+
+def test_an_epoch_reset_is_seconds_from_now_and_junk_is_ignored() -> None:
+    seconds = seconds_until(str(int(time.time()) + 30))
+    assert seconds is not None and 25 <= seconds <= 31
+    assert seconds_until("soon") is None and seconds_until(None) is None

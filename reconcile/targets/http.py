@@ -135,7 +135,7 @@ def fail(response: httpx.Response, what_to_do: str) -> NoReturn:
     raise error_for(response, what_to_do)
 
 
-def _parse_seconds(value: str | None) -> float | None:
+def seconds_until(value: str | None) -> float | None:
     """A Retry-After (seconds or HTTP date) or X-RateLimit-Reset (ISO 8601, epoch) as seconds from now."""
     if not value:
         return None
@@ -211,7 +211,7 @@ class RateGate:
         if fill and interval:
             spacing = interval / fill
         else:
-            reset = _parse_seconds(headers.get("x-ratelimit-reset"))
+            reset = seconds_until(headers.get("x-ratelimit-reset"))
             if reset is None or reset <= 0:
                 return
             spacing = min(reset, self.backoff.max_wait) / max(remaining, 1)
@@ -380,7 +380,7 @@ class HttpClient:
                 await response.aread()
                 if self.permanent(response):
                     return response
-            wait = _parse_seconds(response.headers.get("retry-after"))
+            wait = seconds_until(response.headers.get("retry-after"))
             if wait is None or (wait <= 0 and status == 429):
                 wait = self.backoff.delay(attempt)
             else:
