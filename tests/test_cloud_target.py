@@ -60,7 +60,7 @@ async def test_fetch_maps_statuses_roles_idp_and_last_active() -> None:
     assert state.groups["idp-engineering"].synced and not state.groups["team-docs"].synced
     assert state.members["team-docs"] == {ALICE}  # group names are lower-cased
     assert state.members["confluence-users"] == {ADA, ALICE, BOB}
-    assert state.me is None  # an org API key has no account (documented)
+    assert state.me == ADA  # the site credentials' account (an org API key has none of its own)
     r.contract.check()
 
 

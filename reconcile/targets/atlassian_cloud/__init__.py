@@ -114,8 +114,18 @@ class AtlassianCloudTarget:
             users=(acct.to_user() for acct in live.values()),
             groups=(g.to_group() for g in groups.values()),
             members=members,
-            me=None,
+            me=self._me(live),
         )
+
+    def _me(self, live: dict[str, Account]) -> str | None:
+        """The credentials' own account, protected by the planner: the site credentials' email.
+
+        The organization API key belongs to no account the Organizations API reveals.
+        """
+        if self.config.site is None:
+            return None
+        email = norm(self.config.site.email)
+        return next((a for a, acct in live.items() if acct.email == email), None)
 
     async def perform(self, action: Action) -> Outcome:
         return await self.writer.perform(action)
