@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import httpx
 import pytest
 from fixtures_dc import ADMIN_PASSWORD, DcSim, run
 
-from reconcile.errors import AuthError
+from reconcile.errors import AuthError, TargetError
 from reconcile.model import Globs, Scope, Status
 from reconcile.settings import HttpSettings
 from reconcile.sim.control import Faults, RateLimit, SimSettings
@@ -195,3 +196,32 @@ confluence_dc:
         assert alice.email is None and admin.last_active is None
         assert ("GET", "/rest/api/admin/users/list/active?expand=lastLogin&start=0&limit=1", 404) in sim.sent()
     assert alice.username == "alice"
+
+
+def test_a_non_admin_account_is_refused_and_no_request_keeps_running_after_the_error() -> None:
+    groups = "\n".join(f"    - {{name: team-{i:03d}}}" for i in range(60))
+    sim = DcSim.from_yaml(f"""
+confluence_dc:
+  groups:
+    - {{name: confluence-administrators}}
+{groups}
+  users:
+    - {{username: admin, groups: [confluence-administrators]}}
+    - {{username: viewer, tokens: [viewer-token], groups: [team-001]}}
+sim:
+  latency_ms: 20
+""")
+    target = sim.target(token="viewer-token", concurrency=8)
+
+    async def go() -> tuple[int, int, str]:
+        try:
+            await target.fetch(Scope(groups=Globs(("*",))))
+        except TargetError as exc:
+            at_error = len(sim.sent())
+            await asyncio.sleep(0.3)  # anything still running would be sent by now
+            return at_error, len(sim.sent()), str(exc)
+        raise AssertionError("a non-admin fetch succeeded")
+
+    at_error, later, message = run(go())
+    assert "-> 403" in message and "system administrator" in message
+    assert later == at_error

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -101,6 +101,17 @@ def _iso(value: Any) -> str | None:
     return str(value)
 
 
+async def all_of(*aws: Awaitable[T]) -> list[T]:
+    """`asyncio.gather`, but a failure cancels the others: no requests keep running behind an error."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
+
+
 @dataclass(frozen=True, slots=True)
 class _Page:
     items: list[Any]
@@ -154,7 +165,7 @@ async def collect(
     step, start, more = first.size, first.size, first.more
     while more:
         starts = [start + i * step for i in range(max(1, window))]
-        pages = await asyncio.gather(*(_page(client, path, params, s) for s in starts))
+        pages = await all_of(*(_page(client, path, params, s) for s in starts))
         for offset, page in zip(starts, pages, strict=True):
             take(page)
             if not page.more:

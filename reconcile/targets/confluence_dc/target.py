@@ -75,27 +75,34 @@ class ConfluenceDcTarget:
             if progress:
                 progress("users", done, None)
 
+        names: list[str] = []
+        wanted: list[str] = []
+        done = 0
+
+        async def members_of(group: str) -> list[str]:
+            nonlocal done
+            keys = await read.list_member_keys(self.client, group)
+            done += 1
+            if progress:
+                progress("group members", done, len(wanted))
+            return keys
+
+        async def groups_and_members() -> list[list[str]]:
+            names.extend(await read.list_groups(self.client, window))
+            wanted.extend(g for g in names if scope.owns_group(g) or self.config.admin_groups.matches(g))
+            return await read.all_of(*(members_of(g) for g in wanted))
+
         # Everything after the identity check overlaps; the lanes of the client bound concurrency.
         users = asyncio.ensure_future(read.list_users(self.client, window, on_users))
         active = asyncio.ensure_future(read.list_active(self.client, window))
+        grouped = asyncio.ensure_future(groups_and_members())
         try:
-            names = await read.list_groups(self.client, window)
-            wanted = [g for g in names if scope.owns_group(g) or self.config.admin_groups.matches(g)]
-            done = 0
-
-            async def members_of(group: str) -> list[str]:
-                nonlocal done
-                keys = await read.list_member_keys(self.client, group)
-                done += 1
-                if progress:
-                    progress("group members", done, len(wanted))
-                return keys
-
-            member_lists = await asyncio.gather(*(members_of(g) for g in wanted))
-            people, licensed = await users, await active
-        finally:
-            for task in (users, active):
+            await asyncio.gather(users, active, grouped)
+        except BaseException:
+            for task in (users, active, grouped):  # no requests left running behind an error
                 task.cancel()
+            raise
+        people, licensed, member_lists = users.result(), active.result(), grouped.result()
         members = dict(zip(wanted, member_lists, strict=True))
         known = {p.user_key for p in people}
         strangers = {k for keys in member_lists for k in keys if k not in known}
