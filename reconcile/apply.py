@@ -286,9 +286,17 @@ async def apply(
         residual = None
     result = replace(result, residual=residual)
     if result.failures:
-        raise ApplyFailed(failure_message(result), hint="fix the cause, then run the same apply again: "
-                          "it retries only what is not done")
+        raise ActionsFailed(result)
     return result
+
+
+class ActionsFailed(ApplyFailed):
+    """ApplyFailed carrying the apply's result (for the run report and notifications)."""
+
+    def __init__(self, result: ApplyResult) -> None:
+        super().__init__(failure_message(result), hint="fix the cause, then run the same apply again: "
+                         "it retries only what is not done")
+        self.result = result
 
 
 def failure_message(result: ApplyResult) -> str:

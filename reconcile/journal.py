@@ -44,13 +44,23 @@ def now() -> str:
 
 
 def operator_from_env(env: Mapping[str, str], explicit: str | None = None) -> str:
-    """Who is applying: `--operator`, else the CI actor, else the login name."""
+    """Who is applying: `--operator`, else the CI actor, else $USER / $LOGNAME, else the uid's name."""
     if explicit:
         return explicit
     for name in ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "BUILD_REQUESTEDFOR"):
         if env.get(name):
             return f"{env[name]} (ci)"
-    return env.get("USER") or env.get("LOGNAME") or "unknown"
+    return env.get("USER") or env.get("LOGNAME") or _login_name() or "unknown"
+
+
+def _login_name() -> str | None:
+    """The name of the process's uid (containers and cron often leave USER unset)."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name or None
+    except (ImportError, KeyError, OSError):  # no passwd entry for this uid (e.g. an arbitrary container uid)
+        return None
 
 
 def _append_line(path: Path, record: Mapping[str, Any]) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from enum import StrEnum
@@ -21,11 +21,24 @@ import httpx
 
 from reconcile.plan import Plan
 from reconcile.render import clean, mask_email, plan_sentence
-from reconcile.settings import Secret
+from reconcile.settings import (
+    EmailSettings,
+    NotifySettings,
+    NotifyWhen,
+    Secret,
+    SmtpSecurity,
+    WebhookSettings,
+)
 from reconcile.targets.base import Result
 
 if TYPE_CHECKING:
     from reconcile.apply import ApplyResult
+
+__all__ = [
+    "ApplyCounts", "Delivery", "EmailSettings", "Event", "Message", "NotifySettings", "Phase", "SmtpSecurity",
+    "WebhookSettings", "When", "build_message", "notify", "send_email", "send_webhook", "should_send",
+    "slack_payload",
+]
 
 log = logging.getLogger(__name__)
 
@@ -35,48 +48,7 @@ class Phase(StrEnum):
     APPLY = "apply"
 
 
-class When(StrEnum):
-    """`notify.on`: which events are sent."""
-
-    ALWAYS = "always"
-    CHANGES = "changes"  # a plan with actions, or an apply that changed something
-    FAILURE = "failure"  # an apply with failed actions or residual drift
-
-
-class SmtpSecurity(StrEnum):
-    STARTTLS = "starttls"  # port 587: plain connect, then STARTTLS before anything else
-    TLS = "tls"  # port 465: TLS from the first byte
-    NONE = "none"  # a local relay only; never with credentials
-
-
-@dataclass(frozen=True, slots=True)
-class EmailSettings:
-    host: str
-    sender: str
-    recipients: tuple[str, ...]
-    port: int = 587
-    security: SmtpSecurity = SmtpSecurity.STARTTLS
-    username: str | None = None
-    password: Secret | None = None
-    ca_file: str | None = None  # PEM bundle; default: the system trust store
-    timeout: float = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookSettings:
-    url: Secret  # a Slack incoming-webhook URL is itself a credential
-    headers: tuple[tuple[str, Secret], ...] = ()
-    ca_file: str | None = None
-    timeout: float = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class NotifySettings:
-    email: EmailSettings | None = None
-    webhook: WebhookSettings | None = None
-    on: frozenset[When] = frozenset({When.CHANGES, When.FAILURE})
-    mask_emails: bool = True
-    max_actions: int = 50
+When = NotifyWhen  # the name notify.py has always used
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +63,18 @@ class ApplyCounts:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """What happened: a plan was computed, or a plan was applied (with its counts)."""
+    """What happened: a plan was computed, a plan was applied (with its counts), or a run stopped.
+
+    A run that stopped (`error` set) was refused for safety (`refused`: limits, empty source, stale
+    plan, approval mismatch; nothing changed) or failed with an error; `plan` is there when known.
+    """
 
     phase: Phase
-    plan: Plan
+    plan: Plan | None
     applied: ApplyCounts | None = None
+    target: Mapping[str, str] = field(default_factory=dict)  # when there is no plan to take it from
+    error: str | None = None
+    refused: bool = False
 
     @staticmethod
     def planned(plan: Plan) -> Event:
@@ -111,15 +90,27 @@ class Event:
         )
         return Event(Phase.APPLY, plan, counts)
 
+    @staticmethod
+    def nothing_to_apply(plan: Plan) -> Event:
+        """An apply that found nothing to do (no changes, or every action already done)."""
+        return Event(Phase.APPLY, plan, ApplyCounts())
+
+    @staticmethod
+    def stopped(phase: Phase, error: str, *, refused: bool, plan: Plan | None = None,
+                target: Mapping[str, str] | None = None) -> Event:
+        return Event(phase, plan, target=dict(target or {}), error=error, refused=refused)
+
     @property
     def failed(self) -> bool:
+        if self.error is not None:
+            return True
         return self.applied is not None and (self.applied.failed > 0 or self.applied.drift > 0)
 
     @property
     def changed(self) -> bool:
         if self.applied is not None:
             return self.applied.done > 0
-        return not self.plan.empty
+        return self.error is None and self.plan is not None and not self.plan.empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,16 +158,22 @@ def build_message(event: Event, *, mask_emails: bool = True, max_actions: int = 
         return mask_email(value) if mask_emails else value
 
     plan = event.plan
+    where = plan.target if plan is not None else event.target
+    target = fmt(" ".join(v for k in ("type", "url", "org") if (v := where.get(k)))) or "an unknown target"
+    summary = [f"Target: {target}"]
+    if plan is not None:
+        summary.append(plan_sentence(plan))
+        warnings: dict[str, int] = {}
+        for w in plan.warnings:
+            warnings[str(w.kind)] = warnings.get(str(w.kind), 0) + 1
+        if warnings:
+            summary.append(f"{len(plan.warnings)} warnings: "
+                           + ", ".join(f"{n} {k}" for k, n in sorted(warnings.items())))
+    if event.error is not None:
+        return _stopped(event, target, summary, fmt, max_actions)
+    assert plan is not None  # only a stopped run may lack a plan
     digest = plan.digest
-    target = fmt(" ".join(v for k in ("type", "url", "org") if (v := plan.target.get(k))))
     shown = plan.actions[:max_actions]
-    warnings: dict[str, int] = {}
-    for w in plan.warnings:
-        warnings[str(w.kind)] = warnings.get(str(w.kind), 0) + 1
-    summary = [f"Target: {target}", plan_sentence(plan)]
-    if warnings:
-        summary.append(f"{len(plan.warnings)} warnings: "
-                       + ", ".join(f"{n} {k}" for k, n in sorted(warnings.items())))
     applied = event.applied
     if applied is None:
         n = len(plan.actions)
@@ -195,6 +192,30 @@ def build_message(event: Event, *, mask_emails: bool = True, max_actions: int = 
     return Message(subject, tuple(summary), failures, len(applied.failures) - len(failures),
                    f"Plan {digest}. A later apply of the same plan retries only what is not done.",
                    failed=event.failed)
+
+
+def _stopped(event: Event, target: str, summary: list[str], fmt: Callable[[str], str],
+             max_actions: int) -> Message:
+    """A refused or failed run: the reason (each line cleaned and masked), and the plan's actions if any."""
+    assert event.error is not None
+    state = "REFUSED" if event.refused else "FAILED"
+    reason = [fmt(line) for line in event.error.splitlines() if line.strip()] or ["(no message)"]
+    subject = f"[reconcile] {event.phase} {state} for {target}: {reason[0]}"[:200]
+    listed = reason[:max(max_actions, 1)]
+    more_reason = len(reason) - len(listed)
+    summary = [*summary, "Reason:", *(f"  {line}" for line in listed)]
+    if more_reason:
+        summary.append(f"  ... and {more_reason} more lines")
+    actions = event.plan.actions if event.plan is not None else ()
+    shown = actions[:max_actions]
+    if event.refused:
+        footer = "Nothing was changed."
+    elif event.phase is Phase.APPLY:
+        footer = "A later apply of the same plan resumes where this one stopped."
+    else:
+        footer = "Nothing was changed."
+    return Message(subject, tuple(summary), tuple(fmt(a.describe()) for a in shown), len(actions) - len(shown),
+                   footer, failed=True)
 
 
 # ------------------------------------------------------------------------------------ delivery

@@ -181,3 +181,54 @@ class Config:
     sources: Mapping[str, SourceConfig] = field(default_factory=dict)
     files: tuple[str, ...] = ()
     directory: str = "desired"
+    notify: NotifySettings | None = None  # the `notify:` section, when written
+
+
+class NotifyWhen(StrEnum):
+    """`notify.on`: which events are sent."""
+
+    ALWAYS = "always"
+    CHANGES = "changes"  # a plan with actions, or an apply that changed something
+    FAILURE = "failure"  # an apply with failed actions or residual drift; any refused or failed run
+
+
+class SmtpSecurity(StrEnum):
+    STARTTLS = "starttls"  # port 587: plain connect, then STARTTLS before anything else
+    TLS = "tls"  # port 465: TLS from the first byte
+    NONE = "none"  # a local relay only; never with credentials
+
+
+@dataclass(frozen=True, slots=True)
+class EmailSettings:
+    """`notify.email`: SMTP delivery."""
+
+    host: str
+    sender: str
+    recipients: tuple[str, ...]
+    port: int = 587
+    security: SmtpSecurity = SmtpSecurity.STARTTLS
+    username: str | None = None
+    password: Secret | None = None
+    ca_file: str | None = None  # PEM bundle; default: the system trust store
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """`notify.webhook`: a Slack-compatible JSON POST."""
+
+    url: Secret  # a Slack incoming-webhook URL is itself a credential
+    headers: tuple[tuple[str, Secret], ...] = ()
+    ca_file: str | None = None
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class NotifySettings:
+    """`notify:`: where and when plan/apply notifications go."""
+
+    email: EmailSettings | None = None
+    webhook: WebhookSettings | None = None
+    on: frozenset[NotifyWhen] = frozenset({NotifyWhen.CHANGES, NotifyWhen.FAILURE})
+    mask_emails: bool = True
+    max_actions: int = 50

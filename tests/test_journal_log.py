@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
 from pathlib import Path
 
 import pytest
@@ -97,7 +99,7 @@ def test_audit_line_has_who_how_what_and_result(tmp_path: Path) -> None:
         ({"USER": "alice", "GITLAB_USER_LOGIN": "gl-user"}, None, "gl-user (ci)"),
         ({"USER": "alice", "GITHUB_ACTOR": "octocat"}, "change-1234", "change-1234"),
         ({"LOGNAME": "bob"}, None, "bob"),
-        ({}, None, "unknown"),
+        ({}, None, pwd.getpwuid(os.getuid()).pw_name),  # USER unset (cron, containers): the uid's name
     ],
 )
 def test_operator(env: dict[str, str], explicit: str | None, expected: str) -> None:

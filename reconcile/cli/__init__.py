@@ -1,0 +1,19 @@
+"""The command line (typer): the only package that prints or exits.
+
+`base` holds the application, global options and the error → exit-code path; `commands` the
+read-only commands; `apply_command` the apply; `run` the report and notifications after plan/apply.
+"""
+
+from reconcile.cli import apply_command, commands  # noqa: F401 - registers the commands on `app`
+from reconcile.cli.base import app, read_plan_file, write_atomic
+
+__all__ = ["app", "main", "read_plan_file", "write_atomic"]
+
+
+def main() -> None:
+    """The console script."""
+    app(prog_name="reconcile")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""`python -m reconcile.cli`: the console script."""
+
+from reconcile.cli import main
+
+main()

@@ -1,0 +1,188 @@
+"""`reconcile apply`: approval (typed `yes`, `--approve DIGEST`, `--auto-approve`), stale-plan refusal,
+progress, resume; then the run's notifications and report.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from reconcile.cli.bars import Bars, bars_for
+from reconcile.cli.base import (
+    Command,
+    DesiredOption,
+    Format,
+    Globals,
+    ReportOption,
+    app,
+    env,
+    err,
+    globals_of,
+    guarded,
+    out,
+    read_plan_file,
+    render,
+    run_async,
+)
+from reconcile.cli.run import Run
+from reconcile.errors import UsageError
+from reconcile.notify import Phase
+
+if TYPE_CHECKING:
+    from reconcile.apply import ApplyResult, Approval
+    from reconcile.plan import Action, Plan
+    from reconcile.settings import Config
+
+
+@app.command(cls=Command, epilog="Examples: `reconcile apply` (plan, show, ask)  ·  `reconcile apply plan.json "
+             "--approve 3f2a9c1b7d4e` (pipelines)  ·  `reconcile apply --auto-approve --report applied.json` "
+             "(scheduled drift correction)  ·  `reconcile apply plan.json --approve 3f2a9c1b7d4e --limit 1` "
+             "(try one action first)")
+@guarded
+def apply(  # noqa: PLR0917 - typer maps parameters to options
+    ctx: typer.Context,
+    plan_file: Annotated[Path | None, typer.Argument(help="A plan from `plan --out`; without it, plan afresh.")]
+    = None,
+    approve: Annotated[str | None, typer.Option(envvar=env("APPROVE"),
+                                                help="The plan digest (or a prefix of >= 12 hex chars).")]
+    = None,
+    auto_approve: Annotated[bool, typer.Option("--auto-approve", envvar=env("AUTO_APPROVE"),
+                                               help="Apply without asking (limits still apply).")] = False,
+    limit: Annotated[int | None, typer.Option(min=1, envvar=env("LIMIT"),
+                                              help="Apply only the first N actions not yet done.")] = None,
+    force: Annotated[bool, typer.Option("--force", envvar=env("FORCE"), help="Apply beyond the safety limits.")]
+    = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", envvar=env("DRY_RUN"),
+                                          help="Check approval, staleness and limits; print what would be "
+                                          "done; change nothing.")] = False,
+    operator: Annotated[str | None, typer.Option(envvar=env("OPERATOR"),
+                                                 help="Who applies (audit log); default: CI actor, $USER or "
+                                                 "the login name.")]
+    = None,
+    audit_log: Annotated[Path | None, typer.Option(envvar=env("AUDIT_LOG"),
+                                                   help="Audit log path (default: STATE_DIR/audit.jsonl).")]
+    = None,
+    report: ReportOption = None,
+    desired: DesiredOption = None,
+) -> None:
+    """Apply a plan after explicit approval: typed `yes`, `--approve DIGEST` or `--auto-approve`.
+
+    Sends the `notify:` notifications (when configured) after applying, or after a refusal or error.
+    """
+    from reconcile.apply import Approval, check_approval
+    from reconcile.journal import operator_from_env
+
+    g = globals_of(ctx, desired)
+    if approve is not None and auto_approve:
+        raise UsageError("--approve and --auto-approve exclude each other", hint="give one of them")
+    approval = Approval.given(approve) if approve is not None else Approval.auto() if auto_approve else None
+    with Run(g, Phase.APPLY, report=report, notify=True) as run:
+        run.dry_run = dry_run
+        run.operator = operator_from_env(os.environ, operator)
+        config = run.load()
+        saved = read_plan_file(plan_file) if plan_file is not None else None
+        if saved is not None:
+            run.plan = saved
+            if approval is not None:
+                check_approval(saved, approval)  # before any network call
+        try:
+            with bars_for(g) as bars:
+                result = run_async(_apply(config, g, bars, run, saved, approval, limit=limit, force=force,
+                                          dry_run=dry_run, audit_log=audit_log))
+        except _Cancelled:
+            run.cancelled = True
+            err("Apply cancelled, nothing changed.")
+            if not sys.stdin.isatty():
+                err("  → no terminal to answer on: approve with --approve DIGEST, or --auto-approve")
+            raise typer.Exit(1) from None
+        if result is not None:
+            _conclude(result)
+
+
+def _conclude(result: ApplyResult) -> None:
+    out(result.summary())
+    if result.dry_run:
+        return
+    if result.drift:
+        err(f"Warning: {len(result.drift)} change(s) still differ after apply (changed concurrently?):")
+        for action in result.drift:
+            err(f"  {action.describe()}")
+    elif result.not_run:
+        out(f"{len(result.not_run)} action(s) left: run the same apply again to continue.")
+    elif result.residual is not None:
+        out("The target now matches the desired state.")
+
+
+async def _apply(config: Config, g: Globals, bars: Bars, run: Run, saved: Plan | None,  # noqa: PLR0917
+                 approval: Approval | None, *, limit: int | None, force: bool, dry_run: bool,
+                 audit_log: Path | None) -> ApplyResult | None:
+    from reconcile.apply import Approval, apply, check_approval, execute, make_plan, prepare, prepare_fresh
+    from reconcile.journal import AuditContext, AuditLog, apply_lock
+    from reconcile.targets.factory import build_target
+
+    target = build_target(config.target)
+    try:
+        with apply_lock(g.state_dir):
+            if saved is None:
+                desired, fresh = await make_plan(config, target, progress=bars.update)
+                run.plan = fresh
+                fresh.check_limits(config.policy.limits, force=force)
+                if approval is not None:
+                    check_approval(fresh, approval)
+                prepared = prepare_fresh(fresh, desired)
+                if approval is not None and not g.quiet and not fresh.empty:
+                    with bars.paused():  # the plan being applied is shown first, as `terraform apply` does
+                        out(render(fresh, Format.TEXT, color=g.color).rstrip("\n") + "\n")
+            else:
+                prepared = await prepare(saved, config, target, state_dir=g.state_dir, force=force,
+                                         progress=bars.update)
+            chosen = prepared.plan
+            run.pending = tuple(a.id for a in prepared.run) + tuple(a.id for a in prepared.confirmed)
+            if not prepared.run and not prepared.confirmed:
+                bars.line("No changes. The target matches the desired state." if chosen.empty else
+                          f"Nothing to do: every action of plan {chosen.digest[:12]} is already done.")
+                return None
+            if approval is None and not dry_run:
+                approval = _ask(chosen, prepared.run, g, bars)
+                if approval is None:
+                    raise _Cancelled()
+            audit = AuditLog(audit_log or g.state_dir / "audit.jsonl")
+            mode = (approval or Approval.auto()).mode
+            run.approval = None if dry_run and approval is None else str(mode)
+            context = AuditContext(operator=run.operator or "unknown", approval=mode,
+                                   plan_digest=chosen.digest, target=chosen.target)
+            if dry_run:
+                result = await execute(prepared, target, state_dir=g.state_dir, audit=audit, context=context,
+                                       limit=limit, dry_run=True, report=bars.line)
+            else:
+                bars.clear()
+                todo = len(prepared.run) if limit is None else min(limit, len(prepared.run))
+                report = bars.counting("apply", todo + len(prepared.confirmed), None if g.quiet else bars.line)
+                result = await apply(prepared, config, target, state_dir=g.state_dir, audit=audit,
+                                     context=context, limit=limit, report=report)
+            run.result = result
+            return result
+    finally:
+        await target.aclose()
+
+
+class _Cancelled(Exception):
+    """The operator did not type `yes` (exit 1, like Terraform)."""
+
+
+def _ask(chosen: Plan, run: tuple[Action, ...], g: Globals, bars: Bars) -> Approval | None:
+    from reconcile.apply import Approval
+
+    with bars.paused():
+        out(render(chosen, Format.TEXT, color=g.color).rstrip("\n"))
+        if len(run) != len(chosen.actions):
+            out(f"{len(chosen.actions) - len(run)} action(s) of this plan are already done; {len(run)} remain.")
+        typer.echo(f"Type yes to apply PLAN {chosen.digest[:12]}: ", nl=False)
+        answer = sys.stdin.readline().strip()
+    if answer != "yes":
+        return None
+    return Approval.interactive(chosen.digest)

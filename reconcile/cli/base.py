@@ -1,0 +1,288 @@
+"""The typer application, its global options, and the one place errors become messages and exit codes.
+
+Exit codes (SPEC §8): 0 success / no changes, 1 error (including failed actions), 2 usage,
+3 changes pending (`plan --detailed-exitcode`), 4 refused for safety. Only reconcile.cli prints or exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from typer.core import TyperCommand, TyperGroup
+from typer.exceptions import TyperException
+
+from reconcile import __version__
+from reconcile.errors import ReconcileError, UsageError
+from reconcile.plan import Plan
+
+P = ParamSpec("P")
+R = TypeVar("R")
+INTERRUPTED = 130
+
+
+def _bare_flags(params: list[Any]) -> list[Any]:
+    """On/off flags take no value: show no metavar for them in --help (typer shows `<bool>`)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _bare_flags(super().get_params(ctx))
+
+
+class Command(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _bare_flags(super().get_params(ctx))
+
+
+app = typer.Typer(
+    name="reconcile",
+    cls=Group,
+    help="Declarative reconciliation of Atlassian users and groups: a Terraform plan for users.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+
+
+class Format(StrEnum):
+    TEXT = "text"
+    MARKDOWN = "markdown"
+    JSON = "json"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+@dataclass(frozen=True, slots=True)
+class Globals:
+    desired: Path
+    state_dir: Path
+    quiet: bool
+    verbose: bool
+    color: bool
+
+
+def env(name: str) -> str:
+    return f"RECONCILE_{name}"
+
+
+# `--desired` on each command that reads desired state (SPEC §3); no envvar of its own, so that
+# RECONCILE_DESIRED (read by the global option) never overrides a global `--desired` given on the line.
+DesiredOption = Annotated[
+    Path | None,
+    typer.Option("--desired", show_default=False,
+                 help="Directory of desired-state *.yaml files; overrides the global --desired "
+                 "(and RECONCILE_DESIRED). Default: desired."),
+]
+
+ReportOption = Annotated[
+    Path | None,
+    typer.Option("--report", envvar=env("REPORT"), show_default=False,
+                 help="Also write a machine-readable JSON report of this run here (counts, actions, "
+                 "outcomes, warnings, duration, exit status; no secrets). Written on failure too."),
+]
+
+
+def globals_of(ctx: typer.Context | None, desired: Path | None = None) -> Globals:
+    """The global options, with a command-level `--desired` winning over the global one."""
+    obj = ctx.find_root().obj if ctx is not None else None
+    g = obj if isinstance(obj, Globals) else Globals(Path("desired"), Path(".reconcile"), quiet=False,
+                                                     verbose=False, color=False)
+    return g if desired is None else replace(g, desired=desired)
+
+
+def err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def out(message: str) -> None:
+    typer.echo(message)
+
+
+def exit_code_of(exc: BaseException) -> int:
+    """The exit code an exception ends the command with (typer.Exit carries its own)."""
+    if isinstance(exc, typer.Exit):
+        return int(exc.exit_code)
+    if isinstance(exc, ReconcileError):
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return INTERRUPTED
+    if isinstance(exc, TyperException):
+        return int(getattr(exc, "exit_code", 1))
+    return 1
+
+
+def describe_error(exc: BaseException) -> str:
+    """The one message for an error, as printed after `Error: ` (never a secret: errors carry none)."""
+    if isinstance(exc, ReconcileError):
+        return str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def print_error(exc: BaseException, *, verbose: bool) -> None:
+    if isinstance(exc, KeyboardInterrupt):
+        err("Interrupted. A later run of the same apply resumes where this one stopped.")
+        return
+    err(f"Error: {describe_error(exc)}")
+    if not isinstance(exc, ReconcileError):
+        if verbose:
+            err(traceback.format_exc())
+        else:
+            err("  → run again with --verbose for the traceback, and please report it")
+
+
+class Reported(Exception):
+    """The error was already printed (by a run's report step); exit with `code`."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def guarded(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn every error into one clear message on stderr and its exit code; no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, TyperException):
+            raise
+        except Reported as done:
+            raise typer.Exit(done.code) from None
+        except (Exception, KeyboardInterrupt) as exc:
+            ctx = kwargs.get("ctx")
+            print_error(exc, verbose=globals_of(ctx if isinstance(ctx, typer.Context) else None).verbose)
+            raise typer.Exit(exit_code_of(exc)) from None
+
+    return wrapper
+
+
+def run_async(coro: Coroutine[Any, Any, R]) -> R:
+    return asyncio.run(coro)
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data = {"time": self.formatTime(record), "level": record.levelname.lower(),
+                "logger": record.name, "message": record.getMessage()}
+        return json.dumps(data, ensure_ascii=False)
+
+
+def _configure_logging(quiet: bool, verbose: bool, log_format: LogFormat) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format is LogFormat.JSON:
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if getattr(old, "_reconcile", False):
+            root.removeHandler(old)
+    handler._reconcile = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"reconcile {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(epilog="Example: `reconcile --desired desired/ plan` (or `reconcile plan --desired desired/`). "
+              "Shell completion: `reconcile --install-completion`.")
+def main_options(  # noqa: PLR0917 - typer maps parameters to options
+    ctx: typer.Context,
+    desired: Annotated[Path, typer.Option(envvar=env("DESIRED"), help="Directory of desired-state *.yaml files.")]
+    = Path("desired"),
+    state_dir: Annotated[Path, typer.Option(envvar=env("STATE_DIR"),
+                                            help="Where journals, the audit log and the apply lock live.")]
+    = Path(".reconcile"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", envvar=env("QUIET"),
+                                        help="Only errors and results; no progress.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", envvar=env("VERBOSE"),
+                                          help="Debug logs (secrets masked); tracebacks.")] = False,
+    log_format: Annotated[LogFormat, typer.Option(envvar=env("LOG_FORMAT"), help="Log lines on stderr.")]
+    = LogFormat.TEXT,
+    no_color: Annotated[bool, typer.Option("--no-color", envvar=env("NO_COLOR"),
+                                           help="Plain text even on a terminal.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version.")] = False,
+) -> None:
+    """Declarative reconciliation of Atlassian users and groups: a Terraform plan for users.
+
+    Every option can also be set with a RECONCILE_* environment variable (e.g. RECONCILE_DESIRED).
+    """
+    _configure_logging(quiet, verbose, log_format)
+    color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+    ctx.obj = Globals(desired=desired, state_dir=state_dir, quiet=quiet, verbose=verbose, color=color)
+
+
+def render(plan: Plan, fmt: Format, *, color: bool, mask_emails: bool = False,
+           plan_file: str = "plan.json") -> str:
+    from reconcile import render as renderers
+
+    if fmt is Format.MARKDOWN:
+        return renderers.markdown(plan, mask_emails=mask_emails, plan_file=plan_file)
+    if fmt is Format.JSON:
+        return renderers.json_text(plan)
+    return renderers.text(plan, color=color)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a file so that readers never see half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Refuse (exit 2, before any network call) an output path that cannot be written."""
+    if path.is_dir():
+        raise UsageError(f"{what} {path} is a directory", hint="give a file name")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {path} cannot be written: {parent} is not a writable directory",
+                         hint="give a path in a directory you can write to")
+
+
+def read_plan_file(path: Path) -> Plan:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read plan file {path}: {exc.strerror}",
+                         hint="give the file written by `reconcile plan --out FILE`") from exc
+    return Plan.loads(text, source=str(path))

@@ -1,0 +1,198 @@
+"""The read-only commands: validate, plan, show, export, schema (and the simulator's `sim`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from reconcile.cli.bars import Bars, bars_for
+from reconcile.cli.base import (
+    Command,
+    DesiredOption,
+    Format,
+    ReportOption,
+    app,
+    check_writable,
+    env,
+    err,
+    globals_of,
+    guarded,
+    out,
+    read_plan_file,
+    render,
+    run_async,
+    write_atomic,
+)
+from reconcile.cli.run import Run
+from reconcile.notify import Phase
+
+if TYPE_CHECKING:
+    from reconcile.model import ActualState, DesiredState
+    from reconcile.plan import Plan
+    from reconcile.settings import Config
+
+
+@app.command(cls=Command, epilog="Examples: `reconcile validate`  ·  `reconcile validate --desired desired/`")
+@guarded
+def validate(ctx: typer.Context, desired: DesiredOption = None) -> None:
+    """Check the desired-state files (every problem as file:line:col); no network."""
+    from reconcile.config import load
+
+    g = globals_of(ctx, desired)
+    config = load(g.desired, env=os.environ)
+    users = len(config.inline.users)
+    sources = ", ".join(f"{n} ({s.type})" for n, s in config.sources.items()) or "none"
+    where = " ".join(v for k, v in config.target.describe().items() if k != "type")
+    notify = ", ".join(c for c in ("email", "webhook") if config.notify and getattr(config.notify, c))
+    out(f"{g.desired}: valid ({len(config.files)} file(s); target {config.target.type} {where}; "
+        f"{users} inline user(s); sources: {sources}" + (f"; notify: {notify}" if notify else "") + ").")
+
+
+async def fresh_plan(config: Config, bars: Bars) -> tuple[DesiredState, Plan]:
+    from reconcile.apply import make_plan
+    from reconcile.targets.factory import build_target
+
+    target = build_target(config.target)
+    try:
+        return await make_plan(config, target, progress=bars.update)
+    finally:
+        await target.aclose()
+
+
+@app.command(cls=Command, epilog="Examples: `reconcile plan`  ·  `reconcile plan --out plan.json --format markdown "
+             "--mask-emails`  ·  `reconcile plan --detailed-exitcode --report drift.json --notify` (0 no "
+             "changes, 3 changes, 4 refused)")
+@guarded
+def plan(  # noqa: PLR0917 - typer maps parameters to options
+    ctx: typer.Context,
+    out_file: Annotated[Path | None, typer.Option("--out", envvar=env("OUT"),
+                                                  help="Write the JSON plan here (for `apply PLAN_FILE`).")]
+    = None,
+    fmt: Annotated[Format, typer.Option("--format", envvar=env("FORMAT"), help="Output format.")]
+    = Format.TEXT,
+    detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", envvar=env("DETAILED_EXITCODE"),
+                                                    help="Exit 0 no changes, 3 changes pending, 4 refused.")]
+    = False,
+    force: Annotated[bool, typer.Option("--force", envvar=env("FORCE"), help="Plan beyond the safety limits.")]
+    = False,
+    mask_emails: Annotated[bool, typer.Option("--mask-emails", envvar=env("MASK_EMAILS"),
+                                              help="Markdown: a***@example.com (public PR comments).")]
+    = False,
+    report: ReportOption = None,
+    notify: Annotated[bool, typer.Option("--notify", envvar=env("NOTIFY"),
+                                         help="Send the `notify:` notifications after planning "
+                                         "(apply always sends them).")] = False,
+    desired: DesiredOption = None,
+) -> None:
+    """Compute the plan: what apply would change. Changes nothing."""
+    g = globals_of(ctx, desired)
+    if out_file is not None:
+        check_writable(out_file, "--out")
+    with Run(g, Phase.PLAN, report=report, notify=notify) as run:
+        config = run.load()
+        with bars_for(g) as bars:
+            _, result = run_async(fresh_plan(config, bars))
+        run.plan = result
+        out(render(result, fmt, color=g.color, mask_emails=mask_emails,
+                   plan_file=str(out_file or "plan.json")).rstrip("\n"))
+        result.check_limits(config.policy.limits, force=force)
+        if out_file is not None:
+            write_atomic(out_file, result.dumps())
+            err(f"Plan written to {out_file}; apply it with: reconcile apply {out_file} --approve {result.digest}")
+        if detailed_exitcode and not result.empty:
+            raise typer.Exit(3)
+
+
+@app.command(cls=Command, epilog="Example: `reconcile show plan.json --format markdown`")
+@guarded
+def show(
+    ctx: typer.Context,
+    plan_file: Annotated[Path, typer.Argument(help="A plan written by `reconcile plan --out`.")],
+    fmt: Annotated[Format, typer.Option("--format", envvar=env("FORMAT"), help="Output format.")]
+    = Format.TEXT,
+    mask_emails: Annotated[bool, typer.Option("--mask-emails", envvar=env("MASK_EMAILS"),
+                                              help="Markdown: mask emails.")]
+    = False,
+) -> None:
+    """Print a saved plan. Reads no desired state and no target."""
+    g = globals_of(ctx)
+    saved = read_plan_file(plan_file)
+    out(render(saved, fmt, color=g.color, mask_emails=mask_emails, plan_file=str(plan_file)).rstrip("\n"))
+
+
+class ExportFormat(StrEnum):
+    YAML = "yaml"
+    CSV = "csv"
+
+
+@app.command(cls=Command, epilog="Examples: `reconcile export --out desired/users.yaml` (bootstrap a site into "
+             "git; then `reconcile plan` shows no changes)  ·  `reconcile export --format csv > users.csv`")
+@guarded
+def export(
+    ctx: typer.Context,
+    fmt: Annotated[ExportFormat, typer.Option("--format", envvar=env("EXPORT_FORMAT"),
+                                              help="yaml: a desired-state file; csv: a user report.")]
+    = ExportFormat.YAML,
+    out_file: Annotated[Path | None, typer.Option("--out", envvar=env("EXPORT_OUT"),
+                                                  help="Write here instead of stdout.")] = None,
+    by_group: Annotated[bool, typer.Option("--by-group", envvar=env("EXPORT_BY_GROUP"),
+                                           help="yaml: write membership as group members, not user groups.")]
+    = False,
+    desired: DesiredOption = None,
+) -> None:
+    """Dump the actual state: as a desired-state file that plans to no changes, or as CSV."""
+    from reconcile.config import load
+    from reconcile.export import to_csv, to_yaml
+
+    g = globals_of(ctx, desired)
+    config = load(g.desired, env=os.environ)
+    with bars_for(g) as bars:
+        actual = run_async(_fetch(config, bars))
+    if fmt is ExportFormat.CSV:
+        text = to_csv(actual)
+    else:
+        text = to_yaml(actual, config.scope, config.target, policy=config.policy, by_group=by_group)
+    if out_file is None:
+        out(text.rstrip("\n"))
+    else:
+        write_atomic(out_file, text)
+        err(f"Exported to {out_file}.")
+
+
+async def _fetch(config: Config, bars: Bars) -> ActualState:
+    from reconcile.targets.factory import build_target
+
+    target = build_target(config.target)
+    try:
+        return await target.fetch(config.scope, bars.update)
+    finally:
+        await target.aclose()
+
+
+@app.command(cls=Command, epilog="Example: `reconcile schema > reconcile.schema.json`, then in a desired file: "
+             "`# yaml-language-server: $schema=reconcile.schema.json`")
+@guarded
+def schema() -> None:
+    """Print the JSON Schema of the desired-state files (for editors)."""
+    from reconcile.config import json_schema
+
+    out(json.dumps(json_schema(), indent=2, sort_keys=True))
+
+
+def _register_sim() -> None:
+    try:
+        from reconcile.sim.command import sim
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("reconcile.sim"):
+            return
+        raise
+    app.command(name="sim", cls=Command, epilog="Example: `reconcile sim --port 8990` then, in another shell, "
+                "`CONFLUENCE_TOKEN=... reconcile plan`")(sim)
+
+
+_register_sim()
