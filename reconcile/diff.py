@@ -66,6 +66,7 @@ def diff(
         )
     matches, missing = match_users(desired, actual)
     planner = _Planner(actual, scope, policy)
+    planner.unfound_emails = [desired.users[k].key for k in missing if _known_by_email_only(desired.users[k])]
     for key in missing:
         planner.warn(
             WarningKind.MISSING_USER,
@@ -180,6 +181,11 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[_Match
     return matches, missing
 
 
+def _known_by_email_only(want: DesiredUser) -> bool:
+    """A desired user with an email and no username / account id: found only where emails show."""
+    return is_email(want.key) and not want.username
+
+
 def _lookup(index: Mapping[str, list[User]], keys: Iterable[str]) -> list[User]:
     """The distinct accounts any of the keys names."""
     found: list[User] = []
@@ -207,6 +213,7 @@ class _Planner:
         self.memberships = 0
         self.seats_freed = 0
         self.desired_in_scope: set[str] = set()  # normalised keys of the desired users in scope
+        self.unfound_emails: list[str] = []  # desired users known only by an email no account showed
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
@@ -328,6 +335,22 @@ class _Planner:
         if policy is AbsentPolicy.DISABLE and user.status is Status.DISABLED:
             return
         kind = ActionKind.DISABLE if policy is AbsentPolicy.DISABLE else ActionKind.DELETE
+        unprotected = self._protection(user, keys) is None and not user.synced
+        if user.email is None and self.unfound_emails and unprotected:
+            # The target hides this account's email (DC: disabled or unlicensed users on 9.3+, every
+            # user before 9.3), so it may be a desired user that was not found by email: calling it
+            # absent would be a guess (SPEC §4), and under `delete` an irreversible one.
+            shown = ", ".join(self.unfound_emails[:3])
+            more = f" and {len(self.unfound_emails) - 3} more" if len(self.unfound_emails) > 3 else ""
+            self.warn(
+                WarningKind.AMBIGUOUS,
+                user.label,
+                f"would {kind} as absent, but the target shows no email for it, so it may be "
+                f"{'the desired user' if len(self.unfound_emails) == 1 else 'one of the desired users'} "
+                f"{shown}{more} (not found by email); write desired users by username, or have "
+                "the source supply both username and email",
+            )
+            return
         if self._guarded(user, keys, user.label, str(kind)):
             self._add(kind, user, user.label, f"not in the desired state (policy.absent: {policy.value})",
                       precondition={"status": user.status.value})

@@ -119,3 +119,31 @@ def test_an_edited_plan_file_names_the_file_and_the_way_out() -> None:
     message = str(caught.value)
     assert "plan.json" in message and "edited" in message and "desired state" not in message
     assert "reconcile plan" in message
+
+
+def test_an_account_whose_email_is_hidden_is_not_taken_for_absent_while_a_desired_email_is_unfound() -> None:
+    # Confluence DC 9.3+ reveals emails only for licensed active users (the active-users list), and
+    # DC before 9.3 for nobody. zoe is disabled, so her email is hidden: the desired user
+    # `zoe@example.com` is not found, and zoe's account looked absent. Under `absent: delete` the
+    # plan deleted the very account the desired state wants active: a guess, and irreversible.
+    zoe = dc_user("zoe", status="disabled")  # no email known
+    alice = dc_user("alice", email="alice@example.com")
+    gone = dc_user("gone", email="gone@example.com")  # email known and not desired: really absent
+    want = desired({"zoe@example.com": {}, "alice@example.com": {}})
+    plan = diff(want, actual([zoe, alice, gone]), scope=scope(), policy=policy(absent=AbsentPolicy.DELETE),
+                target=TARGET)
+    assert lines(plan) == ["delete gone"]
+    kinds = {(w.kind, w.subject): w.message for w in plan.warnings}
+    assert ("missing_user", "zoe@example.com") in kinds
+    message = kinds[("ambiguous", "zoe")]
+    assert "zoe@example.com" in message and "by username" in message and "delete" in message
+
+
+def test_hidden_emails_do_not_hold_back_absent_users_when_every_desired_user_was_found() -> None:
+    zoe = dc_user("zoe", status="disabled")
+    bob = dc_user("bob")
+    plan = diff(desired({"zoe": {}, "bob@example.com": {"username": "bob"}}),
+                actual([zoe, bob, dc_user("gone")]), scope=scope(), policy=policy(absent=AbsentPolicy.DELETE),
+                target=TARGET)
+    assert lines(plan) == ["enable zoe", "delete gone"]
+    assert plan.warnings == ()
