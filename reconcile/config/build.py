@@ -44,7 +44,7 @@ from reconcile.settings import (
 log = logging.getLogger(__name__)
 
 Problems = list[tuple[Location, str]]
-SECTIONS = ("target", "scope", "policy", "sources")
+SECTIONS = ("target", "scope", "policy", "sources", "notify")
 
 
 def _v(fields: Fields | None, key: str, default: Any = None) -> Any:

@@ -6,6 +6,7 @@ Patterns here are used verbatim by both the loader and the schema.
 from __future__ import annotations
 
 from reconcile.config.nodes import ListOf, MapOf, Node, Nullable
+from reconcile.config.notify import NOTIFY
 from reconcile.config.records import Condition, Record, Tagged
 from reconcile.config.references import FilePath, SecretFile, SecretRef
 from reconcile.config.scalars import Boolean, Choice, Const, Integer, LimitValue, Number, Text
@@ -221,6 +222,7 @@ FILE = Record(
                 "allow_empty": Boolean(doc="lift every empty-source guard", default=False),
             },
         )),
+        "notify": NOTIFY,
         "users": Nullable(MapOf(user_key(), Nullable(USER), doc="desired users, keyed by email or username")),
         "groups": Nullable(MapOf(
             group_name(),

@@ -12,6 +12,7 @@ from typing import Any
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from reconcile.config import build, yamlfile
+from reconcile.config import notify as notifying
 from reconcile.config.format import FILE
 from reconcile.config.nodes import At, Context, Fields, Invalid
 from reconcile.errors import ConfigError
@@ -73,8 +74,9 @@ def _assemble(docs: list[Fields], files: list[str], problems: build.Problems, *,
             problems.append((Location(str(directory)),
                              "no target: add a `target:` section to one of the desired files"))
         return None
+    notify = notifying.build(sections["notify"].value) if "notify" in sections else None
     return Config(target=build.target(sections["target"].value), scope=scope, policy=policy, inline=inline,
-                  sources=srcs, files=tuple(files), directory=str(directory))
+                  sources=srcs, files=tuple(files), directory=str(directory), notify=notify)
 
 
 def _parse(path: Path, ctx: Context) -> Any:

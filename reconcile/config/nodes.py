@@ -164,13 +164,17 @@ class Nullable(Node):
 
 
 class ListOf(Node):
-    def __init__(self, item: Node, doc: str = "", default: Any = None) -> None:
+    def __init__(self, item: Node, doc: str = "", default: Any = None, *, min_items: int = 0) -> None:
         super().__init__(doc, default)
         self.item = item
+        self.min_items = min_items
 
     def check(self, value: Any, at: At, ctx: Context) -> Any:
         if not isinstance(value, list):
             return ctx.problem(at.loc, f"{at.path}: expected a list, got {kind_of(value)}")
+        if len(value) < self.min_items:
+            return ctx.problem(at.loc, f"{at.path}: give at least {self.min_items} item"
+                               f"{'s' if self.min_items != 1 else ''}")
         out: list[Item] = []
         for i, element in enumerate(value):
             line, col = lc(value).item(i)
@@ -181,7 +185,10 @@ class ListOf(Node):
         return out
 
     def own_schema(self) -> dict[str, Any]:
-        return {"type": "array", "items": self.item.schema()}
+        out: dict[str, Any] = {"type": "array", "items": self.item.schema()}
+        if self.min_items:
+            out["minItems"] = self.min_items
+        return out
 
 
 def _entries(value: Any, at: At, ctx: Context) -> list[tuple[str, Any, Location, Location]] | Invalid:

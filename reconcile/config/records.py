@@ -34,6 +34,16 @@ class Condition:
     requires: str
 
 
+@dataclass(frozen=True, slots=True)
+class Forbid:
+    """None of `keys` may be present when `key` is `value` (e.g. credentials with `security: none`)."""
+
+    key: str
+    value: str
+    keys: tuple[str, ...]
+    message: str
+
+
 class Record(Node):
     """A mapping with known keys; every other key is a problem."""
 
@@ -46,6 +56,7 @@ class Record(Node):
         choices_message: str = "",
         conditions: Sequence[Condition] = (),
         dependent: Mapping[str, Sequence[str]] | None = None,
+        forbids: Sequence[Forbid] = (),
         doc: str = "",
     ) -> None:
         super().__init__(doc)
@@ -55,6 +66,7 @@ class Record(Node):
         self.choices_message = choices_message
         self.conditions = tuple(conditions)
         self.dependent = {k: tuple(v) for k, v in (dependent or {}).items()}
+        self.forbids = tuple(forbids)
 
     def check(self, value: Any, at: At, ctx: Context) -> Any:
         entries = _entries(value, at, ctx)
@@ -88,6 +100,11 @@ class Record(Node):
             for need in needs:
                 if key in present and need not in present:
                     ctx.problem(key_locs[key], f"'{key}' needs '{need}' in the same file")
+        for rule in self.forbids:
+            if value.get(rule.key) == rule.value:
+                for key in rule.keys:
+                    if key in present:
+                        ctx.problem(key_locs[key], f"{at.child(key, at.loc, at.key_loc).path}: {rule.message}")
         return out
 
     def own_schema(self) -> dict[str, Any]:
@@ -104,14 +121,21 @@ class Record(Node):
                 {"required": sorted(c), "properties": dict.fromkeys(sorted(every - c), False)}
                 for c in self.choices
             ]
-        if self.conditions:
-            out["allOf"] = [
-                {
-                    "if": {"properties": {c.key: {"const": c.value}}, "required": [c.key]},
-                    "then": {"required": [c.requires]},
-                }
-                for c in self.conditions
-            ]
+        rules = [
+            {
+                "if": {"properties": {c.key: {"const": c.value}}, "required": [c.key]},
+                "then": {"required": [c.requires]},
+            }
+            for c in self.conditions
+        ] + [
+            {
+                "if": {"properties": {f.key: {"const": f.value}}, "required": [f.key]},
+                "then": {"not": {"anyOf": [{"required": [k]} for k in f.keys]}},
+            }
+            for f in self.forbids
+        ]
+        if rules:
+            out["allOf"] = rules
         if self.dependent:
             out["dependentRequired"] = {k: list(v) for k, v in self.dependent.items()}
         return out

@@ -16,14 +16,16 @@ from reconcile.settings import Secret
 class SecretRef(Text):
     """A credential: only `${VAR}` references are allowed, never the value itself."""
 
-    def __init__(self, name: str, doc: str = "") -> None:
+    def __init__(self, name: str, doc: str = "", *, file_key: str | None = "") -> None:
         super().__init__(rf"^(?:\$\{{{ENV_NAME}\}})+$", expand=True, doc=doc)
         self.name = name
+        self.file_key = f"{name}_file" if file_key == "" else file_key  # None: there is no file form
 
     def check(self, value: Any, at: At, ctx: Context) -> Any:
         if not isinstance(value, str) or not self.regex or not self.regex.search(value):
             # never echo the value: it may be the credential itself
-            return ctx.problem(at.loc, f"{at.path}: literal secret: use ${{ENV_VAR}} or {self.name}_file:")
+            other = f" or {self.file_key}:" if self.file_key else ""
+            return ctx.problem(at.loc, f"{at.path}: literal secret: use ${{ENV_VAR}}{other}")
         expanded = expand(str(value), at, ctx)
         if isinstance(expanded, Invalid):
             return INVALID

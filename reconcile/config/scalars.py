@@ -49,19 +49,25 @@ class Text(Node):
 
 
 class Integer(Node):
-    def __init__(self, minimum: int = 0, doc: str = "", default: Any = None) -> None:
+    def __init__(self, minimum: int = 0, doc: str = "", default: Any = None, *, maximum: int | None = None) -> None:
         super().__init__(doc, default)
         self.minimum = minimum
+        self.maximum = maximum
 
     def check(self, value: Any, at: At, ctx: Context) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             return ctx.problem(at.loc, f"{at.path}: expected a whole number, got {kind_of(value)}")
         if value < self.minimum:
             return ctx.problem(at.loc, f"{at.path}: must be at least {self.minimum}, got {value}")
+        if self.maximum is not None and value > self.maximum:
+            return ctx.problem(at.loc, f"{at.path}: must be at most {self.maximum}, got {value}")
         return int(value)
 
     def own_schema(self) -> dict[str, Any]:
-        return {"type": "integer", "minimum": self.minimum}
+        out: dict[str, Any] = {"type": "integer", "minimum": self.minimum}
+        if self.maximum is not None:
+            out["maximum"] = self.maximum
+        return out
 
 
 class Number(Node):
