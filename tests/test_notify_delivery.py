@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import logging
-import socket
-import ssl
-import subprocess
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from fixtures_notify import (  # noqa: F401 - fixtures, imported explicitly
+    PASSWORD,
+    Inbox,
+    Receiver,
+    certificate_fixture,
+    free_port,
+    receiver_fixture,
+    server_context,
+    smtp_fixture,
+)
 from fixtures_render import empty_plan, huge_plan, realistic_plan
 
 from reconcile.apply import ActionReport, ApplyResult
@@ -37,68 +36,7 @@ from reconcile.plan import Action, ActionKind, Subject
 from reconcile.settings import Secret
 from reconcile.targets.base import Outcome, Result
 
-PASSWORD = "smtp-pa55-Zq8x"  # must never appear in a message, a delivery detail or a log
 HOOK_PATH = "/services/T000/B000/hook-s3cr3t-Path"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1/localhost (openssl, as on every Debian machine)."""
-    d = tmp_path_factory.mktemp("tls")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-         "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")],
-        check=True, capture_output=True,
-    )
-    return d / "cert.pem", d / "key.pem"
-
-
-@dataclass
-class Inbox:
-    messages: list[Envelope] = field(default_factory=list)
-    logins: list[str] = field(default_factory=list)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.messages.append(envelope)
-        return "250 OK"
-
-    def authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                     auth_data: Any) -> AuthResult:
-        assert isinstance(auth_data, LoginPassword)
-        self.logins.append(auth_data.login.decode())
-        ok = auth_data.login == b"reconcile" and auth_data.password == PASSWORD.encode()
-        return AuthResult(success=ok, handled=False)
-
-    def parsed(self, i: int = 0) -> email.message.EmailMessage:
-        content = self.messages[i].original_content
-        assert content is not None
-        message = email.message_from_bytes(content, policy=email.policy.default)
-        assert isinstance(message, email.message.EmailMessage)
-        return message
-
-
-def _server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(str(certificate[0]), str(certificate[1]))
-    return ctx
-
-
-@pytest.fixture
-def smtp_starttls(certificate: tuple[Path, Path]) -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=_server_context(certificate),
-                            require_starttls=True, auth_require_tls=True, authenticator=inbox.authenticate)
-    controller.start()
-    yield inbox, port
-    controller.stop()
 
 
 def _email(port: int, ca: Path | None, *, password: str = PASSWORD,
@@ -153,7 +91,7 @@ def test_an_untrusted_certificate_is_refused(smtp_starttls: tuple[Inbox, int]) -
 
 def test_a_server_without_starttls_gets_no_credentials() -> None:
     inbox = Inbox()
-    port = _free_port()
+    port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port, auth_require_tls=False,
                             authenticator=inbox.authenticate)
     controller.start()
@@ -167,7 +105,7 @@ def test_a_server_without_starttls_gets_no_credentials() -> None:
 
 
 def test_credentials_are_never_sent_without_tls() -> None:
-    port = _free_port()  # nothing listens: a connection attempt would fail differently
+    port = free_port()  # nothing listens: a connection attempt would fail differently
     [delivery] = notify(NotifySettings(email=_email(port, None, security=SmtpSecurity.NONE)),
                         Event.planned(realistic_plan()))
     assert not delivery.ok
@@ -176,9 +114,9 @@ def test_credentials_are_never_sent_without_tls() -> None:
 
 def test_implicit_tls_on_connect(certificate: tuple[Path, Path]) -> None:
     inbox = Inbox()
-    port = _free_port()
+    port = free_port()
     # aiosmtpd does not count implicit TLS as TLS for its AUTH rule; the client side is what is tested.
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, ssl_context=_server_context(certificate),
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, ssl_context=server_context(certificate),
                             authenticator=inbox.authenticate, auth_require_tls=False)
     controller.start()
     try:
@@ -191,36 +129,6 @@ def test_implicit_tls_on_connect(certificate: tuple[Path, Path]) -> None:
 
 
 # ----------------------------------------------------------------------------------------- webhook
-
-
-@dataclass
-class Receiver:
-    status: int = 200
-    posts: list[tuple[str, dict[str, str], Any]] = field(default_factory=list)
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[Receiver, int]]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            state.posts.append((self.path, dict(self.headers), json.loads(self.rfile.read(length))))
-            self.send_response(state.status)
-            self.send_header("Content-Type", "text/plain")
-            self.end_headers()
-            self.wfile.write(b"ok" if state.status < 400 else b"invalid_payload")
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state, int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
 
 
 def _hook(port: int) -> WebhookSettings:
@@ -254,7 +162,7 @@ def test_webhook_failure_is_reported_without_the_secret_url(receiver: tuple[Rece
 
 
 def test_webhook_to_a_closed_port_fails_cleanly() -> None:
-    [delivery] = notify(NotifySettings(webhook=_hook(_free_port())), Event.planned(realistic_plan()))
+    [delivery] = notify(NotifySettings(webhook=_hook(free_port())), Event.planned(realistic_plan()))
     assert not delivery.ok
     assert "ConnectError" in delivery.detail and HOOK_PATH not in delivery.detail
 
