@@ -214,6 +214,7 @@ class _Planner:
         self.seats_freed = 0
         self.desired_in_scope: set[str] = set()  # normalised keys of the desired users in scope
         self.unfound_emails: list[str] = []  # desired users known only by an email no account showed
+        self.protect_emails = any(is_email(p) for p in scope.protect.patterns)
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
@@ -336,6 +337,12 @@ class _Planner:
             return
         kind = ActionKind.DISABLE if policy is AbsentPolicy.DISABLE else ActionKind.DELETE
         unprotected = self._protection(user, keys) is None and not user.synced
+        if user.email is None and unprotected and self.protect_emails:
+            # `scope.protect` names emails and the target hides this account's: it may be protected
+            self.warn(WarningKind.PROTECTED, user.label,
+                      f"may be protected (scope.protect names emails, and the target shows no email for this "
+                      f"account): would {kind}; never touched. Protect accounts by username here")
+            return
         if user.email is None and self.unfound_emails and unprotected:
             # The target hides this account's email (DC: disabled or unlicensed users on 9.3+, every
             # user before 9.3), so it may be a desired user that was not found by email: calling it

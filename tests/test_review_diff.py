@@ -147,3 +147,23 @@ def test_hidden_emails_do_not_hold_back_absent_users_when_every_desired_user_was
                 target=TARGET)
     assert lines(plan) == ["enable zoe", "delete gone"]
     assert plan.warnings == ()
+
+
+def test_an_account_whose_email_is_hidden_is_protected_when_scope_protect_names_emails() -> None:
+    # `protect: [ceo@example.com]` on a Confluence DC that hides the ceo's email (disabled or
+    # unlicensed on 9.3+, everyone before 9.3): the glob cannot match, and the protected account
+    # was disabled as absent. Fail closed: it may be protected, so it is never touched.
+    ceo = dc_user("ceo")  # no email known
+    known = dc_user("bob", email="bob@example.com")
+    old = User(ref="key-old", username="old", unsynced=True)  # unsynced entries are not accounts
+    from reconcile.model import UnsyncedPolicy
+
+    plan = diff(desired({"alice": {}}), actual([dc_user("alice"), ceo, known, old]),
+                scope=scope(protect=["ceo@example.com"]),
+                policy=policy(unsynced=UnsyncedPolicy.DELETE), target=TARGET)
+    assert lines(plan) == ["disable bob", "delete old"]
+    warning = next(w for w in plan.warnings if w.subject == "ceo")
+    assert warning.kind == "protected" and "scope.protect" in warning.message and "email" in warning.message
+    plan = diff(desired({"alice": {}}), actual([dc_user("alice"), ceo]), scope=scope(protect=["svc-*"]),
+                policy=policy(), target=TARGET)
+    assert lines(plan) == ["disable ceo"]
