@@ -156,6 +156,10 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[_Match
         names = [k for k in (key, want.username and norm(want.username)) if k]
         emails = [k for k in (key, want.email and norm(want.email)) if k and is_email(k)]
         found = _lookup(by_name, names)
+        if len(found) > 1:
+            refs = ", ".join(f"{u.label} ({u.ref})" for u in found)
+            problems.append(f"{want.key}: its keys name {len(found)} accounts: {refs}")
+            continue
         if not found:
             found = _lookup(by_email, emails)
             if len(found) > 1:

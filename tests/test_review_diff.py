@@ -167,3 +167,14 @@ def test_an_account_whose_email_is_hidden_is_protected_when_scope_protect_names_
     plan = diff(desired({"alice": {}}), actual([dc_user("alice"), ceo]), scope=scope(protect=["svc-*"]),
                 policy=policy(), target=TARGET)
     assert lines(plan) == ["disable ceo"]
+
+
+def test_a_desired_user_whose_keys_name_two_accounts_is_an_error_not_a_pick() -> None:
+    # The key is one account's (email-shaped) username, the source-supplied username another's.
+    from reconcile.diff import IdentityConflict
+
+    one = User(ref="key-1", username="bob@example.com")
+    two = User(ref="key-2", username="robert")
+    with pytest.raises(IdentityConflict, match=r"bob@example.com: its keys name 2 accounts: bob@example.com \(key-1\)"):
+        diff(desired({"bob@example.com": {"username": "robert"}}), actual([one, two]), scope=scope(),
+             policy=policy(), target=TARGET)
