@@ -25,6 +25,7 @@ from reconcile.notify import (
     EmailSettings,
     Event,
     NotifySettings,
+    Phase,
     SmtpSecurity,
     WebhookSettings,
     When,
@@ -225,3 +226,30 @@ def test_names_cannot_inject_headers_or_slack_mentions() -> None:
     assert "\r" not in message.subject and "\n" not in message.subject
     payload = json.dumps(slack_payload(message))
     assert "<!channel>" not in payload and "&lt;!channel&gt;" in payload
+
+
+def test_a_refused_run_names_the_reason_masked_and_lists_what_was_refused() -> None:
+    plan = realistic_plan()
+    reason = ("refused: the plan is stale, nothing was changed:\n"
+              "  action no longer needed: enable dave@example.com (8a7f80a4)\n"
+              "  → run `reconcile plan` again, review it, and approve the new digest")
+    event = Event.stopped(Phase.APPLY, reason, refused=True, plan=plan)
+    assert event.failed and not event.changed
+    message = build_message(event, max_actions=3)
+    assert message.subject == ("[reconcile] apply REFUSED for confluence-dc https://confluence.example.com: "
+                               "refused: the plan is stale, nothing was changed:")
+    text = message.text()
+    assert "action no longer needed: enable d***@example.com (8a7f80a4)" in text
+    assert "dave@example.com" not in text
+    assert len(message.actions) == 3 and message.more == len(plan.actions) - 3
+    assert message.footer == "Nothing was changed."
+    assert notify(NotifySettings(on=frozenset({When.CHANGES})), event) == ()  # only `failure`/`always` send it
+
+
+def test_an_error_before_any_plan_still_names_the_target() -> None:
+    event = Event.stopped(Phase.PLAN, "GET http://ldap.example.com -> timeout", refused=False,
+                          target={"type": "atlassian-cloud", "url": "https://api.atlassian.com", "org": "o-1"})
+    message = build_message(event)
+    assert message.subject == ("[reconcile] plan FAILED for atlassian-cloud https://api.atlassian.com o-1: "
+                               "GET http://ldap.example.com -> timeout")
+    assert message.actions == () and message.failed
