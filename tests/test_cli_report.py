@@ -230,3 +230,12 @@ def test_reports_against_the_simulator_hold_no_secret(sim_url: str, tmp_path: Pa
     assert w["status"] == "error" and w["error"]["type"] in {"AuthError", "TargetError"}
     for name in ("p.json", "a.json", "w.json"):
         assert TOKEN not in (tmp_path / name).read_text()
+
+
+def test_a_usage_error_is_reported_too(cli: Cli) -> None:
+    path, plan = cli.plan_file()
+    result = cli("apply", str(path), "--approve", plan.digest[:11], "--report", str(cli.tmp / "report.json"))
+    assert result.exit_code == 2 and "at least 12" in result.stderr
+    report = cli.report()
+    assert (report["status"], report["exit_code"], report["error"]["type"]) == ("error", 2, "UsageError")
+    assert report["plan"] is None and report["apply"]["approval"] is None

@@ -77,10 +77,10 @@ def apply(  # noqa: PLR0917 - typer maps parameters to options
     from reconcile.journal import operator_from_env
 
     g = globals_of(ctx, desired)
-    if approve is not None and auto_approve:
-        raise UsageError("--approve and --auto-approve exclude each other", hint="give one of them")
-    approval = Approval.given(approve) if approve is not None else Approval.auto() if auto_approve else None
     with Run(g, Phase.APPLY, report=report, notify=True) as run:
+        if approve is not None and auto_approve:
+            raise UsageError("--approve and --auto-approve exclude each other", hint="give one of them")
+        approval = Approval.given(approve) if approve is not None else Approval.auto() if auto_approve else None
         run.dry_run = dry_run
         run.operator = operator_from_env(os.environ, operator)
         config = run.load()

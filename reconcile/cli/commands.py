@@ -91,9 +91,9 @@ def plan(  # noqa: PLR0917 - typer maps parameters to options
 ) -> None:
     """Compute the plan: what apply would change. Changes nothing."""
     g = globals_of(ctx, desired)
-    if out_file is not None:
-        check_writable(out_file, "--out")
     with Run(g, Phase.PLAN, report=report, notify=notify) as run:
+        if out_file is not None:
+            check_writable(out_file, "--out")
         config = run.load()
         with bars_for(g) as bars:
             _, result = run_async(fresh_plan(config, bars))
