@@ -191,8 +191,21 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is now: while progress bars draw, rich redirects it so that log
+    lines appear above the bars instead of through them."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def _configure_logging(quiet: bool, verbose: bool, log_format: LogFormat) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     if log_format is LogFormat.JSON:
         handler.setFormatter(_JsonFormatter())
     else:
