@@ -85,6 +85,10 @@ def diff(
             planner.plan_unsynced(user)
         elif user.ref not in matched_refs:
             planner.plan_absent(user)
+    if actual.unsynced_unread and policy.unsynced is UnsyncedPolicy.DELETE:
+        planner.warn(WarningKind.INCOMPLETE, "unsynced entries",
+                     f"not read ({actual.unsynced_unread}), so policy.unsynced: delete has no effect; use "
+                     "username + password auth, or disable secure administrator sessions")
     for group in sorted(desired.groups):
         if scope.owns_group(group) and group not in actual.groups:
             planner.warn(WarningKind.MISSING_GROUP, group, "desired group does not exist on the target")

@@ -135,6 +135,7 @@ class ActualState:
     members: Mapping[str, frozenset[str]]  # lower-cased group name -> user refs
     me: str | None = None  # ref of the account the credentials belong to
     complete_groups: frozenset[str] | None = None  # groups whose members were read (None: all)
+    unsynced_unread: str | None = None  # why unsynced entries could not be read (DC, no websudo)
 
     @staticmethod
     def build(

@@ -115,6 +115,7 @@ class WarningKind(StrEnum):
     READONLY = "readonly"  # membership change in a read-only group (DC)
     MISSING_USER = "missing_user"  # desired user that does not exist on the target
     MISSING_GROUP = "missing_group"  # desired group that does not exist on the target
+    INCOMPLETE = "incomplete"  # something the target could not read (e.g. unsynced entries without websudo)
     AMBIGUOUS = "ambiguous"  # an account that may be a desired user not found by email (email hidden)
 
 

@@ -239,3 +239,15 @@ def test_created_at_is_not_covered_by_the_digest():
 def test_seats_freed_counts_active_users_disabled_or_deleted():
     plan = plan_of({"alice": {}}, [ALICE, BOB, CAROL], {}, po=policy(absent=AbsentPolicy.DELETE))
     assert plan.seats_freed == 1  # bob; carol was already disabled
+
+
+def test_unread_unsynced_entries_are_a_warning_only_when_they_would_be_deleted():
+    from dataclasses import replace
+
+    state = replace(actual([ALICE]), unsynced_unread="websudo needs a password")
+    want = desired({"alice": {}})
+    quiet = diff(want, state, scope=scope(), policy=policy(), target=TARGET)
+    assert quiet.warnings == ()
+    loud = diff(want, state, scope=scope(), policy=policy(unsynced=UnsyncedPolicy.DELETE), target=TARGET)
+    assert [(w.kind, w.subject) for w in loud.warnings] == [(WarningKind.INCOMPLETE, "unsynced entries")]
+    assert "websudo needs a password" in loud.warnings[0].message

@@ -116,7 +116,8 @@ class ConfluenceDcTarget:
                         "effect. Use username + password auth, or disable secure administrator "
                         "sessions, to manage them", self.admin.reason)
         self._unsynced = unsynced
-        return self._state(me, people, names, members, active=licensed, unsynced=unsynced or [])
+        state = self._state(me, people, names, members, active=licensed, unsynced=unsynced or [])
+        return replace(state, unsynced_unread=self.admin.reason if unsynced is None else None)
 
     def _state(
         self,
