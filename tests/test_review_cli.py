@@ -132,3 +132,34 @@ def test_an_unusable_output_path_is_one_clear_error(cli: Cli, args: tuple[str, .
     assert done.returncode == 1
     assert str(blocker) in clean(done)
     assert cli.unchanged()
+
+
+def test_dc_disabled_account_with_a_hidden_email_is_not_deleted_as_absent(tmp_path: Path) -> None:
+    # The example world is Confluence DC 9.4: the disabled zoe and yusuf have emails on the site,
+    # but the API shows emails only for licensed active users. The desired state names them by
+    # email; before the fix `absent: delete` deleted both accounts it wants kept.
+    from reconcile.sim.app import build_app
+    from reconcile.sim.server import running
+
+    token = "review-hidden-email-token"
+    app = build_app()
+    dc = app.state.ctx.dc
+    dc.tokens[token] = dc.by_username["admin"]
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    with running(app) as url:
+        (desired / "site.yaml").write_text(
+            "version: 1\ntarget:\n  type: confluence-dc\n  url: " + url + "\n  auth:\n    token: ${TOKEN}\n"
+            "scope:\n  users: ['*']\n  groups: ['team-*']\n  protect: [admin, 'svc-*']\n"
+            "policy:\n  absent: delete\n  limits: {delete: 100, remove_member: 100}\n"
+            "users:\n  zoe@example.com: {}\n  yusuf@example.com: {status: disabled}\n  rupert: {}\n")
+        command = [sys.executable, "-m", "reconcile.cli", "--desired", str(desired), "--state-dir",
+                   str(tmp_path / "state"), "plan", "--format", "json"]
+        done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "TOKEN": token, "NO_COLOR": "1"})
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    deleted = {a["subject"]["identity"] for a in plan["actions"] if a["kind"] == "delete"}
+    assert "sybil" in deleted and "alice" in deleted, "absent users with a known email are still deleted"
+    assert not deleted & {"zoe", "yusuf"}
+    assert {(w["kind"], w["subject"]) for w in plan["warnings"]} >= {("ambiguous", "zoe"), ("ambiguous", "yusuf")}
