@@ -164,7 +164,7 @@ def test_an_unwritable_report_path_is_refused_before_anything(cli: Cli) -> None:
     (cli.tmp / "a-file").write_text("")
     before = cli.state.read_text()
     result = cli("apply", "--auto-approve", "--report", str(cli.tmp / "a-file" / "report.json"))
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "--report" in result.stderr and "cannot be written" in result.stderr
     assert cli.state.read_text() == before and not (cli.tmp / "state").exists()
 

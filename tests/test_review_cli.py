@@ -89,9 +89,6 @@ def test_a_plan_for_another_target_is_stale_and_changes_nothing(cli: Cli) -> Non
     assert cli.unchanged() and read_world(other) == WORLD
 
 
-@pytest.mark.xfail(strict=True, reason="cli.read_plan_file reads with path.read_text(): a file that is not "
-                   "UTF-8 raises UnicodeDecodeError (an 'internal error'); catch UnicodeDecodeError there and "
-                   "raise the same error as a corrupt plan ('not a reconcile plan file')")
 def test_a_binary_plan_file_is_one_clear_error(cli: Cli) -> None:
     plan_file = cli.tmp / "plan.json"
     plan_file.write_bytes(b"\xff\xfe\x00garbage")
@@ -100,10 +97,6 @@ def test_a_binary_plan_file_is_one_clear_error(cli: Cli) -> None:
     assert "plan.json" in clean(done)
 
 
-@pytest.mark.xfail(strict=True, reason="the audit log is first opened after the first action was performed "
-                   "(apply.execute -> record -> AuditLog.record); an unwritable --audit-log aborts the apply "
-                   "with an internal error after changing the target, unaudited. Open/create the audit log "
-                   "(and the journal directory) before any action, raising a ReconcileError")
 def test_an_unwritable_audit_log_changes_nothing(cli: Cli) -> None:
     blocker = cli.tmp / "not-a-directory"
     blocker.write_text("")
@@ -113,9 +106,6 @@ def test_an_unwritable_audit_log_changes_nothing(cli: Cli) -> None:
     assert cli.unchanged(), "an action was performed that the audit log does not record"
 
 
-@pytest.mark.xfail(strict=True, reason="cli.py turns an OSError from --state-dir (apply_lock), --out or "
-                   "write_atomic into 'internal error: FileExistsError ...'; catch OSError around those and "
-                   "raise a ReconcileError naming the path and the option")
 @pytest.mark.parametrize("args", [("--state-dir", "{blocker}", "apply", "--auto-approve"),
                                   ("plan", "--out", "{blocker}/plan.json"),
                                   ("export", "--out", "{blocker}/export.yaml")])

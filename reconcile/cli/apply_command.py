@@ -19,6 +19,8 @@ from reconcile.cli.base import (
     Globals,
     ReportOption,
     app,
+    check_directory,
+    check_writable,
     env,
     err,
     globals_of,
@@ -29,7 +31,7 @@ from reconcile.cli.base import (
     run_async,
 )
 from reconcile.cli.run import Run
-from reconcile.errors import UsageError
+from reconcile.errors import ReconcileError, UsageError
 from reconcile.notify import Phase
 
 if TYPE_CHECKING:
@@ -83,6 +85,8 @@ def apply(  # noqa: PLR0917 - typer maps parameters to options
         approval = Approval.given(approve) if approve is not None else Approval.auto() if auto_approve else None
         run.dry_run = dry_run
         run.operator = operator_from_env(os.environ, operator)
+        check_directory(g.state_dir, "--state-dir (journals, audit log, apply lock)")
+        check_writable(audit_log or g.state_dir / "audit.jsonl", "the audit log (--audit-log)")
         config = run.load()
         saved = read_plan_file(plan_file) if plan_file is not None else None
         if saved is not None:
@@ -159,6 +163,7 @@ async def _apply(config: Config, g: Globals, bars: Bars, run: Run, saved: Plan |
                 result = await execute(prepared, target, state_dir=g.state_dir, audit=audit, context=context,
                                        limit=limit, dry_run=True, report=bars.line)
             else:
+                _open_audit_log(audit.path)  # before the first action: never a change the audit log misses
                 bars.clear()
                 todo = len(prepared.run) if limit is None else min(limit, len(prepared.run))
                 report = bars.counting("apply", todo + len(prepared.confirmed), None if g.quiet else bars.line)
@@ -168,6 +173,15 @@ async def _apply(config: Config, g: Globals, bars: Bars, run: Run, saved: Plan |
             return result
     finally:
         await target.aclose()
+
+
+def _open_audit_log(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+    except OSError as exc:
+        raise ReconcileError(f"cannot open the audit log {path}: {exc.strerror or exc}; nothing was changed",
+                             hint="give --audit-log a file you can write, or fix the permissions") from exc
 
 
 class _Cancelled(Exception):

@@ -151,6 +151,8 @@ def export(
 
     g = globals_of(ctx, desired)
     config = load(g.desired, env=os.environ)
+    if out_file is not None:
+        check_writable(out_file, "--out")
     with bars_for(g) as bars:
         actual = run_async(_fetch(config, bars))
     if fmt is ExportFormat.CSV:

@@ -1,8 +1,9 @@
 """One run of `plan` or `apply`, seen from outside: after the command ends (however it ends) the
 error is printed, notifications are sent (`notify:`) and the JSON report is written (`--report`).
 
-A notification failure never changes the exit code; a report that cannot be written turns a
-success into exit 1 (a pipeline that asked for it would otherwise read a stale or missing file).
+A notification failure never changes the exit code; a report that cannot be written (the path is
+checked first, so rarely) turns a success into exit 1: a pipeline that asked for it would otherwise
+read a stale or missing file.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from reconcile.cli.base import (
     print_error,
     write_atomic,
 )
-from reconcile.errors import SafetyRefusal, UsageError
+from reconcile.errors import ReconcileError, SafetyRefusal, UsageError
 from reconcile.journal import now
 from reconcile.notify import Event, Phase
 from reconcile.report import ErrorFacts, Notification, RunFacts, dumps
@@ -133,8 +134,8 @@ class Run:
         )
         try:
             write_atomic(self.report_path, dumps(facts))
-        except OSError as exc:
-            err(f"Error: could not write the report {self.report_path}: {exc.strerror or exc}")
+        except ReconcileError as exc:
+            err(f"Error: the report was not written: {exc}")
             return False
         if not self.g.quiet:
             err(f"Report written to {self.report_path}.")
