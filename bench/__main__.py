@@ -106,8 +106,8 @@ def _ldap(scale: Scale) -> dict[str, Any]:
         return {"available": False, "why": f"{type(exc).__name__}: {exc}"[:300]}
 
 
-def run(scale: Scale, sections: Sequence[str], work: Path) -> dict[str, Any]:
-    """Every requested section, in order; the results as one JSON-able mapping."""
+def run(scale: Scale, sections: Sequence[str], work: Path, out: Path | None = None) -> dict[str, Any]:
+    """Every requested section, in order; the results as one JSON-able mapping (saved to `out` as it grows)."""
     results: dict[str, Any] = {"machine": report.machine(), "scale": scale.plan.users, "started": time.time()}
     timings: dict[str, float] = {}
     for name in sections:
@@ -123,7 +123,9 @@ def run(scale: Scale, sections: Sequence[str], work: Path) -> dict[str, Any]:
         elif name == "ldap":
             results["ldap"] = _ldap(scale)
         timings[name] = round(time.perf_counter() - started, 1)
-    results["section_seconds"] = timings
+        results["section_seconds"] = timings
+        if out is not None:  # a later section failing keeps what was measured
+            out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     return results
 
@@ -144,10 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     scale = FULL if args.scale == "full" else SMOKE
     if args.work is not None:
         args.work.mkdir(parents=True, exist_ok=True)
-        results = run(scale, sections, args.work)
+        results = run(scale, sections, args.work, args.out)
     else:
         with tempfile.TemporaryDirectory(prefix="reconcile-bench-") as tmp:
-            results = run(scale, sections, Path(tmp))
+            results = run(scale, sections, Path(tmp), args.out)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(report.table(report.lines(results), results["machine"]))
     print(f"results: {args.out}")

@@ -100,7 +100,7 @@ def memberships(sim: Sim, target: str, work: Path, *, changes: int, rate: float)
                          desired.membership_changes(people, groups, changes), groups,
                          limits={"add_member": changes, "remove_member": changes})
     applied = plan_and_apply(sim, want, work, f"apply-{target}")
-    bound = changes / rate
+    bound = applied.plan_actions / rate  # one write per planned action at least (protected ones are warnings)
     row = {"name": f"apply {changes} membership changes ({target})", "target": target, "rate_limit": rate,
            "lower_bound_s": round(bound, 3), **applied.to_json()}
     row["ratio_execution"] = round(applied.execution_seconds / bound, 3)

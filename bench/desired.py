@@ -93,15 +93,16 @@ def membership_changes(people: Sequence[Person], groups: Sequence[str], changes:
     candidates = [q for q in out if q.active and q.ident != "admin"]
     rnd.shuffle(candidates)
     adds, removes = changes - changes // 2, changes // 2
-    for q in candidates:
+    for q in candidates:  # one removal and one addition per user at most
+        removed = ""
         if removes and q.groups & set(pool):
-            q.groups.discard(sorted(q.groups & set(pool))[0])
+            removed = sorted(q.groups & set(pool))[0]
+            q.groups.discard(removed)
             removes -= 1
-        elif adds:
-            spare = [g for g in pool if g not in q.groups]
-            if spare:
-                q.groups.add(rnd.choice(spare))
-                adds -= 1
+        spare = [g for g in pool if g not in q.groups and g != removed]
+        if adds and spare:
+            q.groups.add(rnd.choice(spare))
+            adds -= 1
         if not adds and not removes:
             break
     if adds or removes:
