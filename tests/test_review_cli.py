@@ -1,8 +1,8 @@
 """Review findings through the real command line (a subprocess), on the file-backed memory target.
 
 Bad input must give one clear message and the right exit code, never a traceback or an "internal
-error", and never a partial apply (SPEC §5, §8, §11). Findings in files other engineers still own
-are strict xfails: they pass once the fix described in their reason is made.
+error", and never a partial apply (SPEC §5, §8, §11). The findings in cli/apply (a binary plan file,
+an unwritable audit log, unusable output paths) were strict xfails until their owner fixed them.
 """
 
 from __future__ import annotations
