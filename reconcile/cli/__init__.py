@@ -5,7 +5,8 @@ read-only commands; `apply_command` the apply; `run` the report and notification
 """
 
 from reconcile.cli import apply_command, commands  # noqa: F401 - registers the commands on `app`
-from reconcile.cli.base import app, read_plan_file, write_atomic
+from reconcile.cli.base import app
+from reconcile.cli.files import read_plan_file, write_atomic
 
 __all__ = ["app", "main", "read_plan_file", "write_atomic"]
 

@@ -19,17 +19,15 @@ from reconcile.cli.base import (
     Globals,
     ReportOption,
     app,
-    check_directory,
-    check_writable,
     env,
     err,
     globals_of,
     guarded,
     out,
-    read_plan_file,
     render,
     run_async,
 )
+from reconcile.cli.files import check_directory, check_writable, read_plan_file
 from reconcile.cli.run import Run
 from reconcile.errors import ReconcileError, UsageError
 from reconcile.notify import Phase

@@ -17,17 +17,15 @@ from reconcile.cli.base import (
     Format,
     ReportOption,
     app,
-    check_writable,
     env,
     err,
     globals_of,
     guarded,
     out,
-    read_plan_file,
     render,
     run_async,
-    write_atomic,
 )
+from reconcile.cli.files import check_writable, read_plan_file, write_atomic
 from reconcile.cli.run import Run
 from reconcile.notify import Phase
 

@@ -19,13 +19,12 @@ import typer
 from reconcile.cli.base import (
     Globals,
     Reported,
-    check_writable,
     describe_error,
     err,
     exit_code_of,
     print_error,
-    write_atomic,
 )
+from reconcile.cli.files import check_writable, write_atomic
 from reconcile.errors import ReconcileError, SafetyRefusal, UsageError
 from reconcile.journal import now
 from reconcile.notify import Event, Phase

@@ -1,0 +1,78 @@
+"""Files the CLI writes and reads: atomic writes, output paths checked before any network call, plan files.
+
+Every failure is a ReconcileError naming the path (never an "internal error").
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from reconcile.errors import ConfigError, ReconcileError, UsageError
+from reconcile.plan import Plan
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a file so that readers never see half of it; ReconcileError naming the path if it cannot be."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise ReconcileError(f"cannot write {path}: {exc.strerror or exc}",
+                             hint="give a path in a directory you can write to") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ReconcileError(f"cannot write {path}: {exc.strerror or exc}",
+                                 hint="check the free space and the permissions there") from exc
+        raise
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_directory(path: Path, what: str) -> None:
+    """Refuse (exit 1, before any network call) a directory that cannot be used or created."""
+    if path.exists():
+        if not path.is_dir():
+            raise ReconcileError(f"{what} {path} is not a directory", hint="give a directory, or a new path")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ReconcileError(f"{what} {path} is not writable", hint="give a directory you can write to")
+        return
+    parent = _nearest_existing(path.parent)
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ReconcileError(f"{what} {path} cannot be created: {parent} is not a writable directory",
+                             hint="give a path in a directory you can write to")
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Refuse (exit 1, before any network call) an output file that cannot be written."""
+    if path.is_dir():
+        raise ReconcileError(f"{what} {path} is a directory", hint="give a file name")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ReconcileError(f"{what} {path} is not writable", hint="give a file you can write")
+    parent = _nearest_existing(path.parent)
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ReconcileError(f"{what} {path} cannot be written: {parent} is not a writable directory",
+                             hint="give a path in a directory you can write to")
+
+
+def read_plan_file(path: Path) -> Plan:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read plan file {path}: {exc.strerror}",
+                         hint="give the file written by `reconcile plan --out FILE`") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not a reconcile plan file (not UTF-8 text)"]) from exc
+    return Plan.loads(text, source=str(path))
