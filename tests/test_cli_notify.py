@@ -92,6 +92,13 @@ def test_plan_notifies_only_with_the_flag(cli: Cli, smtp_starttls: tuple[Inbox, 
     assert len(hook.posts) == 1
 
 
+def test_validate_names_the_channels(cli: Cli, smtp_starttls: tuple[Inbox, int]) -> None:
+    result = cli("validate")
+    assert result.exit_code == 0, result.output
+    assert "notify: email, webhook" in result.stdout
+    assert smtp_starttls[0].messages == []  # validate makes no network call
+
+
 def test_plan_notify_without_a_notify_section_is_a_usage_error(tmp_path: Path) -> None:
     cli = make_cli(tmp_path)
     result = cli("plan", "--notify")

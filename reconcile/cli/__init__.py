@@ -1,7 +1,8 @@
 """The command line (typer): the only package that prints or exits.
 
 `base` holds the application, global options and the error → exit-code path; `commands` the
-read-only commands; `apply_command` the apply; `run` the report and notifications after plan/apply.
+read-only commands; `apply_command` the apply; `run` the report and notifications after plan/apply;
+`bars` the progress bars; `files` atomic writes, output-path checks and plan files.
 """
 
 from reconcile.cli import apply_command, commands  # noqa: F401 - registers the commands on `app`
