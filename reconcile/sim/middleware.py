@@ -83,7 +83,11 @@ class SimMiddleware:
 
         body = b""
         if mutating:
-            body = await _read_body(receive)
+            body, complete = await _read_body(receive)
+            if not complete:  # a real server never dispatches half a request: nothing happens
+                self._record(Seen(method, full_path, None, body, scope, api),
+                             "client disconnected before the body was complete", fault=True)
+                return
             receive = _replay(body, receive)
 
         if settings.latency_ms > 0:
@@ -156,16 +160,16 @@ class SimMiddleware:
                          kind="fault" if fault else "request", note=note)
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> tuple[bytes, bool]:
+    """The request body, and whether it arrived whole (False: the client disconnected first)."""
     chunks: list[bytes] = []
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            return b"".join(chunks), False
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks), True
 
 
 def _replay(body: bytes, original: Receive) -> Receive:
