@@ -142,3 +142,105 @@ def test_ad_bad_base_dn(samba_ad: SambaAd) -> None:
 def test_ad_tls_verification_without_the_ca(samba_ad: SambaAd) -> None:
     with pytest.raises(SourceError, match=r"TLS verification .* failed against the system trust store"):
         LdapSource(ad_config(samba_ad, ca_file=None)).read()
+
+
+def test_reconcile_plan_from_active_directory_against_a_simulated_site(samba_ad: SambaAd, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 6 acceptance: AD (nested groups, a disabled user, a 1,600-member group) -> a simulated
+    Confluence DC site, through `reconcile plan` / `apply` / `plan`: the exact SPEC §5 plan, then none."""
+    import httpx
+    from typer.testing import CliRunner
+
+    from reconcile.cli import app
+    from reconcile.plan import Plan
+    from reconcile.sim.server import SimOptions, configured_app, running
+
+    named = {"alice": "alice@example.test", "bob": "bob.baker@example.test", "carol": "carol@example.test",
+             "dave": "dave@example.test", "erin": "erin@example.test", "mallory": "mallory@example.test",
+             "grace": None}
+    bulk = [f"b{i:05d}" for i in range(AD_BIG_GROUP_SIZE)]
+    lines = ["confluence_dc:", "  version: '9.4'", "  websudo: false", "  users:",
+             "    - {username: admin, password: admin, tokens: [ad-test-token]}"]
+    for sam, mail in named.items():
+        lines.append(f"    - {{username: {sam}" + (f", email: {mail}" if mail else "") + "}")
+    lines += [f"    - {{username: {sam}, email: {sam}@bulk.example.test}}" for sam in bulk]
+    lines += ["  groups:",
+              "    - {name: confluence-administrators, members: [admin]}",
+              "    - {name: team-eng-platform, members: [alice]}",
+              "    - {name: team-eng-docs, members: [carol, grace]}",  # grace is not in eng-docs in AD
+              "    - {name: team-staff, members: []}",
+              "    - {name: team-cyc-a, members: [erin]}",
+              "    - {name: team-cyc-b, members: []}",
+              f"    - {{name: team-big, members: [{', '.join(bulk[:100])}]}}"]
+    (tmp_path / "world.yaml").write_text("\n".join(lines) + "\n")
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    with running(configured_app(SimOptions(scenario=tmp_path / "world.yaml"))) as url:
+        (desired / "site.yaml").write_text(f"""\
+version: 1
+target:
+  type: confluence-dc
+  url: {url}
+  auth:
+    token: ${{CONFLUENCE_TOKEN}}
+sources:
+  ad:
+    type: ldap
+    url: {samba_ad.ldaps_url}
+    ca_file: {samba_ad.ca_file}
+    bind:
+      dn: "{AD_ADMIN}"
+      password: ${{AD_PASSWORD}}
+    users:
+      base: "{AD_OU}"
+      filter: "{USERS_FILTER}"
+      username: sAMAccountName
+      email: mail
+      name: displayName
+    groups:
+      base: "{GROUPS}"
+      filter: "(objectClass=group)"
+      member_attribute: member
+      nested: true
+      map: {{"eng-*": "team-eng-*", "staff": "team-staff", "cyc-*": "team-cyc-*", "big": "team-big"}}
+    flavor: active-directory
+scope:
+  users: ["*"]
+  groups: ["team-*"]
+policy:
+  absent: disable
+""")
+        env = {"CONFLUENCE_TOKEN": "ad-test-token", "AD_PASSWORD": AD_PASSWORD, "NO_COLOR": "1", "USER": "t"}
+
+        def run(*args: str) -> tuple[int, str]:
+            result = CliRunner().invoke(app, ["--desired", str(desired), "--state-dir", str(tmp_path / "s"), *args],
+                                        env=env)
+            return result.exit_code, result.output
+
+        code, out = run("plan", "--out", str(tmp_path / "plan.json"))
+        assert code == 0, out
+        plan = Plan.loads((tmp_path / "plan.json").read_text())
+        got = {(str(a.kind), a.subject.identity, a.group) for a in plan.actions}
+        expected = {
+            ("disable", "mallory@example.test", None),  # userAccountControl bit 2
+            # nested: eng-docs contains eng-platform; staff contains eng-docs
+            ("add_member", "bob.baker@example.test", "team-eng-platform"),
+            ("add_member", "alice@example.test", "team-eng-docs"),
+            ("add_member", "bob.baker@example.test", "team-eng-docs"),
+            ("remove_member", "grace", "team-eng-docs"),
+            *{("add_member", who, "team-staff") for who in
+              ("alice@example.test", "bob.baker@example.test", "carol@example.test", "dave@example.test")},
+            # the cycle cyc-a <-> cyc-b: both hold erin and mallory
+            ("add_member", "mallory@example.test", "team-cyc-a"),
+            ("add_member", "erin@example.test", "team-cyc-b"),
+            ("add_member", "mallory@example.test", "team-cyc-b"),
+            # over 1,500 members: read by ranges, every one of them
+            *{("add_member", f"{sam}@bulk.example.test", "team-big") for sam in bulk[100:]},
+        }
+        assert got == expected
+        assert ("protected", "admin") in {(str(w.kind), w.subject) for w in plan.warnings}
+
+        code, out = run("apply", str(tmp_path / "plan.json"), "--approve", plan.digest)
+        assert code == 0, out
+        code, out = run("plan", "--detailed-exitcode")
+        assert code == 0, out
+        assert httpx.get(f"{url}/_sim/stats").json()["violations"] == 0
