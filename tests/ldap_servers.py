@@ -382,6 +382,9 @@ def samba_ad_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Samba
     AD_CACHE.mkdir(parents=True, exist_ok=True)
     with (AD_CACHE / "lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another xdist worker's DC holds the fixed ports until it ends
+        deadline = time.monotonic() + 60  # a DC that just stopped may still be closing its listeners
+        while (_port_busy(389) or _port_busy(636)) and time.monotonic() < deadline:
+            time.sleep(0.5)
         if _port_busy(389) or _port_busy(636):
             pytest.fail("ports 389/636 are taken (a system LDAP server?): the Samba AD DC cannot start; stop it")
         template, timings = samba_template()
