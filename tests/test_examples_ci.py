@@ -33,7 +33,7 @@ SPEC: dict[str, set[str]] = {
     "export": {"--format"},
     "schema": set(),
 }
-# Options beyond the SPEC that the examples rely on, each for a reason stated in docs/README-workflows.md.
+# Options beyond the SPEC that the examples rely on, each for a reason stated in the README (Workflows).
 EXTENSIONS: dict[str, set[str]] = {
     "": {"--no-color"},  # CI logs and Markdown files must not carry ANSI codes
     "plan": {"--mask-emails"},  # PR comments of public repositories
