@@ -65,8 +65,8 @@ def diff(
             "set `policy: {allow_empty: true}` (--force does not lift this guard)",
         )
     matches, missing = match_users(desired, actual)
-    planner = _Planner(actual, scope, policy)
-    planner.unfound_emails = [desired.users[k].key for k in missing if _known_by_email_only(desired.users[k])]
+    unfound = [desired.users[k].key for k in missing if _known_by_email_only(desired.users[k])]
+    planner = _Planner(actual, scope, policy, unfound_emails=unfound)
     for key in missing:
         planner.warn(
             WarningKind.MISSING_USER,
@@ -207,7 +207,7 @@ def _lookup(index: Mapping[str, list[User]], keys: Iterable[str]) -> list[User]:
 class _Planner:
     """Accumulates actions and warnings for one diff; decisions live in its methods."""
 
-    def __init__(self, actual: ActualState, scope: Scope, policy: Policy) -> None:
+    def __init__(self, actual: ActualState, scope: Scope, policy: Policy, *, unfound_emails: list[str]) -> None:
         self.actual = actual
         self.scope = scope
         self.policy = policy
@@ -215,13 +215,13 @@ class _Planner:
         self.warnings: list[Warning] = []
         self.managed = sorted(g for g in actual.groups if scope.owns_group(g))
         self.managed_set = frozenset(self.managed)
-        self.groups_of = _memberships(actual, self.managed)
+        self.groups_of = actual.groups_of(self.managed)
         self.in_scope = 0
         self.unprotected = 0
         self.memberships = 0
         self.seats_freed = 0
         self.desired_in_scope: set[str] = set()  # normalised keys of the desired users in scope
-        self.unfound_emails: list[str] = []  # desired users known only by an email no account showed
+        self.unfound_emails = unfound_emails  # desired users known only by an email no account showed
         self.protect_emails = any(is_email(p) for p in scope.protect.patterns)
 
     # -- bookkeeping ---------------------------------------------------------------------------
@@ -377,14 +377,6 @@ class _Planner:
         if self._guarded(user, keys, user.label, "delete the unsynced entry"):
             self._add(ActionKind.DELETE, user, user.label,
                       "unsynced from directory (policy.unsynced: delete)", precondition={"unsynced": True})
-
-
-def _memberships(actual: ActualState, managed: Iterable[str]) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for group in managed:
-        for ref in actual.members.get(group, ()):
-            out.setdefault(ref, set()).add(group)
-    return out
 
 
 def desired_digest(desired: DesiredState, scope: Scope, policy: Policy) -> str:

@@ -152,11 +152,11 @@ class ActualState:
             me=me,
         )
 
-    def groups_of(self) -> dict[str, set[str]]:
-        """ref -> lower-cased group names (inverse of `members`)."""
+    def groups_of(self, only: Iterable[str] | None = None) -> dict[str, set[str]]:
+        """ref -> lower-cased group names (inverse of `members`), optionally of some groups only."""
         out: dict[str, set[str]] = {}
-        for group, refs in self.members.items():
-            for ref in refs:
+        for group in self.members if only is None else only:
+            for ref in self.members.get(group, ()):
                 out.setdefault(ref, set()).add(group)
         return out
 
