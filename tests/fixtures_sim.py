@@ -7,7 +7,8 @@ simulator's responses validate against confluence-dc-10.0.3.json.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from reconcile.sim.app import build_app
 from reconcile.sim.context import SimContext
 from reconcile.sim.generate import generate_dc
 from reconcile.sim.scenario import parse_scenario
+from reconcile.sim.server import running
 
 ADMIN_TOKEN = "tok-admin"
 ADMIN_PASSWORD = "admin-pw"
@@ -125,3 +127,13 @@ async def walk(client: httpx.AsyncClient, path: str) -> tuple[list[dict[str, Any
         results += body["results"]
         url = body["_links"].get("next")
     return results, requests
+
+
+@contextmanager
+def example_site_with_token(token: str) -> Iterator[str]:
+    """The example world on a loopback port, where `token` is the admin's personal access token."""
+    app = build_app()
+    world = app.state.ctx.dc
+    world.tokens[token] = world.by_username["admin"]
+    with running(app) as url:
+        yield url

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 from fixtures_apply import EXPECTED, read_world, world, write_world
 from fixtures_cli import Cli, make_cli
+from fixtures_sim import example_site_with_token
 from typer.testing import CliRunner
 
 from reconcile.cli import app
 from reconcile.plan import Plan
-from reconcile.sim.app import build_app
-from reconcile.sim.server import running
 
 KINDS = ["enable", "add_member", "remove_member", "disable", "delete"]
 
@@ -201,10 +200,7 @@ users:
 
 @pytest.fixture(scope="module")
 def sim_url() -> Iterator[str]:
-    sim = build_app()
-    world = sim.state.ctx.dc
-    world.tokens[TOKEN] = world.by_username["admin"]
-    with running(sim) as url:
+    with example_site_with_token(TOKEN) as url:
         yield url
 
 

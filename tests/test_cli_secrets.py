@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fixtures_sim import example_site_with_token
 from typer.testing import CliRunner
 
 from reconcile.cli import app
 from reconcile.plan import Plan
-from reconcile.sim.app import build_app
-from reconcile.sim.server import running
 
 TOKEN = "s3cr3t-token-value"
 WRONG = "s3cr3t-wrong-token-value"
@@ -45,10 +44,7 @@ users:
 
 @pytest.fixture(scope="module")
 def sim_url() -> Iterator[str]:
-    sim = build_app()
-    world = sim.state.ctx.dc
-    world.tokens[TOKEN] = world.by_username["admin"]
-    with running(sim) as url:
+    with example_site_with_token(TOKEN) as url:
         yield url
 
 
