@@ -3,23 +3,30 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+RUNSTAMP := $(VENV)/.installed-run
 PORT   ?= 8990
 
 .PHONY: demo test lint typecheck unit bench venv system-deps clean
 
+# Two stamps: `make demo` installs what running needs; the test and dev tools come with `make test`.
 venv: $(STAMP)
-$(STAMP): pyproject.toml
+$(RUNSTAMP): pyproject.toml
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
-	@echo "Installing reconcile and its test tools into $(VENV) (log: $(VENV)/install.log)"
+	@echo "Installing reconcile into $(VENV) (log: $(VENV)/install.log)"
 	@$(BIN)/python -m pip install -q --upgrade pip > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
+	@$(BIN)/python -m pip uninstall -q -y reconcile >> $(VENV)/install.log 2>&1 || true  # our old distribution name
+	@$(BIN)/python -m pip install -q -e . >> $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
+	@touch $(RUNSTAMP)
+$(STAMP): $(RUNSTAMP)
+	@echo "Installing the test and dev tools into $(VENV) (log: $(VENV)/install.log)"
 	@$(BIN)/python -m pip install -q -e '.[test,dev]' >> $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
 	@touch $(STAMP)
 
 system-deps:
 	@bash scripts/system-deps.sh
 
-## demo: start the simulator with the example world, plan desired/ against it, stop it
-demo: venv
+## demo: start the simulator with the example world, plan desired/ against it; it keeps running (see Next:)
+demo: $(RUNSTAMP)
 	@bash scripts/demo.sh $(PORT)
 
 ## test: everything — lint, types, unit, simulator, targets, real LDAP/AD servers, CLI end to end

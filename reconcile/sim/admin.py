@@ -7,6 +7,7 @@ POST /_sim/mutate (change the world behind the tool's back). Documented in the R
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,6 +48,8 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             "max_in_flight": ctx.log.max_in_flight,
             "violations": len(ctx.log.violations()),
             "faults": sum(1 for e in ctx.log.entries if e.kind == "fault"),
+            "instance": ctx.instance,
+            "pid": os.getpid(),
         })
 
     async def faults(request: Request) -> Response:

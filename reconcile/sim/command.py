@@ -40,6 +40,9 @@ def sim(  # noqa: PLR0917 - typer maps each parameter to an option
         "--rate-limit", help="Token-bucket limit in requests per second per credential (0: off).")] = None,
     delete_seconds: Annotated[float | None, typer.Option(
         "--delete-seconds", help="How long each Confluence DC user deletion task runs.")] = None,
+    instance: Annotated[str, typer.Option(
+        "--instance", help="A label GET /_sim/stats echoes (with the pid): lets a script check it reached "
+        "the simulator it started.")] = "",
 ) -> None:
     """Run the local Atlassian simulator: Confluence Data Center and Atlassian Cloud APIs on one port.
 
@@ -80,5 +83,5 @@ def sim(  # noqa: PLR0917 - typer maps each parameter to an option
         overrides["seed"] = seed
     options = SimOptions(scenario=scenario, users=users, groups=groups, memberships=memberships, seed=seed,
                          dc_version=dc_version, delete_seconds=delete_seconds, cloud=generate_cloud,
-                         overrides=overrides)
+                         overrides=overrides, instance=instance)
     serve(configured_app(options), host=host, port=port)

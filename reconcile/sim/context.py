@@ -53,6 +53,7 @@ class SimContext:
     burst_left: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  # per-part scratch space (e.g. sessions)
     tickers: list[Callable[[], None]] = field(default_factory=list)  # time-driven work (long tasks)
+    instance: str = ""  # `reconcile sim --instance`: echoed by /_sim/stats so a script knows it is its own
 
     def tick(self) -> None:
         """Bring time-driven work up to now (finish due deletions); called before reads of state."""

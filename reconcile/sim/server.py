@@ -39,6 +39,7 @@ class SimOptions:
     delete_seconds: float | None = None
     cloud: bool = True  # with `users`: also generate a Cloud organization of the same size
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    instance: str = ""  # echoed by GET /_sim/stats
 
 
 def configured_app(options: SimOptions) -> Starlette:
@@ -58,6 +59,7 @@ def configured_app(options: SimOptions) -> Starlette:
             app.state.ctx.dc.version = parse_version(options.dc_version)
         described = f"scenario {scenario.source}"
     ctx = app.state.ctx
+    ctx.instance = options.instance
     if options.delete_seconds is not None:
         ctx.dc.delete_seconds = options.delete_seconds
     if options.overrides:
