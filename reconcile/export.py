@@ -10,7 +10,7 @@ import io
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from reconcile.model import ActualState, Globs, Policy, Scope, Status, User
 from reconcile.settings import (
@@ -133,12 +133,15 @@ def to_yaml(
     *,
     policy: Policy | None = None,
     by_group: bool = False,
+    omit: Collection[str] = (),
+    beside: str | None = None,
 ) -> str:
     """The actual state as one desired-state file that plans to no changes against the same target.
 
     In-scope live users (unsynced entries are not desired users) with their status and managed
     groups; membership is written on the users (`groups:`), or with `by_group` on the groups
     (`members:`). Managed groups with no in-scope member are listed so that they stay named.
+    The sections in `omit` (`target`, `scope`, `policy`) are written by another file (`beside`).
     """
     keys = user_keys(actual)
     managed = sorted(g for g in actual.groups if scope.owns_group(g))
@@ -154,17 +157,18 @@ def to_yaml(
         f"# Exported by `reconcile export` from {where}.",
         f"# {len(users)} users in scope ({disabled} disabled), {len(managed)} managed groups.",
         "# Review before committing: this file becomes the desired state.",
-        "version: 1",
-        "",
-        *target_lines(target),
-        "",
-        "scope:",
-        _globs_line("users", scope.users),
-        _globs_line("groups", scope.groups),
-        _globs_line("protect", scope.protect),
-        "",
     ]
-    if policy is not None:
+    if omit:
+        kept = ", ".join(k for k in ("target", "scope", "policy") if k in omit)
+        where = f" (the target: {beside})" if beside else ""
+        lines.append(f"# Only users and groups: {kept} come from the other desired files{where}.")
+    lines += ["version: 1", ""]
+    if "target" not in omit:
+        lines += [*target_lines(target), ""]
+    if "scope" not in omit:
+        lines += ["scope:", _globs_line("users", scope.users), _globs_line("groups", scope.groups),
+                  _globs_line("protect", scope.protect), ""]
+    if policy is not None and "policy" not in omit:
         lines += [*policy_lines(policy), ""]
     lines.append("users:" if users else "users: {}")
     for user in users:

@@ -25,7 +25,7 @@ from reconcile.cli.base import (
     render,
     run_async,
 )
-from reconcile.cli.files import check_writable, read_plan_file, write_atomic
+from reconcile.cli.files import check_overwrite, check_writable, export_omits, read_plan_file, write_atomic
 from reconcile.cli.run import Run
 from reconcile.notify import Phase
 
@@ -131,7 +131,7 @@ class ExportFormat(StrEnum):
 @app.command(cls=Command, epilog="Examples: `reconcile export --out desired/users.yaml` (bootstrap a site into "
              "git; then `reconcile plan` shows no changes)  ·  `reconcile export --format csv > users.csv`")
 @guarded
-def export(
+def export(  # noqa: PLR0917 - typer maps each parameter to an option
     ctx: typer.Context,
     fmt: Annotated[ExportFormat, typer.Option("--format", envvar=env("EXPORT_FORMAT"),
                                               help="yaml: a desired-state file; csv: a user report.")]
@@ -141,6 +141,8 @@ def export(
     by_group: Annotated[bool, typer.Option("--by-group", envvar=env("EXPORT_BY_GROUP"),
                                            help="yaml: write membership as group members, not user groups.")]
     = False,
+    force: Annotated[bool, typer.Option("--force", envvar=env("EXPORT_FORCE"),
+                                        help="Overwrite --out if it exists.")] = False,
     desired: DesiredOption = None,
 ) -> None:
     """Dump the actual state: as a desired-state file that plans to no changes, or as CSV."""
@@ -149,14 +151,20 @@ def export(
 
     g = globals_of(ctx, desired)
     config = load(g.desired, env=os.environ)
+    omit: frozenset[str] = frozenset()
+    beside: Path | None = None
     if out_file is not None:
         check_writable(out_file, "--out")
+        check_overwrite(out_file, force=force)
+        if fmt is ExportFormat.YAML:
+            omit, beside = export_omits(out_file, config)
     with bars_for(g) as bars:
         actual = run_async(_fetch(config, bars))
     if fmt is ExportFormat.CSV:
         text = to_csv(actual)
     else:
-        text = to_yaml(actual, config.scope, config.target, policy=config.policy, by_group=by_group)
+        text = to_yaml(actual, config.scope, config.target, policy=config.policy, by_group=by_group, omit=omit,
+                       beside=str(beside) if beside else None)
     if out_file is None:
         out(text.rstrip("\n"))
     else:

@@ -9,8 +9,10 @@ import os
 import tempfile
 from pathlib import Path
 
+from reconcile.config.loader import top_level_keys
 from reconcile.errors import ConfigError, ReconcileError, UsageError
 from reconcile.plan import Plan
+from reconcile.settings import Config
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -65,6 +67,35 @@ def check_writable(path: Path, what: str) -> None:
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise ReconcileError(f"{what} {path} cannot be written: {parent} is not a writable directory",
                              hint="give a path in a directory you can write to")
+
+
+def check_overwrite(out_file: Path, *, force: bool) -> None:
+    """Refuse (exit 1, before any network call) to replace an existing file without --force."""
+    if out_file.exists() and not force:
+        raise ReconcileError(f"--out {out_file} exists; nothing was written",
+                             hint="pass --force to overwrite it, or give a new file")
+
+
+def export_omits(out_file: Path, config: Config) -> tuple[frozenset[str], Path | None]:
+    """What an export to `out_file` leaves out, and the file holding the target it leaves out (or None).
+
+    A file inside the desired directory joins the other files there: sections they already write
+    (`target`, `scope`, `policy`) are not written again. Users and groups written there too would be
+    defined twice, so that is refused (exit 1, before any network call).
+    """
+    if out_file.resolve().parent != Path(config.directory).resolve():
+        return frozenset(), None
+    others = [Path(f) for f in config.files if Path(f).resolve() != out_file.resolve()]
+    written = {p: top_level_keys(p) for p in others}
+    for path, keys in written.items():
+        if keys & {"users", "groups"}:
+            raise ReconcileError(
+                f"{path} already writes users or groups: exported to {out_file} they would be defined twice",
+                hint=f"export over that file (--out {path} --force), or to a file outside {config.directory}")
+    omit = frozenset(k for keys in written.values() for k in keys & {"target", "scope", "policy"})
+    holder = next((p for p, keys in written.items() if "target" in keys), None)
+    # Policy has defaults: beside a target written elsewhere, the exported file only adds users and groups.
+    return (omit | {"policy"} if holder is not None else omit), holder
 
 
 def read_plan_file(path: Path) -> Plan:

@@ -58,6 +58,15 @@ def load(directory: str | Path, env: Mapping[str, str] | None = None) -> Config:
     return config
 
 
+def top_level_keys(path: Path) -> frozenset[str]:
+    """The top-level keys (`target`, `users`, ...) a desired file writes; empty when it cannot be read."""
+    try:
+        data = yamlfile.load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YAMLError):
+        return frozenset()
+    return frozenset(str(k) for k in data) if isinstance(data, Mapping) else frozenset()
+
+
 def _assemble(docs: list[Fields], files: list[str], problems: build.Problems, *, directory: Path,
               unreadable: bool) -> Config | None:
     sections = build.sections(docs, problems)
