@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 RUNSTAMP := $(VENV)/.installed-run
 PORT   ?= 8990
 
-.PHONY: demo test lint typecheck unit bench venv system-deps clean
+.PHONY: demo ldap-demo test lint typecheck unit bench venv system-deps clean
 
 # Two stamps: `make demo` installs what running needs; the test and dev tools come with `make test`.
 venv: $(STAMP)
@@ -28,6 +28,10 @@ system-deps:
 ## demo: start the simulator with the example world, plan desired/ against it; it keeps running (see Next:)
 demo: $(RUNSTAMP)
 	@bash scripts/demo.sh $(PORT)
+
+## ldap-demo: desired/examples/ldap/ against a throwaway slapd (no root) and the simulator; stops both
+ldap-demo: $(RUNSTAMP)
+	@bash scripts/ldap-demo.sh $(PORT)
 
 ## test: everything — lint, types, unit, simulator, targets, real LDAP/AD servers, CLI end to end
 test: venv system-deps lint typecheck
