@@ -256,7 +256,7 @@ def gitlab_script(job: str) -> str:
 def test_gitlab_merge_request_note_then_apply(ci: Runner, gitlab: tuple[GitLab, str]) -> None:
     api, url = gitlab
     env = {"CI_API_V4_URL": url, "CI_PROJECT_ID": "42", "CI_MERGE_REQUEST_IID": "7",
-           "RECONCILE_GITLAB_TOKEN": "glpat-test-token", "CONFLUENCE_READ_TOKEN": "example-admin-token"}
+           "RECONCILE_GITLAB_TOKEN": "glpat-test-token", "CONFLUENCE_PLAN_TOKEN": "example-admin-token"}
     plan = gitlab_script("reconcile:plan")
     code, _, log = ci.run(plan, **env)
     assert code == 0, log
