@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -105,3 +106,19 @@ def test_the_simulator_names_itself_in_its_stats() -> None:
         stats = httpx.get(f"{url}/_sim/stats").json()
     assert stats["instance"] == "demo-1234"
     assert stats["pid"] == os.getpid()
+
+
+@pytest.mark.slow
+def test_a_second_demo_replaces_its_own_earlier_simulator_on_the_same_port(demo_dir: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    first = _demo(port, demo_dir)
+    assert first.returncode == 0, first.stdout + first.stderr
+    old_pid = int((demo_dir / "sim.pid").read_text().split()[0])
+    second = _demo(port, demo_dir)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "in use" not in second.stdout  # the port held by its own earlier simulator is taken back
+    new_pid, sim_port, _ = (demo_dir / "sim.pid").read_text().split()
+    assert int(sim_port) == port and int(new_pid) != old_pid
+    assert httpx.get(f"http://127.0.0.1:{port}/_sim/stats").json()["pid"] == int(new_pid)
