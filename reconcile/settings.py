@@ -182,6 +182,7 @@ class Config:
     files: tuple[str, ...] = ()
     directory: str = "desired"
     notify: NotifySettings | None = None  # the `notify:` section, when written
+    unset: tuple[str, ...] = ()  # `${VAR}`s not set, when loaded for validation only (never to connect)
 
 
 class NotifyWhen(StrEnum):

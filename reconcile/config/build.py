@@ -146,9 +146,6 @@ def _ldap(name: str, item: Item, problems: Problems) -> LdapSourceConfig:
     if start_tls and url.lower().startswith("ldaps://"):
         problems.append((fields["start_tls"].loc, f"sources.{name}.start_tls: an ldaps:// URL is already TLS; "
                          "use ldap:// with start_tls: true, or drop start_tls"))
-    if bind and url.lower().startswith("ldap://") and not start_tls:
-        log.warning("source %s binds over plain ldap:// without start_tls: the password crosses the network "
-                    "in clear", name)
     _filter_problems(users, problems, f"sources.{name}.users")
     _filter_problems(groups, problems, f"sources.{name}.groups")
     du = LdapUsersConfig(base="")
