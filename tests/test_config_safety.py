@@ -7,8 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fixtures_config import HEAD, problems, write
+from fixtures_config import HEAD, load, problems, write
 from test_config_schema import schema_errors
+
+from reconcile.settings import ConfluenceDcConfig
 
 HTTP_FIX = ("http:// to a host that is not this machine sends the credentials in clear; use https://, or "
             "write `insecure: true` on the target to accept that")
@@ -103,3 +105,13 @@ def test_scope_users_must_be_written_and_star_is_accepted(tmp_path: Path) -> Non
                                                                   ""),
                                        "scope.yaml": 'scope:\n  users: ["*@example.com"]\n'})
     assert problems(directory) == []
+
+
+def test_an_accepted_insecure_target_survives_export(tmp_path: Path) -> None:
+    from reconcile.export import target_lines
+
+    first = load(write(tmp_path / "a", {"main.yaml": dc("http://wiki.example.com", "\n  insecure: true")}))
+    assert isinstance(first.target, ConfluenceDcConfig) and first.target.insecure
+    text = "\n".join(["version: 1", *target_lines(first.target), 'scope:\n  users: ["*"]']) + "\n"
+    again = load(write(tmp_path / "b", {"main.yaml": text}))
+    assert again.target == first.target
