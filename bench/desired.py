@@ -126,8 +126,11 @@ def without(people: Sequence[Person], count: int, *, only: Iterable[str] | None 
 
 def write(directory: Path, target: str, url: str, people: Sequence[Person], managed: Sequence[str], *,
           concurrency: int = 8, absent: str = "disable", limits: Mapping[str, int | str] | None = None,
-          timeout: float | None = None, max_retries: int | None = None) -> Desired:
-    """A desired directory: `reconcile.yaml` (target, scope, policy, a csv source) and `desired.csv`."""
+          timeout: float | None = None, max_retries: int | None = None, insecure: bool = False) -> Desired:
+    """A desired directory: `reconcile.yaml` (target, scope, policy, a csv source) and `desired.csv`.
+
+    `insecure`: the target's `insecure: true`, for an http:// URL that is not loopback (an in-process app).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     with (directory / "desired.csv").open("w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle)
@@ -143,6 +146,8 @@ def write(directory: Path, target: str, url: str, people: Sequence[Person], mana
         http += f"    timeout: {timeout}\n"
     if max_retries is not None:
         http += f"    max_retries: {max_retries}\n"
+    if insecure:
+        http += "  insecure: true\n"
     if target == DC:
         head = (f"target:\n  type: confluence-dc\n  url: {url}\n  auth:\n    token: ${{CONFLUENCE_TOKEN}}\n"
                 f'  readonly_groups: ["ldap-*"]\n{http}')

@@ -82,6 +82,7 @@ def target_lines(target: TargetConfig) -> list[str]:
         lines.append(_globs_line("admin_groups", target.admin_groups))
         lines.append(_globs_line("readonly_groups", target.readonly_groups))
         lines += _http_lines(target.http)
+        lines += ["  insecure: true"] if target.insecure else []
     elif isinstance(target, AtlassianCloudConfig):
         lines.append(f"  org_id: {scalar(target.org_id)}")
         lines.append("  auth:")
@@ -94,6 +95,7 @@ def target_lines(target: TargetConfig) -> list[str]:
             lines += ["  site:", f"    url: {scalar(target.site.url)}", f"    email: {scalar(target.site.email)}"]
             lines += _secret_lines("token", target.site.token, "ATLASSIAN_SITE_TOKEN", "    ")
         lines += _http_lines(target.http)
+        lines += ["  insecure: true"] if target.insecure else []
     elif isinstance(target, MemoryConfig):
         lines.append(f"  state: {scalar(target.state)}")
         lines.append(_globs_line("admin_groups", target.admin_groups))

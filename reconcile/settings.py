@@ -66,6 +66,7 @@ class ConfluenceDcConfig:
     admin_groups: Globs = Globs(("confluence-administrators",))
     readonly_groups: Globs = Globs()
     http: HttpSettings = HttpSettings()
+    insecure: bool = False  # an http:// url to another host was accepted explicitly
     type: TargetType = TargetType.CONFLUENCE_DC
 
     def describe(self) -> dict[str, str]:
@@ -89,6 +90,7 @@ class AtlassianCloudConfig:
     delete: CloudDelete = CloudDelete.REMOVE_FROM_DIRECTORY
     site: CloudSiteConfig | None = None
     http: HttpSettings = HttpSettings()
+    insecure: bool = False  # an http:// url or site.url to another host was accepted explicitly
     type: TargetType = TargetType.ATLASSIAN_CLOUD
 
     def describe(self) -> dict[str, str]:
@@ -153,6 +155,7 @@ class LdapSourceConfig:
     page_size: int = 500
     allow_empty: bool = False
     origin: Location | None = None
+    insecure: bool = False  # a bind over ldap:// without StartTLS was accepted explicitly
     type: str = "ldap"
 
 
@@ -182,6 +185,7 @@ class Config:
     files: tuple[str, ...] = ()
     directory: str = "desired"
     notify: NotifySettings | None = None  # the `notify:` section, when written
+    unset: tuple[str, ...] = ()  # `${VAR}`s not set, when loaded for validation only (never to connect)
 
 
 class NotifyWhen(StrEnum):

@@ -14,7 +14,7 @@ from reconcile import config
 from reconcile.errors import ConfigError
 from reconcile.settings import Config
 
-# A valid head used by most cases: lines 1-8 (users/groups appended from line 9).
+# A valid head used by most cases: lines 1-9 (users/groups appended from line 10).
 HEAD = """\
 version: 1
 target:
@@ -24,6 +24,7 @@ target:
     token: ${TOKEN}
 scope:
   groups: ["team-*"]
+  users: ["*"]
 """
 ENV = {"TOKEN": "t0ken-VALUE-never-shown"}
 

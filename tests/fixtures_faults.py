@@ -58,7 +58,8 @@ def state_of(app: Starlette, target: str) -> dict[str, Any]:
 
 def configure(directory: Path, app: Starlette, target: str, people: Sequence[desired.Person],
               groups: Sequence[str], **kwargs: Any) -> Config:
-    want = desired.write(directory, target, "http://sim.test", people, groups, **kwargs)
+    # An in-process app: the "http://" URL never leaves the process, hence insecure: true.
+    want = desired.write(directory, target, "http://sim.test", people, groups, insecure=True, **kwargs)
     return load(want.directory, env=want.env)
 
 

@@ -66,7 +66,7 @@ def test_users_named_by_several_sources_get_the_union(tmp_path: Path) -> None:
     assert (alice.key, alice.username, alice.email) == ("alice@example.com", "alice", None)
     assert alice.groups == {"team-a", "team-b"} and alice.display_name == "Alice"
     assert alice.source == "yaml+corp"
-    assert alice.origin is not None and alice.origin.line == 12  # after the sources section
+    assert alice.origin is not None and alice.origin.line == 13  # after the sources section
     assert state.users["bob"].status is Status.DISABLED and state.users["bob"].email == "bob@example.com"
     assert state.groups == {"team-a", "team-b"}
 
@@ -85,8 +85,8 @@ def test_two_sources_stating_different_statuses_conflict(tmp_path: Path) -> None
     with pytest.raises(ConfigError) as caught:
         read_desired(config, factory=factory(corp, hr))
     assert caught.value.problems == [
-        f"{tmp_path}/main.yaml:11:3: user 'carol@example.com': source 'hr' says disabled, source 'corp' says "
-        f"active (for 'carol', from {tmp_path}/main.yaml:10:3); make the sources agree"]
+        f"{tmp_path}/main.yaml:12:3: user 'carol@example.com': source 'hr' says disabled, source 'corp' says "
+        f"active (for 'carol', from {tmp_path}/main.yaml:11:3); make the sources agree"]
 
 
 def test_inline_disabled_against_a_source_saying_active_conflicts(tmp_path: Path) -> None:
@@ -102,8 +102,8 @@ def test_different_emails_for_one_username_conflict(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         read_desired(config, factory=factory(corp))
     assert caught.value.problems == [
-        f"{tmp_path}/main.yaml:10:3: user 'erin': source 'corp' gives email 'erin@example.org', source 'yaml' "
-        f"gives 'erin@example.com' (for 'erin', from {tmp_path}/main.yaml:12:3); make the sources agree"]
+        f"{tmp_path}/main.yaml:11:3: user 'erin': source 'corp' gives email 'erin@example.org', source 'yaml' "
+        f"gives 'erin@example.com' (for 'erin', from {tmp_path}/main.yaml:13:3); make the sources agree"]
 
 
 def test_an_empty_source_is_refused_and_says_how_to_allow_it(tmp_path: Path) -> None:
@@ -111,7 +111,7 @@ def test_an_empty_source_is_refused_and_says_how_to_allow_it(tmp_path: Path) -> 
     with pytest.raises(EmptySource) as caught:
         read_desired(config, factory=factory(ListSource("corp", [])))
     assert caught.value.exit_code == 4
-    assert caught.value.message.startswith(f"{tmp_path}/main.yaml:10:3: source 'corp' (csv) returned no users")
+    assert caught.value.message.startswith(f"{tmp_path}/main.yaml:11:3: source 'corp' (csv) returned no users")
     assert "`allow_empty: true` on source 'corp'" in str(caught.value)
     assert "--force does not lift this guard" in str(caught.value)
 

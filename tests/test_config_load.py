@@ -93,7 +93,7 @@ def test_memory_target_and_csv_source_paths_are_relative_to_the_directory() -> N
 
 
 def test_defaults(tmp_path: Path) -> None:
-    head = HEAD.replace('scope:\n  groups: ["team-*"]\n', "")
+    head = HEAD.replace('  groups: ["team-*"]\n', "")
     config = load(write(tmp_path, {"main.yaml": head + "users:\n  bob:\n"}))
     assert config.scope.users == Globs(("*",)) and config.scope.groups == Globs()
     assert config.policy.absent is AbsentPolicy.DISABLE and config.policy.unsynced is UnsyncedPolicy.IGNORE

@@ -34,6 +34,8 @@ def test_env_and_file_secrets_resolve(tmp_path: Path) -> None:
             url: https://acme.atlassian.net
             email: admin@example.com
             token: ${SITE}
+        scope:
+          users: ["*"]
         """})
     config = load(directory, {"SITE": ENV_SECRET})
     assert isinstance(config.target, AtlassianCloudConfig)

@@ -36,6 +36,7 @@ SPEC: dict[str, set[str]] = {
 # Options beyond the SPEC that the examples rely on, each for a reason stated in the README (Workflows).
 EXTENSIONS: dict[str, set[str]] = {
     "": {"--no-color"},  # CI logs and Markdown files must not carry ANSI codes
+    "validate": {"--require-env"},  # CI holds the variables: an unset one fails there, not on laptops
     "plan": {"--mask-emails"},  # PR comments of public repositories
     "show": {"--mask-emails"},
 }

@@ -95,60 +95,60 @@ class Case:
 EMAIL = "  email:\n    host: smtp.example.com\n    from: r@example.com\n    to: [a@example.com]\n"
 CASES = [
     Case("no channel", "notify:\n  on: [always]\n", [
-        "desired/main.yaml:9:1: notify: give email, webhook or both"], True),
+        "desired/main.yaml:10:1: notify: give email, webhook or both"], True),
     Case("empty section", "notify:\n", [
-        "desired/main.yaml:9:1: notify: expected a mapping, got nothing (null)"], True),
+        "desired/main.yaml:10:1: notify: expected a mapping, got nothing (null)"], True),
     Case("unknown key with hint", "notify:\n  webhok:\n    url: ${SLACK_WEBHOOK_URL}\n", [
-        "desired/main.yaml:9:1: notify: give email, webhook or both",
-        "desired/main.yaml:10:3: unknown key 'webhok' in notify; did you mean 'webhook'?"], True),
+        "desired/main.yaml:10:1: notify: give email, webhook or both",
+        "desired/main.yaml:11:3: unknown key 'webhok' in notify; did you mean 'webhook'?"], True),
     Case("unknown event", "notify:\n  on: [change]\n" + EMAIL, [
-        "desired/main.yaml:10:8: notify.on[0]: unknown value 'change'; did you mean 'changes'? "
+        "desired/main.yaml:11:8: notify.on[0]: unknown value 'change'; did you mean 'changes'? "
         "(allowed: always, changes, failure)"], True),
     Case("no events", "notify:\n  on: []\n" + EMAIL, [
-        "desired/main.yaml:10:7: notify.on: give at least 1 item"], True),
+        "desired/main.yaml:11:7: notify.on: give at least 1 item"], True),
     Case("no recipients", "notify:\n  email:\n    host: smtp.example.com\n    from: r@example.com\n    to: []\n", [
-        "desired/main.yaml:13:9: notify.email.to: give at least 1 item"], True),
+        "desired/main.yaml:14:9: notify.email.to: give at least 1 item"], True),
     Case("bad addresses", "notify:\n  email:\n    host: smtp.example.com\n    from: reconcile\n"
          "    to: [a@example.com, 'b at example.com']\n", [
-        "desired/main.yaml:12:11: notify.email.from: invalid email 'reconcile'",
-        "desired/main.yaml:13:25: notify.email.to[1]: invalid email 'b at example.com'"], True),
+        "desired/main.yaml:13:11: notify.email.from: invalid email 'reconcile'",
+        "desired/main.yaml:14:25: notify.email.to[1]: invalid email 'b at example.com'"], True),
     Case("missing host", "notify:\n  email:\n    from: r@example.com\n    to: [a@example.com]\n", [
-        "desired/main.yaml:10:3: notify.email: missing required key 'host'"], True),
+        "desired/main.yaml:11:3: notify.email: missing required key 'host'"], True),
     Case("host with a scheme", "notify:\n  email:\n    host: smtp://smtp.example.com\n"
          "    from: r@example.com\n    to: [a@example.com]\n", [
-        "desired/main.yaml:11:11: notify.email.host: 'smtp://smtp.example.com' is not a host name (no scheme "
+        "desired/main.yaml:12:11: notify.email.host: 'smtp://smtp.example.com' is not a host name (no scheme "
         "or path; the port goes under port:)"], True),
     Case("port out of range", "notify:\n" + EMAIL + "    port: 70000\n", [
-        "desired/main.yaml:14:11: notify.email.port: must be at most 65535, got 70000"], True),
+        "desired/main.yaml:15:11: notify.email.port: must be at most 65535, got 70000"], True),
     Case("literal password", "notify:\n" + EMAIL + "    username: r\n    password: hunter2-literal\n", [
-        "desired/main.yaml:15:15: notify.email.password: literal secret: use ${ENV_VAR} or password_file:"], True),
+        "desired/main.yaml:16:15: notify.email.password: literal secret: use ${ENV_VAR} or password_file:"], True),
     Case("password without username", "notify:\n" + EMAIL + "    password: ${SMTP_PASSWORD}\n", [
-        "desired/main.yaml:10:3: notify.email: give username with password or password_file, or none of them"],
+        "desired/main.yaml:11:3: notify.email: give username with password or password_file, or none of them"],
          True),
     Case("credentials without TLS", "notify:\n" + EMAIL + "    security: none\n    username: r\n"
          "    password: ${SMTP_PASSWORD}\n", [
-        "desired/main.yaml:15:5: notify.email.username: credentials are never sent without TLS; use security: "
+        "desired/main.yaml:16:5: notify.email.username: credentials are never sent without TLS; use security: "
         "starttls or tls, or drop them",
-        "desired/main.yaml:16:5: notify.email.password: credentials are never sent without TLS; use security: "
+        "desired/main.yaml:17:5: notify.email.password: credentials are never sent without TLS; use security: "
         "starttls or tls, or drop them"], True),
     Case("literal webhook url", f"notify:\n  webhook:\n    url: {HOOK}\n", [
-        "desired/main.yaml:11:10: notify.webhook.url: literal secret: use ${ENV_VAR} or url_file:"], True),
+        "desired/main.yaml:12:10: notify.webhook.url: literal secret: use ${ENV_VAR} or url_file:"], True),
     Case("webhook url and url_file", "notify:\n  webhook:\n    url: ${SLACK_WEBHOOK_URL}\n    url_file: x\n", [
-        "desired/main.yaml:10:3: notify.webhook: give exactly one of: url, url_file",
-        f"desired/main.yaml:12:15: notify.webhook.url_file: no such file {Path('desired/x')}; fix the path "
+        "desired/main.yaml:11:3: notify.webhook: give exactly one of: url, url_file",
+        f"desired/main.yaml:13:15: notify.webhook.url_file: no such file {Path('desired/x')}; fix the path "
         "(relative paths start at the desired directory)"], True),
     Case("webhook over plain http", "notify:\n  webhook:\n    url: ${PLAIN_HOOK}\n", [
-        "desired/main.yaml:11:10: notify.webhook.url: ${PLAIN_HOOK} is not an https:// URL (plain http only to "
+        "desired/main.yaml:12:10: notify.webhook.url: ${PLAIN_HOOK} is not an https:// URL (plain http only to "
         "127.0.0.1, localhost or ::1): the URL and the message are credentials and personal data"], False),
     Case("unset variable", "notify:\n  webhook:\n    url: ${NOT_SET_ANYWHERE}\n", [
-        "desired/main.yaml:11:10: notify.webhook.url: environment variable NOT_SET_ANYWHERE is not set; "
+        "desired/main.yaml:12:10: notify.webhook.url: environment variable NOT_SET_ANYWHERE is not set; "
         "export it, or change the reference"], False),
     Case("literal header value", "notify:\n  webhook:\n    url: ${SLACK_WEBHOOK_URL}\n    headers:\n"
          "      Authorization: Bearer abc\n", [
-        "desired/main.yaml:13:22: notify.webhook.headers.Authorization: literal secret: use ${ENV_VAR}"], True),
+        "desired/main.yaml:14:22: notify.webhook.headers.Authorization: literal secret: use ${ENV_VAR}"], True),
     Case("bad header name", "notify:\n  webhook:\n    url: ${SLACK_WEBHOOK_URL}\n    headers:\n"
          "      'X Token': ${HOOK_AUTH}\n", [
-        "desired/main.yaml:13:7: notify.webhook.headers: 'X Token' is not an HTTP header name"], True),
+        "desired/main.yaml:14:7: notify.webhook.headers: 'X Token' is not an HTTP header name"], True),
 ]
 
 

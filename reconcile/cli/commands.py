@@ -35,20 +35,30 @@ if TYPE_CHECKING:
     from reconcile.settings import Config
 
 
-@app.command(cls=Command, epilog="Examples: `reconcile validate`  ·  `reconcile validate --desired desired/`")
+@app.command(cls=Command, epilog="Examples: `reconcile validate` (a pre-commit hook: no tokens needed)  ·  "
+             "`reconcile validate --require-env` (CI: every ${VAR} must be set)")
 @guarded
-def validate(ctx: typer.Context, desired: DesiredOption = None) -> None:
+def validate(
+    ctx: typer.Context,
+    desired: DesiredOption = None,
+    require_env: Annotated[bool, typer.Option(
+        "--require-env", envvar=env("REQUIRE_ENV"),
+        help="Also require every ${VAR} the files reference to be set, and check its value "
+        "(plan and apply always do).")] = False,
+) -> None:
     """Check the desired-state files (every problem as file:line:col); no network."""
     from reconcile.config import load
 
     g = globals_of(ctx, desired)
-    config = load(g.desired, env=os.environ)
+    config = load(g.desired, env=os.environ, require_env=require_env)
     users = len(config.inline.users)
     sources = ", ".join(f"{n} ({s.type})" for n, s in config.sources.items()) or "none"
     where = " ".join(v for k, v in config.target.describe().items() if k != "type")
     notify = ", ".join(c for c in ("email", "webhook") if config.notify and getattr(config.notify, c))
     out(f"{g.desired}: valid ({len(config.files)} file(s); target {config.target.type} {where}; "
         f"{users} inline user(s); sources: {sources}" + (f"; notify: {notify}" if notify else "") + ").")
+    if config.unset:
+        out(f"Not set, so not checked: {', '.join(config.unset)} (`validate --require-env` checks them).")
 
 
 async def fresh_plan(config: Config, bars: Bars) -> tuple[DesiredState, Plan]:

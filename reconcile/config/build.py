@@ -96,6 +96,7 @@ def target(fields: Fields) -> TargetConfig:
             admin_groups=_globs(fields, "admin_groups", d.admin_groups),
             readonly_groups=_globs(fields, "readonly_groups", d.readonly_groups),
             http=_http(_v(fields, "http")),
+            insecure=bool(_v(fields, "insecure", False)),
         )
     if kind == "atlassian-cloud":
         auth = _v(fields, "auth")
@@ -114,6 +115,7 @@ def target(fields: Fields) -> TargetConfig:
                 token=_v(site, "token") or _v(site, "token_file"),
             ),
             http=_http(_v(fields, "http")),
+            insecure=bool(_v(fields, "insecure", False)),
         )
     dm = MemoryConfig(state="")
     return MemoryConfig(
@@ -146,9 +148,6 @@ def _ldap(name: str, item: Item, problems: Problems) -> LdapSourceConfig:
     if start_tls and url.lower().startswith("ldaps://"):
         problems.append((fields["start_tls"].loc, f"sources.{name}.start_tls: an ldaps:// URL is already TLS; "
                          "use ldap:// with start_tls: true, or drop start_tls"))
-    if bind and url.lower().startswith("ldap://") and not start_tls:
-        log.warning("source %s binds over plain ldap:// without start_tls: the password crosses the network "
-                    "in clear", name)
     _filter_problems(users, problems, f"sources.{name}.users")
     _filter_problems(groups, problems, f"sources.{name}.groups")
     du = LdapUsersConfig(base="")
@@ -183,6 +182,7 @@ def _ldap(name: str, item: Item, problems: Problems) -> LdapSourceConfig:
         page_size=_v(fields, "page_size", d.page_size),
         allow_empty=bool(_v(fields, "allow_empty", False)),
         origin=item.key_loc,
+        insecure=bool(_v(fields, "insecure", False)),
     )
 
 

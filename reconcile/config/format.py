@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from reconcile.config.nodes import ListOf, MapOf, Node, Nullable
 from reconcile.config.notify import NOTIFY
-from reconcile.config.records import Condition, Record, Tagged
+from reconcile.config.records import Condition, Insecure, Record, Tagged
 from reconcile.config.references import FilePath, SecretFile, SecretRef
 from reconcile.config.scalars import Boolean, Choice, Const, Integer, LimitValue, Number, Text
 from reconcile.model import AbsentPolicy, Status, UnsyncedPolicy
@@ -25,6 +25,19 @@ FILTER_PATTERN = r"^\(.*\)$"
 NOT_A_FILTER = "'{value}' is not an LDAP filter"
 MEMBER_ATTRIBUTES = ("member", "uniqueMember", "memberUid", "memberOf")
 SCHEMA_ID = "urn:reconcile:desired-state:1"
+# An http:// URL to anything but this machine (127.0.0.0/8, ::1, localhost): credentials in clear.
+REMOTE_HTTP = r"^http://(?!(?:localhost|127(?:\.[0-9]{1,3}){3}|\[::1\])(?::[0-9]*)?(?:/|$))"
+PLAIN_LDAP = r"^ldap://"
+HTTP_FIX = ("http:// to a host that is not this machine sends the credentials in clear; use https://, "
+            "or write `insecure: true` on the target to accept that")
+LDAP_FIX = ("the bind password would cross the network in clear over ldap://; use ldaps://, or "
+            "start_tls: true, or write `insecure: true` on this source to accept that")
+SCOPE_USERS_HINT = ('say which accounts this configuration manages, e.g. users: ["*@example.com"] '
+                    '(users: ["*"] manages every account on the target; there is no default)')
+
+
+def insecure(what: str) -> Boolean:
+    return Boolean(doc=f"accept {what}; certificate verification is never turned off", default=False)
 
 
 def glob(doc: str = "") -> Text:
@@ -87,8 +100,10 @@ CONFLUENCE_DC = Record(
         "admin_groups": globs("members are protected", ADMIN_GROUPS),
         "readonly_groups": globs("groups of read-only directories: warnings, never written", []),
         "http": http(),
+        "insecure": insecure("an http:// url to another host (the token travels in clear)"),
     },
     required=["type", "url", "auth"],
+    insecure=[Insecure(("url",), REMOTE_HTTP, HTTP_FIX)],
     doc="a Confluence Data Center site",
 )
 
@@ -114,9 +129,11 @@ CLOUD = Record(
             doc="Jira/Confluence site REST, for delete: remove-from-site",
         ),
         "http": http(),
+        "insecure": insecure("an http:// url or site.url to another host (the keys travel in clear)"),
     },
     required=["type", "org_id", "auth"],
     conditions=[Condition("delete", "remove-from-site", "site")],
+    insecure=[Insecure(("url",), REMOTE_HTTP, HTTP_FIX), Insecure(("site", "url"), REMOTE_HTTP, HTTP_FIX)],
     doc="an Atlassian Cloud organization",
 )
 
@@ -137,6 +154,8 @@ LDAP = Record(
         "type": Choice(["ldap"]),
         "url": Text(LDAP_URL_PATTERN, "expected ldaps://host[:port] or ldap://host[:port]", expand=True),
         "start_tls": Boolean(doc="upgrade an ldap:// connection with StartTLS", default=False),
+        "insecure": insecure("a bind over ldap:// without start_tls, to this machine too (the password travels in "
+                         "clear)"),
         "ca_file": FilePath(doc="PEM bundle to verify the server with (default: system store)"),
         "timeout": Number(above=0, doc="seconds, connect and per operation", default=10.0),
         "bind": Record({"dn": Text(expand=True), **secret_pair("password", "bind password")},
@@ -171,6 +190,7 @@ LDAP = Record(
         "allow_empty": Boolean(doc="allow this source to yield no users", default=False),
     },
     required=["type", "url", "users"],
+    insecure=[Insecure(("url",), PLAIN_LDAP, LDAP_FIX, needs=("bind",), unless=("start_tls",))],
     doc="an LDAP or Active Directory query",
 )
 
@@ -207,10 +227,13 @@ FILE = Record(
         )),
         "scope": Nullable(Record(
             {
-                "users": globs("managed users: globs over username, email, account id", ["*"]),
+                "users": globs("managed users: globs over username, email, account id; required "
+                               '(["*"] manages every account on the target)'),
                 "groups": globs("managed groups: their membership is made exact", []),
                 "protect": globs("principals never touched", []),
             },
+            required=["users"],
+            hints={"users": SCOPE_USERS_HINT},
             doc="what this configuration owns",
         )),
         "policy": Nullable(Record(

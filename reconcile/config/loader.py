@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from reconcile.config import build, yamlfile
 from reconcile.config import notify as notifying
-from reconcile.config.format import FILE
+from reconcile.config.format import FILE, SCOPE_USERS_HINT
 from reconcile.config.nodes import At, Context, Fields, Invalid
 from reconcile.errors import ConfigError
 from reconcile.model import Location
@@ -23,8 +24,12 @@ FLOW_HINT = ('an unquoted ${VAR} inside a flow mapping {...} or list [...] is no
              '(token: "${VAR}") or use block style')
 
 
-def load(directory: str | Path, env: Mapping[str, str] | None = None) -> Config:
-    """The merged, validated configuration of the `*.yaml` files directly in `directory`."""
+def load(directory: str | Path, env: Mapping[str, str] | None = None, *, require_env: bool = True) -> Config:
+    """The merged, validated configuration of the `*.yaml` files directly in `directory`.
+
+    `require_env=False` is for validation only: a `${VAR}` that is not set goes unchecked (listed in
+    `Config.unset`) and the Config must not be used to connect.
+    """
     environment: Mapping[str, str] = os.environ if env is None else env
     root = Path(directory)
     if not root.is_dir():
@@ -41,8 +46,9 @@ def load(directory: str | Path, env: Mapping[str, str] | None = None) -> Config:
                            *(_format(problems))])
     docs: list[Fields] = []
     unreadable = False  # a file that could not be read may hold the target: do not claim there is none
+    unset: dict[str, None] = {}
     for path in files:
-        ctx = Context(file=str(path), env=environment, directory=root)
+        ctx = Context(file=str(path), env=environment, directory=root, require_env=require_env)
         data = _parse(path, ctx)
         if data is not None and not isinstance(data, Invalid):
             start = Location(ctx.file, 1, 1)
@@ -52,10 +58,11 @@ def load(directory: str | Path, env: Mapping[str, str] | None = None) -> Config:
         elif data is not None:
             docs.append(data)
         problems.extend(ctx.problems)
+        unset.update(ctx.unset)
     config = _assemble(docs, [str(p) for p in files], problems, directory=root, unreadable=unreadable)
     if problems or config is None:
         raise ConfigError(_format(problems))
-    return config
+    return replace(config, unset=tuple(unset)) if unset else config
 
 
 def top_level_keys(path: Path) -> frozenset[str]:
@@ -83,6 +90,12 @@ def _assemble(docs: list[Fields], files: list[str], problems: build.Problems, *,
             problems.append((Location(str(directory)),
                              "no target: add a `target:` section to one of the desired files"))
         return None
+    written = sections["scope"].value if "scope" in sections else None
+    said = any(msg.startswith(("scope:", "scope.")) for _, msg in problems)  # already told about scope
+    if written is None and not said and not (unreadable and "scope" not in sections):
+        # Without scope.users every account on the target would be managed: that must be said.
+        where = sections["scope"].key_loc if "scope" in sections else sections["target"].key_loc
+        problems.append((where, "no scope.users: add a scope: section and " + SCOPE_USERS_HINT))
     notify = notifying.build(sections["notify"].value) if "notify" in sections else None
     return Config(target=build.target(sections["target"].value), scope=scope, policy=policy, inline=inline,
                   sources=srcs, files=tuple(files), directory=str(directory), notify=notify)

@@ -18,6 +18,7 @@ from reconcile.model import Location
 
 ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _ENV_REF = re.compile(r"\$\{(" + ENV_NAME + r")\}")
+_BAD_REF = re.compile(r"\$\{(?!" + ENV_NAME + r"\})")  # a `${` that does not start a reference
 
 
 class Invalid:
@@ -44,12 +45,18 @@ Fields = dict[str, Item]
 
 @dataclass(slots=True)
 class Context:
-    """What checking one file needs: its name, the environment, the directory, the problem list."""
+    """What checking one file needs: its name, the environment, the directory, the problem list.
+
+    `require_env=False` (plain `validate`, a pre-commit hook without tokens): a `${VAR}` that is not
+    set is not a problem; its value is not checked, and its name is collected in `unset`.
+    """
 
     file: str
     env: Mapping[str, str]
     directory: Path
     problems: list[tuple[Location, str]] = field(default_factory=list)
+    require_env: bool = True
+    unset: dict[str, None] = field(default_factory=dict)  # names, in order of appearance
 
     def problem(self, loc: Location, message: str) -> Invalid:
         self.problems.append((loc, message))
@@ -111,6 +118,23 @@ def unknown_value(value: Any, choices: Sequence[str]) -> str:
     if close:
         return f"unknown value '{value}'; did you mean '{close[0]}'? ({allowed})"
     return f"unknown value '{value}'; {allowed}"
+
+
+def reference_syntax(text: str, at: At, ctx: Context) -> Invalid | None:
+    """A problem for a `${` that is not a well-formed `${NAME}` reference, else None."""
+    if _BAD_REF.search(text):
+        return ctx.problem(at.loc, f"{at.path}: malformed reference: write ${{NAME}} (letters, digits and _, "
+                           "not starting with a digit)")
+    return None
+
+
+def deferred(text: str, ctx: Context) -> bool:
+    """Whether `text` names a variable that is not set and need not be (its value goes unchecked)."""
+    if ctx.require_env:
+        return False
+    missing = [m.group(1) for m in _ENV_REF.finditer(text) if m.group(1) not in ctx.env]
+    ctx.unset.update(dict.fromkeys(missing))
+    return bool(missing)
 
 
 def expand(text: str, at: At, ctx: Context) -> str | Invalid:

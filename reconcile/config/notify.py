@@ -31,7 +31,7 @@ DEFAULT_PORTS = {SmtpSecurity.STARTTLS: 587, SmtpSecurity.TLS: 465, SmtpSecurity
 
 def _webhook_url(secret: Any, at: At, ctx: Context) -> Any:
     """Refuse a webhook URL that would travel in clear; the URL itself is never echoed (a credential)."""
-    if isinstance(secret, Invalid):
+    if isinstance(secret, Invalid) or not secret.reveal():  # empty: a variable validate does not need
         return secret
     parts = urlsplit(secret.reveal())
     if parts.scheme == "https" and parts.hostname:

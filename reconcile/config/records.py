@@ -6,6 +6,7 @@ conditionally required keys are checked here, and expressed in the schema the sa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,54 @@ class Forbid:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class Insecure:
+    """A risky setting must be acknowledged: when the string at `path` matches `pattern`, every key
+    of `needs` is present and no key of `unless` is true, `flag` must be written `true`.
+
+    e.g. a non-loopback http:// URL needs `insecure: true`; so does a bind over ldap:// without StartTLS.
+    """
+
+    path: tuple[str, ...]  # keys from this record down to the string (`("site", "url")`)
+    pattern: str
+    message: str
+    flag: str = "insecure"
+    needs: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
+
+    def applies(self, out: Mapping[str, Item], present: set[str]) -> Item | None:
+        """The offending value's item, when the rule is broken."""
+        item: Item | None = None
+        fields: Any = out
+        for key in self.path:
+            item = fields.get(key) if isinstance(fields, Mapping) else None
+            if item is None:
+                return None
+            fields = item.value
+        if item is None or not isinstance(item.value, str) or not re.search(self.pattern, item.value):
+            return None
+        if not all(k in present for k in self.needs):
+            return None
+        if any(_true(out, k) for k in (*self.unless, self.flag)):
+            return None
+        return item
+
+    def schema(self) -> dict[str, Any]:
+        inner: dict[str, Any] = {"type": "string", "pattern": self.pattern}
+        for key in reversed(self.path[1:]):
+            inner = {"properties": {key: inner}, "required": [key]}
+        when: dict[str, Any] = {
+            "properties": {self.path[0]: inner, **{k: {"not": {"const": True}} for k in self.unless}},
+            "required": [self.path[0], *self.needs],
+        }
+        return {"if": when, "then": {"properties": {self.flag: {"const": True}}, "required": [self.flag]}}
+
+
+def _true(out: Mapping[str, Item], key: str) -> bool:
+    item = out.get(key)
+    return item is not None and item.value is True
+
+
 class Record(Node):
     """A mapping with known keys; every other key is a problem."""
 
@@ -57,6 +106,8 @@ class Record(Node):
         conditions: Sequence[Condition] = (),
         dependent: Mapping[str, Sequence[str]] | None = None,
         forbids: Sequence[Forbid] = (),
+        insecure: Sequence[Insecure] = (),
+        hints: Mapping[str, str] | None = None,
         doc: str = "",
     ) -> None:
         super().__init__(doc)
@@ -67,6 +118,8 @@ class Record(Node):
         self.conditions = tuple(conditions)
         self.dependent = {k: tuple(v) for k, v in (dependent or {}).items()}
         self.forbids = tuple(forbids)
+        self.insecure = tuple(insecure)
+        self.hints = dict(hints or {})  # required key -> what to write, added to "missing required key"
 
     def check(self, value: Any, at: At, ctx: Context) -> Any:
         entries = _entries(value, at, ctx)
@@ -88,7 +141,8 @@ class Record(Node):
         present = set(key_locs)
         for key in self.required:
             if key not in present:
-                ctx.problem(at.key_loc, f"{where}: missing required key '{key}'")
+                hint = f"; {self.hints[key]}" if key in self.hints else ""
+                ctx.problem(at.key_loc, f"{where}: missing required key '{key}'{hint}")
         if self.choices:
             given = present & frozenset().union(*self.choices)
             if given not in self.choices:
@@ -105,6 +159,11 @@ class Record(Node):
                 for key in rule.keys:
                     if key in present:
                         ctx.problem(key_locs[key], f"{at.child(key, at.loc, at.key_loc).path}: {rule.message}")
+        for risk in self.insecure:
+            item = risk.applies(out, present)
+            if item is not None:
+                path = ".".join((at.path, *risk.path) if at.path else risk.path)
+                ctx.problem(item.loc, f"{path}: {risk.message}")
         return out
 
     def own_schema(self) -> dict[str, Any]:
@@ -133,7 +192,7 @@ class Record(Node):
                 "then": {"not": {"anyOf": [{"required": [k]} for k in f.keys]}},
             }
             for f in self.forbids
-        ]
+        ] + [r.schema() for r in self.insecure]
         if rules:
             out["allOf"] = rules
         if self.dependent:

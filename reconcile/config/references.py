@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from reconcile.config.nodes import ENV_NAME, INVALID, At, Context, Invalid, expand
+from reconcile.config.nodes import ENV_NAME, INVALID, At, Context, Invalid, deferred, expand
 from reconcile.config.scalars import Text
 from reconcile.settings import Secret
 
@@ -26,6 +26,8 @@ class SecretRef(Text):
             # never echo the value: it may be the credential itself
             other = f" or {self.file_key}:" if self.file_key else ""
             return ctx.problem(at.loc, f"{at.path}: literal secret: use ${{ENV_VAR}}{other}")
+        if deferred(str(value), ctx):
+            return Secret("", reference=str(value))  # validation without the variable: never used
         expanded = expand(str(value), at, ctx)
         if isinstance(expanded, Invalid):
             return INVALID
@@ -47,7 +49,7 @@ class FilePath(Text):
 
     def check(self, value: Any, at: At, ctx: Context) -> Any:
         text = super().check(value, at, ctx)
-        if isinstance(text, Invalid):
+        if isinstance(text, Invalid) or deferred(text, ctx):
             return text
         path = ctx.directory / Path(text).expanduser()
         if self.must_exist and not path.is_file():
@@ -63,6 +65,8 @@ class SecretFile(FilePath):
         path = super().check(value, at, ctx)
         if isinstance(path, Invalid):
             return path
+        if deferred(path, ctx):
+            return Secret("", reference=f"file:{path}")  # validation without the variable: never used
         try:
             content = Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:

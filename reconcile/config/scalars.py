@@ -8,7 +8,18 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from reconcile.config.nodes import INVALID, At, Context, Invalid, Node, expand, kind_of, unknown_value
+from reconcile.config.nodes import (
+    INVALID,
+    At,
+    Context,
+    Invalid,
+    Node,
+    deferred,
+    expand,
+    kind_of,
+    reference_syntax,
+    unknown_value,
+)
 from reconcile.model import Limit
 
 
@@ -33,6 +44,10 @@ class Text(Node):
         if not text.strip():
             return ctx.problem(at.loc, f"{at.path}: must not be empty")
         if self.expand and "${" in text:
+            if isinstance(reference_syntax(text, at, ctx), Invalid):
+                return INVALID
+            if deferred(text, ctx):
+                return text  # its value is judged where the variable is set (plan, validate --require-env)
             expanded = expand(text, at, ctx)
             if isinstance(expanded, Invalid):
                 return INVALID
