@@ -149,6 +149,16 @@ class LimitBase:
     memberships: int  # in-scope memberships of managed groups
     in_scope: int = 0  # in-scope users, protected included: default limits need at least 20
 
+    def of(self, kind: ActionKind) -> int:
+        """What a percentage limit of `kind` is measured against."""
+        match kind:
+            case ActionKind.ENABLE | ActionKind.DISABLE | ActionKind.DELETE:
+                return self.users
+            case ActionKind.ADD_MEMBER | ActionKind.REMOVE_MEMBER:
+                return self.memberships
+            case _:
+                assert_never(kind)
+
 
 @dataclass(frozen=True, slots=True)
 class Plan:
@@ -268,7 +278,7 @@ class Plan:
                 limit = DEFAULT_LIMITS.get(kind)
                 if limit is None:
                     continue
-            base = self.limit_base.users if kind in USER_KINDS else self.limit_base.memberships
+            base = self.limit_base.of(kind)
             count = counts[str(kind)]
             if not limit.allows(count, base):
                 if limit.percent:
