@@ -1,8 +1,8 @@
 """The executor: approval check, stale-plan refusal, ordered concurrent apply, journal, audit, resume.
 
 One switch between "would" and "did": `sentence()` words every action the same way, prefixed
-"Would" (dry run), "Did" or "Failed". Failure policy: a failed action does not stop the other
-actions of its phase (kind), but later phases are not started; a later apply retries what is not done.
+"Would" (dry run), "Did" or "Failed". Failure policy (reconcile/results.py): a failed action holds
+back only the same user's later membership changes; every other action still runs in its phase.
 """
 
 from __future__ import annotations
@@ -17,12 +17,18 @@ from pathlib import Path
 from deepdiff import DeepDiff
 
 from reconcile.diff import diff
-from reconcile.errors import ApplyFailed, ApprovalMismatch, ReconcileError, StalePlan, UsageError
+from reconcile.errors import ApprovalMismatch, ReconcileError, StalePlan, UsageError
 from reconcile.journal import ApprovalMode, AuditContext, AuditLog, Journal, JournalView, now
 from reconcile.model import DesiredState
 from reconcile.plan import Action, ActionKind, Plan, match_digest
+from reconcile.results import ActionReport, ActionsFailed, ApplyResult, Held, holds_back, sentence
 from reconcile.settings import Config
 from reconcile.targets.base import Outcome, Progress, Result, Target
+
+__all__ = [
+    "ActionReport", "ActionsFailed", "ApplyResult", "Approval", "Prepared", "apply", "check_approval",
+    "check_supported", "execute", "make_plan", "prepare", "prepare_fresh", "sentence", "stale_reasons",
+]
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +76,18 @@ def check_approval(plan: Plan, approval: Approval) -> None:
     )
 
 
-def sentence(action: Action, outcome: Outcome | None) -> str:
-    """The one sentence per action: "Would …" before, "Did …" / "Failed to …" after."""
-    what = action.describe()
-    if outcome is None:
-        return f"Would {what}"
-    if outcome.result is Result.FAILED:
-        return f"Failed to {what}: {outcome.message}"
-    if outcome.result is Result.ALREADY:
-        return f"Did {what} (already in effect: {outcome.message})" if outcome.message else f"Did {what}"
-    return f"Did {what}"
+def check_supported(plan: Plan, target: Target) -> None:
+    """Refuse a plan holding a kind of action the target cannot perform, before it is shown or applied."""
+    unsupported = sorted({a.kind for a in plan.actions} - target.supports, key=lambda k: k.rank)
+    if unsupported:
+        described = target.describe()
+        name = " ".join(v for v in (described.get("type"), described.get("url")) if v) or "the target"
+        counts = plan.counts()
+        kinds = ", ".join(f"{k} ({counts[str(k)]} action(s))" for k in unsupported)
+        raise ReconcileError(
+            f"target {name} cannot perform {kinds}; nothing was changed",
+            hint="change the policy that plans them (policy.absent, policy.unsynced) or the desired state",
+        )
 
 
 async def make_plan(
@@ -93,6 +101,7 @@ async def make_plan(
         desired = wanted
     actual = await target.fetch(config.scope, progress)
     plan = diff(desired, actual, scope=config.scope, policy=config.policy, target=target.describe())
+    check_supported(plan, target)
     return desired, replace(plan, created_at=now())
 
 
@@ -104,6 +113,7 @@ class Prepared:
     desired: DesiredState
     run: tuple[Action, ...]  # still to perform, in plan order
     confirmed: tuple[Action, ...] = ()  # in flight or failed before, now found done by re-reading
+    restart: bool = False  # a new apply of the plan: earlier journal lines no longer count
 
 
 def stale_reasons(plan: Plan, fresh: Plan, view: JournalView) -> list[str]:
@@ -142,10 +152,19 @@ async def prepare(
     plan: Plan, config: Config, target: Target, *, state_dir: Path, force: bool = False,
     progress: Progress | None = None,
 ) -> Prepared:
-    """Re-read desired and actual state, refuse a stale plan (StalePlan), re-check the limits."""
+    """Re-read desired and actual state, refuse a stale plan (StalePlan), re-check the limits.
+
+    A plan whose journal is complete (every action finished: the apply closed it, or died just
+    before closing) and whose every action is pending again is the same change recurring
+    (drift again, a revert reverted): it starts afresh instead of being refused as stale.
+    """
+    check_supported(plan, target)
     plan.check_limits(config.policy.limits, force=force)
     desired, fresh = await make_plan(config, target, progress=progress)
     view = Journal(state_dir, plan.digest).read()
+    restart = view.complete(plan) and not stale_reasons(plan, fresh, JournalView.empty())
+    if restart:
+        view = JournalView.empty()
     reasons = stale_reasons(plan, fresh, view)
     if reasons:
         raise StalePlan(
@@ -156,59 +175,12 @@ async def prepare(
     run = tuple(a for a in plan.actions if a.id in needed)
     uncertain = view.in_flight | set(view.failed)
     confirmed = tuple(a for a in plan.actions if a.id in uncertain and a.id not in needed)
-    return Prepared(plan=plan, desired=desired, run=run, confirmed=confirmed)
+    return Prepared(plan=plan, desired=desired, run=run, confirmed=confirmed, restart=restart)
 
 
 def prepare_fresh(plan: Plan, desired: DesiredState) -> Prepared:
     """A plan computed just now (`apply` without a plan file): every action is still to do."""
-    return Prepared(plan=plan, desired=desired, run=plan.actions)
-
-
-@dataclass(frozen=True, slots=True)
-class ActionReport:
-    action: Action
-    outcome: Outcome
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class ApplyResult:
-    digest: str
-    reports: tuple[ActionReport, ...]
-    not_run: tuple[Action, ...]  # left for a later apply: beyond --limit, or phases after a failure
-    confirmed: tuple[Action, ...] = ()
-    residual: Plan | None = None  # the plan after applying (None when re-reading failed)
-    seconds: float = 0.0
-    dry_run: bool = False
-
-    def count(self, result: Result) -> int:
-        return sum(1 for r in self.reports if r.outcome.result is result)
-
-    @property
-    def failures(self) -> tuple[ActionReport, ...]:
-        return tuple(r for r in self.reports if r.outcome.result is Result.FAILED)
-
-    @property
-    def drift(self) -> tuple[Action, ...]:
-        """Residual actions that should have been done by now (should be none)."""
-        if self.residual is None:
-            return ()
-        expected = {a.id for a in self.not_run} | {r.action.id for r in self.failures}
-        return tuple(a for a in self.residual.actions if a.id not in expected)
-
-    def summary(self) -> str:
-        if self.dry_run:
-            return f"Dry run: {len(self.reports)} actions would be applied; nothing was changed."
-        parts = [
-            f"{self.count(Result.DONE)} done",
-            f"{self.count(Result.ALREADY)} already in effect",
-            f"{self.count(Result.FAILED)} failed",
-        ]
-        if self.confirmed:
-            parts.append(f"{len(self.confirmed)} confirmed done by an interrupted apply")
-        if self.not_run:
-            parts.append(f"{len(self.not_run)} left for a later apply of this plan")
-        return f"Apply of plan {self.digest[:12]}: " + ", ".join(parts) + f" in {self.seconds:.1f}s."
+    return Prepared(plan=plan, desired=desired, run=plan.actions, restart=True)
 
 
 async def execute(
@@ -226,6 +198,8 @@ async def execute(
                                                       for a in todo), prepared.run[len(todo):],
                            dry_run=True)
     journal = Journal(state_dir, prepared.plan.digest)
+    if prepared.restart:
+        journal.begin()
     for action in prepared.confirmed:
         outcome = Outcome(Result.ALREADY, "confirmed by re-reading the target after an interrupted apply")
         journal.finished(action, outcome)
@@ -253,15 +227,27 @@ async def execute(
             return ActionReport(action, outcome, time.monotonic() - t0)
 
     reports: list[ActionReport] = []
+    held: list[Held] = []
+    failed: dict[str, list[Action]] = {}  # user ref -> its failed actions so far
     for kind in ActionKind:
-        batch = [a for a in todo if a.kind is kind]
+        batch: list[Action] = []
+        for action in (a for a in todo if a.kind is kind):
+            cause = next((f for f in failed.get(action.subject.ref, ()) if holds_back(f, action)), None)
+            if cause is None:
+                batch.append(action)
+            else:
+                held.append(Held(action, cause))
+                say(f"Not started: {action.describe()} (waits for the failed {cause.describe()})")
         if not batch:
             continue
-        if any(r.outcome.result is Result.FAILED for r in reports):
-            log.warning("not starting %d %s actions: an earlier phase failed", len(batch), kind)
-            break
         gate = asyncio.Semaphore(max(1, target.concurrency(kind)))
-        reports.extend(await asyncio.gather(*(one(a, gate) for a in batch)))
+        done = await asyncio.gather(*(one(a, gate) for a in batch))
+        reports.extend(done)
+        for r in done:
+            if r.outcome.result is Result.FAILED:
+                failed.setdefault(r.action.subject.ref, []).append(r.action)
+    if journal.read().complete(prepared.plan):
+        journal.close()  # a later apply of the same digest is the change recurring: it starts afresh
     ran = {r.action.id for r in reports}
     return ApplyResult(
         digest=prepared.plan.digest,
@@ -269,6 +255,7 @@ async def execute(
         not_run=tuple(a for a in prepared.run if a.id not in ran),
         confirmed=prepared.confirmed,
         seconds=time.monotonic() - started,
+        held=tuple(held),
     )
 
 
@@ -288,22 +275,3 @@ async def apply(
     if result.failures:
         raise ActionsFailed(result)
     return result
-
-
-class ActionsFailed(ApplyFailed):
-    """ApplyFailed carrying the apply's result (for the run report and notifications)."""
-
-    def __init__(self, result: ApplyResult) -> None:
-        super().__init__(failure_message(result), hint="fix the cause, then run the same apply again: "
-                         "it retries only what is not done")
-        self.result = result
-
-
-def failure_message(result: ApplyResult) -> str:
-    lines = [result.summary(), f"{len(result.failures)} action(s) failed:"]
-    lines += [f"  {sentence(r.action, r.outcome)}" for r in result.failures]
-    if result.not_run:
-        lines.append(f"{len(result.not_run)} action(s) not started (later phases wait for failures "
-                     "to be resolved, or beyond --limit)")
-    return "\n".join(lines)
-

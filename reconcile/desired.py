@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import assert_never
 
 from reconcile.errors import ConfigError, EmptySource
 from reconcile.model import DesiredState, DesiredUser, Location, Status, is_email, norm
@@ -24,15 +25,17 @@ SourceFactory = Callable[[SourceConfig], Source]
 
 def open_source(config: SourceConfig) -> Source:
     """The Source a configuration names; source modules are imported only when used."""
-    if isinstance(config, LdapSourceConfig):
-        from reconcile.sources.ldap import LdapSource
+    match config:
+        case LdapSourceConfig():
+            from reconcile.sources.ldap import LdapSource
 
-        return LdapSource(config)
-    if isinstance(config, CsvSourceConfig):
-        from reconcile.sources.csv import CsvSource
+            return LdapSource(config)
+        case CsvSourceConfig():
+            from reconcile.sources.csv import CsvSource
 
-        return CsvSource(config)
-    raise TypeError(f"unknown source configuration {type(config).__name__}")
+            return CsvSource(config)
+        case _:
+            assert_never(config)
 
 
 def read_desired(config: Config, *, factory: SourceFactory = open_source) -> DesiredState:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import assert_never
 
 from reconcile.errors import EmptySource, ReconcileError
 from reconcile.model import (
@@ -339,11 +340,17 @@ class _Planner:
             return
         self._count(user, keys)
         policy = self.policy.absent
-        if policy is AbsentPolicy.IGNORE:
-            return
-        if policy is AbsentPolicy.DISABLE and user.status is Status.DISABLED:
-            return
-        kind = ActionKind.DISABLE if policy is AbsentPolicy.DISABLE else ActionKind.DELETE
+        match policy:
+            case AbsentPolicy.IGNORE:
+                return
+            case AbsentPolicy.DISABLE:
+                if user.status is Status.DISABLED:
+                    return
+                kind = ActionKind.DISABLE
+            case AbsentPolicy.DELETE:
+                kind = ActionKind.DELETE
+            case _:
+                assert_never(policy)
         unprotected = self._protection(user, keys) is None and not user.synced
         if user.email is None and unprotected and self.protect_emails:
             # `scope.protect` names emails and the target hides this account's: it may be protected

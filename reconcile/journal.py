@@ -1,5 +1,8 @@
 """The journal (append-only JSONL per plan digest, makes apply resumable) and the audit log.
 
+A completed apply closes its journal (a `closed` line): the same digest planned again later is the
+same change recurring, and its next apply starts afresh instead of finding everything done.
+
 Every line is written with one `write` on an O_APPEND file and fsync'd before the call returns,
 so after a crash or kill -9 the journal holds every line that was acknowledged. No secrets are
 ever written: lines hold action ids, kinds, subjects, groups, outcomes and HTTP metadata only.
@@ -20,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from reconcile.errors import ReconcileError
-from reconcile.plan import Action
+from reconcile.plan import Action, Plan
 from reconcile.targets.base import Outcome
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,7 @@ class Event(StrEnum):
     DONE = "done"
     ALREADY = "already"
     FAILED = "failed"
+    CLOSED = "closed"  # not about an action: every action of the plan finished; what follows is a new apply
 
 
 class ApprovalMode(StrEnum):
@@ -91,10 +95,16 @@ class JournalView:
     finished: frozenset[str]  # done or already: never performed again
     in_flight: frozenset[str]  # started, no outcome recorded: the change may or may not have happened
     failed: Mapping[str, str]  # id -> message of its last failure; retried by the next apply
+    closed: bool = False  # the last line closes a completed apply
+    lines: int = 0  # lines of the current apply (after the last `closed` line, or of the closed one)
 
     @staticmethod
     def empty() -> JournalView:
         return JournalView(frozenset(), frozenset(), {})
+
+    def complete(self, plan: Plan) -> bool:
+        """Every action of `plan` finished: closed, or the apply died between its last action and closing."""
+        return self.closed or (bool(plan.actions) and {a.id for a in plan.actions} <= self.finished)
 
 
 class Journal:
@@ -118,25 +128,49 @@ class Journal:
         }
         _append_line(self.path, record)
 
+    def close(self) -> None:
+        """Mark the apply complete; the next line written starts a new apply of this plan."""
+        _append_line(self.path, {"at": now(), "event": str(Event.CLOSED), "id": None})
+
+    def begin(self) -> None:
+        """Start a new apply: earlier lines (an unclosed, completed or superseded apply) stop counting."""
+        view = self.read()
+        if view.lines and not view.closed:
+            self.close()
+
     def read(self) -> JournalView:
-        """Which actions are finished, in flight or failed. A torn last line (crash mid-write) is ignored."""
+        """What the current apply of this plan did: the lines after the last `closed` line, or, when
+        that is the last line, those of the apply it closed. A torn last line (crash mid-write) is ignored."""
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return JournalView.empty()
         last: dict[str, tuple[Event, str]] = {}
+        closed = False
+        count = 0
         for number, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
-                last[str(record["id"])] = (Event(record["event"]), str(record.get("message") or ""))
+                event = Event(record["event"])
+                if event is Event.CLOSED:
+                    closed = True
+                    continue
+                entry = (str(record["id"]), (event, str(record.get("message") or "")))
             except (ValueError, KeyError, TypeError):
                 log.warning("%s:%d: ignoring an unreadable journal line", self.path, number)
+                continue
+            if closed:  # the first line after a close: a new apply of the same plan
+                last, closed, count = {}, False, 0
+            last[entry[0]] = entry[1]
+            count += 1
         return JournalView(
             finished=frozenset(i for i, (e, _) in last.items() if e in (Event.DONE, Event.ALREADY)),
             in_flight=frozenset(i for i, (e, _) in last.items() if e is Event.STARTED),
             failed={i: m for i, (e, m) in last.items() if e is Event.FAILED},
+            closed=closed,
+            lines=count,
         )
 
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, assert_never
 
 from reconcile import __version__
 from reconcile.errors import LimitExceeded, ReconcileError
@@ -76,12 +76,16 @@ class Action:
     def describe(self) -> str:
         """One line: `add_member alice@example.com (userKey) -> team-docs`."""
         who = f"{self.subject.identity} ({self.subject.ref})"
-        if self.kind is ActionKind.ADD_MEMBER:
-            return f"add {who} to {self.group}"
-        if self.kind is ActionKind.REMOVE_MEMBER:
-            return f"remove {who} from {self.group}"
-        what = "unsynced entry " if self.unsynced else ""
-        return f"{self.kind} {what}{who}"
+        match self.kind:
+            case ActionKind.ADD_MEMBER:
+                return f"add {who} to {self.group}"
+            case ActionKind.REMOVE_MEMBER:
+                return f"remove {who} from {self.group}"
+            case ActionKind.ENABLE | ActionKind.DISABLE | ActionKind.DELETE:
+                what = "unsynced entry " if self.unsynced else ""
+                return f"{self.kind} {what}{who}"
+            case _:
+                assert_never(self.kind)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -144,6 +148,16 @@ class LimitBase:
     users: int  # in-scope, unprotected users (unsynced entries not counted)
     memberships: int  # in-scope memberships of managed groups
     in_scope: int = 0  # in-scope users, protected included: default limits need at least 20
+
+    def of(self, kind: ActionKind) -> int:
+        """What a percentage limit of `kind` is measured against."""
+        match kind:
+            case ActionKind.ENABLE | ActionKind.DISABLE | ActionKind.DELETE:
+                return self.users
+            case ActionKind.ADD_MEMBER | ActionKind.REMOVE_MEMBER:
+                return self.memberships
+            case _:
+                assert_never(kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +278,7 @@ class Plan:
                 limit = DEFAULT_LIMITS.get(kind)
                 if limit is None:
                     continue
-            base = self.limit_base.users if kind in USER_KINDS else self.limit_base.memberships
+            base = self.limit_base.of(kind)
             count = counts[str(kind)]
             if not limit.allows(count, base):
                 if limit.percent:

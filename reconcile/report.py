@@ -40,7 +40,7 @@ class ActionResult(StrEnum):
     DONE = "done"  # changed by this run
     ALREADY = "already"  # already in effect (or confirmed done after an interrupted apply)
     FAILED = "failed"
-    NOT_RUN = "not_run"  # left for a later apply (beyond --limit, or after a failed phase)
+    NOT_RUN = "not_run"  # left for a later apply (beyond --limit, or waiting for a failed action of the user)
     DONE_EARLIER = "done_earlier"  # finished by an earlier apply of the same plan (journal)
     WOULD = "would"  # dry run: would be performed
 
@@ -128,7 +128,7 @@ def _outcomes(facts: RunFacts, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         put(report.action, kind, o.message, http_status=o.http_status, request_id=o.request_id,
             seconds=None if result.dry_run else report.seconds)
     for action in result.not_run:
-        put(action, ActionResult.NOT_RUN)
+        put(action, ActionResult.NOT_RUN, result.why_not_run(action))
     return out
 
 

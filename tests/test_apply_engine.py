@@ -31,9 +31,9 @@ from reconcile.apply import (
 )
 from reconcile.errors import ApplyFailed, ApprovalMismatch, LimitExceeded, StalePlan, UsageError
 from reconcile.journal import ApprovalMode, AuditContext, AuditLog, Journal
-from reconcile.model import AbsentPolicy, DesiredUser, Limit, Policy
+from reconcile.model import AbsentPolicy, DesiredUser, Limit, Policy, Status
 from reconcile.plan import Action, ActionKind, Plan, Subject
-from reconcile.settings import Config
+from reconcile.settings import Config, MemoryConfig
 from reconcile.targets.base import Outcome, Progress, Result
 from reconcile.targets.memory import MemoryTarget
 
@@ -46,6 +46,10 @@ class Observed:
     started: list[ActionKind] = field(default_factory=list)
     running: dict[ActionKind, int] = field(default_factory=dict)
     peak: dict[ActionKind, int] = field(default_factory=dict)
+
+    @property
+    def supports(self) -> frozenset[ActionKind]:
+        return self.inner.supports
 
     def describe(self) -> dict[str, str]:
         return self.inner.describe()
@@ -264,31 +268,70 @@ def test_in_flight_action_is_confirmed_or_retried(setup: Setup) -> None:
 # ---------------------------------------------------------------------------------- failures
 
 
-def test_failure_finishes_its_phase_stops_later_phases_and_is_retried(setup: Setup) -> None:
+def test_a_failure_holds_back_only_the_same_users_later_memberships_and_is_retried(setup: Setup) -> None:
     broken = world()
     next(g for g in broken["groups"] if g["name"] == "team-eng")["readonly"] = True
     write_world(setup.state, broken)
     plan = setup.plan()
+    lines: list[str] = []
 
     with pytest.raises(ApplyFailed) as failed:
-        setup.apply(setup.prepare(plan))
+        setup.apply(setup.prepare(plan), lines=lines)
 
     message = str(failed.value)
     assert "Failed to add alice@example.com (u-alice) to team-eng" in message
-    assert "readonly_groups" in message
-    assert "2 action(s) not started" in message
+    assert "→ add it to target.readonly_groups" in message  # the cause and its remedy
+    assert ("remove alice@example.com (u-alice) from team-docs (waits for: add alice@example.com (u-alice) "
+            "to team-eng)") in message
+    assert failed.value.exit_code == 1
+    result = failed.value.result  # type: ignore[attr-defined]
+    assert [a.describe() for a in result.not_run] == [EXPECTED[3]]
+    assert "Not started: " + EXPECTED[3] + " (waits for the failed " + EXPECTED[1] + ")" in lines
     after = read_world(setup.state)
-    assert "u-carol" in member_of(after, "team-docs")  # the same phase went on
-    assert "u-alice" in member_of(after, "team-docs")  # remove_member: later phase, not started
-    assert status_of(after, "u-dave") == "active"
+    assert status_of(after, "u-erin") == "active"  # an earlier phase
+    assert "u-carol" in member_of(after, "team-docs")  # the same phase, another user
+    assert "u-alice" in member_of(after, "team-docs")  # alice's move waits: she keeps her access
+    assert status_of(after, "u-dave") == "disabled"  # a later phase, another user: not blocked
 
     fixed = read_world(setup.state)
     next(g for g in fixed["groups"] if g["name"] == "team-eng")["readonly"] = False
     write_world(setup.state, fixed)
     retry = setup.prepare(plan)
-    assert [a.describe() for a in retry.run] == [EXPECTED[1], *EXPECTED[3:]]
+    assert [a.describe() for a in retry.run] == [EXPECTED[1], EXPECTED[3]]
     result = setup.apply(retry)
-    assert result.count(Result.DONE) == 3 and result.residual is not None and result.residual.empty
+    assert result.count(Result.DONE) == 2 and result.residual is not None and result.residual.empty
+
+
+def test_a_failed_membership_never_holds_back_taking_access_away(tmp_path: Path) -> None:
+    """A desired-disabled user whose membership change fails is still disabled (and a failed
+    enable holds back only that user's memberships)."""
+    state = write_world(tmp_path / "world.json", {**world(), "groups": [
+        *world()["groups"][:2], {"name": "team-eng", "members": ["u-bob"], "readonly": True},
+        {"name": "team-ops", "members": []}]})
+    users = [
+        DesiredUser("alice@example.com", groups=frozenset({"team-eng", "team-docs"})),
+        DesiredUser("bob@example.com", status=Status.DISABLED, groups=frozenset()),  # remove fails
+        DesiredUser("erin@example.com", groups=frozenset({"team-ops"})),
+        DesiredUser("carol@example.com"), DesiredUser("dave@example.com"),
+    ]
+    s = Setup(tmp_path, make_config(state, users), MemoryTarget(MemoryConfig(state=str(state))))
+    plan = s.plan()
+    gone = {**read_world(state)}
+    gone["users"] = [u for u in gone["users"] if u["ref"] != "u-erin"]  # erin's enable will fail
+    write_world(state, gone)
+    kinds = {a.describe(): a.kind for a in plan.actions}
+    assert "disable bob@example.com (u-bob)" in kinds and "add erin@example.com (u-erin) to team-ops" in kinds
+
+    with pytest.raises(ApplyFailed) as failed:
+        s.apply(Prepared(plan, make_config(state, users).inline, plan.actions))
+
+    result = failed.value.result  # type: ignore[attr-defined]
+    assert sorted(r.action.describe() for r in result.failures) == [
+        "add alice@example.com (u-alice) to team-eng", "enable erin@example.com (u-erin)",
+        "remove bob@example.com (u-bob) from team-eng"]
+    assert [(h.action.describe(), h.cause.describe()) for h in result.held] == [
+        ("add erin@example.com (u-erin) to team-ops", "enable erin@example.com (u-erin)")]
+    assert status_of(read_world(state), "u-bob") == "disabled"
 
 
 # ------------------------------------------------------------------------------------ dry run

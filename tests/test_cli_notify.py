@@ -159,7 +159,7 @@ def test_failed_actions_notify_with_each_failure(cli: Cli, smtp_starttls: tuple[
     result = cli("apply", "--auto-approve")
     assert result.exit_code == 1
     mail = inbox.parsed()
-    assert mail["Subject"] == f"[reconcile] FAILED: 2 changed, 1 failed on memory {cli.state}"
+    assert mail["Subject"] == f"[reconcile] FAILED: 3 changed, 1 failed on memory {cli.state}"  # dave disabled too
     assert "add a***@example.com (u-alice) to team-eng: " in mail.get_content()
 
 

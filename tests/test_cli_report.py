@@ -98,8 +98,11 @@ def test_failed_actions_are_reported_with_exit_1(cli: Cli) -> None:
     report = cli.report()
     assert (report["status"], report["exit_code"]) == ("failed", 1)
     assert report["error"]["type"] == "ActionsFailed" and report["error"]["refused"] is False
-    # the add_member phase finishes; later phases wait for the failure to be resolved
-    assert outcomes(report) == ["done", "failed", "done", "not_run", "not_run"]
+    # only alice's later membership change waits for her failure; dave is still disabled
+    assert outcomes(report) == ["done", "failed", "done", "not_run", "done"]
+    waiting = [a for a in report["actions"] if a["outcome"]["result"] == "not_run"]
+    assert [a["outcome"]["message"] for a in waiting] == [
+        "not started: waits for the failed add alice@example.com (u-alice) to team-eng"]
     [failure] = report["apply"]["failures"]
     assert failure["action"] == "add alice@example.com (u-alice) to team-eng"
     assert "readonly_groups" in failure["message"]

@@ -195,13 +195,15 @@ def test_auto_approve_and_failed_action_exit_1_then_retry(cli: Cli) -> None:
     assert failed.exit_code == 1
     assert "Failed to add alice@example.com (u-alice) to team-eng" in failed.stderr
     assert "readonly_groups" in failed.stderr
+    assert "Not started: remove alice@example.com (u-alice) from team-docs" in failed.stdout
+    assert status_of(read_world(cli.state), "u-dave") == "disabled"  # another user: not held back
 
     fixed = read_world(cli.state)
     fixed["groups"][2]["readonly"] = False
     write_world(cli.state, fixed)
     retried = cli("apply", str(path), "--auto-approve")
     assert retried.exit_code == 0, retried.output
-    assert "3 done" in retried.stdout
+    assert "2 done" in retried.stdout
     assert [a["approval"] for a in cli.audit].count("auto") == len(cli.audit)
 
 

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconcile.config.nodes import Fields, Item
+from reconcile.config.nodes import Fields, Item, unknown_value
+from reconcile.errors import ConfigError
 from reconcile.model import (
     AbsentPolicy,
     DesiredState,
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 
 Problems = list[tuple[Location, str]]
 SECTIONS = ("target", "scope", "policy", "sources", "notify")
+TARGET_TYPES = ("confluence-dc", "atlassian-cloud", "memory")
+SOURCE_TYPES = ("ldap", "csv")
 
 
 def _v(fields: Fields | None, key: str, default: Any = None) -> Any:
@@ -83,46 +86,67 @@ def _http(fields: Fields | None) -> HttpSettings:
     )
 
 
+def _type_problem(fields: Fields, path: str, known: Sequence[str]) -> tuple[Location, str]:
+    """An unknown `type:`: the loader's checks refuse it first; the builder never guesses one."""
+    item = fields.get("type")
+    where = item.loc if item is not None else Location("<configuration>")
+    value = None if item is None else item.value
+    return where, f"{path}.type: {unknown_value(value, known)}"
+
+
 def target(fields: Fields) -> TargetConfig:
-    kind = _v(fields, "type")
-    if kind == "confluence-dc":
-        auth = _v(fields, "auth")
-        d = ConfluenceDcConfig(url="")
-        return ConfluenceDcConfig(
-            url=str(_v(fields, "url", "")).rstrip("/"),
-            token=_v(auth, "token") or _v(auth, "token_file"),
-            username=_v(auth, "username"),
-            password=_v(auth, "password") or _v(auth, "password_file"),
-            admin_groups=_globs(fields, "admin_groups", d.admin_groups),
-            readonly_groups=_globs(fields, "readonly_groups", d.readonly_groups),
-            http=_http(_v(fields, "http")),
-            insecure=bool(_v(fields, "insecure", False)),
-        )
-    if kind == "atlassian-cloud":
-        auth = _v(fields, "auth")
-        site = _v(fields, "site")
-        dc = AtlassianCloudConfig(org_id="", api_key=None)  # type: ignore[arg-type]
-        return AtlassianCloudConfig(
-            org_id=_v(fields, "org_id", ""),
-            api_key=_v(auth, "api_key") or _v(auth, "api_key_file"),
-            url=str(_v(fields, "url", dc.url)).rstrip("/"),
-            directory=_v(fields, "directory", dc.directory),
-            disable=CloudDisable(_v(fields, "disable", dc.disable)),
-            delete=CloudDelete(_v(fields, "delete", dc.delete)),
-            site=None if site is None else CloudSiteConfig(
-                url=str(_v(site, "url", "")).rstrip("/"),
-                email=_v(site, "email", ""),
-                token=_v(site, "token") or _v(site, "token_file"),
-            ),
-            http=_http(_v(fields, "http")),
-            insecure=bool(_v(fields, "insecure", False)),
-        )
-    dm = MemoryConfig(state="")
-    return MemoryConfig(
-        state=_v(fields, "state", ""),
-        admin_groups=_globs(fields, "admin_groups", dm.admin_groups),
-        readonly_groups=_globs(fields, "readonly_groups", dm.readonly_groups),
-        delay=_v(fields, "delay", dm.delay),
+    """The target configuration; ConfigError for a type this version does not know."""
+    match _v(fields, "type"):
+        case "confluence-dc":
+            return _confluence_dc(fields)
+        case "atlassian-cloud":
+            return _atlassian_cloud(fields)
+        case "memory":
+            dm = MemoryConfig(state="")
+            return MemoryConfig(
+                state=_v(fields, "state", ""),
+                admin_groups=_globs(fields, "admin_groups", dm.admin_groups),
+                readonly_groups=_globs(fields, "readonly_groups", dm.readonly_groups),
+                delay=_v(fields, "delay", dm.delay),
+            )
+        case _:
+            where, message = _type_problem(fields, "target", TARGET_TYPES)
+            raise ConfigError([f"{where}: {message}"])
+
+
+def _confluence_dc(fields: Fields) -> ConfluenceDcConfig:
+    auth = _v(fields, "auth")
+    d = ConfluenceDcConfig(url="")
+    return ConfluenceDcConfig(
+        url=str(_v(fields, "url", "")).rstrip("/"),
+        token=_v(auth, "token") or _v(auth, "token_file"),
+        username=_v(auth, "username"),
+        password=_v(auth, "password") or _v(auth, "password_file"),
+        admin_groups=_globs(fields, "admin_groups", d.admin_groups),
+        readonly_groups=_globs(fields, "readonly_groups", d.readonly_groups),
+        http=_http(_v(fields, "http")),
+        insecure=bool(_v(fields, "insecure", False)),
+    )
+
+
+def _atlassian_cloud(fields: Fields) -> AtlassianCloudConfig:
+    auth = _v(fields, "auth")
+    site = _v(fields, "site")
+    dc = AtlassianCloudConfig(org_id="", api_key=None)  # type: ignore[arg-type]
+    return AtlassianCloudConfig(
+        org_id=_v(fields, "org_id", ""),
+        api_key=_v(auth, "api_key") or _v(auth, "api_key_file"),
+        url=str(_v(fields, "url", dc.url)).rstrip("/"),
+        directory=_v(fields, "directory", dc.directory),
+        disable=CloudDisable(_v(fields, "disable", dc.disable)),
+        delete=CloudDelete(_v(fields, "delete", dc.delete)),
+        site=None if site is None else CloudSiteConfig(
+            url=str(_v(site, "url", "")).rstrip("/"),
+            email=_v(site, "email", ""),
+            token=_v(site, "token") or _v(site, "token_file"),
+        ),
+        http=_http(_v(fields, "http")),
+        insecure=bool(_v(fields, "insecure", False)),
     )
 
 
@@ -191,12 +215,15 @@ def sources(item: Item | None, problems: Problems) -> dict[str, SourceConfig]:
     entries: dict[str, Item] = (item.value if item else None) or {}
     for name, entry in entries.items():
         fields: Fields = entry.value
-        if _v(fields, "type") == "ldap":
-            out[name] = _ldap(name, entry, problems)
-        else:
-            out[name] = CsvSourceConfig(name=name, path=_v(fields, "path", ""),
-                                        allow_empty=bool(_v(fields, "allow_empty", False)),
-                                        origin=entry.key_loc)
+        match _v(fields, "type"):
+            case "ldap":
+                out[name] = _ldap(name, entry, problems)
+            case "csv":
+                out[name] = CsvSourceConfig(name=name, path=_v(fields, "path", ""),
+                                            allow_empty=bool(_v(fields, "allow_empty", False)),
+                                            origin=entry.key_loc)
+            case _:
+                problems.append(_type_problem(fields, f"sources.{name}", SOURCE_TYPES))
     return out
 
 

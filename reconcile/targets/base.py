@@ -37,8 +37,17 @@ class Outcome:
         return self.result is not Result.FAILED
 
 
+ALL_KINDS: frozenset[ActionKind] = frozenset(ActionKind)
+
+
 class Target(Protocol):
     """What the core needs of a target."""
+
+    @property
+    def supports(self) -> frozenset[ActionKind]:
+        """The kinds of action `perform` carries out; a plan with any other kind is refused before
+        it is shown or applied (`reconcile.apply.check_supported`)."""
+        ...
 
     def describe(self) -> dict[str, str]:
         """`type` plus `url` / `org`, for the plan file (never a secret)."""

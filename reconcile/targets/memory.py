@@ -39,25 +39,28 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from reconcile.errors import TargetError
 from reconcile.model import ActualState, Group, Scope, Status, User, norm
 from reconcile.plan import Action, ActionKind
 from reconcile.settings import MemoryConfig
-from reconcile.targets.base import Outcome, Progress, Result
+from reconcile.targets.base import ALL_KINDS, Outcome, Progress, Result
 
 log = logging.getLogger(__name__)
 
 # The same advice as the Confluence DC target gives for a read-only directory's group.
 READONLY_MESSAGE = (
-    "group '{group}' belongs to a read-only directory: add it to target.readonly_groups "
-    "so that plans leave its membership alone"
+    "group '{group}' belongs to a read-only directory\n"
+    "  → add it to target.readonly_groups so that plans leave its membership alone"
 )
+AGAIN = "the state file changed since planning: run plan again"
 
 
 class MemoryTarget:
     """A file-backed target. Each performed action is one atomic rewrite of the state file."""
+
+    supports = ALL_KINDS
 
     def __init__(self, config: MemoryConfig) -> None:
         self.config = config
@@ -68,7 +71,13 @@ class MemoryTarget:
 
     def concurrency(self, kind: ActionKind) -> int:
         # Like Confluence DC: deletions one at a time, everything else a few at once.
-        return 1 if kind is ActionKind.DELETE else 4
+        match kind:
+            case ActionKind.DELETE:
+                return 1
+            case ActionKind.ENABLE | ActionKind.ADD_MEMBER | ActionKind.REMOVE_MEMBER | ActionKind.DISABLE:
+                return 4
+            case _:
+                assert_never(kind)
 
     async def fetch(self, scope: Scope, progress: Progress | None = None) -> ActualState:
         data = self._read()
@@ -173,31 +182,57 @@ def _with_admin(user: User, admin: bool) -> User:
 def _apply(data: dict[str, Any], action: Action) -> tuple[Outcome, bool]:
     """Change `data` in place for one action; returns the outcome and whether anything changed."""
     ref = action.subject.ref
-    users = {str(u["ref"]): u for u in data.get("users", [])}
-    user = users.get(ref)
-    if action.kind is ActionKind.DELETE:
-        if user is None:
-            return Outcome(Result.ALREADY, "no such user (already deleted)", http_status=404), False
-        data["users"] = [u for u in data["users"] if str(u["ref"]) != ref]
-        for g in data.get("groups", []):
-            g["members"] = [m for m in g.get("members", []) if str(m) != ref]
-        return Outcome(Result.DONE, "deleted", http_status=204), True
+    user = next((u for u in data.get("users", []) if str(u["ref"]) == ref), None)
+    match action.kind:
+        case ActionKind.DELETE:
+            return _delete(data, ref, user)
+        case ActionKind.ENABLE:
+            return _status(user, ref, Status.ACTIVE)
+        case ActionKind.DISABLE:
+            return _status(user, ref, Status.DISABLED)
+        case ActionKind.ADD_MEMBER:
+            return _membership(data, action, user, add=True)
+        case ActionKind.REMOVE_MEMBER:
+            return _membership(data, action, user, add=False)
+        case _:
+            assert_never(action.kind)
+
+
+def _missing_user(ref: str) -> tuple[Outcome, bool]:
+    return Outcome(Result.FAILED, f"user {ref} does not exist\n  → {AGAIN}", http_status=404), False
+
+
+def _delete(data: dict[str, Any], ref: str, user: dict[str, Any] | None) -> tuple[Outcome, bool]:
     if user is None:
-        return Outcome(Result.FAILED, f"user {ref} does not exist", http_status=404), False
-    if action.kind in (ActionKind.ENABLE, ActionKind.DISABLE):
-        wanted = Status.ACTIVE if action.kind is ActionKind.ENABLE else Status.DISABLED
-        if user.get("status", "active") == wanted:
-            return Outcome(Result.ALREADY, f"already {wanted}", http_status=204), False
-        user["status"] = str(wanted)
-        return Outcome(Result.DONE, str(wanted), http_status=204), True
+        return Outcome(Result.ALREADY, "no such user (already deleted)", http_status=404), False
+    data["users"] = [u for u in data["users"] if str(u["ref"]) != ref]
+    for g in data.get("groups", []):
+        g["members"] = [m for m in g.get("members", []) if str(m) != ref]
+    return Outcome(Result.DONE, "deleted", http_status=204), True
+
+
+def _status(user: dict[str, Any] | None, ref: str, wanted: Status) -> tuple[Outcome, bool]:
+    if user is None:
+        return _missing_user(ref)
+    if user.get("status", "active") == wanted:
+        return Outcome(Result.ALREADY, f"already {wanted}", http_status=204), False
+    user["status"] = str(wanted)
+    return Outcome(Result.DONE, str(wanted), http_status=204), True
+
+
+def _membership(data: dict[str, Any], action: Action, user: dict[str, Any] | None, *, add: bool,
+                ) -> tuple[Outcome, bool]:
+    ref = action.subject.ref
+    if user is None:
+        return _missing_user(ref)
     group_name = norm(action.group or "")
     group = next((g for g in data.get("groups", []) if norm(str(g["name"])) == group_name), None)
     if group is None:
-        return Outcome(Result.FAILED, f"group {group_name} does not exist", http_status=404), False
+        return Outcome(Result.FAILED, f"group {group_name} does not exist\n  → {AGAIN}", http_status=404), False
     if group.get("readonly"):
         return Outcome(Result.FAILED, READONLY_MESSAGE.format(group=group_name), http_status=403), False
     members = [str(m) for m in group.get("members", [])]
-    if action.kind is ActionKind.ADD_MEMBER:
+    if add:
         if ref in members:
             return Outcome(Result.ALREADY, "already a member", http_status=204), False
         group["members"] = [*members, ref]

@@ -18,7 +18,7 @@ from reconcile.settings import AtlassianCloudConfig
 from reconcile.targets.atlassian_cloud.account import Account, CloudGroup
 from reconcile.targets.atlassian_cloud.read import USER_EXPAND, OrgReader
 from reconcile.targets.atlassian_cloud.write import Writer
-from reconcile.targets.base import Outcome, Progress
+from reconcile.targets.base import ALL_KINDS, Outcome, Progress
 from reconcile.targets.http import HttpClient, basic, bearer
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class AtlassianCloudTarget:
                                    settings=config.http, flavor="cloud-site", transport=transport)
         self.reader = OrgReader(self.http, config.org_id)
         self.writer = Writer(config, self.http, self.site, self.reader)
+
+    supports = ALL_KINDS
 
     def describe(self) -> dict[str, str]:
         return self.config.describe()

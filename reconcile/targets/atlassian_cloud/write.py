@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, assert_never
 
 import httpx
 
@@ -49,15 +49,19 @@ class Writer:
 
     async def perform(self, action: Action) -> Outcome:
         try:
-            if action.kind is ActionKind.ADD_MEMBER:
-                return await self.add_member(action)
-            if action.kind is ActionKind.REMOVE_MEMBER:
-                return await self.remove_member(action)
-            if action.kind is ActionKind.DISABLE:
-                return await self.disable(action.subject.ref)
-            if action.kind is ActionKind.ENABLE:
-                return await self.enable(action.subject.ref)
-            return await self.delete(action.subject.ref)
+            match action.kind:
+                case ActionKind.ADD_MEMBER:
+                    return await self.add_member(action)
+                case ActionKind.REMOVE_MEMBER:
+                    return await self.remove_member(action)
+                case ActionKind.DISABLE:
+                    return await self.disable(action.subject.ref)
+                case ActionKind.ENABLE:
+                    return await self.enable(action.subject.ref)
+                case ActionKind.DELETE:
+                    return await self.delete(action.subject.ref)
+                case _:
+                    assert_never(action.kind)
         except TargetError as exc:
             return Outcome(Result.FAILED, str(exc), http_status=exc.status)
 
@@ -224,9 +228,13 @@ class Writer:
         acct = await self._user_or_failed(account_id)
         if isinstance(acct, Outcome):
             return acct
-        if self.config.disable is CloudDisable.DEACTIVATE:
-            return await self._lifecycle(acct, "disable", lambda a: a.deactivated)
-        return await self._per_directory(acct, "suspend", "POST", lambda a: a.suspended)
+        match self.config.disable:
+            case CloudDisable.DEACTIVATE:
+                return await self._lifecycle(acct, "disable", lambda a: a.deactivated)
+            case CloudDisable.SUSPEND:
+                return await self._per_directory(acct, "suspend", "POST", lambda a: a.suspended)
+            case _:
+                assert_never(self.config.disable)
 
     async def enable(self, account_id: str) -> Outcome:
         """Undo whichever way the user is disabled: lifecycle enable, restore, or both."""
@@ -250,9 +258,15 @@ class Writer:
         acct = await self._account(account_id)
         if acct is None:
             return Outcome(Result.ALREADY, "not a member of the organization any more")
-        if mode is CloudDelete.DELETE_ACCOUNT:
-            return await self._lifecycle(acct, "delete", lambda a: a.status == "for_deletion")
-        return await self._per_directory(acct, "", "DELETE", lambda a: False)
+        match mode:
+            case CloudDelete.DELETE_ACCOUNT:
+                return await self._lifecycle(acct, "delete", lambda a: a.status == "for_deletion")
+            case CloudDelete.REMOVE_FROM_DIRECTORY:
+                return await self._per_directory(acct, "", "DELETE", lambda a: False)
+            case CloudDelete.REMOVE_FROM_SITE:
+                return await self._remove_from_site(account_id)
+            case _:
+                assert_never(mode)
 
     async def _remove_from_site(self, account_id: str) -> Outcome:
         if self.site is None or self.config.site is None:

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from dataclasses import replace
+from typing import assert_never
 from urllib.parse import quote
 
 import httpx
@@ -18,7 +19,7 @@ from reconcile.errors import TargetError
 from reconcile.model import ActualState, Group, Scope, Status, User
 from reconcile.plan import Action, ActionKind
 from reconcile.settings import ConfluenceDcConfig
-from reconcile.targets.base import Outcome, Progress, Result
+from reconcile.targets.base import ALL_KINDS, Outcome, Progress, Result
 from reconcile.targets.confluence_dc import read
 from reconcile.targets.confluence_dc.unsynced import AdminPages, UnsyncedEntry
 from reconcile.targets.http import Backoff, HttpClient, basic, bearer, error_for, request_id
@@ -56,11 +57,19 @@ class ConfluenceDcTarget:
         self._unsynced: list[UnsyncedEntry] | None = None
         self._delete_lock = asyncio.Lock()
 
+    supports = ALL_KINDS
+
     def describe(self) -> dict[str, str]:
         return self.config.describe()
 
     def concurrency(self, kind: ActionKind) -> int:
-        return 1 if kind is ActionKind.DELETE else max(1, self.config.http.concurrency)
+        match kind:
+            case ActionKind.DELETE:
+                return 1  # each deletion is a long task on the server: one at a time
+            case ActionKind.ENABLE | ActionKind.ADD_MEMBER | ActionKind.REMOVE_MEMBER | ActionKind.DISABLE:
+                return max(1, self.config.http.concurrency)
+            case _:
+                assert_never(kind)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -166,26 +175,35 @@ class ConfluenceDcTarget:
 
     async def perform(self, action: Action) -> Outcome:
         try:
-            if action.kind is ActionKind.DELETE:
-                async with self._delete_lock:
-                    if action.unsynced:
-                        return await self._delete_unsynced(action)
-                    return await self._delete_user(action)
-            username = await self._username(action.subject.ref)
-            if username is None:
-                return Outcome(Result.FAILED, f"{action.describe()}: the user no longer exists; re-run plan")
-            if action.kind in (ActionKind.ADD_MEMBER, ActionKind.REMOVE_MEMBER):
-                method = "PUT" if action.kind is ActionKind.ADD_MEMBER else "DELETE"
-                path = f"/rest/api/user/{quote(username, safe='')}/group/{quote(action.group or '', safe='')}"
-            else:
-                verb = "enable" if action.kind is ActionKind.ENABLE else "disable"
-                method, path = "PUT", f"/rest/api/admin/user/{quote(username, safe='')}/{verb}"
-            response = await self.client.request(method, path)
-            if response.is_success:
-                return Outcome(Result.DONE, action.describe(), response.status_code, request_id(response))
-            return self._refused(action, response)
+            match action.kind:
+                case ActionKind.DELETE:
+                    async with self._delete_lock:
+                        if action.unsynced:
+                            return await self._delete_unsynced(action)
+                        return await self._delete_user(action)
+                case ActionKind.ADD_MEMBER:
+                    return await self._write(action, "PUT", "/rest/api/user/{user}/group/{group}")
+                case ActionKind.REMOVE_MEMBER:
+                    return await self._write(action, "DELETE", "/rest/api/user/{user}/group/{group}")
+                case ActionKind.ENABLE:
+                    return await self._write(action, "PUT", "/rest/api/admin/user/{user}/enable")
+                case ActionKind.DISABLE:
+                    return await self._write(action, "PUT", "/rest/api/admin/user/{user}/disable")
+                case _:
+                    assert_never(action.kind)
         except TargetError as exc:
             return Outcome(Result.FAILED, f"{action.describe()}: {exc}", exc.status)
+
+    async def _write(self, action: Action, method: str, template: str) -> Outcome:
+        """One request naming the user by its current username (and the action's group)."""
+        username = await self._username(action.subject.ref)
+        if username is None:
+            return Outcome(Result.FAILED, f"{action.describe()}: the user no longer exists; re-run plan")
+        path = template.format(user=quote(username, safe=""), group=quote(action.group or "", safe=""))
+        response = await self.client.request(method, path)
+        if response.is_success:
+            return Outcome(Result.DONE, action.describe(), response.status_code, request_id(response))
+        return self._refused(action, response)
 
     def _refused(self, action: Action, response: httpx.Response) -> Outcome:
         if readonly_refusal(response):
