@@ -20,8 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from reconcile.sim.cloud_lifecycle import Keyed, Lifecycle
 from reconcile.sim.cloud_world import CloudGroup, CloudUser, CloudWorld
 from reconcile.sim.context import SimContext
+from reconcile.sim.control import SimSettings
 
 __all__ = ["CloudApi", "CloudWorld", "Fault", "routes"]
 
@@ -31,9 +33,9 @@ ORG = "/admin/v2/orgs/{org}"
 DIR = ORG + "/directories/{directory}"
 ALREADY_OR_LIMIT = ("The user is already in the group or you’ve exceeded your user limit for an app "
                     "that the group grants access to.")
-LIFECYCLE_LINK = "https://confluence.atlassian.com/x/pTgoPQ"
 USER_EXPANDS = {"platformRoles", "counts.resources", "productAccess", "groups"}
 GROUP_EXPANDS = {"counts.resources", "counts.users"}
+GROUP_ARI = "ari:cloud:identity::group/"  # a group's id as the document's user example writes it
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -69,19 +71,12 @@ class OrgError(Exception):
         return JSONResponse(body, status_code=self.status)
 
 
-class Keyed(Exception):
-    """A user-management error: `{"key": ..., ...}` (or a Jira `errorMessages` body)."""
-
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__(str(body))
-        self.status, self.body = status, body
-
-
 class CloudApi:
     """The HTTP handlers over one world; `faults` is consulted before and after each request."""
 
-    def __init__(self, world: CloudWorld) -> None:
+    def __init__(self, world: CloudWorld, settings: Callable[[], SimSettings] = SimSettings) -> None:
         self.world = world
+        self.settings = settings  # the simulator's current settings (`links_next`)
         self.faults: list[Fault] = []
         self.stuck_cursor = False  # a server bug: every search page names the same `next` cursor
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests
@@ -136,7 +131,7 @@ class CloudApi:
 
     async def _body(self, request: Request, *, required: bool = False) -> dict[str, Any]:
         raw = await request.body()
-        if not raw:
+        if not raw.strip():
             if required:
                 raise OrgError(400, "ADMIN-400-24", "The request body is missing.")
             return {}
@@ -146,32 +141,52 @@ class CloudApi:
             raise OrgError(400, "ADMIN-400-24", "The request body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise OrgError(400, "ADMIN-400-24", "The request body must be a JSON object.")
+        for name, value in data.items():
+            kind = BODY_FIELDS.get(name)
+            if kind is not None and not _is(value, kind):
+                raise OrgError(400, "ADMIN-400-24", f"{name} must be {kind}.")
         return data
 
     def _page(self, request: Request, items: list[Any], body: dict[str, Any], default: int) -> dict[str, Any]:
         limit = body.get("limit", default)
-        if not isinstance(limit, int) or not 1 <= limit <= 100:
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
             raise OrgError(400, "ADMIN-400-3", "limit must be an integer between 1 and 100.")
         offset = 0
         if body.get("cursor"):
             offset = _decode_cursor(str(body["cursor"]))
         page = items[offset:offset + limit]
+        style = self.settings().faults.links_next
         links: dict[str, Any] = {"self": str(request.url)}
         if offset + limit < len(items) or self.stuck_cursor:
-            links["next"] = _encode_cursor(limit if self.stuck_cursor else offset + limit)
+            cursor = _encode_cursor(limit if self.stuck_cursor else offset + limit, limit)
+            links["next"] = str(request.url.replace(query=f"cursor={cursor}")) if style == "url" else cursor
+        elif style == "null":
+            links["next"] = None
         if offset:
-            links["prev"] = _encode_cursor(max(0, offset - limit))
+            links["prev"] = _encode_cursor(max(0, offset - limit), limit)
         return {"data": page, "links": links}
 
     # ---------------------------------------------------------------- Organizations v2
     async def directories(self, request: Request) -> Response:
+        """Paged like every v2 listing: `limit` (1-100, default 20) and an opaque `cursor`."""
         self._org(request)
+        query = request.query_params
         data = [{"directoryId": d, "name": n, "icon": ""} for d, n in self.world.directories.items()]
-        account = request.query_params.get("accountId")
+        account = query.get("accountId")
         if account:
             user = self.world.users.get(account)
             data = [d for d in data if user is not None and d["directoryId"] in user.membership]
-        return JSONResponse({"data": data, "links": {"self": str(request.url)}})
+        paging: dict[str, Any] = {}
+        if query.get("cursor"):
+            paging["cursor"] = query["cursor"]  # "If present, all other parameters are discarded."
+        elif "limit" in query:
+            try:
+                paging["limit"] = int(query["limit"])
+            except ValueError:
+                raise OrgError(400, "ADMIN-400-3", "limit must be an integer between 1 and 100.") from None
+        if "cursor" in paging:
+            paging["limit"] = _cursor_limit(str(paging["cursor"]))
+        return JSONResponse(self._page(request, data, paging, 20))
 
     async def search_users(self, request: Request) -> Response:
         dirs = self._org(request)
@@ -287,59 +302,6 @@ class CloudApi:
         self.world.record("remove_from_directory", account_id=user.account_id, directory=directory)
         return Response(status_code=204)
 
-    # ---------------------------------------------------------------- user management lifecycle
-    def _lifecycle_target(self, request: Request) -> CloudUser:
-        key = self._bearer(request)
-        if key is None:
-            raise Keyed(401, {"key": "unauthorized"})
-        user = self.world.users.get(request.path_params["account"])
-        if user is None:
-            raise Keyed(404, {"key": "accountNotFound"})
-        if user.claim_status != "managed":
-            raise Keyed(403, {"key": "forbidden.targetUnverified"})
-        reason = None
-        if user.management_source == "synced":
-            reason = "externalDirectory.scim"
-        elif self.world.api_keys.get(key) == user.account_id:
-            reason = "administrative.notMyself"
-        if reason:
-            raise Keyed(403, {"key": "forbidden.action",
-                              "context": {"allowed": False, "reason": {"key": reason}}})
-        return user
-
-    @staticmethod
-    def _conflict(user: CloudUser, code: str, message: str) -> Keyed:
-        return Keyed(409, {"key": "conflict.lifecycleErrors", "context": {
-            "message": "This account isn't eligible for the requested action",
-            "accountId": user.account_id,
-            "errorCodes": [{"code": code, "message": message, "link": LIFECYCLE_LINK}]}})
-
-    async def lifecycle(self, request: Request) -> Response:
-        user = self._lifecycle_target(request)
-        action = request.path_params["action"]
-        if action == "disable":
-            raw = await request.body()
-            if not raw or not isinstance(json.loads(raw), dict):
-                raise Keyed(400, {"key": "bodyParseFailure"})
-            if user.account_status != "active":
-                raise self._conflict(user, "ALREADY_DEACTIVATED", "The account is already deactivated.")
-            user.account_status = "inactive"
-        elif action == "enable":
-            if user.for_deletion:
-                raise self._conflict(user, "PENDING_DELETION", "Cancel the deletion before enabling.")
-            if user.account_status == "active":
-                raise self._conflict(user, "ALREADY_ACTIVE", "The account is already active.")
-            user.account_status = "active"
-        else:
-            if user.for_deletion:
-                raise self._conflict(user, "ALREADY_PENDING_DELETION", "The account is already scheduled "
-                                     "for deletion.")
-            user.for_deletion, user.account_status = True, "inactive"
-        self.world.record(f"lifecycle_{action}", account_id=user.account_id)
-        if action == "delete":
-            return JSONResponse({"message": "Success"})
-        return Response(status_code=204)
-
     # ---------------------------------------------------------------- Jira site
     async def jira_remove_user(self, request: Request) -> Response:
         email, token = _basic(request.headers.get("authorization", ""))
@@ -372,7 +334,7 @@ class CloudApi:
             Route(DIR + "/users/{account}/suspend", w(self.suspend), methods=["POST"]),
             Route(DIR + "/users/{account}/restore", w(self.restore), methods=["POST"]),
             Route(DIR + "/users/{account}", w(self.remove_user), methods=["DELETE"]),
-            Route("/users/{account}/manage/lifecycle/{action:str}", w(self.lifecycle), methods=["POST"]),
+            *Lifecycle(self.world, self._bearer).routes(w),
             Route("/rest/api/{version:int}/user", w(self.jira_remove_user), methods=["DELETE"]),
         ]
 
@@ -381,24 +343,54 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
     """The Cloud routes over `ctx.cloud`; the handlers are `ctx.extra["cloud_api"]` (for faults)."""
     if not isinstance(ctx.cloud, CloudWorld):
         raise TypeError("the simulator's Cloud world is not a reconcile.sim.cloud.CloudWorld")
-    api = CloudApi(ctx.cloud)
+    api = CloudApi(ctx.cloud, lambda: ctx.settings)
     ctx.extra["cloud_api"] = api
     return api.routes()
 
 
 # -------------------------------------------------------------------- JSON shapes and filters
-def _encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+STRINGS = "a list of strings"
+BODY_FIELDS: dict[str, str] = {  # search and membership body fields, typed as the document types them
+    "cursor": "a string", "searchTerm": "a string", "claimStatus": "a string", "accountId": "a string",
+    "limit": "an integer", "mfaEnabled": "a boolean",
+    **dict.fromkeys(("accountIds", "directoryIds", "resourceIds", "groupIds", "groupNames", "emails", "emailDomains",
+                     "expand", "status", "accountStatus", "membershipStatus", "roleIds", "resourceOwners"), STRINGS),
+}
 
 
-def _decode_cursor(cursor: str) -> int:
+def _is(value: Any, kind: str) -> bool:
+    if kind == STRINGS:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == "an integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "a boolean":
+        return isinstance(value, bool)
+    return isinstance(value, str)
+
+
+def _encode_cursor(offset: int, limit: int | None = None) -> str:
+    text = f"o:{offset}" if limit is None else f"o:{offset}:{limit}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _cursor_parts(cursor: str) -> list[int]:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         if text.startswith("o:"):
-            return int(text[2:])
+            return [int(part) for part in text[2:].split(":")]
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
     raise OrgError(400, "ADMIN-400-1", "The cursor is invalid.")
+
+
+def _decode_cursor(cursor: str) -> int:
+    return _cursor_parts(cursor)[0]
+
+
+def _cursor_limit(cursor: str) -> int:
+    """The page size a GET cursor carries (GET discards every other parameter when given a cursor)."""
+    parts = _cursor_parts(cursor)
+    return parts[1] if len(parts) > 1 else 20
 
 
 def _basic(header: str) -> tuple[str | None, str | None]:
@@ -419,7 +411,8 @@ def _user_matches(world: CloudWorld, u: CloudUser, body: dict[str, Any], dirs: l
     if body.get("emailDomains") and u.email.rsplit("@", 1)[-1].lower() not in {
             d.lower() for d in body["emailDomains"]}:
         return False
-    if body.get("groupIds") and not any(g.id in body["groupIds"] for g in world.groups_of(u.account_id, dirs)):
+    wanted = {g.removeprefix(GROUP_ARI) for g in body.get("groupIds") or ()}
+    if wanted and not any(g.id in wanted for g in world.groups_of(u.account_id, dirs)):
         return False
     checks = (("status", u.status), ("accountStatus", u.account_status),
               ("membershipStatus", u.membership_status))
@@ -455,7 +448,8 @@ def _user_json(world: CloudWorld, u: CloudUser, dirs: list[str], expand: set[str
     if "productAccess" in expand:
         data["productAccess"] = [dict(p) for p in u.product_access]
     if "groups" in expand:
-        data["groups"] = [{"id": g.id, "name": g.name} for g in world.groups_of(u.account_id, dirs)]
+        prefix = GROUP_ARI if world.group_ids == "ari" else ""
+        data["groups"] = [{"id": prefix + g.id, "name": g.name} for g in world.groups_of(u.account_id, dirs)]
     if "counts.resources" in expand:
         data["counts"] = {"resources": len(u.product_access)}
     return data
