@@ -105,5 +105,6 @@ def app_for(ctx: SimContext) -> Starlette:
         routes += module.routes(ctx)
     app = Starlette(routes=routes, middleware=[Middleware(SimMiddleware, ctx=ctx)],
                     exception_handlers={404: not_routed, 405: not_routed})
+    app.router.redirect_slashes = False  # real servers answer 404 to a stray slash, never a redirect
     app.state.ctx = ctx
     return app
