@@ -154,3 +154,20 @@ def test_unrouted_paths_answer_in_each_apis_json_error_format() -> None:
     # and the client's error line shows the server's own words, not a page of text
     line = str(error_for(answers[0], "check target.url")).splitlines()[0]
     assert line.startswith(f"GET {DC}/rest/api/no-such-resource -> 404") and ": null for uri: " in line
+
+
+def test_the_variant_settings_are_checked_when_set() -> None:
+    app = build_app(parse_scenario(DC_WORLD))
+
+    async def go() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=DC) as client:
+            return [await client.put("/_sim/faults", json=body) for body in (
+                {"links_next": "sometimes"}, {"json_charset": "yes"}, {"reset_precision": "hours"},
+                {"links_next": "url", "retry_after_header": False, "forget_finished_tasks": True})]
+
+    answers = asyncio.run(go())
+    assert [a.status_code for a in answers] == [400, 400, 400, 200]
+    assert "links_next is one of cursor, url, null" in answers[0].json()["error"]
+    faults = answers[3].json()["faults"]
+    assert (faults["links_next"], faults["retry_after_header"], faults["forget_finished_tasks"]) == (
+        "url", False, True)
