@@ -7,11 +7,8 @@ faults and the request log come from its middleware, `CloudApi.faults` adds targ
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +18,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from reconcile.sim.cloud_lifecycle import Keyed, Lifecycle
+from reconcile.sim.cloud_shapes import (
+    BODY_FIELDS,
+    OrgError,
+    basic_credentials,
+    cursor_limit,
+    decode_cursor,
+    encode_cursor,
+    group_json,
+    is_typed,
+    user_json,
+    user_matches,
+)
 from reconcile.sim.cloud_world import CloudGroup, CloudUser, CloudWorld
 from reconcile.sim.context import SimContext
 from reconcile.sim.control import SimSettings
@@ -35,7 +44,6 @@ ALREADY_OR_LIMIT = ("The user is already in the group or you’ve exceeded your 
                     "that the group grants access to.")
 USER_EXPANDS = {"platformRoles", "counts.resources", "productAccess", "groups"}
 GROUP_EXPANDS = {"counts.resources", "counts.users"}
-GROUP_ARI = "ari:cloud:identity::group/"  # a group's id as the document's user example writes it
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -54,21 +62,6 @@ class Fault:
     times: int = 1
     after: bool = False
     headers: dict[str, str] = field(default_factory=dict)
-
-
-class OrgError(Exception):
-    """An Organizations API error: `{"errors": [{id, status, code, title, detail}]}`."""
-
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
-
-    def response(self) -> Response:
-        titles = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-                  409: "Conflict", 429: "Too Many Requests", 500: "Internal Server Error"}
-        body = {"errors": [{"id": str(uuid.uuid4()), "status": str(self.status), "code": self.code,
-                            "title": titles.get(self.status, "Error"), "detail": self.detail}]}
-        return JSONResponse(body, status_code=self.status)
 
 
 class CloudApi:
@@ -143,7 +136,7 @@ class CloudApi:
             raise OrgError(400, "ADMIN-400-24", "The request body must be a JSON object.")
         for name, value in data.items():
             kind = BODY_FIELDS.get(name)
-            if kind is not None and not _is(value, kind):
+            if kind is not None and not is_typed(value, kind):
                 raise OrgError(400, "ADMIN-400-24", f"{name} must be {kind}.")
         return data
 
@@ -153,17 +146,17 @@ class CloudApi:
             raise OrgError(400, "ADMIN-400-3", "limit must be an integer between 1 and 100.")
         offset = 0
         if body.get("cursor"):
-            offset = _decode_cursor(str(body["cursor"]))
+            offset = decode_cursor(str(body["cursor"]))
         page = items[offset:offset + limit]
         style = self.settings().faults.links_next
         links: dict[str, Any] = {"self": str(request.url)}
         if offset + limit < len(items) or self.stuck_cursor:
-            cursor = _encode_cursor(limit if self.stuck_cursor else offset + limit, limit)
+            cursor = encode_cursor(limit if self.stuck_cursor else offset + limit, limit)
             links["next"] = str(request.url.replace(query=f"cursor={cursor}")) if style == "url" else cursor
         elif style == "null":
             links["next"] = None
         if offset:
-            links["prev"] = _encode_cursor(max(0, offset - limit), limit)
+            links["prev"] = encode_cursor(max(0, offset - limit), limit)
         return {"data": page, "links": links}
 
     # ---------------------------------------------------------------- Organizations v2
@@ -185,7 +178,7 @@ class CloudApi:
             except ValueError:
                 raise OrgError(400, "ADMIN-400-3", "limit must be an integer between 1 and 100.") from None
         if "cursor" in paging:
-            paging["limit"] = _cursor_limit(str(paging["cursor"]))
+            paging["limit"] = cursor_limit(str(paging["cursor"]))
         return JSONResponse(self._page(request, data, paging, 20))
 
     async def search_users(self, request: Request) -> Response:
@@ -205,10 +198,10 @@ class CloudApi:
         if cached is None or cached[0] != self.world.version:
             ids = [u.account_id for u in self.world.users.values()
                    if (any(d in u.membership for d in dirs) or (everywhere and u.claim_status == "managed"))
-                   and _user_matches(self.world, u, body, dirs)]
+                   and user_matches(self.world, u, body, dirs)]
             cached = self._searches[query] = (self.world.version, ids)
         page = self._page(request, cached[1], body, 50)
-        page["data"] = [_user_json(self.world, self.world.users[a], dirs, expand) for a in page["data"]]
+        page["data"] = [user_json(self.world, self.world.users[a], dirs, expand) for a in page["data"]]
         return JSONResponse(page)
 
     async def search_groups(self, request: Request) -> Response:
@@ -227,7 +220,7 @@ class CloudApi:
                  if g.directory in dirs and (not names or g.name.lower() in names)
                  and (not ids or g.id in ids) and (not members or g.members & members)
                  and term in g.name.lower()]
-        items = [_group_json(g, expand) for g in found]
+        items = [group_json(g, expand) for g in found]
         return JSONResponse(self._page(request, items, body, 20))
 
     def _group(self, request: Request, dirs: list[str]) -> CloudGroup:
@@ -304,7 +297,7 @@ class CloudApi:
 
     # ---------------------------------------------------------------- Jira site
     async def jira_remove_user(self, request: Request) -> Response:
-        email, token = _basic(request.headers.get("authorization", ""))
+        email, token = basic_credentials(request.headers.get("authorization", ""))
         if email is None or self.world.site_credentials.get(email) != token:
             return Response("Client must be authenticated to access this resource.", status_code=401,
                             media_type="text/plain")
@@ -346,131 +339,3 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
     api = CloudApi(ctx.cloud, lambda: ctx.settings)
     ctx.extra["cloud_api"] = api
     return api.routes()
-
-
-# -------------------------------------------------------------------- JSON shapes and filters
-STRINGS = "a list of strings"
-BODY_FIELDS: dict[str, str] = {  # search and membership body fields, typed as the document types them
-    "cursor": "a string", "searchTerm": "a string", "claimStatus": "a string", "accountId": "a string",
-    "limit": "an integer", "mfaEnabled": "a boolean",
-    **dict.fromkeys(("accountIds", "directoryIds", "resourceIds", "groupIds", "groupNames", "emails", "emailDomains",
-                     "expand", "status", "accountStatus", "membershipStatus", "roleIds", "resourceOwners"), STRINGS),
-}
-
-
-def _is(value: Any, kind: str) -> bool:
-    if kind == STRINGS:
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    if kind == "an integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "a boolean":
-        return isinstance(value, bool)
-    return isinstance(value, str)
-
-
-def _encode_cursor(offset: int, limit: int | None = None) -> str:
-    text = f"o:{offset}" if limit is None else f"o:{offset}:{limit}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def _cursor_parts(cursor: str) -> list[int]:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if text.startswith("o:"):
-            return [int(part) for part in text[2:].split(":")]
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise OrgError(400, "ADMIN-400-1", "The cursor is invalid.")
-
-
-def _decode_cursor(cursor: str) -> int:
-    return _cursor_parts(cursor)[0]
-
-
-def _cursor_limit(cursor: str) -> int:
-    """The page size a GET cursor carries (GET discards every other parameter when given a cursor)."""
-    parts = _cursor_parts(cursor)
-    return parts[1] if len(parts) > 1 else 20
-
-
-def _basic(header: str) -> tuple[str | None, str | None]:
-    if not header.startswith("Basic "):
-        return None, None
-    try:
-        email, _, token = base64.b64decode(header[6:]).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None, None
-    return email, token
-
-
-def _user_matches(world: CloudWorld, u: CloudUser, body: dict[str, Any], dirs: list[str]) -> bool:
-    if body.get("accountIds") and u.account_id not in body["accountIds"]:
-        return False
-    if body.get("emails") and u.email.lower() not in {e.lower() for e in body["emails"]}:
-        return False
-    if body.get("emailDomains") and u.email.rsplit("@", 1)[-1].lower() not in {
-            d.lower() for d in body["emailDomains"]}:
-        return False
-    wanted = {g.removeprefix(GROUP_ARI) for g in body.get("groupIds") or ()}
-    if wanted and not any(g.id in wanted for g in world.groups_of(u.account_id, dirs)):
-        return False
-    checks = (("status", u.status), ("accountStatus", u.account_status),
-              ("membershipStatus", u.membership_status))
-    if any(body.get(k) and v not in body[k] for k, v in checks):
-        return False
-    if body.get("claimStatus") and body["claimStatus"] != u.claim_status:
-        return False
-    if body.get("roleIds") and not set(body["roleIds"]) & set(u.platform_roles):
-        return False
-    term = str(body.get("searchTerm", "")).lower()
-    return not term or term in u.name.lower() or term in u.email.lower()
-
-
-def _user_json(world: CloudWorld, u: CloudUser, dirs: list[str], expand: set[str]) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "accountId": u.account_id,
-        "accountType": "atlassian",
-        "status": u.status,
-        "accountStatus": u.account_status,
-        "membershipStatus": u.membership_status,
-        "addedToOrg": u.added_to_org,
-        "name": u.name,
-        "nickname": u.name.split(" ")[0],
-        "email": u.email,
-        "emailVerified": True,
-        "claimStatus": u.claim_status,
-        "managementSource": u.management_source,
-        "mfaEnabled": False,
-        "links": {"self": f"/admin/v2/orgs/{world.org_id}/directories/-/users/{u.account_id}"},
-    }
-    if "platformRoles" in expand:
-        data["platformRoles"] = list(u.platform_roles)
-    if "productAccess" in expand:
-        data["productAccess"] = [dict(p) for p in u.product_access]
-    if "groups" in expand:
-        prefix = GROUP_ARI if world.group_ids == "ari" else ""
-        data["groups"] = [{"id": prefix + g.id, "name": g.name} for g in world.groups_of(u.account_id, dirs)]
-    if "counts.resources" in expand:
-        data["counts"] = {"resources": len(u.product_access)}
-    return data
-
-
-def _group_json(g: CloudGroup, expand: set[str]) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": g.id,
-        "name": g.name,
-        "directoryId": g.directory,
-        "externalSynced": g.external_synced,
-        "managedBy": "external" if g.external_synced else "admins",
-        "managementAccess": {"deletable": not g.external_synced, "modifiable": not g.external_synced,
-                             "readable": True},
-        "links": {"self": f"/admin/v2/orgs/-/directories/{g.directory}/groups/{g.id}"},
-    }
-    counts = {}
-    if "counts.users" in expand:
-        counts["users"] = len(g.members)
-    if "counts.resources" in expand:
-        counts["resources"] = len(g.products)
-    if counts:
-        data["counts"] = counts
-    return data
