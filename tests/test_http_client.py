@@ -223,6 +223,8 @@ def test_a_post_that_never_connected_is_retried_and_so_is_a_get_after_a_reset() 
     calls: dict[str, int] = {"POST": 0, "GET": 0}
 
     async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/warm"):  # the server has answered once: a refusal now is transient
+            return httpx.Response(200, json={})
         calls[request.method] += 1
         if calls[request.method] == 1:
             if request.method == "POST":
@@ -232,6 +234,7 @@ def test_a_post_that_never_connected_is_retried_and_so_is_a_get_after_a_reset() 
 
     async def go() -> None:
         c = client(handler)
+        await c.request("GET", "/warm")
         assert (await c.request("POST", "/x")).status_code == 200
         assert (await c.request("GET", "/y")).status_code == 200
         await c.aclose()
@@ -338,7 +341,7 @@ def test_connection_refused_names_the_url_and_what_to_check() -> None:
         run(go())
     message = str(err.value)
     assert f"GET http://127.0.0.1:{port}/rest/api/user/current -> could not connect" in message
-    assert "server is running and reachable" in message
+    assert "server is running" in message
 
 
 def test_low_remaining_tokens_pace_requests_at_the_dc_fill_rate() -> None:

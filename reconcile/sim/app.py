@@ -36,6 +36,7 @@ from reconcile.sim.context import CloudWorldLike, SimContext
 from reconcile.sim.control import SimSettings
 from reconcile.sim.middleware import SimMiddleware
 from reconcile.sim.scenario import Scenario, load_scenario
+from reconcile.sim.unrouted import not_routed
 from reconcile.sim.world import DcWorld
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ def build_app(
     cloud: CloudWorldLike | None = None,
     settings: SimSettings | None = None,
     clock: Callable[[], float] | None = None,
+    wall: Callable[[], float] | None = None,
 ) -> Starlette:
     """The simulator app. Default: the packaged example world (`scenarios/example.yaml`).
 
@@ -90,7 +92,7 @@ def build_app(
     if settings is None:
         settings = scenario.settings if scenario is not None else SimSettings()
     ctx = SimContext(dc=dc, cloud=cloud, settings=settings, clock=clock or time.monotonic,
-                     rng=random.Random(settings.seed))
+                     wall=wall or time.time, rng=random.Random(settings.seed))
     return app_for(ctx)
 
 
@@ -101,6 +103,8 @@ def app_for(ctx: SimContext) -> Starlette:
     module = _cloud_module() if ctx.cloud is not None else None
     if module is not None:
         routes += module.routes(ctx)
-    app = Starlette(routes=routes, middleware=[Middleware(SimMiddleware, ctx=ctx)])
+    app = Starlette(routes=routes, middleware=[Middleware(SimMiddleware, ctx=ctx)],
+                    exception_handlers={404: not_routed, 405: not_routed})
+    app.router.redirect_slashes = False  # real servers answer 404 to a stray slash, never a redirect
     app.state.ctx = ctx
     return app

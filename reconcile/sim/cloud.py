@@ -7,11 +7,8 @@ faults and the request log come from its middleware, `CloudApi.faults` adds targ
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,8 +17,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from reconcile.sim.cloud_lifecycle import Keyed, Lifecycle
+from reconcile.sim.cloud_shapes import (
+    BODY_FIELDS,
+    OrgError,
+    basic_credentials,
+    cursor_limit,
+    decode_cursor,
+    encode_cursor,
+    group_json,
+    is_typed,
+    user_json,
+    user_matches,
+)
 from reconcile.sim.cloud_world import CloudGroup, CloudUser, CloudWorld
 from reconcile.sim.context import SimContext
+from reconcile.sim.control import SimSettings
 
 __all__ = ["CloudApi", "CloudWorld", "Fault", "routes"]
 
@@ -31,7 +42,6 @@ ORG = "/admin/v2/orgs/{org}"
 DIR = ORG + "/directories/{directory}"
 ALREADY_OR_LIMIT = ("The user is already in the group or you’ve exceeded your user limit for an app "
                     "that the group grants access to.")
-LIFECYCLE_LINK = "https://confluence.atlassian.com/x/pTgoPQ"
 USER_EXPANDS = {"platformRoles", "counts.resources", "productAccess", "groups"}
 GROUP_EXPANDS = {"counts.resources", "counts.users"}
 
@@ -54,34 +64,12 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class OrgError(Exception):
-    """An Organizations API error: `{"errors": [{id, status, code, title, detail}]}`."""
-
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
-
-    def response(self) -> Response:
-        titles = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-                  409: "Conflict", 429: "Too Many Requests", 500: "Internal Server Error"}
-        body = {"errors": [{"id": str(uuid.uuid4()), "status": str(self.status), "code": self.code,
-                            "title": titles.get(self.status, "Error"), "detail": self.detail}]}
-        return JSONResponse(body, status_code=self.status)
-
-
-class Keyed(Exception):
-    """A user-management error: `{"key": ..., ...}` (or a Jira `errorMessages` body)."""
-
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__(str(body))
-        self.status, self.body = status, body
-
-
 class CloudApi:
     """The HTTP handlers over one world; `faults` is consulted before and after each request."""
 
-    def __init__(self, world: CloudWorld) -> None:
+    def __init__(self, world: CloudWorld, settings: Callable[[], SimSettings] = SimSettings) -> None:
         self.world = world
+        self.settings = settings  # the simulator's current settings (`links_next`)
         self.faults: list[Fault] = []
         self.stuck_cursor = False  # a server bug: every search page names the same `next` cursor
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests
@@ -136,7 +124,7 @@ class CloudApi:
 
     async def _body(self, request: Request, *, required: bool = False) -> dict[str, Any]:
         raw = await request.body()
-        if not raw:
+        if not raw.strip():
             if required:
                 raise OrgError(400, "ADMIN-400-24", "The request body is missing.")
             return {}
@@ -146,32 +134,52 @@ class CloudApi:
             raise OrgError(400, "ADMIN-400-24", "The request body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise OrgError(400, "ADMIN-400-24", "The request body must be a JSON object.")
+        for name, value in data.items():
+            kind = BODY_FIELDS.get(name)
+            if kind is not None and not is_typed(value, kind):
+                raise OrgError(400, "ADMIN-400-24", f"{name} must be {kind}.")
         return data
 
     def _page(self, request: Request, items: list[Any], body: dict[str, Any], default: int) -> dict[str, Any]:
         limit = body.get("limit", default)
-        if not isinstance(limit, int) or not 1 <= limit <= 100:
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
             raise OrgError(400, "ADMIN-400-3", "limit must be an integer between 1 and 100.")
         offset = 0
         if body.get("cursor"):
-            offset = _decode_cursor(str(body["cursor"]))
+            offset = decode_cursor(str(body["cursor"]))
         page = items[offset:offset + limit]
+        style = self.settings().faults.links_next
         links: dict[str, Any] = {"self": str(request.url)}
         if offset + limit < len(items) or self.stuck_cursor:
-            links["next"] = _encode_cursor(limit if self.stuck_cursor else offset + limit)
+            cursor = encode_cursor(limit if self.stuck_cursor else offset + limit, limit)
+            links["next"] = str(request.url.replace(query=f"cursor={cursor}")) if style == "url" else cursor
+        elif style == "null":
+            links["next"] = None
         if offset:
-            links["prev"] = _encode_cursor(max(0, offset - limit))
+            links["prev"] = encode_cursor(max(0, offset - limit), limit)
         return {"data": page, "links": links}
 
     # ---------------------------------------------------------------- Organizations v2
     async def directories(self, request: Request) -> Response:
+        """Paged like every v2 listing: `limit` (1-100, default 20) and an opaque `cursor`."""
         self._org(request)
+        query = request.query_params
         data = [{"directoryId": d, "name": n, "icon": ""} for d, n in self.world.directories.items()]
-        account = request.query_params.get("accountId")
+        account = query.get("accountId")
         if account:
             user = self.world.users.get(account)
             data = [d for d in data if user is not None and d["directoryId"] in user.membership]
-        return JSONResponse({"data": data, "links": {"self": str(request.url)}})
+        paging: dict[str, Any] = {}
+        if query.get("cursor"):
+            paging["cursor"] = query["cursor"]  # "If present, all other parameters are discarded."
+        elif "limit" in query:
+            try:
+                paging["limit"] = int(query["limit"])
+            except ValueError:
+                raise OrgError(400, "ADMIN-400-3", "limit must be an integer between 1 and 100.") from None
+        if "cursor" in paging:
+            paging["limit"] = cursor_limit(str(paging["cursor"]))
+        return JSONResponse(self._page(request, data, paging, 20))
 
     async def search_users(self, request: Request) -> Response:
         dirs = self._org(request)
@@ -190,10 +198,10 @@ class CloudApi:
         if cached is None or cached[0] != self.world.version:
             ids = [u.account_id for u in self.world.users.values()
                    if (any(d in u.membership for d in dirs) or (everywhere and u.claim_status == "managed"))
-                   and _user_matches(self.world, u, body, dirs)]
+                   and user_matches(self.world, u, body, dirs)]
             cached = self._searches[query] = (self.world.version, ids)
         page = self._page(request, cached[1], body, 50)
-        page["data"] = [_user_json(self.world, self.world.users[a], dirs, expand) for a in page["data"]]
+        page["data"] = [user_json(self.world, self.world.users[a], dirs, expand) for a in page["data"]]
         return JSONResponse(page)
 
     async def search_groups(self, request: Request) -> Response:
@@ -212,7 +220,7 @@ class CloudApi:
                  if g.directory in dirs and (not names or g.name.lower() in names)
                  and (not ids or g.id in ids) and (not members or g.members & members)
                  and term in g.name.lower()]
-        items = [_group_json(g, expand) for g in found]
+        items = [group_json(g, expand) for g in found]
         return JSONResponse(self._page(request, items, body, 20))
 
     def _group(self, request: Request, dirs: list[str]) -> CloudGroup:
@@ -287,62 +295,9 @@ class CloudApi:
         self.world.record("remove_from_directory", account_id=user.account_id, directory=directory)
         return Response(status_code=204)
 
-    # ---------------------------------------------------------------- user management lifecycle
-    def _lifecycle_target(self, request: Request) -> CloudUser:
-        key = self._bearer(request)
-        if key is None:
-            raise Keyed(401, {"key": "unauthorized"})
-        user = self.world.users.get(request.path_params["account"])
-        if user is None:
-            raise Keyed(404, {"key": "accountNotFound"})
-        if user.claim_status != "managed":
-            raise Keyed(403, {"key": "forbidden.targetUnverified"})
-        reason = None
-        if user.management_source == "synced":
-            reason = "externalDirectory.scim"
-        elif self.world.api_keys.get(key) == user.account_id:
-            reason = "administrative.notMyself"
-        if reason:
-            raise Keyed(403, {"key": "forbidden.action",
-                              "context": {"allowed": False, "reason": {"key": reason}}})
-        return user
-
-    @staticmethod
-    def _conflict(user: CloudUser, code: str, message: str) -> Keyed:
-        return Keyed(409, {"key": "conflict.lifecycleErrors", "context": {
-            "message": "This account isn't eligible for the requested action",
-            "accountId": user.account_id,
-            "errorCodes": [{"code": code, "message": message, "link": LIFECYCLE_LINK}]}})
-
-    async def lifecycle(self, request: Request) -> Response:
-        user = self._lifecycle_target(request)
-        action = request.path_params["action"]
-        if action == "disable":
-            raw = await request.body()
-            if not raw or not isinstance(json.loads(raw), dict):
-                raise Keyed(400, {"key": "bodyParseFailure"})
-            if user.account_status != "active":
-                raise self._conflict(user, "ALREADY_DEACTIVATED", "The account is already deactivated.")
-            user.account_status = "inactive"
-        elif action == "enable":
-            if user.for_deletion:
-                raise self._conflict(user, "PENDING_DELETION", "Cancel the deletion before enabling.")
-            if user.account_status == "active":
-                raise self._conflict(user, "ALREADY_ACTIVE", "The account is already active.")
-            user.account_status = "active"
-        else:
-            if user.for_deletion:
-                raise self._conflict(user, "ALREADY_PENDING_DELETION", "The account is already scheduled "
-                                     "for deletion.")
-            user.for_deletion, user.account_status = True, "inactive"
-        self.world.record(f"lifecycle_{action}", account_id=user.account_id)
-        if action == "delete":
-            return JSONResponse({"message": "Success"})
-        return Response(status_code=204)
-
     # ---------------------------------------------------------------- Jira site
     async def jira_remove_user(self, request: Request) -> Response:
-        email, token = _basic(request.headers.get("authorization", ""))
+        email, token = basic_credentials(request.headers.get("authorization", ""))
         if email is None or self.world.site_credentials.get(email) != token:
             return Response("Client must be authenticated to access this resource.", status_code=401,
                             media_type="text/plain")
@@ -372,7 +327,7 @@ class CloudApi:
             Route(DIR + "/users/{account}/suspend", w(self.suspend), methods=["POST"]),
             Route(DIR + "/users/{account}/restore", w(self.restore), methods=["POST"]),
             Route(DIR + "/users/{account}", w(self.remove_user), methods=["DELETE"]),
-            Route("/users/{account}/manage/lifecycle/{action:str}", w(self.lifecycle), methods=["POST"]),
+            *Lifecycle(self.world, self._bearer).routes(w),
             Route("/rest/api/{version:int}/user", w(self.jira_remove_user), methods=["DELETE"]),
         ]
 
@@ -381,102 +336,6 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
     """The Cloud routes over `ctx.cloud`; the handlers are `ctx.extra["cloud_api"]` (for faults)."""
     if not isinstance(ctx.cloud, CloudWorld):
         raise TypeError("the simulator's Cloud world is not a reconcile.sim.cloud.CloudWorld")
-    api = CloudApi(ctx.cloud)
+    api = CloudApi(ctx.cloud, lambda: ctx.settings)
     ctx.extra["cloud_api"] = api
     return api.routes()
-
-
-# -------------------------------------------------------------------- JSON shapes and filters
-def _encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if text.startswith("o:"):
-            return int(text[2:])
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise OrgError(400, "ADMIN-400-1", "The cursor is invalid.")
-
-
-def _basic(header: str) -> tuple[str | None, str | None]:
-    if not header.startswith("Basic "):
-        return None, None
-    try:
-        email, _, token = base64.b64decode(header[6:]).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None, None
-    return email, token
-
-
-def _user_matches(world: CloudWorld, u: CloudUser, body: dict[str, Any], dirs: list[str]) -> bool:
-    if body.get("accountIds") and u.account_id not in body["accountIds"]:
-        return False
-    if body.get("emails") and u.email.lower() not in {e.lower() for e in body["emails"]}:
-        return False
-    if body.get("emailDomains") and u.email.rsplit("@", 1)[-1].lower() not in {
-            d.lower() for d in body["emailDomains"]}:
-        return False
-    if body.get("groupIds") and not any(g.id in body["groupIds"] for g in world.groups_of(u.account_id, dirs)):
-        return False
-    checks = (("status", u.status), ("accountStatus", u.account_status),
-              ("membershipStatus", u.membership_status))
-    if any(body.get(k) and v not in body[k] for k, v in checks):
-        return False
-    if body.get("claimStatus") and body["claimStatus"] != u.claim_status:
-        return False
-    if body.get("roleIds") and not set(body["roleIds"]) & set(u.platform_roles):
-        return False
-    term = str(body.get("searchTerm", "")).lower()
-    return not term or term in u.name.lower() or term in u.email.lower()
-
-
-def _user_json(world: CloudWorld, u: CloudUser, dirs: list[str], expand: set[str]) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "accountId": u.account_id,
-        "accountType": "atlassian",
-        "status": u.status,
-        "accountStatus": u.account_status,
-        "membershipStatus": u.membership_status,
-        "addedToOrg": u.added_to_org,
-        "name": u.name,
-        "nickname": u.name.split(" ")[0],
-        "email": u.email,
-        "emailVerified": True,
-        "claimStatus": u.claim_status,
-        "managementSource": u.management_source,
-        "mfaEnabled": False,
-        "links": {"self": f"/admin/v2/orgs/{world.org_id}/directories/-/users/{u.account_id}"},
-    }
-    if "platformRoles" in expand:
-        data["platformRoles"] = list(u.platform_roles)
-    if "productAccess" in expand:
-        data["productAccess"] = [dict(p) for p in u.product_access]
-    if "groups" in expand:
-        data["groups"] = [{"id": g.id, "name": g.name} for g in world.groups_of(u.account_id, dirs)]
-    if "counts.resources" in expand:
-        data["counts"] = {"resources": len(u.product_access)}
-    return data
-
-
-def _group_json(g: CloudGroup, expand: set[str]) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": g.id,
-        "name": g.name,
-        "directoryId": g.directory,
-        "externalSynced": g.external_synced,
-        "managedBy": "external" if g.external_synced else "admins",
-        "managementAccess": {"deletable": not g.external_synced, "modifiable": not g.external_synced,
-                             "readable": True},
-        "links": {"self": f"/admin/v2/orgs/-/directories/{g.directory}/groups/{g.id}"},
-    }
-    counts = {}
-    if "counts.users" in expand:
-        counts["users"] = len(g.members)
-    if "counts.resources" in expand:
-        counts["resources"] = len(g.products)
-    if counts:
-        data["counts"] = counts
-    return data

@@ -87,6 +87,9 @@ class CloudWorld:
     site_credentials: dict[str, str] = field(default_factory=dict)  # email -> API token
     mutations: list[dict[str, Any]] = field(default_factory=list)  # every change, in order
     version: int = 0  # bumped by `record`; keys the handlers' caches
+    # How a user's `groups[].id` is written: "bare" (the group's id, as group search gives it) or
+    # "ari" (`ari:cloud:identity::group/<id>`, as the Organizations document's example gives it).
+    group_ids: str = "bare"
     _index: tuple[int, dict[str, list[CloudGroup]]] | None = field(default=None, repr=False)
 
     # ---------------------------------------------------------------- queries used by the handlers
@@ -181,6 +184,9 @@ class CloudWorld:
     def from_scenario(data: Mapping[str, Any]) -> CloudWorld:
         """Build from a scenario's `cloud:` mapping (see scenarios/example.yaml for every key)."""
         world = CloudWorld(org_id=str(data.get("org_id", DEFAULT_ORG)))
+        world.group_ids = str(data.get("group_ids", "bare"))
+        if world.group_ids not in ("bare", "ari"):
+            raise ScenarioError(f"cloud.group_ids is bare or ari, not {world.group_ids!r}")
         keys = data.get("api_keys") or []
         for entry in keys:
             if isinstance(entry, Mapping):

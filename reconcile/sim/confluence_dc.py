@@ -161,12 +161,13 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
     async def longtask_list(request: Request, caller: Caller) -> Response:
         start, limit = paging(request, 100, 100)
         base = base_url(request)
-        tasks = list(deletions.tasks.values())
+        forget = ctx.settings.faults.forget_finished_tasks
+        tasks = [t for t in deletions.tasks.values() if not (forget and t.done)]
         return page(request, tasks, start, limit, lambda t: deletions.status(t, base))
 
     async def longtask(request: Request, caller: Caller) -> Response:
         task = deletions.tasks.get(request.path_params["id"])
-        if task is None:
+        if task is None or (task.done and ctx.settings.faults.forget_finished_tasks):  # finished, forgotten
             return rest_error(404, f"No long running task with id {request.path_params['id']}")
         return JSONResponse(deletions.status(task, base_url(request)))
 

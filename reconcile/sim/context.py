@@ -47,6 +47,7 @@ class SimContext:
     settings: SimSettings = field(default_factory=SimSettings)
     log: RequestLog = field(default_factory=RequestLog)
     clock: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time  # epoch seconds, for Cloud's X-RateLimit-Reset
     rng: random.Random = field(default_factory=lambda: random.Random(1))
     buckets: dict[tuple[str, str], TokenBucket] = field(default_factory=dict)
     requests_seen: int = 0  # API requests, for 429 bursts

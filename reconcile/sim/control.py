@@ -42,6 +42,14 @@ class Faults:
     `burst_429_every`: after every N requests, answer the next `burst_429_length` with 429 and
     `Retry-After: burst_retry_after`.
     `paths`: only requests whose path starts with one of these prefixes are affected.
+
+    Variants the real services produce (not random; each off by default):
+    `retry_after_header: false`: 429s carry no Retry-After (nor a Cloud reset): the client must
+    back off on its own schedule. `reset_precision: minutes`: Cloud's X-RateLimit-Reset with the
+    seconds zeroed. `links_next`: how Cloud pages name the next one: `cursor` (an opaque cursor,
+    absent on the last page), `url` (a full URL carrying `cursor=`) or `null` (a cursor, and
+    `"next": null` on the last page). `json_charset`: JSON answered as
+    `application/json;charset=UTF-8`. `forget_finished_tasks`: a DC long task answers 404 once done.
     """
 
     error_rate: float = 0.0
@@ -51,6 +59,11 @@ class Faults:
     burst_429_length: int = 0
     burst_retry_after: int = 1
     paths: tuple[str, ...] = ("/",)
+    retry_after_header: bool = True
+    reset_precision: str = "seconds"  # seconds | minutes
+    links_next: str = "cursor"  # cursor | url | null
+    json_charset: bool = False
+    forget_finished_tasks: bool = False
 
     def any(self) -> bool:
         return bool(self.error_rate or self.reset_rate or self.burst_429_every)
@@ -123,6 +136,19 @@ def faults_from(values: Mapping[str, Any], base: Faults = Faults()) -> Faults:
         out = replace(out, error_statuses=statuses)
     if "paths" in values:
         out = replace(out, paths=tuple(str(p) for p in values["paths"]))
+    flags: dict[str, Any] = {}
+    for name in ("retry_after_header", "json_charset", "forget_finished_tasks"):
+        if name in values:
+            if not isinstance(values[name], bool):
+                raise ValueError(f"{name} is true or false, not {values[name]!r}")
+            flags[name] = values[name]
+    for name, allowed in (("reset_precision", ("seconds", "minutes")), ("links_next", ("cursor", "url", "null"))):
+        if name in values:
+            if values[name] not in allowed:
+                raise ValueError(f"{name} is one of {', '.join(allowed)}, not {values[name]!r}")
+            flags[name] = str(values[name])
+    if flags:
+        out = replace(out, **flags)
     return out
 
 

@@ -103,10 +103,11 @@ class SimMiddleware:
             allowed = bucket.take(ctx.clock())
             if not allowed:
                 retry = bucket.retry_after()
-                await _too_many(send, api, _rate_headers(api, bucket, retry, limited=True) + extra_headers)
+                limited = _rate_headers(api, bucket, retry, limited=True, ctx=ctx)
+                await _too_many(send, api, limited + extra_headers)
                 self._record(Seen(method, full_path, 429, body, scope, api), "rate-limited", fault=True)
                 return
-            extra_headers += _rate_headers(api, bucket, bucket.retry_after(), limited=False)
+            extra_headers += _rate_headers(api, bucket, bucket.retry_after(), limited=False, ctx=ctx)
 
         faults = settings.faults
         if faults.any() and path.startswith(faults.paths):
@@ -115,9 +116,11 @@ class SimMiddleware:
                 ctx.burst_left = faults.burst_429_length
             if ctx.burst_left > 0:
                 ctx.burst_left -= 1
-                headers = [*extra_headers, (b"retry-after", str(faults.burst_retry_after).encode())]
-                if api == CLOUD:
-                    headers += _cloud_reset(faults.burst_retry_after)
+                headers = list(extra_headers)
+                if faults.retry_after_header:
+                    headers.append((b"retry-after", str(faults.burst_retry_after).encode()))
+                    if api == CLOUD:
+                        headers += _cloud_reset(faults.burst_retry_after, ctx)
                 await _too_many(send, api, headers)
                 self._record(Seen(method, full_path, 429, body, scope, api), "429 burst", fault=True)
                 return
@@ -144,7 +147,12 @@ class SimMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_box.append(message["status"])
-                message["headers"] = list(message.get("headers", [])) + extra_headers
+                headers = list(message.get("headers", []))
+                if settings.faults.json_charset:  # what DC (and some Cloud gateways) really send
+                    headers = [(k, b"application/json;charset=UTF-8")
+                               if k == b"content-type" and v == b"application/json" else (k, v)
+                               for k, v in headers]
+                message["headers"] = headers + extra_headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -228,26 +236,31 @@ def _request_id_header(api: str, ctx: SimContext) -> tuple[bytes, bytes]:
     return (b"atl-traceid", f"{ctx.settings.seed:08x}{number:016x}".encode())
 
 
-def _cloud_reset(seconds: int) -> list[tuple[bytes, bytes]]:
-    at = datetime.now(UTC) + timedelta(seconds=seconds)
-    return [(b"x-ratelimit-reset", at.strftime("%Y-%m-%dT%H:%M:%SZ").encode())]
+def _cloud_reset(seconds: int, ctx: SimContext) -> list[tuple[bytes, bytes]]:
+    """Cloud's `X-RateLimit-Reset` (ISO 8601 UTC), with the seconds zeroed when the settings ask."""
+    at = datetime.fromtimestamp(ctx.wall(), UTC) + timedelta(seconds=seconds)
+    shape = "%Y-%m-%dT%H:%M:00Z" if ctx.settings.faults.reset_precision == "minutes" else "%Y-%m-%dT%H:%M:%SZ"
+    return [(b"x-ratelimit-reset", at.strftime(shape).encode())]
 
 
-def _rate_headers(api: str, bucket: TokenBucket, retry: int, *, limited: bool) -> list[tuple[bytes, bytes]]:
+def _rate_headers(api: str, bucket: TokenBucket, retry: int, *, limited: bool,
+                  ctx: SimContext) -> list[tuple[bytes, bytes]]:
     limit = bucket.limit
     headers = [
         (b"x-ratelimit-limit", str(limit.max).encode()),
         (b"x-ratelimit-remaining", str(bucket.remaining).encode()),
     ]
+    with_retry = ctx.settings.faults.retry_after_header
     if api == DC:
         headers += [
             (b"x-ratelimit-interval-seconds", str(limit.interval_seconds).encode()),
             (b"x-ratelimit-fillrate", str(limit.fill_rate).encode()),
-            (b"retry-after", str(retry).encode()),
         ]
+        if with_retry or not limited:
+            headers.append((b"retry-after", str(retry).encode()))
     else:
-        headers += _cloud_reset(retry)
-        if limited:
+        headers += _cloud_reset(retry, ctx)
+        if limited and with_retry:
             headers.append((b"retry-after", str(retry).encode()))
     return headers
 

@@ -7,14 +7,11 @@ refused response into a `TargetError("METHOD url -> status: what to do")`.
 from __future__ import annotations
 
 import asyncio
-import email.utils
+import ipaddress
 import logging
-import random
+import socket
 import ssl
-import time
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from http.cookiejar import CookieJar
 from typing import Any, NoReturn
 from urllib.parse import parse_qsl, urlencode
@@ -23,6 +20,10 @@ import httpx
 
 from reconcile.errors import AuthError, TargetError
 from reconcile.settings import HttpSettings, Secret
+from reconcile.targets.pacing import Backoff, Clock, RateGate, seconds_until
+
+__all__ = ["Backoff", "Clock", "HttpClient", "RateGate", "basic", "bearer", "error_for", "fail", "raise_for",
+           "request_id", "safe_url", "seconds_until"]
 
 log = logging.getLogger(__name__)
 
@@ -30,21 +31,6 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})  # 500: only idempotent, n
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 SECRET_PARAMS = ("token", "password", "secret", "api_key", "apikey", "atl_token", "os_password")
 REQUEST_ID_HEADERS = ("x-arequestid", "x-request-id", "atl-traceid", "x-b3-traceid")
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Retry timing. Atlassian's guidance: a few retries, doubling delays capped at 30 s, jitter."""
-
-    base: float = 0.5  # first delay without a Retry-After, seconds
-    cap: float = 30.0  # longest computed delay
-    max_wait: float = 60.0  # clamp for a server-sent Retry-After / reset (seen: 9223372036854775807)
-    jitter: tuple[float, float] = (0.7, 1.3)  # multiplier range
-    pace_below: int = 0  # pace when X-RateLimit-Remaining <= this; 0: 2 x concurrency
-
-    def delay(self, attempt: int) -> float:
-        """The jittered exponential delay before retry number `attempt` (0-based)."""
-        return float(min(self.cap, self.base * 2**attempt) * random.uniform(*self.jitter))
 
 
 class BearerAuth(httpx.Auth):
@@ -135,115 +121,17 @@ def fail(response: httpx.Response, what_to_do: str) -> NoReturn:
     raise error_for(response, what_to_do)
 
 
-def seconds_until(value: str | None) -> float | None:
-    """A Retry-After (seconds or HTTP date) or X-RateLimit-Reset (ISO 8601, epoch) as seconds from now."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        number = float(value)
-    except ValueError:
-        pass
-    else:
-        if number > 1e9 and number < 1e11:  # an epoch timestamp
-            return number - time.time()
-        return number
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp() - time.time()
-
-
-class RateGate:
-    """Shared by every caller of one client: a pause all workers honour, and proactive pacing.
-
-    A 429 seen by one worker moves `resume_at` forward for all of them; while the server reports
-    few remaining tokens, requests are spaced at the server's refill rate instead of bursting.
-    """
-
-    def __init__(self, backoff: Backoff, concurrency: int) -> None:
-        self.backoff = backoff
-        self.pace_below = backoff.pace_below or max(2, 2 * concurrency)
-        self.resume_at = 0.0  # monotonic time before which nobody sends
-        self.spacing = 0.0  # seconds between requests while pacing (0: not pacing)
-        self.next_slot = 0.0
-        self.pauses = 0  # how many times a 429/503 paused everyone (for tests and logs)
-
-    async def wait(self) -> None:
-        """Return when this caller may send: after any shared pause, in its pacing slot."""
-        while True:
-            now = time.monotonic()
-            if self.resume_at > now:
-                await asyncio.sleep(self.resume_at - now)
-                continue
-            if not self.spacing:
-                return
-            slot = max(now, self.next_slot)
-            self.next_slot = slot + self.spacing  # reserve it: concurrent callers queue behind
-            if slot > now:
-                await asyncio.sleep(slot - now)
-            if self.resume_at <= time.monotonic():
-                return
-
-    def pause(self, seconds: float) -> None:
-        seconds = min(max(seconds, 0.0), self.backoff.max_wait)
-        until = time.monotonic() + seconds
-        if until > self.resume_at:
-            self.resume_at = until
-            self.pauses += 1
-
-    def observe(self, headers: httpx.Headers) -> None:
-        """Adjust pacing from `X-RateLimit-*` (DC: FillRate/Interval-Seconds; Cloud: Reset)."""
-        remaining = _int(headers.get("x-ratelimit-remaining"))
-        if remaining is None:
-            return
-        if remaining > self.pace_below:
-            self.spacing = 0.0
-            return
-        fill = _int(headers.get("x-ratelimit-fillrate"))
-        interval = _float(headers.get("x-ratelimit-interval-seconds"))
-        if fill and interval:
-            spacing = interval / fill
-        else:
-            reset = seconds_until(headers.get("x-ratelimit-reset"))
-            if reset is None or reset <= 0:
-                return
-            spacing = min(reset, self.backoff.max_wait) / max(remaining, 1)
-            if remaining == 0:
-                self.pause(reset)
-        if spacing != self.spacing:
-            log.debug("pacing: %d requests left, one request every %.3f s", remaining, spacing)
-        self.spacing = min(spacing, self.backoff.max_wait)
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _float(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 class HttpClient:
     """An `httpx.AsyncClient` with the behaviour every Atlassian API needs.
 
-    `request` retries 429/500/502/503/504 and connection failures of idempotent requests with
-    exponential backoff and jitter, honouring `Retry-After`; a request that is not idempotent
-    (POST, PATCH, or `idempotent=False`) is retried only when it cannot have reached the server
-    (connect errors) or was refused by the rate limiter (429); otherwise the last response is
-    returned (or the transport error raised) so that the caller can re-read the state.
+    `request` retries transient failures with exponential backoff and jitter, honouring
+    `Retry-After`: 429/500/502/503/504 and dropped connections or timeouts of idempotent requests. A
+    request that is not idempotent (POST, PATCH, or `idempotent=False`) is retried only when it
+    cannot have reached the server or was refused by the rate limiter (429); otherwise the last
+    response is returned (or the transport error raised) so that the caller can re-read the state.
+    Until the server has answered once, a refused connection or an unknown host is reported at
+    once: nothing listens there, and retrying would only make the user wait. Each retry is logged
+    at WARNING (`retrying GET <url> (2/4) after 503`).
     """
 
     def __init__(
@@ -256,13 +144,15 @@ class HttpClient:
         transport: httpx.AsyncBaseTransport | None = None,
         backoff: Backoff | None = None,
         permanent: Callable[[httpx.Response], bool] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.settings = settings
         self.flavor = flavor
         self.backoff = backoff or Backoff()
+        self.clock = clock or Clock()
         self.permanent = permanent  # a refusal the server would repeat (DC: read-only directory)
-        self.gate = RateGate(self.backoff, settings.concurrency)
+        self.gate = RateGate(self.backoff, settings.concurrency, self.clock)
         lanes = max(1, settings.concurrency)
         self._slots = asyncio.Semaphore(lanes)
         headers = {"Accept": "application/json", "User-Agent": "reconcile"}
@@ -293,6 +183,7 @@ class HttpClient:
         ]
         self._free = list(self._lanes)
         self.requests = 0  # requests sent, retries included
+        self.reached = False  # whether the server has answered at least once
 
     async def aclose(self) -> None:
         for lane in self._lanes:
@@ -330,49 +221,40 @@ class HttpClient:
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         attempt = 0
+        retries = self.settings.max_retries
         while True:
             await self.gate.wait()
-            started = time.monotonic()
+            started = self.clock.monotonic()
             try:
-                async with self._slots:
-                    lane = self._free.pop()  # the semaphore guarantees one is free
-                    try:
-                        self.requests += 1
-                        if session_only:
-                            response = await lane.request(
-                                method, path, params=params, json=json, data=data, headers=headers, auth=None
-                            )
-                        else:
-                            response = await lane.request(
-                                method, path, params=params, json=json, data=data, headers=headers
-                            )
-                    finally:
-                        self._free.append(lane)
+                response = await self._send(method, path, params=params, json=json, data=data,
+                                            headers=headers, session_only=session_only)
             except httpx.TransportError as exc:
-                elapsed = (time.monotonic() - started) * 1000
                 url = self.url(path)
-                log.debug("%s %s -> %s in %.0f ms", method, url, type(exc).__name__, elapsed)
+                log.debug("%s %s -> %s in %.0f ms", method, url, type(exc).__name__,
+                          (self.clock.monotonic() - started) * 1000)
                 if _is_tls(exc):
                     raise TargetError(
                         f"{method} {url} -> TLS verification failed: {exc}",
                         hint="check the URL, or set the CA bundle that signed the server's certificate",
                     ) from exc
                 not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-                if attempt < self.settings.max_retries and (idempotent or not_sent):
+                if not self.reached and isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                    raise _unreachable(method, url, exc) from exc
+                if attempt < retries and (idempotent or not_sent):
                     delay = self.backoff.delay(attempt)
-                    log.info("%s %s failed (%s); retry %d in %.1f s", method, url,
-                             type(exc).__name__, attempt + 1, delay)
                     attempt += 1
-                    await asyncio.sleep(delay)
+                    log.warning("retrying %s %s (%d/%d) after %s", method, url, attempt, retries,
+                                _failure(exc))
+                    await self.clock.sleep(delay)
                     continue
                 raise _transport_error(method, url, exc, idempotent, not_sent) from exc
+            self.reached = True
             if log.isEnabledFor(logging.DEBUG):
-                elapsed = (time.monotonic() - started) * 1000
                 log.debug("%s %s -> %d in %.0f ms", method, safe_url(response.request.url),
-                          response.status_code, elapsed)
+                          response.status_code, (self.clock.monotonic() - started) * 1000)
             self.gate.observe(response.headers)
             status = response.status_code
-            if status not in RETRY_STATUSES or attempt >= self.settings.max_retries:
+            if status not in RETRY_STATUSES or attempt >= retries:
                 return response
             if not idempotent and status != 429:
                 return response  # it may have been processed: the caller re-reads
@@ -380,19 +262,87 @@ class HttpClient:
                 await response.aread()
                 if self.permanent(response):
                     return response
-            wait = seconds_until(response.headers.get("retry-after"))
-            if wait is None or (wait <= 0 and status == 429):
-                wait = self.backoff.delay(attempt)
-            else:
-                wait = min(wait, self.backoff.max_wait) * random.uniform(1.0, self.backoff.jitter[1])
+            wait = self._wait(response, attempt)
             if status in (429, 503):
                 self.gate.pause(wait)  # everybody waits, not just this worker
-            log.info("%s %s -> %d; retry %d in %.1f s", method, safe_url(response.request.url),
-                     status, attempt + 1, wait)
-            await response.aread()
             attempt += 1
+            log.warning("retrying %s %s (%d/%d) after %d", method, safe_url(response.request.url),
+                        attempt, retries, status)
+            await response.aread()
             if status not in (429, 503):
-                await asyncio.sleep(min(wait, self.backoff.max_wait))
+                await self.clock.sleep(wait)
+
+    def _wait(self, response: httpx.Response, attempt: int) -> float:
+        """How long to wait before retrying `response`: its Retry-After, else its rate-limit reset
+        (429), else our own schedule. Never 0 after a 429 (a hot loop), never above `max_wait`."""
+        wait = seconds_until(response.headers.get("retry-after"), self.clock.wall())
+        if wait is None and response.status_code == 429:
+            wait = self.gate.reset_in(response.headers)
+        if wait is None or (wait <= 0 and response.status_code == 429):
+            return min(self.backoff.delay(attempt), self.backoff.max_wait)
+        return min(max(wait, 0.0), self.backoff.max_wait) * self.backoff.rng.uniform(1.0, self.backoff.jitter[1])
+
+    async def _send(self, method: str, path: str, *, session_only: bool, **kwargs: Any) -> httpx.Response:
+        async with self._slots:
+            lane = self._free.pop()  # the semaphore guarantees one is free
+            try:
+                self.requests += 1
+                if session_only:
+                    return await lane.request(method, path, auth=None, **kwargs)
+                return await lane.request(method, path, **kwargs)
+            finally:
+                self._free.append(lane)
+
+
+def _failure(exc: httpx.TransportError) -> str:
+    """A transport failure in a few words, for the retry log line."""
+    return {
+        httpx.ConnectError: "a refused connection",
+        httpx.ConnectTimeout: "a connect timeout",
+        httpx.ReadTimeout: "a read timeout",
+        httpx.WriteTimeout: "a write timeout",
+        httpx.PoolTimeout: "a pool timeout",
+        httpx.RemoteProtocolError: "a dropped connection",
+        httpx.ReadError: "a connection reset",
+    }.get(type(exc), type(exc).__name__)
+
+
+def _unreachable(method: str, url: str, exc: httpx.TransportError) -> TargetError:
+    """Nothing answered the first request: say what (refused, unknown host, timeout) and what to do."""
+    host = httpx.URL(url).host
+    port = httpx.URL(url).port
+    where = f"{host}:{port}" if port else host
+    causes = list(_chain(exc))
+    if any(isinstance(c, socket.gaierror) for c in causes):
+        what = f"unknown host {host!r}"
+        hint = "check target.url (spelling, DNS, proxy)"
+    elif isinstance(exc, httpx.ConnectTimeout):
+        what = f"no answer from {where} within the timeout"
+        hint = "check target.url, and that the server is reachable from here (firewall, VPN, proxy)"
+    else:
+        what = f"connection refused: nothing listens on {where}"
+        hint = "check target.url, and that the server is running"
+    if _loopback(host):
+        hint = "is the simulator running? start it with `reconcile sim`, or " + hint
+    return TargetError(f"{method} {url} -> could not connect: {what}", hint=hint)
+
+
+def _chain(exc: BaseException) -> Generator[BaseException, None, None]:
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _is_tls(exc: BaseException) -> bool:

@@ -16,6 +16,13 @@ from reconcile.model import Group, Status, User, norm
 ADMIN_ROLES = frozenset({"atlassian/org-admin", "atlassian/site-admin", "atlassian/user-access-admin"})
 # `status` values of accounts that are no longer members: removed, scheduled for deletion, closed.
 GONE = frozenset({"not_invited", "for_deletion"})
+GROUP_ARI = "ari:cloud:identity::group/"
+
+
+def group_id(value: object) -> str:
+    """A group id in one form: group search gives bare ids, a user's `groups[]` may give the ARI
+    (`ari:cloud:identity::group/<id>`, as in the Organizations document's example)."""
+    return str(value).removeprefix(GROUP_ARI)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +58,7 @@ class Account:
             admin=bool(ADMIN_ROLES & set(data.get("platformRoles") or [])),
             last_active=max(stamps) if stamps else None,  # ISO-8601 UTC strings sort in time order
             licensed=bool(access),
-            groups=frozenset(str(g["id"]) for g in data.get("groups") or [] if isinstance(g, Mapping)),
+            groups=frozenset(group_id(g["id"]) for g in data.get("groups") or [] if isinstance(g, Mapping)),
             directories=frozenset({directory}),
         )
 
@@ -110,7 +117,7 @@ class CloudGroup:
         access = data.get("managementAccess") or {}
         synced = (bool(data.get("externalSynced")) or data.get("managedBy") == "external"
                   or access.get("modifiable") is False)
-        return CloudGroup(id=str(data["id"]), name=str(data["name"]),
+        return CloudGroup(id=group_id(data["id"]), name=str(data["name"]),
                           directory=str(data.get("directoryId") or directory), synced=synced)
 
     def to_group(self) -> Group:

@@ -7,7 +7,6 @@ add-membership: "already a member" or a licence limit) are settled the same way.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, assert_never
@@ -113,8 +112,9 @@ class Writer:
             if await landed():
                 return Outcome(Result.DONE, f"confirmed by re-reading after: {last.splitlines()[0]}")
             if attempt < self.config.http.max_retries:
-                log.info("%s %s did not take effect (%s); sending it again", method, path, last)
-                await asyncio.sleep(client.backoff.delay(attempt))
+                log.warning("retrying %s %s (%d/%d) after re-reading: it did not take effect (%s)", method,
+                            client.url(path), attempt + 1, self.config.http.max_retries, last.splitlines()[0])
+                await client.clock.sleep(client.backoff.delay(attempt))
         return Outcome(Result.FAILED, f"{last}\n  → the change was not made; a later apply retries it")
 
     def _refused(self, response: httpx.Response, hint: str, idp: bool = False) -> Outcome:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import replace
 from typing import assert_never
 from urllib.parse import quote
@@ -22,7 +21,7 @@ from reconcile.settings import ConfluenceDcConfig
 from reconcile.targets.base import ALL_KINDS, Outcome, Progress, Result
 from reconcile.targets.confluence_dc import read
 from reconcile.targets.confluence_dc.unsynced import AdminPages, UnsyncedEntry
-from reconcile.targets.http import Backoff, HttpClient, basic, bearer, error_for, request_id
+from reconcile.targets.http import Backoff, Clock, HttpClient, basic, bearer, error_for, request_id
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +39,7 @@ class ConfluenceDcTarget:
         backoff: Backoff | None = None,
         poll_interval: float = 0.1,
         task_timeout: float = 600.0,
+        clock: Clock | None = None,
     ) -> None:
         self.config = config
         if config.token is not None:
@@ -49,7 +49,7 @@ class ConfluenceDcTarget:
         else:
             auth = None
         self.client = HttpClient(config.url, auth=auth, settings=config.http, flavor="dc",
-                                 transport=transport, backoff=backoff, permanent=readonly_refusal)
+                                 transport=transport, backoff=backoff, permanent=readonly_refusal, clock=clock)
         self.admin = AdminPages(self.client, password=config.password if config.token is None else None)
         self.poll_interval = poll_interval
         self.task_timeout = task_timeout
@@ -284,7 +284,8 @@ class ConfluenceDcTarget:
     async def _finish(self, action: Action, task: str | None, submitted: httpx.Response) -> Outcome:
         """Poll the deletion's long task to completion; confirm by userKey when there is no task."""
         status, rid = submitted.status_code, request_id(submitted)
-        deadline = time.monotonic() + self.task_timeout
+        clock = self.client.clock
+        deadline = clock.monotonic() + self.task_timeout
         delay = self.poll_interval
         while task is not None:
             response = await self.client.request("GET", f"/rest/api/longtask/{quote(task, safe='')}")
@@ -301,10 +302,10 @@ class ConfluenceDcTarget:
                 messages = "; ".join(_message(m) for m in body.get("messages") or [])
                 return Outcome(Result.FAILED, f"{action.describe()}: the deletion task failed: "
                                f"{messages or 'no reason given'}", status, rid)
-            if time.monotonic() > deadline:
+            if clock.monotonic() > deadline:
                 return Outcome(Result.FAILED, f"{action.describe()}: the deletion task {task} did not "
                                f"finish within {self.task_timeout:.0f} s; re-run apply later", status, rid)
-            await asyncio.sleep(delay)
+            await clock.sleep(delay)
             delay = min(delay * 1.5, 2.0)
         username = await read.username_of(self.client, action.subject.ref)
         if username is None:

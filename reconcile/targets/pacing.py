@@ -1,0 +1,163 @@
+"""Time for the HTTP client: retry delays, rate-limit headers read as waits, the shared pause and pacing.
+
+`Clock` is the one seam through which the client reads time and sleeps (tests pass a fake one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+
+log = logging.getLogger("reconcile.targets.http")
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """Where the client reads time and how it sleeps; the defaults are the real ones."""
+
+    monotonic: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time  # epoch seconds, for reset timestamps
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Retry timing. Atlassian's guidance: a few retries, doubling delays capped at 30 s, jitter."""
+
+    base: float = 0.5  # first delay without a Retry-After, seconds
+    cap: float = 30.0  # longest computed delay
+    max_wait: float = 60.0  # clamp for a server-sent Retry-After / reset (seen: 9223372036854775807)
+    jitter: tuple[float, float] = (0.7, 1.3)  # multiplier range
+    pace_below: int = 0  # pace when X-RateLimit-Remaining <= this; 0: 2 x concurrency
+    rng: random.Random = field(default_factory=random.Random, compare=False)
+
+    def delay(self, attempt: int) -> float:
+        """The jittered exponential delay before retry number `attempt` (0-based)."""
+        return float(min(self.cap, self.base * 2**attempt) * self.rng.uniform(*self.jitter))
+
+
+def seconds_until(value: str | None, now: float | None = None) -> float | None:
+    """A Retry-After (seconds or HTTP date) or X-RateLimit-Reset (ISO 8601, epoch) as seconds from `now`.
+
+    ISO timestamps may have minute precision (`2026-01-01T10:31Z`, Jira's and the admin APIs' form);
+    a timestamp without a zone is UTC. `now` is epoch seconds (default: the wall clock).
+    """
+    if not value:
+        return None
+    value = value.strip()
+    current = time.time() if now is None else now
+    try:
+        number = float(value)
+    except ValueError:
+        pass
+    else:
+        if number > 1e9 and number < 1e11:  # an epoch timestamp
+            return number - current
+        return number
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp() - current
+
+
+class RateGate:
+    """Shared by every caller of one client: a pause all workers honour, and proactive pacing.
+
+    A 429 seen by one worker moves `resume_at` forward for all of them; while the server reports
+    few remaining tokens, requests are spaced at the server's refill rate instead of bursting.
+    """
+
+    def __init__(self, backoff: Backoff, concurrency: int, clock: Clock | None = None) -> None:
+        self.backoff = backoff
+        self.clock = clock or Clock()
+        self.pace_below = backoff.pace_below or max(2, 2 * concurrency)
+        self.resume_at = 0.0  # monotonic time before which nobody sends
+        self.spacing = 0.0  # seconds between requests while pacing (0: not pacing)
+        self.next_slot = 0.0
+        self.pauses = 0  # how many times a 429/503 paused everyone (for tests and logs)
+
+    async def wait(self) -> None:
+        """Return when this caller may send: after any shared pause, in its pacing slot."""
+        while True:
+            now = self.clock.monotonic()
+            if self.resume_at > now:
+                await self.clock.sleep(self.resume_at - now)
+                continue
+            if not self.spacing:
+                return
+            slot = max(now, self.next_slot)
+            self.next_slot = slot + self.spacing  # reserve it: concurrent callers queue behind
+            if slot > now:
+                await self.clock.sleep(slot - now)
+            if self.resume_at <= self.clock.monotonic():
+                return
+
+    def pause(self, seconds: float) -> None:
+        seconds = min(max(seconds, 0.0), self.backoff.max_wait)
+        until = self.clock.monotonic() + seconds
+        if until > self.resume_at:
+            self.resume_at = until
+            self.pauses += 1
+
+    def reset_in(self, headers: httpx.Headers) -> float | None:
+        """Seconds until `X-RateLimit-Reset`, or None when absent, junk or already past.
+
+        A reset with minute precision is often a little in the past: that means "now", not a
+        reason to hot-loop, so the caller falls back to its own schedule.
+        """
+        reset = seconds_until(headers.get("x-ratelimit-reset"), self.clock.wall())
+        if reset is None or reset <= 0:
+            return None
+        return min(reset, self.backoff.max_wait)
+
+    def observe(self, headers: httpx.Headers) -> None:
+        """Adjust pacing from `X-RateLimit-*` (DC: FillRate/Interval-Seconds; Cloud: Reset)."""
+        remaining = _int(headers.get("x-ratelimit-remaining"))
+        if remaining is None:
+            return
+        if remaining > self.pace_below:
+            self.spacing = 0.0
+            return
+        fill = _int(headers.get("x-ratelimit-fillrate"))
+        interval = _float(headers.get("x-ratelimit-interval-seconds"))
+        if fill and interval:
+            spacing = interval / fill
+        else:
+            reset = self.reset_in(headers)
+            if reset is None:
+                return
+            spacing = reset / max(remaining, 1)
+            if remaining == 0:
+                self.pause(reset)
+        spacing = min(spacing, self.backoff.max_wait)
+        if spacing != self.spacing:
+            log.debug("pacing: %d requests left, one request every %.3f s", remaining, spacing)
+        self.spacing = spacing
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
