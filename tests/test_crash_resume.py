@@ -44,17 +44,29 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
         server.stop()
 
 
+CHANGES, ABSENT = 20, 3  # membership changes, absent users: every plan here has exactly CHANGES + ABSENT actions
+
+
+def changed_people(people: list[desired.Person], groups: list[str], movable: list[str],
+                   seed: int = 7) -> list[desired.Person]:
+    """CHANGES membership changes, then ABSENT users left out, chosen among `movable` users whose
+    memberships did not change (an absent user's changes would not be planned: fewer actions)."""
+    changed = desired.membership_changes(people, groups, CHANGES, seed=seed)
+    touched = {before.ident for before, after in zip(people, changed, strict=True) if before.groups != after.groups}
+    untouched = [ident for ident in movable if ident not in touched]
+    return desired.without(changed, ABSENT, only=untouched[-40:])
+
+
 def configure(sim: Sim, directory: Path, target: str, url: str | None = None, **http: Any) -> desired.Desired:
-    """20 membership changes and 3 absent users (DC: internal directory) on a fresh world."""
+    """CHANGES membership changes and ABSENT absent users (DC: internal directory) on a fresh world."""
     state = sim.state(target)
     people, groups = desired.people_of(state, target)
-    changed = desired.membership_changes(people, groups, 20, seed=len(str(directory)))
     if target == desired.DC:
         movable = [u["username"] for u in state["users"]
                    if u["directory"] == "Confluence Internal Directory" and u["active"] and not u["unsynced"]]
     else:
         movable = [a for a, u in state["users"].items() if u["status"] == "active"]
-    changed = desired.without(changed, 3, only=movable[-40:])
+    changed = changed_people(people, groups, movable)
     return desired.write(directory, target, url or sim.url, changed, groups, concurrency=2,
                          limits={"add_member": 20, "remove_member": 20, "disable": 3}, **http)
 
@@ -103,7 +115,8 @@ def test_kill9_at_seeded_points_then_the_same_apply_converges(sim: Sim, tmp_path
                                                               kills: int) -> None:
     want = configure(sim, tmp_path / "desired", target)
     out, plan = plan_file(sim, want, tmp_path)
-    assert len(plan["actions"]) >= 20
+    kinds = Counter(a["kind"] for a in plan["actions"])
+    assert kinds == {"add_member": CHANGES // 2, "remove_member": CHANGES // 2, "disable": ABSENT}, kinds
     apply = cli(want, tmp_path / "state", "apply", str(out), "--approve", plan["digest"])
     journal = tmp_path / "state" / "journal" / f"{plan['digest']}.jsonl"
     sim.clear_log()
@@ -239,3 +252,18 @@ def test_the_kill_helpers_read_torn_journals(tmp_path: Path) -> None:
     journal.write_text('{"id": "a", "event": "started"}\n{"id": "a", "event": "done"}\n'
                        '{"id": "b", "event": "started"}\n{"id": "c", "ev', encoding="utf-8")
     assert in_flight(journal_events(journal)) == {"b"}
+
+
+@pytest.mark.parametrize("seed", range(0, 200, 7))
+def test_the_kill_worlds_plan_every_change_whatever_the_seed(seed: int) -> None:
+    # The change set once took its seed from the temporary path's length; for some seeds an absent user
+    # was also a changed one, and the plan had fewer actions. Now no seed (or path) changes the count.
+    groups = ["team-a", "team-b", "team-c", "other"]
+    people = [desired.Person(f"u{i:02d}", f"u{i:02d}@example.com", True, {groups[i % 4], groups[(i + 1) % 3]})
+              for i in range(40)]
+    movable = [p.ident for p in people]
+    out = changed_people(people, groups, movable, seed=seed)
+    left = {p.ident: p for p in out}
+    assert len(people) - len(left) == ABSENT
+    changes = sum(len(p.groups ^ left[p.ident].groups) for p in people if p.ident in left)
+    assert changes == CHANGES
