@@ -36,7 +36,7 @@ from reconcile.plan import (
     order_warnings,
     sha256_json,
 )
-from reconcile.suggest import group_hint, user_hint
+from reconcile.suggest import Suggestions
 
 
 class IdentityConflict(ReconcileError):
@@ -85,14 +85,15 @@ def diff(
                      f"not read ({actual.unsynced_unread}), so policy.unsynced: delete has no effect; use "
                      "username + password auth, or disable secure administrator sessions")
     # After planning: a did-you-mean says what the plan does to the near name (a typo's cost).
+    suggest = Suggestions(actual, planner.actions)
     for key in missing:
         want = desired.users[key].key
         planner.warn(WarningKind.MISSING_USER, want, "desired user does not exist on the target (reconcile "
-                     "does not create accounts)" + user_hint(want, actual, planner.actions))
+                     "does not create accounts)" + suggest.user(want))
     for group in sorted(desired.groups):
         if scope.owns_group(group) and group not in actual.groups:
             planner.warn(WarningKind.MISSING_GROUP, group, "desired group does not exist on the target"
-                         + group_hint(group, actual, planner.actions))
+                         + suggest.group(group))
     return Plan(
         target=dict(target),
         desired_digest=desired_digest(desired, scope, policy),

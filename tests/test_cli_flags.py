@@ -16,7 +16,7 @@ from test_cli_terminal import on_a_terminal
 from typer.testing import CliRunner
 
 from reconcile.cli import app
-from reconcile.cli.base import hoist_globals
+from reconcile.cli.argv import hoist_globals
 
 TOKEN = "flags-test-token-0123456789"
 SITE = """\

@@ -12,7 +12,7 @@ from fixtures_cli import Cli, make_cli
 
 from reconcile.diff import diff
 from reconcile.model import ActualState, DesiredState, DesiredUser, Globs, Group, Policy, Scope, User
-from reconcile.suggest import closest
+from reconcile.suggest import Suggestions, closest
 
 CONVERGED = WORLD | {
     "users": [u | {"status": {"u-erin": "active", "u-dave": "disabled"}.get(u["ref"], u.get("status", "active"))}
@@ -99,3 +99,15 @@ def test_suggestions_are_case_insensitive_and_name_the_groups_changes() -> None:
     assert messages["team-egn"].endswith("did you mean team-eng, from which this plan removes bob and zed?")
     assert closest("bob@example.com", ["zed@example.com"]) is None  # a shared domain is no likeness
     assert closest("carol", ["alice", "bob"]) is None
+
+
+def test_a_large_site_is_searched_through_the_index_with_the_same_answers() -> None:
+    users = [User(ref=f"u{i}", username=f"user{i:05d}", email=f"user{i:05d}@example.com") for i in range(6000)]
+    users.append(User(ref="u-alice", username="alice", email="alice@example.com"))
+    suggest = Suggestions(ActualState.build(users), [])
+
+    assert len(suggest.users.names) > suggest.users.WHOLE  # the indexed path, not the whole comparison
+    assert suggest.user("usre01234@example.com") == "; did you mean user01234@example.com?"
+    assert suggest.user("Alcie") == "; did you mean alice?"
+    assert suggest.user("alice@exmaple.com") == "; did you mean alice@example.com?"
+    assert suggest.user("nobody-like-this") == ""

@@ -11,10 +11,9 @@ import functools
 import json
 import logging
 import os
-import re
 import sys
 import traceback
-from collections.abc import Callable, Collection, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -25,6 +24,7 @@ from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import TyperException
 
 from reconcile import __version__
+from reconcile.cli.argv import hoist_globals
 from reconcile.errors import ReconcileError
 from reconcile.plan import Plan
 
@@ -39,43 +39,6 @@ def _bare_flags(params: list[Any]) -> list[Any]:
         if getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""
     return params
-
-
-# Global options that may also follow the command (`reconcile plan --no-color -v`, as kubectl and
-# terraform users write them): moved in front of the command before parsing, so that no command
-# redeclares them. Valued ones take their value along.
-GLOBAL_FLAGS = frozenset({"-q", "--quiet", "-v", "--verbose", "--no-color"})
-GLOBAL_VALUED = frozenset({"--state-dir", "--log-format"})
-_SHORT_GLOBALS = re.compile(r"-[qv]{2,}")
-
-
-def hoist_globals(args: list[str], commands: Collection[str]) -> list[str]:
-    """`args` with the global options written after the command name moved before it."""
-    at = 0
-    while at < len(args) and args[at] not in commands:
-        if args[at] == "--":
-            return args
-        at += 2 if args[at] in GLOBAL_VALUED or args[at] == "--desired" else 1
-    if at >= len(args):
-        return args
-    moved: list[str] = []
-    kept: list[str] = []
-    tail = args[at + 1:]
-    i = 0
-    while i < len(tail):
-        arg = tail[i]
-        if arg == "--":
-            kept += tail[i:]
-            break
-        if arg in GLOBAL_FLAGS or _SHORT_GLOBALS.fullmatch(arg) or arg.partition("=")[0] in GLOBAL_VALUED:
-            moved.append(arg)
-            if arg in GLOBAL_VALUED and i + 1 < len(tail):
-                moved.append(tail[i + 1])
-                i += 1
-        else:
-            kept.append(arg)
-        i += 1
-    return [*args[:at], *moved, args[at], *kept]
 
 
 class Group(TyperGroup):
