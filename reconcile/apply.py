@@ -20,7 +20,7 @@ from reconcile.diff import diff
 from reconcile.errors import ApprovalMismatch, ReconcileError, StalePlan, UsageError
 from reconcile.journal import ApprovalMode, AuditContext, AuditLog, Journal, JournalView, now
 from reconcile.model import DesiredState
-from reconcile.plan import Action, ActionKind, Plan, match_digest
+from reconcile.plan import Action, ActionKind, Plan, match_digest, target_label
 from reconcile.results import ActionReport, ActionsFailed, ApplyResult, Held, holds_back, sentence
 from reconcile.settings import Config
 from reconcile.targets.base import Outcome, Progress, Result, Target
@@ -54,8 +54,8 @@ class Approval:
         text = digest.strip().lower()
         if len(text) < MIN_PREFIX or len(text) > 64 or not set(text) <= HEX:
             raise UsageError(
-                f"--approve {digest!r} is not a plan digest: give the whole lower-case hex sha256 "
-                f"or a prefix of at least {MIN_PREFIX} hex characters",
+                f"--approve {digest!r} is not a plan digest: give the whole hex sha256 (upper or "
+                f"lower case) or a prefix of at least {MIN_PREFIX} hex characters",
                 hint="`reconcile show PLAN_FILE` prints the digest",
             )
         return Approval(ApprovalMode.DIGEST, text)
@@ -124,8 +124,8 @@ def stale_reasons(plan: Plan, fresh: Plan, view: JournalView) -> list[str]:
     """
     reasons: list[str] = []
     if dict(plan.target) != dict(fresh.target):
-        reasons.append(f"the target changed: the plan is for {dict(plan.target)}, the configuration "
-                       f"names {dict(fresh.target)}")
+        reasons.append(f"the target changed: the plan is for {target_label(plan.target)}, the configuration "
+                       f"names {target_label(fresh.target)}")
     if plan.desired_digest != fresh.desired_digest:
         reasons.append(f"desired state changed since planning (desired digest {plan.desired_digest[:12]} "
                        f"-> {fresh.desired_digest[:12]})")

@@ -37,6 +37,7 @@ from reconcile.plan import (
     order_warnings,
     sha256_json,
 )
+from reconcile.suggest import Suggestions
 
 
 class IdentityConflict(ReconcileError):
@@ -68,12 +69,6 @@ def diff(
     matches, missing = match_users(desired, actual)
     unfound = [desired.users[k].key for k in missing if _known_by_email_only(desired.users[k])]
     planner = _Planner(actual, scope, policy, unfound_emails=unfound)
-    for key in missing:
-        planner.warn(
-            WarningKind.MISSING_USER,
-            desired.users[key].key,
-            "desired user does not exist on the target (reconcile does not create accounts)",
-        )
     matched_refs = {m.user.ref for m in matches}
     for m in matches:
         planner.plan_desired(m)
@@ -90,9 +85,16 @@ def diff(
         planner.warn(WarningKind.INCOMPLETE, "unsynced entries",
                      f"not read ({actual.unsynced_unread}), so policy.unsynced: delete has no effect; use "
                      "username + password auth, or disable secure administrator sessions")
+    # After planning: a did-you-mean says what the plan does to the near name (a typo's cost).
+    suggest = Suggestions(actual, planner.actions)
+    for key in missing:
+        want = desired.users[key].key
+        planner.warn(WarningKind.MISSING_USER, want, "desired user does not exist on the target (reconcile "
+                     "does not create accounts)" + suggest.user(want))
     for group in sorted(desired.groups):
         if scope.owns_group(group) and group not in actual.groups:
-            planner.warn(WarningKind.MISSING_GROUP, group, "desired group does not exist on the target")
+            planner.warn(WarningKind.MISSING_GROUP, group, "desired group does not exist on the target"
+                         + suggest.group(group))
     return Plan(
         target=dict(target),
         desired_digest=desired_digest(desired, scope, policy),

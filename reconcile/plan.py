@@ -1,7 +1,8 @@
 """Action, Plan and its canonical JSON: ordering, digest, safety limits, (de)serialisation.
 
-The digest is a lower-case hex sha256 of the canonical JSON of everything but `created_at`
-(SPEC §7). Nothing here does I/O.
+The digest is a lower-case hex sha256 of the canonical JSON of everything but `created_at` and
+`desired_dir` (SPEC §7), so identical inputs give identical digests wherever they were planned.
+Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from enum import StrEnum
 from typing import Any, assert_never
 
 from reconcile import __version__
-from reconcile.errors import LimitExceeded, ReconcileError
+from reconcile.errors import LimitExceeded, ReconcileError, StalePlan
 from reconcile.model import Limit
 
 FORMAT_VERSION = 1
@@ -170,6 +171,9 @@ class Plan:
     limit_base: LimitBase = LimitBase(0, 0, 0)
     seats_freed: int | None = None  # licence seats freed, where the target reveals billing
     created_at: str = ""
+    # The desired directory as given to `plan` (relative as written): `apply PLAN` reads it again.
+    # Outside the digest: where the files live is not what was reviewed; their content is (desired_digest).
+    desired_dir: str = ""
     tool_version: str = __version__
     format_version: int = FORMAT_VERSION
 
@@ -187,7 +191,7 @@ class Plan:
         return {**self.counts(), "warnings": len(self.warnings), "seats_freed": self.seats_freed}
 
     def body(self) -> dict[str, Any]:
-        """Everything the digest covers (all but `created_at` and the digest itself)."""
+        """Everything the digest covers (all but `created_at`, `desired_dir` and the digest itself)."""
         return {
             "format_version": self.format_version,
             "tool_version": self.tool_version,
@@ -212,6 +216,8 @@ class Plan:
         data = self.body()
         digest = sha256_json(data)  # the body is built once: it is large for big plans
         data["created_at"] = self.created_at
+        if self.desired_dir:
+            data["desired_dir"] = self.desired_dir
         data["digest"] = digest
         return data
 
@@ -225,6 +231,7 @@ class Plan:
         Not a ConfigError: that one reads "problems in the desired state", and a plan file is not.
         """
         again = "run `reconcile plan --out FILE` again, review it and approve the new digest"
+        data: Any = None
         try:
             data = json.loads(text)
             base = data.get("limit_base") or {}
@@ -239,12 +246,12 @@ class Plan:
                 ),
                 seats_freed=(data.get("summary") or {}).get("seats_freed"),
                 created_at=str(data.get("created_at", "")),
+                desired_dir=str(data.get("desired_dir") or ""),
                 tool_version=str(data["tool_version"]),
                 format_version=int(data["format_version"]),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ReconcileError(f"{source}: not a reconcile plan file ({type(exc).__name__}: {exc})",
-                                 hint="give the file written by `reconcile plan --out FILE`") from exc
+            raise not_a_plan(source, _why_not(exc, data)) from exc
         if plan.format_version != FORMAT_VERSION:
             raise ReconcileError(f"{source}: plan format {plan.format_version} is not {FORMAT_VERSION}",
                                  hint=again)
@@ -289,6 +296,47 @@ class Plan:
                 else:
                     problems.append(f"{kind}: {count} exceeds the limit of {limit}")
         return problems
+
+
+def not_a_plan(source: str, why: str) -> ReconcileError:
+    """The error for a file that is not a plan (binary, truncated, another JSON document)."""
+    return ReconcileError(f"{source}: not a reconcile plan file: {why}; nothing was changed",
+                          hint="give the file written by `reconcile plan --out FILE` (or plan again)")
+
+
+def _why_not(exc: Exception, data: Any) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}; truncated or damaged?)"
+    if not isinstance(data, dict):
+        return "not a JSON object" if data is not None else str(exc)
+    if isinstance(exc, KeyError):
+        return f"the field {exc.args[0]!r} is missing"
+    return f"a field has the wrong type or value ({exc})"
+
+
+def target_label(target: Mapping[str, str]) -> str:
+    """A target for people: `atlassian-cloud https://api.atlassian.com org 1234`, `confluence-dc URL`."""
+    words = [target.get("type", "?")]
+    if target.get("url"):
+        words.append(target["url"])
+    if target.get("org"):
+        words += ["org", target["org"]]
+    return " ".join(words)
+
+
+def check_target(plan: Plan, configured: Mapping[str, str]) -> None:
+    """Refuse (StalePlan, exit 4) a plan made for another target than the configuration names.
+
+    Checked before anything else about the plan (limits included): a plan for another site says
+    nothing about this one, and `--force` must not appear to be the remedy.
+    """
+    if dict(plan.target) != dict(configured):
+        raise StalePlan(
+            f"refused: the plan is for {target_label(plan.target)}, but the configuration names "
+            f"{target_label(configured)}; nothing was changed",
+            hint="apply it with the desired directory it was planned from (`--desired`), or plan "
+            "against this target",
+        )
 
 
 def order(actions: Iterable[Action]) -> tuple[Action, ...]:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from reconcile.plan import Action, ActionKind, Plan, Warning, WarningKind, by_kind
+from reconcile.plan import Action, ActionKind, Plan, Warning, WarningKind, by_kind, target_label
 
 # A hidden marker a CI job uses to find and update its one PR comment instead of adding another.
 COMMENT_MARKER = "<!-- reconcile-plan -->"
@@ -60,10 +60,17 @@ def mask_email(value: str) -> str:
     return _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", value)
 
 
+def no_changes(warnings: int) -> str:
+    """The no-changes sentence; with warnings it never says the target matches (SPEC §8)."""
+    if not warnings:
+        return NO_CHANGES
+    return f"No changes, but {warnings} warning{'s need' if warnings != 1 else ' needs'} attention."
+
+
 def plan_sentence(plan: Plan) -> str:
     """The closing line: `Plan: 1 to enable, 2 to add, ...` or the no-changes sentence."""
     if plan.empty:
-        return NO_CHANGES
+        return no_changes(len(plan.warnings))
     counts = plan.counts()
     parts = [f"{counts[str(kind)]} to {STYLES[kind].verb}" for kind in ActionKind]
     sentence = "Plan: " + ", ".join(parts) + "."
@@ -73,9 +80,7 @@ def plan_sentence(plan: Plan) -> str:
 
 
 def _target_label(plan: Plan) -> str:
-    target = plan.target
-    where = " ".join(v for k in ("url", "org") if (v := target.get(k)))
-    return clean(f"{target.get('type', '?')} {where}".strip())
+    return clean(target_label(plan.target))
 
 
 # ----------------------------------------------------------------------------------------- text
@@ -116,7 +121,7 @@ def text(plan: Plan, *, color: bool) -> str:
         for w in plan.warnings:
             lines.append(f"  {paint('35', '!')} {w.kind}: {clean(w.subject)}: {clean(w.message)}")
     closing = plan_sentence(plan)
-    lines += ["", paint("32;1", closing) if plan.empty else paint("1", closing)]
+    lines += ["", paint("32;1", closing) if plan.empty and not plan.warnings else paint("1", closing)]
     return "\n".join(lines) + "\n"
 
 
@@ -158,7 +163,7 @@ def _md_header(plan: Plan, digest: str) -> list[str]:
 
 def _md_summary(plan: Plan) -> list[str]:
     if plan.empty:
-        return [f"**{NO_CHANGES}**", ""]
+        return [f"**{plan_sentence(plan)}**", ""]
     counts = plan.counts()
     lines = ["| kind | count |", "|---|---:|"]
     lines += [f"| {STYLES[k].symbol} `{k}` | {counts[str(k)]} |" for k in ActionKind]

@@ -17,8 +17,9 @@ from fixtures_apply import EXPECTED, write_desired, write_world
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
-    """Run the CLI with stdin, stdout and stderr on a pseudo-terminal; everything it drew, escapes removed."""
+def on_a_terminal(args: list[str], env: dict[str, str], *, raw: bool = False) -> tuple[int, str]:
+    """Run the CLI with stdin, stdout and stderr on a pseudo-terminal; everything it drew, escapes
+    removed (kept with `raw`)."""
     master, slave = os.openpty()
     process = subprocess.Popen([sys.executable, "-m", "reconcile.cli", *args], stdin=slave, stdout=slave,
                                stderr=slave, env=env, close_fds=True)
@@ -39,7 +40,8 @@ def on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
             break
     os.close(master)
     code = process.wait(timeout=30)
-    return code, ANSI.sub("", b"".join(chunks).decode("utf-8", "replace").replace("\r", "\n"))
+    drawn = b"".join(chunks).decode("utf-8", "replace")
+    return code, drawn if raw else ANSI.sub("", drawn.replace("\r", "\n"))
 
 
 def test_apply_draws_a_progress_bar_with_counts_and_eta_on_a_terminal(tmp_path: Path) -> None:

@@ -69,13 +69,16 @@ def test_plan_apply_plan_converges(cli: Cli) -> None:
 
     applied = cli("apply", str(cli.tmp / "plan.json"), "--approve", plan.digest)
     assert applied.exit_code == 0, applied.output
-    assert "5 done" in applied.stdout and "matches the desired state" in applied.stdout
+    assert "5 done" in applied.stdout
+    # admin stays protected (a warning): the target does not "match" while a warning stands
+    assert "Nothing left to change, but 1 warning needs attention" in applied.stdout
+    assert "matches" not in applied.stdout
     for line in EXPECTED:
         assert f"Did {line}" in applied.stdout
 
     converged = cli("plan", "--detailed-exitcode")
     assert converged.exit_code == 0, converged.output
-    assert "No changes" in converged.stdout
+    assert "No changes, but 1 warning needs attention." in converged.stdout
     assert [a["approval"] for a in cli.audit] == ["digest"] * 5
 
 

@@ -157,8 +157,8 @@ CASES = [
         "username + password_file",
     ], True),
     Case("credentials in the URL", one(HEAD.replace("https://", "https://bob:pw@")), [
-        "desired/main.yaml:4:8: target.url: expected an http(s) URL such as https://confluence.example.com, "
-        "without credentials in it (they go under auth:)",
+        "desired/main.yaml:4:8: target.url: credentials in the URL (not shown here): give them under auth:, "
+        "and the URL without them",
     ], True),
     Case("remove-from-site needs site", one(
         "version: 1\ntarget:\n  type: atlassian-cloud\n  org_id: o-1\n  auth:\n    api_key: ${TOKEN}\n"

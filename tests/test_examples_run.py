@@ -100,6 +100,9 @@ def ci(tmp_path: Path) -> Iterator[Runner]:
         log.close()
 
 
+NOTHING_LEFT = "Nothing left to change, but"
+
+
 def _digest_from_comment(comment: str) -> str:
     # The same extraction as reconcile-apply.yml: the last `--approve <64 hex>` in our comment.
     found = re.findall(r"--approve ([0-9a-f]{64})", comment)
@@ -126,7 +129,7 @@ def test_pull_request_plan_then_apply_on_merge(ci: Runner) -> None:
     apply_step = step("github-actions/reconcile-apply.yml", "Apply")
     code, _, log = ci.run(apply_step, DIGEST=digest, RECONCILE_OPERATOR="alice (pull request 7)")
     assert code == 0, log
-    assert "11 done" in log and "The target now matches the desired state." in log
+    assert "11 done" in log and NOTHING_LEFT in log  # the example world keeps its warnings
     audit = [json.loads(line) for line in (ci.workspace / ".reconcile" / "audit.jsonl").read_text().splitlines()]
     assert {entry.get("operator") for entry in audit} == {"alice (pull request 7)"}
 
@@ -153,6 +156,21 @@ def test_a_stale_reviewed_plan_fails_loudly_and_changes_nothing(ci: Runner) -> N
     code, outputs, log = ci.run(step("github-actions/reconcile-plan.yml", "Plan"))
     assert outputs["exitcode"] == "3", log
     assert "| **total** | **10** |" in (ci.workspace / "comment.md").read_text(encoding="utf-8")
+
+
+def test_strict_fails_the_pull_request_check_on_warnings(ci: Runner) -> None:
+    # The commented `RECONCILE_STRICT: "true"` of reconcile-plan.yml, switched on: the example world
+    # warns (quentin has no account; a read-only group; the protected admin).
+    workflow = (ROOT / "examples" / "github-actions" / "reconcile-plan.yml").read_text(encoding="utf-8")
+    assert '# RECONCILE_STRICT: "true"' in workflow
+    code, outputs, log = ci.run(step("github-actions/reconcile-plan.yml", "Plan"), RECONCILE_STRICT="true")
+    assert code == 0, log  # the comment is posted; a later step fails the job
+    assert outputs["exitcode"] == "1"
+    comment = (ci.workspace / "comment.md").read_text(encoding="utf-8")
+    assert comment.startswith(f"{COMMENT_MARKER}\n## reconcile plan failed (exit 1)")
+    assert "--strict: the plan has" in comment and "missing_user: quentin" in comment
+    assert "| **total** | **11** |" in comment  # the plan itself is still shown for review
+    assert not (ci.workspace / "plan.json").exists()  # nothing to upload, nothing to apply
 
 
 def test_a_refused_plan_is_posted_with_its_reason_and_fails(ci: Runner) -> None:
@@ -273,7 +291,7 @@ def test_gitlab_merge_request_note_then_apply(ci: Runner, gitlab: tuple[GitLab, 
     code, _, log = ci.run(gitlab_script("reconcile:apply"), **env, CI_COMMIT_SHA="m" * 40,
                           CONFLUENCE_WRITE_TOKEN="example-admin-token", RECONCILE_OPERATOR="bob")
     assert code == 0, log
-    assert "11 done" in log and "The target now matches the desired state." in log
+    assert "11 done" in log and NOTHING_LEFT in log  # the example world keeps its warnings
 
     # A refused plan (an empty desired state) is posted in the note and fails the job.
     teams = ci.workspace / "desired" / "teams.yaml"

@@ -250,6 +250,6 @@ def test_an_error_before_any_plan_still_names_the_target() -> None:
     event = Event.stopped(Phase.PLAN, "GET http://ldap.example.com -> timeout", refused=False,
                           target={"type": "atlassian-cloud", "url": "https://api.atlassian.com", "org": "o-1"})
     message = build_message(event)
-    assert message.subject == ("[reconcile] plan FAILED for atlassian-cloud https://api.atlassian.com o-1: "
+    assert message.subject == ("[reconcile] plan FAILED for atlassian-cloud https://api.atlassian.com org o-1: "
                                "GET http://ldap.example.com -> timeout")
     assert message.actions == () and message.failed

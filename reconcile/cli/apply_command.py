@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,7 +19,9 @@ from reconcile.cli.base import (
     Format,
     Globals,
     ReportOption,
+    StrictOption,
     app,
+    check_strict,
     env,
     err,
     globals_of,
@@ -31,6 +34,7 @@ from reconcile.cli.files import check_directory, check_writable, read_plan_file
 from reconcile.cli.run import Run
 from reconcile.errors import ReconcileError, UsageError
 from reconcile.notify import Phase
+from reconcile.plan import check_target
 
 if TYPE_CHECKING:
     from reconcile.apply import ApplyResult, Approval
@@ -48,7 +52,8 @@ def apply(  # noqa: PLR0917 - typer maps parameters to options
     plan_file: Annotated[Path | None, typer.Argument(help="A plan from `plan --out`; without it, plan afresh.")]
     = None,
     approve: Annotated[str | None, typer.Option(envvar=env("APPROVE"),
-                                                help="The plan digest (or a prefix of >= 12 hex chars).")]
+                                                help="The plan digest (or a prefix of >= 12 hex chars; "
+                                                "upper or lower case).")]
     = None,
     auto_approve: Annotated[bool, typer.Option("--auto-approve", envvar=env("AUTO_APPROVE"),
                                                help="Apply without asking (limits still apply).")] = False,
@@ -67,11 +72,14 @@ def apply(  # noqa: PLR0917 - typer maps parameters to options
                                                    help="Audit log path (default: STATE_DIR/audit.jsonl).")]
     = None,
     report: ReportOption = None,
+    strict: StrictOption = False,
     desired: DesiredOption = None,
 ) -> None:
     """Apply a plan after explicit approval: typed `yes`, `--approve DIGEST` or `--auto-approve`.
 
-    Sends the `notify:` notifications (when configured) after applying, or after a refusal or error.
+    A plan file is applied with the desired directory it was planned from (recorded in it), unless
+    --desired names the same one. Sends the `notify:` notifications (when configured) after applying,
+    or after a refusal or error.
     """
     from reconcile.apply import Approval, check_approval
     from reconcile.journal import operator_from_env
@@ -85,16 +93,20 @@ def apply(  # noqa: PLR0917 - typer maps parameters to options
         run.operator = operator_from_env(os.environ, operator)
         check_directory(g.state_dir, "--state-dir (journals, audit log, apply lock)")
         check_writable(audit_log or g.state_dir / "audit.jsonl", "the audit log (--audit-log)")
-        config = run.load()
         saved = read_plan_file(plan_file) if plan_file is not None else None
+        if saved is not None and plan_file is not None:
+            run.g = g = _planned_from(g, saved, plan_file)
+        config = run.load()
         if saved is not None:
             run.plan = saved
+            check_target(saved, config.target.describe())  # before the limits: another site's are moot
             if approval is not None:
                 check_approval(saved, approval)  # before any network call
+            check_strict(saved, strict=strict)
         try:
             with bars_for(g) as bars:
                 result = run_async(_apply(config, g, bars, run, saved, approval, limit=limit, force=force,
-                                          dry_run=dry_run, audit_log=audit_log))
+                                          dry_run=dry_run, audit_log=audit_log, strict=strict))
         except _Cancelled:
             run.cancelled = True
             err("Apply cancelled, nothing changed.")
@@ -102,12 +114,34 @@ def apply(  # noqa: PLR0917 - typer maps parameters to options
                 err("  → no terminal to answer on: approve with --approve DIGEST, or --auto-approve")
             raise typer.Exit(1) from None
         if result is not None:
-            _conclude(result)
+            _conclude(result, quiet=g.quiet)
 
 
-def _conclude(result: ApplyResult) -> None:
+def _planned_from(g: Globals, saved: Plan, plan_file: Path) -> Globals:
+    """The globals with the desired directory the plan was made from (plan files since 0.2 record it)."""
+    if not saved.desired_dir:
+        return g
+    recorded = Path(saved.desired_dir)
+    if g.desired_given:
+        if g.desired.resolve() != recorded.resolve():
+            raise UsageError(
+                f"--desired {g.desired} is not the desired directory {recorded} that {plan_file} was "
+                "planned from; nothing was changed",
+                hint=f"drop --desired to use {recorded}, or plan again with --desired {g.desired}",
+            )
+        return g
+    if not recorded.is_dir():
+        raise UsageError(
+            f"{plan_file} was planned from the desired directory {recorded}, which does not exist "
+            "here; nothing was changed",
+            hint="run apply from the directory you planned in, or give --desired DIR",
+        )
+    return replace(g, desired=recorded)
+
+
+def _conclude(result: ApplyResult, *, quiet: bool) -> None:
     out(result.summary())
-    if result.dry_run:
+    if result.dry_run or quiet:
         return
     if result.drift:
         err(f"Warning: {len(result.drift)} change(s) still differ after apply (changed concurrently?):")
@@ -116,14 +150,18 @@ def _conclude(result: ApplyResult) -> None:
     elif result.not_run:
         out(f"{len(result.not_run)} action(s) left: run the same apply again to continue.")
     elif result.residual is not None:
-        out("The target now matches the desired state.")
+        warnings = len(result.residual.warnings)
+        out("The target now matches the desired state." if not warnings else
+            f"Nothing left to change, but {warnings} warning{'s need' if warnings != 1 else ' needs'} "
+            "attention (`reconcile plan` lists them).")
 
 
 async def _apply(config: Config, g: Globals, bars: Bars, run: Run, saved: Plan | None,  # noqa: PLR0917
                  approval: Approval | None, *, limit: int | None, force: bool, dry_run: bool,
-                 audit_log: Path | None) -> ApplyResult | None:
+                 audit_log: Path | None, strict: bool) -> ApplyResult | None:
     from reconcile.apply import Approval, apply, check_approval, execute, make_plan, prepare, prepare_fresh
     from reconcile.journal import AuditContext, AuditLog, apply_lock
+    from reconcile.render import no_changes
     from reconcile.targets.factory import build_target
 
     target = build_target(config.target)
@@ -135,6 +173,7 @@ async def _apply(config: Config, g: Globals, bars: Bars, run: Run, saved: Plan |
                 fresh.check_limits(config.policy.limits, force=force)
                 if approval is not None:
                     check_approval(fresh, approval)
+                check_strict(fresh, strict=strict)
                 prepared = prepare_fresh(fresh, desired)
                 if approval is not None and not g.quiet and not fresh.empty:
                     with bars.paused():  # the plan being applied is shown first, as `terraform apply` does
@@ -145,7 +184,7 @@ async def _apply(config: Config, g: Globals, bars: Bars, run: Run, saved: Plan |
             chosen = prepared.plan
             run.pending = tuple(a.id for a in prepared.run) + tuple(a.id for a in prepared.confirmed)
             if not prepared.run and not prepared.confirmed:
-                bars.line("No changes. The target matches the desired state." if chosen.empty else
+                bars.line(no_changes(len(chosen.warnings)) if chosen.empty else
                           f"Nothing to do: every action of plan {chosen.digest[:12]} is already done.")
                 return None
             if approval is None and not dry_run:

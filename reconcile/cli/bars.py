@@ -13,10 +13,11 @@ from reconcile.cli.base import Globals, out
 class Bars:
     """rich progress bars on a terminal (fetch and apply); silent otherwise. Action lines go through it."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, *, color: bool = True) -> None:
         self._progress: Any = None
         self._tasks: dict[str, Any] = {}
         if enabled:
+            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -28,7 +29,10 @@ class Bars:
 
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                       TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                      transient=True)
+                                      transient=True,
+                                      # --no-color (and NO_COLOR) cover the bars too: no style at all
+                                      console=Console(color_system="auto" if color else None,
+                                                      no_color=not color, highlight=False))
 
     @property
     def enabled(self) -> bool:
@@ -93,4 +97,4 @@ class Bars:
 
 
 def bars_for(g: Globals) -> Bars:
-    return Bars(not g.quiet and sys.stdout.isatty() and sys.stderr.isatty())
+    return Bars(not g.quiet and sys.stdout.isatty() and sys.stderr.isatty(), color=g.color)

@@ -24,6 +24,7 @@ from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import TyperException
 
 from reconcile import __version__
+from reconcile.cli.argv import hoist_globals
 from reconcile.errors import ReconcileError
 from reconcile.plan import Plan
 
@@ -43,6 +44,9 @@ def _bare_flags(params: list[Any]) -> list[Any]:
 class Group(TyperGroup):
     def get_params(self, ctx: Any) -> list[Any]:
         return _bare_flags(super().get_params(ctx))
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_globals(list(args), self.commands))
 
 
 class Command(TyperCommand):
@@ -79,6 +83,7 @@ class Globals:
     quiet: bool
     verbose: bool
     color: bool
+    desired_given: bool = False  # --desired or RECONCILE_DESIRED was given (not the default)
 
 
 def env(name: str) -> str:
@@ -102,12 +107,36 @@ ReportOption = Annotated[
 ]
 
 
+StrictOption = Annotated[
+    bool,
+    typer.Option("--strict", envvar=env("STRICT"),
+                 help="Warnings are errors: exit 1 when the plan has any (a misspelt user or group, a "
+                 "read-only group the desired state would change, ...); nothing is written or applied."),
+]
+
+
+def check_strict(plan: Plan, *, strict: bool) -> None:
+    """Under --strict, a plan with warnings is an error (exit 1): nothing is written or applied."""
+    from reconcile.render import clean
+
+    if strict and plan.warnings:
+        count = len(plan.warnings)
+        shown = [f"  {w.kind}: {w.subject}: {w.message}" for w in plan.warnings[:5]]
+        if count > len(shown):
+            shown.append(f"  ... and {count - len(shown)} more (see the plan)")
+        raise ReconcileError(
+            f"--strict: the plan has {count} warning{'s' if count != 1 else ''}; nothing was written or "
+            "changed:\n" + "\n".join(clean(line) for line in shown),
+            hint="fix the desired state (or the target), or drop --strict to accept them",
+        )
+
+
 def globals_of(ctx: typer.Context | None, desired: Path | None = None) -> Globals:
     """The global options, with a command-level `--desired` winning over the global one."""
     obj = ctx.find_root().obj if ctx is not None else None
     g = obj if isinstance(obj, Globals) else Globals(Path("desired"), Path(".reconcile"), quiet=False,
                                                      verbose=False, color=False)
-    return g if desired is None else replace(g, desired=desired)
+    return g if desired is None else replace(g, desired=desired, desired_given=True)
 
 
 def err(message: str) -> None:
@@ -216,6 +245,12 @@ def _configure_logging(quiet: bool, verbose: bool, log_format: LogFormat) -> Non
     handler._reconcile = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING)
+    # --verbose shows our one line per request (reconcile.targets.http), not the libraries' internals.
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+QUIET_LIBRARIES = ("httpx", "httpcore", "hpack", "h11", "asyncio", "ldap3", "markdown_it")
 
 
 def _version(value: bool) -> None:
@@ -247,10 +282,14 @@ def main_options(  # noqa: PLR0917 - typer maps parameters to options
     """Declarative reconciliation of Atlassian users and groups: a Terraform plan for users.
 
     Every option can also be set with a RECONCILE_* environment variable (e.g. RECONCILE_DESIRED).
+    --quiet, --verbose, --no-color, --state-dir and --log-format may also follow the command.
     """
     _configure_logging(quiet, verbose, log_format)
     color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
-    ctx.obj = Globals(desired=desired, state_dir=state_dir, quiet=quiet, verbose=verbose, color=color)
+    source = ctx.get_parameter_source("desired")  # (typer vendors click: compare by name)
+    given = source is not None and source.name != "DEFAULT"
+    ctx.obj = Globals(desired=desired, state_dir=state_dir, quiet=quiet, verbose=verbose, color=color,
+                      desired_given=given)
 
 
 def render(plan: Plan, fmt: Format, *, color: bool, mask_emails: bool = False,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -16,7 +18,9 @@ from reconcile.cli.base import (
     DesiredOption,
     Format,
     ReportOption,
+    StrictOption,
     app,
+    check_strict,
     env,
     err,
     globals_of,
@@ -28,6 +32,7 @@ from reconcile.cli.base import (
 from reconcile.cli.files import check_overwrite, check_writable, export_omits, read_plan_file, write_atomic
 from reconcile.cli.run import Run
 from reconcile.notify import Phase
+from reconcile.render import plan_sentence
 
 if TYPE_CHECKING:
     from reconcile.model import ActualState, DesiredState
@@ -95,6 +100,7 @@ def plan(  # noqa: PLR0917 - typer maps parameters to options
     notify: Annotated[bool, typer.Option("--notify", envvar=env("NOTIFY"),
                                          help="Send the `notify:` notifications after planning "
                                          "(apply always sends them).")] = False,
+    strict: StrictOption = False,
     desired: DesiredOption = None,
 ) -> None:
     """Compute the plan: what apply would change. Changes nothing."""
@@ -104,16 +110,29 @@ def plan(  # noqa: PLR0917 - typer maps parameters to options
             check_writable(out_file, "--out")
         config = run.load()
         with bars_for(g) as bars:
-            _, result = run_async(fresh_plan(config, bars))
+            _, planned = run_async(fresh_plan(config, bars))
+        result = replace(planned, desired_dir=str(g.desired))  # outside the digest: apply reads it again
         run.plan = result
-        out(render(result, fmt, color=g.color, mask_emails=mask_emails,
-                   plan_file=str(out_file or "plan.json")).rstrip("\n"))
+        if g.quiet and fmt is Format.TEXT:
+            out(plan_sentence(result))  # --quiet: the summary line (and errors) only
+        else:
+            out(render(result, fmt, color=g.color, mask_emails=mask_emails,
+                       plan_file=str(out_file or "plan.json")).rstrip("\n"))
         result.check_limits(config.policy.limits, force=force)
+        check_strict(result, strict=strict)
         if out_file is not None:
             write_atomic(out_file, result.dumps())
-            err(f"Plan written to {out_file}; apply it with: reconcile apply {out_file} --approve {result.digest}")
+            if not g.quiet:
+                err(f"Plan written to {out_file} (desired state from {g.desired}); apply it with: "
+                    f"{apply_hint(out_file, g.desired, result.digest)}")
         if detailed_exitcode and not result.empty:
             raise typer.Exit(3)
+
+
+def apply_hint(out_file: Path, desired: Path, digest: str) -> str:
+    """The command that applies a written plan, with the desired directory it was planned from."""
+    return (f"reconcile apply {shlex.quote(str(out_file))} --desired {shlex.quote(str(desired))} "
+            f"--approve {digest}")
 
 
 @app.command(cls=Command, epilog="Example: `reconcile show plan.json --format markdown`")

@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 
 from reconcile.config.loader import top_level_keys
-from reconcile.errors import ConfigError, ReconcileError, UsageError
-from reconcile.plan import Plan
+from reconcile.errors import ReconcileError, UsageError
+from reconcile.plan import Plan, not_a_plan
 from reconcile.settings import Config
 
 
@@ -105,5 +105,5 @@ def read_plan_file(path: Path) -> Plan:
         raise UsageError(f"cannot read plan file {path}: {exc.strerror}",
                          hint="give the file written by `reconcile plan --out FILE`") from exc
     except UnicodeDecodeError as exc:
-        raise ConfigError([f"{path}: not a reconcile plan file (not UTF-8 text)"]) from exc
+        raise not_a_plan(str(path), f"not UTF-8 text (byte {exc.start}: binary, or damaged?)") from exc
     return Plan.loads(text, source=str(path))

@@ -9,7 +9,7 @@ from reconcile.config.nodes import ListOf, MapOf, Node, Nullable
 from reconcile.config.notify import NOTIFY
 from reconcile.config.records import Condition, Insecure, Record, Tagged
 from reconcile.config.references import FilePath, SecretFile, SecretRef
-from reconcile.config.scalars import Boolean, Choice, Const, Integer, LimitValue, Number, Text
+from reconcile.config.scalars import Boolean, Choice, Const, Integer, LimitValue, Number, Text, Url
 from reconcile.model import AbsentPolicy, Status, UnsyncedPolicy
 from reconcile.plan import ActionKind
 from reconcile.settings import CloudDelete, CloudDisable, LdapFlavor
@@ -58,7 +58,7 @@ def user_key() -> Text:
 
 
 def url(doc: str, default: str | None = None) -> Text:
-    return Text(URL_PATTERN, "expected an http(s) URL such as https://confluence.example.com, without "
+    return Url(URL_PATTERN, "expected an http(s) URL such as https://confluence.example.com, without "
                 "credentials in it (they go under auth:)", expand=True, doc=doc, default=default)
 
 

@@ -53,14 +53,31 @@ class Text(Node):
                 return INVALID
             text = expanded
         if self.regex and not self.regex.search(text):
-            return ctx.problem(at.loc, f"{at.path}: " + self.message.format(value=text))
+            return ctx.problem(at.loc, f"{at.path}: " + self.mismatch(text))
         return text
+
+    def mismatch(self, text: str) -> str:
+        """What is wrong with a value that does not match the pattern."""
+        return self.message.format(value=text)
 
     def own_schema(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "string", "minLength": 1}
         if self.pattern:
             out["pattern"] = f"{self.pattern}|\\$\\{{" if self.expand else self.pattern
         return out
+
+
+class Url(Text):
+    """An http(s) URL. A wrong one is described by its scheme, never echoed: it may hold credentials."""
+
+    def mismatch(self, text: str) -> str:
+        scheme, sep, rest = text.strip().partition("://")
+        if sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,19}", scheme) and scheme.lower() not in ("http", "https"):
+            return (f"the URL scheme is '{scheme}', expected http or https (such as "
+                    "https://confluence.example.com)")
+        if sep and "@" in rest.split("/", 1)[0]:
+            return "credentials in the URL (not shown here): give them under auth:, and the URL without them"
+        return self.message.format(value="")
 
 
 class Integer(Node):

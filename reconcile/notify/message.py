@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from reconcile.plan import Plan
+from reconcile.plan import Plan, target_label
 from reconcile.render import clean, mask_email, plan_sentence
 from reconcile.settings import NotifySettings, NotifyWhen
 from reconcile.targets.base import Result
@@ -124,7 +124,7 @@ def build_message(event: Event, *, mask_emails: bool = True, max_actions: int = 
 
     plan = event.plan
     where = plan.target if plan is not None else event.target
-    target = fmt(" ".join(v for k in ("type", "url", "org") if (v := where.get(k)))) or "an unknown target"
+    target = fmt(target_label(where)) if where else "an unknown target"
     summary = [f"Target: {target}"]
     if plan is not None:
         summary.append(plan_sentence(plan))

@@ -77,21 +77,34 @@ def request_id(response: httpx.Response) -> str | None:
 
 
 def _server_message(response: httpx.Response) -> str:
-    """The server's own explanation, short: JSON `message`/`errorMessages`/`errors`, else text."""
+    """The server's own explanation, short, in its words (never a Python repr): the JSON error fields
+    of Confluence DC (`message`), the Cloud APIs (`errors[].title`/`detail`, `errorMessage`), Jira-style
+    `errorMessages` / `errors: {field: message}` and problem+json (`title`, `detail`); else the text."""
     try:
         body = response.json()
     except ValueError:
         text = " ".join(response.text.split())
         return text[:200]
-    if isinstance(body, dict):
-        for key in ("message", "errorMessage", "detail", "title"):
-            if isinstance(body.get(key), str) and body[key]:
-                return str(body[key])[:300]
-        for key in ("errorMessages", "errors"):
-            value = body.get(key)
-            if value:
-                return str(value)[:300]
-    return ""
+    texts = _error_texts(body, top=True)
+    return "; ".join(dict.fromkeys(texts))[:300]  # once each, in order
+
+
+def _error_texts(value: Any, *, top: bool = False) -> list[str]:
+    if isinstance(value, str):
+        return [" ".join(value.split())] if value.strip() else []
+    if isinstance(value, list):
+        return [t for item in value for t in _error_texts(item)]
+    if not isinstance(value, dict):
+        return []
+    said = [t for key in ("message", "errorMessage") for t in _error_texts(value.get(key))]
+    title, detail = _error_texts(value.get("title")), _error_texts(value.get("detail"))
+    said += [f"{title[0]}: {detail[0]}"] if title and detail and title != detail else title or detail
+    if said:
+        return said
+    if top:  # the lists of messages and of per-field messages
+        return [t for key in ("errorMessages", "errors") for t in _error_texts(value.get(key))]
+    # {"field": "message"} (Jira-style `errors`)
+    return [f"{k}: {t}" for k, v in value.items() if isinstance(v, str) for t in _error_texts(v)]
 
 
 def error_for(response: httpx.Response, what_to_do: str) -> TargetError:
