@@ -166,5 +166,5 @@ def test_cli_plan_apply_recur_plan_apply(tmp_path: Path) -> None:
 
     again = cli("apply", str(c_path), "--approve", c.digest)
     assert again.exit_code == 0, again.output  # before the fix: exit 4, stale
-    assert "1 done" in again.stdout and "The target now matches the desired state." in again.stdout
+    assert "1 done" in again.stdout and "Nothing left to change, but 1 warning needs attention" in again.stdout
     assert "u-alice" not in member_of(read_world(cli.state), "team-docs")
