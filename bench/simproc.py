@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-DC_TOKEN = "sim-admin-token"  # a generated world's administrator token (reconcile/sim/generate.py)
-CLOUD_KEY = "sim-cloud-key"  # a generated organization's API key (reconcile/sim/cloud_world.py)
+DC_TOKEN = "sim-admin-token"  # a generated world's administrator token (reconcile/sim/confluence_dc/generate.py)
+CLOUD_KEY = "sim-cloud-key"  # a generated organization's API key (reconcile/sim/atlassian_cloud/world.py)
 CLOUD_ORG = "9a1b2c3d-0000-4000-8000-00000000c10d"
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 NON_IDEMPOTENT = frozenset({"POST", "PATCH"})

@@ -11,11 +11,11 @@ from contract import ContractTransport
 
 from reconcile.settings import AtlassianCloudConfig, CloudSiteConfig, HttpSettings, Secret
 from reconcile.sim.app import build_app
-from reconcile.sim.cloud import CloudApi
-from reconcile.sim.cloud_world import CloudWorld
+from reconcile.sim.atlassian_cloud.routes import CloudApi
+from reconcile.sim.atlassian_cloud.world import CloudWorld
+from reconcile.sim.confluence_dc.world import DcWorld
 from reconcile.sim.context import SimContext
 from reconcile.sim.control import SimSettings
-from reconcile.sim.world import DcWorld
 from reconcile.targets.atlassian_cloud import AtlassianCloudTarget
 from reconcile.targets.http import Backoff
 

@@ -18,9 +18,9 @@ from contract import DEFAULT_ALLOWED_STATUSES, ContractTransport
 from reconcile.model import Globs
 from reconcile.settings import ConfluenceDcConfig, HttpSettings, Secret
 from reconcile.sim.app import build_app
+from reconcile.sim.confluence_dc.world import DcWorld
 from reconcile.sim.control import SimSettings
 from reconcile.sim.scenario import parse_scenario
-from reconcile.sim.world import DcWorld
 from reconcile.targets.confluence_dc import ConfluenceDcTarget
 from reconcile.targets.http import Backoff
 

@@ -17,8 +17,8 @@ from contract import DEFAULT_ALLOWED_STATUSES, ContractTransport
 from starlette.applications import Starlette
 
 from reconcile.sim.app import build_app
+from reconcile.sim.confluence_dc.generate import generate_dc
 from reconcile.sim.context import SimContext
-from reconcile.sim.generate import generate_dc
 from reconcile.sim.scenario import parse_scenario
 from reconcile.sim.server import running
 

@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 from reconcile.cli import app
 from reconcile.plan import Plan
 from reconcile.sim.app import build_app
-from reconcile.sim.cloud_world import CloudWorld
-from reconcile.sim.generate import ADMIN_PASSWORD, generate_dc
+from reconcile.sim.atlassian_cloud.world import CloudWorld
+from reconcile.sim.confluence_dc.generate import ADMIN_PASSWORD, generate_dc
 from reconcile.sim.server import running
 
 pytestmark = pytest.mark.slow

@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 from reconcile.cli import app
 from reconcile.plan import Plan
 from reconcile.sim.app import build_app
+from reconcile.sim.confluence_dc.world import DcWorld
 from reconcile.sim.scenario import parse_scenario
 from reconcile.sim.server import running
-from reconcile.sim.world import DcWorld
 
 TOKEN = "pat-apply-engine-3c9d"
 WORLD = f"""

@@ -22,8 +22,8 @@ from reconcile.model import (
 )
 from reconcile.plan import Action, ActionKind, Subject
 from reconcile.settings import CloudDelete, CloudDisable
-from reconcile.sim.cloud import Fault
-from reconcile.sim.cloud_world import CloudWorld
+from reconcile.sim.atlassian_cloud.routes import Fault
+from reconcile.sim.atlassian_cloud.world import CloudWorld
 from reconcile.sim.control import Faults, RateLimit, SimSettings
 from reconcile.targets.base import Result
 

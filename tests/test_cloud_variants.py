@@ -18,7 +18,7 @@ from reconcile.model import (
     Policy,
     Scope,
 )
-from reconcile.sim.cloud_world import CloudWorld
+from reconcile.sim.atlassian_cloud.world import CloudWorld
 from reconcile.sim.control import Faults, RateLimit, SimSettings
 from reconcile.targets.http import Backoff, RateGate
 

@@ -18,7 +18,7 @@ import pytest
 from contract import ContractTransport
 
 from reconcile.sim.app import build_app
-from reconcile.sim.cloud_world import DEFAULT_DIRECTORY
+from reconcile.sim.atlassian_cloud.world import DEFAULT_DIRECTORY
 from reconcile.sim.scenario import parse_scenario
 
 ADMIN_PAT = "pat-contract-admin-01"  # simulator credentials

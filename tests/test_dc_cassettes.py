@@ -26,8 +26,8 @@ from reconcile.model import Globs, Scope, Status
 from reconcile.plan import Action, ActionKind, Subject
 from reconcile.settings import ConfluenceDcConfig, HttpSettings, Secret
 from reconcile.sim.app import build_app
+from reconcile.sim.confluence_dc.world import user_key
 from reconcile.sim.scenario import parse_scenario
-from reconcile.sim.world import user_key
 from reconcile.targets.base import Result
 from reconcile.targets.confluence_dc import ConfluenceDcTarget
 

@@ -12,9 +12,9 @@ from fixtures_dc import ADMIN_PASSWORD, DcSim, run
 from reconcile.errors import AuthError, TargetError
 from reconcile.model import Globs, Scope, Status
 from reconcile.settings import HttpSettings
+from reconcile.sim.confluence_dc.generate import ADMIN_TOKEN as GENERATED_TOKEN
+from reconcile.sim.confluence_dc.generate import generate_dc
 from reconcile.sim.control import Faults, RateLimit, SimSettings
-from reconcile.sim.generate import ADMIN_TOKEN as GENERATED_TOKEN
-from reconcile.sim.generate import generate_dc
 from reconcile.targets.confluence_dc import read
 from reconcile.targets.http import HttpClient
 

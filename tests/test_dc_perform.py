@@ -10,10 +10,10 @@ from fixtures_dc import DcSim, run
 
 from reconcile.model import Globs, Scope
 from reconcile.plan import Action, ActionKind, Subject
-from reconcile.sim.admin import mutate_dc
+from reconcile.sim.confluence_dc.generate import ADMIN_TOKEN as GENERATED_TOKEN
+from reconcile.sim.confluence_dc.generate import generate_dc
+from reconcile.sim.confluence_dc.mutate import mutate_dc
 from reconcile.sim.control import RateLimit, SimSettings
-from reconcile.sim.generate import ADMIN_TOKEN as GENERATED_TOKEN
-from reconcile.sim.generate import generate_dc
 from reconcile.targets.base import Outcome, Result
 from reconcile.targets.confluence_dc import ConfluenceDcTarget
 

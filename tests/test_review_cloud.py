@@ -14,7 +14,7 @@ from fixtures_cloud import ADA, rig, scenario
 from reconcile.diff import diff
 from reconcile.model import AbsentPolicy, ActualState, DesiredState, DesiredUser, Globs, Policy, Scope
 from reconcile.plan import WarningKind
-from reconcile.sim.cloud_world import CloudWorld
+from reconcile.sim.atlassian_cloud.world import CloudWorld
 
 ALL = Scope(users=Globs(("*",)), groups=Globs(("*",)))
 

@@ -12,7 +12,7 @@ from contract import ContractTransport
 from fixtures_cloud import ALICE, FRANK, HAL, ORG, ORG_KEY, scenario
 
 from reconcile.sim.app import build_app
-from reconcile.sim.cloud_world import DEFAULT_DIRECTORY, CloudWorld
+from reconcile.sim.atlassian_cloud.world import DEFAULT_DIRECTORY, CloudWorld
 from reconcile.sim.scenario import parse_scenario
 from reconcile.targets.http import error_for
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from reconcile.sim.generate import ADMIN_TOKEN, generate_dc
+from reconcile.sim.confluence_dc.generate import ADMIN_TOKEN, generate_dc
 from reconcile.sim.server import SimOptions, configured_app
 
 

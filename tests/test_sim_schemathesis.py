@@ -41,7 +41,7 @@ from test_contract_sim import (
 )
 
 from reconcile.sim.app import build_app
-from reconcile.sim.cloud_world import DEFAULT_DIRECTORY
+from reconcile.sim.atlassian_cloud.world import DEFAULT_DIRECTORY
 from reconcile.sim.scenario import parse_scenario
 
 EXAMPLES = 12  # per operation: 30 operations in ~10 s (150 each passed too, in ~60 s)

@@ -15,8 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from reconcile.sim.confluence_dc.mutate import mutate_dc
+from reconcile.sim.confluence_dc.world import WorldError
 from reconcile.sim.context import CLOUD, DC, SimContext
-from reconcile.sim.world import INTERNAL_DIRECTORY, DcUser, DcWorld, WorldError, user_key
 
 
 def routes(ctx: SimContext) -> list[BaseRoute]:
@@ -96,59 +97,3 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         Route("/_sim/mutate", mutate, methods=["POST"]),
     ]
 
-
-def _user(world: DcWorld, args: Mapping[str, Any]) -> DcUser:
-    if "key" in args:
-        return world.users[str(args["key"])]
-    user = world.user_by_username(str(args["username"]))
-    if user is None:
-        raise KeyError(f"user {args['username']!r}")
-    return user
-
-
-def _group(world: DcWorld, args: Mapping[str, Any]) -> str:
-    name = str(args["group"]).lower()
-    if name not in world.groups:
-        raise KeyError(f"group {name!r}")
-    return name
-
-
-def mutate_dc(world: DcWorld, op: str, args: Mapping[str, Any]) -> Any:
-    """One change behind the tool's back; `args` names the user by `username` or `key`."""
-    if op == "add_member":
-        return world.add_member(_user(world, args).key, _group(world, args))
-    if op == "remove_member":
-        return world.remove_member(_user(world, args).key, _group(world, args))
-    if op == "disable_user":
-        world.set_active(_user(world, args).key, False)
-        return None
-    if op == "enable_user":
-        world.set_active(_user(world, args).key, True)
-        return None
-    if op == "delete_user":
-        world.remove_user(_user(world, args).key)
-        return None
-    if op == "unsync_user":
-        world.make_unsynced(_user(world, args).key)
-        return None
-    if op == "add_user":
-        username = str(args["username"]).lower()
-        user = DcUser(
-            key=str(args.get("key") or user_key(f"user:{username}")),
-            username=username,
-            display_name=str(args.get("display_name") or username),
-            email=args.get("email"),
-            active=args.get("status", "active") != "disabled",
-            directory=str(args.get("directory", INTERNAL_DIRECTORY)),
-        )
-        return world.add_user(user).key
-    if op == "add_group":
-        world.add_group(str(args["group"]), str(args.get("directory", INTERNAL_DIRECTORY)))
-        return None
-    if op == "remove_group":
-        world.remove_group(str(args["group"]))
-        return None
-    raise ValueError(
-        f"unknown op {op!r}: add_member, remove_member, disable_user, enable_user, delete_user, "
-        "unsync_user, add_user, add_group, remove_group"
-    )

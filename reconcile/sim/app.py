@@ -1,27 +1,10 @@
-"""Builds the simulator's ASGI app: Confluence DC + Atlassian Cloud APIs + `/_sim/*`, behind SimMiddleware.
+"""Builds the simulator's ASGI app: `/_sim/*` plus every simulated API's routes (`APIS`), behind SimMiddleware.
 
-Seam for the Cloud part (`reconcile/sim/cloud.py`, owned by the "atlassian-cloud" engineer):
-
-    class CloudWorld:
-        @classmethod
-        def from_scenario(cls, mapping: Mapping[str, Any]) -> CloudWorld   # the scenario's `cloud:`
-        @classmethod                                                        # section ({} when absent)
-        def generate(cls, users: int, groups: int, memberships: int, seed: int) -> CloudWorld
-        def to_json(self) -> dict[str, Any]                                 # GET /_sim/state
-        def mutate(self, op: str, args: Mapping[str, Any]) -> Any           # POST /_sim/mutate with
-            # {"api": "atlassian-cloud", "op": ..., **args}; raise KeyError -> 404, ValueError -> 400
-    def routes(ctx: SimContext) -> list[starlette.routing.BaseRoute]
-
-`ctx.cloud` is the CloudWorld; `ctx.clock`, `ctx.log`, `ctx.settings`, `ctx.tickers` are shared.
-Cloud paths must start with one of `context.CLOUD_PREFIXES` (the middleware picks Cloud rate-limit
-headers by prefix). Latency, faults, rate limiting and the mutation log need nothing from the Cloud
-routes. When cloud.py is missing the app serves Confluence DC only (logged at WARNING).
+Latency, faults, rate limiting and the request log come from the middleware; the APIs add only routes.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -32,40 +15,26 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from reconcile.sim import admin
+from reconcile.sim.atlassian_cloud import routes as atlassian_cloud
+from reconcile.sim.atlassian_cloud.world import CloudWorld
+from reconcile.sim.confluence_dc import routes as confluence_dc
+from reconcile.sim.confluence_dc.world import DcWorld
 from reconcile.sim.context import CloudWorldLike, SimContext
 from reconcile.sim.control import SimSettings
 from reconcile.sim.middleware import SimMiddleware
 from reconcile.sim.scenario import Scenario, load_scenario
 from reconcile.sim.unrouted import not_routed
-from reconcile.sim.world import DcWorld
 
-log = logging.getLogger(__name__)
-
-
-def _cloud_module() -> Any | None:
-    try:
-        return importlib.import_module("reconcile.sim.cloud")
-    except ModuleNotFoundError as exc:
-        if exc.name != "reconcile.sim.cloud":
-            raise
-        log.warning("reconcile/sim/cloud.py is missing: the simulator serves Confluence DC only")
-        return None
+# Each simulated API's entry (see reconcile/sim/__init__.py); the order is the routing order.
+APIS: tuple[Callable[[SimContext], list[BaseRoute]], ...] = (confluence_dc.routes, atlassian_cloud.routes)
 
 
-def cloud_from_scenario(section: Mapping[str, Any] | None) -> CloudWorldLike | None:
-    module = _cloud_module()
-    if module is None:
-        return None
-    world: CloudWorldLike = module.CloudWorld.from_scenario(section or {})
-    return world
+def cloud_from_scenario(section: Mapping[str, Any] | None) -> CloudWorldLike:
+    return CloudWorld.from_scenario(section or {})
 
 
-def cloud_generated(users: int, groups: int, memberships: int, seed: int) -> CloudWorldLike | None:
-    module = _cloud_module()
-    if module is None:
-        return None
-    world: CloudWorldLike = module.CloudWorld.generate(users, groups, memberships, seed)
-    return world
+def cloud_generated(users: int, groups: int, memberships: int, seed: int) -> CloudWorldLike:
+    return CloudWorld.generate(users, groups, memberships, seed)
 
 
 def build_app(
@@ -97,12 +66,9 @@ def build_app(
 
 
 def app_for(ctx: SimContext) -> Starlette:
-    from reconcile.sim import confluence_dc
-
-    routes: list[BaseRoute] = [*admin.routes(ctx), *confluence_dc.routes(ctx)]
-    module = _cloud_module() if ctx.cloud is not None else None
-    if module is not None:
-        routes += module.routes(ctx)
+    routes: list[BaseRoute] = [*admin.routes(ctx)]
+    for api_routes in APIS:
+        routes += api_routes(ctx)
     app = Starlette(routes=routes, middleware=[Middleware(SimMiddleware, ctx=ctx)],
                     exception_handlers={404: not_routed, 405: not_routed})
     app.router.redirect_slashes = False  # real servers answer 404 to a stray slash, never a redirect

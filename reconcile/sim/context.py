@@ -1,7 +1,7 @@
 """What every part of the simulator shares: the worlds, the settings, the log, the clock.
 
-`SimContext` is the one object route builders receive (`routes(ctx)`); `CloudWorldLike` is the seam
-the Cloud world (`reconcile/sim/cloud.py`) fulfils.
+`SimContext` is the one object route builders receive (`routes(ctx)`); `CloudWorldLike` is what `/_sim/*`
+needs of the Cloud world (`reconcile/sim/atlassian_cloud/world.py`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from reconcile.sim.confluence_dc.world import DcWorld
 from reconcile.sim.control import RequestLog, SimSettings, TokenBucket
-from reconcile.sim.world import DcWorld
 
 DC = "confluence-dc"
 CLOUD = "atlassian-cloud"
@@ -33,7 +33,7 @@ def api_of(path: str) -> str:
 
 
 class CloudWorldLike(Protocol):
-    """What the app builder and `/_sim/*` need of the Cloud world (see reconcile/sim/app.py)."""
+    """What the app builder and `/_sim/*` need of the Cloud world (reconcile/sim/atlassian_cloud/world.py)."""
 
     def to_json(self) -> dict[str, Any]: ...
 

@@ -15,8 +15,16 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from reconcile.errors import ConfigError
+from reconcile.sim.confluence_dc.world import (
+    INTERNAL_DIRECTORY,
+    DcUser,
+    DcWorld,
+    Directory,
+    WorldError,
+    parse_version,
+    user_key,
+)
 from reconcile.sim.control import SimSettings, faults_from, rate_limit_from
-from reconcile.sim.world import INTERNAL_DIRECTORY, DcUser, DcWorld, Directory, WorldError, parse_version, user_key
 
 EXAMPLE = Path(__file__).with_name("scenarios") / "example.yaml"
 

@@ -18,10 +18,10 @@ import uvicorn
 from starlette.applications import Starlette
 
 from reconcile.sim.app import build_app, cloud_generated
-from reconcile.sim.generate import generate_dc
+from reconcile.sim.confluence_dc.generate import generate_dc
+from reconcile.sim.confluence_dc.world import parse_version
 from reconcile.sim.middleware import ConnectionReset
 from reconcile.sim.scenario import load_scenario
-from reconcile.sim.world import parse_version
 
 log = logging.getLogger(__name__)
 

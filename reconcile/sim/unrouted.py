@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from reconcile.sim.dc_common import rest_error
+from reconcile.sim.confluence_dc.common import rest_error
 
 
 async def not_routed(request: Request, exc: Exception) -> Response:

@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from reconcile.sim.confluence_dc.common import WEBSUDO_SECONDS, Caller, Session, Unauthorized, identify, sessions
+from reconcile.sim.confluence_dc.longtask import queue
 from reconcile.sim.context import SimContext
-from reconcile.sim.dc_common import WEBSUDO_SECONDS, Caller, Session, Unauthorized, identify, sessions
-from reconcile.sim.longtask import queue
 
 UNSYNCED_PAGE = "/admin/users/showallunsyncedusers.action"
 PAGE_SIZE = 100

@@ -1,5 +1,5 @@
 """What the simulated Organizations API says and accepts: error bodies, typed request fields, cursors,
-user/group JSON and the search filters (cloud.py serves them)."""
+user/group JSON and the search filters (routes.py serves them)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from reconcile.sim.cloud_world import CloudGroup, CloudUser, CloudWorld
+from reconcile.sim.atlassian_cloud.world import CloudGroup, CloudUser, CloudWorld
 
 GROUP_ARI = "ari:cloud:identity::group/"  # a group's id as the document's user example writes it
 

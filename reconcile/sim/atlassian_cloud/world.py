@@ -1,7 +1,7 @@
 """The simulated Atlassian Cloud organization: directories, users, groups, licences, one Jira site.
 
 Plain mutable state plus the rules the real APIs enforce (managed accounts, IdP-synced objects,
-app user limits). `reconcile/sim/cloud.py` serves it over HTTP.
+app user limits). `reconcile/sim/atlassian_cloud/routes.py` serves it over HTTP.
 """
 
 from __future__ import annotations

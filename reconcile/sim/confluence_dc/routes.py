@@ -1,7 +1,7 @@
 """The simulated Confluence Data Center REST API (`/rest/api/...`): reads, writes, long tasks.
 
 Shapes follow confluence-dc-10.0.3.json and the reference notes; every inferred choice is listed in
-the README (The simulator). The admin UI pages (unsynced users, websudo) are in dc_actions.py.
+the README (The simulator). The admin UI pages (unsynced users, websudo) are in actions.py.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from reconcile.sim import dc_actions
-from reconcile.sim.context import SimContext
-from reconcile.sim.dc_common import (
+from reconcile.sim.confluence_dc import actions
+from reconcile.sim.confluence_dc.common import (
     PROFILE_PICTURE,
     BadPaging,
     Caller,
@@ -32,8 +31,9 @@ from reconcile.sim.dc_common import (
     rest_error,
     unauthorized,
 )
-from reconcile.sim.longtask import queue
-from reconcile.sim.world import DcUser, WorldError
+from reconcile.sim.confluence_dc.longtask import queue
+from reconcile.sim.confluence_dc.world import DcUser, WorldError
+from reconcile.sim.context import SimContext
 
 Handler = Callable[[Request, Caller], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -282,5 +282,5 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         Route("/rest/api/admin/user/{username}", endpoint(delete_user, ADMIN, WRITE_API), methods=["DELETE"]),
         Route("/rest/api/admin/group", endpoint(create_group, ADMIN, WRITE_API), methods=["POST"]),
         Route("/rest/api/admin/group/{groupName}", endpoint(delete_group, ADMIN, WRITE_API), methods=["DELETE"]),
-        *dc_actions.routes(ctx),
+        *actions.routes(ctx),
     ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from reconcile.sim.world import INTERNAL_DIRECTORY, DcUser, DcWorld, Directory
+from reconcile.sim.confluence_dc.world import INTERNAL_DIRECTORY, DcUser, DcWorld, Directory
 
 ADMIN_TOKEN = "sim-admin-token"  # a simulator credential, documented in --help
 ADMIN_PASSWORD = "admin"

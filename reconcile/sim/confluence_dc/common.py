@@ -18,8 +18,8 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from reconcile.sim.confluence_dc.world import DcGroup, DcUser
 from reconcile.sim.context import SimContext
-from reconcile.sim.world import DcGroup, DcUser
 
 T = TypeVar("T")
 

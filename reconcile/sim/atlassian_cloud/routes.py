@@ -1,6 +1,6 @@
 """The Atlassian Cloud half of the simulator: Organizations v2, user management lifecycle, Jira site.
 
-Serves a `CloudWorld` (cloud_world.py) with the real paths, status codes, bodies and cursor
+Serves a `CloudWorld` (world.py) with the real paths, status codes, bodies and cursor
 pagination. `routes(ctx)` is what the simulator app (app.py) mounts; latency, rate limits, random
 faults and the request log come from its middleware, `CloudApi.faults` adds targeted ones.
 """
@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from reconcile.sim.cloud_lifecycle import Keyed, Lifecycle
-from reconcile.sim.cloud_shapes import (
+from reconcile.sim.atlassian_cloud.lifecycle import Keyed, Lifecycle
+from reconcile.sim.atlassian_cloud.shapes import (
     BODY_FIELDS,
     OrgError,
     basic_credentials,
@@ -30,7 +30,7 @@ from reconcile.sim.cloud_shapes import (
     user_json,
     user_matches,
 )
-from reconcile.sim.cloud_world import CloudGroup, CloudUser, CloudWorld
+from reconcile.sim.atlassian_cloud.world import CloudGroup, CloudUser, CloudWorld
 from reconcile.sim.context import SimContext
 from reconcile.sim.control import SimSettings
 
@@ -333,9 +333,11 @@ class CloudApi:
 
 
 def routes(ctx: SimContext) -> list[BaseRoute]:
-    """The Cloud routes over `ctx.cloud`; the handlers are `ctx.extra["cloud_api"]` (for faults)."""
+    """The Cloud routes over `ctx.cloud` (none without one); the handlers are `ctx.extra["cloud_api"]` (for faults)."""
+    if ctx.cloud is None:
+        return []
     if not isinstance(ctx.cloud, CloudWorld):
-        raise TypeError("the simulator's Cloud world is not a reconcile.sim.cloud.CloudWorld")
+        raise TypeError("the simulator's Cloud world is not a reconcile.sim.atlassian_cloud.world.CloudWorld")
     api = CloudApi(ctx.cloud, lambda: ctx.settings)
     ctx.extra["cloud_api"] = api
     return api.routes()

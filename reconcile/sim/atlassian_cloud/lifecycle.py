@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from reconcile.sim.cloud_world import CloudUser, CloudWorld
+from reconcile.sim.atlassian_cloud.world import CloudUser, CloudWorld
 
 LIFECYCLE_LINK = "https://confluence.atlassian.com/x/pTgoPQ"
 PATH = "/users/{account}/manage/lifecycle/"

@@ -12,8 +12,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconcile.sim.confluence_dc.world import DcUser
 from reconcile.sim.context import SimContext
-from reconcile.sim.world import DcUser
 
 TASK_NAME = "com.atlassian.confluence.user.DeleteUserLongRunningTask"
 

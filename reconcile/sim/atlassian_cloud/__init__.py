@@ -1,0 +1,4 @@
+"""The simulated Atlassian Cloud: Organizations v2, user management lifecycle, one Jira site.
+
+Entry: `routes.routes(ctx)` over `ctx.cloud` (a `world.CloudWorld`; no routes without one).
+"""
