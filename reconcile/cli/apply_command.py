@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from reconcile.cli.bars import Bars, bars_for
-from reconcile.cli.base import (
+from reconcile.cli.application import (
     Command,
     DesiredOption,
     Format,
@@ -25,11 +24,12 @@ from reconcile.cli.base import (
     env,
     err,
     globals_of,
-    guarded,
     out,
     render,
     run_async,
 )
+from reconcile.cli.bars import Bars, bars_for
+from reconcile.cli.exit import FAILED, guarded
 from reconcile.cli.files import check_directory, check_writable, read_plan_file
 from reconcile.cli.run import Run
 from reconcile.errors import ReconcileError, UsageError
@@ -112,7 +112,7 @@ def apply(  # noqa: PLR0917 - typer maps parameters to options
             err("Apply cancelled, nothing changed.")
             if not sys.stdin.isatty():
                 err("  → no terminal to answer on: approve with --approve DIGEST, or --auto-approve")
-            raise typer.Exit(1) from None
+            raise typer.Exit(FAILED) from None
         if result is not None:
             _conclude(result, quiet=g.quiet)
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from reconcile.cli.base import Globals, out
+from reconcile.cli.application import Globals, out
 
 
 class Bars:

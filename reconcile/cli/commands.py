@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from reconcile.cli.bars import Bars, bars_for
-from reconcile.cli.base import (
+from reconcile.cli.application import (
     Command,
     DesiredOption,
     Format,
@@ -24,11 +23,12 @@ from reconcile.cli.base import (
     env,
     err,
     globals_of,
-    guarded,
     out,
     render,
     run_async,
 )
+from reconcile.cli.bars import Bars, bars_for
+from reconcile.cli.exit import CHANGES_PENDING, guarded
 from reconcile.cli.files import check_overwrite, check_writable, export_omits, read_plan_file, write_atomic
 from reconcile.cli.run import Run
 from reconcile.notify import Phase
@@ -126,7 +126,7 @@ def plan(  # noqa: PLR0917 - typer maps parameters to options
                 err(f"Plan written to {out_file} (desired state from {g.desired}); apply it with: "
                     f"{apply_hint(out_file, g.desired, result.digest)}")
         if detailed_exitcode and not result.empty:
-            raise typer.Exit(3)
+            raise typer.Exit(CHANGES_PENDING)
 
 
 def apply_hint(out_file: Path, desired: Path, digest: str) -> str:

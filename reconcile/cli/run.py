@@ -16,14 +16,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from reconcile.cli.base import (
-    Globals,
-    Reported,
-    describe_error,
-    err,
-    exit_code_of,
-    print_error,
-)
+from reconcile.cli.application import Globals, err
+from reconcile.cli.exit import Reported, describe_error, exit_code_of, print_error
 from reconcile.cli.files import check_writable, write_atomic
 from reconcile.errors import ReconcileError, SafetyRefusal, UsageError
 from reconcile.journal import now

@@ -1,36 +1,30 @@
-"""The typer application, its global options, and the one place errors become messages and exit codes.
+"""The typer application, its global and shared options (RECONCILE_* environment variables), logging.
 
-Exit codes (SPEC §8): 0 success / no changes, 1 error (including failed actions), 2 usage,
-3 changes pending (`plan --detailed-exitcode`), 4 refused for safety. Only reconcile.cli prints or exits.
+Errors become messages and exit codes in exit.py. Only reconcile.cli prints or exits.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import os
 import sys
-import traceback
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from typer.core import TyperCommand, TyperGroup
-from typer.exceptions import TyperException
 
 from reconcile import __version__
 from reconcile.cli.argv import hoist_globals
 from reconcile.errors import ReconcileError
 from reconcile.plan import Plan
 
-P = ParamSpec("P")
 R = TypeVar("R")
-INTERRUPTED = 130
 
 
 def _bare_flags(params: list[Any]) -> list[Any]:
@@ -145,67 +139,6 @@ def err(message: str) -> None:
 
 def out(message: str) -> None:
     typer.echo(message)
-
-
-def exit_code_of(exc: BaseException) -> int:
-    """The exit code an exception ends the command with (typer.Exit carries its own)."""
-    if isinstance(exc, typer.Exit):
-        return int(exc.exit_code)
-    if isinstance(exc, ReconcileError):
-        return exc.exit_code
-    if isinstance(exc, KeyboardInterrupt):
-        return INTERRUPTED
-    if isinstance(exc, TyperException):
-        return int(getattr(exc, "exit_code", 1))
-    return 1
-
-
-def describe_error(exc: BaseException) -> str:
-    """The one message for an error, as printed after `Error: ` (never a secret: errors carry none)."""
-    if isinstance(exc, ReconcileError):
-        return str(exc)
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted"
-    return f"internal error: {type(exc).__name__}: {exc}"
-
-
-def print_error(exc: BaseException, *, verbose: bool) -> None:
-    if isinstance(exc, KeyboardInterrupt):
-        err("Interrupted. A later run of the same apply resumes where this one stopped.")
-        return
-    err(f"Error: {describe_error(exc)}")
-    if not isinstance(exc, ReconcileError):
-        if verbose:
-            err(traceback.format_exc())
-        else:
-            err("  → run again with --verbose for the traceback, and please report it")
-
-
-class Reported(Exception):
-    """The error was already printed (by a run's report step); exit with `code`."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-def guarded(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn every error into one clear message on stderr and its exit code; no traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort, TyperException):
-            raise
-        except Reported as done:
-            raise typer.Exit(done.code) from None
-        except (Exception, KeyboardInterrupt) as exc:
-            ctx = kwargs.get("ctx")
-            print_error(exc, verbose=globals_of(ctx if isinstance(ctx, typer.Context) else None).verbose)
-            raise typer.Exit(exit_code_of(exc)) from None
-
-    return wrapper
 
 
 def run_async(coro: Coroutine[Any, Any, R]) -> R:
