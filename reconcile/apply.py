@@ -17,16 +17,16 @@ from pathlib import Path
 from deepdiff import DeepDiff
 
 from reconcile.diff import diff
-from reconcile.errors import ApprovalMismatch, ReconcileError, StalePlan, UsageError
+from reconcile.errors import ActionsFailed, ApprovalMismatch, ReconcileError, StalePlan, UsageError
 from reconcile.journal import ApprovalMode, AuditContext, AuditLog, Journal, JournalView, now
 from reconcile.model import DesiredState
 from reconcile.plan import Action, ActionKind, Plan, match_digest, target_label
-from reconcile.results import ActionReport, ActionsFailed, ApplyResult, Held, holds_back, sentence
+from reconcile.results import ActionReport, ApplyResult, Held, failure_message, holds_back, sentence
 from reconcile.settings import Config
 from reconcile.targets.base import Outcome, Progress, Result, Target
 
 __all__ = [
-    "ActionReport", "ActionsFailed", "ApplyResult", "Approval", "Prepared", "apply", "check_approval",
+    "ActionReport", "ApplyResult", "Approval", "Prepared", "apply", "check_approval",
     "check_supported", "execute", "make_plan", "prepare", "prepare_fresh", "sentence", "stale_reasons",
 ]
 
@@ -263,7 +263,7 @@ async def apply(
     prepared: Prepared, config: Config, target: Target, *, state_dir: Path, audit: AuditLog,
     context: AuditContext, limit: int | None = None, report: Report | None = None,
 ) -> ApplyResult:
-    """Execute, then re-read and re-plan to report residual drift; ApplyFailed if any action failed."""
+    """Execute, then re-read and re-plan to report residual drift; ActionsFailed if any action failed."""
     result = await execute(prepared, target, state_dir=state_dir, audit=audit, context=context,
                            limit=limit, report=report)
     try:
@@ -273,5 +273,5 @@ async def apply(
         residual = None
     result = replace(result, residual=residual)
     if result.failures:
-        raise ActionsFailed(result)
+        raise ActionsFailed(failure_message(result), result=result)
     return result

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import assert_never
 
-from reconcile.errors import EmptySource, ReconcileError
+from reconcile.errors import EmptySource, IdentityConflict
 from reconcile.model import (
     AbsentPolicy,
     ActualState,
@@ -38,10 +38,6 @@ from reconcile.plan import (
     sha256_json,
 )
 from reconcile.suggest import Suggestions
-
-
-class IdentityConflict(ReconcileError):
-    """Desired users cannot be matched to accounts unambiguously (SPEC §4)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,13 @@
-"""The one error tree. Every message says what, where and what to do next.
+"""The one error tree: every error raised on purpose is defined here, and says what, where and what to do next.
 
     ReconcileError                     exit 1
     ├── ConfigError                    exit 1   desired files: a list of `file:line:col: message`
     ├── SourceError                    exit 1   a source could not be read (LDAP unreachable, bad bind, CSV)
     ├── TargetError                    exit 1   `METHOD url -> status: what to do`
     │   └── AuthError                  exit 1   wrong or anonymous credentials
-    ├── ApplyFailed                    exit 1   some actions failed during apply (each one listed)
+    ├── IdentityConflict               exit 1   desired users that cannot be matched to accounts unambiguously
+    ├── PlanFileError                  exit 1   not a plan file, another plan format, or edited after planning
+    ├── ActionsFailed                  exit 1   some actions failed during apply (each one listed)
     ├── UsageError                     exit 2   wrong flags (e.g. a digest prefix under 12 characters)
     └── SafetyRefusal                  exit 4   limits, empty source, protected principals
         ├── LimitExceeded              exit 4
@@ -17,6 +19,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reconcile.results import ApplyResult
 
 
 class ReconcileError(Exception):
@@ -61,8 +67,24 @@ class AuthError(TargetError):
     """The credentials are wrong, or the server treats them as anonymous."""
 
 
-class ApplyFailed(ReconcileError):
-    """Apply finished, but some actions failed; a later apply of the same plan retries them."""
+class IdentityConflict(ReconcileError):
+    """Desired users cannot be matched to accounts unambiguously (SPEC §4)."""
+
+
+class PlanFileError(ReconcileError):
+    """A plan file cannot be used: not what `reconcile plan --out` wrote, another format, or edited since."""
+
+
+class ActionsFailed(ReconcileError):
+    """Apply finished, but some actions failed; a later apply of the same plan retries them.
+
+    Carries the apply's `result` (for the run report and notifications).
+    """
+
+    def __init__(self, message: str, *, result: ApplyResult) -> None:
+        super().__init__(message, hint="fix the causes, then run the same apply again: it retries only "
+                         "what is not done")
+        self.result = result
 
 
 class UsageError(ReconcileError):

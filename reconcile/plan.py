@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any, assert_never
 
 from reconcile import __version__
-from reconcile.errors import LimitExceeded, ReconcileError, StalePlan
+from reconcile.errors import LimitExceeded, PlanFileError, StalePlan
 from reconcile.model import Limit
 
 FORMAT_VERSION = 1
@@ -226,7 +226,7 @@ class Plan:
 
     @staticmethod
     def loads(text: str, source: str = "plan") -> Plan:
-        """Parse a plan file, checking its digest; raises ReconcileError (exit 1) saying why not.
+        """Parse a plan file, checking its digest; raises PlanFileError (exit 1) saying why not.
 
         Not a ConfigError: that one reads "problems in the desired state", and a plan file is not.
         """
@@ -253,11 +253,11 @@ class Plan:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise not_a_plan(source, _why_not(exc, data)) from exc
         if plan.format_version != FORMAT_VERSION:
-            raise ReconcileError(f"{source}: plan format {plan.format_version} is not {FORMAT_VERSION}",
+            raise PlanFileError(f"{source}: plan format {plan.format_version} is not {FORMAT_VERSION}",
                                  hint=again)
         recorded = data.get("digest")
         if recorded != plan.digest:
-            raise ReconcileError(
+            raise PlanFileError(
                 f"{source}: the plan's digest does not match its content: the file was edited after "
                 "planning (or damaged); nothing was changed",
                 hint=again,
@@ -298,9 +298,9 @@ class Plan:
         return problems
 
 
-def not_a_plan(source: str, why: str) -> ReconcileError:
+def not_a_plan(source: str, why: str) -> PlanFileError:
     """The error for a file that is not a plan (binary, truncated, another JSON document)."""
-    return ReconcileError(f"{source}: not a reconcile plan file: {why}; nothing was changed",
+    return PlanFileError(f"{source}: not a reconcile plan file: {why}; nothing was changed",
                           hint="give the file written by `reconcile plan --out FILE` (or plan again)")
 
 

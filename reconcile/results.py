@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import assert_never
 
-from reconcile.errors import ApplyFailed
 from reconcile.plan import Action, ActionKind, Plan
 from reconcile.targets.base import Outcome, Result
 
@@ -108,15 +107,6 @@ class ApplyResult:
         if self.not_run:
             parts.append(f"{len(self.not_run)} left for a later apply of this plan")
         return f"Apply of plan {self.digest[:12]}: " + ", ".join(parts) + f" in {self.seconds:.1f}s."
-
-
-class ActionsFailed(ApplyFailed):
-    """ApplyFailed carrying the apply's result (for the run report and notifications)."""
-
-    def __init__(self, result: ApplyResult) -> None:
-        super().__init__(failure_message(result), hint="fix the causes, then run the same apply again: "
-                         "it retries only what is not done")
-        self.result = result
 
 
 def failure_message(result: ApplyResult) -> str:

@@ -29,7 +29,7 @@ from reconcile.apply import (
     prepare,
     sentence,
 )
-from reconcile.errors import ApplyFailed, ApprovalMismatch, LimitExceeded, StalePlan, UsageError
+from reconcile.errors import ActionsFailed, ApprovalMismatch, LimitExceeded, StalePlan, UsageError
 from reconcile.journal import ApprovalMode, AuditContext, AuditLog, Journal
 from reconcile.model import AbsentPolicy, DesiredUser, Limit, Policy, Status
 from reconcile.plan import Action, ActionKind, Plan, Subject
@@ -275,7 +275,7 @@ def test_a_failure_holds_back_only_the_same_users_later_memberships_and_is_retri
     plan = setup.plan()
     lines: list[str] = []
 
-    with pytest.raises(ApplyFailed) as failed:
+    with pytest.raises(ActionsFailed) as failed:
         setup.apply(setup.prepare(plan), lines=lines)
 
     message = str(failed.value)
@@ -322,7 +322,7 @@ def test_a_failed_membership_never_holds_back_taking_access_away(tmp_path: Path)
     kinds = {a.describe(): a.kind for a in plan.actions}
     assert "disable bob@example.com (u-bob)" in kinds and "add erin@example.com (u-erin) to team-ops" in kinds
 
-    with pytest.raises(ApplyFailed) as failed:
+    with pytest.raises(ActionsFailed) as failed:
         s.apply(Prepared(plan, make_config(state, users).inline, plan.actions))
 
     result = failed.value.result  # type: ignore[attr-defined]

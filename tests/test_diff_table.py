@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from builders import TARGET, actual, dc_user, desired, lines, policy, scope
 
-from reconcile.diff import IdentityConflict, diff
-from reconcile.errors import EmptySource, LimitExceeded
+from reconcile.diff import diff
+from reconcile.errors import EmptySource, IdentityConflict, LimitExceeded
 from reconcile.model import AbsentPolicy, Limit, UnsyncedPolicy, User
 from reconcile.plan import ActionKind, Plan, WarningKind
 

@@ -171,7 +171,7 @@ def test_an_account_whose_email_is_hidden_is_protected_when_scope_protect_names_
 
 def test_a_desired_user_whose_keys_name_two_accounts_is_an_error_not_a_pick() -> None:
     # The key is one account's (email-shaped) username, the source-supplied username another's.
-    from reconcile.diff import IdentityConflict
+    from reconcile.errors import IdentityConflict
 
     one = User(ref="key-1", username="bob@example.com")
     two = User(ref="key-2", username="robert")
