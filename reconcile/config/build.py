@@ -17,6 +17,7 @@ from reconcile.errors import ConfigError
 from reconcile.model import (
     DesiredState,
     DesiredUser,
+    Identity,
     Location,
     Policy,
     Scope,
@@ -53,6 +54,14 @@ def sections(docs: Sequence[Fields], problems: Problems) -> dict[str, Item]:
                 continue
             seen[name] = item
     return seen
+
+
+def _type_problem(fields: Fields, path: str, known: Sequence[str]) -> tuple[Location, str]:
+    """An unknown `type:`: the loader's checks refuse it first; the builder never guesses one."""
+    item = fields.get("type")
+    where = item.loc if item is not None else Location("<configuration>")
+    value = None if item is None else item.value
+    return where, f"{path}.type: {unknown_value(value, known)}"
 
 
 def target(fields: Fields) -> TargetConfig:
@@ -99,9 +108,10 @@ class _Draft:
     name: str | None = None
 
     def freeze(self) -> DesiredUser:
-        return DesiredUser(key=self.key, status=self.status, groups=frozenset(self.groups),
-                           username=self.username, email=self.email, display_name=self.name,
-                           source="yaml", origin=self.origin)
+        extra = Identity(username=self.username, email=self.email)
+        identity = Identity.of_key(self.key).merged(extra) if extra.items() else Identity()  # empty: the key alone
+        return DesiredUser(key=self.key, status=self.status, groups=frozenset(self.groups), identity=identity,
+                           display_name=self.name, source="yaml", origin=self.origin)
 
 
 @dataclass(slots=True)

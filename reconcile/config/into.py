@@ -11,7 +11,6 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from enum import Enum
-from functools import cache
 from typing import Any, TypeVar
 
 from reconcile.config.nodes import Item, ListOf, MapOf, Node, Nullable
@@ -86,9 +85,13 @@ def check_into(record: Any) -> None:
             raise IntoError(f"keys {missing} of '{key}' land in no field of {into.cls.__name__}")
 
 
-@cache
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
 def _hints(cls: type[Any]) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
 
 
 def _unoptional(hint: Any) -> Any:
@@ -126,12 +129,7 @@ def _value(hint: Any, value: Any, node: Node) -> Any:
 
 def _blank(hint: Any) -> Any:
     """A stand-in for a required field whose key was invalid: the Config is refused anyway."""
-    hint = _unoptional(hint)
-    if hint is str:
-        return ""
-    if dataclasses.is_dataclass(hint):
-        return None
-    return None
+    return "" if _unoptional(hint) is str else None
 
 
 def _lookup(record: Any, fields: Mapping[str, Item], path: str) -> tuple[Item, Node] | None:

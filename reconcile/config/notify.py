@@ -10,7 +10,8 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from reconcile.config.into import Into, build as build_into, check_into
+from reconcile.config.into import Into, check_into
+from reconcile.config.into import build as build_into
 from reconcile.config.nodes import At, Context, Fields, Invalid, ListOf, MapOf
 from reconcile.config.records import Forbid, Record
 from reconcile.config.references import FilePath, SecretFile, SecretRef
