@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from reconcile.cli import app
 from reconcile.config.into import Into, IntoError, check_into
-from reconcile.config.nodes import ListOf
+from reconcile.config.nodes import ListOf, Node
 from reconcile.config.records import Record
 from reconcile.config.registry import Kind
 from reconcile.config.scalars import Boolean, Number, Text
@@ -119,7 +119,7 @@ def test_an_unknown_type_is_an_error_never_a_default() -> None:
 
 
 def test_a_misspelt_key_or_field_fails_when_the_record_is_declared() -> None:
-    def http(**keys: object) -> Record:
+    def http(**keys: Node) -> Record:
         fields = {"timeout": Number(above=0), "concurrency": Number(above=0), "max_retries": Number(above=0),
                   "ca_file": Text(), **keys}
         return Record(fields, into=Into(HttpSettings, fixed=("verify_tls",)))
@@ -127,7 +127,7 @@ def test_a_misspelt_key_or_field_fails_when_the_record_is_declared() -> None:
     check_into(http())
     with pytest.raises(IntoError, match="key 'timout' lands in no field of HttpSettings"):
         check_into(http(timout=Number(above=0)))
-    with pytest.raises(IntoError, match="HttpSettings.verify_tls: the record has no key 'verify_tls'"):
+    with pytest.raises(IntoError, match=r"HttpSettings\.verify_tls: the record has no key 'verify_tls'"):
         check_into(Record(http().fields, into=Into(HttpSettings)))
     with pytest.raises(IntoError, match="RosterConfig has no field 'poeple'"):
         check_into(Record(ROSTER.fields, into=Into(RosterConfig, keys={"poeple": ("people",)})))
@@ -179,5 +179,5 @@ def test_the_first_failing_source_by_name_is_reported(tmp_path: Path, order: dic
     async def run() -> DesiredState:
         return await gather_desired(config, factory=factory(*gates(fail=("corp", "hr"))))  # type: ignore[arg-type]
 
-    with pytest.raises(SourceError, match="^source corp failed$"):
+    with pytest.raises(SourceError, match=r"^source corp failed$"):
         asyncio.run(run())
