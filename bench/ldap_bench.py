@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MEMBERSHIPS_PER_USER = 4
 
 READER = """
-import json, resource, sys, time
+import asyncio, json, resource, sys, time
 from reconcile.settings import LdapGroupsConfig, LdapSourceConfig, LdapUsersConfig, Secret
 from reconcile.sources.ldap import LdapSource
 a = json.loads(sys.argv[1])
@@ -31,7 +31,7 @@ config = LdapSourceConfig(
     groups=LdapGroupsConfig(base=a["groups_base"], map=(("g*", "team-*"),)))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.perf_counter()
-state = LdapSource(config).read()
+state = asyncio.run(LdapSource(config).read())
 seconds = time.perf_counter() - started
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"seconds": seconds, "users": len(state.users), "groups": len(state.groups),

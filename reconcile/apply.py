@@ -95,10 +95,9 @@ async def make_plan(
 ) -> tuple[DesiredState, Plan]:
     """Read the desired state (unless given), fetch the actual state, and plan."""
     if desired is None:
-        from reconcile.desired import read_desired
+        from reconcile.desired import gather_desired
 
-        wanted: DesiredState = await asyncio.to_thread(read_desired, config)
-        desired = wanted
+        desired = await gather_desired(config)
     actual = await target.fetch(config.scope, progress)
     plan = diff(desired, actual, scope=config.scope, policy=config.policy, target=target.describe())
     check_supported(plan, target)

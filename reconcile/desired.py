@@ -1,21 +1,22 @@
-"""The merged desired state: the inline `yaml` source plus every configured source.
+"""The merged desired state: the inline `yaml` source plus every configured source, read concurrently.
 
 A user named by several sources gets the union of their groups and identity keys; two sources
-stating different statuses, or different emails (usernames) for one user, is a ConfigError.
-Each source, and the merged result, is refused when empty unless `allow_empty` says otherwise.
+stating different statuses, or different keys of one kind (emails, usernames, ...) for one user, is a
+ConfigError. Each source, and the merged result, is refused when empty unless `allow_empty` says otherwise.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import assert_never
 
 from reconcile.errors import ConfigError, EmptySource
-from reconcile.model import DesiredState, DesiredUser, Location, Status, is_email, norm
-from reconcile.settings import Config, CsvSourceConfig, LdapSourceConfig, SourceConfig
+from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
+from reconcile.settings import Config, SourceConfig
 from reconcile.sources.base import Source
+from reconcile.sources.registry import SOURCES
 from reconcile.sources.yaml import YamlSource
 
 log = logging.getLogger(__name__)
@@ -24,27 +25,39 @@ SourceFactory = Callable[[SourceConfig], Source]
 
 
 def open_source(config: SourceConfig) -> Source:
-    """The Source a configuration names; source modules are imported only when used."""
-    match config:
-        case LdapSourceConfig():
-            from reconcile.sources.ldap import LdapSource
-
-            return LdapSource(config)
-        case CsvSourceConfig():
-            from reconcile.sources.csv import CsvSource
-
-            return CsvSource(config)
-        case _:
-            assert_never(config)
+    """The Source a configuration names, built by its type's registry entry."""
+    return SOURCES.get(config.type).open(config)
 
 
 def read_desired(config: Config, *, factory: SourceFactory = open_source) -> DesiredState:
-    """Read every source and merge them with the inline users; raises ConfigError or EmptySource."""
+    """`gather_desired` for callers without an event loop (bench, scripts)."""
+    return asyncio.run(gather_desired(config, factory=factory))
+
+
+async def _read_all(sources: dict[str, Source]) -> dict[str, DesiredState]:
+    """Every source read concurrently; a failure is raised for the first failing source by name."""
+    names = list(sources)
+    results = await asyncio.gather(*(sources[n].read() for n in names), return_exceptions=True)
+    by_name = dict(zip(names, results, strict=True))
+    failed = sorted(n for n, r in by_name.items() if isinstance(r, BaseException))
+    for name in failed[1:]:
+        log.error("source %s also failed: %s", name, by_name[name])
+    if failed:
+        error = by_name[failed[0]]
+        assert isinstance(error, BaseException)
+        raise error
+    return {n: r for n, r in by_name.items() if isinstance(r, DesiredState)}
+
+
+async def gather_desired(config: Config, *, factory: SourceFactory = open_source) -> DesiredState:
+    """Read every source (concurrently) and merge them with the inline users; raises ConfigError,
+    SourceError (the first failing source by name) or EmptySource."""
     merger = _Merger()
-    merger.add(YamlSource(config.inline).read(), "yaml", None)
+    merger.add(await YamlSource(config.inline).read(), "yaml", None)
+    opened = {name: factory(source_config) for name, source_config in config.sources.items()}
+    states = await _read_all(opened)
     for name, source_config in config.sources.items():
-        source = factory(source_config)
-        state = source.read()
+        state = states[name]
         log.info("source %s (%s): %d users", name, source_config.type, len(state.users))
         if not state.users and not (source_config.allow_empty or config.policy.allow_empty):
             where = f"{source_config.origin}: " if source_config.origin else ""
@@ -81,8 +94,7 @@ class _Entry:
     origin: Location | None
     status: Status = Status.ACTIVE
     stated_by: str | None = None  # the first source that stated a status
-    username: str | None = None  # a non-email identity: DC username or Cloud account id
-    email: str | None = None
+    identity: Identity = field(default_factory=Identity)
     display_name: str | None = None
     groups: set[str] = field(default_factory=set)
 
@@ -91,11 +103,14 @@ class _Entry:
         return f"for '{self.key}'" + (f", from {self.origin}" if self.origin else "")
 
 
-def _identity(user: DesiredUser) -> tuple[str | None, str | None]:
-    """(username or account id, email) of a desired user, from its key and extra keys."""
-    username = user.username or (None if is_email(user.key) else user.key)
-    email = user.email or (user.key if is_email(user.key) else None)
-    return username, email
+def _identity(user: DesiredUser) -> Identity:
+    """The typed keys of a desired user; from its key when its source gave none."""
+    return user.identity if user.identity.items() else Identity.of_key(user.key)
+
+
+# Conflicts are reported for the first kind that differs, in this order.
+_KINDS = (("email", "email"), ("username", "username"), ("account id", "account_id"),
+          ("external id", "external_id"))
 
 
 @dataclass(slots=True)
@@ -114,8 +129,8 @@ class _Merger:
             self._user(user, name, origin)
 
     def _user(self, user: DesiredUser, name: str, source_origin: Location | None) -> None:
-        username, email = _identity(user)
-        ids = list(dict.fromkeys(norm(i) for i in (user.key, username, email) if i))
+        identity = _identity(user)
+        ids = list(dict.fromkeys(norm(i) for i in (user.key, *(v for _, v in identity.items())) if i))
         hits = sorted({self.index[i] for i in ids if i in self.index})
         stated = name != "yaml" or user.status is Status.DISABLED  # inline `active` is the default
         here = f"{user.origin or source_origin or name}"
@@ -128,13 +143,14 @@ class _Merger:
         if not hits:
             self.entries.append(_Entry(
                 key=user.key, sources=[name], origin=user.origin or source_origin, status=user.status,
-                stated_by=name if stated else None, username=username, email=email,
+                stated_by=name if stated else None, identity=identity,
                 display_name=user.display_name, groups=set(user.groups)))
             for i in ids:
                 self.index[i] = len(self.entries) - 1
             return
         entry = self.entries[hits[0]]
-        for kind, mine, theirs in (("email", email, entry.email), ("username", username, entry.username)):
+        for kind, attribute in _KINDS:
+            mine, theirs = getattr(identity, attribute), getattr(entry.identity, attribute)
             if mine and theirs and norm(mine) != norm(theirs):
                 self.conflicts.append(
                     f"{here}: user '{user.key}': source '{name}' gives {kind} '{mine}', source "
@@ -147,8 +163,7 @@ class _Merger:
             return
         if stated and not entry.stated_by:
             entry.status, entry.stated_by = user.status, name
-        entry.username = entry.username or username
-        entry.email = entry.email or email
+        entry.identity = entry.identity.merged(identity)
         entry.display_name = entry.display_name or user.display_name
         entry.groups |= user.groups
         if name not in entry.sources:
@@ -163,12 +178,8 @@ class _Merger:
     def result(self) -> DesiredState:
         users: dict[str, DesiredUser] = {}
         for e in self.entries:
-            key_is_email = is_email(e.key)
             users[norm(e.key)] = DesiredUser(
-                key=e.key, status=e.status, groups=frozenset(e.groups),
-                username=None if not key_is_email and e.username and norm(e.username) == norm(e.key)
-                else e.username,
-                email=None if key_is_email else e.email,
+                key=e.key, status=e.status, groups=frozenset(e.groups), identity=e.identity,
                 display_name=e.display_name, source="+".join(e.sources), origin=e.origin)
             self.groups |= e.groups
         return DesiredState(users=users, groups=frozenset(self.groups), origins=dict(self.origins))

@@ -156,8 +156,8 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[_Match
         want = desired.users[key]
         # Exact username / account id first (SPEC §4), whatever the key looks like: Confluence DC
         # usernames are often email addresses, and DC before 9.3 reveals no email to fall back on.
-        names = [k for k in (key, want.username and norm(want.username)) if k]
-        emails = [k for k in (key, want.email and norm(want.email)) if k and is_email(k)]
+        names = [k for k in (key, *want.identity.names()) if k]
+        emails = [k for k in (key, want.identity.email and norm(want.identity.email)) if k and is_email(k)]
         found = _lookup(by_name, names)
         if len(found) > 1:
             refs = ", ".join(f"{u.label} ({u.ref})" for u in found)
@@ -190,7 +190,7 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[_Match
 
 def _known_by_email_only(want: DesiredUser) -> bool:
     """A desired user with an email and no username / account id: found only where emails show."""
-    return is_email(want.key) and not want.username
+    return is_email(want.key) and not want.identity.names()
 
 
 def _lookup(index: Mapping[str, list[User]], keys: Iterable[str]) -> list[User]:
@@ -387,7 +387,7 @@ class _Planner:
 def desired_digest(desired: DesiredState, scope: Scope, policy: Policy) -> str:
     """sha256 of the normalised merged desired state (with scope and policy), not of the raw files."""
     users = [
-        [key, u.status.value, sorted(u.groups), u.username and norm(u.username), u.email and norm(u.email)]
+        [key, u.status.value, sorted(u.groups), [[kind, norm(v)] for kind, v in u.identity.items()]]
         for key, u in sorted(desired.users.items())
     ]
     return sha256_json(

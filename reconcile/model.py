@@ -162,20 +162,57 @@ class ActualState:
 
 
 @dataclass(frozen=True, slots=True)
+class Identity:
+    """The typed identity keys a source knows for one desired user (SPEC §4), as the source wrote them.
+
+    A non-email key written in the desired files is a `username`: it names a Confluence DC username or
+    a Cloud account id, whichever the target has (matching tries both).
+    """
+
+    username: str | None = None  # DC username (LDAP `users.username`, a YAML key without '@')
+    email: str | None = None
+    account_id: str | None = None  # Cloud account id (the CSV export's `User id`)
+    external_id: str | None = None  # an IdP's own id (SCIM `externalId`); not matched to targets
+
+    @staticmethod
+    def of_key(key: str) -> Identity:
+        """The identity a desired-file key states: an email if it has an '@', else a username."""
+        return Identity(email=key) if is_email(key) else Identity(username=key)
+
+    def items(self) -> tuple[tuple[str, str], ...]:
+        """(kind, value) of every key given, in a fixed order: username, email, account id, external id."""
+        pairs = (("username", self.username), ("email", self.email), ("account id", self.account_id),
+                 ("external id", self.external_id))
+        return tuple((kind, value) for kind, value in pairs if value)
+
+    def names(self) -> tuple[str, ...]:
+        """The normalised keys matched exactly against target usernames and account ids."""
+        return tuple(norm(k) for k in (self.username, self.account_id) if k)
+
+    def merged(self, other: Identity) -> Identity:
+        """This identity with the keys only `other` gives."""
+        return Identity(username=self.username or other.username, email=self.email or other.email,
+                        account_id=self.account_id or other.account_id,
+                        external_id=self.external_id or other.external_id)
+
+
+@dataclass(frozen=True, slots=True)
 class DesiredUser:
-    """A user the desired state names. `key` is how the desired file wrote it (SPEC §4)."""
+    """A user the desired state names. `key` is how it is shown and keyed (SPEC §4); `identity` holds
+    every identity key its sources gave (the key's own among them when a source built it from one)."""
 
     key: str
     status: Status = Status.ACTIVE
     groups: frozenset[str] = frozenset()  # lower-cased group names
-    username: str | None = None  # extra key a source supplies (LDAP uid)
-    email: str | None = None  # extra key a source supplies (LDAP mail)
+    identity: Identity = Identity()  # empty: the key is the only one, typed by its form (`Identity.of_key`)
     display_name: str | None = None
     source: str = "yaml"
     origin: Location | None = None
 
     def keys(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(norm(k) for k in (self.key, self.username, self.email) if k))
+        """The key and the identity keys scope globs match (an IdP's external id is not one of them)."""
+        i = self.identity
+        return tuple(dict.fromkeys(norm(k) for k in (self.key, i.username, i.email, i.account_id) if k))
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from reconcile.model import DesiredState, Globs, Location, Policy, Scope
 
@@ -170,7 +171,17 @@ class CsvSourceConfig:
     type: str = "csv"
 
 
-SourceConfig = LdapSourceConfig | CsvSourceConfig
+class SourceConfig(Protocol):
+    """What every source type's settings carry (each type's own class is in its registry entry)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def allow_empty(self) -> bool: ...
+    @property
+    def origin(self) -> Location | None: ...
 
 
 @dataclass(frozen=True, slots=True)

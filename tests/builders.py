@@ -15,6 +15,7 @@ from reconcile.model import (
     DesiredUser,
     Globs,
     Group,
+    Identity,
     Policy,
     Scope,
     Status,
@@ -64,8 +65,7 @@ def desired(users: Mapping[str, Mapping[str, object]] | None = None, groups: Ite
                 key=key,
                 status=Status(str(spec.get("status", "active"))),
                 groups=frozenset(str(g) for g in spec.get("groups", ()) or ()),  # type: ignore[attr-defined]
-                username=spec.get("username"),  # type: ignore[arg-type]
-                email=spec.get("email"),  # type: ignore[arg-type]
+                identity=Identity(username=spec.get("username"), email=spec.get("email")),  # type: ignore[arg-type]
             )
         )
     return DesiredState.build(out, groups)

@@ -14,7 +14,7 @@ from fixtures_config import HEAD, load, write
 
 from reconcile.desired import SourceFactory, read_desired
 from reconcile.errors import ConfigError, EmptySource
-from reconcile.model import DesiredState, DesiredUser, Status
+from reconcile.model import DesiredState, DesiredUser, Identity, Status
 from reconcile.settings import Config, SourceConfig
 from reconcile.sources.base import Source
 
@@ -28,7 +28,7 @@ class ListSource:
     name: str
     users: list[DesiredUser]
 
-    def read(self) -> DesiredState:
+    async def read(self) -> DesiredState:
         return DesiredState.build(self.users)
 
 
@@ -58,16 +58,17 @@ def factory(*sources: ListSource) -> SourceFactory:
 def test_users_named_by_several_sources_get_the_union(tmp_path: Path) -> None:
     config = configure(tmp_path, "users:\n  alice@example.com: {groups: [team-a]}\n", sources={"corp": ""})
     corp = ListSource("corp", [
-        DesiredUser("alice", email="alice@example.com", groups=frozenset({"team-b"}), display_name="Alice"),
-        DesiredUser("bob", email="bob@example.com", status=Status.DISABLED),
+        DesiredUser("alice", identity=Identity(username="alice", email="alice@example.com"),
+                    groups=frozenset({"team-b"}), display_name="Alice"),
+        DesiredUser("bob", identity=Identity(username="bob", email="bob@example.com"), status=Status.DISABLED),
     ])
     state = read_desired(config, factory=factory(corp))
     alice = state.users["alice@example.com"]
-    assert (alice.key, alice.username, alice.email) == ("alice@example.com", "alice", None)
+    assert (alice.key, alice.identity) == ("alice@example.com", Identity(username="alice", email="alice@example.com"))
     assert alice.groups == {"team-a", "team-b"} and alice.display_name == "Alice"
     assert alice.source == "yaml+corp"
     assert alice.origin is not None and alice.origin.line == 13  # after the sources section
-    assert state.users["bob"].status is Status.DISABLED and state.users["bob"].email == "bob@example.com"
+    assert state.users["bob"].status is Status.DISABLED and state.users["bob"].identity.email == "bob@example.com"
     assert state.groups == {"team-a", "team-b"}
 
 
@@ -80,7 +81,7 @@ def test_unstated_inline_status_yields_to_a_source(tmp_path: Path) -> None:
 
 def test_two_sources_stating_different_statuses_conflict(tmp_path: Path) -> None:
     config = configure(tmp_path, sources={"corp": "", "hr": ""})
-    corp = ListSource("corp", [DesiredUser("carol", email="carol@example.com")])
+    corp = ListSource("corp", [DesiredUser("carol", identity=Identity(username="carol", email="carol@example.com"))])
     hr = ListSource("hr", [DesiredUser("carol@example.com", status=Status.DISABLED)])
     with pytest.raises(ConfigError) as caught:
         read_desired(config, factory=factory(corp, hr))
@@ -91,14 +92,14 @@ def test_two_sources_stating_different_statuses_conflict(tmp_path: Path) -> None
 
 def test_inline_disabled_against_a_source_saying_active_conflicts(tmp_path: Path) -> None:
     config = configure(tmp_path, "users:\n  dave: {status: disabled}\n", sources={"corp": ""})
-    corp = ListSource("corp", [DesiredUser("dave", email="dave@example.com")])
+    corp = ListSource("corp", [DesiredUser("dave", identity=Identity(username="dave", email="dave@example.com"))])
     with pytest.raises(ConfigError, match="user 'dave': source 'corp' says active, source 'yaml' says disabled"):
         read_desired(config, factory=factory(corp))
 
 
 def test_different_emails_for_one_username_conflict(tmp_path: Path) -> None:
     config = configure(tmp_path, "users:\n  erin: {email: erin@example.com}\n", sources={"corp": ""})
-    corp = ListSource("corp", [DesiredUser("erin", email="erin@example.org")])
+    corp = ListSource("corp", [DesiredUser("erin", identity=Identity(username="erin", email="erin@example.org"))])
     with pytest.raises(ConfigError) as caught:
         read_desired(config, factory=factory(corp))
     assert caught.value.problems == [
@@ -136,7 +137,7 @@ def test_the_default_factory_reads_a_real_csv_source() -> None:
     state = read_desired(config)
     assert set(state.users) == {"erin@example.com", "5b10ac8d82e05b22cc7d4ef5"}
     erin = state.users["erin@example.com"]
-    assert erin.username == "70121:1c2d" and erin.groups == {"confluence-users", "team-ops"}
+    assert erin.identity.account_id == "70121:1c2d" and erin.groups == {"confluence-users", "team-ops"}
     assert erin.source == "yaml+export"
     bob = state.users["5b10ac8d82e05b22cc7d4ef5"]
-    assert bob.status is Status.DISABLED and bob.email == "bob@example.org"
+    assert bob.status is Status.DISABLED and bob.identity.email == "bob@example.org"

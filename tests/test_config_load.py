@@ -72,7 +72,7 @@ def test_cloud_configuration_split_over_files() -> None:
     users = config.inline.users
     assert users["alice@example.com"].display_name == "Alice Example"
     assert users["alice@example.com"].groups == {"team-docs", "jira-users"}
-    assert users["5b10ac8d82e05b22cc7d4ef5"].email == "bob@example.org"
+    assert users["5b10ac8d82e05b22cc7d4ef5"].identity.email == "bob@example.org"
     assert users["5b10ac8d82e05b22cc7d4ef5"].status is Status.DISABLED
     # A member written with other case is the same user; the key keeps how users: wrote it.
     assert users["carol@example.com"].key == "carol@example.com"
@@ -113,7 +113,7 @@ groups:
 """}))
     assert list(config.inline.users) == ["alice@example.com"]
     assert config.inline.users["alice@example.com"].groups == {"team-a", "team-b"}
-    assert config.inline.users["alice@example.com"].username == "alice"
+    assert config.inline.users["alice@example.com"].identity.username == "alice"
 
 
 def test_environment_references_embedded_in_other_values(tmp_path: Path) -> None:

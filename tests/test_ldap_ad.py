@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -52,35 +53,35 @@ def groups_of(state: DesiredState) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize("tls", ["ldaps", "start_tls", "plain"])
 def test_ad_users_over_every_connection_mode(samba_ad: SambaAd, tls: str) -> None:
-    state = LdapSource(ad_config(samba_ad, tls=tls)).read()
+    state = asyncio.run(LdapSource(ad_config(samba_ad, tls=tls)).read())
     assert sorted(state.users) == ["alice@example.test", "bob.baker@example.test", "carol@example.test",
                                    "dave@example.test", "erin@example.test", "grace", "mallory@example.test"]
     alice = state.users["alice@example.test"]
-    assert (alice.username, alice.display_name, alice.source) == ("alice", "Alice Archer", "ad")
+    assert (alice.identity.username, alice.display_name, alice.source) == ("alice", "Alice Archer", "ad")
 
 
 def test_ad_is_detected_from_the_root_dse(samba_ad: SambaAd) -> None:
-    detected = LdapSource(ad_config(samba_ad)).read()
-    forced = LdapSource(ad_config(samba_ad, flavor=LdapFlavor.ACTIVE_DIRECTORY)).read()
+    detected = asyncio.run(LdapSource(ad_config(samba_ad)).read())
+    forced = asyncio.run(LdapSource(ad_config(samba_ad, flavor=LdapFlavor.ACTIVE_DIRECTORY)).read())
     assert detected == forced
     assert detected.users["mallory@example.test"].status is Status.DISABLED  # only AD reads userAccountControl
 
 
 def test_user_account_control_bit_2_disables(samba_ad: SambaAd) -> None:
-    state = LdapSource(ad_config(samba_ad)).read()
+    state = asyncio.run(LdapSource(ad_config(samba_ad)).read())
     assert [k for k, u in state.users.items() if u.status is Status.DISABLED] == ["mallory@example.test"]
 
 
 def test_a_disabled_filter_adds_to_user_account_control_on_ad(samba_ad: SambaAd) -> None:
     config = ad_config(samba_ad)
     config = dataclasses.replace(config, users=dataclasses.replace(config.users, disabled="(sAMAccountName=grace)"))
-    state = LdapSource(config).read()
+    state = asyncio.run(LdapSource(config).read())
     assert sorted(k for k, u in state.users.items() if u.status is Status.DISABLED) == [
         "grace", "mallory@example.test"]
 
 
 def test_in_chain_nesting_with_a_cycle(samba_ad: SambaAd) -> None:
-    state = LdapSource(ad_config(samba_ad)).read()
+    state = asyncio.run(LdapSource(ad_config(samba_ad)).read())
     assert groups_of(state) == {
         "alice@example.test": ["confluence-eng-docs", "confluence-eng-platform", "confluence-users"],
         "bob.baker@example.test": ["confluence-eng-docs", "confluence-eng-platform", "confluence-users"],
@@ -94,17 +95,17 @@ def test_in_chain_nesting_with_a_cycle(samba_ad: SambaAd) -> None:
 
 def test_the_recursive_walk_agrees_with_the_server_in_chain(samba_ad: SambaAd) -> None:
     """`flavor: openldap` against AD makes the source walk the groups itself: same answer."""
-    in_chain = LdapSource(ad_config(samba_ad)).read()
-    walked = LdapSource(ad_config(samba_ad, flavor=LdapFlavor.OPENLDAP)).read()
+    in_chain = asyncio.run(LdapSource(ad_config(samba_ad)).read())
+    walked = asyncio.run(LdapSource(ad_config(samba_ad, flavor=LdapFlavor.OPENLDAP)).read())
     assert groups_of(walked) == groups_of(in_chain)
 
 
 def test_member_of_on_users_direct_and_nested(samba_ad: SambaAd) -> None:
-    direct = LdapSource(ad_config(samba_ad, groups=LdapGroupsConfig(
-        base=GROUPS, filter="(objectClass=group)", member_attribute="memberOf", map=MAP))).read()
+    direct = asyncio.run(LdapSource(ad_config(samba_ad, groups=LdapGroupsConfig(
+        base=GROUPS, filter="(objectClass=group)", member_attribute="memberOf", map=MAP))).read())
     assert groups_of(direct)["alice@example.test"] == ["confluence-eng-platform"]
-    nested = LdapSource(ad_config(samba_ad, groups=LdapGroupsConfig(
-        base=GROUPS, filter="(objectClass=group)", member_attribute="memberOf", nested=True, map=MAP))).read()
+    nested = asyncio.run(LdapSource(ad_config(samba_ad, groups=LdapGroupsConfig(
+        base=GROUPS, filter="(objectClass=group)", member_attribute="memberOf", nested=True, map=MAP))).read())
     assert groups_of(nested)["alice@example.test"] == [
         "confluence-eng-docs", "confluence-eng-platform", "confluence-users"]
 
@@ -114,7 +115,7 @@ def test_a_group_beyond_1500_members_is_read_whole(samba_ad: SambaAd, nested: bo
     """nested=False reads `member;range=0-1499`, then the next ranges; nested=True asks in chain."""
     config = ad_config(samba_ad, users_base=AD_OU, groups=LdapGroupsConfig(
         base=GROUPS, filter="(objectClass=group)", nested=nested, map=(("big", "everyone"),)))
-    state = LdapSource(config).read()
+    state = asyncio.run(LdapSource(config).read())
     members = [k for k, u in state.users.items() if "everyone" in u.groups]
     assert len(members) == AD_BIG_GROUP_SIZE > 1500
     assert "b01599@bulk.example.test" in members and "alice@example.test" not in members
@@ -127,7 +128,7 @@ def test_in_chain_filter_escapes_the_group_dn() -> None:
 
 def test_ad_bad_credentials(samba_ad: SambaAd) -> None:
     with pytest.raises(SourceError) as caught:
-        LdapSource(ad_config(samba_ad, bind_password=Secret("Wrong!Passw0rd", "${AD_PASSWORD}"))).read()
+        asyncio.run(LdapSource(ad_config(samba_ad, bind_password=Secret("Wrong!Passw0rd", "${AD_PASSWORD}"))).read())
     message = str(caught.value)
     assert "invalid credentials" in message and AD_ADMIN in message and "Wrong!Passw0rd" not in message
 
@@ -135,13 +136,13 @@ def test_ad_bad_credentials(samba_ad: SambaAd) -> None:
 def test_ad_bad_base_dn(samba_ad: SambaAd) -> None:
     base = f"OU=nowhere,{AD_OU}"
     with pytest.raises(SourceError, match="no such object") as caught:
-        LdapSource(ad_config(samba_ad, users_base=base)).read()
+        asyncio.run(LdapSource(ad_config(samba_ad, users_base=base)).read())
     assert repr(base) in str(caught.value)
 
 
 def test_ad_tls_verification_without_the_ca(samba_ad: SambaAd) -> None:
     with pytest.raises(SourceError, match=r"TLS verification .* failed against the system trust store"):
-        LdapSource(ad_config(samba_ad, ca_file=None)).read()
+        asyncio.run(LdapSource(ad_config(samba_ad, ca_file=None)).read())
 
 
 def test_reconcile_plan_from_active_directory_against_a_simulated_site(samba_ad: SambaAd, tmp_path) -> None:  # type: ignore[no-untyped-def]

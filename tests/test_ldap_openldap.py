@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
@@ -51,7 +52,7 @@ def source_config(server: Slapd, *, tls: str = "start_tls", groups: LdapGroupsCo
 
 
 def read(config: LdapSourceConfig) -> DesiredState:
-    return LdapSource(config).read()
+    return asyncio.run(LdapSource(config).read())
 
 
 def groups_of(state: DesiredState) -> dict[str, list[str]]:
@@ -80,12 +81,12 @@ def test_every_connection_mode_reads_the_same_users(slapd: Slapd, tls: str) -> N
 def test_users_carry_both_keys_display_name_and_source(slapd: Slapd) -> None:
     state = read(source_config(slapd))
     bob = state.users["bob.baker@example.org"]
-    assert (bob.key, bob.username, bob.email, bob.display_name) == (
+    assert (bob.key, bob.identity.username, bob.identity.email, bob.display_name) == (
         "bob.baker@example.org", "bob", "bob.baker@example.org", "Bob Baker")
     assert bob.source == "corp"
     assert str(bob.origin).endswith("/uid=bob,ou=people,dc=example,dc=org")
     grace = state.users["grace"]  # no mail: keyed by username
-    assert (grace.username, grace.email) == ("grace", None)
+    assert (grace.identity.username, grace.identity.email) == ("grace", None)
 
 
 def test_flavor_auto_detects_openldap_and_forcing_it_gives_the_same_state(slapd: Slapd) -> None:

@@ -10,54 +10,34 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconcile.config.format import POLICY, SCOPE
+from reconcile.config.into import build
 from reconcile.config.nodes import Fields, Item, unknown_value
 from reconcile.errors import ConfigError
 from reconcile.model import (
-    AbsentPolicy,
     DesiredState,
     DesiredUser,
-    Globs,
+    Identity,
     Location,
     Policy,
     Scope,
     Status,
-    UnsyncedPolicy,
     is_email,
     norm,
 )
-from reconcile.settings import (
-    AtlassianCloudConfig,
-    CloudDelete,
-    CloudDisable,
-    CloudSiteConfig,
-    ConfluenceDcConfig,
-    CsvSourceConfig,
-    HttpSettings,
-    LdapFlavor,
-    LdapGroupsConfig,
-    LdapSourceConfig,
-    LdapUsersConfig,
-    MemoryConfig,
-    SourceConfig,
-    TargetConfig,
-)
+from reconcile.settings import SourceConfig, TargetConfig
+from reconcile.sources.registry import SOURCES
+from reconcile.targets.registry import TARGETS
 
 log = logging.getLogger(__name__)
 
 Problems = list[tuple[Location, str]]
 SECTIONS = ("target", "scope", "policy", "sources", "notify")
-TARGET_TYPES = ("confluence-dc", "atlassian-cloud", "memory")
-SOURCE_TYPES = ("ldap", "csv")
 
 
 def _v(fields: Fields | None, key: str, default: Any = None) -> Any:
     item = (fields or {}).get(key)
     return default if item is None or item.value is None else item.value
-
-
-def _globs(fields: Fields | None, key: str, default: Globs) -> Globs:
-    items: list[Item] | None = _v(fields, key)
-    return default if items is None else Globs(tuple(i.value for i in items))
 
 
 def sections(docs: Sequence[Fields], problems: Problems) -> dict[str, Item]:
@@ -76,16 +56,6 @@ def sections(docs: Sequence[Fields], problems: Problems) -> dict[str, Item]:
     return seen
 
 
-def _http(fields: Fields | None) -> HttpSettings:
-    d = HttpSettings()
-    return HttpSettings(
-        timeout=_v(fields, "timeout", d.timeout),
-        concurrency=_v(fields, "concurrency", d.concurrency),
-        max_retries=_v(fields, "max_retries", d.max_retries),
-        ca_file=_v(fields, "ca_file", d.ca_file),
-    )
-
-
 def _type_problem(fields: Fields, path: str, known: Sequence[str]) -> tuple[Location, str]:
     """An unknown `type:`: the loader's checks refuse it first; the builder never guesses one."""
     item = fields.get("type")
@@ -96,118 +66,12 @@ def _type_problem(fields: Fields, path: str, known: Sequence[str]) -> tuple[Loca
 
 def target(fields: Fields) -> TargetConfig:
     """The target configuration; ConfigError for a type this version does not know."""
-    match _v(fields, "type"):
-        case "confluence-dc":
-            return _confluence_dc(fields)
-        case "atlassian-cloud":
-            return _atlassian_cloud(fields)
-        case "memory":
-            dm = MemoryConfig(state="")
-            return MemoryConfig(
-                state=_v(fields, "state", ""),
-                admin_groups=_globs(fields, "admin_groups", dm.admin_groups),
-                readonly_groups=_globs(fields, "readonly_groups", dm.readonly_groups),
-                delay=_v(fields, "delay", dm.delay),
-            )
-        case _:
-            where, message = _type_problem(fields, "target", TARGET_TYPES)
-            raise ConfigError([f"{where}: {message}"])
-
-
-def _confluence_dc(fields: Fields) -> ConfluenceDcConfig:
-    auth = _v(fields, "auth")
-    d = ConfluenceDcConfig(url="")
-    return ConfluenceDcConfig(
-        url=str(_v(fields, "url", "")).rstrip("/"),
-        token=_v(auth, "token") or _v(auth, "token_file"),
-        username=_v(auth, "username"),
-        password=_v(auth, "password") or _v(auth, "password_file"),
-        admin_groups=_globs(fields, "admin_groups", d.admin_groups),
-        readonly_groups=_globs(fields, "readonly_groups", d.readonly_groups),
-        http=_http(_v(fields, "http")),
-        insecure=bool(_v(fields, "insecure", False)),
-    )
-
-
-def _atlassian_cloud(fields: Fields) -> AtlassianCloudConfig:
-    auth = _v(fields, "auth")
-    site = _v(fields, "site")
-    dc = AtlassianCloudConfig(org_id="", api_key=None)  # type: ignore[arg-type]
-    return AtlassianCloudConfig(
-        org_id=_v(fields, "org_id", ""),
-        api_key=_v(auth, "api_key") or _v(auth, "api_key_file"),
-        url=str(_v(fields, "url", dc.url)).rstrip("/"),
-        directory=_v(fields, "directory", dc.directory),
-        disable=CloudDisable(_v(fields, "disable", dc.disable)),
-        delete=CloudDelete(_v(fields, "delete", dc.delete)),
-        site=None if site is None else CloudSiteConfig(
-            url=str(_v(site, "url", "")).rstrip("/"),
-            email=_v(site, "email", ""),
-            token=_v(site, "token") or _v(site, "token_file"),
-        ),
-        http=_http(_v(fields, "http")),
-        insecure=bool(_v(fields, "insecure", False)),
-    )
-
-
-def _filter_problems(fields: Fields | None, problems: Problems, path: str) -> None:
-    for key in ("filter", "disabled"):
-        item = (fields or {}).get(key)
-        if item is None:
-            continue
-        depth = 0
-        for ch in item.value:
-            depth += {"(": 1, ")": -1}.get(ch, 0)
-            if depth < 0:
-                break
-        if depth != 0:
-            problems.append((item.loc, f"{path}.{key}: unbalanced parentheses in LDAP filter '{item.value}'"))
-
-
-def _ldap(name: str, item: Item, problems: Problems) -> LdapSourceConfig:
-    fields: Fields = item.value
-    users, groups, bind = _v(fields, "users"), _v(fields, "groups"), _v(fields, "bind")
-    url: str = _v(fields, "url", "")
-    start_tls = bool(_v(fields, "start_tls", False))
-    if start_tls and url.lower().startswith("ldaps://"):
-        problems.append((fields["start_tls"].loc, f"sources.{name}.start_tls: an ldaps:// URL is already TLS; "
-                         "use ldap:// with start_tls: true, or drop start_tls"))
-    _filter_problems(users, problems, f"sources.{name}.users")
-    _filter_problems(groups, problems, f"sources.{name}.groups")
-    du = LdapUsersConfig(base="")
-    dg = LdapGroupsConfig(base="")
-    mapping: dict[str, Item] = _v(groups, "map", {})
-    d = LdapSourceConfig(name=name, url=url, users=du)
-    return LdapSourceConfig(
-        name=name,
-        url=url,
-        users=LdapUsersConfig(
-            base=_v(users, "base", ""),
-            filter=_v(users, "filter", du.filter),
-            username=_v(users, "username", du.username),
-            email=_v(users, "email", du.email),
-            name=_v(users, "name", du.name),
-            disabled=_v(users, "disabled", du.disabled),
-        ),
-        groups=None if groups is None else LdapGroupsConfig(
-            base=_v(groups, "base", ""),
-            filter=_v(groups, "filter", dg.filter),
-            name=_v(groups, "name", dg.name),
-            member_attribute=_v(groups, "member_attribute", dg.member_attribute),
-            nested=_v(groups, "nested", dg.nested),
-            map=tuple((k, norm(v.value)) for k, v in mapping.items()),
-        ),
-        start_tls=start_tls,
-        ca_file=_v(fields, "ca_file"),
-        timeout=_v(fields, "timeout", d.timeout),
-        bind_dn=_v(bind, "dn"),
-        bind_password=_v(bind, "password") or _v(bind, "password_file"),
-        flavor=LdapFlavor(_v(fields, "flavor", d.flavor)),
-        page_size=_v(fields, "page_size", d.page_size),
-        allow_empty=bool(_v(fields, "allow_empty", False)),
-        origin=item.key_loc,
-        insecure=bool(_v(fields, "insecure", False)),
-    )
+    kind = TARGETS.kind_of(fields)
+    if kind is None:
+        where, message = _type_problem(fields, "target", TARGETS.names())
+        raise ConfigError([f"{where}: {message}"])
+    config: TargetConfig = kind.build(fields)
+    return config
 
 
 def sources(item: Item | None, problems: Problems) -> dict[str, SourceConfig]:
@@ -215,33 +79,22 @@ def sources(item: Item | None, problems: Problems) -> dict[str, SourceConfig]:
     entries: dict[str, Item] = (item.value if item else None) or {}
     for name, entry in entries.items():
         fields: Fields = entry.value
-        match _v(fields, "type"):
-            case "ldap":
-                out[name] = _ldap(name, entry, problems)
-            case "csv":
-                out[name] = CsvSourceConfig(name=name, path=_v(fields, "path", ""),
-                                            allow_empty=bool(_v(fields, "allow_empty", False)),
-                                            origin=entry.key_loc)
-            case _:
-                problems.append(_type_problem(fields, f"sources.{name}", SOURCE_TYPES))
+        kind = SOURCES.kind_of(fields)
+        if kind is None:
+            problems.append(_type_problem(fields, f"sources.{name}", SOURCES.names()))
+            continue
+        if kind.check is not None:
+            kind.check(name, fields, problems)
+        out[name] = kind.build(fields, name=name, origin=entry.key_loc)
     return out
 
 
 def scope(fields: Fields | None) -> Scope:
-    d = Scope()
-    return Scope(users=_globs(fields, "users", d.users), groups=_globs(fields, "groups", d.groups),
-                 protect=_globs(fields, "protect", d.protect))
+    return build(SCOPE, Scope, fields)
 
 
 def policy(fields: Fields | None) -> Policy:
-    d = Policy()
-    limits: Fields = _v(fields, "limits", {})
-    return Policy(
-        absent=AbsentPolicy(_v(fields, "absent", d.absent)),
-        unsynced=UnsyncedPolicy(_v(fields, "unsynced", d.unsynced)),
-        limits={kind: item.value for kind, item in limits.items()},
-        allow_empty=bool(_v(fields, "allow_empty", d.allow_empty)),
-    )
+    return build(POLICY, Policy, fields)
 
 
 @dataclass(slots=True)
@@ -255,9 +108,10 @@ class _Draft:
     name: str | None = None
 
     def freeze(self) -> DesiredUser:
-        return DesiredUser(key=self.key, status=self.status, groups=frozenset(self.groups),
-                           username=self.username, email=self.email, display_name=self.name,
-                           source="yaml", origin=self.origin)
+        extra = Identity(username=self.username, email=self.email)
+        identity = Identity.of_key(self.key).merged(extra) if extra.items() else Identity()  # empty: the key alone
+        return DesiredUser(key=self.key, status=self.status, groups=frozenset(self.groups), identity=identity,
+                           display_name=self.name, source="yaml", origin=self.origin)
 
 
 @dataclass(slots=True)

@@ -5,14 +5,30 @@ Patterns here are used verbatim by both the loader and the schema.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from reconcile.config.into import Into, check_into
 from reconcile.config.nodes import ListOf, MapOf, Node, Nullable
 from reconcile.config.notify import NOTIFY
 from reconcile.config.records import Condition, Insecure, Record, Tagged
 from reconcile.config.references import FilePath, SecretFile, SecretRef
 from reconcile.config.scalars import Boolean, Choice, Const, Integer, LimitValue, Number, Text, Url
-from reconcile.model import AbsentPolicy, Status, UnsyncedPolicy
+from reconcile.model import AbsentPolicy, Policy, Scope, Status, UnsyncedPolicy, norm
 from reconcile.plan import ActionKind
-from reconcile.settings import CloudDelete, CloudDisable, LdapFlavor
+from reconcile.settings import (
+    AtlassianCloudConfig,
+    CloudDelete,
+    CloudDisable,
+    CloudSiteConfig,
+    ConfluenceDcConfig,
+    CsvSourceConfig,
+    HttpSettings,
+    LdapFlavor,
+    LdapGroupsConfig,
+    LdapSourceConfig,
+    LdapUsersConfig,
+    MemoryConfig,
+)
 
 EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
 USERNAME = r"[^@\s](?:[^@]*[^@\s])?"
@@ -79,14 +95,24 @@ def http() -> Record:
             "ca_file": FilePath(doc="PEM bundle to verify the server with (default: system store)"),
         },
         doc="HTTP client settings",
+        into=Into(HttpSettings, fixed=("verify_tls",)),
     )
+
+
+def _no_slash(url: str) -> str:
+    return url.rstrip("/")
+
+
+def _secret(key: str, under: str = "auth") -> tuple[str, ...]:
+    """The record keys a credential field is read from: `auth.token`, else `auth.token_file`."""
+    prefix = f"{under}." if under else ""
+    return (f"{prefix}{key}", f"{prefix}{key}_file")
 
 
 ADMIN_GROUPS = ["confluence-administrators"]
 
 CONFLUENCE_DC = Record(
     {
-        "type": Choice(["confluence-dc"]),
         "url": url("base URL of the Confluence site"),
         "auth": Record(
             {**secret_pair("token", "personal access token (Bearer)"),
@@ -102,14 +128,16 @@ CONFLUENCE_DC = Record(
         "http": http(),
         "insecure": insecure("an http:// url to another host (the token travels in clear)"),
     },
-    required=["type", "url", "auth"],
+    required=["url", "auth"],
     insecure=[Insecure(("url",), REMOTE_HTTP, HTTP_FIX)],
     doc="a Confluence Data Center site",
+    into=Into(ConfluenceDcConfig, keys={"token": _secret("token"), "username": ("auth.username",),
+                                        "password": _secret("password")},
+              convert={"url": _no_slash}),
 )
 
 CLOUD = Record(
     {
-        "type": Choice(["atlassian-cloud"]),
         "org_id": Text(expand=True, doc="organization id"),
         "auth": Record(secret_pair("api_key", "organization API key (Bearer)"),
                        choices=[["api_key"], ["api_key_file"]],
@@ -127,31 +155,32 @@ CLOUD = Record(
             choices=[["token"], ["token_file"]],
             choices_message="give exactly one of: token, token_file",
             doc="Jira/Confluence site REST, for delete: remove-from-site",
+            into=Into(CloudSiteConfig, keys={"token": _secret("token", "")}, convert={"url": _no_slash}),
         ),
         "http": http(),
         "insecure": insecure("an http:// url or site.url to another host (the keys travel in clear)"),
     },
-    required=["type", "org_id", "auth"],
+    required=["org_id", "auth"],
     conditions=[Condition("delete", "remove-from-site", "site")],
     insecure=[Insecure(("url",), REMOTE_HTTP, HTTP_FIX), Insecure(("site", "url"), REMOTE_HTTP, HTTP_FIX)],
     doc="an Atlassian Cloud organization",
+    into=Into(AtlassianCloudConfig, keys={"api_key": _secret("api_key")}, convert={"url": _no_slash}),
 )
 
 MEMORY = Record(
     {
-        "type": Choice(["memory"]),
         "state": FilePath(must_exist=False, doc="JSON state file, relative to the desired directory"),
         "admin_groups": globs("members are protected", ADMIN_GROUPS),
         "readonly_groups": globs("groups that are never written", []),
         "delay": Number(minimum=0, doc="seconds per performed action", default=0.0),
     },
-    required=["type", "state"],
+    required=["state"],
     doc="a file-backed target for tests and experiments",
+    into=Into(MemoryConfig),
 )
 
 LDAP = Record(
     {
-        "type": Choice(["ldap"]),
         "url": Text(LDAP_URL_PATTERN, "expected ldaps://host[:port] or ldap://host[:port]", expand=True),
         "start_tls": Boolean(doc="upgrade an ldap:// connection with StartTLS", default=False),
         "insecure": insecure("a bind over ldap:// without start_tls, to this machine too (the password travels in "
@@ -172,6 +201,7 @@ LDAP = Record(
                                  doc="filter matching disabled users"),
             },
             required=["base"],
+            into=Into(LdapUsersConfig),
         ),
         "groups": Record(
             {
@@ -184,25 +214,66 @@ LDAP = Record(
                              doc="directory group glob -> Atlassian group; unmapped groups are ignored"),
             },
             required=["base"],
+            into=Into(LdapGroupsConfig, convert={"map": lambda pairs: tuple((k, norm(v)) for k, v in pairs)}),
         ),
         "flavor": Choice([str(v) for v in LdapFlavor], default="auto"),
         "page_size": Integer(minimum=1, default=500),
         "allow_empty": Boolean(doc="allow this source to yield no users", default=False),
     },
-    required=["type", "url", "users"],
+    required=["url", "users"],
     insecure=[Insecure(("url",), PLAIN_LDAP, LDAP_FIX, needs=("bind",), unless=("start_tls",))],
     doc="an LDAP or Active Directory query",
+    into=Into(LdapSourceConfig, keys={"bind_dn": ("bind.dn",), "bind_password": _secret("password", "bind")},
+              given=("name", "origin")),
 )
 
 CSV = Record(
     {
-        "type": Choice(["csv"]),
         "path": FilePath(doc="admin.atlassian.com 'Export users' CSV, relative to the desired directory"),
         "allow_empty": Boolean(doc="allow this source to yield no users", default=False),
     },
-    required=["type", "path"],
+    required=["path"],
     doc="an admin.atlassian.com 'Export users' CSV file",
+    into=Into(CsvSourceConfig, given=("name", "origin")),
 )
+
+SCOPE = Record(
+    {
+        "users": globs("managed users: globs over username, email, account id; required "
+                       '(["*"] manages every account on the target)'),
+        "groups": globs("managed groups: their membership is made exact", []),
+        "protect": globs("principals never touched", []),
+    },
+    required=["users"],
+    hints={"users": SCOPE_USERS_HINT},
+    doc="what this configuration owns",
+    into=Into(Scope),
+)
+
+POLICY = Record(
+    {
+        "absent": Choice([str(v) for v in AbsentPolicy], default="disable"),
+        "unsynced": Choice([str(v) for v in UnsyncedPolicy], default="ignore"),
+        "limits": Record({str(k): LimitValue() for k in ActionKind},
+                         doc="safety limits per action kind: a count or a percentage"),
+        "allow_empty": Boolean(doc="lift every empty-source guard", default=False),
+    },
+    into=Into(Policy),
+)
+check_into(SCOPE)
+check_into(POLICY)
+
+
+def _targets() -> Mapping[str, Record]:
+    from reconcile.targets.registry import TARGETS  # the registry names these records: read when used
+
+    return TARGETS.schemas()
+
+
+def _sources() -> Mapping[str, Record]:
+    from reconcile.sources.registry import SOURCES
+
+    return SOURCES.schemas()
 
 USER = Record(
     {
@@ -218,33 +289,14 @@ USER = Record(
 FILE = Record(
     {
         "version": Const(1, "unsupported version; this tool reads `version: 1`", doc="format version"),
-        "target": Tagged({"confluence-dc": CONFLUENCE_DC, "atlassian-cloud": CLOUD, "memory": MEMORY},
-                         doc="the one system this configuration reconciles"),
+        "target": Tagged(_targets, doc="the one system this configuration reconciles"),
         "sources": Nullable(MapOf(
             Text(SOURCE_NAME_PATTERN, "'{value}' is not a source name (letters, digits, _ . -; not 'yaml')"),
-            Tagged({"ldap": LDAP, "csv": CSV}),
+            Tagged(_sources),
             doc="where else desired users come from; users/groups below are the inline `yaml` source",
         )),
-        "scope": Nullable(Record(
-            {
-                "users": globs("managed users: globs over username, email, account id; required "
-                               '(["*"] manages every account on the target)'),
-                "groups": globs("managed groups: their membership is made exact", []),
-                "protect": globs("principals never touched", []),
-            },
-            required=["users"],
-            hints={"users": SCOPE_USERS_HINT},
-            doc="what this configuration owns",
-        )),
-        "policy": Nullable(Record(
-            {
-                "absent": Choice([str(v) for v in AbsentPolicy], default="disable"),
-                "unsynced": Choice([str(v) for v in UnsyncedPolicy], default="ignore"),
-                "limits": Record({str(k): LimitValue() for k in ActionKind},
-                                 doc="safety limits per action kind: a count or a percentage"),
-                "allow_empty": Boolean(doc="lift every empty-source guard", default=False),
-            },
-        )),
+        "scope": Nullable(SCOPE),
+        "policy": Nullable(POLICY),
         "notify": NOTIFY,
         "users": Nullable(MapOf(user_key(), Nullable(USER), doc="desired users, keyed by email or username")),
         "groups": Nullable(MapOf(

@@ -6,9 +6,12 @@ webhook URL must be https, or http to a loopback address.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from reconcile.config.into import Into, check_into
+from reconcile.config.into import build as build_into
 from reconcile.config.nodes import At, Context, Fields, Invalid, ListOf, MapOf
 from reconcile.config.records import Forbid, Record
 from reconcile.config.references import FilePath, SecretFile, SecretRef
@@ -17,7 +20,6 @@ from reconcile.settings import (
     EmailSettings,
     NotifySettings,
     NotifyWhen,
-    Secret,
     SmtpSecurity,
     WebhookSettings,
 )
@@ -79,6 +81,8 @@ EMAIL_CHANNEL = Record(
     forbids=[Forbid("security", "none", ("username", "password", "password_file"),
                     "credentials are never sent without TLS; use security: starttls or tls, or drop them")],
     doc="send an email over SMTP",
+    into=Into(EmailSettings, keys={"sender": ("from",), "recipients": ("to",),
+                                   "password": ("password", "password_file")}),
 )
 
 WEBHOOK_CHANNEL = Record(
@@ -95,6 +99,7 @@ WEBHOOK_CHANNEL = Record(
     choices=[["url"], ["url_file"]],
     choices_message="give exactly one of: url, url_file",
     doc="POST a Slack-compatible JSON message",
+    into=Into(WebhookSettings, keys={"url": ("url", "url_file")}),
 )
 
 NOTIFY = Record(
@@ -110,49 +115,15 @@ NOTIFY = Record(
     choices=[["email"], ["webhook"], ["email", "webhook"]],
     choices_message="give email, webhook or both",
     doc="notifications after `apply` (and `plan --notify`)",
+    into=Into(NotifySettings),
 )
-
-
-def _v(fields: Fields | None, key: str, default: Any = None) -> Any:
-    item = (fields or {}).get(key)
-    return default if item is None or item.value is None else item.value
+check_into(NOTIFY)
 
 
 def build(fields: Fields) -> NotifySettings:
     """The typed value of a checked `notify:` section."""
-    d = NotifySettings()
-    email, webhook = _v(fields, "email"), _v(fields, "webhook")
-    on = _v(fields, "on")
-    return NotifySettings(
-        email=None if email is None else _build_email(email),
-        webhook=None if webhook is None else _build_webhook(webhook),
-        on=d.on if on is None else frozenset(NotifyWhen(i.value) for i in on),
-        mask_emails=_v(fields, "mask_emails", d.mask_emails),
-        max_actions=_v(fields, "max_actions", d.max_actions),
-    )
-
-
-def _build_email(fields: Fields) -> EmailSettings:
-    security = SmtpSecurity(_v(fields, "security", SmtpSecurity.STARTTLS))
-    password: Secret | None = _v(fields, "password") or _v(fields, "password_file")
-    return EmailSettings(
-        host=_v(fields, "host"),
-        sender=_v(fields, "from"),
-        recipients=tuple(i.value for i in _v(fields, "to", [])),
-        port=_v(fields, "port", DEFAULT_PORTS[security]),
-        security=security,
-        username=_v(fields, "username"),
-        password=password,
-        ca_file=_v(fields, "ca_file"),
-        timeout=float(_v(fields, "timeout", 30.0)),
-    )
-
-
-def _build_webhook(fields: Fields) -> WebhookSettings:
-    headers: dict[str, Any] = _v(fields, "headers", {})
-    return WebhookSettings(
-        url=_v(fields, "url") or _v(fields, "url_file"),
-        headers=tuple((name, item.value) for name, item in headers.items()),
-        ca_file=_v(fields, "ca_file"),
-        timeout=float(_v(fields, "timeout", 10.0)),
-    )
+    settings = build_into(NOTIFY, NotifySettings, fields)
+    email = settings.email
+    if email is not None and "port" not in fields["email"].value:  # the port follows `security`
+        settings = replace(settings, email=replace(email, port=DEFAULT_PORTS[email.security]))
+    return settings

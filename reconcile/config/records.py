@@ -6,10 +6,11 @@ conditionally required keys are checked here, and expressed in the schema the sa
 
 from __future__ import annotations
 
+import copy
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconcile.config.nodes import (
     At,
@@ -24,6 +25,10 @@ from reconcile.config.nodes import (
     position,
     unknown_value,
 )
+from reconcile.config.scalars import Choice
+
+if TYPE_CHECKING:
+    from reconcile.config.into import Into
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +114,7 @@ class Record(Node):
         insecure: Sequence[Insecure] = (),
         hints: Mapping[str, str] | None = None,
         doc: str = "",
+        into: Into | None = None,
     ) -> None:
         super().__init__(doc)
         self.fields = dict(fields)
@@ -120,6 +126,14 @@ class Record(Node):
         self.forbids = tuple(forbids)
         self.insecure = tuple(insecure)
         self.hints = dict(hints or {})  # required key -> what to write, added to "missing required key"
+        self.into = into  # the settings dataclass this record builds (reconcile.config.into)
+
+    def tagged(self, tag: str) -> Record:
+        """This record as the `type: <tag>` variant of a Tagged union: `type` is its first key."""
+        clone = copy.copy(self)
+        clone.fields = {"type": Choice([tag]), **self.fields}
+        clone.required = ("type", *self.required)
+        return clone
 
     def check(self, value: Any, at: At, ctx: Context) -> Any:
         entries = _entries(value, at, ctx)
@@ -203,9 +217,13 @@ class Record(Node):
 class Tagged(Node):
     """A mapping whose `type:` selects which Record it is (targets, sources)."""
 
-    def __init__(self, variants: Mapping[str, Record], doc: str = "") -> None:
+    def __init__(self, variants: Callable[[], Mapping[str, Record]], doc: str = "") -> None:
         super().__init__(doc)
-        self.variants = dict(variants)
+        self._variants = variants  # a registry's, read when used: types registered later count too
+
+    @property
+    def variants(self) -> dict[str, Record]:
+        return dict(self._variants())
 
     def check(self, value: Any, at: At, ctx: Context) -> Any:
         if not isinstance(value, Mapping):

@@ -10,6 +10,8 @@ from reconcile.model import DesiredState
 class Source(Protocol):
     name: str
 
-    def read(self) -> DesiredState:
-        """Read the users (and their groups) this source declares; raises SourceError."""
+    async def read(self) -> DesiredState:
+        """Read the users (and their groups) this source declares; raises SourceError.
+
+        Async so that several sources are read at once; a blocking client runs in `asyncio.to_thread`."""
         ...

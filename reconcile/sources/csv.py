@@ -6,6 +6,7 @@ columns are ignored. Groups come from `Group name` (comma-separated) or pivoted 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import logging
 import re
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconcile.errors import SourceError
-from reconcile.model import DesiredState, DesiredUser, Location, Status, is_email, norm
+from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, is_email, norm
 from reconcile.settings import CsvSourceConfig
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,10 @@ class CsvSource:
         self.config = config
         self.name = config.name
 
-    def read(self) -> DesiredState:
+    async def read(self) -> DesiredState:
+        return await asyncio.to_thread(self._read)
+
+    def _read(self) -> DesiredState:
         path = Path(self.config.path)
         try:
             with path.open(newline="", encoding="utf-8-sig") as handle:
@@ -144,7 +148,7 @@ class CsvSource:
             key=key,
             status=status,
             groups=frozenset(groups),
-            email=email.lower() if email and account_id else None,
+            identity=Identity(account_id=account_id or None, email=email.lower() if email else None),
             display_name=cell(cols.name) or None,
             source=self.name,
             origin=at,

@@ -15,5 +15,5 @@ class YamlSource:
     def __init__(self, state: DesiredState) -> None:
         self.state = state
 
-    def read(self) -> DesiredState:
+    async def read(self) -> DesiredState:
         return self.state

@@ -5,13 +5,14 @@ A user is keyed by its email when it has one, else by its username; both keys ar
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
 from ldap3.utils.conv import escape_filter_chars
 
 from reconcile.errors import SourceError
-from reconcile.model import DesiredState, DesiredUser, Location, Status, norm
+from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
 from reconcile.settings import LdapFlavor, LdapGroupsConfig, LdapSourceConfig
 from reconcile.sources.ldap.client import RANGE_STEP, LdapClient
 from reconcile.sources.ldap.dn import dn_key, member_dn
@@ -64,7 +65,10 @@ class LdapSource:
         where = self._client.where
         self.group_map = GroupMap.parse(config.groups.map, where=where) if config.groups else None
 
-    def read(self) -> DesiredState:
+    async def read(self) -> DesiredState:
+        return await asyncio.to_thread(self._read)  # ldap3 blocks: other sources read meanwhile
+
+    def _read(self) -> DesiredState:
         cfg = self.config
         with self._client as client:
             flavor = cfg.flavor
@@ -197,7 +201,8 @@ class LdapSource:
             first_dn[key] = user.dn
             out[key] = DesiredUser(
                 key=key, status=Status.DISABLED if user.disabled else Status.ACTIVE,
-                groups=frozenset(user.groups), username=username, email=email, display_name=user.name,
+                groups=frozenset(user.groups), identity=Identity(username=username, email=email),
+                display_name=user.name,
                 source=self.name, origin=Location(f"{self.config.url}/{user.dn}"),
             )
         return DesiredState.build(out.values(), groups=mapped)
