@@ -171,7 +171,7 @@ class Lanes(httpx.AsyncBaseTransport):
                 self._free.append(lane)
 
     async def aclose(self) -> None:
-        for lane in dict.fromkeys(self._lanes):  # a shared transport once
+        for lane in {id(lane): lane for lane in self._lanes}.values():  # a shared transport once
             await lane.aclose()
 
 
