@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from contract import ContractTransport
 
+from reconcile.http import Backoff, Clock
 from reconcile.settings import AtlassianCloudConfig, CloudSiteConfig, HttpSettings, Secret
 from reconcile.sim.app import build_app
 from reconcile.sim.atlassian_cloud.routes import CloudApi
@@ -17,7 +18,6 @@ from reconcile.sim.confluence_dc.world import DcWorld
 from reconcile.sim.context import SimContext
 from reconcile.sim.control import SimSettings
 from reconcile.targets.atlassian_cloud import AtlassianCloudTarget
-from reconcile.targets.http import Backoff
 
 ORG_KEY = "org-key-7f3a9c"  # what the tests authenticate with; must never reach a cassette
 SITE_TOKEN = "site-token-41b2"
@@ -83,7 +83,8 @@ class Rig:
 
 
 def rig(world: CloudWorld | None = None, *, settings: SimSettings | None = None, contract: bool = True,
-        concurrency: int = 4, **config: Any) -> Rig:
+        concurrency: int = 4, clock: Clock | None = None, backoff: Backoff | None = None, **config: Any) -> Rig:
+    """A Cloud target on the simulator; `clock`/`backoff` default to a fast real-time schedule."""
     world = world or CloudWorld.from_scenario(scenario())
     app = build_app(dc=DcWorld(), cloud=world, settings=settings or SimSettings())
     ctx: SimContext = app.state.ctx
@@ -97,10 +98,6 @@ def rig(world: CloudWorld | None = None, *, settings: SimSettings | None = None,
         http=HttpSettings(concurrency=concurrency, timeout=10),
         **config,
     )
-    target = AtlassianCloudTarget(cfg, transport=transport if contract else httpx.ASGITransport(app=app))
-    fast = Backoff(base=0.01, cap=0.1, max_wait=2.0)
-    for client in (target.http, target.site):
-        if client is not None:
-            client.backoff = fast
-            client.gate.backoff = fast
+    target = AtlassianCloudTarget(cfg, transport=transport if contract else httpx.ASGITransport(app=app),
+                                  backoff=backoff or Backoff(base=0.01, cap=0.1, max_wait=2.0), clock=clock)
     return Rig(world=world, ctx=ctx, api=ctx.extra["cloud_api"], contract=transport, target=target)

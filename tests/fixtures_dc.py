@@ -15,6 +15,7 @@ import anyio
 import httpx
 from contract import DEFAULT_ALLOWED_STATUSES, ContractTransport
 
+from reconcile.http import Backoff
 from reconcile.model import Globs
 from reconcile.settings import ConfluenceDcConfig, HttpSettings, Secret
 from reconcile.sim.app import build_app
@@ -22,7 +23,6 @@ from reconcile.sim.confluence_dc.world import DcWorld
 from reconcile.sim.control import SimSettings
 from reconcile.sim.scenario import parse_scenario
 from reconcile.targets.confluence_dc import ConfluenceDcTarget
-from reconcile.targets.http import Backoff
 
 T = TypeVar("T")
 URL = "http://confluence.test"

@@ -2,7 +2,8 @@
 it, and plan/apply through the real targets over httpx.ASGITransport (no sockets).
 
 `LostResponse` is a fault of the network, not of the server: the request reaches the simulator (or
-not), and the client gets a timeout instead of the answer.
+not), and the client gets a timeout instead of the answer. Time is a fake clock shared by the
+simulator and the targets (`fake_time`): backoff and 429 pauses cost no real waiting.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fake_clock import FakeClock
 from starlette.applications import Starlette
 
 from bench import desired
@@ -21,10 +23,12 @@ from reconcile.apply import ApplyResult, execute, make_plan, prepare_fresh
 from reconcile.config import load
 from reconcile.journal import ApprovalMode, AuditContext, AuditLog
 from reconcile.plan import Plan
-from reconcile.settings import Config
+from reconcile.settings import AtlassianCloudConfig, Config, ConfluenceDcConfig, TargetConfig
 from reconcile.sim.context import SimContext
 from reconcile.sim.server import SimOptions, configured_app
-from reconcile.targets.factory import build_target
+from reconcile.targets.atlassian_cloud import AtlassianCloudTarget
+from reconcile.targets.base import Target
+from reconcile.targets.confluence_dc import ConfluenceDcTarget
 
 # SPEC §11: 5% 5xx, 1% connection resets, 429 bursts (2 every 60 requests, Retry-After: 1).
 FAULTS: dict[str, Any] = {"error_rate": 0.05, "reset_rate": 0.01, "burst_429_every": 60,
@@ -40,6 +44,22 @@ def world(users: int = 2000, groups: int = 40, memberships: int = 8000, seed: in
 def ctx_of(app: Starlette) -> SimContext:
     ctx: SimContext = app.state.ctx
     return ctx
+
+
+def fake_time(app: Starlette) -> FakeClock:
+    """A fake clock that the simulator reads too (rate-limit buckets, long tasks, websudo)."""
+    fake = FakeClock()
+    ctx = ctx_of(app)
+    ctx.clock, ctx.wall = fake.monotonic, fake.wall
+    return fake
+
+
+def build_target(config: TargetConfig, transport: httpx.AsyncBaseTransport, fake: FakeClock) -> Target:
+    """The configured HTTP target (as targets/factory.py builds it) with its time on `fake`."""
+    if isinstance(config, ConfluenceDcConfig):
+        return ConfluenceDcTarget(config, transport=transport, clock=fake.clock())
+    assert isinstance(config, AtlassianCloudConfig)
+    return AtlassianCloudTarget(config, transport=transport, clock=fake.clock())
 
 
 def faults(app: Starlette, changes: dict[str, Any]) -> None:
@@ -83,8 +103,8 @@ def apply_config(directory: Path, app: Starlette, target: str, changes: int = 60
                      limits={"add_member": changes, "remove_member": changes, "disable": absent})
 
 
-async def plan(config: Config, transport: httpx.AsyncBaseTransport) -> Plan:
-    target = build_target(config.target, transport=transport)
+async def plan(config: Config, transport: httpx.AsyncBaseTransport, fake: FakeClock) -> Plan:
+    target = build_target(config.target, transport, fake)
     try:
         _, result = await make_plan(config, target)
         return result
@@ -92,9 +112,10 @@ async def plan(config: Config, transport: httpx.AsyncBaseTransport) -> Plan:
         await target.aclose()
 
 
-async def apply(config: Config, transport: httpx.AsyncBaseTransport, state_dir: Path) -> tuple[Plan, ApplyResult]:
+async def apply(config: Config, transport: httpx.AsyncBaseTransport, state_dir: Path,
+                fake: FakeClock) -> tuple[Plan, ApplyResult]:
     """Plan and execute every action (what `apply --auto-approve` does, minus the residual check)."""
-    target = build_target(config.target, transport=transport)
+    target = build_target(config.target, transport, fake)
     try:
         wanted, result = await make_plan(config, target)
         context = AuditContext(operator="test", approval=ApprovalMode.AUTO, plan_digest=result.digest,

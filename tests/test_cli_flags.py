@@ -35,7 +35,7 @@ users:
   alice@example.com:
     groups: [team-docs, team-platform]
 """
-REQUEST = re.compile(r"^DEBUG reconcile\.targets\.http: (GET|POST|PUT|DELETE) http://127\.0\.0\.1:\d+/\S* -> \d{3} "
+REQUEST = re.compile(r"^DEBUG reconcile\.http: (GET|POST|PUT|DELETE) http://127\.0\.0\.1:\d+/\S* -> \d{3} "
                      r"in \d+ ms$")
 
 

@@ -14,7 +14,7 @@ from fixtures_cli import make_cli
 from typer.testing import CliRunner
 
 from reconcile.cli import app
-from reconcile.targets.http import error_for
+from reconcile.targets.atlassian import error_for
 
 URL = "https://api.example.com/v2/orgs/o-1/users/u-1/lifecycle/disable"
 

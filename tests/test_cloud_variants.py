@@ -10,6 +10,7 @@ from fake_clock import FakeClock
 from fixtures_cloud import ALICE, HAL, Rig, rig, scenario
 
 from reconcile.diff import diff
+from reconcile.http import Backoff
 from reconcile.model import (
     AbsentPolicy,
     DesiredState,
@@ -20,20 +21,13 @@ from reconcile.model import (
 )
 from reconcile.sim.atlassian_cloud.world import CloudWorld
 from reconcile.sim.control import Faults, RateLimit, SimSettings
-from reconcile.targets.http import Backoff, RateGate
 
 pytestmark = pytest.mark.anyio
 ALL = Scope(users=Globs(("*",)), groups=Globs(("*",)))
 
 
 def with_clock(r: Rig, fake: FakeClock) -> Rig:
-    """Route the target's and the simulator's time through `fake` (no real sleeping), with the
-    production backoff schedule (sleeping costs nothing now)."""
-    for client in (r.target.http, r.target.site):
-        if client is not None:
-            client.clock = fake.clock()
-            client.backoff = Backoff()
-            client.gate = RateGate(client.backoff, client.settings.concurrency, client.clock)
+    """The simulator's time through `fake` too (the target's goes through it from `rig(clock=…)`)."""
     r.ctx.clock, r.ctx.wall = fake.monotonic, fake.wall
     return r
 
@@ -101,7 +95,7 @@ async def test_every_form_of_links_next_is_followed_to_the_end(style: str) -> No
 async def test_429_without_retry_after_backs_off_on_the_clients_own_schedule() -> None:
     fake = FakeClock()
     settings = SimSettings(faults=Faults(burst_429_every=2, burst_429_length=1, retry_after_header=False))
-    r = with_clock(rig(settings=settings), fake)
+    r = with_clock(rig(settings=settings, clock=fake.clock(), backoff=Backoff()), fake)
     actual = await r.target.fetch(ALL)
     await r.target.aclose()
     limited = [e for e in r.ctx.log.entries if e.status == 429]
@@ -119,7 +113,7 @@ async def test_minute_precision_resets_neither_hot_loop_nor_sleep_absurdly(with_
                            faults=Faults(reset_precision="minutes", retry_after_header=with_retry_after))
     world = CloudWorld.generate(users=450, groups=30, memberships=300, seed=5, org_id="0a7f6c1e-55b1-4c2e-9d61-"
                                 "5b0c1f2e3d4a")
-    r = with_clock(rig(world, settings=settings, concurrency=4), fake)
+    r = with_clock(rig(world, settings=settings, concurrency=4, clock=fake.clock(), backoff=Backoff()), fake)
     actual = await r.target.fetch(ALL)
     await r.target.aclose()
     assert len(actual.users) > 400

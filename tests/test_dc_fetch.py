@@ -15,8 +15,8 @@ from reconcile.settings import HttpSettings
 from reconcile.sim.confluence_dc.generate import ADMIN_TOKEN as GENERATED_TOKEN
 from reconcile.sim.confluence_dc.generate import generate_dc
 from reconcile.sim.control import Faults, RateLimit, SimSettings
+from reconcile.targets import atlassian
 from reconcile.targets.confluence_dc import read
-from reconcile.targets.http import HttpClient
 
 SCOPE = Scope(groups=Globs(("team-*", "confluence-users")))
 
@@ -134,8 +134,8 @@ def test_a_cap_that_changes_between_pages_skips_nothing() -> None:
                                          "size": len(chunk), "_links": links})
 
     async def go() -> list[str]:
-        client = HttpClient("http://dc.test", auth=None, settings=HttpSettings(concurrency=4), flavor="dc",
-                            transport=httpx.MockTransport(server))
+        client = atlassian.client("http://dc.test", auth=None, settings=HttpSettings(concurrency=4), flavor="dc",
+                                  transport=httpx.MockTransport(server))
         try:
             return await read.list_groups(client, window=4)
         finally:

@@ -19,7 +19,9 @@ from fixtures_faults import (
     LostResponse,
     apply,
     apply_config,
+    build_target,
     ctx_of,
+    fake_time,
     faults,
     plan,
     state_of,
@@ -32,7 +34,6 @@ from bench.simproc import NON_IDEMPOTENT, duplicated
 from reconcile.apply import make_plan
 from reconcile.plan import ActionKind
 from reconcile.targets.base import Outcome, Result
-from reconcile.targets.factory import build_target
 
 
 @pytest.mark.slow
@@ -41,10 +42,11 @@ def test_apply_under_faults_converges_with_no_duplicated_write(tmp_path: Path, t
     app = world(users=600, groups=20, memberships=2400)
     config = apply_config(tmp_path / "desired", app, target, changes=40, absent=4)
     transport = httpx.ASGITransport(app=app)
+    fake = fake_time(app)
     ctx_of(app).log.entries.clear()
     faults(app, {**FAULTS, "burst_429_every": 25, "seed": 5})
 
-    planned, result = asyncio.run(apply(config, transport, tmp_path / "state"))
+    planned, result = asyncio.run(apply(config, transport, tmp_path / "state", fake))
 
     faults(app, NO_FAULTS)
     kinds = Counter(a.kind for a in planned.actions)
@@ -52,7 +54,7 @@ def test_apply_under_faults_converges_with_no_duplicated_write(tmp_path: Path, t
     assert kinds[ActionKind.DISABLE] == 4
     assert result.failures == (), [r.outcome.message for r in result.failures]
     assert {r.action.id for r in result.reports} == {a.id for a in planned.actions}
-    residual = asyncio.run(plan(config, transport))
+    residual = asyncio.run(plan(config, transport, fake))
     assert residual.actions == (), "a second plan after the apply must be empty"
     injected = Counter(e.note for e in ctx_of(app).log.entries if e.kind == "fault")
     assert injected["injected 5xx"] > 0 and injected["429 burst"] > 0, injected
@@ -65,9 +67,10 @@ def _cloud_add_member(tmp_path: Path, *, delivered: bool) -> tuple[Outcome, list
     app = world(users=200, groups=8, memberships=400)
     config = apply_config(tmp_path / "desired", app, CLOUD, changes=1, absent=0)
     transport = LostResponse(httpx.ASGITransport(app=app), "POST", "/memberships", delivered=delivered)
+    fake = fake_time(app)
 
     async def run() -> Outcome:
-        target = build_target(config.target, transport=transport)
+        target = build_target(config.target, transport, fake)
         try:
             _, planned = await make_plan(config, target)
             (action,) = [a for a in planned.actions if a.kind is ActionKind.ADD_MEMBER]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fixtures_faults import FAULTS, NO_FAULTS, ctx_of, drifted_config, faults, plan, world
+from fixtures_faults import FAULTS, NO_FAULTS, ctx_of, drifted_config, fake_time, faults, plan, world
 
 from bench.desired import CLOUD, DC
 
@@ -19,7 +19,8 @@ def test_plan_under_faults_has_the_fault_free_digest(tmp_path: Path, target: str
     app = world()
     config = drifted_config(tmp_path / "desired", app, target)
     transport = httpx.ASGITransport(app=app)
-    clean = asyncio.run(plan(config, transport))
+    fake = fake_time(app)
+    clean = asyncio.run(plan(config, transport, fake))
     assert clean.actions, "the drifted desired state must give the planner work"
     requests = sum(ctx_of(app).log.counts.values())
     bursts = {"burst_429_every": max(10, requests // 2)}  # two bursts per plan, whatever the target
@@ -28,7 +29,7 @@ def test_plan_under_faults_has_the_fault_free_digest(tmp_path: Path, target: str
     for runs, seed in enumerate(range(11, 19), 1):  # at least two runs, until every kind of fault happened
         ctx_of(app).log.entries.clear()
         faults(app, {**FAULTS, **bursts, "seed": seed})
-        faulty = asyncio.run(plan(config, transport))
+        faulty = asyncio.run(plan(config, transport, fake))
         faults(app, NO_FAULTS)
         seen.update(e.note for e in ctx_of(app).log.entries if e.kind == "fault")
         assert faulty.digest == clean.digest, f"seed {seed}: the plan changed under faults"
@@ -39,3 +40,4 @@ def test_plan_under_faults_has_the_fault_free_digest(tmp_path: Path, target: str
 
     assert seen["injected 5xx"] > 0 and seen["429 burst"] > 0, seen
     assert seen["reset before processing"] + seen["reset after processing"] > 0, seen
+    assert fake.sleeps, "retries and 429 pauses waited on the fake clock"

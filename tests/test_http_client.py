@@ -1,5 +1,6 @@
 """The shared HTTP client at its edge: retries, Retry-After, shared backoff, no blind POST retry,
-pacing, error messages and secret masking, against httpx.MockTransport servers written inline."""
+pacing, error messages and secret masking, against httpx.MockTransport servers written inline.
+Time is a fake clock: nothing sleeps for real."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from fake_clock import FakeClock
 
 from reconcile.errors import AuthError, TargetError
+from reconcile.http import Backoff, HttpClient, basic, bearer, safe_url, seconds_until
 from reconcile.settings import HttpSettings, Secret
-from reconcile.targets.http import Backoff, HttpClient, basic, bearer, raise_for, safe_url, seconds_until
+from reconcile.targets import atlassian
+from reconcile.targets.atlassian import Flavor, raise_for
 
 TOKEN = Secret("pat-SUPER-SECRET-1234", "${CONFLUENCE_TOKEN}")
 T = TypeVar("T")
@@ -25,15 +29,16 @@ FAST = Backoff(base=0.01, cap=0.05, max_wait=2.0)
 Handler = Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
 
 
-def client(handler: Handler, *, flavor: str = "dc", retries: int = 4, concurrency: int = 4,
-           backoff: Backoff = FAST, auth: httpx.Auth | None = None) -> HttpClient:
-    return HttpClient(
+def client(handler: Handler, *, flavor: Flavor = "dc", retries: int = 4, concurrency: int = 4,
+           backoff: Backoff = FAST, auth: httpx.Auth | None = None, fake: FakeClock | None = None) -> HttpClient:
+    return atlassian.client(
         "http://dc.test/confluence",
         auth=auth if auth is not None else bearer(TOKEN),
         settings=HttpSettings(timeout=5, concurrency=concurrency, max_retries=retries),
         flavor=flavor,
         transport=httpx.MockTransport(handler),
         backoff=backoff,
+        clock=(fake or FakeClock()).clock(),
     )
 
 
@@ -84,16 +89,17 @@ def test_basic_auth_header() -> None:
 
 def test_429_storm_is_retried_honouring_retry_after() -> None:
     arrivals: list[float] = []
+    fake = FakeClock(overlapping=True)
 
     async def handler(request: httpx.Request) -> httpx.Response:
-        arrivals.append(time.monotonic())
+        arrivals.append(fake.monotonic())
         if len(arrivals) <= 3:
             return httpx.Response(429, headers={"Retry-After": "0.2"},
                                   json={"message": "Rate limit exceeded."})
         return httpx.Response(200, json={"ok": True})
 
     async def go() -> httpx.Response:
-        c = client(handler)
+        c = client(handler, fake=fake)
         try:
             return await c.request("GET", "/rest/api/group")
         finally:
@@ -116,12 +122,14 @@ def test_absurd_retry_after_is_clamped() -> None:
             return httpx.Response(429, headers={"Retry-After": "9223372036854775807"})
         return httpx.Response(200, json={})
 
+    fake = FakeClock()
+
     async def go() -> float:
-        c = client(handler, backoff=Backoff(base=0.01, cap=0.05, max_wait=0.1))
-        started = time.monotonic()
+        c = client(handler, backoff=Backoff(base=0.01, cap=0.05, max_wait=0.1), fake=fake)
+        started = fake.monotonic()
         await c.request("GET", "/rest/api/group")
         await c.aclose()
-        return time.monotonic() - started
+        return fake.monotonic() - started
 
     assert run(go()) < 1.0
     assert calls == 2
@@ -151,18 +159,21 @@ def test_after_exhausting_retries_the_last_response_is_returned() -> None:
 
 def test_a_429_seen_by_one_worker_pauses_every_worker() -> None:
     arrivals: list[tuple[str, float]] = []
+    fake = FakeClock(overlapping=True)
+    refused = asyncio.Event()
 
     async def handler(request: httpx.Request) -> httpx.Response:
-        arrivals.append((request.url.path, time.monotonic()))
+        arrivals.append((request.url.path, fake.monotonic()))
         if request.url.path.endswith("/first") and len(arrivals) == 1:
+            refused.set()
             return httpx.Response(429, headers={"Retry-After": "0.3"})
         return httpx.Response(200, json={})
 
     async def go() -> None:
-        c = client(handler, concurrency=4)
+        c = client(handler, concurrency=4, fake=fake)
 
         async def late() -> None:
-            await asyncio.sleep(0.05)  # starts after the 429 was seen
+            await refused.wait()  # starts after the 429 was seen, before its pause is over
             await c.request("GET", "/second")
 
         await asyncio.gather(c.request("GET", "/first"), late())
@@ -330,8 +341,8 @@ def test_connection_refused_names_the_url_and_what_to_check() -> None:
     port = _closed_port()
 
     async def go() -> None:
-        c = HttpClient(f"http://127.0.0.1:{port}", auth=None, settings=HttpSettings(max_retries=1),
-                       flavor="dc", backoff=FAST)
+        c = atlassian.client(f"http://127.0.0.1:{port}", auth=None, settings=HttpSettings(max_retries=1),
+                             flavor="dc", backoff=FAST, clock=FakeClock().clock())
         try:
             await c.request("GET", "/rest/api/user/current")
         finally:
@@ -346,15 +357,16 @@ def test_connection_refused_names_the_url_and_what_to_check() -> None:
 
 def test_low_remaining_tokens_pace_requests_at_the_dc_fill_rate() -> None:
     arrivals: list[float] = []
+    fake = FakeClock(overlapping=True)
 
     async def handler(request: httpx.Request) -> httpx.Response:
-        arrivals.append(time.monotonic())
+        arrivals.append(fake.monotonic())
         return httpx.Response(200, json={}, headers={
             "X-RateLimit-Remaining": "1", "X-RateLimit-FillRate": "20",
             "X-RateLimit-Interval-Seconds": "1", "Retry-After": "0"})
 
     async def go() -> None:
-        c = client(handler, concurrency=4)
+        c = client(handler, concurrency=4, fake=fake)
         await asyncio.gather(*(c.request("GET", f"/p/{i}") for i in range(8)))
         await c.aclose()
 
@@ -365,14 +377,15 @@ def test_low_remaining_tokens_pace_requests_at_the_dc_fill_rate() -> None:
 
 def test_plenty_of_remaining_tokens_do_not_slow_anything_down() -> None:
     arrivals: list[float] = []
+    fake = FakeClock(overlapping=True)
 
     async def handler(request: httpx.Request) -> httpx.Response:
-        arrivals.append(time.monotonic())
+        arrivals.append(fake.monotonic())
         return httpx.Response(200, json={}, headers={
             "X-RateLimit-Remaining": "500", "X-RateLimit-FillRate": "1", "X-RateLimit-Interval-Seconds": "1"})
 
     async def go() -> None:
-        c = client(handler)
+        c = client(handler, fake=fake)
         await asyncio.gather(*(c.request("GET", f"/p/{i}") for i in range(20)))
         await c.aclose()
 
@@ -382,16 +395,17 @@ def test_plenty_of_remaining_tokens_do_not_slow_anything_down() -> None:
 
 def test_cloud_reset_header_with_nothing_remaining_pauses_until_the_reset() -> None:
     arrivals: list[float] = []
+    fake = FakeClock(overlapping=True)
 
     async def handler(request: httpx.Request) -> httpx.Response:
-        arrivals.append(time.monotonic())
-        reset = time.time() + 0.4
+        arrivals.append(fake.monotonic())
+        reset = fake.wall() + 0.4
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(reset)) + f".{int(reset % 1 * 1000):03d}Z"
         headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": stamp}
         return httpx.Response(200, json={}, headers=headers)
 
     async def go() -> None:
-        c = client(handler, flavor="cloud")
+        c = client(handler, flavor="cloud", fake=fake)
         await c.request("GET", "/a")
         await c.request("GET", "/b")
         await c.aclose()
@@ -415,8 +429,9 @@ def test_500_is_retried_for_idempotent_requests_unless_the_refusal_is_permanent(
         return "read-only" in response.text
 
     async def go() -> tuple[int, int, int]:
-        c = HttpClient("http://dc.test", auth=None, settings=HttpSettings(max_retries=3), flavor="dc",
-                       transport=httpx.MockTransport(handler), backoff=FAST, permanent=permanent)
+        c = atlassian.client("http://dc.test", auth=None, settings=HttpSettings(max_retries=3), flavor="dc",
+                             transport=httpx.MockTransport(handler), backoff=FAST, permanent=permanent,
+                             clock=FakeClock().clock())
         try:
             return ((await c.request("PUT", "/flaky")).status_code,
                     (await c.request("PUT", "/readonly")).status_code,
@@ -437,11 +452,12 @@ def test_500_is_retried_for_idempotent_requests_unless_the_refusal_is_permanent(
     ("2099-01-01T00:00+0000", 1e9, 3e9),
 ])
 def test_retry_after_and_reset_headers_in_every_format_atlassian_sends(value: str, low: float, high: float) -> None:
-    seconds = seconds_until(value)
+    seconds = seconds_until(value, FakeClock().wall())
     assert seconds is not None and low <= seconds <= high
 
 
 def test_an_epoch_reset_is_seconds_from_now_and_junk_is_ignored() -> None:
-    seconds = seconds_until(str(int(time.time()) + 30))
+    now = FakeClock().wall()
+    seconds = seconds_until(str(int(now) + 30), now)
     assert seconds is not None and 25 <= seconds <= 31
     assert seconds_until("soon") is None and seconds_until(None) is None

@@ -16,12 +16,13 @@ import pytest
 from fake_clock import FakeClock
 
 from reconcile.errors import TargetError
+from reconcile.http import HttpClient
 from reconcile.settings import HttpSettings
 from reconcile.sim.app import build_app
 from reconcile.sim.control import Faults, SimSettings
 from reconcile.sim.scenario import parse_scenario
 from reconcile.sim.server import running
-from reconcile.targets.http import HttpClient
+from reconcile.targets import atlassian
 
 TOKEN = "pat-fail-fast-admin"
 WORLD = f"""
@@ -41,8 +42,8 @@ def closed_port() -> int:
 
 def client(url: str, fake: FakeClock, *, transport: httpx.AsyncBaseTransport | None = None,
            retries: int = 4) -> HttpClient:
-    return HttpClient(url, auth=None, settings=HttpSettings(timeout=5, max_retries=retries), flavor="dc",
-                      transport=transport, clock=fake.clock())
+    return atlassian.client(url, auth=None, settings=HttpSettings(timeout=5, max_retries=retries), flavor="dc",
+                            transport=transport, clock=fake.clock())
 
 
 def attempt(c: HttpClient, path: str = "/rest/api/user/current") -> TargetError:
@@ -92,7 +93,7 @@ def test_once_the_server_answered_a_refused_connection_is_transient_and_retried(
         loop = asyncio.new_event_loop()
         loop.run_until_complete(first())
     # the server has stopped: a restart in the middle of a run
-    with caplog.at_level(logging.WARNING, logger="reconcile.targets.http"):
+    with caplog.at_level(logging.WARNING, logger="reconcile.http"):
         with pytest.raises(TargetError) as info:
             loop.run_until_complete(c.request("GET", "/rest/api/group"))
         loop.run_until_complete(c.aclose())
@@ -120,7 +121,7 @@ def test_a_503_is_retried_with_a_warning_naming_the_url_without_secrets(caplog: 
         finally:
             await c.aclose()
 
-    with caplog.at_level(logging.WARNING, logger="reconcile.targets.http"):
+    with caplog.at_level(logging.WARNING, logger="reconcile.http"):
         assert asyncio.run(go()) == 503
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert lines == ["retrying GET http://dc.test/rest/api/group?os_password=*** (1/2) after 503",

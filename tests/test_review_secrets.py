@@ -147,7 +147,7 @@ def test_cloud_api_key_and_site_token_never_leak(sim_url: str, tmp_path: Path) -
     assert run(desired, "export", "--format", "csv", "--out", str(tmp_path / "export.csv")).returncode == 0
     applied = run(desired, "apply", str(plan_file), "--approve", plan["digest"])
     assert applied.returncode == 0, run.texts[-1]
-    assert '"logger": "reconcile.targets.http"' in applied.stderr, "--verbose logged each request"
+    assert '"logger": "reconcile.http"' in applied.stderr, "--verbose logged each request"
     assert "/rest/api/2/user" in applied.stderr, "the site REST delete ran with the site token"
     wrong = run(desired, "plan", env={"ATLASSIAN_ADMIN_KEY": WRONG_KEY})
     assert wrong.returncode == 1 and "401" in wrong.stderr

@@ -14,7 +14,7 @@ from fixtures_cloud import ALICE, FRANK, HAL, ORG, ORG_KEY, scenario
 from reconcile.sim.app import build_app
 from reconcile.sim.atlassian_cloud.world import DEFAULT_DIRECTORY, CloudWorld
 from reconcile.sim.scenario import parse_scenario
-from reconcile.targets.http import error_for
+from reconcile.targets.atlassian import error_for
 
 CLOUD = "http://api.atlassian.test"
 DC = "http://confluence.test"

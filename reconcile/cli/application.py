@@ -178,7 +178,7 @@ def _configure_logging(quiet: bool, verbose: bool, log_format: LogFormat) -> Non
     handler._reconcile = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING)
-    # --verbose shows our one line per request (reconcile.targets.http), not the libraries' internals.
+    # --verbose shows our one line per request (reconcile.http), not the libraries' internals.
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(logging.WARNING)
 

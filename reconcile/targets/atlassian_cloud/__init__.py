@@ -12,14 +12,15 @@ import logging
 import httpx
 
 from reconcile.errors import TargetError
+from reconcile.http import Backoff, Clock, HttpClient, basic, bearer
 from reconcile.model import ActualState, Scope, norm
 from reconcile.plan import Action, ActionKind
 from reconcile.settings import AtlassianCloudConfig
+from reconcile.targets import atlassian
 from reconcile.targets.atlassian_cloud.account import Account, CloudGroup
 from reconcile.targets.atlassian_cloud.read import USER_EXPAND, OrgReader
 from reconcile.targets.atlassian_cloud.write import Writer
 from reconcile.targets.base import ALL_KINDS, Outcome, Progress
-from reconcile.targets.http import Backoff, Clock, HttpClient, basic, bearer
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +38,13 @@ class AtlassianCloudTarget:
     def __init__(self, config: AtlassianCloudConfig, *, transport: httpx.AsyncBaseTransport | None = None,
                  backoff: Backoff | None = None, clock: Clock | None = None) -> None:
         self.config = config
-        self.http = HttpClient(config.url, auth=bearer(config.api_key), settings=config.http,
-                               flavor="cloud", transport=transport, backoff=backoff, clock=clock)
+        self.http = atlassian.client(config.url, auth=bearer(config.api_key), settings=config.http,
+                                     flavor="cloud", transport=transport, backoff=backoff, clock=clock)
         self.site: HttpClient | None = None
         if config.site is not None:
-            self.site = HttpClient(config.site.url, auth=basic(config.site.email, config.site.token),
-                                   settings=config.http, flavor="cloud-site", transport=transport,
-                                   backoff=backoff, clock=clock)
+            self.site = atlassian.client(config.site.url, auth=basic(config.site.email, config.site.token),
+                                         settings=config.http, flavor="cloud-site", transport=transport,
+                                         backoff=backoff, clock=clock)
         self.reader = OrgReader(self.http, config.org_id)
         self.writer = Writer(config, self.http, self.site, self.reader)
 

@@ -12,8 +12,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from reconcile.errors import TargetError
+from reconcile.http import HttpClient
+from reconcile.targets.atlassian import error_for, fail
 from reconcile.targets.atlassian_cloud.account import Account, CloudGroup
-from reconcile.targets.http import HttpClient, error_for, fail
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,13 @@ from typing import Any, assert_never
 import httpx
 
 from reconcile.errors import TargetError
+from reconcile.http import HttpClient
 from reconcile.plan import Action, ActionKind
 from reconcile.settings import AtlassianCloudConfig, CloudDelete, CloudDisable
+from reconcile.targets.atlassian import error_for, request_id
 from reconcile.targets.atlassian_cloud.account import Account, CloudGroup
 from reconcile.targets.atlassian_cloud.read import OrgReader
 from reconcile.targets.base import Outcome, Result
-from reconcile.targets.http import HttpClient, error_for, request_id
 
 log = logging.getLogger(__name__)
 

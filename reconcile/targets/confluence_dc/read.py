@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from reconcile.errors import AuthError, TargetError
+from reconcile.http import HttpClient
 from reconcile.model import Status, norm
-from reconcile.targets.http import HttpClient, fail, raise_for
+from reconcile.targets.atlassian import fail, raise_for
 
 log = logging.getLogger(__name__)
 

@@ -15,13 +15,15 @@ from urllib.parse import quote
 import httpx
 
 from reconcile.errors import TargetError
+from reconcile.http import Backoff, Clock, basic, bearer
 from reconcile.model import ActualState, Group, Scope, Status, User
 from reconcile.plan import Action, ActionKind
 from reconcile.settings import ConfluenceDcConfig
+from reconcile.targets import atlassian
+from reconcile.targets.atlassian import error_for, request_id
 from reconcile.targets.base import ALL_KINDS, Outcome, Progress, Result
 from reconcile.targets.confluence_dc import read
 from reconcile.targets.confluence_dc.unsynced import AdminPages, UnsyncedEntry
-from reconcile.targets.http import Backoff, Clock, HttpClient, basic, bearer, error_for, request_id
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,8 @@ class ConfluenceDcTarget:
             auth = basic(config.username, config.password)
         else:
             auth = None
-        self.client = HttpClient(config.url, auth=auth, settings=config.http, flavor="dc",
-                                 transport=transport, backoff=backoff, permanent=readonly_refusal, clock=clock)
+        self.client = atlassian.client(config.url, auth=auth, settings=config.http, flavor="dc",
+                                       transport=transport, backoff=backoff, permanent=readonly_refusal, clock=clock)
         self.admin = AdminPages(self.client, password=config.password if config.token is None else None)
         self.poll_interval = poll_interval
         self.task_timeout = task_timeout

@@ -15,9 +15,10 @@ from html.parser import HTMLParser
 import httpx
 
 from reconcile.errors import AuthError
+from reconcile.http import HttpClient
 from reconcile.model import norm
 from reconcile.settings import Secret
-from reconcile.targets.http import HttpClient, fail
+from reconcile.targets.atlassian import fail
 
 log = logging.getLogger(__name__)
 

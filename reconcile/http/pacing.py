@@ -1,6 +1,7 @@
 """Time for the HTTP client: retry delays, rate-limit headers read as waits, the shared pause and pacing.
 
-`Clock` is the one seam through which the client reads time and sleeps (tests pass a fake one).
+`Clock` is the one seam through which the client reads time and sleeps (tests pass a fake one);
+`RateHeaders` says which response headers carry an API's rate-limit state.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-log = logging.getLogger("reconcile.targets.http")
+log = logging.getLogger("reconcile.http")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,13 +31,13 @@ class Clock:
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
-    """Retry timing. Atlassian's guidance: a few retries, doubling delays capped at 30 s, jitter."""
+    """Retry timing: a few retries, doubling delays capped at 30 s, jitter (what most APIs advise)."""
 
     base: float = 0.5  # first delay without a Retry-After, seconds
     cap: float = 30.0  # longest computed delay
     max_wait: float = 60.0  # clamp for a server-sent Retry-After / reset (seen: 9223372036854775807)
     jitter: tuple[float, float] = (0.7, 1.3)  # multiplier range
-    pace_below: int = 0  # pace when X-RateLimit-Remaining <= this; 0: 2 x concurrency
+    pace_below: int = 0  # pace when the remaining-requests header <= this; 0: 2 x concurrency
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
     def delay(self, attempt: int) -> float:
@@ -44,10 +45,28 @@ class Backoff:
         return float(min(self.cap, self.base * 2**attempt) * self.rng.uniform(*self.jitter))
 
 
-def seconds_until(value: str | None, now: float | None = None) -> float | None:
-    """A Retry-After (seconds or HTTP date) or X-RateLimit-Reset (ISO 8601, epoch) as seconds from `now`.
+@dataclass(frozen=True, slots=True)
+class RateHeaders:
+    """Which response headers carry an API's rate-limit state (names are case-insensitive).
 
-    ISO timestamps may have minute precision (`2026-01-01T10:31Z`, Jira's and the admin APIs' form);
+    Only `Retry-After` is standard; the others are each vendor's: `remaining` requests left, the
+    `reset` time (seconds, epoch or a timestamp), and a refill rate (`fill_rate` per `interval` s).
+    `reset_from_date`: read the reset against the response's `Date`, not our clock (epoch resets
+    from a server whose clock may differ from ours).
+    """
+
+    retry_after: str = "retry-after"
+    remaining: str | None = None
+    reset: str | None = None
+    fill_rate: str | None = None
+    interval: str | None = None
+    reset_from_date: bool = False
+
+
+def seconds_until(value: str | None, now: float | None = None) -> float | None:
+    """A Retry-After (seconds or HTTP date) or a reset header (ISO 8601, epoch) as seconds from `now`.
+
+    ISO timestamps may have minute precision (`2026-01-01T10:31Z`, as some APIs send them);
     a timestamp without a zone is UTC. `now` is epoch seconds (default: the wall clock).
     """
     if not value:
@@ -81,9 +100,11 @@ class RateGate:
     few remaining tokens, requests are spaced at the server's refill rate instead of bursting.
     """
 
-    def __init__(self, backoff: Backoff, concurrency: int, clock: Clock | None = None) -> None:
+    def __init__(self, backoff: Backoff, concurrency: int, clock: Clock | None = None,
+                 headers: RateHeaders | None = None) -> None:
         self.backoff = backoff
         self.clock = clock or Clock()
+        self.headers = headers or RateHeaders()
         self.pace_below = backoff.pace_below or max(2, 2 * concurrency)
         self.resume_at = 0.0  # monotonic time before which nobody sends
         self.spacing = 0.0  # seconds between requests while pacing (0: not pacing)
@@ -113,27 +134,43 @@ class RateGate:
             self.resume_at = until
             self.pauses += 1
 
+    def now(self, headers: httpx.Headers) -> float:
+        """Epoch seconds to read this response's times against: ours, or its `Date` if so configured."""
+        if self.headers.reset_from_date:
+            try:
+                return email.utils.parsedate_to_datetime(headers.get("date", "")).timestamp()
+            except (TypeError, ValueError):
+                pass
+        return self.clock.wall()
+
+    def retry_after(self, headers: httpx.Headers) -> float | None:
+        """Seconds the server asked us to wait (`Retry-After`), or None."""
+        return seconds_until(headers.get(self.headers.retry_after), self.now(headers))
+
     def reset_in(self, headers: httpx.Headers) -> float | None:
-        """Seconds until `X-RateLimit-Reset`, or None when absent, junk or already past.
+        """Seconds until the rate-limit reset, or None when absent, junk or already past.
 
         A reset with minute precision is often a little in the past: that means "now", not a
         reason to hot-loop, so the caller falls back to its own schedule.
         """
-        reset = seconds_until(headers.get("x-ratelimit-reset"), self.clock.wall())
+        if self.headers.reset is None:
+            return None
+        reset = seconds_until(headers.get(self.headers.reset), self.now(headers))
         if reset is None or reset <= 0:
             return None
         return min(reset, self.backoff.max_wait)
 
     def observe(self, headers: httpx.Headers) -> None:
-        """Adjust pacing from `X-RateLimit-*` (DC: FillRate/Interval-Seconds; Cloud: Reset)."""
-        remaining = _int(headers.get("x-ratelimit-remaining"))
+        """Adjust pacing from the rate-limit headers: a refill rate if sent, else remaining / reset."""
+        names = self.headers
+        remaining = _int(headers.get(names.remaining)) if names.remaining else None
         if remaining is None:
             return
         if remaining > self.pace_below:
             self.spacing = 0.0
             return
-        fill = _int(headers.get("x-ratelimit-fillrate"))
-        interval = _float(headers.get("x-ratelimit-interval-seconds"))
+        fill = _int(headers.get(names.fill_rate)) if names.fill_rate else None
+        interval = _float(headers.get(names.interval)) if names.interval else None
         if fill and interval:
             spacing = interval / fill
         else:

@@ -1,0 +1,111 @@
+"""`HttpClient`: an `httpx.AsyncClient` on `RetryTransport` over `Lanes`, with the caller's auth, headers,
+error classes and rate-limit header names. Every HTTP source and target talks through one.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from reconcile.http.errors import ErrorKinds, safe_url
+from reconcile.http.pacing import Backoff, Clock, RateGate, RateHeaders
+from reconcile.http.transport import IDEMPOTENT, Lanes, RetryPolicy, RetryTransport
+from reconcile.settings import HttpSettings
+
+
+class HttpClient:
+    """Requests to one API: `request` retries and paces as `RetryTransport` says, at most
+    `settings.concurrency` at a time; refusals are returned, and `raise_for`/`error_for` (errors.py)
+    turn them into the caller's error class. Transport failures raise it directly."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: httpx.Auth | None,
+        settings: HttpSettings,
+        errors: ErrorKinds,
+        headers: Mapping[str, str] | None = None,
+        rate_headers: RateHeaders | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        backoff: Backoff | None = None,
+        clock: Clock | None = None,
+        permanent: Callable[[httpx.Response], bool] | None = None,
+        throttled: Callable[[httpx.Response], bool] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.settings = settings
+        self.errors = errors
+        self.backoff = backoff or Backoff()
+        self.clock = clock or Clock()
+        lanes = max(1, settings.concurrency)
+        self.gate = RateGate(self.backoff, settings.concurrency, self.clock, rate_headers)
+        if transport is not None:
+            inner = Lanes.shared(lanes, transport)
+        else:
+            verify: ssl.SSLContext | bool = False
+            if settings.verify_tls:  # one context for every lane: loading the CA bundle is not free
+                verify = (ssl.create_default_context(cafile=settings.ca_file) if settings.ca_file
+                          else httpx.create_ssl_context())
+            inner = Lanes.network(lanes, self.base_url, verify)
+        policy = RetryPolicy(retries=settings.max_retries, permanent=permanent, throttled=throttled)
+        self.transport = RetryTransport(inner, errors=errors, policy=policy, gate=self.gate,
+                                        backoff=self.backoff, clock=self.clock)
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            auth=auth,
+            headers={"Accept": "application/json", "User-Agent": "reconcile", **(headers or {})},
+            timeout=httpx.Timeout(settings.timeout),
+            transport=self.transport,
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    @property
+    def requests(self) -> int:
+        """Requests sent, retries included."""
+        return self.transport.requests
+
+    @property
+    def reached(self) -> bool:
+        """Whether the server has answered at least once."""
+        return self.transport.reached
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        """The session cookies the server set (never logged)."""
+        return self._client.cookies
+
+    def url(self, path: str) -> str:
+        """The absolute URL of `path` (appended to the base URL, as httpx does), masked."""
+        if path.startswith(("http://", "https://")):
+            return safe_url(path)
+        return safe_url(f"{self.base_url}/{path.lstrip('/')}")
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        session_only: bool = False,
+    ) -> httpx.Response:
+        """Send one request (retried as `RetryTransport` says) and return the final response.
+
+        `idempotent` overrides the method's default (a search sent as POST is safe to repeat).
+        `session_only` sends no Authorization header: the session cookie alone authenticates (admin
+        pages that tie a re-authenticated session to its cookie).
+        """
+        extensions = {IDEMPOTENT: idempotent} if idempotent is not None else None
+        options: dict[str, Any] = {"auth": None} if session_only else {}
+        return await self._client.request(method.upper(), path, params=params, json=json, data=data,
+                                          headers=headers, extensions=extensions, **options)
