@@ -30,7 +30,7 @@ NOT_RUN = {
     "make docs": "rewrites docs/cli.md in the checkout; tests/test_docs.py compares that file with what it generates",
     "make bench": "minutes of 100,000-user benchmarks; tests/test_bench_smoke.py runs every section at toy size",
     'python -m pip install "atlassian-reconcile @ git+https://github.com/reconcile-tool/reconcile@<40-hex commit sha>"':
-        "a network install of a vetted commit (the sha is the reader's); tests/test_examples_install.py checks its form",
+        "a network install of a vetted commit (the reader's sha); tests/test_examples_install.py checks its form",
     "reconcile --install-completion": "changes the start-up files of the shell of whoever runs the tests",
     "reconcile --show-completion bash > /etc/bash_completion.d/reconcile": "writes under /etc (root)",
     "reconcile sim --users 100000 --groups 2000 --memberships 400000 --seed 1 --latency-ms 25":

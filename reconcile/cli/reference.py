@@ -20,10 +20,11 @@ from reconcile.cli import app
 
 WIDTH = 100  # fixed, so the text does not depend on the terminal that generates it
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
-REGENERATE = "python -m reconcile.cli.reference --write  (or: make docs)"
+COMMAND = "python -m reconcile.cli.reference --write"
+REGENERATE = f"{COMMAND}  (or: make docs)"
 HEADER = f"""# Command line reference
 
-Generated from `reconcile --help` and each command's `--help` by `{REGENERATE.split("  ")[0]}`;
+Generated from `reconcile --help` and each command's `--help` by `{COMMAND}`;
 do not edit by hand (a test fails when this page differs from the CLI). The guide to the same options
 — global options, exit codes, `--strict`, shell completion — is [Command line](command-line.md).
 """
