@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 RUNSTAMP := $(VENV)/.installed-run
 PORT   ?= 8990
 
-.PHONY: demo ldap-demo test lint typecheck unit bench venv system-deps clean
+.PHONY: demo ldap-demo test lint typecheck unit bench docs venv system-deps clean
 
 # Two stamps: `make demo` installs what running needs; the test and dev tools come with `make test`.
 venv: $(STAMP)
@@ -50,6 +50,10 @@ lint: venv
 
 typecheck: venv
 	$(BIN)/mypy
+
+## docs: regenerate docs/cli.md from every command's --help (tests/test_docs.py fails when it is out of date)
+docs: $(RUNSTAMP)
+	$(BIN)/python -m reconcile.cli.reference --write
 
 ## bench: the performance table (not part of make test); writes bench/results.json
 bench: venv system-deps

@@ -182,7 +182,7 @@ def _summary(plan: Plan | None) -> dict[str, Any] | None:
 
 
 def to_json(facts: RunFacts) -> dict[str, Any]:
-    """The report as JSON-ready data; see `SCHEMA` and the README (Run reports) for each field."""
+    """The report as JSON-ready data; see `SCHEMA` and docs/run-reports.md for each field."""
     plan = facts.plan
     data = plan.to_json() if plan is not None else None  # actions, warnings and digest, built once
     actions: list[dict[str, Any]] = data["actions"] if data is not None else []

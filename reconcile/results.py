@@ -1,6 +1,6 @@
 """What an apply did: one report per action, the actions it held back and why, and the failure message.
 
-Failure policy (README "Execution order, concurrency and failures"): a failed action holds back only
+Failure policy (docs/safety.md, "Execution order, concurrency and failures"): a failed action holds back only
 the later membership changes of the same user; everything else still runs in its phase.
 """
 

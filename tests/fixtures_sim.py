@@ -51,7 +51,7 @@ confluence_dc:
 """
 
 # Statuses the real server sends where the DC document declares none for that operation
-# (membership writes declare only 204; reads declare no 404/401) — see the README (The simulator).
+# (membership writes declare only 204; reads declare no 404/401) — see docs/simulator.md.
 REAL_ERRORS = frozenset({400, 401, 403, 404, 500}) | DEFAULT_ALLOWED_STATUSES
 
 

@@ -1,4 +1,5 @@
-"""The README's bootstrap recipe through the CLI against the simulator: export into desired/, then "No changes"."""
+"""The bootstrap recipe of docs/workflows.md through the CLI against the simulator: export into desired/,
+then "No changes"."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ SPEC: dict[str, set[str]] = {
     "export": {"--format"},
     "schema": set(),
 }
-# Options beyond the SPEC that the examples rely on, each for a reason stated in the README (Workflows).
+# Options beyond the SPEC that the examples rely on, each for a reason stated in docs/workflows.md.
 EXTENSIONS: dict[str, set[str]] = {
     "": {"--no-color"},  # CI logs and Markdown files must not carry ANSI codes
     "validate": {"--require-env"},  # CI holds the variables: an unset one fails there, not on laptops

@@ -13,7 +13,8 @@ import pytest
 from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = sorted({*ROOT.glob("examples/**/*"), *ROOT.glob("examples/**/.*"), ROOT / "README.md",
+DOCS = sorted({*ROOT.glob("examples/**/*"), *ROOT.glob("examples/**/.*"), ROOT / "README.md", ROOT / "CONTRIBUTING.md",
+               *ROOT.glob("docs/**/*.md"),
                ROOT / ".pre-commit-hooks.yaml"} - {p for p in ROOT.glob("examples/**/*") if p.is_dir()})
 WORKFLOWS = ["examples/github-actions/reconcile-plan.yml", "examples/github-actions/reconcile-apply.yml",
              "examples/nightly-drift.yml"]

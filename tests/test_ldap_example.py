@@ -1,6 +1,6 @@
 """desired/examples/ldap/ plans against the simulator's example world with its directory in a real slapd.
 
-Through the CLI too, as the README documents it (`make ldap-demo`): within its own safety limits, no --force.
+Through the CLI too, as docs/sources/ldap.md documents it (`make ldap-demo`): within its own safety limits, no --force.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from reconcile.plan import Plan
 from reconcile.report import SCHEMA, ActionResult, ErrorFacts, RunFacts, RunStatus, status, to_json
 from reconcile.targets.base import Outcome, Result
 
-DOC = Path(__file__).resolve().parents[1] / "README.md"
+DOC = Path(__file__).resolve().parents[1] / "docs" / "run-reports.md"
 PLAN = realistic_plan()
 
 

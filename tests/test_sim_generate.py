@@ -54,7 +54,7 @@ def test_too_small_a_world_is_refused() -> None:
 @pytest.mark.slow
 def test_a_100000_user_world_starts_in_under_20_seconds() -> None:
     # CPU time of this process, not wall time: other test processes on a busy 2-core CI machine must
-    # not make this fail; the wall-clock numbers are measured and listed in the README (The simulator).
+    # not make this fail; the wall-clock numbers are measured and listed in docs/simulator.md.
     started = time.process_time()
     app = configured_app(SimOptions(users=100_000, groups=2000, memberships=400_000, seed=1))
     elapsed = time.process_time() - started

@@ -61,7 +61,7 @@ class Run:
         self.config = load(self.g.desired, env=os.environ)
         if self.phase is Phase.PLAN and self.notify_wanted and self.config.notify is None:
             raise UsageError("--notify: the desired files have no `notify:` section",
-                             hint="add one (see the README's Notifications section), or drop --notify")
+                             hint="add one (see docs/notifications.md), or drop --notify")
         return self.config
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,

@@ -1,7 +1,7 @@
 """`/_sim/*`: the simulator's own admin endpoints (no auth, never rate limited or faulted).
 
 GET /_sim/state, GET /_sim/log, DELETE /_sim/log, GET /_sim/stats, GET|PUT /_sim/faults,
-POST /_sim/mutate (change the world behind the tool's back). Documented in the README (The simulator).
+POST /_sim/mutate (change the world behind the tool's back). Documented in docs/simulator.md.
 """
 
 from __future__ import annotations

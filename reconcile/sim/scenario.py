@@ -1,4 +1,4 @@
-"""Scenario YAML -> a simulated world plus run-time settings (format in the README (The simulator)).
+"""Scenario YAML -> a simulated world plus run-time settings (format in docs/simulator.md).
 
 Every problem is collected and reported as `file:line:col: message` in one errors.ConfigError.
 """

@@ -1,7 +1,7 @@
 """The simulated Confluence Data Center REST API (`/rest/api/...`): reads, writes, long tasks.
 
 Shapes follow confluence-dc-10.0.3.json and the reference notes; every inferred choice is listed in
-the README (The simulator). The admin UI pages (unsynced users, websudo) are in actions.py.
+docs/simulator.md. The admin UI pages (unsynced users, websudo) are in actions.py.
 """
 
 from __future__ import annotations
