@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from builders import NOW
 from fixtures_cloud import ADA, ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GINA, HAL, Rig, rig
 
 from reconcile.diff import diff
@@ -173,7 +174,7 @@ async def test_org_admins_are_never_planned() -> None:
     actual = await fetch(r)
     await r.target.aclose()
     desired = DesiredState.build([DesiredUser("alice@example.com")])
-    plan = diff(desired, actual, scope=ALL, policy=Policy(absent=AbsentPolicy.DELETE), target={})
+    plan = diff(desired, actual, scope=ALL, policy=Policy(absent=AbsentPolicy.DELETE), target={}, now=NOW)
     assert ADA not in {a.subject.ref for a in plan.actions}
     assert DAVE not in {a.subject.ref for a in plan.actions}
     assert any(w.subject.startswith("ada@") for w in plan.warnings)
@@ -296,12 +297,12 @@ async def test_apply_converges_against_the_simulator() -> None:
         DesiredUser("carol@example.com", status=Status.DISABLED),
     ])
     scope = Scope(users=Globs(("*@example.com",)), groups=Globs(("confluence-users", "team-*")))
-    plan = diff(desired, await fetch(r, scope), scope=scope, policy=Policy(), target={})
+    plan = diff(desired, await fetch(r, scope), scope=scope, policy=Policy(), target={}, now=NOW)
     kinds = sorted({str(a.kind) for a in plan.actions})
     assert kinds == ["add_member", "enable", "remove_member"]
     outcomes = [await r.target.perform(a) for a in plan.actions]
     assert all(o.ok for o in outcomes), [o.message for o in outcomes]
-    again = diff(desired, await fetch(r, scope), scope=scope, policy=Policy(), target={})
+    again = diff(desired, await fetch(r, scope), scope=scope, policy=Policy(), target={}, now=NOW)
     await r.target.aclose()
     assert again.actions == ()
     r.contract.check()

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import httpx
 
 from reconcile.errors import TargetError
-from reconcile.model import ActualState, Group, Scope, Status, User
+from reconcile.model import NO_ACTIVITY, Activity, ActualState, Group, Scope, Status, User
 from reconcile.plan import Action, ActionKind
 from reconcile.settings import ConfluenceDcConfig
 from reconcile.targets.base import ALL_KINDS, Outcome, Progress, Result
@@ -25,6 +25,7 @@ from reconcile.targets.http import Backoff, Clock, HttpClient, basic, bearer, er
 
 log = logging.getLogger(__name__)
 
+PRODUCT = "confluence"  # the product key of DC's one last-activity fact (its last login), as on Cloud
 _READONLY_MARKERS = ("read-only", "read only", "readonly", "does not allow updates")
 
 
@@ -150,7 +151,7 @@ class ConfluenceDcTarget:
             users[key] = User(
                 ref=key, username=p.username, email=info.email if info else None,
                 display_name=p.display_name, status=status, admin=key in admins, unsynced=p.unsynced,
-                last_active=info.last_login if info else None,
+                last_active=Activity({PRODUCT: info.last_login}) if info and info.last_login else NO_ACTIVITY,
                 billable=not (active is not None and status is Status.ACTIVE and info is None),
             )
         for entry in unsynced:
