@@ -4,6 +4,7 @@ Organizations / user-management / Jira OpenAPI documents (tests/contract.py)."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import pytest
 from builders import NOW
@@ -52,7 +53,9 @@ async def test_fetch_maps_statuses_roles_idp_and_last_active() -> None:
     assert FRANK not in state.users and GINA not in state.users
     alice = state.users[ALICE]
     assert (alice.email, alice.account_id, alice.display_name) == ("alice@example.com", ALICE, "Alice Archer")
-    assert alice.last_active == "2026-05-17T12:00:00Z"  # the latest of its products
+    assert alice.last_active == {"confluence": datetime(2026, 3, 2, 8, 15, tzinfo=UTC),  # per product
+                                 "jira-software": datetime(2026, 5, 17, 12, 0, tzinfo=UTC)}
+    assert alice.last_active.latest() == datetime(2026, 5, 17, 12, 0, tzinfo=UTC)  # the latest of its products
     assert state.users[BOB].status is Status.DISABLED  # suspended
     assert state.users[CAROL].status is Status.DISABLED  # deactivated
     assert state.users[ALICE].status is Status.ACTIVE
