@@ -90,7 +90,7 @@ def test_a_product_that_does_not_count_does_not_unselect(tmp_path: Path) -> None
     # and today's planner (no inactivity policy yet) plans no such action: the plan is stale.
     state = write_world(tmp_path / "world.json", world_where_bob_was_active(BEFORE))
     plan = with_action(planned(state), disable_bob())
-    with pytest.raises(StalePlan, match="action no longer needed: disable bob@example.com"):
+    with pytest.raises(StalePlan, match=r"action no longer needed: disable bob@example\.com"):
         run(state, tmp_path, plan)
     assert status_of(read_world(state), "u-bob") == "active"
     every = with_action(planned(state), disable_bob(replace(INACTIVE, products=())))  # any product counts
@@ -183,4 +183,4 @@ def test_activity_is_per_product_immutable_and_hashable() -> None:
     assert stamps.latest(["bitbucket"]) is None and Activity().latest() is None
     assert hash(User("u", last_active=stamps)) == hash(User("u", last_active=Activity(dict(stamps))))
     with pytest.raises(ValueError, match="no time zone"):
-        Activity({"confluence": datetime(2026, 1, 1)})  # noqa: DTZ001
+        Activity({"confluence": datetime(2026, 1, 1)})
