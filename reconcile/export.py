@@ -221,7 +221,7 @@ def _row(user: User, groups: Iterable[str]) -> Mapping[str, str]:
 
 def _latest(user: User) -> str:
     """The latest activity over every product, or empty when none is known."""
-    latest = user.last_active.latest()
+    latest = user.last_active.latest() if user.last_active is not None else None
     return iso_instant(latest) if latest is not None else ""
 
 

@@ -171,7 +171,9 @@ class User:
     unsynced: bool = False  # DC "unsynced from directory" entry
     synced: bool = False  # Cloud managementSource == "synced" (IdP/SCIM-managed)
     admin: bool = False  # org/site admin (Cloud) or member of target.admin_groups (DC)
-    last_active: Activity = NO_ACTIVITY  # per product, where the target reveals it (empty: unknown or never)
+    # Per product. None: the target does not reveal it for this user (DC before 9.3, or not in its
+    # list of active users); empty: revealed, and never active.
+    last_active: Activity | None = None
     billable: bool = True  # counts towards a licence seat when active
 
     def keys(self) -> tuple[str, ...]:

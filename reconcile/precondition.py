@@ -27,6 +27,8 @@ class Inactive:
 
     def broken(self, user: User) -> str | None:
         """Why the subject is no longer inactive, as read now; None while it still is."""
+        if user.last_active is None:  # it was known at planning: not confirmed now is not inactive
+            return "last activity can no longer be read, so inactivity is not confirmed"
         latest = user.last_active.latest(self.products)
         if latest is None or latest < self.cutoff:
             return None

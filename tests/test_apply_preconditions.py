@@ -5,6 +5,8 @@ apply re-plans with the plan's own `evaluated_at`; preconditions and `evaluated_
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,7 +18,8 @@ from fixtures_apply import EXPECTED, make_config, read_world, status_of, world, 
 from fixtures_cli import make_cli
 
 from reconcile.apply import ApplyResult, Prepared, apply, make_plan, prepare
-from reconcile.errors import ReconcileError, StalePlan
+from reconcile.errors import ReconcileError, StalePlan, TargetError
+from reconcile.export import to_csv
 from reconcile.journal import ApprovalMode, AuditContext, AuditLog, Journal
 from reconcile.model import Activity, Status, User
 from reconcile.plan import Action, ActionKind, Plan, Subject, order
@@ -184,3 +187,49 @@ def test_activity_is_per_product_immutable_and_hashable() -> None:
     assert hash(User("u", last_active=stamps)) == hash(User("u", last_active=Activity(dict(stamps))))
     with pytest.raises(ValueError, match="no time zone"):
         Activity({"confluence": datetime(2026, 1, 1)})
+
+
+def test_the_prompt_and_the_dry_run_say_what_will_be_skipped(tmp_path: Path) -> None:
+    cli = make_cli(tmp_path)
+    write_world(cli.state, world_where_bob_was_active(BEFORE))
+    path, plan = cli.plan_file()
+    edited = with_action(plan, disable_bob())
+    path.write_text(edited.dumps(), encoding="utf-8")
+    write_world(cli.state, world_where_bob_was_active(AFTER))
+
+    dry = cli("apply", str(path), "--approve", edited.digest, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "Skipped disable bob@example.com (u-bob): active since the plan" in dry.stdout
+    assert f"Dry run: {len(EXPECTED)} actions would be applied (1 skipped: precondition no longer holds)" in dry.stdout
+
+    asked = cli("apply", str(path), input="no\n")
+    assert asked.exit_code == 1
+    assert "Will skip disable bob@example.com (u-bob): active since the plan" in asked.stdout
+    assert "already done" not in asked.stdout
+    assert status_of(read_world(cli.state), "u-bob") == "active"
+    assert not (tmp_path / "state" / "journal").exists()  # cancelled: not even the skip was recorded
+
+
+def test_activity_that_can_no_longer_be_read_does_not_confirm_inactivity(tmp_path: Path) -> None:
+    state = write_world(tmp_path / "world.json", world_where_bob_was_active(BEFORE))
+    plan = with_action(planned(state), disable_bob())
+    write_world(state, world())  # bob's last activity is not revealed any more
+    prepared, _, _ = run(state, tmp_path, plan)
+    assert [s.why for s in prepared.skipped] == ["last activity can no longer be read, so inactivity is not confirmed"]
+    assert status_of(read_world(state), "u-bob") == "active"
+
+
+def test_memory_target_reads_activity_and_export_shows_the_latest(tmp_path: Path) -> None:
+    state = write_world(tmp_path / "world.json", world_where_bob_was_active(AFTER))
+    config = make_config(state)
+    actual = asyncio.run(MemoryTarget(config.target).fetch(config.scope))  # type: ignore[arg-type]
+    assert actual.users["u-bob"].last_active == {"confluence": AFTER,
+                                                 "jira-software": datetime(2026, 11, 1, tzinfo=UTC)}
+    assert actual.users["u-alice"].last_active is None
+    rows = {r["ref"]: r for r in csv.DictReader(io.StringIO(to_csv(actual)))}
+    assert (rows["u-bob"]["last_active"], rows["u-alice"]["last_active"]) == ("2026-11-25T08:00:00Z", "")
+    broken = world()
+    broken["users"][2]["last_active"] = {"confluence": "last tuesday"}
+    write_world(state, broken)
+    with pytest.raises(TargetError, match="last_active of confluence is not an ISO-8601 timestamp"):
+        asyncio.run(MemoryTarget(config.target).fetch(config.scope))  # type: ignore[arg-type]

@@ -33,6 +33,7 @@ def test_fetch_reads_identity_users_groups_members_emails_and_unsynced_entries()
     assert state.users[alice].email == "alice@example.com"
     assert state.users[alice].last_active == {"confluence": datetime(2025, 12, 1, 10, 0, tzinfo=UTC)}  # last login
     assert state.users[bob].status is Status.DISABLED
+    assert state.users[bob].last_active is None  # 9.3+ lists the last login of licensed active users only
     assert state.users[bob].email is None  # 9.3+ reveals emails of licensed active users only
     assert state.users[admin].admin and not state.users[alice].admin
     assert state.groups["ldap-eng"].readonly and not state.groups["team-docs"].readonly
@@ -193,8 +194,9 @@ confluence_dc:
     if emails:
         assert alice.email == "alice@example.com"
         assert admin.last_active == {"confluence": datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)}
+        assert alice.last_active == {}  # listed, never logged in: known to be never active
     else:
-        assert alice.email is None and not admin.last_active
+        assert alice.email is None and admin.last_active is None  # not revealed before 9.3
         assert ("GET", "/rest/api/admin/users/list/active?expand=lastLogin&start=0&limit=1", 404) in sim.sent()
     assert alice.username == "alice"
 

@@ -13,7 +13,7 @@ State file format (JSON, UTF-8)::
          "email": "alice@example.com",       # optional
          "display_name": "Alice",            # optional
          "status": "active",                 # active | disabled (default active)
-         "last_active": {"confluence": "2026-11-20T09:00:00Z"},  # per product, ISO-8601 (optional)
+         "last_active": {"confluence": "2026-11-20T09:00:00Z"},  # per product (optional: unknown; {}: never)
          "unsynced": false}                  # a DC "unsynced from directory" entry (default false)
       ],
       "groups": [
@@ -162,7 +162,7 @@ def _user(raw: dict[str, Any], path: Path) -> User:
             display_name=raw.get("display_name"),
             status=Status(raw.get("status", "active")),
             unsynced=bool(raw.get("unsynced", False)),
-            last_active=_activity(raw.get("last_active") or {}),
+            last_active=_activity(raw["last_active"]) if "last_active" in raw else None,
         )
     except (KeyError, ValueError, AttributeError) as exc:
         raise TargetError(f"memory target: bad user entry {raw!r} in {path}: {exc}") from exc

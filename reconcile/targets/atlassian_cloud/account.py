@@ -37,7 +37,7 @@ class Account:
     membership_status: str  # active | suspended | no_membership
     synced: bool  # managementSource == "synced": the IdP owns this user
     admin: bool
-    last_active: Activity  # productAccess[].lastActiveTimestamp per product key
+    last_active: Activity  # productAccess[].lastActiveTimestamp per product key (empty: never active)
     licensed: bool  # has product access (a seat), as far as the API tells
     groups: frozenset[str]  # group ids, in the directories read
     directories: frozenset[str]  # directory ids this user was found in
@@ -45,7 +45,8 @@ class Account:
     @staticmethod
     def from_json(data: Mapping[str, Any], directory: str) -> Account:
         access = [p for p in data.get("productAccess") or [] if isinstance(p, Mapping)]
-        stamps = [(str(p.get("key") or p.get("id")), parse_instant(p.get("lastActiveTimestamp"))) for p in access]
+        stamps = [(str(p.get("key") or p.get("id")), parse_instant(p.get("lastActiveTimestamp")))
+                  for p in access if p.get("key") or p.get("id")]
         email = data.get("email")
         return Account(
             account_id=str(data["accountId"]),

@@ -151,7 +151,7 @@ class ConfluenceDcTarget:
             users[key] = User(
                 ref=key, username=p.username, email=info.email if info else None,
                 display_name=p.display_name, status=status, admin=key in admins, unsynced=p.unsynced,
-                last_active=Activity({PRODUCT: info.last_login}) if info and info.last_login else NO_ACTIVITY,
+                last_active=_activity(info),
                 billable=not (active is not None and status is Status.ACTIVE and info is None),
             )
         for entry in unsynced:
@@ -314,6 +314,14 @@ class ConfluenceDcTarget:
             return Outcome(Result.DONE, action.describe(), status, rid)
         return Outcome(Result.FAILED, f"{action.describe()}: the server accepted the deletion but the "
                        "user still exists; re-run plan", status, rid)
+
+
+def _activity(info: read.ActiveUser | None) -> Activity | None:
+    """The last login, from the 9.3+ list of active users; None for users it does not list (disabled,
+    unlicensed) and before 9.3; empty for a listed user who never logged in."""
+    if info is None:
+        return None
+    return Activity({PRODUCT: info.last_login}) if info.last_login else NO_ACTIVITY
 
 
 def readonly_refusal(response: httpx.Response) -> bool:
