@@ -1,4 +1,5 @@
-"""The executor: approval check, stale-plan refusal, ordered concurrent apply, journal, audit, resume.
+"""The executor: approval check, stale-plan refusal, precondition check, ordered concurrent apply,
+journal, audit, resume.
 
 One switch between "would" and "did": `sentence()` words every action the same way, prefixed
 "Would" (dry run), "Did" or "Failed". Failure policy (reconcile/results.py): a failed action holds
@@ -12,21 +13,23 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from deepdiff import DeepDiff
 
 from reconcile.diff import diff
 from reconcile.errors import ActionsFailed, ApprovalMismatch, ReconcileError, StalePlan, UsageError
-from reconcile.journal import ApprovalMode, AuditContext, AuditLog, Journal, JournalView, now
-from reconcile.model import DesiredState
+from reconcile.journal import ApprovalMode, AuditContext, AuditLog, Journal, JournalView
+from reconcile.journal import now as journal_now
+from reconcile.model import ActualState, DesiredState
 from reconcile.plan import Action, ActionKind, Plan, match_digest, target_label
 from reconcile.results import ActionReport, ApplyResult, Held, failure_message, holds_back, sentence
 from reconcile.settings import Config
 from reconcile.targets.base import Outcome, Progress, Result, Target
 
 __all__ = [
-    "ActionReport", "ApplyResult", "Approval", "Prepared", "apply", "check_approval",
+    "ActionReport", "ApplyResult", "Approval", "Prepared", "Skipped", "apply", "check_approval",
     "check_supported", "execute", "make_plan", "prepare", "prepare_fresh", "sentence", "stale_reasons",
 ]
 
@@ -91,17 +94,26 @@ def check_supported(plan: Plan, target: Target) -> None:
 
 
 async def make_plan(
-    config: Config, target: Target, *, desired: DesiredState | None = None, progress: Progress | None = None
+    config: Config, target: Target, *, now: datetime, desired: DesiredState | None = None,
+    progress: Progress | None = None,
 ) -> tuple[DesiredState, Plan]:
-    """Read the desired state (unless given), fetch the actual state, and plan."""
+    """Read the desired state (unless given), fetch the actual state, and plan as of `now`."""
+    desired, plan, _ = await _plan_and_state(config, target, now=now, desired=desired, progress=progress)
+    return desired, plan
+
+
+async def _plan_and_state(
+    config: Config, target: Target, *, now: datetime, desired: DesiredState | None = None,
+    progress: Progress | None = None,
+) -> tuple[DesiredState, Plan, ActualState]:
     if desired is None:
         from reconcile.desired import gather_desired
 
         desired = await gather_desired(config)
     actual = await target.fetch(config.scope, progress)
-    plan = diff(desired, actual, scope=config.scope, policy=config.policy, target=target.describe())
+    plan = diff(desired, actual, scope=config.scope, policy=config.policy, target=target.describe(), now=now)
     check_supported(plan, target)
-    return desired, replace(plan, created_at=now())
+    return desired, replace(plan, created_at=journal_now()), actual
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +125,15 @@ class Prepared:
     run: tuple[Action, ...]  # still to perform, in plan order
     confirmed: tuple[Action, ...] = ()  # in flight or failed before, now found done by re-reading
     restart: bool = False  # a new apply of the plan: earlier journal lines no longer count
+    skipped: tuple[Skipped, ...] = ()  # their precondition no longer holds: reported, never performed
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An action whose selecting fact no longer holds on the fresh reading (reconcile/precondition.py)."""
+
+    action: Action
+    why: str
 
 
 def stale_reasons(plan: Plan, fresh: Plan, view: JournalView) -> list[str]:
@@ -159,22 +180,35 @@ async def prepare(
     """
     check_supported(plan, target)
     plan.check_limits(config.policy.limits, force=force)
-    desired, fresh = await make_plan(config, target, progress=progress)
+    if plan.evaluated_at is None:
+        raise ReconcileError("the plan does not record when it was evaluated; nothing was changed",
+                             hint="run `reconcile plan --out FILE` again, review it and approve the new digest")
+    # Re-planned as of the plan's own time, not the wall clock: only changed facts make it stale.
+    desired, fresh, actual = await _plan_and_state(config, target, now=plan.evaluated_at, progress=progress)
     view = Journal(state_dir, plan.digest).read()
     restart = view.complete(plan) and not stale_reasons(plan, fresh, JournalView.empty())
     if restart:
         view = JournalView.empty()
-    reasons = stale_reasons(plan, fresh, view)
+    skipped = tuple(
+        Skipped(a, why) for a in plan.actions
+        if a.id not in view.finished and (why := a.precondition.broken(actual.users.get(a.subject.ref)))
+    )
+    if skipped:  # a skipped action is reported, not planned again: the rest of the plan is compared
+        gone = {s.action.id for s in skipped}
+        plan_left = replace(plan, actions=tuple(a for a in plan.actions if a.id not in gone))
+    else:
+        plan_left = plan
+    reasons = stale_reasons(plan_left, fresh, view)
     if reasons:
         raise StalePlan(
             "refused: the plan is stale, nothing was changed:\n" + "\n".join(f"  {r}" for r in reasons),
             hint="run `reconcile plan` again, review it, and approve the new digest",
         )
     needed = {a.id for a in fresh.actions}
-    run = tuple(a for a in plan.actions if a.id in needed)
+    run = tuple(a for a in plan_left.actions if a.id in needed)
     uncertain = view.in_flight | set(view.failed)
-    confirmed = tuple(a for a in plan.actions if a.id in uncertain and a.id not in needed)
-    return Prepared(plan=plan, desired=desired, run=run, confirmed=confirmed, restart=restart)
+    confirmed = tuple(a for a in plan_left.actions if a.id in uncertain and a.id not in needed)
+    return Prepared(plan=plan, desired=desired, run=run, confirmed=confirmed, restart=restart, skipped=skipped)
 
 
 def prepare_fresh(plan: Plan, desired: DesiredState) -> Prepared:
@@ -190,15 +224,22 @@ async def execute(
     say = report or (lambda line: None)
     started = time.monotonic()
     todo = prepared.run if limit is None else prepared.run[: max(0, limit)]
+    skips = tuple(ActionReport(s.action, Outcome(Result.SKIPPED, s.why), 0.0) for s in prepared.skipped)
     if dry_run:
+        for r in skips:
+            say(sentence(r.action, r.outcome))
         for action in todo:
             say(sentence(action, None))
-        return ApplyResult(prepared.plan.digest, tuple(ActionReport(a, Outcome(Result.DONE), 0.0)
-                                                      for a in todo), prepared.run[len(todo):],
+        return ApplyResult(prepared.plan.digest, skips + tuple(ActionReport(a, Outcome(Result.DONE), 0.0)
+                                                               for a in todo), prepared.run[len(todo):],
                            dry_run=True)
     journal = Journal(state_dir, prepared.plan.digest)
     if prepared.restart:
         journal.begin()
+    for r in skips:  # journaled as finished: a later apply of the plan does not reconsider them
+        journal.finished(r.action, r.outcome)
+        audit.record(context, r.action, r.outcome)
+        say(sentence(r.action, r.outcome))
     for action in prepared.confirmed:
         outcome = Outcome(Result.ALREADY, "confirmed by re-reading the target after an interrupted apply")
         journal.finished(action, outcome)
@@ -225,7 +266,7 @@ async def execute(
             say(sentence(action, outcome))
             return ActionReport(action, outcome, time.monotonic() - t0)
 
-    reports: list[ActionReport] = []
+    reports: list[ActionReport] = list(skips)
     held: list[Held] = []
     failed: dict[str, list[Action]] = {}  # user ref -> its failed actions so far
     for kind in ActionKind:
@@ -265,11 +306,13 @@ async def apply(
     """Execute, then re-read and re-plan to report residual drift; ActionsFailed if any action failed."""
     result = await execute(prepared, target, state_dir=state_dir, audit=audit, context=context,
                            limit=limit, report=report)
+    residual: Plan | None = None
+    when = prepared.plan.evaluated_at  # the plan's own time, so its decisions are the ones compared
     try:
-        _, residual = await make_plan(config, target, desired=prepared.desired)
+        if when is not None:
+            _, residual = await make_plan(config, target, now=when, desired=prepared.desired)
     except ReconcileError as exc:
         log.warning("could not re-read the target to check for residual drift: %s", exc)
-        residual = None
     result = replace(result, residual=residual)
     if result.failures:
         raise ActionsFailed(failure_message(result), result=result)

@@ -1,22 +1,23 @@
 """The planner: desired state + actual state -> Plan. Pure; the only place decisions are made.
 
-Implements SPEC §4 (identity matching) and §5 (planning semantics): scope, exact membership of
-managed groups, enable/disable, `policy.absent`, unsynced deletes, warnings instead of actions for
-protected, IdP-managed, read-only and missing principals, and a deterministic order and digest.
+Implements SPEC §5 (planning semantics) on the pairs identity matching gives (SPEC §4, identity.py):
+scope, exact membership of managed groups, enable/disable, `policy.absent`, unsynced deletes,
+warnings instead of actions for protected, IdP-managed, read-only and missing principals.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from datetime import datetime
 from typing import assert_never
 
-from reconcile.errors import EmptySource, IdentityConflict
+from reconcile.digest import desired_digest, fingerprint
+from reconcile.errors import EmptySource
+from reconcile.identity import Match, known_by_email_only, match_users
 from reconcile.model import (
     AbsentPolicy,
     ActualState,
     DesiredState,
-    DesiredUser,
     Policy,
     Scope,
     Status,
@@ -35,15 +36,9 @@ from reconcile.plan import (
     WarningKind,
     order,
     order_warnings,
-    sha256_json,
 )
+from reconcile.precondition import NO_PRECONDITION, Precondition
 from reconcile.suggest import Suggestions
-
-
-@dataclass(frozen=True, slots=True)
-class _Match:
-    desired: DesiredUser
-    user: User
 
 
 def diff(
@@ -53,8 +48,15 @@ def diff(
     scope: Scope,
     policy: Policy,
     target: Mapping[str, str],
+    now: datetime,
 ) -> Plan:
-    """Compute the plan that makes the in-scope actual state what the desired state says."""
+    """Compute the plan that makes the in-scope actual state what the desired state says.
+
+    `now` (timezone-aware) is the time the plan is evaluated at, recorded as `evaluated_at`; the
+    caller supplies it (the CLI reads the clock; apply re-plans with the plan's own), never the planner.
+    """
+    if now.tzinfo is None:
+        raise ValueError("diff needs a timezone-aware `now`")
     if not desired.users and not policy.allow_empty:
         raise EmptySource(
             "refused: the desired state has no users, so every in-scope user would be "
@@ -63,7 +65,7 @@ def diff(
             "set `policy: {allow_empty: true}` (--force does not lift this guard)",
         )
     matches, missing = match_users(desired, actual)
-    unfound = [desired.users[k].key for k in missing if _known_by_email_only(desired.users[k])]
+    unfound = [desired.users[k].key for k in missing if known_by_email_only(desired.users[k])]
     planner = _Planner(actual, scope, policy, unfound_emails=unfound)
     matched_refs = {m.user.ref for m in matches}
     for m in matches:
@@ -99,6 +101,7 @@ def diff(
         warnings=order_warnings(planner.warnings),
         limit_base=planner.limit_base(),
         seats_freed=planner.seats_freed,
+        evaluated_at=now,
     )
 
 
@@ -128,79 +131,6 @@ def _guard_scope(desired: DesiredState, in_scope: set[str], policy: Policy) -> N
                 f"{policy.absent.value}d as absent",
                 hint=hint,
             )
-
-
-def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[_Match], list[str]]:
-    """Pair desired users with accounts: exact username / account id first, then email (SPEC §4).
-
-    Returns the matches and the normalised keys of desired users with no account. Raises
-    IdentityConflict listing every email that names two accounts and every account that two
-    desired users name.
-    """
-    by_name: dict[str, list[User]] = {}
-    by_email: dict[str, list[User]] = {}
-    for user in actual.users.values():
-        if user.unsynced:
-            continue  # unsynced entries are matched by userKey only, never to desired users
-        for key in (user.username, user.account_id):
-            if key:
-                by_name.setdefault(norm(key), []).append(user)
-        if user.email:
-            by_email.setdefault(norm(user.email), []).append(user)
-
-    problems: list[str] = []
-    matches: list[_Match] = []
-    missing: list[str] = []
-    claimed: dict[str, DesiredUser] = {}
-    for key in sorted(desired.users):
-        want = desired.users[key]
-        # Exact username / account id first (SPEC §4), whatever the key looks like: Confluence DC
-        # usernames are often email addresses, and DC before 9.3 reveals no email to fall back on.
-        names = [k for k in (key, *want.identity.names()) if k]
-        emails = [k for k in (key, want.identity.email and norm(want.identity.email)) if k and is_email(k)]
-        found = _lookup(by_name, names)
-        if len(found) > 1:
-            refs = ", ".join(f"{u.label} ({u.ref})" for u in found)
-            problems.append(f"{want.key}: its keys name {len(found)} accounts: {refs}")
-            continue
-        if not found:
-            found = _lookup(by_email, emails)
-            if len(found) > 1:
-                refs = ", ".join(f"{u.label} ({u.ref})" for u in found)
-                problems.append(f"{want.key}: the email matches {len(found)} accounts: {refs}")
-                continue
-        if not found:
-            missing.append(key)
-            continue
-        user = found[0]
-        other = claimed.get(user.ref)
-        if other is not None:
-            problems.append(f"{other.key} and {want.key} both name the account {user.label} ({user.ref})")
-            continue
-        claimed[user.ref] = want
-        matches.append(_Match(want, user))
-    if problems:
-        raise IdentityConflict(
-            "cannot match desired users to accounts unambiguously:\n"
-            + "\n".join(f"  {p}" for p in problems),
-            hint="write these users by username (Confluence DC) or account id (Cloud) instead of email",
-        )
-    return matches, missing
-
-
-def _known_by_email_only(want: DesiredUser) -> bool:
-    """A desired user with an email and no username / account id: found only where emails show."""
-    return is_email(want.key) and not want.identity.names()
-
-
-def _lookup(index: Mapping[str, list[User]], keys: Iterable[str]) -> list[User]:
-    """The distinct accounts any of the keys names."""
-    found: list[User] = []
-    for key in keys:
-        for user in index.get(key, ()):
-            if all(user.ref != f.ref for f in found):
-                found.append(user)
-    return found
 
 
 class _Planner:
@@ -272,7 +202,7 @@ class _Planner:
         reason: str,
         *,
         group: str | None = None,
-        precondition: Mapping[str, object] | None = None,
+        precondition: Precondition = NO_PRECONDITION,
     ) -> None:
         self.actions.append(
             Action(
@@ -280,7 +210,7 @@ class _Planner:
                 subject=Subject(identity=identity, ref=user.ref),
                 group=group,
                 reason=reason,
-                precondition=dict(precondition or {}),
+                precondition=precondition,
                 unsynced=user.unsynced,
             )
         )
@@ -289,7 +219,7 @@ class _Planner:
 
     # -- decisions -----------------------------------------------------------------------------
 
-    def plan_desired(self, m: _Match) -> None:
+    def plan_desired(self, m: Match) -> None:
         user, want = m.user, m.desired
         keys = user.keys()
         extra = [k for k in want.keys() if k not in keys]
@@ -304,7 +234,7 @@ class _Planner:
             kind = ActionKind.ENABLE if want.status is Status.ACTIVE else ActionKind.DISABLE
             if self._guarded(user, keys, identity, str(kind)):
                 self._add(kind, user, identity, f"desired status is {want.status.value}",
-                          precondition={"status": user.status.value})
+                          precondition=Precondition(status=user.status))
         current = self.groups_of.get(user.ref, set())
         for group in sorted((want.groups & self.managed_set) ^ current):
             wanted = group in want.groups
@@ -330,7 +260,7 @@ class _Planner:
             if not self._guarded(user, keys, identity, change):
                 continue
             reason = f"desired member of {group}" if wanted else f"not a desired member of {group}"
-            self._add(kind, user, identity, reason, group=group, precondition={"member": not wanted})
+            self._add(kind, user, identity, reason, group=group, precondition=Precondition(member=not wanted))
 
     def plan_absent(self, user: User) -> None:
         keys = user.keys()
@@ -373,7 +303,7 @@ class _Planner:
             return
         if self._guarded(user, keys, user.label, str(kind)):
             self._add(kind, user, user.label, f"not in the desired state (policy.absent: {policy.value})",
-                      precondition={"status": user.status.value})
+                      precondition=Precondition(status=user.status))
 
     def plan_unsynced(self, user: User) -> None:
         keys = user.keys()
@@ -381,43 +311,4 @@ class _Planner:
             return
         if self._guarded(user, keys, user.label, "delete the unsynced entry"):
             self._add(ActionKind.DELETE, user, user.label,
-                      "unsynced from directory (policy.unsynced: delete)", precondition={"unsynced": True})
-
-
-def desired_digest(desired: DesiredState, scope: Scope, policy: Policy) -> str:
-    """sha256 of the normalised merged desired state (with scope and policy), not of the raw files."""
-    users = [
-        [key, u.status.value, sorted(u.groups), [[kind, norm(v)] for kind, v in u.identity.items()]]
-        for key, u in sorted(desired.users.items())
-    ]
-    return sha256_json(
-        {
-            "users": users,
-            "groups": sorted(desired.groups),
-            "scope": [sorted(map(norm, g.patterns)) for g in (scope.users, scope.groups, scope.protect)],
-            "policy": {
-                "absent": policy.absent.value,
-                "unsynced": policy.unsynced.value,
-                "limits": {k: str(v) for k, v in sorted(policy.limits.items())},
-                "allow_empty": policy.allow_empty,
-            },
-        }
-    )
-
-
-def fingerprint(actual: ActualState, scope: Scope) -> str:
-    """sha256 of the normalised in-scope actual state: users, statuses, managed memberships."""
-    users = []
-    in_scope: set[str] = set()
-    for ref in sorted(actual.users):
-        user = actual.users[ref]
-        keys = user.keys()
-        if scope.users.matches(*keys):
-            in_scope.add(ref)
-            users.append([ref, *keys, user.status.value, user.unsynced, user.admin, user.synced])
-    groups = []
-    for name in sorted(g for g in actual.groups if scope.owns_group(g)):
-        group = actual.groups[name]
-        members = sorted(actual.members.get(name, frozenset()) & in_scope)
-        groups.append([name, group.readonly, group.synced, members])
-    return sha256_json({"users": users, "groups": groups})
+                      "unsynced from directory (policy.unsynced: delete)", precondition=Precondition(unsynced=True))

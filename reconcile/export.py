@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 
-from reconcile.model import ActualState, Globs, Policy, Scope, Status, User
+from reconcile.model import ActualState, Globs, Policy, Scope, Status, User, iso_instant
 from reconcile.settings import (
     AtlassianCloudConfig,
     ConfluenceDcConfig,
@@ -212,11 +212,17 @@ def _row(user: User, groups: Iterable[str]) -> Mapping[str, str]:
         "display_name": user.display_name or "",
         "status": str(user.status),
         "groups": ";".join(sorted(groups)),
-        "last_active": user.last_active or "",
+        "last_active": _latest(user),
         "unsynced": "yes" if user.unsynced else "no",
         "admin": "yes" if user.admin else "no",
         "synced": "yes" if user.synced else "no",
     }
+
+
+def _latest(user: User) -> str:
+    """The latest activity over every product, or empty when none is known."""
+    latest = user.last_active.latest() if user.last_active is not None else None
+    return iso_instant(latest) if latest is not None else ""
 
 
 def to_csv(actual: ActualState) -> str:

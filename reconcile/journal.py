@@ -34,6 +34,7 @@ class Event(StrEnum):
     DONE = "done"
     ALREADY = "already"
     FAILED = "failed"
+    SKIPPED = "skipped"  # its precondition no longer held: reported, not performed, not retried
     CLOSED = "closed"  # not about an action: every action of the plan finished; what follows is a new apply
 
 
@@ -92,7 +93,7 @@ def _action_fields(action: Action) -> dict[str, Any]:
 class JournalView:
     """What a journal says about each action id (the last line about an id wins)."""
 
-    finished: frozenset[str]  # done or already: never performed again
+    finished: frozenset[str]  # done, already or skipped: never performed again
     in_flight: frozenset[str]  # started, no outcome recorded: the change may or may not have happened
     failed: Mapping[str, str]  # id -> message of its last failure; retried by the next apply
     closed: bool = False  # the last line closes a completed apply
@@ -166,7 +167,7 @@ class Journal:
             last[entry[0]] = entry[1]
             count += 1
         return JournalView(
-            finished=frozenset(i for i, (e, _) in last.items() if e in (Event.DONE, Event.ALREADY)),
+            finished=frozenset(i for i, (e, _) in last.items() if e in (Event.DONE, Event.ALREADY, Event.SKIPPED)),
             in_flight=frozenset(i for i, (e, _) in last.items() if e is Event.STARTED),
             failed={i: m for i, (e, m) in last.items() if e is Event.FAILED},
             closed=closed,

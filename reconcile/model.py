@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from fractions import Fraction
 from functools import lru_cache
@@ -69,6 +70,77 @@ class Globs:
         return False
 
 
+def parse_instant(value: object) -> datetime | None:
+    """A timestamp as targets send it (ISO-8601 text, or epoch milliseconds) as an aware UTC datetime.
+
+    None for nothing, or for text that is no timestamp (a reader keeps going without that fact);
+    ISO text without a zone is taken as UTC, as Atlassian's APIs mean it.
+    """
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    try:
+        stamp = datetime.fromisoformat(str(value).strip())
+    except ValueError:
+        return None
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def iso_instant(stamp: datetime) -> str:
+    """An aware datetime as ISO-8601 UTC text with `Z` (milliseconds only when there are any)."""
+    utc = stamp.astimezone(UTC)
+    spec = "milliseconds" if utc.microsecond else "seconds"
+    return utc.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+class Activity(Mapping[str, datetime]):
+    """When a user was last active, per product key (Cloud: `confluence`, `jira-software`, …; Confluence
+    DC has one product, `confluence`, from its last login). Immutable and hashable, like `User`."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, datetime] | Iterable[tuple[str, datetime]] = ()) -> None:
+        latest: dict[str, datetime] = {}
+        for product, stamp in items.items() if isinstance(items, Mapping) else items:
+            if stamp.tzinfo is None:
+                raise ValueError(f"last activity of {product} has no time zone: {stamp!r}")
+            if product not in latest or stamp > latest[product]:  # several instances of a product: the latest
+                latest[product] = stamp
+        self._items: tuple[tuple[str, datetime], ...] = tuple(sorted(latest.items()))
+
+    def __getitem__(self, product: str) -> datetime:
+        for key, stamp in self._items:
+            if key == product:
+                return stamp
+        raise KeyError(product)
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Activity):
+            return self._items == other._items
+        return super().__eq__(other)  # a plain mapping of the same stamps is equal
+
+    def __repr__(self) -> str:
+        return f"Activity({dict(self._items)!r})"
+
+    def latest(self, products: Iterable[str] = ()) -> datetime | None:
+        """The latest activity in any of `products` (all products when none are named); None: never."""
+        wanted = frozenset(products)
+        return max((s for k, s in self._items if not wanted or k in wanted), default=None)
+
+
+NO_ACTIVITY = Activity()
+
+
 @dataclass(frozen=True, slots=True)
 class Location:
     """Where something was written: `file:line:column` (1-based)."""
@@ -99,7 +171,9 @@ class User:
     unsynced: bool = False  # DC "unsynced from directory" entry
     synced: bool = False  # Cloud managementSource == "synced" (IdP/SCIM-managed)
     admin: bool = False  # org/site admin (Cloud) or member of target.admin_groups (DC)
-    last_active: str | None = None  # ISO-8601, where the target reveals it
+    # Per product. None: the target does not reveal it for this user (DC before 9.3, or not in its
+    # list of active users); empty: revealed, and never active.
+    last_active: Activity | None = None
     billable: bool = True  # counts towards a licence seat when active
 
     def keys(self) -> tuple[str, ...]:

@@ -1,7 +1,7 @@
 """Action, Plan and its canonical JSON: ordering, digest, safety limits, (de)serialisation.
 
-The digest is a lower-case hex sha256 of the canonical JSON of everything but `created_at` and
-`desired_dir` (SPEC §7), so identical inputs give identical digests wherever they were planned.
+The digest is a lower-case hex sha256 of the canonical JSON of everything but `created_at`,
+`evaluated_at` and `desired_dir` (SPEC §7), so identical inputs give identical digests wherever they were planned.
 Nothing here does I/O.
 """
 
@@ -10,13 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, assert_never
 
 from reconcile import __version__
 from reconcile.errors import LimitExceeded, PlanFileError, StalePlan
-from reconcile.model import Limit
+from reconcile.model import Limit, iso_instant, parse_instant
+from reconcile.precondition import NO_PRECONDITION, Precondition
 
 FORMAT_VERSION = 1
 
@@ -61,7 +63,7 @@ class Action:
     subject: Subject
     group: str | None = None
     reason: str = ""
-    precondition: Mapping[str, Any] = field(default_factory=dict)
+    precondition: Precondition = NO_PRECONDITION
     unsynced: bool = False  # a DC "unsynced from directory" entry (deleted by userKey)
 
     @property
@@ -95,7 +97,7 @@ class Action:
             "subject": {"identity": self.subject.identity, "ref": self.subject.ref},
             "group": self.group,
             "reason": self.reason,
-            "precondition": dict(self.precondition),
+            "precondition": self.precondition.to_json(),
         }
         if self.unsynced:
             data["unsynced"] = True
@@ -109,7 +111,7 @@ class Action:
             subject=Subject(identity=str(subject["identity"]), ref=str(subject["ref"])),
             group=data.get("group"),
             reason=str(data.get("reason", "")),
-            precondition=dict(data.get("precondition") or {}),
+            precondition=Precondition.from_json(data.get("precondition") or {}),
             unsynced=bool(data.get("unsynced", False)),
         )
 
@@ -171,6 +173,9 @@ class Plan:
     limit_base: LimitBase = LimitBase(0, 0, 0)
     seats_freed: int | None = None  # licence seats freed, where the target reveals billing
     created_at: str = ""
+    # The `now` the planner decided with; `apply` re-plans with it, not with the wall clock. Outside
+    # the digest like created_at: decisions depend only on what is derived from it (cutoffs, issue 14).
+    evaluated_at: datetime | None = None
     # The desired directory as given to `plan` (relative as written): `apply PLAN` reads it again.
     # Outside the digest: where the files live is not what was reviewed; their content is (desired_digest).
     desired_dir: str = ""
@@ -191,7 +196,7 @@ class Plan:
         return {**self.counts(), "warnings": len(self.warnings), "seats_freed": self.seats_freed}
 
     def body(self) -> dict[str, Any]:
-        """Everything the digest covers (all but `created_at`, `desired_dir` and the digest itself)."""
+        """Everything the digest covers (all but `created_at`, `evaluated_at`, `desired_dir` and the digest)."""
         return {
             "format_version": self.format_version,
             "tool_version": self.tool_version,
@@ -216,6 +221,8 @@ class Plan:
         data = self.body()
         digest = sha256_json(data)  # the body is built once: it is large for big plans
         data["created_at"] = self.created_at
+        if self.evaluated_at is not None:
+            data["evaluated_at"] = iso_instant(self.evaluated_at)
         if self.desired_dir:
             data["desired_dir"] = self.desired_dir
         data["digest"] = digest
@@ -246,6 +253,8 @@ class Plan:
                 ),
                 seats_freed=(data.get("summary") or {}).get("seats_freed"),
                 created_at=str(data.get("created_at", "")),
+                # plans written before `evaluated_at` existed were evaluated when they were created
+                evaluated_at=_evaluated_at(data),
                 desired_dir=str(data.get("desired_dir") or ""),
                 tool_version=str(data["tool_version"]),
                 format_version=int(data["format_version"]),
@@ -312,6 +321,16 @@ def _why_not(exc: Exception, data: Any) -> str:
     if isinstance(exc, KeyError):
         return f"the field {exc.args[0]!r} is missing"
     return f"a field has the wrong type or value ({exc})"
+
+
+def _evaluated_at(data: Mapping[str, Any]) -> datetime | None:
+    """When the plan was evaluated; plans written before the field existed: when they were created."""
+    if "evaluated_at" not in data:
+        return parse_instant(data.get("created_at"))
+    stamp = parse_instant(data["evaluated_at"])
+    if stamp is None:
+        raise ValueError(f"evaluated_at {data['evaluated_at']!r} is not a timestamp")
+    return stamp
 
 
 def target_label(target: Mapping[str, str]) -> str:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconcile import __version__
 from reconcile.plan import Action, ActionKind, Plan, WarningKind
+from reconcile.targets.base import Result
 
 if TYPE_CHECKING:
     from reconcile.apply import ApplyResult
@@ -43,6 +44,7 @@ class ActionResult(StrEnum):
     NOT_RUN = "not_run"  # left for a later apply (beyond --limit, or waiting for a failed action of the user)
     DONE_EARLIER = "done_earlier"  # finished by an earlier apply of the same plan (journal)
     WOULD = "would"  # dry run: would be performed
+    SKIPPED = "skipped"  # not performed: a fact that selected it no longer holds (reconcile/precondition.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +126,7 @@ def _outcomes(facts: RunFacts, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         put(action, ActionResult.ALREADY, "confirmed by re-reading the target after an interrupted apply")
     for report in result.reports:
         o = report.outcome
-        kind = ActionResult.WOULD if result.dry_run else ActionResult(str(o.result))
+        kind = ActionResult.WOULD if result.dry_run and o.result is not Result.SKIPPED else ActionResult(str(o.result))
         put(report.action, kind, o.message, http_status=o.http_status, request_id=o.request_id,
             seconds=None if result.dry_run else report.seconds)
     for action in result.not_run:

@@ -22,6 +22,8 @@ def sentence(action: Action, outcome: Outcome | None) -> str:
         return f"Would {what}"
     if outcome.result is Result.FAILED:
         return f"Failed to {what}: {outcome.message}"
+    if outcome.result is Result.SKIPPED:
+        return f"Skipped {what}: {outcome.message}"
     if outcome.result is Result.ALREADY:
         return f"Did {what} (already in effect: {outcome.message})" if outcome.message else f"Did {what}"
     return f"Did {what}"
@@ -96,12 +98,16 @@ class ApplyResult:
 
     def summary(self) -> str:
         if self.dry_run:
-            return f"Dry run: {len(self.reports)} actions would be applied; nothing was changed."
+            skipped = self.count(Result.SKIPPED)
+            also = f" ({skipped} skipped: precondition no longer holds)" if skipped else ""
+            return f"Dry run: {len(self.reports) - skipped} actions would be applied{also}; nothing was changed."
         parts = [
             f"{self.count(Result.DONE)} done",
             f"{self.count(Result.ALREADY)} already in effect",
             f"{self.count(Result.FAILED)} failed",
         ]
+        if self.count(Result.SKIPPED):
+            parts.append(f"{self.count(Result.SKIPPED)} skipped (precondition no longer holds)")
         if self.confirmed:
             parts.append(f"{len(self.confirmed)} confirmed done by an interrupted apply")
         if self.not_run:

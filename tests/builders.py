@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from reconcile.model import (
     ActualState,
@@ -24,6 +25,7 @@ from reconcile.model import (
 from reconcile.plan import ActionKind, Plan
 
 TARGET = {"type": "memory", "url": "test"}
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)  # the time tests plan at: never the wall clock
 
 
 def dc_user(name: str, *, status: str = "active", email: str | None = None, **kw: object) -> User:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from builders import NOW
 from fake_clock import FakeClock
 from starlette.applications import Starlette
 
@@ -106,7 +107,7 @@ def apply_config(directory: Path, app: Starlette, target: str, changes: int = 60
 async def plan(config: Config, transport: httpx.AsyncBaseTransport, fake: FakeClock) -> Plan:
     target = build_target(config.target, transport, fake)
     try:
-        _, result = await make_plan(config, target)
+        _, result = await make_plan(config, target, now=NOW)
         return result
     finally:
         await target.aclose()
@@ -117,7 +118,7 @@ async def apply(config: Config, transport: httpx.AsyncBaseTransport, state_dir: 
     """Plan and execute every action (what `apply --auto-approve` does, minus the residual check)."""
     target = build_target(config.target, transport, fake)
     try:
-        wanted, result = await make_plan(config, target)
+        wanted, result = await make_plan(config, target, now=NOW)
         context = AuditContext(operator="test", approval=ApprovalMode.AUTO, plan_digest=result.digest,
                                target=result.target)
         applied = await execute(prepare_fresh(result, wanted), target, state_dir=state_dir,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from builders import NOW
 from fixtures_apply import (
     EXPECTED,
     make_config,
@@ -84,7 +85,7 @@ class Setup:
         return Path(self.config.target.describe()["url"])
 
     def plan(self) -> Plan:
-        return asyncio.run(make_plan(self.config, self.target))[1]
+        return asyncio.run(make_plan(self.config, self.target, now=NOW))[1]
 
     def prepare(self, plan: Plan, *, force: bool = False) -> Prepared:
         return asyncio.run(prepare(plan, self.config, self.target, state_dir=self.tmp, force=force))

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from builders import NOW
 from fixtures_apply import EXPECTED, make_config, member_of, read_world, world, write_world
 from fixtures_cli import make_cli
 
@@ -30,7 +31,7 @@ class World:
         self.target = MemoryTarget(self.config.target)  # type: ignore[arg-type]
 
     def plan(self) -> Plan:
-        return asyncio.run(make_plan(self.config, self.target))[1]
+        return asyncio.run(make_plan(self.config, self.target, now=NOW))[1]
 
     def prepare(self, plan: Plan) -> Prepared:
         return asyncio.run(prepare(plan, self.config, self.target, state_dir=self.tmp))

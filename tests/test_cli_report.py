@@ -61,7 +61,8 @@ def test_apply_report_has_every_outcome_and_convergence(cli: Cli) -> None:
     assert (report["command"], report["status"], report["exit_code"]) == ("apply", "applied", 0)
     assert outcomes(report) == ["done"] * 5
     applied = report["apply"]
-    assert applied["counts"] == {"done": 5, "already": 0, "failed": 0, "not_run": 0, "done_earlier": 0, "would": 0}
+    assert applied["counts"] == {"done": 5, "already": 0, "failed": 0, "not_run": 0, "done_earlier": 0, "would": 0,
+                                 "skipped": 0}
     assert (applied["approval"], applied["operator"], applied["dry_run"]) == ("digest", "tester", False)
     assert applied["residual_drift"] == [] and applied["converged"] is True and applied["failures"] == []
     assert all(a["outcome"]["seconds"] is not None for a in report["actions"])

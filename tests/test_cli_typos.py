@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from builders import NOW
 from fixtures_apply import DESIRED_YAML, WORLD, read_world
 from fixtures_cli import Cli, make_cli
 
@@ -92,7 +93,7 @@ def test_suggestions_are_case_insensitive_and_name_the_groups_changes() -> None:
                                   DesiredUser("zed", groups=frozenset({"team-egn"}))])
 
     scope = Scope(groups=Globs(("*",)))
-    plan = diff(desired, actual, scope=scope, policy=Policy(), target={"type": "memory"})
+    plan = diff(desired, actual, scope=scope, policy=Policy(), target={"type": "memory"}, now=NOW)
 
     messages = {w.subject: w.message for w in plan.warnings}
     assert messages["ALCIE"].endswith("did you mean alice, whom this plan disables?")

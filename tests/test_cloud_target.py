@@ -4,8 +4,10 @@ Organizations / user-management / Jira OpenAPI documents (tests/contract.py)."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import pytest
+from builders import NOW
 from fixtures_cloud import ADA, ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GINA, HAL, Rig, rig
 
 from reconcile.diff import diff
@@ -51,7 +53,9 @@ async def test_fetch_maps_statuses_roles_idp_and_last_active() -> None:
     assert FRANK not in state.users and GINA not in state.users
     alice = state.users[ALICE]
     assert (alice.email, alice.account_id, alice.display_name) == ("alice@example.com", ALICE, "Alice Archer")
-    assert alice.last_active == "2026-05-17T12:00:00Z"  # the latest of its products
+    assert alice.last_active == {"confluence": datetime(2026, 3, 2, 8, 15, tzinfo=UTC),  # per product
+                                 "jira-software": datetime(2026, 5, 17, 12, 0, tzinfo=UTC)}
+    assert alice.last_active.latest() == datetime(2026, 5, 17, 12, 0, tzinfo=UTC)  # the latest of its products
     assert state.users[BOB].status is Status.DISABLED  # suspended
     assert state.users[CAROL].status is Status.DISABLED  # deactivated
     assert state.users[ALICE].status is Status.ACTIVE
@@ -173,7 +177,7 @@ async def test_org_admins_are_never_planned() -> None:
     actual = await fetch(r)
     await r.target.aclose()
     desired = DesiredState.build([DesiredUser("alice@example.com")])
-    plan = diff(desired, actual, scope=ALL, policy=Policy(absent=AbsentPolicy.DELETE), target={})
+    plan = diff(desired, actual, scope=ALL, policy=Policy(absent=AbsentPolicy.DELETE), target={}, now=NOW)
     assert ADA not in {a.subject.ref for a in plan.actions}
     assert DAVE not in {a.subject.ref for a in plan.actions}
     assert any(w.subject.startswith("ada@") for w in plan.warnings)
@@ -296,12 +300,12 @@ async def test_apply_converges_against_the_simulator() -> None:
         DesiredUser("carol@example.com", status=Status.DISABLED),
     ])
     scope = Scope(users=Globs(("*@example.com",)), groups=Globs(("confluence-users", "team-*")))
-    plan = diff(desired, await fetch(r, scope), scope=scope, policy=Policy(), target={})
+    plan = diff(desired, await fetch(r, scope), scope=scope, policy=Policy(), target={}, now=NOW)
     kinds = sorted({str(a.kind) for a in plan.actions})
     assert kinds == ["add_member", "enable", "remove_member"]
     outcomes = [await r.target.perform(a) for a in plan.actions]
     assert all(o.ok for o in outcomes), [o.message for o in outcomes]
-    again = diff(desired, await fetch(r, scope), scope=scope, policy=Policy(), target={})
+    again = diff(desired, await fetch(r, scope), scope=scope, policy=Policy(), target={}, now=NOW)
     await r.target.aclose()
     assert again.actions == ()
     r.contract.check()

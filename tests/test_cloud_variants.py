@@ -6,6 +6,7 @@ a fake clock shared with the simulator: backoff and pacing never sleep for real.
 from __future__ import annotations
 
 import pytest
+from builders import NOW
 from fake_clock import FakeClock
 from fixtures_cloud import ALICE, HAL, Rig, rig, scenario
 
@@ -41,7 +42,7 @@ async def test_user_group_ids_in_ari_form_give_the_same_memberships_and_plan() -
     for form in ("bare", "ari"):
         r = rig(CloudWorld.from_scenario({**scenario(), "group_ids": form}))
         actual = await r.target.fetch(ALL)
-        plan = diff(desired, actual, scope=ALL, policy=Policy(absent=AbsentPolicy.IGNORE), target={})
+        plan = diff(desired, actual, scope=ALL, policy=Policy(absent=AbsentPolicy.IGNORE), target={}, now=NOW)
         await r.target.aclose()
         r.contract.check()  # the ARI form validates against the Organizations document too
         results[form] = (actual.members, plan.actions)

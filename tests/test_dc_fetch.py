@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -30,8 +31,9 @@ def test_fetch_reads_identity_users_groups_members_emails_and_unsynced_entries()
     assert state.me == admin
     assert state.users[alice].username == "alice"  # lower-cased, though the scenario wrote "Alice"
     assert state.users[alice].email == "alice@example.com"
-    assert state.users[alice].last_active == "2025-12-01T10:00:00.000Z"
+    assert state.users[alice].last_active == {"confluence": datetime(2025, 12, 1, 10, 0, tzinfo=UTC)}  # last login
     assert state.users[bob].status is Status.DISABLED
+    assert state.users[bob].last_active is None  # 9.3+ lists the last login of licensed active users only
     assert state.users[bob].email is None  # 9.3+ reveals emails of licensed active users only
     assert state.users[admin].admin and not state.users[alice].admin
     assert state.groups["ldap-eng"].readonly and not state.groups["team-docs"].readonly
@@ -191,9 +193,10 @@ confluence_dc:
     admin = state.users[sim.key("admin")]
     if emails:
         assert alice.email == "alice@example.com"
-        assert admin.last_active == "2026-02-03T04:05:06.000Z"
+        assert admin.last_active == {"confluence": datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)}
+        assert alice.last_active == {}  # listed, never logged in: known to be never active
     else:
-        assert alice.email is None and admin.last_active is None
+        assert alice.email is None and admin.last_active is None  # not revealed before 9.3
         assert ("GET", "/rest/api/admin/users/list/active?expand=lastLogin&start=0&limit=1", 404) in sim.sent()
     assert alice.username == "alice"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from builders import TARGET, apply_plan
+from builders import NOW, TARGET, apply_plan
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -83,7 +83,7 @@ def worlds(draw: st.DrawFn) -> World:
 
 
 def plan(world: World, actual: ActualState | None = None):  # type: ignore[no-untyped-def]
-    return diff(world.desired, actual or world.actual, scope=SCOPE, policy=world.policy, target=TARGET)
+    return diff(world.desired, actual or world.actual, scope=SCOPE, policy=world.policy, target=TARGET, now=NOW)
 
 
 def mirror(actual: ActualState) -> DesiredState:

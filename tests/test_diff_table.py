@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from builders import TARGET, actual, dc_user, desired, lines, policy, scope
+from builders import NOW, TARGET, actual, dc_user, desired, lines, policy, scope
 
 from reconcile.diff import diff
 from reconcile.errors import EmptySource, IdentityConflict, LimitExceeded
@@ -23,7 +23,7 @@ def plan_of(desired_users, users, members=None, *, sc=None, po=None, **kw) -> Pl
         scope=sc or scope(),
         policy=po or policy(),
         target=TARGET,
-    )
+     now=NOW)
 
 
 CASES = [
@@ -246,8 +246,8 @@ def test_unread_unsynced_entries_are_a_warning_only_when_they_would_be_deleted()
 
     state = replace(actual([ALICE]), unsynced_unread="websudo needs a password")
     want = desired({"alice": {}})
-    quiet = diff(want, state, scope=scope(), policy=policy(), target=TARGET)
+    quiet = diff(want, state, scope=scope(), policy=policy(), target=TARGET, now=NOW)
     assert quiet.warnings == ()
-    loud = diff(want, state, scope=scope(), policy=policy(unsynced=UnsyncedPolicy.DELETE), target=TARGET)
+    loud = diff(want, state, scope=scope(), policy=policy(unsynced=UnsyncedPolicy.DELETE), target=TARGET, now=NOW)
     assert [(w.kind, w.subject) for w in loud.warnings] == [(WarningKind.INCOMPLETE, "unsynced entries")]
     assert "websudo needs a password" in loud.warnings[0].message

@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 import pytest
+from builders import NOW
 from ruamel.yaml import YAML
 
 from reconcile import config as config_loader
@@ -60,7 +61,7 @@ def test_exported_dc_state_loads_back_and_plans_no_changes(tmp_path: Path, by_gr
     assert cfg.target == DC_TARGET
     assert cfg.scope == DC_SCOPE
     assert cfg.policy.absent is AbsentPolicy.DELETE
-    plan = diff(cfg.inline, actual, scope=cfg.scope, policy=cfg.policy, target=DC_TARGET.describe())
+    plan = diff(cfg.inline, actual, scope=cfg.scope, policy=cfg.policy, target=DC_TARGET.describe(), now=NOW)
     assert plan.actions == ()
     assert [w for w in plan.warnings if w.kind != "protected"] == []
     # What is (and is not) in the file.
@@ -105,7 +106,7 @@ def test_cloud_export_keys_users_by_unique_email_else_account_id(tmp_path: Path)
     cfg = load_back(tmp_path, text.replace("/run/secrets/atlassian", str(secrets / "atlassian")),
                     {"ATLASSIAN_SITE_TOKEN": "t0k"})
     assert set(cfg.inline.users) == {"alice@example.com", "acc-2", "acc-3", "acc-4"}
-    plan = diff(cfg.inline, actual, scope=cfg.scope, policy=cfg.policy, target=target.describe())
+    plan = diff(cfg.inline, actual, scope=cfg.scope, policy=cfg.policy, target=target.describe(), now=NOW)
     assert plan.actions == ()
 
 

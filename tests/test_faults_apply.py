@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from builders import NOW
 from fixtures_faults import (
     FAULTS,
     NO_FAULTS,
@@ -72,7 +73,7 @@ def _cloud_add_member(tmp_path: Path, *, delivered: bool) -> tuple[Outcome, list
     async def run() -> Outcome:
         target = build_target(config.target, transport, fake)
         try:
-            _, planned = await make_plan(config, target)
+            _, planned = await make_plan(config, target, now=NOW)
             (action,) = [a for a in planned.actions if a.kind is ActionKind.ADD_MEMBER]
             ctx_of(app).log.entries.clear()
             outcome = await target.perform(action)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from builders import NOW
 from ldap_servers import SERVICE_PASSWORD, Slapd, require_slapd, start_slapd
 from typer.testing import CliRunner
 
@@ -47,7 +48,7 @@ def plan_example(server: Slapd) -> Plan:
     async def go() -> Plan:
         target = build_target(config.target, transport=httpx.ASGITransport(app=build_app()))
         try:
-            return (await make_plan(config, target))[1]
+            return (await make_plan(config, target, now=NOW))[1]
         finally:
             await target.aclose()
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from builders import NOW
 from fixtures_render import TARGET, empty_plan, huge_plan, realistic_plan
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -196,7 +197,7 @@ def test_renders_a_plan_computed_by_the_planner() -> None:
         DesiredUser("carol"),
     ])
     scope = Scope(users=Globs(("*",)), groups=Globs(("team-*",)))
-    plan = diff(desired, actual, scope=scope, policy=Policy(), target=TARGET)
+    plan = diff(desired, actual, scope=scope, policy=Policy(), target=TARGET, now=NOW)
     text = render.text(plan, color=False)
     md = render.markdown(plan)
     assert {a.kind for a in plan.actions} >= {ActionKind.ADD_MEMBER, ActionKind.ENABLE, ActionKind.DISABLE}

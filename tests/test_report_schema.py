@@ -76,7 +76,7 @@ def test_apply_outcomes_from_every_source() -> None:
     assert data["actions"][2]["outcome"] == {"result": "done", "message": "", "http_status": 204,
                                              "request_id": "r-2", "seconds": 0.25}
     assert data["apply"]["counts"] == {"done": 2, "already": 2, "failed": 1, "not_run": 4, "done_earlier": 1,
-                                       "would": 0}
+                                       "would": 0, "skipped": 0}
     assert data["apply"]["residual_drift"] == [] and data["apply"]["converged"] is False
     [failure] = data["apply"]["failures"]
     assert failure["http_status"] == 403 and "read-only" in failure["message"]

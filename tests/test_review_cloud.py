@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
+from builders import NOW
 from fixtures_cloud import ADA, rig, scenario
 
 from reconcile.diff import diff
@@ -40,7 +41,7 @@ def test_the_site_credentials_account_is_the_credentials_own_and_never_planned()
     actual = fetch(CloudWorld.from_scenario(data))
     assert actual.me == ADA and not actual.users[ADA].admin
     desired = DesiredState.build([DesiredUser("alice@example.com")])
-    plan = diff(desired, actual, scope=ALL, policy=Policy(absent=AbsentPolicy.DELETE), target={})
+    plan = diff(desired, actual, scope=ALL, policy=Policy(absent=AbsentPolicy.DELETE), target={}, now=NOW)
     assert ADA not in {a.subject.ref for a in plan.actions}
     assert (WarningKind.PROTECTED, "ada@example.com") in {(w.kind, w.subject) for w in plan.warnings}
 

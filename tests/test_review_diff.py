@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from builders import TARGET, actual, dc_user, desired, lines, policy, scope
+from builders import NOW, TARGET, actual, dc_user, desired, lines, policy, scope
 
 from reconcile.diff import diff
 from reconcile.errors import ConfigError, EmptySource, ReconcileError
@@ -25,7 +25,7 @@ def test_email_shaped_username_matches_by_username_first_on_dc_before_9_3() -> N
     bob = User(ref="key-bob", username="bob@example.com")
     eve = User(ref="key-eve", username="eve@example.com")
     plan = diff(desired({"Bob@Example.com": {"groups": ["team-a"]}, "eve@example.com": {}}),
-                actual([bob, eve], {"team-a": []}), scope=EXAMPLE, policy=policy(), target=TARGET)
+                actual([bob, eve], {"team-a": []}), scope=EXAMPLE, policy=policy(), target=TARGET, now=NOW)
     assert lines(plan) == ["add_member Bob@Example.com team-a"]
     assert plan.warnings == ()
 
@@ -34,7 +34,7 @@ def test_username_match_still_wins_over_another_accounts_email() -> None:
     by_name = User(ref="key-1", username="bob@example.com")
     by_mail = User(ref="key-2", username="robert", email="bob@example.com")
     plan = diff(desired({"bob@example.com": {"status": "disabled"}, "robert": {}}),
-                actual([by_name, by_mail]), scope=scope(), policy=policy(), target=TARGET)
+                actual([by_name, by_mail]), scope=scope(), policy=policy(), target=TARGET, now=NOW)
     assert [(a.kind, a.subject.ref) for a in plan.actions] == [("disable", "key-1")]
 
 
@@ -45,16 +45,16 @@ def test_desired_users_all_outside_scope_are_refused_like_an_empty_source() -> N
     users = [dc_user(f"u{i}", email=f"u{i}@example.com") for i in range(3)]
     wrong = desired({"alice@other.org": {}, "bob@other.org": {}})
     with pytest.raises(EmptySource) as caught:
-        diff(wrong, actual(users), scope=EXAMPLE, policy=policy(), target=TARGET)
+        diff(wrong, actual(users), scope=EXAMPLE, policy=policy(), target=TARGET, now=NOW)
     assert caught.value.exit_code == 4
     text = str(caught.value)
     assert "none of the 2 desired users is in scope" in text and "scope.users" in text
     assert "allow_empty" in text and "--force does not lift" in text
     # the guard is lifted where the SPEC lifts it, and is moot when absent users are left alone
-    allowed = diff(wrong, actual(users), scope=EXAMPLE, policy=policy(allow_empty=True), target=TARGET)
+    allowed = diff(wrong, actual(users), scope=EXAMPLE, policy=policy(allow_empty=True), target=TARGET, now=NOW)
     assert lines(allowed) == ["disable u0", "disable u1", "disable u2"]
     ignored = diff(wrong, actual(users), scope=EXAMPLE, policy=policy(absent=AbsentPolicy.IGNORE),
-                   target=TARGET)
+                   target=TARGET, now=NOW)
     assert lines(ignored) == []
 
 
@@ -62,11 +62,11 @@ def test_a_desired_user_in_scope_through_its_account_or_as_a_missing_user_passes
     carol = dc_user("carol", email="carol@example.com")
     # keyed by username; in scope through the account's email (DC 9.3+)
     plan = diff(desired({"carol": {}}), actual([carol, dc_user("dan", email="dan@example.com")]),
-                scope=EXAMPLE, policy=policy(), target=TARGET)
+                scope=EXAMPLE, policy=policy(), target=TARGET, now=NOW)
     assert lines(plan) == ["disable dan"]
     # not yet on the target, but in scope: a real (if early) desired state, not a wrong source
     plan = diff(desired({"new@example.com": {}}), actual([carol]), scope=EXAMPLE, policy=policy(),
-                target=TARGET)
+                target=TARGET, now=NOW)
     assert lines(plan) == ["disable carol"]
 
 
@@ -77,10 +77,10 @@ def test_one_configured_source_entirely_outside_scope_is_refused_by_name() -> No
     merged = desired({"alice@example.com": {}, "x@other.org": {}, "y@other.org": {}})
     guarded = replace(merged, guarded={"hr": frozenset({"x@other.org", "y@other.org"})})
     with pytest.raises(EmptySource, match=r"source 'hr' returned 2 users, none of them in scope"):
-        diff(guarded, actual(users), scope=EXAMPLE, policy=policy(), target=TARGET)
+        diff(guarded, actual(users), scope=EXAMPLE, policy=policy(), target=TARGET, now=NOW)
     # a source with one in-scope user passes
     fine = replace(merged, guarded={"hr": frozenset({"x@other.org", "alice@example.com"})})
-    assert lines(diff(fine, actual(users), scope=EXAMPLE, policy=policy(), target=TARGET)) == ["disable bob"]
+    assert lines(diff(fine, actual(users), scope=EXAMPLE, policy=policy(), target=TARGET, now=NOW)) == ["disable bob"]
 
 
 @pytest.mark.parametrize(("limit", "base", "count"), [("18.4%", 375, 69), ("32.8%", 375, 123), ("0.1%", 1000, 1)])
@@ -112,7 +112,7 @@ def test_an_edited_plan_file_names_the_file_and_the_way_out() -> None:
     from reconcile.plan import Plan
 
     plan = diff(desired({"alice": {}}), actual([dc_user("alice"), dc_user("bob")]), scope=scope(),
-                policy=policy(), target=TARGET)
+                policy=policy(), target=TARGET, now=NOW)
     edited = plan.dumps().replace('"identity": "bob"', '"identity": "admin"')
     with pytest.raises(ReconcileError) as caught:
         Plan.loads(edited, source="plan.json")
@@ -131,7 +131,7 @@ def test_an_account_whose_email_is_hidden_is_not_taken_for_absent_while_a_desire
     gone = dc_user("gone", email="gone@example.com")  # email known and not desired: really absent
     want = desired({"zoe@example.com": {}, "alice@example.com": {}})
     plan = diff(want, actual([zoe, alice, gone]), scope=scope(), policy=policy(absent=AbsentPolicy.DELETE),
-                target=TARGET)
+                target=TARGET, now=NOW)
     assert lines(plan) == ["delete gone"]
     kinds = {(w.kind, w.subject): w.message for w in plan.warnings}
     assert ("missing_user", "zoe@example.com") in kinds
@@ -144,7 +144,7 @@ def test_hidden_emails_do_not_hold_back_absent_users_when_every_desired_user_was
     bob = dc_user("bob")
     plan = diff(desired({"zoe": {}, "bob@example.com": {"username": "bob"}}),
                 actual([zoe, bob, dc_user("gone")]), scope=scope(), policy=policy(absent=AbsentPolicy.DELETE),
-                target=TARGET)
+                target=TARGET, now=NOW)
     assert lines(plan) == ["enable zoe", "delete gone"]
     assert plan.warnings == ()
 
@@ -160,12 +160,12 @@ def test_an_account_whose_email_is_hidden_is_protected_when_scope_protect_names_
 
     plan = diff(desired({"alice": {}}), actual([dc_user("alice"), ceo, known, old]),
                 scope=scope(protect=["ceo@example.com"]),
-                policy=policy(unsynced=UnsyncedPolicy.DELETE), target=TARGET)
+                policy=policy(unsynced=UnsyncedPolicy.DELETE), target=TARGET, now=NOW)
     assert lines(plan) == ["disable bob", "delete old"]
     warning = next(w for w in plan.warnings if w.subject == "ceo")
     assert warning.kind == "protected" and "scope.protect" in warning.message and "email" in warning.message
     plan = diff(desired({"alice": {}}), actual([dc_user("alice"), ceo]), scope=scope(protect=["svc-*"]),
-                policy=policy(), target=TARGET)
+                policy=policy(), target=TARGET, now=NOW)
     assert lines(plan) == ["disable ceo"]
 
 
@@ -177,4 +177,4 @@ def test_a_desired_user_whose_keys_name_two_accounts_is_an_error_not_a_pick() ->
     two = User(ref="key-2", username="robert")
     with pytest.raises(IdentityConflict, match=r"bob@example.com: its keys name 2 accounts: bob@example.com \(key-1\)"):
         diff(desired({"bob@example.com": {"username": "robert"}}), actual([one, two]), scope=scope(),
-             policy=policy(), target=TARGET)
+             policy=policy(), target=TARGET, now=NOW)

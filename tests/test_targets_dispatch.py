@@ -15,6 +15,7 @@ from typing import cast
 
 import httpx
 import pytest
+from builders import NOW
 from fixtures_apply import make_config, read_world, write_world
 from fixtures_cloud import ALICE, BOB, HAL, rig
 from fixtures_dc import FAST, DcSim, run
@@ -173,13 +174,13 @@ def test_a_plan_with_a_kind_the_target_does_not_support_is_refused_before_anythi
     state = write_world(tmp_path / "world.json")
     config = make_config(state, policy=Policy(absent=AbsentPolicy.DELETE))
     full = MemoryTarget(config.target)  # type: ignore[arg-type]
-    plan = asyncio.run(make_plan(config, full))[1]
+    plan = asyncio.run(make_plan(config, full, now=NOW))[1]
     assert ActionKind.DELETE in {a.kind for a in plan.actions}
     narrow = NoDeletes(config.target)  # type: ignore[arg-type]
     before = state.read_text()
 
     with pytest.raises(ReconcileError) as planning:
-        asyncio.run(make_plan(config, narrow))
+        asyncio.run(make_plan(config, narrow, now=NOW))
     with pytest.raises(ReconcileError) as applying:
         asyncio.run(prepare(plan, config, narrow, state_dir=tmp_path))
 

@@ -37,8 +37,8 @@ from reconcile.notify import Phase
 from reconcile.plan import check_target
 
 if TYPE_CHECKING:
-    from reconcile.apply import ApplyResult, Approval
-    from reconcile.plan import Action, Plan
+    from reconcile.apply import ApplyResult, Approval, Prepared
+    from reconcile.plan import Plan
     from reconcile.settings import Config
 
 
@@ -160,6 +160,7 @@ async def _apply(config: Config, g: Globals, bars: Bars, run: Run, saved: Plan |
                  approval: Approval | None, *, limit: int | None, force: bool, dry_run: bool,
                  audit_log: Path | None, strict: bool) -> ApplyResult | None:
     from reconcile.apply import Approval, apply, check_approval, execute, make_plan, prepare, prepare_fresh
+    from reconcile.cli.clock import wall_clock
     from reconcile.journal import AuditContext, AuditLog, apply_lock
     from reconcile.render import no_changes
     from reconcile.targets.factory import build_target
@@ -168,7 +169,7 @@ async def _apply(config: Config, g: Globals, bars: Bars, run: Run, saved: Plan |
     try:
         with apply_lock(g.state_dir):
             if saved is None:
-                desired, fresh = await make_plan(config, target, progress=bars.update)
+                desired, fresh = await make_plan(config, target, now=wall_clock(), progress=bars.update)
                 run.plan = fresh
                 fresh.check_limits(config.policy.limits, force=force)
                 if approval is not None:
@@ -182,13 +183,14 @@ async def _apply(config: Config, g: Globals, bars: Bars, run: Run, saved: Plan |
                 prepared = await prepare(saved, config, target, state_dir=g.state_dir, force=force,
                                          progress=bars.update)
             chosen = prepared.plan
-            run.pending = tuple(a.id for a in prepared.run) + tuple(a.id for a in prepared.confirmed)
-            if not prepared.run and not prepared.confirmed:
+            run.pending = (tuple(a.id for a in prepared.run) + tuple(a.id for a in prepared.confirmed)
+                           + tuple(s.action.id for s in prepared.skipped))
+            if not prepared.run and not prepared.confirmed and not prepared.skipped:
                 bars.line(no_changes(len(chosen.warnings)) if chosen.empty else
                           f"Nothing to do: every action of plan {chosen.digest[:12]} is already done.")
                 return None
             if approval is None and not dry_run:
-                approval = _ask(chosen, prepared.run, g, bars)
+                approval = _ask(chosen, prepared, g, bars)
                 if approval is None:
                     raise _Cancelled()
             audit = AuditLog(audit_log or g.state_dir / "audit.jsonl")
@@ -203,7 +205,8 @@ async def _apply(config: Config, g: Globals, bars: Bars, run: Run, saved: Plan |
                 _open_audit_log(audit.path)  # before the first action: never a change the audit log misses
                 bars.clear()
                 todo = len(prepared.run) if limit is None else min(limit, len(prepared.run))
-                report = bars.counting("apply", todo + len(prepared.confirmed), None if g.quiet else bars.line)
+                report = bars.counting("apply", todo + len(prepared.confirmed) + len(prepared.skipped),
+                                       None if g.quiet else bars.line)
                 result = await apply(prepared, config, target, state_dir=g.state_dir, audit=audit,
                                      context=context, limit=limit, report=report)
             run.result = result
@@ -225,13 +228,17 @@ class _Cancelled(Exception):
     """The operator did not type `yes` (exit 1, like Terraform)."""
 
 
-def _ask(chosen: Plan, run: tuple[Action, ...], g: Globals, bars: Bars) -> Approval | None:
+def _ask(chosen: Plan, prepared: Prepared, g: Globals, bars: Bars) -> Approval | None:
     from reconcile.apply import Approval
 
+    run, skipped = prepared.run, prepared.skipped
     with bars.paused():
         out(render(chosen, Format.TEXT, color=g.color).rstrip("\n"))
-        if len(run) != len(chosen.actions):
-            out(f"{len(chosen.actions) - len(run)} action(s) of this plan are already done; {len(run)} remain.")
+        done = len(chosen.actions) - len(run) - len(skipped)
+        if done:
+            out(f"{done} action(s) of this plan are already done; {len(run)} remain.")
+        for s in skipped:
+            out(f"Will skip {s.action.describe()}: {s.why}")
         typer.echo(f"Type yes to apply PLAN {chosen.digest[:12]}: ", nl=False)
         answer = sys.stdin.readline().strip()
     if answer != "yes":

@@ -68,11 +68,12 @@ def validate(
 
 async def fresh_plan(config: Config, bars: Bars) -> tuple[DesiredState, Plan]:
     from reconcile.apply import make_plan
+    from reconcile.cli.clock import wall_clock
     from reconcile.targets.factory import build_target
 
     target = build_target(config.target)
     try:
-        return await make_plan(config, target, progress=bars.update)
+        return await make_plan(config, target, now=wall_clock(), progress=bars.update)
     finally:
         await target.aclose()
 

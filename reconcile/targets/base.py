@@ -23,6 +23,7 @@ class Result(StrEnum):
     DONE = "done"  # the target changed
     ALREADY = "already"  # the target was already in the desired state (404 on delete, 409 member)
     FAILED = "failed"
+    SKIPPED = "skipped"  # not performed: a fact that selected it no longer holds (never from `perform`)
 
 
 @dataclass(frozen=True, slots=True)

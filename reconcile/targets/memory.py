@@ -13,6 +13,7 @@ State file format (JSON, UTF-8)::
          "email": "alice@example.com",       # optional
          "display_name": "Alice",            # optional
          "status": "active",                 # active | disabled (default active)
+         "last_active": {"confluence": "2026-11-20T09:00:00Z"},  # per product (optional: unknown; {}: never)
          "unsynced": false}                  # a DC "unsynced from directory" entry (default false)
       ],
       "groups": [
@@ -38,11 +39,12 @@ import json
 import logging
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, assert_never
 
 from reconcile.errors import TargetError
-from reconcile.model import ActualState, Group, Scope, Status, User, norm
+from reconcile.model import Activity, ActualState, Group, Scope, Status, User, norm, parse_instant
 from reconcile.plan import Action, ActionKind
 from reconcile.settings import MemoryConfig
 from reconcile.targets.base import ALL_KINDS, Outcome, Progress, Result
@@ -160,23 +162,22 @@ def _user(raw: dict[str, Any], path: Path) -> User:
             display_name=raw.get("display_name"),
             status=Status(raw.get("status", "active")),
             unsynced=bool(raw.get("unsynced", False)),
+            last_active=_activity(raw["last_active"]) if "last_active" in raw else None,
         )
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, AttributeError) as exc:
         raise TargetError(f"memory target: bad user entry {raw!r} in {path}: {exc}") from exc
 
 
+def _activity(raw: dict[str, Any]) -> Activity:
+    stamps = {str(product): parse_instant(text) for product, text in raw.items()}
+    bad = sorted(p for p, stamp in stamps.items() if stamp is None)
+    if bad:
+        raise ValueError(f"last_active of {bad[0]} is not an ISO-8601 timestamp")
+    return Activity({p: stamp for p, stamp in stamps.items() if stamp is not None})
+
+
 def _with_admin(user: User, admin: bool) -> User:
-    if not admin:
-        return user
-    return User(
-        ref=user.ref,
-        username=user.username,
-        email=user.email,
-        display_name=user.display_name,
-        status=user.status,
-        unsynced=user.unsynced,
-        admin=True,
-    )
+    return replace(user, admin=True) if admin else user
 
 
 def _apply(data: dict[str, Any], action: Action) -> tuple[Outcome, bool]:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconcile.model import Group, Status, User, norm
+from reconcile.model import Activity, Group, Status, User, norm, parse_instant
 
 # Platform roles that administer users: such accounts are protected (SPEC §5).
 ADMIN_ROLES = frozenset({"atlassian/org-admin", "atlassian/site-admin", "atlassian/user-access-admin"})
@@ -37,7 +37,7 @@ class Account:
     membership_status: str  # active | suspended | no_membership
     synced: bool  # managementSource == "synced": the IdP owns this user
     admin: bool
-    last_active: str | None  # latest productAccess[].lastActiveTimestamp
+    last_active: Activity  # productAccess[].lastActiveTimestamp per product key (empty: never active)
     licensed: bool  # has product access (a seat), as far as the API tells
     groups: frozenset[str]  # group ids, in the directories read
     directories: frozenset[str]  # directory ids this user was found in
@@ -45,7 +45,8 @@ class Account:
     @staticmethod
     def from_json(data: Mapping[str, Any], directory: str) -> Account:
         access = [p for p in data.get("productAccess") or [] if isinstance(p, Mapping)]
-        stamps = [str(p["lastActiveTimestamp"]) for p in access if p.get("lastActiveTimestamp")]
+        stamps = [(str(p.get("key") or p.get("id")), parse_instant(p.get("lastActiveTimestamp")))
+                  for p in access if p.get("key") or p.get("id")]
         email = data.get("email")
         return Account(
             account_id=str(data["accountId"]),
@@ -56,7 +57,7 @@ class Account:
             membership_status=str(data.get("membershipStatus") or "active"),
             synced=data.get("managementSource") == "synced",
             admin=bool(ADMIN_ROLES & set(data.get("platformRoles") or [])),
-            last_active=max(stamps) if stamps else None,  # ISO-8601 UTC strings sort in time order
+            last_active=Activity((key, stamp) for key, stamp in stamps if stamp is not None),
             licensed=bool(access),
             groups=frozenset(group_id(g["id"]) for g in data.get("groups") or [] if isinstance(g, Mapping)),
             directories=frozenset({directory}),
@@ -83,7 +84,7 @@ class Account:
             status=self.status, account_status=self.account_status,
             membership_status=self.membership_status if self.suspended and other.suspended else "active",
             synced=self.synced or other.synced, admin=self.admin or other.admin,
-            last_active=max(filter(None, (self.last_active, other.last_active)), default=None),
+            last_active=Activity([*self.last_active.items(), *other.last_active.items()]),
             licensed=self.licensed or other.licensed, groups=self.groups | other.groups,
             directories=self.directories | other.directories,
         )

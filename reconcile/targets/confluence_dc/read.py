@@ -10,13 +10,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from reconcile.errors import AuthError, TargetError
 from reconcile.http import HttpClient
-from reconcile.model import Status, norm
+from reconcile.model import Status, norm, parse_instant
 from reconcile.targets.atlassian import fail, raise_for
 
 log = logging.getLogger(__name__)
@@ -59,14 +59,14 @@ class ActiveUser:
 
     user_key: str
     email: str | None
-    last_login: str | None
+    last_login: datetime | None  # None: never logged in (or not said)
 
     @staticmethod
     def parse(item: Any) -> ActiveUser | None:
         if not isinstance(item, Mapping) or not item.get("userKey"):
             return None
         email = item.get("email")
-        return ActiveUser(str(item["userKey"]), str(email) if email else None, _iso(item.get("lastLogin")))
+        return ActiveUser(str(item["userKey"]), str(email) if email else None, _instant(item.get("lastLogin")))
 
 
 _STATUS_WORDS = {"Active": Status.ACTIVE, "Deactivated": Status.DISABLED}  # what DC sends
@@ -91,15 +91,11 @@ def _status(value: Any) -> Status | None:
     )
 
 
-def _iso(value: Any) -> str | None:
-    """A lastLogin as ISO-8601: DC sends epoch milliseconds or a date string."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
+def _instant(value: Any) -> datetime | None:
+    """A lastLogin as an aware datetime: DC sends epoch milliseconds or a date string."""
     if isinstance(value, Mapping):
-        return _iso(value.get("date") or value.get("value"))
-    return str(value)
+        return _instant(value.get("date") or value.get("value"))
+    return parse_instant(value)
 
 
 async def all_of(*aws: Awaitable[T]) -> list[T]:

@@ -16,7 +16,7 @@ import httpx
 
 from reconcile.errors import TargetError
 from reconcile.http import Backoff, Clock, basic, bearer
-from reconcile.model import ActualState, Group, Scope, Status, User
+from reconcile.model import NO_ACTIVITY, Activity, ActualState, Group, Scope, Status, User
 from reconcile.plan import Action, ActionKind
 from reconcile.settings import ConfluenceDcConfig
 from reconcile.targets import atlassian
@@ -27,6 +27,7 @@ from reconcile.targets.confluence_dc.unsynced import AdminPages, UnsyncedEntry
 
 log = logging.getLogger(__name__)
 
+PRODUCT = "confluence"  # the product key of DC's one last-activity fact (its last login), as on Cloud
 _READONLY_MARKERS = ("read-only", "read only", "readonly", "does not allow updates")
 
 
@@ -152,7 +153,7 @@ class ConfluenceDcTarget:
             users[key] = User(
                 ref=key, username=p.username, email=info.email if info else None,
                 display_name=p.display_name, status=status, admin=key in admins, unsynced=p.unsynced,
-                last_active=info.last_login if info else None,
+                last_active=_activity(info),
                 billable=not (active is not None and status is Status.ACTIVE and info is None),
             )
         for entry in unsynced:
@@ -315,6 +316,14 @@ class ConfluenceDcTarget:
             return Outcome(Result.DONE, action.describe(), status, rid)
         return Outcome(Result.FAILED, f"{action.describe()}: the server accepted the deletion but the "
                        "user still exists; re-run plan", status, rid)
+
+
+def _activity(info: read.ActiveUser | None) -> Activity | None:
+    """The last login, from the 9.3+ list of active users; None for users it does not list (disabled,
+    unlicensed) and before 9.3; empty for a listed user who never logged in."""
+    if info is None:
+        return None
+    return Activity({PRODUCT: info.last_login}) if info.last_login else NO_ACTIVITY
 
 
 def readonly_refusal(response: httpx.Response) -> bool:
