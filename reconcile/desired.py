@@ -97,6 +97,7 @@ class _Entry:
     identity: Identity = field(default_factory=Identity)
     display_name: str | None = None
     groups: set[str] = field(default_factory=set)
+    fact: str | None = None  # the stating source's raw fact behind `status`, for the plan's reason
 
     def described(self) -> str:
         """`for 'carol', from desired/main.yaml:3:3`: which entry a conflict is with."""
@@ -144,7 +145,7 @@ class _Merger:
             self.entries.append(_Entry(
                 key=user.key, sources=[name], origin=user.origin or source_origin, status=user.status,
                 stated_by=name if stated else None, identity=identity,
-                display_name=user.display_name, groups=set(user.groups)))
+                display_name=user.display_name, groups=set(user.groups), fact=user.fact if stated else None))
             for i in ids:
                 self.index[i] = len(self.entries) - 1
             return
@@ -162,7 +163,7 @@ class _Merger:
                 f"says {entry.status} ({entry.described()}); make the sources agree")
             return
         if stated and not entry.stated_by:
-            entry.status, entry.stated_by = user.status, name
+            entry.status, entry.stated_by, entry.fact = user.status, name, user.fact
         entry.identity = entry.identity.merged(identity)
         entry.display_name = entry.display_name or user.display_name
         entry.groups |= user.groups
@@ -180,6 +181,6 @@ class _Merger:
         for e in self.entries:
             users[norm(e.key)] = DesiredUser(
                 key=e.key, status=e.status, groups=frozenset(e.groups), identity=e.identity,
-                display_name=e.display_name, source="+".join(e.sources), origin=e.origin)
+                display_name=e.display_name, source="+".join(e.sources), origin=e.origin, fact=e.fact)
             self.groups |= e.groups
         return DesiredState(users=users, groups=frozenset(self.groups), origins=dict(self.origins))

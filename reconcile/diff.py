@@ -233,7 +233,8 @@ class _Planner:
         if want.status is not user.status:
             kind = ActionKind.ENABLE if want.status is Status.ACTIVE else ActionKind.DISABLE
             if self._guarded(user, keys, identity, str(kind)):
-                self._add(kind, user, identity, f"desired status is {want.status.value}",
+                fact = f" ({want.fact})" if want.fact else ""  # the source's raw fact, when it gave one
+                self._add(kind, user, identity, f"desired status is {want.status.value}{fact}",
                           precondition=Precondition(status=user.status))
         current = self.groups_of.get(user.ref, set())
         for group in sorted((want.groups & self.managed_set) ^ current):

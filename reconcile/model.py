@@ -282,6 +282,7 @@ class DesiredUser:
     display_name: str | None = None
     source: str = "yaml"
     origin: Location | None = None
+    fact: str | None = None  # the raw source fact behind `status` (`confluence-dc status=deactivated`)
 
     def keys(self) -> tuple[str, ...]:
         """The key and the identity keys scope globs match (an IdP's external id is not one of them)."""

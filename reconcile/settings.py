@@ -171,6 +171,71 @@ class CsvSourceConfig:
     type: str = "csv"
 
 
+class SiteKey(StrEnum):
+    """Which key of a site source's users matches the target's users."""
+
+    EMAIL = "email"  # DC -> Cloud: usernames differ, emails do not
+    USERNAME = "username"  # Confluence DC -> Confluence DC
+    ACCOUNT_ID = "account_id"  # Atlassian Cloud -> Atlassian Cloud
+
+
+class SiteDisabled(StrEnum):
+    """What a site source does with its deactivated or suspended users."""
+
+    DISABLED = "disabled"  # listed, with status disabled
+    SKIP = "skip"  # not listed (so absent from the desired state)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteUsersConfig:
+    include: Globs = Globs(("*",))  # globs on username / email (Cloud: email / account id)
+    disabled: SiteDisabled = SiteDisabled.DISABLED
+
+
+@dataclass(frozen=True, slots=True)
+class SiteGroupsConfig:
+    include: Globs = Globs(("*",))  # names or globs of the source site's groups to read
+    map: tuple[tuple[str, str], ...] = ()  # (source glob, target name pattern), as LDAP's groups.map
+
+
+@dataclass(frozen=True, slots=True)
+class DcSourceConfig:
+    """`sources.<name>` with `type: confluence-dc`: another Confluence DC site, read only."""
+
+    name: str
+    url: str
+    token: Secret | None = None
+    username: str | None = None
+    password: Secret | None = None
+    users: SiteUsersConfig = SiteUsersConfig()
+    groups: SiteGroupsConfig | None = None  # None: no memberships are read
+    key: SiteKey = SiteKey.EMAIL
+    http: HttpSettings = HttpSettings()
+    insecure: bool = False
+    allow_empty: bool = False
+    origin: Location | None = None
+    type: str = "confluence-dc"
+
+
+@dataclass(frozen=True, slots=True)
+class CloudSourceConfig:
+    """`sources.<name>` with `type: atlassian-cloud`: an Atlassian Cloud organization, read only."""
+
+    name: str
+    org_id: str
+    api_key: Secret
+    url: str = "https://api.atlassian.com"
+    directory: str = "-"
+    users: SiteUsersConfig = SiteUsersConfig()
+    groups: SiteGroupsConfig | None = None
+    key: SiteKey = SiteKey.EMAIL
+    http: HttpSettings = HttpSettings()
+    insecure: bool = False
+    allow_empty: bool = False
+    origin: Location | None = None
+    type: str = "atlassian-cloud"
+
+
 class SourceConfig(Protocol):
     """What every source type's settings carry (each type's own class is in its registry entry)."""
 

@@ -20,14 +20,20 @@ from reconcile.settings import (
     CloudDelete,
     CloudDisable,
     CloudSiteConfig,
+    CloudSourceConfig,
     ConfluenceDcConfig,
     CsvSourceConfig,
+    DcSourceConfig,
     HttpSettings,
     LdapFlavor,
     LdapGroupsConfig,
     LdapSourceConfig,
     LdapUsersConfig,
     MemoryConfig,
+    SiteDisabled,
+    SiteGroupsConfig,
+    SiteKey,
+    SiteUsersConfig,
 )
 
 EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
@@ -109,20 +115,30 @@ def _secret(key: str, under: str = "auth") -> tuple[str, ...]:
     return (f"{prefix}{key}", f"{prefix}{key}_file")
 
 
+def dc_auth() -> Record:
+    return Record(
+        {**secret_pair("token", "personal access token (Bearer)"),
+         "username": Text(f"^{USERNAME}$", "'{value}' is not a username", expand=True,
+                          doc="Basic auth user, with password"),
+         **secret_pair("password", "Basic auth password")},
+        choices=[["token"], ["token_file"], ["username", "password"], ["username", "password_file"]],
+        choices_message="give exactly one of: token, token_file, username + password, "
+        "username + password_file",
+    )
+
+
+def cloud_auth() -> Record:
+    return Record(secret_pair("api_key", "organization API key (Bearer)"),
+                  choices=[["api_key"], ["api_key_file"]],
+                  choices_message="give exactly one of: api_key, api_key_file")
+
+
 ADMIN_GROUPS = ["confluence-administrators"]
 
 CONFLUENCE_DC = Record(
     {
         "url": url("base URL of the Confluence site"),
-        "auth": Record(
-            {**secret_pair("token", "personal access token (Bearer)"),
-             "username": Text(f"^{USERNAME}$", "'{value}' is not a username", expand=True,
-                              doc="Basic auth user, with password"),
-             **secret_pair("password", "Basic auth password")},
-            choices=[["token"], ["token_file"], ["username", "password"], ["username", "password_file"]],
-            choices_message="give exactly one of: token, token_file, username + password, "
-            "username + password_file",
-        ),
+        "auth": dc_auth(),
         "admin_groups": globs("members are protected", ADMIN_GROUPS),
         "readonly_groups": globs("groups of read-only directories: warnings, never written", []),
         "http": http(),
@@ -139,9 +155,7 @@ CONFLUENCE_DC = Record(
 CLOUD = Record(
     {
         "org_id": Text(expand=True, doc="organization id"),
-        "auth": Record(secret_pair("api_key", "organization API key (Bearer)"),
-                       choices=[["api_key"], ["api_key_file"]],
-                       choices_message="give exactly one of: api_key, api_key_file"),
+        "auth": cloud_auth(),
         "url": url("admin API base", "https://api.atlassian.com"),
         "directory": Text(expand=True, doc="directory id; '-' means all", default="-"),
         "disable": Choice([str(v) for v in CloudDisable], doc="how `disable` is done", default="suspend"),
@@ -235,6 +249,76 @@ CSV = Record(
     required=["path"],
     doc="an admin.atlassian.com 'Export users' CSV file",
     into=Into(CsvSourceConfig, given=("name", "origin")),
+)
+
+SOURCE_HTTP_FIX = ("http:// to a host that is not this machine sends the credentials in clear; use https://, "
+                   "or write `insecure: true` on the source to accept that")
+
+
+def site_users() -> Record:
+    return Record(
+        {"include": globs("the source's users to list: globs on username or email (Cloud: email or "
+                          "account id)", ["*"]),
+         "disabled": Choice([str(v) for v in SiteDisabled], doc="deactivated/suspended users: listed as "
+                            "`disabled`, or skipped", default="disabled")},
+        doc="which of the source site's users are desired users",
+        into=Into(SiteUsersConfig),
+    )
+
+
+def site_groups() -> Record:
+    return Record(
+        {"include": globs("the source's groups to read: names or globs", ["*"]),
+         "map": MapOf(glob(), group_name(),
+                      doc="source group glob -> target group; unmapped groups are ignored (no map: every "
+                      "included group under its own name)")},
+        doc="which of the source site's groups give memberships (none without this section)",
+        into=Into(SiteGroupsConfig, convert={"map": lambda pairs: tuple((k, norm(v)) for k, v in pairs)}),
+    )
+
+
+def site_key(*kinds: SiteKey) -> Choice:
+    return Choice([str(k) for k in kinds], doc="the identity key that matches the target's users",
+                  default=str(SiteKey.EMAIL))
+
+
+DC_SOURCE = Record(
+    {
+        "url": url("base URL of the Confluence site read"),
+        "auth": dc_auth(),
+        "users": site_users(),
+        "groups": site_groups(),
+        "key": site_key(SiteKey.EMAIL, SiteKey.USERNAME),
+        "http": http(),
+        "insecure": insecure("an http:// url to another host (the token travels in clear)"),
+        "allow_empty": Boolean(doc="allow this source to yield no users", default=False),
+    },
+    required=["url", "auth"],
+    insecure=[Insecure(("url",), REMOTE_HTTP, SOURCE_HTTP_FIX)],
+    doc="another Confluence Data Center site, read only",
+    into=Into(DcSourceConfig, keys={"token": _secret("token"), "username": ("auth.username",),
+                                    "password": _secret("password")},
+              convert={"url": _no_slash}, given=("name", "origin")),
+)
+
+CLOUD_SOURCE = Record(
+    {
+        "org_id": Text(expand=True, doc="organization id"),
+        "auth": cloud_auth(),
+        "url": url("admin API base", "https://api.atlassian.com"),
+        "directory": Text(expand=True, doc="directory id or name; '-' means all", default="-"),
+        "users": site_users(),
+        "groups": site_groups(),
+        "key": site_key(SiteKey.EMAIL, SiteKey.ACCOUNT_ID),
+        "http": http(),
+        "insecure": insecure("an http:// url to another host (the key travels in clear)"),
+        "allow_empty": Boolean(doc="allow this source to yield no users", default=False),
+    },
+    required=["org_id", "auth"],
+    insecure=[Insecure(("url",), REMOTE_HTTP, SOURCE_HTTP_FIX)],
+    doc="an Atlassian Cloud organization, read only",
+    into=Into(CloudSourceConfig, keys={"api_key": _secret("api_key")}, convert={"url": _no_slash},
+              given=("name", "origin")),
 )
 
 SCOPE = Record(

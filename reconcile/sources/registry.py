@@ -7,9 +7,9 @@ imported only when a source of their type is opened.
 from __future__ import annotations
 
 from reconcile.config.checks import ldap_problems
-from reconcile.config.format import CSV, LDAP
+from reconcile.config.format import CLOUD_SOURCE, CSV, DC_SOURCE, LDAP
 from reconcile.config.registry import Kind, Registry
-from reconcile.settings import CsvSourceConfig, LdapSourceConfig
+from reconcile.settings import CloudSourceConfig, CsvSourceConfig, DcSourceConfig, LdapSourceConfig
 from reconcile.sources.base import Source
 
 
@@ -25,6 +25,20 @@ def _csv(config: CsvSourceConfig) -> Source:
     return CsvSource(config)
 
 
+def _confluence_dc(config: DcSourceConfig) -> Source:
+    from reconcile.sources.site.dc import DcSource
+
+    return DcSource(config)
+
+
+def _atlassian_cloud(config: CloudSourceConfig) -> Source:
+    from reconcile.sources.site.cloud import CloudSource
+
+    return CloudSource(config)
+
+
 SOURCES: Registry[Source] = Registry("source")
 SOURCES.register(Kind("ldap", LDAP, LdapSourceConfig, _ldap, check=ldap_problems))
 SOURCES.register(Kind("csv", CSV, CsvSourceConfig, _csv))
+SOURCES.register(Kind("confluence-dc", DC_SOURCE, DcSourceConfig, _confluence_dc))
+SOURCES.register(Kind("atlassian-cloud", CLOUD_SOURCE, CloudSourceConfig, _atlassian_cloud))
