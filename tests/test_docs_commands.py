@@ -75,6 +75,7 @@ def prepare(tmp: Path, port: int) -> None:
     for path in (tmp / "desired").rglob("*.yaml"):
         path.write_text(path.read_text(encoding="utf-8").replace("127.0.0.1:8990", f"127.0.0.1:{port}"),
                         encoding="utf-8")
+    shutil.copytree(SCENARIO.parent, tmp / "reconcile" / "sim" / "scenarios")  # `reconcile sim --scenario` paths
     shutil.copy(SCENARIO, tmp / "my-world.yaml")  # the name the simulator page gives a scenario of your own
     (tmp / ".venv" / "bin").mkdir(parents=True)
     (tmp / ".venv" / "bin" / "reconcile").symlink_to(reconcile_bin())
