@@ -52,10 +52,11 @@ def validate(
         "(plan and apply always do).")] = False,
 ) -> None:
     """Check the desired-state files (every problem as file:line:col); no network."""
+    from reconcile.cli.clock import evaluation_time
     from reconcile.config import load
 
     g = globals_of(ctx, desired)
-    config = load(g.desired, env=os.environ, require_env=require_env)
+    config = load(g.desired, env=os.environ, require_env=require_env, now=evaluation_time(g.now))
     users = len(config.inline.users)
     sources = ", ".join(f"{n} ({s.type})" for n, s in config.sources.items()) or "none"
     where = " ".join(v for k, v in config.target.describe().items() if k != "type")
@@ -175,11 +176,12 @@ def export(  # noqa: PLR0917 - typer maps each parameter to an option
     desired: DesiredOption = None,
 ) -> None:
     """Dump the actual state: as a desired-state file that plans to no changes, or as CSV."""
+    from reconcile.cli.clock import evaluation_time
     from reconcile.config import load
     from reconcile.export import to_csv, to_yaml
 
     g = globals_of(ctx, desired)
-    config = load(g.desired, env=os.environ)
+    config = load(g.desired, env=os.environ, now=evaluation_time(g.now))
     omit: frozenset[str] = frozenset()
     beside: Path | None = None
     if out_file is not None:
