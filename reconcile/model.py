@@ -306,7 +306,7 @@ class Policy:
     allow_empty: bool = False
     # Issue 14: absent sections are off (reconcile/policies.py); `exemptions` is the top-level list.
     inactive: InactivePolicy | None = None
-    licences: LicencePolicy = LicencePolicy()
+    licences: LicencePolicy = field(default_factory=LicencePolicy)
     delete_guard: DeleteGuard | None = None
-    exemption_rules: ExemptionRules = ExemptionRules()
+    exemption_rules: ExemptionRules = field(default_factory=ExemptionRules)
     exemptions: tuple[Exemption, ...] = ()

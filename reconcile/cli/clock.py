@@ -23,10 +23,10 @@ def parse_now(text: str) -> datetime:
     try:
         stamp = datetime.fromisoformat(value[:-1] + "+00:00" if value[-1:] in ("z", "Z") else value)
     except ValueError:
-        raise UsageError(f"--now: '{text}' is not an ISO 8601 time", hint=NOW_HINT) from None
+        raise UsageError(f"--now (RECONCILE_NOW): '{text}' is not an ISO 8601 time", hint=NOW_HINT) from None
     if stamp.tzinfo is None:
         if len(value) > 10:  # a time without a zone: which day it is depends on where you are
-            raise UsageError(f"--now: '{text}' has no time zone", hint=NOW_HINT)
+            raise UsageError(f"--now (RECONCILE_NOW): '{text}' has no time zone", hint=NOW_HINT)
         stamp = stamp.replace(tzinfo=UTC)
     return stamp.astimezone(UTC)
 

@@ -13,9 +13,8 @@ from typing import Any
 
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from reconcile.config import build, yamlfile
+from reconcile.config import build, policy_rules, yamlfile
 from reconcile.config import notify as notifying
-from reconcile.config import policy_rules
 from reconcile.config.format import FILE, SCOPE_USERS_HINT
 from reconcile.config.nodes import At, Context, Fields, Invalid
 from reconcile.errors import ConfigError
