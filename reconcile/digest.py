@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import Enum
 from fractions import Fraction
 from typing import Any
@@ -37,6 +37,10 @@ def canonical(value: object) -> Any:
             if value.tzinfo is None:
                 raise TypeError(f"a naive datetime has no canonical form: {value!r}")
             return iso_instant(value)
+        case date():
+            return value.isoformat()
+        case timedelta():
+            return {"seconds": value.total_seconds()}
         case Mapping():
             return {str(canonical(k)): canonical(v) for k, v in value.items()}
         case frozenset() | set():

@@ -15,6 +15,8 @@ from enum import StrEnum
 from fractions import Fraction
 from functools import lru_cache
 
+from reconcile.policies import DeleteGuard, Exemption, ExemptionRules, InactivePolicy, LicencePolicy
+
 
 class Status(StrEnum):
     """A user's status, the same word on every target."""
@@ -377,3 +379,9 @@ class Policy:
     unsynced: UnsyncedPolicy = UnsyncedPolicy.IGNORE
     limits: Mapping[str, Limit] = field(default_factory=dict)  # ActionKind value -> Limit
     allow_empty: bool = False
+    # Issue 14: absent sections are off (reconcile/policies.py); `exemptions` is the top-level list.
+    inactive: InactivePolicy | None = None
+    licences: LicencePolicy = field(default_factory=LicencePolicy)
+    delete_guard: DeleteGuard | None = None
+    exemption_rules: ExemptionRules = field(default_factory=ExemptionRules)
+    exemptions: tuple[Exemption, ...] = ()

@@ -34,7 +34,7 @@ CASES = [
     ], True),
     Case("unknown key without a close match", one(HEAD + "colour: red\n"), [
         "desired/main.yaml:10:1: unknown key 'colour' at the top level; allowed: version, target, sources, "
-        "scope, policy, notify, users, groups",
+        "scope, policy, notify, users, groups, exemptions",
     ], True),
     Case("wrong type", one(HEAD.replace("  auth:", "  http: {timeout: fast, concurrency: 0}\n  auth:")), [
         "desired/main.yaml:5:19: target.http.timeout: expected a number, got a string",

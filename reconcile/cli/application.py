@@ -78,6 +78,7 @@ class Globals:
     verbose: bool
     color: bool
     desired_given: bool = False  # --desired or RECONCILE_DESIRED was given (not the default)
+    now: str | None = None  # --now / RECONCILE_NOW as given; reconcile.cli.clock reads it
 
 
 def env(name: str) -> str:
@@ -209,20 +210,24 @@ def main_options(  # noqa: PLR0917 - typer maps parameters to options
     = LogFormat.TEXT,
     no_color: Annotated[bool, typer.Option("--no-color", envvar=env("NO_COLOR"),
                                            help="Plain text even on a terminal.")] = False,
+    now: Annotated[str | None, typer.Option(
+        "--now", envvar=env("NOW"), show_default=False,
+        help="Evaluate as of this time instead of the wall clock (ISO 8601 with a zone, e.g. "
+        "2026-03-01T00:00:00Z; a date alone is 00:00 UTC): exemption horizons, inactivity cutoffs.")] = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version.")] = False,
 ) -> None:
     """Declarative reconciliation of Atlassian users and groups: a Terraform plan for users.
 
     Every option can also be set with a RECONCILE_* environment variable (e.g. RECONCILE_DESIRED).
-    --quiet, --verbose, --no-color, --state-dir and --log-format may also follow the command.
+    --quiet, --verbose, --no-color, --state-dir, --log-format and --now may also follow the command.
     """
     _configure_logging(quiet, verbose, log_format)
     color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
     source = ctx.get_parameter_source("desired")  # (typer vendors click: compare by name)
     given = source is not None and source.name != "DEFAULT"
     ctx.obj = Globals(desired=desired, state_dir=state_dir, quiet=quiet, verbose=verbose, color=color,
-                      desired_given=given)
+                      desired_given=given, now=now)
 
 
 def render(plan: Plan, fmt: Format, *, color: bool, mask_emails: bool = False,

@@ -160,7 +160,6 @@ async def _apply(config: Config, g: Globals, bars: Bars, run: Run, saved: Plan |
                  approval: Approval | None, *, limit: int | None, force: bool, dry_run: bool,
                  audit_log: Path | None, strict: bool) -> ApplyResult | None:
     from reconcile.apply import Approval, apply, check_approval, execute, make_plan, prepare, prepare_fresh
-    from reconcile.cli.clock import wall_clock
     from reconcile.journal import AuditContext, AuditLog, apply_lock
     from reconcile.render import no_changes
     from reconcile.targets.factory import build_target
@@ -169,7 +168,8 @@ async def _apply(config: Config, g: Globals, bars: Bars, run: Run, saved: Plan |
     try:
         with apply_lock(g.state_dir):
             if saved is None:
-                desired, fresh = await make_plan(config, target, now=wall_clock(), progress=bars.update)
+                assert run.now is not None  # set by run.load()
+                desired, fresh = await make_plan(config, target, now=run.now, progress=bars.update)
                 run.plan = fresh
                 fresh.check_limits(config.policy.limits, force=force)
                 if approval is not None:

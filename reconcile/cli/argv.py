@@ -9,7 +9,7 @@ from collections.abc import Collection
 
 # Valued ones take their value along; `--desired` is left where it is (commands have their own).
 GLOBAL_FLAGS = frozenset({"-q", "--quiet", "-v", "--verbose", "--no-color"})
-GLOBAL_VALUED = frozenset({"--state-dir", "--log-format"})
+GLOBAL_VALUED = frozenset({"--state-dir", "--log-format", "--now"})
 _SHORT_GLOBALS = re.compile(r"-[qv]{2,}")
 
 

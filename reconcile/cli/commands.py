@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 from dataclasses import replace
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -52,10 +53,11 @@ def validate(
         "(plan and apply always do).")] = False,
 ) -> None:
     """Check the desired-state files (every problem as file:line:col); no network."""
+    from reconcile.cli.clock import evaluation_time
     from reconcile.config import load
 
     g = globals_of(ctx, desired)
-    config = load(g.desired, env=os.environ, require_env=require_env)
+    config = load(g.desired, env=os.environ, require_env=require_env, now=evaluation_time(g.now))
     users = len(config.inline.users)
     sources = ", ".join(f"{n} ({s.type})" for n, s in config.sources.items()) or "none"
     where = " ".join(v for k, v in config.target.describe().items() if k != "type")
@@ -66,14 +68,13 @@ def validate(
         out(f"Not set, so not checked: {', '.join(config.unset)} (`validate --require-env` checks them).")
 
 
-async def fresh_plan(config: Config, bars: Bars) -> tuple[DesiredState, Plan]:
+async def fresh_plan(config: Config, bars: Bars, *, now: datetime) -> tuple[DesiredState, Plan]:
     from reconcile.apply import make_plan
-    from reconcile.cli.clock import wall_clock
     from reconcile.targets.factory import build_target
 
     target = build_target(config.target)
     try:
-        return await make_plan(config, target, now=wall_clock(), progress=bars.update)
+        return await make_plan(config, target, now=now, progress=bars.update)
     finally:
         await target.aclose()
 
@@ -111,7 +112,8 @@ def plan(  # noqa: PLR0917 - typer maps parameters to options
             check_writable(out_file, "--out")
         config = run.load()
         with bars_for(g) as bars:
-            _, planned = run_async(fresh_plan(config, bars))
+            assert run.now is not None  # set by run.load()
+            _, planned = run_async(fresh_plan(config, bars, now=run.now))
         result = replace(planned, desired_dir=str(g.desired))  # outside the digest: apply reads it again
         run.plan = result
         if g.quiet and fmt is Format.TEXT:
@@ -176,11 +178,12 @@ def export(  # noqa: PLR0917 - typer maps each parameter to an option
     desired: DesiredOption = None,
 ) -> None:
     """Dump the actual state: as a desired-state file that plans to no changes, or as CSV."""
+    from reconcile.cli.clock import evaluation_time
     from reconcile.config import load
     from reconcile.export import to_csv, to_yaml
 
     g = globals_of(ctx, desired)
-    config = load(g.desired, env=os.environ)
+    config = load(g.desired, env=os.environ, now=evaluation_time(g.now))
     omit: frozenset[str] = frozenset()
     beside: Path | None = None
     if out_file is not None:

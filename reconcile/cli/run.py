@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -39,6 +40,7 @@ class Run:
         self.report_path = report
         self.notify_wanted = notify  # plan: --notify; apply: whenever `notify:` is configured
         self.config: Config | None = None
+        self.now: datetime | None = None  # this run's `now` (--now or the wall clock), read once by load()
         self.plan: Plan | None = None
         self.pending: tuple[str, ...] | None = None
         self.result: ApplyResult | None = None
@@ -56,9 +58,11 @@ class Run:
 
     def load(self) -> Config:
         """The desired files' configuration; `plan --notify` needs a `notify:` section in them."""
+        from reconcile.cli.clock import evaluation_time
         from reconcile.config import load
 
-        self.config = load(self.g.desired, env=os.environ)
+        self.now = evaluation_time(self.g.now)
+        self.config = load(self.g.desired, env=os.environ, now=self.now)
         if self.phase is Phase.PLAN and self.notify_wanted and self.config.notify is None:
             raise UsageError("--notify: the desired files have no `notify:` section",
                              hint="add one (see docs/notifications.md), or drop --notify")

@@ -25,6 +25,7 @@ from reconcile.model import (
     is_email,
     norm,
 )
+from reconcile.policies import Exemption
 from reconcile.settings import SourceConfig, TargetConfig
 from reconcile.sources.registry import SOURCES
 from reconcile.targets.registry import TARGETS
@@ -93,8 +94,8 @@ def scope(fields: Fields | None) -> Scope:
     return build(SCOPE, Scope, fields)
 
 
-def policy(fields: Fields | None) -> Policy:
-    return build(POLICY, Policy, fields)
+def policy(fields: Fields | None, exemptions: tuple[Exemption, ...] = ()) -> Policy:
+    return build(POLICY, Policy, fields, exemptions=exemptions)
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from reconcile.config.into import Into, check_into
 from reconcile.config.nodes import ListOf, MapOf, Node, Nullable
 from reconcile.config.notify import NOTIFY
+from reconcile.config.policies import DELETE_GUARD, EXEMPTION, EXEMPTION_RULES, INACTIVE, LICENCES
 from reconcile.config.records import Condition, Insecure, Record, Tagged
 from reconcile.config.references import FilePath, SecretFile, SecretRef
 from reconcile.config.scalars import Boolean, Choice, Const, Integer, LimitValue, Number, Text, Url
@@ -341,8 +342,12 @@ POLICY = Record(
         "limits": Record({str(k): LimitValue() for k in ActionKind},
                          doc="safety limits per action kind: a count or a percentage"),
         "allow_empty": Boolean(doc="lift every empty-source guard", default=False),
+        "inactive": INACTIVE,
+        "licences": LICENCES,
+        "delete_guard": DELETE_GUARD,
+        "exemptions": EXEMPTION_RULES,
     },
-    into=Into(Policy),
+    into=Into(Policy, keys={"exemption_rules": ("exemptions",)}, given=("exemptions",)),
 )
 check_into(SCOPE)
 check_into(POLICY)
@@ -388,6 +393,8 @@ FILE = Record(
             Nullable(Record({"members": ListOf(user_key(), doc="users (email or username)")})),
             doc="desired groups and their members",
         )),
+        "exemptions": Nullable(ListOf(EXEMPTION, doc="users exempt from policy.inactive / policy.licences, "
+                                      "each with a reason, an owner and an end date; merged across files")),
     },
     dependent={"target": ["version"]},
 )

@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from reconcile.config import build, yamlfile
+from reconcile.config import build, policy_rules, yamlfile
 from reconcile.config import notify as notifying
 from reconcile.config.format import FILE, SCOPE_USERS_HINT
 from reconcile.config.nodes import At, Context, Fields, Invalid
@@ -24,12 +25,16 @@ FLOW_HINT = ('an unquoted ${VAR} inside a flow mapping {...} or list [...] is no
              '(token: "${VAR}") or use block style')
 
 
-def load(directory: str | Path, env: Mapping[str, str] | None = None, *, require_env: bool = True) -> Config:
+def load(directory: str | Path, env: Mapping[str, str] | None = None, *, require_env: bool = True,
+         now: datetime | None = None) -> Config:
     """The merged, validated configuration of the `*.yaml` files directly in `directory`.
 
     `require_env=False` is for validation only: a `${VAR}` that is not set goes unchecked (listed in
-    `Config.unset`) and the Config must not be used to connect.
+    `Config.unset`) and the Config must not be used to connect. `now` (timezone-aware; default: the
+    wall clock) is what an exemption's `until` is measured from; the CLI passes its `--now`.
     """
+    if now is not None and now.utcoffset() is None:
+        raise ValueError(f"now must be timezone-aware, got {now!r}")
     environment: Mapping[str, str] = os.environ if env is None else env
     root = Path(directory)
     if not root.is_dir():
@@ -59,7 +64,8 @@ def load(directory: str | Path, env: Mapping[str, str] | None = None, *, require
             docs.append(data)
         problems.extend(ctx.problems)
         unset.update(ctx.unset)
-    config = _assemble(docs, [str(p) for p in files], problems, directory=root, unreadable=unreadable)
+    config = _assemble(docs, [str(p) for p in files], problems, directory=root, unreadable=unreadable,
+                       now=now or datetime.now(UTC))
     if problems or config is None:
         raise ConfigError(_format(problems))
     return replace(config, unset=tuple(unset)) if unset else config
@@ -75,7 +81,7 @@ def top_level_keys(path: Path) -> frozenset[str]:
 
 
 def _assemble(docs: list[Fields], files: list[str], problems: build.Problems, *, directory: Path,
-              unreadable: bool) -> Config | None:
+              unreadable: bool, now: datetime) -> Config | None:
     sections = build.sections(docs, problems)
     scope = build.scope(sections["scope"].value if "scope" in sections else None)
     # Judge groups against scope only when it is known: not when it has problems of its own, and not
@@ -84,7 +90,12 @@ def _assemble(docs: list[Fields], files: list[str], problems: build.Problems, *,
     scope_known = not scope_problems if "scope" in sections else not unreadable
     inline = build.inline(docs, scope if scope_known else None, problems)
     srcs = build.sources(sections.get("sources"), problems)
-    policy = build.policy(sections["policy"].value if "policy" in sections else None)
+    section = sections["policy"].value if "policy" in sections else None
+    policy = build.policy(section, policy_rules.exemptions(docs, problems))
+    target_type = _type_of(sections["target"].value if "target" in sections else None)
+    policy_rules.check(section, policy, scope=scope if scope_known else None, target_type=target_type,
+                       problems=problems)
+    policy_rules.horizon(docs, policy, now, problems)
     if "target" not in sections:
         if not unreadable and not any(msg.startswith("target") for _, msg in problems):
             problems.append((Location(str(directory)),
@@ -99,6 +110,11 @@ def _assemble(docs: list[Fields], files: list[str], problems: build.Problems, *,
     notify = notifying.build(sections["notify"].value) if "notify" in sections else None
     return Config(target=build.target(sections["target"].value), scope=scope, policy=policy, inline=inline,
                   sources=srcs, files=tuple(files), directory=str(directory), notify=notify)
+
+
+def _type_of(fields: Fields | None) -> object:
+    item = (fields or {}).get("type")
+    return None if item is None else item.value
 
 
 def _parse(path: Path, ctx: Context) -> Any:
