@@ -343,6 +343,6 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         return []
     if not isinstance(ctx.cloud, CloudWorld):
         raise TypeError("the simulator's Cloud world is not a reconcile.sim.atlassian_cloud.world.CloudWorld")
-    api = CloudApi(ctx.cloud, lambda: ctx.settings, clock=lambda: ctx.clock(), wall=lambda: ctx.wall())
+    api = CloudApi(ctx.cloud, lambda: ctx.settings, clock=ctx.clock, wall=ctx.wall)
     ctx.extra["cloud_api"] = api
     return api.routes()

@@ -140,7 +140,8 @@ def routes(ctx: SimContext, endpoint: MakeEndpoint) -> list[BaseRoute]:
         buckets = content_buckets(terms)
         total = sum(n for _, _, n in buckets)
         base = base_url(request)
-        results, skip = [], start
+        results: list[dict[str, Any]] = []
+        skip = start
         for space, key, count in buckets:
             if skip >= count:
                 skip -= count
