@@ -56,8 +56,8 @@ def run(check: Check, *, scenario: str | None = None, headers: dict[str, str] = 
     return transport
 
 
-async def ok(client: httpx.AsyncClient, url: str, **params: Any) -> Any:
-    response = await client.get(url, params=params)
+async def ok(client: httpx.AsyncClient, url: str, headers: dict[str, str] | None = None, **params: Any) -> Any:
+    response = await client.get(url, params=params, headers=headers)
     assert response.status_code == 200, f"{url} -> {response.status_code}: {response.text}"
     return response.json()
 
@@ -298,6 +298,24 @@ def test_cloud_user_counts_match_the_seats_the_world_counts() -> None:
         assert (await client.get(f"/admin/v2/orgs/{ORG}/directories/nope/users/count")).status_code == 404
 
     run(check, headers=CLOUD_KEY)
+
+
+def test_logins_behind_the_tools_back_move_the_facts() -> None:
+    async def check(client: httpx.AsyncClient, _: ContractTransport) -> None:
+        async def mutate(body: dict[str, Any]) -> int:
+            return (await client.post("/_sim/mutate", json=body)).status_code
+
+        assert await mutate({"op": "login", "username": "heidi", "at": "2026-03-03T08:00:00.000Z"}) == 200
+        body = await ok(client, "/rest/api/admin/users/list/active", expand="lastLogin", limit=100)
+        assert body["results"][-1]["username"] == "heidi"  # now the most recent login
+        assert await mutate({"op": "login", "username": "heidi", "at": "tomorrow"}) == 400
+        assert await mutate({"api": "atlassian-cloud", "op": "active", "user": "erin@acme.example",
+                             "product": "confluence", "at": "2026-10-02T09:00:00Z"}) == 200
+        erin = await ok(client, f"/admin/v1/orgs/{ORG}/directory/users/{ERIN}/last-active-dates",
+                        headers=CLOUD_KEY)
+        assert [(p["key"], p["last_active"]) for p in erin["data"]["product_access"]] == [("confluence", "2026-10-02")]
+
+    run(check)
 
 
 # -- Generators and scenario checks ----------------------------------------------------------------------

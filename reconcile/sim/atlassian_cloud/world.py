@@ -144,7 +144,8 @@ class CloudWorld:
 
         Users are named by `user` (account id or email), groups by `group` (name). Ops: add_member,
         remove_member, suspend, restore, deactivate, activate, remove_from_directory, set_roles
-        (`roles: [...]`), add_user (`email`, optional `name`, `account_id`, `status`, `synced`).
+        (`roles: [...]`), add_user (`email`, optional `name`, `account_id`, `status`, `synced`),
+        active (`product`, `at`: the user used that product at that ISO-8601 time).
         Raises KeyError (unknown user/group, 404) or ValueError (bad op/arguments, 400).
         """
         if op == "add_user":
@@ -173,6 +174,16 @@ class CloudWorld:
             user.membership.clear()
             for group in self.groups.values():
                 group.members.discard(user.account_id)
+        elif op == "active":
+            product, at = str(args.get("product", "")), _timestamp(args.get("at", ""), "active: at")
+            if not product:
+                raise ValueError("active needs a product key and an ISO-8601 `at`")
+            entry = next((p for p in user.product_access if p["key"] == product), None)
+            if entry is None:
+                user.product_access.append({"key": product, "id": _stable_id("product", product),
+                                            "lastActiveTimestamp": at})
+            else:
+                entry["lastActiveTimestamp"] = at
         elif op == "set_roles":
             roles = [str(r) for r in args.get("roles", [])]
             if any(r not in PLATFORM_ROLES for r in roles):
