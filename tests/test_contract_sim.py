@@ -19,6 +19,7 @@ from contract import ContractTransport
 
 from reconcile.sim.app import build_app
 from reconcile.sim.atlassian_cloud.world import DEFAULT_DIRECTORY
+from reconcile.sim.confluence_dc.world import user_key
 from reconcile.sim.scenario import parse_scenario
 
 ADMIN_PAT = "pat-contract-admin-01"  # simulator credentials
@@ -56,6 +57,9 @@ confluence_dc:
     - {{username: dave, email: dave@example.com, groups: [team-ops]}}
   unsynced:
     - {{username: gone, key: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa01, display_name: Gone}}
+  spaces:
+    - {{key: DOCS, name: Docs, admins: [alice], admin_groups: [confluence-administrators], content: {{alice: 3}}}}
+    - {{key: "~alice", content: {{alice: 1}}}}
 cloud:
   org_id: {ORG}
   api_keys: [{{key: {ORG_KEY}, owner: {ADA}}}]
@@ -67,7 +71,8 @@ cloud:
     - account_id: {ALICE}
       email: alice@example.com
       name: Alice Archer
-      product_access: [{{key: confluence, last_active: "2026-03-02T08:15:00Z"}}]
+      added_to_org: "2024-05-06T07:08:09Z"
+      product_access: [{{key: confluence, last_active: "2026-03-02T08:15:00Z"}}, {{key: jira}}]
     - {{account_id: {DAVE}, email: dave@example.com, name: Dave Doe, management_source: synced}}
     - {{account_id: {ERIN}, email: erin@contractor.test, name: Erin Evans, claim_status: unmanaged}}
     - {{account_id: {HAL}, email: hal@example.com, name: Hal Hill}}
@@ -104,6 +109,7 @@ UNDOCUMENTED: Mapping[str, Iterable[int]] = {
     "GET /rest/api/group/{groupName}": {404},
     "GET /rest/api/group/{groupName}/member": {404},
     "GET /rest/api/user/memberof": {404},
+    "GET /rest/api/space/{spaceKey}/permissions": {404},
     "PUT /rest/api/user/{username}/group/{groupName}": {404, 500},  # 500: read-only directory
     "DELETE /rest/api/user/{username}/group/{groupName}": {404, 500},
     "PUT /rest/api/admin/user/{username}/disable": {500},  # read-only directory
@@ -187,6 +193,19 @@ def dc_calls() -> list[Call]:
         Call("DELETE", f"{g}/admin/user/gone", 202, ADMIN),  # the one unsynced entry named `gone`
         Call("GET", f"{g}/longtask", 200, ADMIN),
         Call("GET", f"{g}/longtask/no-such-task", 404, ADMIN),
+        # what the inactivity / licence / delete-guard policies read
+        Call("GET", f"{g}/permissions", 200, ADMIN),
+        Call("GET", f"{g}/permissions/group/confluence-users", 200, ADMIN),
+        Call("GET", f"{g}/permissions/group/no-such-group", 404, ADMIN),
+        Call("GET", f"{g}/space?type=personal&expand=creator", 200, ADMIN),
+        Call("GET", f"{g}/space/DOCS", 200, ADMIN),
+        Call("GET", f"{g}/space/NOPE", 404, ADMIN),
+        Call("GET", f"{g}/space/DOCS/permissions", 200, ADMIN),
+        Call("GET", f"{g}/space/DOCS/permissions/user/{user_key('user:alice')}", 200, ADMIN),
+        Call("GET", f"{g}/space/DOCS/permissions/user/ffffffffffffffffffffffffffffffff", 404, ADMIN),
+        Call("GET", f"{g}/search?cql=creator%20%3D%20alice&limit=1", 200, ADMIN),
+        Call("GET", f"{g}/search?cql=label%20%3D%20x", 400, ADMIN),
+        Call("GET", f"{DC}/rest/license/1.0/license/remainingSeats", 200, ADMIN),  # in no document
     ]
 
 
@@ -203,7 +222,11 @@ def test_confluence_dc_simulator_honours_the_contract() -> None:
         "PUT /rest/api/admin/user/{username}/enable", "POST /rest/api/admin/group",
         "DELETE /rest/api/admin/group/{groupName}", "DELETE /rest/api/admin/user/{username}",
         "GET /rest/api/longtask", "GET /rest/api/longtask/{id}",
+        "GET /rest/api/permissions", "GET /rest/api/permissions/group/{groupName}", "GET /rest/api/space",
+        "GET /rest/api/space/{spaceKey}", "GET /rest/api/space/{spaceKey}/permissions",
+        "GET /rest/api/space/{spaceKey}/permissions/user/{userKey}", "GET /rest/api/search",
     }
+    assert "GET /rest/license/1.0/license/remainingSeats" in transport.uncovered
 
 
 def test_dc_long_task_status_honours_the_contract() -> None:
@@ -273,6 +296,11 @@ def cloud_calls() -> list[Call]:
         Call("DELETE", f"{SITE}/rest/api/2/user?accountId={ALICE}", 204, SITE_ADMIN),
         Call("DELETE", f"{SITE}/rest/api/3/user?accountId={NOBODY}", 404, SITE_ADMIN),
         Call("DELETE", f"{SITE}/rest/api/2/user?accountId={ALICE}", 401, basic("ada@example.com", "wrong")),
+        Call("GET", f"{CLOUD}/admin/v1/orgs/{ORG}/directory/users/{ALICE}/last-active-dates", 200, KEY),
+        Call("GET", f"{CLOUD}/admin/v1/orgs/{ORG}/directory/users/{NOBODY}/last-active-dates", 404, KEY),
+        Call("GET", f"{CLOUD}/admin/v1/orgs/{ORG}/directory/users/{ALICE}/last-active-dates", 401, WRONG_KEY),
+        Call("GET", f"{ANY}/users/count?status=active&roleIds=atlassian/user", 200, KEY),
+        Call("GET", f"{CLOUD}/admin/v2/orgs/{ORG}/directories/no-such-directory/users/count", 404, KEY),
     ]
 
 
@@ -298,6 +326,8 @@ def test_atlassian_cloud_simulator_honours_the_contract() -> None:
         "POST /users/{account_id}/manage/lifecycle/delete",
         "DELETE /rest/api/2/user",
         "DELETE /rest/api/3/user",
+        "GET /v1/orgs/{orgId}/directory/users/{accountId}/last-active-dates",
+        "GET /v2/orgs/{orgId}/directories/{directoryId}/users/count",
     }
 
 

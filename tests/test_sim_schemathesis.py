@@ -42,9 +42,10 @@ from test_contract_sim import (
 
 from reconcile.sim.app import build_app
 from reconcile.sim.atlassian_cloud.world import DEFAULT_DIRECTORY
+from reconcile.sim.confluence_dc.world import user_key
 from reconcile.sim.scenario import parse_scenario
 
-EXAMPLES = 12  # per operation: 30 operations in ~10 s (150 each passed too, in ~60 s)
+EXAMPLES = 12  # per operation: 39 operations in ~15 s (150 each passed too, in ~60 s)
 
 # The operations the simulator serves, per document (the same lists test_contract_sim.py asserts on).
 OPERATIONS: Mapping[Api, tuple[tuple[str, str], ...]] = {
@@ -59,6 +60,10 @@ OPERATIONS: Mapping[Api, tuple[tuple[str, str], ...]] = {
         ("PUT", "/rest/api/admin/user/{username}/disable"), ("PUT", "/rest/api/admin/user/{username}/enable"),
         ("DELETE", "/rest/api/admin/user/{username}"), ("POST", "/rest/api/admin/group"),
         ("DELETE", "/rest/api/admin/group/{groupName}"),
+        ("GET", "/rest/api/permissions"), ("GET", "/rest/api/permissions/group/{groupName}"),
+        ("GET", "/rest/api/space"), ("GET", "/rest/api/space/{spaceKey}"),
+        ("GET", "/rest/api/space/{spaceKey}/permissions"),
+        ("GET", "/rest/api/space/{spaceKey}/permissions/user/{userKey}"), ("GET", "/rest/api/search"),
     ),
     Api.ORGANIZATIONS: (
         ("GET", "/v2/orgs/{orgId}/directories"),
@@ -69,6 +74,8 @@ OPERATIONS: Mapping[Api, tuple[tuple[str, str], ...]] = {
         ("POST", "/v2/orgs/{orgId}/directories/{directoryId}/users/{accountId}/suspend"),
         ("POST", "/v2/orgs/{orgId}/directories/{directoryId}/users/{accountId}/restore"),
         ("DELETE", "/v2/orgs/{orgId}/directories/{directoryId}/users/{accountId}"),
+        ("GET", "/v1/orgs/{orgId}/directory/users/{accountId}/last-active-dates"),
+        ("GET", "/v2/orgs/{orgId}/directories/{directoryId}/users/count"),
     ),
     Api.USER_MANAGEMENT: (
         ("POST", "/users/{account_id}/manage/lifecycle/disable"),
@@ -91,6 +98,8 @@ KNOWN: Mapping[str, tuple[str, ...]] = {
     "groupId": (TEAM, SYNCED),
     "accountId": ACCOUNTS,
     "account_id": ACCOUNTS,
+    "spaceKey": ("DOCS", "~alice"),
+    "userKey": (user_key("user:alice"), user_key("user:admin")),
 }
 
 # Known document defects for this run, beyond the fixups tests/contract.py applies to every document:

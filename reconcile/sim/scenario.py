@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from reconcile.errors import ConfigError
+from reconcile.sim.confluence_dc.facts import DcSpace, Licence
 from reconcile.sim.confluence_dc.world import (
     INTERNAL_DIRECTORY,
     DcUser,
@@ -29,12 +31,15 @@ from reconcile.sim.control import SimSettings, faults_from, rate_limit_from
 EXAMPLE = Path(__file__).with_name("scenarios") / "example.yaml"
 
 TOP_KEYS = {"confluence_dc", "cloud", "sim"}
-DC_KEYS = {"version", "websudo", "delete_seconds", "directories", "admin_groups", "users", "unsynced", "groups"}
+DC_KEYS = {"version", "websudo", "delete_seconds", "directories", "admin_groups", "users", "unsynced", "groups",
+           "licence", "spaces", "last_login_field"}
 DIRECTORY_KEYS = {"name", "readonly"}
 USER_KEYS = {"username", "key", "display_name", "email", "status", "directory", "last_login", "password",
              "tokens", "groups"}
 UNSYNCED_KEYS = {"username", "key", "display_name", "directory"}
 GROUP_KEYS = {"name", "directory", "members"}
+LICENCE_KEYS = {"max_users", "can_use"}
+SPACE_KEYS = {"key", "name", "type", "status", "creator", "admins", "admin_groups", "content"}
 SIM_KEYS = {"latency_ms", "rate_limit", "faults", "seed"}
 
 
@@ -157,6 +162,7 @@ def _dc_world(node: Any, problems: _Problems) -> DcWorld:
         websudo=bool(node.get("websudo", True)),
         delete_seconds=float(node.get("delete_seconds", 0.2)),
     )
+    world.last_login_field = bool(node.get("last_login_field", True))
     for i, item in enumerate(node.get("groups") or []):
         problems.unknown_keys(item, GROUP_KEYS, "a group")
         if not isinstance(item, Mapping) or not item.get("name"):
@@ -176,6 +182,9 @@ def _dc_world(node: Any, problems: _Problems) -> DcWorld:
         if status not in ("active", "disabled"):
             problems.at(item, "status", f"status is active or disabled, not {status!r}")
         username = str(item["username"]).lower()
+        if item.get("last_login") is not None and not _is_timestamp(item["last_login"]):
+            problems.at(item, "last_login", f"last_login {item['last_login']!r} is not an ISO-8601 timestamp "
+                                            "(null: never logged in)")
         user = DcUser(
             key=str(item.get("key") or user_key(f"user:{username}")),
             username=username,
@@ -225,4 +234,72 @@ def _dc_world(node: Any, problems: _Problems) -> DcWorld:
             problems.at(owner, key, f"group {group!r} is not a group of this scenario")
         else:
             world.add_member(user_ref, group)
+    if "licence" in node:
+        _licence(node, world, problems)
+    for i, item in enumerate(node.get("spaces") or []):
+        _space(node["spaces"], i, item, world, problems)
     return world
+
+
+def _is_timestamp(value: Any) -> bool:
+    try:
+        datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def _licence(node: Any, world: DcWorld, problems: _Problems) -> None:
+    """`licence: {max_users: 30, can_use: [groups]}` (max_users null: unlimited)."""
+    item = node["licence"] or CommentedMap()
+    problems.unknown_keys(item, LICENCE_KEYS, "licence")
+    most = item.get("max_users") if isinstance(item, Mapping) else None
+    if most is not None and (not isinstance(most, int) or isinstance(most, bool) or most < 0):
+        problems.at(item, "max_users", f"max_users is a whole number of seats (or null: unlimited), not {most!r}")
+        most = None
+    default = [g for g in ("confluence-users", *world.admin_groups) if g in world.groups]
+    groups = [str(g).lower() for g in (item.get("can_use", default) or [])] if isinstance(item, Mapping) else default
+    for group in groups:
+        if group not in world.groups:
+            problems.at(item, "can_use", f"can_use group {group!r} is not a group of this scenario")
+    world.licence = Licence(most, tuple(g for g in groups if g in world.groups))
+
+
+def _space(parent: Any, i: int, item: Any, world: DcWorld, problems: _Problems) -> None:
+    problems.unknown_keys(item, SPACE_KEYS, "a space")
+    if not isinstance(item, Mapping) or not item.get("key"):
+        problems.at(parent, i, "a space needs a key")
+        return
+    key = str(item["key"])
+    kind = str(item.get("type", "personal" if key.startswith("~") else "global"))
+    if kind not in ("personal", "global"):
+        problems.at(item, "type", f"a space's type is personal or global, not {kind!r}")
+    status = str(item.get("status", "current"))
+    if status not in ("current", "archived"):
+        problems.at(item, "status", f"a space's status is current or archived, not {status!r}")
+    if key in world.spaces:
+        problems.at(item, "key", f"space {key} is listed twice")
+
+    def user(name: Any, field: str) -> str | None:
+        found = world.by_username.get(str(name).lower())
+        if found is None:
+            problems.at(item, field, f"{field}: {name!r} is not a user of this scenario")
+        return found
+
+    creator_name = item.get("creator", key[1:] if kind == "personal" else None)
+    creator = user(creator_name, "creator") if creator_name is not None else None
+    admins = [k for k in (user(n, "admins") for n in item.get("admins", [creator_name] if creator else [])) if k]
+    groups = [str(g).lower() for g in item.get("admin_groups") or []]
+    for group in groups:
+        if group not in world.groups:
+            problems.at(item, "admin_groups", f"admin_groups: {group!r} is not a group of this scenario")
+    content: dict[str, int] = {}
+    for name, count in (item.get("content") or {}).items():
+        found = user(name, "content")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            problems.at(item, "content", f"content: {name}'s page count is a whole number, not {count!r}")
+        elif found:
+            content[found] = count
+    world.spaces[key] = DcSpace(key=key, name=str(item.get("name", key)), type=kind, status=status,
+                                id=int(user_key(f"space:{key}")[:6], 16), creator=creator, admins=admins,
+                                admin_groups=[g for g in groups if g in world.groups], content=content)

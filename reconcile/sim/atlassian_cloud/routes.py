@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from reconcile.sim.atlassian_cloud.activity import Activity
 from reconcile.sim.atlassian_cloud.lifecycle import Keyed, Lifecycle
 from reconcile.sim.atlassian_cloud.shapes import (
     BODY_FIELDS,
@@ -67,8 +69,10 @@ class Fault:
 class CloudApi:
     """The HTTP handlers over one world; `faults` is consulted before and after each request."""
 
-    def __init__(self, world: CloudWorld, settings: Callable[[], SimSettings] = SimSettings) -> None:
+    def __init__(self, world: CloudWorld, settings: Callable[[], SimSettings] = SimSettings,
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self.world = world
+        self.activity = Activity(world, self._bearer, clock, wall)  # last-active-dates' own 200/min window
         self.settings = settings  # the simulator's current settings (`links_next`)
         self.faults: list[Fault] = []
         self.stuck_cursor = False  # a server bug: every search page names the same `next` cursor
@@ -328,6 +332,7 @@ class CloudApi:
             Route(DIR + "/users/{account}/restore", w(self.restore), methods=["POST"]),
             Route(DIR + "/users/{account}", w(self.remove_user), methods=["DELETE"]),
             *Lifecycle(self.world, self._bearer).routes(w),
+            *self.activity.routes(w),
             Route("/rest/api/{version:int}/user", w(self.jira_remove_user), methods=["DELETE"]),
         ]
 
@@ -338,6 +343,6 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         return []
     if not isinstance(ctx.cloud, CloudWorld):
         raise TypeError("the simulator's Cloud world is not a reconcile.sim.atlassian_cloud.world.CloudWorld")
-    api = CloudApi(ctx.cloud, lambda: ctx.settings)
+    api = CloudApi(ctx.cloud, lambda: ctx.settings, clock=ctx.clock, wall=ctx.wall)
     ctx.extra["cloud_api"] = api
     return api.routes()

@@ -124,6 +124,8 @@ def user_json(world: CloudWorld, u: CloudUser, dirs: list[str], expand: set[str]
         "mfaEnabled": False,
         "links": {"self": f"/admin/v2/orgs/{world.org_id}/directories/-/users/{u.account_id}"},
     }
+    if u.added_to_org is None:  # not nullable in v2: absent when unknown
+        del data["addedToOrg"]
     if "platformRoles" in expand:
         data["platformRoles"] = list(u.platform_roles)
     if "productAccess" in expand:

@@ -38,7 +38,7 @@ class CloudUser:
     platform_roles: list[str] = field(default_factory=list)
     product_access: list[dict[str, str]] = field(default_factory=list)  # {key, id, lastActiveTimestamp}
     for_deletion: bool = False
-    added_to_org: str = "2024-01-03T09:00:00Z"
+    added_to_org: str | None = "2024-01-03T09:00:00Z"  # None: unknown (the old user management experience)
     on_site: bool = True  # in the Jira site's user base
 
     @property
@@ -93,6 +93,10 @@ class CloudWorld:
     _index: tuple[int, dict[str, list[CloudGroup]]] | None = field(default=None, repr=False)
 
     # ---------------------------------------------------------------- queries used by the handlers
+    def resource_ari(self, product: str) -> str:
+        """The product instance's ARI (`resourceIds` of users/count): one site, so one per product [I]."""
+        return f"ari:cloud:{product}::site/{_stable_id('site', self.site_url)}"
+
     def seats_used(self, product: str) -> int:
         holders = {m for g in self.groups.values() if product in g.products for m in g.members}
         return sum(1 for a in holders if a in self.users and self.users[a].uses())
@@ -140,7 +144,8 @@ class CloudWorld:
 
         Users are named by `user` (account id or email), groups by `group` (name). Ops: add_member,
         remove_member, suspend, restore, deactivate, activate, remove_from_directory, set_roles
-        (`roles: [...]`), add_user (`email`, optional `name`, `account_id`, `status`, `synced`).
+        (`roles: [...]`), add_user (`email`, optional `name`, `account_id`, `status`, `synced`),
+        active (`product`, `at`: the user used that product at that ISO-8601 time).
         Raises KeyError (unknown user/group, 404) or ValueError (bad op/arguments, 400).
         """
         if op == "add_user":
@@ -169,6 +174,16 @@ class CloudWorld:
             user.membership.clear()
             for group in self.groups.values():
                 group.members.discard(user.account_id)
+        elif op == "active":
+            product, at = str(args.get("product", "")), _timestamp(args.get("at", ""), "active: at")
+            if not product:
+                raise ValueError("active needs a product key and an ISO-8601 `at`")
+            entry = next((p for p in user.product_access if p["key"] == product), None)
+            if entry is None:
+                user.product_access.append({"key": product, "id": _stable_id("product", product),
+                                            "lastActiveTimestamp": at})
+            else:
+                entry["lastActiveTimestamp"] = at
         elif op == "set_roles":
             roles = [str(r) for r in args.get("roles", [])]
             if any(r not in PLATFORM_ROLES for r in roles):
@@ -232,12 +247,18 @@ class CloudWorld:
 
     @staticmethod
     def generate(users: int, groups: int, memberships: int, seed: int = 1, *,
-                 org_id: str = DEFAULT_ORG, api_key: str = "sim-cloud-key") -> CloudWorld:
-        """A deterministic organization of the given size (same arguments, same world)."""
+                 org_id: str = DEFAULT_ORG, api_key: str = "sim-cloud-key",
+                 epoch: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> CloudWorld:
+        """A deterministic organization of the given size (same arguments, same world).
+
+        Activity is relative to `epoch`, never the wall clock: confluence last active within 400 days
+        before it, added to the org 400-1100 days before it; a third also use Jira, half of those never
+        active there (an entry without a timestamp: the product granted, never opened).
+        """
         rng = random.Random(seed)
+        facts = random.Random(seed * 7919 + 1)  # a second stream: the first one's worlds stay as they were
         world = CloudWorld(org_id=org_id, api_keys={api_key: None})
         directory = next(iter(world.directories))
-        epoch = datetime(2026, 1, 1, tzinfo=UTC)
         for i in range(users):
             account_id = f"712020:{uuid.UUID(int=rng.getrandbits(128), version=4)}"
             last = (epoch - timedelta(minutes=rng.randrange(0, 60 * 24 * 400))).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -252,7 +273,14 @@ class CloudWorld:
                 platform_roles=["atlassian/org-admin"] if i == 0 else [],
                 product_access=[{"key": "confluence", "id": "c0ffee00-0000-4000-8000-000000000001",
                                  "lastActiveTimestamp": last}],
+                added_to_org=(epoch - timedelta(days=400 + facts.randrange(700))).strftime("%Y-%m-%dT%H:%M:%SZ"),
             )
+            if facts.random() < 1 / 3:
+                jira = {"key": "jira", "id": "c0ffee00-0000-4000-8000-000000000002"}
+                if facts.random() < 0.5:
+                    jira["lastActiveTimestamp"] = (epoch - timedelta(minutes=facts.randrange(60 * 24 * 400))
+                                                   ).strftime("%Y-%m-%dT%H:%M:%SZ")
+                world.users[account_id].product_access.append(jira)
         ids = list(world.users)
         for j in range(groups):
             gid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
@@ -295,9 +323,10 @@ def _user_from(raw: Mapping[str, Any], default_dir: str, where: str) -> CloudUse
     access = []
     for product in raw.get("product_access", []):
         item = {"key": str(product["key"]), "id": str(product.get("id", _stable_id("product", product["key"])))}
-        if product.get("last_active"):
-            item["lastActiveTimestamp"] = str(product["last_active"])
+        if product.get("last_active"):  # absent or null: granted, never active in this product
+            item["lastActiveTimestamp"] = _timestamp(product["last_active"], f"{where} {product['key']}")
         access.append(item)
+    added = raw.get("added_to_org", "2024-01-03T09:00:00Z")
     return CloudUser(
         account_id=str(raw.get("account_id") or f"712020:{_stable_id('user', email.lower())}"),
         email=email,
@@ -310,4 +339,17 @@ def _user_from(raw: Mapping[str, Any], default_dir: str, where: str) -> CloudUse
         product_access=access,
         for_deletion=for_deletion,
         on_site=bool(raw.get("on_site", True)),
+        added_to_org=_timestamp(added, f"{where} {email} added_to_org") if added is not None else None,
     )
+
+
+def _timestamp(value: Any, where: str) -> str:
+    """An ISO-8601 UTC timestamp as the scenario gives it; ScenarioError when it is not one."""
+    if isinstance(value, datetime):  # an unquoted YAML timestamp
+        value = (value.astimezone(UTC) if value.tzinfo else value).strftime("%Y-%m-%dT%H:%M:%SZ")
+    text = str(value)
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ScenarioError(f"{where}: {text!r} is not an ISO-8601 timestamp") from None
+    return text

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+from reconcile.sim.confluence_dc.facts import DcSpace
 from reconcile.sim.confluence_dc.world import INTERNAL_DIRECTORY, DcUser, DcWorld, Directory
 
 ADMIN_TOKEN = "sim-admin-token"  # a simulator credential, documented in --help
@@ -18,20 +19,25 @@ ADMIN_GROUP = "confluence-administrators"
 USERS_GROUP = "confluence-users"
 
 
+EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+
+
 def generate_dc(users: int, groups: int, memberships: int, seed: int = 1, *,
-                version: tuple[int, int] = (9, 4)) -> DcWorld:
+                version: tuple[int, int] = (9, 4), epoch: datetime = EPOCH) -> DcWorld:
     """A world of `users` users (+0.5 % unsynced entries), `groups` groups and ~`memberships` memberships.
 
     Users: `admin` (internal, administrator) then `user000001`...; 40 % live in the read-only
     directory "Corporate LDAP", 3 % are disabled. Groups: confluence-administrators,
     confluence-users (a quarter of the memberships), then `team-NNNN` (internal) and every tenth
     one `ldap-NNNN` (read-only directory). Unsynced entries come in pairs sharing a username.
+    Last logins lie up to 700 days before `epoch` (never the wall clock); 10 % never logged in.
+    Spaces: a personal space `~userNNNNNN` for every 50th user, a global space `SPNNNN` per 20 users
+    with one or two direct admins; page counts per creator. The licence is not modelled (every active user counts).
     """
     if users < 1 or groups < 2 or memberships < 1:
         raise ValueError("a generated world needs at least 1 user, 2 groups and 1 membership")
     rng = random.Random(seed)
     world = DcWorld(version=version, directories=[Directory(INTERNAL_DIRECTORY), Directory(LDAP_DIRECTORY, True)])
-    epoch = datetime(2025, 1, 1, tzinfo=UTC)
     logins = [(epoch - timedelta(minutes=m)).isoformat(timespec="milliseconds")
               for m in range(0, 60 * 24 * 700, 60 * 24 * 700 // 4096)]
     roll = rng.random
@@ -95,4 +101,18 @@ def generate_dc(users: int, groups: int, memberships: int, seed: int = 1, *,
                 groups_of[key][names[g]] = None
                 left -= 1
     world.invalidate()
+    _spaces(world, keys, random.Random(seed * 7919 + 2))  # its own stream: users and groups stay as they were
     return world
+
+
+def _spaces(world: DcWorld, keys: list[str], rng: random.Random) -> None:
+    for i in range(50, len(keys), 50):
+        key = f"~user{i:06d}"
+        world.spaces[key] = DcSpace(key=key, name=f"User {i:06d}", type="personal", id=100_000 + i,
+                                    creator=keys[i], admins=[keys[i]], content={keys[i]: rng.randrange(0, 40)})
+    for j in range(len(keys) // 20):
+        key = f"SP{j:04d}"
+        admins = sorted({keys[rng.randrange(len(keys))] for _ in range(1 + (rng.random() < 0.5))})
+        writers = {keys[rng.randrange(len(keys))]: rng.randrange(1, 300) for _ in range(rng.randrange(1, 6))}
+        world.spaces[key] = DcSpace(key=key, name=f"Space {j:04d}", type="global", id=10_000 + j, creator=admins[0],
+                                    admins=admins, admin_groups=[ADMIN_GROUP], content=writers)

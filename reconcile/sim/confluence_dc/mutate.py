@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from reconcile.sim.confluence_dc.world import INTERNAL_DIRECTORY, DcUser, DcWorld, user_key
@@ -53,6 +54,13 @@ def mutate_dc(world: DcWorld, op: str, args: Mapping[str, Any]) -> Any:
             directory=str(args.get("directory", INTERNAL_DIRECTORY)),
         )
         return world.add_user(user).key
+    if op == "login":  # `at`: an ISO-8601 time, always given (the simulator never reads the wall clock)
+        user = _user(world, args)
+        at = str(args["at"])
+        datetime.fromisoformat(at.replace("Z", "+00:00"))  # ValueError: 400
+        user.last_login = at
+        world.invalidate()  # the active list is ordered by last login
+        return None
     if op == "add_group":
         world.add_group(str(args["group"]), str(args.get("directory", INTERNAL_DIRECTORY)))
         return None
@@ -61,5 +69,5 @@ def mutate_dc(world: DcWorld, op: str, args: Mapping[str, Any]) -> Any:
         return None
     raise ValueError(
         f"unknown op {op!r}: add_member, remove_member, disable_user, enable_user, delete_user, "
-        "unsync_user, add_user, add_group, remove_group"
+        "unsync_user, add_user, login, add_group, remove_group"
     )

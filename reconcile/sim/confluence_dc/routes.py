@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from reconcile.sim.confluence_dc import actions
+from reconcile.sim.confluence_dc import actions, facts_routes
 from reconcile.sim.confluence_dc.common import (
     PROFILE_PICTURE,
     BadPaging,
@@ -152,8 +152,8 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             user = world.users[key]
             out = person(user, base, exp)
             out["email"] = user.email or ""
-            if "lastLogin" in exp:
-                out["lastLogin"] = user.last_login
+            if "lastLogin" in exp and world.last_login_field:
+                out["lastLogin"] = user.last_login  # null: never logged in
             return out
 
         return page(request, world.active_by_login(), start, limit, render)
@@ -282,5 +282,6 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         Route("/rest/api/admin/user/{username}", endpoint(delete_user, ADMIN, WRITE_API), methods=["DELETE"]),
         Route("/rest/api/admin/group", endpoint(create_group, ADMIN, WRITE_API), methods=["POST"]),
         Route("/rest/api/admin/group/{groupName}", endpoint(delete_group, ADMIN, WRITE_API), methods=["DELETE"]),
+        *facts_routes.routes(ctx, endpoint),
         *actions.routes(ctx),
     ]

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconcile.sim.confluence_dc.facts import DcSpace, Licence, holds_licence
+
 INTERNAL_DIRECTORY = "Confluence Internal Directory"
 
 
@@ -108,6 +110,9 @@ class DcWorld:
         self._active_list: list[str] | None = None
         self._member_lists: dict[str, list[str]] = {}
         self._group_list: list[str] | None = None
+        self.licence: Licence | None = None  # None: not modelled, every active user counts (facts.py)
+        self.spaces: dict[str, DcSpace] = {}  # by key
+        self.last_login_field = True  # False: a 9.3-10.1 server that ignores expand=lastLogin [U]
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -127,10 +132,10 @@ class DcWorld:
         return self._user_list
 
     def active_by_login(self) -> list[str]:
-        """Keys of active synced users, least recent login first (never logged in: first); cached."""
+        """Keys of licensed (active, synced, "Can use") users, least recent login first (never: first); cached."""
         if self._active_list is None:
             live = [self.users[k] for k in self.live_users()]
-            active = [u for u in live if u.active]
+            active = [u for u in live if holds_licence(self, u.key)]
             active.sort(key=lambda u: (u.last_login or "", u.username))
             self._active_list = [u.key for u in active]
         return self._active_list
@@ -204,6 +209,7 @@ class DcWorld:
         name = name.lower()
         if name not in self.groups:
             raise WorldError(404, f"Group {name} not found")
+        self._licence_changed(name)
         for key in self.members.pop(name):
             self.groups_of.get(key, {}).pop(name, None)
         del self.groups[name]
@@ -218,6 +224,7 @@ class DcWorld:
         members[key] = None
         self.groups_of.setdefault(key, {})[group] = None
         self._member_lists.pop(group, None)
+        self._licence_changed(group)
         return True
 
     def remove_member(self, key: str, group: str) -> bool:
@@ -227,7 +234,12 @@ class DcWorld:
         del members[key]
         self.groups_of.get(key, {}).pop(group, None)
         self._member_lists.pop(group, None)
+        self._licence_changed(group)
         return True
+
+    def _licence_changed(self, group: str) -> None:
+        if self.licence is not None and group in self.licence.can_use:
+            self._active_list = None
 
     def set_active(self, key: str, active: bool) -> None:
         self.users[key].active = active
@@ -277,4 +289,7 @@ class DcWorld:
                 for g, m in ((self.groups[n], self.members[n]) for n in self.group_list())
             ],
             "deleted": sorted(self.deleted),
+            **({"licence": {"max_users": self.licence.max_users, "can_use": list(self.licence.can_use)}}
+               if self.licence is not None else {}),
+            **({"spaces": [s.to_json(self) for s in self.spaces.values()]} if self.spaces else {}),
         }
