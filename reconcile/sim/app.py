@@ -93,13 +93,17 @@ def build_app(
         settings = scenario.settings if scenario is not None else SimSettings()
     ctx = SimContext(dc=dc, cloud=cloud, settings=settings, clock=clock or time.monotonic,
                      wall=wall or time.time, rng=random.Random(settings.seed))
+    for idp in ("okta", "google_workspace"):  # the IdP worlds live in ctx.extra (empty when not in the scenario)
+        if scenario is not None and getattr(scenario, idp) is not None:
+            ctx.extra[idp] = getattr(scenario, idp)
     return app_for(ctx)
 
 
 def app_for(ctx: SimContext) -> Starlette:
-    from reconcile.sim import confluence_dc
+    from reconcile.sim import confluence_dc, google_workspace, okta
 
-    routes: list[BaseRoute] = [*admin.routes(ctx), *confluence_dc.routes(ctx)]
+    routes: list[BaseRoute] = [*admin.routes(ctx), *confluence_dc.routes(ctx), *okta.routes(ctx),
+                               *google_workspace.routes(ctx)]
     module = _cloud_module() if ctx.cloud is not None else None
     if module is not None:
         routes += module.routes(ctx)

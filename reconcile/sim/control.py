@@ -228,6 +228,7 @@ class RequestLog:
     counts: dict[str, int] = field(default_factory=dict)  # requests per api family, incl. reads
     in_flight: int = 0
     max_in_flight: int = 0
+    in_flight_by_api: dict[str, int] = field(default_factory=dict)  # for per-API concurrency limits (Okta)
 
     def add(self, method: str, path: str, status: int | None, *, body: Any = None,
             api: str = "confluence-dc", kind: str = "request", note: str = "") -> LogEntry:
