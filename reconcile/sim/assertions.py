@@ -8,9 +8,11 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from starlette.requests import Request
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
 
@@ -21,6 +23,14 @@ class Rejected(Exception):
 
     kind: str
     detail: str
+
+
+async def form(request: Request) -> dict[str, str]:
+    """A token request's `application/x-www-form-urlencoded` body (the last value of a repeated field).
+
+    Parsed here: Starlette's own form parsing needs python-multipart, which nothing else needs.
+    """
+    return dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
 
 
 def unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -10,7 +10,7 @@ from collections.abc import Collection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from reconcile.sim.assertions import Rejected, unverified, verify
+from reconcile.sim.assertions import Rejected, form, unverified, verify
 from reconcile.sim.context import SimContext
 from reconcile.sim.google_workspace.errors import insufficient_scopes, not_authorized, unauthenticated
 from reconcile.sim.google_workspace.world import GoogleWorld
@@ -45,11 +45,11 @@ def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
 
 async def token(ctx: SimContext, request: Request) -> Response:
     world = world_of(ctx)
-    form = await request.form()
-    grant = str(form.get("grant_type") or "")
+    fields = await form(request)
+    grant = str(fields.get("grant_type") or "")
     if grant != GRANT:
         return _oauth_error(400, "unsupported_grant_type", f"Invalid grant_type: {grant}")
-    assertion = str(form.get("assertion") or "")
+    assertion = str(fields.get("assertion") or "")
     try:
         _, claims = unverified(assertion)
     except Rejected:

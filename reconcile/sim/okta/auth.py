@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from reconcile.sim.assertions import Rejected, unverified, verify
+from reconcile.sim.assertions import Rejected, form, unverified, verify
 from reconcile.sim.context import SimContext
 from reconcile.sim.okta.world import OktaWorld
 
@@ -68,23 +68,23 @@ def token_url(request: Request, world: OktaWorld) -> str:
 
 async def token(ctx: SimContext, request: Request) -> Response:
     world = world_of(ctx)
-    form = await request.form()
-    grant = str(form.get("grant_type") or "")
+    fields = await form(request)
+    grant = str(fields.get("grant_type") or "")
     if grant != "client_credentials":
         return _oauth_error(400, "unsupported_grant_type", f"The grant_type '{grant}' is not supported.")
-    if form.get("client_secret") is not None:
+    if fields.get("client_secret") is not None:
         return _oauth_error(401, "invalid_client", "Client authentication with a client_secret is not allowed for "
                             "service apps with Okta scopes: use private_key_jwt.")
-    if form.get("client_assertion_type") != ASSERTION_TYPE:
+    if fields.get("client_assertion_type") != ASSERTION_TYPE:
         return _oauth_error(401, "invalid_client", "The client_assertion_type is invalid.")
-    assertion = str(form.get("client_assertion") or "")
+    assertion = str(fields.get("client_assertion") or "")
     try:
         _, claims = unverified(assertion)
     except Rejected:
         return _oauth_error(401, "invalid_client", REJECTIONS["malformed"])
     client_id = str(claims.get("iss") or "")
     app = world.service_apps.get(client_id)
-    if app is None or form.get("client_id") not in (None, client_id):
+    if app is None or fields.get("client_id") not in (None, client_id):
         return _oauth_error(401, "invalid_client", "Invalid value for 'client_id' parameter.")
     if claims.get("sub") != client_id:
         return _oauth_error(401, "invalid_client", "The 'sub' claim of the client_assertion must be the client_id.")
@@ -92,7 +92,7 @@ async def token(ctx: SimContext, request: Request) -> Response:
         verify(assertion, app.public_keys, audiences={token_url(request, world)}, now=ctx.wall())
     except Rejected as exc:
         return _oauth_error(401, "invalid_client", REJECTIONS.get(exc.kind, REJECTIONS["signature"]))
-    scopes = str(form.get("scope") or "").split()
+    scopes = str(fields.get("scope") or "").split()
     if not scopes:
         return _oauth_error(400, "invalid_scope", "The authorization server resource does not have any configured "
                             "default scopes, 'scope' must be provided.")
