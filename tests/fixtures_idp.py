@@ -13,12 +13,13 @@ import jwt
 from contract_idp import IdpTransport
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from fixtures_sim import Clock
 from starlette.applications import Starlette
 
 from reconcile.sim.app import build_app
 from reconcile.sim.context import SimContext
-from reconcile.sim.scenario import parse_scenario
+from reconcile.sim.scenario import EXAMPLE, parse_scenario
 
 BASE = "http://idp.test"
 WALL = 1_800_000_000.0  # the simulator's wall clock in these tests (2027-01-15)
@@ -73,3 +74,15 @@ def make_idp_sim(text: str) -> IdpSim:
     clock, wall = Clock(), Clock()
     wall.now = WALL
     return IdpSim(build_app(parse_scenario(text), clock=clock, wall=wall), clock, wall)
+
+
+def example_key() -> Any:
+    """The example world's simulator-only private key (reconcile/sim/scenarios/idp-example-key.pem)."""
+    text = EXAMPLE.with_name("idp-example-key.pem").read_text(encoding="utf-8")
+    return load_pem_private_key(text[text.index("-----BEGIN"):].encode(), password=None)
+
+
+def example_sim() -> IdpSim:
+    clock, wall = Clock(), Clock()
+    wall.now = WALL
+    return IdpSim(build_app(clock=clock, wall=wall), clock, wall)

@@ -9,9 +9,10 @@ import json
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from contract_idp import exchange_problems
-from fixtures_idp import WALL, IdpSim, assertion, make_idp_sim, public_pem, yaml_string
+from fixtures_idp import WALL, IdpSim, assertion, example_key, example_sim, make_idp_sim, public_pem, yaml_string
 
 from reconcile.errors import ConfigError
 from reconcile.sim.google_workspace.world import READ_SCOPES, GoogleWorld
@@ -256,3 +257,16 @@ def test_scenario_mistakes_and_generated_accounts() -> None:
     assert one.to_json() == two.to_json()
     assert sum(1 for g in one.groups for m in g.members if m.type == "USER") == 3000
     assert sum(1 for g in one.groups for m in g.members if m.type == "GROUP") == 1  # team-0019 holds team-0020
+
+
+async def test_the_example_world_serves_its_google_account_to_the_example_key() -> None:
+    sim = example_sim()
+    signed = jwt.encode(grant(iss="reconcile@example-project.iam.gserviceaccount.com"), example_key(),
+                        algorithm="RS256")
+    async with sim.client() as client:
+        answer = await token_for(client, signed)
+        bearer = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+        members = (await client.get(f"{API}/groups/engineering@example.com/members", headers=bearer)).json()
+    assert answer.status_code == 200
+    assert [m["type"] for m in members["members"]] == ["USER", "USER", "GROUP"]
+    sim.check_contract()

@@ -9,11 +9,13 @@ import json
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from contract_idp import exchange_problems
-from fixtures_idp import WALL, IdpSim, assertion, make_idp_sim, public_pem, yaml_string
+from fixtures_idp import WALL, IdpSim, assertion, example_key, example_sim, make_idp_sim, public_pem, yaml_string
 
 from reconcile.errors import ConfigError
+from reconcile.sim.generate import generate_okta
 from reconcile.sim.okta.world import STATUSES, OktaWorld, RateLimits
 from reconcile.sim.scenario import parse_scenario
 
@@ -70,7 +72,8 @@ def claims(**changes: Any) -> dict[str, Any]:
     return {k: v for k, v in base.items() if v is not None}
 
 
-async def token(client: httpx.AsyncClient, jwt_: str, scope: str = "okta.users.read okta.groups.read") -> httpx.Response:
+async def token(client: httpx.AsyncClient, jwt_: str,
+                scope: str = "okta.users.read okta.groups.read") -> httpx.Response:
     return await client.post("/okta/oauth2/v1/token", data={
         "grant_type": "client_credentials", "scope": scope, "client_assertion": jwt_,
         "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"})
@@ -269,8 +272,9 @@ def test_scenario_mistakes_are_reported_with_their_place() -> None:
 
 
 def test_generated_orgs_are_deterministic_and_sized() -> None:
-    one = OktaWorld.generate(1000, 20, 4000, seed=7)
-    two = OktaWorld.generate(1000, 20, 4000, seed=7)
+    one = generate_okta(1000, 20, 4000, seed=7)
+    two = generate_okta(1000, 20, 4000, seed=7)
+    assert one.api_tokens == {"sim-okta-token"}
     assert one.to_json() == two.to_json()
     assert sum(len(g.members) for g in one.groups.values()) == 4000
     assert {u.status for u in one.users.values()} == set(STATUSES)
@@ -292,4 +296,19 @@ async def test_the_validator_catches_a_corrupted_okta_response() -> None:
     not_okta = json.dumps({"message": "Unauthorized"}).encode()  # an undocumented 401 must be an Okta Error
     assert exchange_problems(request, 401, served.headers, not_okta)
     assert exchange_problems(request, 200, served.headers, b"<html>proxy</html>")
+    sim.check_contract()
+
+
+async def test_the_example_world_serves_its_okta_org_to_the_example_key() -> None:
+    sim = example_sim()
+    signed = jwt.encode(claims(iss="0oaexamplereconcile1", sub="0oaexamplereconcile1"), example_key(),
+                        algorithm="RS256")
+    async with sim.client() as client:
+        answer = await token(client, signed)
+        bearer = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+        users = (await client.get("/okta/api/v1/users", headers=bearer)).json()
+        with_ssws = await client.get("/okta/api/v1/groups", headers={"Authorization": "SSWS example-okta-token"})
+    assert answer.status_code == 200
+    assert "heidi@example.com" not in {u["profile"]["login"] for u in users}  # DEPROVISIONED
+    assert [g["profile"]["name"] for g in with_ssws.json()] == ["Engineering", "Documentation", "Security"]
     sim.check_contract()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+from reconcile.sim.google_workspace.world import GoogleWorld
+from reconcile.sim.okta.world import OktaWorld
 from reconcile.sim.world import INTERNAL_DIRECTORY, DcUser, DcWorld, Directory
 
 ADMIN_TOKEN = "sim-admin-token"  # a simulator credential, documented in --help
@@ -16,6 +18,7 @@ ADMIN_PASSWORD = "admin"
 LDAP_DIRECTORY = "Corporate LDAP"
 ADMIN_GROUP = "confluence-administrators"
 USERS_GROUP = "confluence-users"
+OKTA_TOKEN = "sim-okta-token"  # the generated Okta org's API token (SSWS)
 
 
 def generate_dc(users: int, groups: int, memberships: int, seed: int = 1, *,
@@ -96,3 +99,13 @@ def generate_dc(users: int, groups: int, memberships: int, seed: int = 1, *,
                 left -= 1
     world.invalidate()
     return world
+
+
+def generate_okta(users: int, groups: int, memberships: int, seed: int = 1) -> OktaWorld:
+    """A deterministic Okta org of that size (API token `sim-okta-token`); see OktaWorld.generate."""
+    return OktaWorld.generate(users, groups, memberships, seed, api_token=OKTA_TOKEN)
+
+
+def generate_google_workspace(users: int, groups: int, memberships: int, seed: int = 1) -> GoogleWorld:
+    """A deterministic Google Workspace account of that size; see GoogleWorld.generate."""
+    return GoogleWorld.generate(users, groups, memberships, seed)
