@@ -312,3 +312,18 @@ async def test_the_example_world_serves_its_okta_org_to_the_example_key() -> Non
     assert "heidi@example.com" not in {u["profile"]["login"] for u in users}  # DEPROVISIONED
     assert [g["profile"]["name"] for g in with_ssws.json()] == ["Engineering", "Documentation", "Security"]
     sim.check_contract()
+
+
+async def test_token_requests_are_logged_with_the_assertion_and_secrets_masked() -> None:
+    sim = make_idp_sim(world())
+    signed = assertion("okta-app", claims())
+    async with sim.client() as client:
+        await token(client, signed)
+        await client.post("/okta/oauth2/v1/token", data={"grant_type": "client_credentials",
+                                                         "client_id": CLIENT, "client_secret": "s3cret"})
+        state = (await client.get("/_sim/state", params={"api": "okta"})).json()
+    bodies = [e.body for e in sim.ctx.log.entries if e.path == "/okta/oauth2/v1/token"]
+    assert [b["client_assertion"] for b in bodies[:1]] == ["***"] and bodies[1]["client_secret"] == "***"
+    assert signed not in repr(sim.ctx.log.entries) and "s3cret" not in repr(sim.ctx.log.entries)
+    assert [u["status"] for u in state["okta"]["users"]] == list(STATUSES)
+    sim.check_contract()
