@@ -20,6 +20,9 @@ from reconcile.sim.scenario import parse_scenario
 
 pytestmark = pytest.mark.anyio
 
+# Enough latency that every request of a burst is in flight at once, with a wide margin on a busy machine.
+IN_FLIGHT_TOGETHER = "sim: {latency_ms: 100}\n"
+
 SA = "reconcile@sim-project.iam.gserviceaccount.com"
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 API = "/google/admin/directory/v1"
@@ -217,7 +220,7 @@ async def test_quotas_answer_user_rate_limit_exceeded_quota_exceeded_and_429() -
     assert later.status_code == 200
     for knob, status, reason in (("concurrent_requests", 403, "quotaExceeded"),
                                  ("account_concurrent_requests", 429, "rateLimitExceeded")):
-        sim = make_idp_sim(world(f"quota: {{{knob}: 1}}") + "sim: {latency_ms: 20}\n")
+        sim = make_idp_sim(world(f"quota: {{{knob}: 1}}") + IN_FLIGHT_TOGETHER)
         async with await signed_in(sim) as client:
             burst = await asyncio.gather(*(client.get(f"{API}/users", params={"customer": "my_customer"})
                                            for _ in range(3)))

@@ -21,6 +21,9 @@ from reconcile.sim.scenario import parse_scenario
 
 pytestmark = pytest.mark.anyio
 
+# Enough latency that every request of a burst is in flight at once, with a wide margin on a busy machine.
+IN_FLIGHT_TOGETHER = "sim: {latency_ms: 100}\n"
+
 TOKEN_URL = "http://idp.test/okta/oauth2/v1/token"
 CLIENT = "0oareconcile000000001"
 SSWS = "SSWS okta-test-token"
@@ -243,7 +246,7 @@ async def test_rate_limit_headers_on_every_response_and_429_e0000047_until_the_m
 
 
 async def test_the_org_wide_concurrency_limit_answers_429_with_concurrent_values() -> None:
-    sim = make_idp_sim(world(limits="rate_limits: {concurrency: 2}") + "sim: {latency_ms: 20}\n")
+    sim = make_idp_sim(world(limits="rate_limits: {concurrency: 2}") + IN_FLIGHT_TOGETHER)
     async with sim.client(SSWS) as client:
         answers = await asyncio.gather(*(client.get("/okta/api/v1/users") for _ in range(5)))
     statuses = sorted(a.status_code for a in answers)
