@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from reconcile.sim.confluence_dc.mutate import mutate_dc
 from reconcile.sim.confluence_dc.world import WorldError
-from reconcile.sim.context import CLOUD, DC, SimContext
+from reconcile.sim.context import CLOUD, DC, GOOGLE, OKTA, SimContext
 
 
 def routes(ctx: SimContext) -> list[BaseRoute]:
@@ -29,6 +29,9 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             body[DC] = ctx.dc.to_json()
         if api in (None, CLOUD):
             body[CLOUD] = ctx.cloud.to_json() if ctx.cloud is not None else None
+        for idp, key in ((OKTA, "okta"), (GOOGLE, "google_workspace")):  # only when asked: ?api=okta
+            if api == idp and ctx.extra.get(key) is not None:
+                body[idp] = ctx.extra[key].to_json()
         return JSONResponse(body)
 
     async def get_log(request: Request) -> Response:

@@ -21,12 +21,16 @@ from reconcile.sim.confluence_dc import routes as confluence_dc
 from reconcile.sim.confluence_dc.world import DcWorld
 from reconcile.sim.context import CloudWorldLike, SimContext
 from reconcile.sim.control import SimSettings
+from reconcile.sim.google_workspace import routes as google_workspace
 from reconcile.sim.middleware import SimMiddleware
+from reconcile.sim.okta import routes as okta
 from reconcile.sim.scenario import Scenario, load_scenario
 from reconcile.sim.unrouted import not_routed
 
 # Each simulated API's entry (see reconcile/sim/__init__.py); the order is the routing order.
-APIS: tuple[Callable[[SimContext], list[BaseRoute]], ...] = (confluence_dc.routes, atlassian_cloud.routes)
+APIS: tuple[Callable[[SimContext], list[BaseRoute]], ...] = (
+    confluence_dc.routes, atlassian_cloud.routes, okta.routes, google_workspace.routes,
+)
 
 
 def cloud_from_scenario(section: Mapping[str, Any] | None) -> CloudWorldLike:
@@ -62,6 +66,9 @@ def build_app(
         settings = scenario.settings if scenario is not None else SimSettings()
     ctx = SimContext(dc=dc, cloud=cloud, settings=settings, clock=clock or time.monotonic,
                      wall=wall or time.time, rng=random.Random(settings.seed))
+    for idp in ("okta", "google_workspace"):  # the IdP worlds live in ctx.extra (empty when not in the scenario)
+        if scenario is not None and getattr(scenario, idp) is not None:
+            ctx.extra[idp] = getattr(scenario, idp)
     return app_for(ctx)
 
 

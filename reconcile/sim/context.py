@@ -18,15 +18,22 @@ from reconcile.sim.control import RequestLog, SimSettings, TokenBucket
 DC = "confluence-dc"
 CLOUD = "atlassian-cloud"
 SIM = "sim"
+OKTA = "okta"
+GOOGLE = "google-workspace"
 
+# Path prefixes of the identity providers (a client's base URL includes them: http://host:port/okta).
+IDP_PREFIXES = {"/okta/": OKTA, "/google/": GOOGLE}
 # Path prefixes served by the Cloud part of the simulator; everything else but /_sim/ is DC.
 CLOUD_PREFIXES = ("/admin/v1/", "/admin/v2/", "/users/", "/rest/api/2/", "/rest/api/3/", "/wiki/")
 
 
 def api_of(path: str) -> str:
-    """Which API family a request path belongs to: `confluence-dc`, `atlassian-cloud` or `sim`."""
+    """Which API family a request path belongs to: `confluence-dc`, `atlassian-cloud`, an IdP or `sim`."""
     if path.startswith("/_sim/") or path == "/_sim":
         return SIM
+    for prefix, api in IDP_PREFIXES.items():
+        if path.startswith(prefix):
+            return api
     if path.startswith(CLOUD_PREFIXES):
         return CLOUD
     return DC

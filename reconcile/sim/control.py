@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-SECRET_FIELDS = frozenset({"password", "os_password", "token", "api_key", "apikey", "secret"})
+SECRET_FIELDS = frozenset({"password", "os_password", "token", "api_key", "apikey", "secret",
+                           "client_secret", "client_assertion", "assertion"})  # the last three: IdP token requests
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +229,7 @@ class RequestLog:
     counts: dict[str, int] = field(default_factory=dict)  # requests per api family, incl. reads
     in_flight: int = 0
     max_in_flight: int = 0
+    in_flight_by_api: dict[str, int] = field(default_factory=dict)  # for per-API concurrency limits (Okta)
 
     def add(self, method: str, path: str, status: int | None, *, body: Any = None,
             api: str = "confluence-dc", kind: str = "request", note: str = "") -> LogEntry:

@@ -19,8 +19,10 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from reconcile.sim.context import CLOUD, DC, SIM, SimContext, api_of
+from reconcile.sim.context import CLOUD, DC, GOOGLE, OKTA, SIM, SimContext, api_of
 from reconcile.sim.control import TokenBucket
+from reconcile.sim.google_workspace.errors import google_error_body
+from reconcile.sim.okta.auth import okta_error_body
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +68,13 @@ class SimMiddleware:
         ctx = self.ctx
         ctx.log.counts[api] = ctx.log.counts.get(api, 0) + 1
         ctx.log.in_flight += 1
+        ctx.log.in_flight_by_api[api] = ctx.log.in_flight_by_api.get(api, 0) + 1
         ctx.log.max_in_flight = max(ctx.log.max_in_flight, ctx.log.in_flight)
         try:
             await self._handle(scope, receive, send, api)
         finally:
             ctx.log.in_flight -= 1
+            ctx.log.in_flight_by_api[api] -= 1
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, api: str) -> None:
         ctx = self.ctx
@@ -93,9 +97,9 @@ class SimMiddleware:
         if settings.latency_ms > 0:
             await asyncio.sleep(settings.latency_ms / 1000.0)
 
-        extra_headers: list[tuple[bytes, bytes]] = [_request_id_header(api, ctx)]
+        extra_headers: list[tuple[bytes, bytes]] = _request_id_headers(api, ctx)
         bucket: TokenBucket | None = None
-        if settings.rate_limit is not None:
+        if settings.rate_limit is not None and api in (DC, CLOUD):  # the IdPs limit in their own ways
             credential = _credential(scope)
             bucket = ctx.buckets.get((api, credential))
             if bucket is None:
@@ -229,11 +233,15 @@ def _credential(scope: Scope) -> str:
     return "anonymous"
 
 
-def _request_id_header(api: str, ctx: SimContext) -> tuple[bytes, bytes]:
+def _request_id_headers(api: str, ctx: SimContext) -> list[tuple[bytes, bytes]]:
     number = ctx.log.counts.get(api, 0)
     if api == DC:
-        return (b"x-arequestid", f"{number}x{ctx.settings.seed}x1".encode())
-    return (b"atl-traceid", f"{ctx.settings.seed:08x}{number:016x}".encode())
+        return [(b"x-arequestid", f"{number}x{ctx.settings.seed}x1".encode())]
+    if api == OKTA:
+        return [(b"x-okta-request-id", f"sim{ctx.settings.seed:04x}{number:012x}".encode())]
+    if api == GOOGLE:
+        return []
+    return [(b"atl-traceid", f"{ctx.settings.seed:08x}{number:016x}".encode())]
 
 
 def _cloud_reset(seconds: int, ctx: SimContext) -> list[tuple[bytes, bytes]]:
@@ -279,6 +287,10 @@ async def _json(send: Send, status: int, payload: Any, headers: list[tuple[bytes
 def server_error_body(path: str, status: int) -> dict[str, Any]:
     """An injected 5xx in the error model of the API the path belongs to."""
     message = "Simulated server error"
+    if api_of(path) == OKTA:
+        return okta_error_body("E0000009", "Internal Server Error", "oaesimulated")
+    if api_of(path) == GOOGLE:
+        return google_error_body(status, message, "backendError")
     if path.startswith(("/rest/api/2/", "/rest/api/3/")):  # Jira: ErrorCollection
         return {"errorMessages": [message], "errors": {}}
     if path.startswith(("/admin/v1/", "/admin/v2/")):  # Organizations: errors[]
@@ -291,6 +303,10 @@ def server_error_body(path: str, status: int) -> dict[str, Any]:
 async def _too_many(send: Send, api: str, headers: list[tuple[bytes, bytes]]) -> None:
     if api == DC:
         payload: dict[str, Any] = {"message": "Rate limit exceeded."}
+    elif api == OKTA:
+        payload = okta_error_body("E0000047", "API call exceeded rate limit due to too many requests.", "oaesimulated")
+    elif api == GOOGLE:
+        payload = google_error_body(429, "Rate Limit Exceeded", "rateLimitExceeded")
     else:
         payload = {"code": 429, "message": "Too many requests. Please retry after the Retry-After period."}
     await _json(send, 429, payload, headers)

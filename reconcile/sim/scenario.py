@@ -27,10 +27,12 @@ from reconcile.sim.confluence_dc.world import (
     user_key,
 )
 from reconcile.sim.control import SimSettings, faults_from, rate_limit_from
+from reconcile.sim.google_workspace.world import GoogleWorld
+from reconcile.sim.okta.world import OktaWorld
 
 EXAMPLE = Path(__file__).with_name("scenarios") / "example.yaml"
 
-TOP_KEYS = {"confluence_dc", "cloud", "sim"}
+TOP_KEYS = {"confluence_dc", "cloud", "sim", "okta", "google_workspace"}
 DC_KEYS = {"version", "websudo", "delete_seconds", "directories", "admin_groups", "users", "unsynced", "groups",
            "licence", "spaces", "last_login_field"}
 DIRECTORY_KEYS = {"name", "readonly"}
@@ -49,6 +51,8 @@ class Scenario:
     settings: SimSettings
     cloud: Mapping[str, Any] | None  # the raw `cloud:` section, for CloudWorld.from_scenario
     source: str
+    okta: OktaWorld | None = None  # the `okta:` section (reconcile/sim/okta/world.py)
+    google_workspace: GoogleWorld | None = None  # the `google_workspace:` section
 
 
 class _Problems:
@@ -103,9 +107,16 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
     world = _dc_world(data.get("confluence_dc") or CommentedMap(), problems)
     settings = _settings(data.get("sim") or CommentedMap(), problems)
     cloud = data.get("cloud")
+    idps: dict[str, Any] = {}
+    for name, kind in (("okta", OktaWorld), ("google_workspace", GoogleWorld)):
+        if data.get(name) is not None and not isinstance(data[name], Mapping):
+            problems.at(data, name, f"{name} is a mapping")
+        elif data.get(name) is not None:
+            idps[name] = kind.from_scenario(data[name], problems.at)
     if problems.items:
         raise ConfigError(problems.items)
-    return Scenario(dc=world, settings=settings, cloud=plain(cloud) if cloud is not None else None, source=file)
+    return Scenario(dc=world, settings=settings, cloud=plain(cloud) if cloud is not None else None, source=file,
+                    **idps)
 
 
 def plain(node: Any) -> Any:
