@@ -34,6 +34,8 @@ from starlette.routing import BaseRoute
 from reconcile.sim import admin
 from reconcile.sim.context import CloudWorldLike, SimContext
 from reconcile.sim.control import SimSettings
+from reconcile.sim.entra_id import routes as entra_id
+from reconcile.sim.entra_id.world import EntraWorld
 from reconcile.sim.middleware import SimMiddleware
 from reconcile.sim.scenario import Scenario, load_scenario
 from reconcile.sim.unrouted import not_routed
@@ -73,6 +75,7 @@ def build_app(
     *,
     dc: DcWorld | None = None,
     cloud: CloudWorldLike | None = None,
+    entra: EntraWorld | None = None,
     settings: SimSettings | None = None,
     clock: Callable[[], float] | None = None,
     wall: Callable[[], float] | None = None,
@@ -91,7 +94,9 @@ def build_app(
         cloud = cloud_from_scenario(scenario.cloud if scenario is not None else None)
     if settings is None:
         settings = scenario.settings if scenario is not None else SimSettings()
-    ctx = SimContext(dc=dc, cloud=cloud, settings=settings, clock=clock or time.monotonic,
+    if entra is None and scenario is not None:
+        entra = scenario.entra_id
+    ctx = SimContext(dc=dc, cloud=cloud, entra_id=entra, settings=settings, clock=clock or time.monotonic,
                      wall=wall or time.time, rng=random.Random(settings.seed))
     return app_for(ctx)
 
@@ -99,7 +104,7 @@ def build_app(
 def app_for(ctx: SimContext) -> Starlette:
     from reconcile.sim import confluence_dc
 
-    routes: list[BaseRoute] = [*admin.routes(ctx), *confluence_dc.routes(ctx)]
+    routes: list[BaseRoute] = [*admin.routes(ctx), *confluence_dc.routes(ctx), *entra_id.routes(ctx)]
     module = _cloud_module() if ctx.cloud is not None else None
     if module is not None:
         routes += module.routes(ctx)

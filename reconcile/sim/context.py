@@ -13,11 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from reconcile.sim.control import RequestLog, SimSettings, TokenBucket
+from reconcile.sim.entra_id.world import EntraWorld
 from reconcile.sim.world import DcWorld
 
 DC = "confluence-dc"
 CLOUD = "atlassian-cloud"
 SIM = "sim"
+ENTRA = "entra-id"
+
+# Path prefixes of the identity providers (a client's base URL includes them: http://host:port/entra).
+IDP_PREFIXES = {"/entra/": ENTRA}
 
 # Path prefixes served by the Cloud part of the simulator; everything else but /_sim/ is DC.
 CLOUD_PREFIXES = ("/admin/v1/", "/admin/v2/", "/users/", "/rest/api/2/", "/rest/api/3/", "/wiki/")
@@ -27,6 +32,9 @@ def api_of(path: str) -> str:
     """Which API family a request path belongs to: `confluence-dc`, `atlassian-cloud` or `sim`."""
     if path.startswith("/_sim/") or path == "/_sim":
         return SIM
+    for prefix, api in IDP_PREFIXES.items():
+        if path.startswith(prefix):
+            return api
     if path.startswith(CLOUD_PREFIXES):
         return CLOUD
     return DC
@@ -44,6 +52,7 @@ class CloudWorldLike(Protocol):
 class SimContext:
     dc: DcWorld
     cloud: CloudWorldLike | None = None
+    entra_id: EntraWorld | None = None  # the Entra ID tenant (reconcile/sim/entra_id/); None: not simulated
     settings: SimSettings = field(default_factory=SimSettings)
     log: RequestLog = field(default_factory=RequestLog)
     clock: Callable[[], float] = time.monotonic

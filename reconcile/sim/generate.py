@@ -9,6 +9,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+from reconcile.sim.entra_id import world as entra_world
+from reconcile.sim.entra_id.world import EntraWorld
 from reconcile.sim.world import INTERNAL_DIRECTORY, DcUser, DcWorld, Directory
 
 ADMIN_TOKEN = "sim-admin-token"  # a simulator credential, documented in --help
@@ -96,3 +98,8 @@ def generate_dc(users: int, groups: int, memberships: int, seed: int = 1, *,
                 left -= 1
     world.invalidate()
     return world
+
+
+def generate_entra(users: int, groups: int, memberships: int, seed: int = 1) -> EntraWorld:
+    """An Entra ID tenant of that size, deterministic in its arguments (see entra_id/world.py `generate`)."""
+    return entra_world.generate(users, groups, memberships, seed)

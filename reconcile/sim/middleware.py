@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from reconcile.sim.context import CLOUD, DC, SIM, SimContext, api_of
+from reconcile.sim.context import CLOUD, DC, ENTRA, SIM, SimContext, api_of
 from reconcile.sim.control import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -233,6 +233,8 @@ def _request_id_header(api: str, ctx: SimContext) -> tuple[bytes, bytes]:
     number = ctx.log.counts.get(api, 0)
     if api == DC:
         return (b"x-arequestid", f"{number}x{ctx.settings.seed}x1".encode())
+    if api == ENTRA:  # Graph's request-id is a GUID
+        return (b"request-id", f"{ctx.settings.seed:08x}-0000-4000-8000-{number:012x}".encode())
     return (b"atl-traceid", f"{ctx.settings.seed:08x}{number:016x}".encode())
 
 
@@ -245,6 +247,8 @@ def _cloud_reset(seconds: int, ctx: SimContext) -> list[tuple[bytes, bytes]]:
 
 def _rate_headers(api: str, bucket: TokenBucket, retry: int, *, limited: bool,
                   ctx: SimContext) -> list[tuple[bytes, bytes]]:
+    if api == ENTRA:  # Graph announces nothing until it throttles, then only Retry-After
+        return [(b"retry-after", str(retry).encode())] if limited else []
     limit = bucket.limit
     headers = [
         (b"x-ratelimit-limit", str(limit.max).encode()),
@@ -279,6 +283,8 @@ async def _json(send: Send, status: int, payload: Any, headers: list[tuple[bytes
 def server_error_body(path: str, status: int) -> dict[str, Any]:
     """An injected 5xx in the error model of the API the path belongs to."""
     message = "Simulated server error"
+    if path.startswith("/entra/"):  # Graph: {"error": {"code", "message"}}
+        return {"error": {"code": "serviceNotAvailable" if status == 503 else "generalException", "message": message}}
     if path.startswith(("/rest/api/2/", "/rest/api/3/")):  # Jira: ErrorCollection
         return {"errorMessages": [message], "errors": {}}
     if path.startswith(("/admin/v1/", "/admin/v2/")):  # Organizations: errors[]
@@ -291,6 +297,8 @@ def server_error_body(path: str, status: int) -> dict[str, Any]:
 async def _too_many(send: Send, api: str, headers: list[tuple[bytes, bytes]]) -> None:
     if api == DC:
         payload: dict[str, Any] = {"message": "Rate limit exceeded."}
+    elif api == ENTRA:
+        payload = {"error": {"code": "TooManyRequests", "message": "Too many requests."}}
     else:
         payload = {"code": 429, "message": "Too many requests. Please retry after the Retry-After period."}
     await _json(send, 429, payload, headers)

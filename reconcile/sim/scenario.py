@@ -16,11 +16,13 @@ from ruamel.yaml.error import YAMLError
 
 from reconcile.errors import ConfigError
 from reconcile.sim.control import SimSettings, faults_from, rate_limit_from
+from reconcile.sim.entra_id.scenario import world_from_scenario as entra_world
+from reconcile.sim.entra_id.world import EntraWorld
 from reconcile.sim.world import INTERNAL_DIRECTORY, DcUser, DcWorld, Directory, WorldError, parse_version, user_key
 
 EXAMPLE = Path(__file__).with_name("scenarios") / "example.yaml"
 
-TOP_KEYS = {"confluence_dc", "cloud", "sim"}
+TOP_KEYS = {"confluence_dc", "cloud", "sim", "entra_id"}
 DC_KEYS = {"version", "websudo", "delete_seconds", "directories", "admin_groups", "users", "unsynced", "groups"}
 DIRECTORY_KEYS = {"name", "readonly"}
 USER_KEYS = {"username", "key", "display_name", "email", "status", "directory", "last_login", "password",
@@ -36,6 +38,7 @@ class Scenario:
     settings: SimSettings
     cloud: Mapping[str, Any] | None  # the raw `cloud:` section, for CloudWorld.from_scenario
     source: str
+    entra_id: EntraWorld | None = None  # the `entra_id:` section (reconcile/sim/entra_id/scenario.py)
 
 
 class _Problems:
@@ -90,9 +93,16 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
     world = _dc_world(data.get("confluence_dc") or CommentedMap(), problems)
     settings = _settings(data.get("sim") or CommentedMap(), problems)
     cloud = data.get("cloud")
+    entra = None
+    if data.get("entra_id") is not None:
+        try:
+            entra = entra_world(data["entra_id"], problems.at)
+        except (ValueError, TypeError) as exc:
+            problems.at(data, "entra_id", f"entra_id: {exc}")
     if problems.items:
         raise ConfigError(problems.items)
-    return Scenario(dc=world, settings=settings, cloud=plain(cloud) if cloud is not None else None, source=file)
+    return Scenario(dc=world, settings=settings, cloud=plain(cloud) if cloud is not None else None, source=file,
+                    entra_id=entra)
 
 
 def plain(node: Any) -> Any:
