@@ -18,6 +18,7 @@ import httpx
 from contract import OpenAPIRequest, OpenAPIResponse, _quiet, describe, specs_dir
 from openapi_core import Config, OpenAPI
 from openapi_core.templating.paths.exceptions import PathError
+from openapi_core.templating.paths.finders import APICallPathFinder
 from ruamel.yaml import YAML
 
 SLICE = "msgraph-v1.0-users-groups.slice.yaml"
@@ -127,31 +128,43 @@ def undeclared(path: str, body: Any) -> list[str]:
     return problems
 
 
-def problems(request: httpx.Request, response: httpx.Response) -> list[str]:
-    """Every contract problem of one Graph exchange (empty for paths outside the slice's server)."""
-    if not request.url.path.startswith(SERVER + "/"):
-        return []
+def covered(request: httpx.Request) -> bool:
+    """Whether the slice describes this request's operation."""
+    checked = OpenAPIRequest(request.method, request.url, request.headers, request.content)
+    try:
+        APICallPathFinder(openapi().spec, base_url=None).find(checked.method, checked.host_url + checked.path)
+    except PathError:
+        return False
+    return True
+
+
+def request_problems(request: httpx.Request) -> list[str]:
+    """Where a request breaks the document (a test may send such requests on purpose)."""
+    checked = OpenAPIRequest(request.method, request.url, request.headers, request.content)
+    with _quiet():
+        return [line for exc in openapi().iter_request_errors(checked) for line in describe(exc)]
+
+
+def response_problems(request: httpx.Request, response: httpx.Response) -> list[str]:
+    """Where a response to a covered request breaks the document."""
     checked = OpenAPIRequest(request.method, request.url, request.headers, request.content)
     answer = OpenAPIResponse(response.status_code, response.headers, response.content)
-    found: list[str] = []
     with _quiet():
-        errors = [*openapi().iter_request_errors(checked), *openapi().iter_response_errors(checked, answer)]
-    for exc in errors:
-        if isinstance(exc, PathError):
-            found.append(f"{request.method} {request.url.path}: not in the slice")
-            continue
-        found += describe(exc)
+        found = [line for exc in openapi().iter_response_errors(checked, answer) for line in describe(exc)]
     if "json" in response.headers.get("content-type", ""):
         found += undeclared(request.url.path, json.loads(response.content))
     return found
 
 
 class GraphContractTransport(httpx.AsyncBaseTransport):
-    """Forwards to `inner` and records each Graph exchange's problems on `.violations`; `check()` raises."""
+    """Forwards to `inner`; records each Graph response's problems on `.violations` (`check()` raises), the
+    requests' own on `.request_violations`, and Graph paths the slice does not describe on `.uncovered`."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self.inner = inner
         self.violations: list[str] = []
+        self.request_violations: list[str] = []
+        self.uncovered: set[str] = set()
         self.validated = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -159,9 +172,13 @@ class GraphContractTransport(httpx.AsyncBaseTransport):
         response = await self.inner.handle_async_request(request)
         await response.aread()
         if request.url.path.startswith(SERVER + "/"):
-            self.validated += 1
             head = f"{request.method} {request.url.path} -> {response.status_code}"
-            self.violations += [f"{head}: {p}" for p in problems(request, response)]
+            if not covered(request):
+                self.uncovered.add(f"{request.method} {request.url.path}")
+                return response
+            self.validated += 1
+            self.request_violations += [f"{head}: {p}" for p in request_problems(request)]
+            self.violations += [f"{head}: {p}" for p in response_problems(request, response)]
         return response
 
     def check(self) -> None:

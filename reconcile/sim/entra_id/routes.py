@@ -176,7 +176,7 @@ class Graph:
             following = {k: v for k, v in query.items() if k != "$skiptoken"}
             following["$skiptoken"] = skiptoken(offset + top, query)
             encoded = "&".join(f"{k}={quote(v, safe=',()')}" for k, v in following.items())
-            body["@odata.nextLink"] = f"{origin}{request.url.path}?{encoded}"
+            body["@odata.nextLink"] = f"{request.url.scheme}://{request.url.netloc}{request.url.path}?{encoded}"
         body["value"] = [project(row, select, default) for row in chunk]
         if type_name != "directoryObject":
             for row in body["value"]:

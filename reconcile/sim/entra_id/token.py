@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 import jwt
 from cryptography import x509
@@ -80,7 +81,7 @@ def verify_assertion(assertion: str, app: EntraApp, audiences: set[str], now: fl
         raise TokenError(401, "invalid_client", 700024, "Client assertion is not within its valid time range.")
 
 
-def _authenticate(form: Any, app: EntraApp, audiences: set[str], now: float) -> None:
+def _authenticate(form: dict[str, str], app: EntraApp, audiences: set[str], now: float) -> None:
     secret, assertion = form.get("client_secret"), form.get("client_assertion")
     if secret is not None:
         if secret not in app.secrets:
@@ -97,6 +98,14 @@ def _authenticate(form: Any, app: EntraApp, audiences: set[str], now: float) -> 
                                                      "'client_assertion' or 'client_secret'.")
 
 
+async def _form(request: Request) -> dict[str, str]:
+    """The url-encoded form body (what the token endpoint reads; any other body carries no parameters)."""
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return {}
+    fields = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+    return {name: values[0] for name, values in fields.items()}
+
+
 def token_endpoint(ctx: SimContext, world: EntraWorld) -> Any:
     async def token(request: Request) -> Response:
         tenant = request.path_params["tenant"]
@@ -104,7 +113,10 @@ def token_endpoint(ctx: SimContext, world: EntraWorld) -> Any:
             if tenant.lower() not in (world.tenant_id, world.domain.lower()):
                 raise TokenError(400, "invalid_request", 90002, f"Tenant '{tenant}' not found. Check to make sure "
                                                                 f"you have the correct tenant ID.")
-            form = await request.form()
+            form = await _form(request)
+            if "grant_type" not in form:
+                raise TokenError(400, "invalid_request", 900144, "The request body must contain the following "
+                                                                 "parameter: 'grant_type'.")
             if form.get("grant_type") != "client_credentials":
                 raise TokenError(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant "
                                                                        "type.")
