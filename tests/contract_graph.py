@@ -56,16 +56,7 @@ def drop_open_additional_properties(doc: Document) -> int:
     return fixed
 
 
-def declare_odata_type(doc: Document) -> int:
-    """Fixup G2: `entity` declares `@odata.type` (a string), as later versions of these documents do."""
-    entity = doc["components"]["schemas"]["microsoft.graph.entity"]
-    if "@odata.type" in entity.get("properties", {}):
-        return 0
-    entity.setdefault("properties", {})["@odata.type"] = {"type": "string"}
-    return 1
-
-
-FIXUPS = (drop_open_additional_properties, declare_odata_type)
+FIXUPS = (drop_open_additional_properties,)
 
 
 def prepare(doc: Document) -> dict[str, int]:

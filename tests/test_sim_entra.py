@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from fixtures_sim import Clock
 
+from reconcile.errors import ConfigError
 from reconcile.sim.app import build_app
 from reconcile.sim.entra_id.routes import GROUP_PROPERTIES, USER_DEFAULT, USER_PROPERTIES
 from reconcile.sim.entra_id.world import b64url
@@ -490,3 +491,44 @@ def test_default_and_select_only_properties_follow_the_document() -> None:
     assert not (set(USER_PROPERTIES) - set(USER_DEFAULT)) & user_default - {"securityIdentifier"}
     group_default = marked("microsoft.graph.group", "Returned by default")
     assert set(GROUP_PROPERTIES) - {"id", "deletedDateTime"} <= group_default
+
+
+def test_scenario_problems_name_file_line_and_column() -> None:
+    text = """entra_id:
+  users:
+    - {user_principal_name: a@x.com, user_type: Visitor}
+  groups:
+    - display_name: G
+      members: {users: [nobody@x.com], robots: [r2]}
+  apps:
+    - {client_id: c1, certificates: [not a pem]}
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse_scenario(text, "world.yaml")
+    problems = caught.value.problems
+    assert any(p.startswith("world.yaml:3:") and "user_type is Member or Guest, not 'Visitor'" in p for p in problems)
+    assert any(p.startswith("world.yaml:6:") and "user 'nobody@x.com' is not in this scenario" in p for p in problems)
+    assert any(p.startswith("world.yaml:6:") and "unknown key 'robots'" in p for p in problems)
+    assert any(p.startswith("world.yaml:8:") and "not a PEM certificate" in p for p in problems)
+
+
+def test_a_scenario_without_entra_id_serves_no_graph() -> None:
+    assert build_app(parse_scenario("confluence_dc: {}")).state.ctx.entra_id is None
+
+
+async def test_the_simulators_rate_limit_answers_graph_with_graphs_429(keys: Keys) -> None:
+    scene = parse_scenario(scenario(keys) + "sim: {rate_limit: {fill_rate: 1, interval_seconds: 60, max: 1}}\n")
+    clock = Clock()
+    app = build_app(scene, clock=clock)
+    transport = GraphContractTransport(httpx.ASGITransport(app=app))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        token = await client.post(f"/{TENANT}/oauth2/v2.0/token", data={
+            "grant_type": "client_credentials", "client_id": CLIENT, "client_secret": SECRET, "scope": SCOPE})
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        first = await client.get("/v1.0/users", headers=headers)
+        limited = await client.get("/v1.0/users", headers=headers)
+    assert first.status_code == 200 and "x-ratelimit-limit" not in first.headers
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+    assert limited.json()["error"]["code"] == "TooManyRequests"
+    assert app.state.ctx.log.counts["entra-id"] == 3
+    transport.check()
