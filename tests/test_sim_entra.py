@@ -532,3 +532,10 @@ async def test_the_simulators_rate_limit_answers_graph_with_graphs_429(keys: Key
     assert limited.json()["error"]["code"] == "TooManyRequests"
     assert app.state.ctx.log.counts["entra-id"] == 3
     transport.check()
+
+
+async def test_wrong_methods_under_entra_answer_in_graphs_format(entra: Entra) -> None:
+    response = await entra.client.get(f"/{TENANT}/oauth2/v2.0/token")
+    assert response.status_code == 405
+    assert response.json()["error"] == {"code": "BadRequest",
+                                        "message": f"No GET operation at /entra/{TENANT}/oauth2/v2.0/token"}
