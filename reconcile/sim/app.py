@@ -21,6 +21,8 @@ from reconcile.sim.confluence_dc import routes as confluence_dc
 from reconcile.sim.confluence_dc.world import DcWorld
 from reconcile.sim.context import CloudWorldLike, SimContext
 from reconcile.sim.control import SimSettings
+from reconcile.sim.entra_id import routes as entra_id
+from reconcile.sim.entra_id.world import EntraWorld
 from reconcile.sim.google_workspace import routes as google_workspace
 from reconcile.sim.middleware import SimMiddleware
 from reconcile.sim.okta import routes as okta
@@ -29,7 +31,7 @@ from reconcile.sim.unrouted import not_routed
 
 # Each simulated API's entry (see reconcile/sim/__init__.py); the order is the routing order.
 APIS: tuple[Callable[[SimContext], list[BaseRoute]], ...] = (
-    confluence_dc.routes, atlassian_cloud.routes, okta.routes, google_workspace.routes,
+    confluence_dc.routes, atlassian_cloud.routes, okta.routes, google_workspace.routes, entra_id.routes,
 )
 
 
@@ -46,6 +48,7 @@ def build_app(
     *,
     dc: DcWorld | None = None,
     cloud: CloudWorldLike | None = None,
+    entra: EntraWorld | None = None,
     settings: SimSettings | None = None,
     clock: Callable[[], float] | None = None,
     wall: Callable[[], float] | None = None,
@@ -64,7 +67,9 @@ def build_app(
         cloud = cloud_from_scenario(scenario.cloud if scenario is not None else None)
     if settings is None:
         settings = scenario.settings if scenario is not None else SimSettings()
-    ctx = SimContext(dc=dc, cloud=cloud, settings=settings, clock=clock or time.monotonic,
+    if entra is None and scenario is not None:
+        entra = scenario.entra_id
+    ctx = SimContext(dc=dc, cloud=cloud, entra_id=entra, settings=settings, clock=clock or time.monotonic,
                      wall=wall or time.time, rng=random.Random(settings.seed))
     for idp in ("okta", "google_workspace"):  # the IdP worlds live in ctx.extra (empty when not in the scenario)
         if scenario is not None and getattr(scenario, idp) is not None:

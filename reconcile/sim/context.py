@@ -14,15 +14,17 @@ from typing import Any, Protocol
 
 from reconcile.sim.confluence_dc.world import DcWorld
 from reconcile.sim.control import RequestLog, SimSettings, TokenBucket
+from reconcile.sim.entra_id.world import EntraWorld
 
 DC = "confluence-dc"
 CLOUD = "atlassian-cloud"
 SIM = "sim"
 OKTA = "okta"
 GOOGLE = "google-workspace"
+ENTRA = "entra-id"
 
 # Path prefixes of the identity providers (a client's base URL includes them: http://host:port/okta).
-IDP_PREFIXES = {"/okta/": OKTA, "/google/": GOOGLE}
+IDP_PREFIXES = {"/okta/": OKTA, "/google/": GOOGLE, "/entra/": ENTRA}
 # Path prefixes served by the Cloud part of the simulator; everything else but /_sim/ is DC.
 CLOUD_PREFIXES = ("/admin/v1/", "/admin/v2/", "/users/", "/rest/api/2/", "/rest/api/3/", "/wiki/")
 
@@ -51,6 +53,7 @@ class CloudWorldLike(Protocol):
 class SimContext:
     dc: DcWorld
     cloud: CloudWorldLike | None = None
+    entra_id: EntraWorld | None = None  # the Entra ID tenant (reconcile/sim/entra_id/); None: not simulated
     settings: SimSettings = field(default_factory=SimSettings)
     log: RequestLog = field(default_factory=RequestLog)
     clock: Callable[[], float] = time.monotonic

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-SECRET_FIELDS = frozenset({"password", "os_password", "token", "api_key", "apikey", "secret",
-                           "client_secret", "client_assertion", "assertion"})  # the last three: IdP token requests
+SECRET_FIELDS = frozenset({"password", "os_password", "token", "api_key", "apikey", "secret", "client_secret",
+                           "client_assertion", "assertion", "access_token"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from reconcile.sim.context import CLOUD, DC, GOOGLE, OKTA, SIM, SimContext, api_of
+from reconcile.sim.context import CLOUD, DC, ENTRA, GOOGLE, OKTA, SIM, SimContext, api_of
 from reconcile.sim.control import TokenBucket
 from reconcile.sim.google_workspace.errors import google_error_body
 from reconcile.sim.okta.auth import okta_error_body
@@ -239,6 +239,8 @@ def _request_id_headers(api: str, ctx: SimContext) -> list[tuple[bytes, bytes]]:
         return [(b"x-arequestid", f"{number}x{ctx.settings.seed}x1".encode())]
     if api == OKTA:
         return [(b"x-okta-request-id", f"sim{ctx.settings.seed:04x}{number:012x}".encode())]
+    if api == ENTRA:  # Graph's request-id is a GUID
+        return [(b"request-id", f"{ctx.settings.seed:08x}-0000-4000-8000-{number:012x}".encode())]
     if api == GOOGLE:
         return []
     return [(b"atl-traceid", f"{ctx.settings.seed:08x}{number:016x}".encode())]
@@ -253,6 +255,8 @@ def _cloud_reset(seconds: int, ctx: SimContext) -> list[tuple[bytes, bytes]]:
 
 def _rate_headers(api: str, bucket: TokenBucket, retry: int, *, limited: bool,
                   ctx: SimContext) -> list[tuple[bytes, bytes]]:
+    if api == ENTRA:  # Graph announces nothing until it throttles, then only Retry-After
+        return [(b"retry-after", str(retry).encode())] if limited else []
     limit = bucket.limit
     headers = [
         (b"x-ratelimit-limit", str(limit.max).encode()),
@@ -291,6 +295,8 @@ def server_error_body(path: str, status: int) -> dict[str, Any]:
         return okta_error_body("E0000009", "Internal Server Error", "oaesimulated")
     if api_of(path) == GOOGLE:
         return google_error_body(status, message, "backendError")
+    if api_of(path) == ENTRA:  # Graph: {"error": {"code", "message"}}
+        return {"error": {"code": "serviceNotAvailable" if status == 503 else "generalException", "message": message}}
     if path.startswith(("/rest/api/2/", "/rest/api/3/")):  # Jira: ErrorCollection
         return {"errorMessages": [message], "errors": {}}
     if path.startswith(("/admin/v1/", "/admin/v2/")):  # Organizations: errors[]
@@ -307,6 +313,8 @@ async def _too_many(send: Send, api: str, headers: list[tuple[bytes, bytes]]) ->
         payload = okta_error_body("E0000047", "API call exceeded rate limit due to too many requests.", "oaesimulated")
     elif api == GOOGLE:
         payload = google_error_body(429, "Rate Limit Exceeded", "rateLimitExceeded")
+    elif api == ENTRA:
+        payload = {"error": {"code": "TooManyRequests", "message": "Too many requests."}}
     else:
         payload = {"code": 429, "message": "Too many requests. Please retry after the Retry-After period."}
     await _json(send, 429, payload, headers)

@@ -27,12 +27,14 @@ from reconcile.sim.confluence_dc.world import (
     user_key,
 )
 from reconcile.sim.control import SimSettings, faults_from, rate_limit_from
+from reconcile.sim.entra_id.scenario import world_from_scenario as entra_world
+from reconcile.sim.entra_id.world import EntraWorld
 from reconcile.sim.google_workspace.world import GoogleWorld
 from reconcile.sim.okta.world import OktaWorld
 
 EXAMPLE = Path(__file__).with_name("scenarios") / "example.yaml"
 
-TOP_KEYS = {"confluence_dc", "cloud", "sim", "okta", "google_workspace"}
+TOP_KEYS = {"confluence_dc", "cloud", "sim", "okta", "google_workspace", "entra_id"}
 DC_KEYS = {"version", "websudo", "delete_seconds", "directories", "admin_groups", "users", "unsynced", "groups",
            "licence", "spaces", "last_login_field"}
 DIRECTORY_KEYS = {"name", "readonly"}
@@ -53,6 +55,7 @@ class Scenario:
     source: str
     okta: OktaWorld | None = None  # the `okta:` section (reconcile/sim/okta/world.py)
     google_workspace: GoogleWorld | None = None  # the `google_workspace:` section
+    entra_id: EntraWorld | None = None  # the `entra_id:` section (reconcile/sim/entra_id/scenario.py)
 
 
 class _Problems:
@@ -113,6 +116,11 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
             problems.at(data, name, f"{name} is a mapping")
         elif data.get(name) is not None:
             idps[name] = kind.from_scenario(data[name], problems.at)
+    if data.get("entra_id") is not None:
+        try:
+            idps["entra_id"] = entra_world(data["entra_id"], problems.at)
+        except (ValueError, TypeError) as exc:
+            problems.at(data, "entra_id", f"entra_id: {exc}")
     if problems.items:
         raise ConfigError(problems.items)
     return Scenario(dc=world, settings=settings, cloud=plain(cloud) if cloud is not None else None, source=file,

@@ -28,6 +28,8 @@ async def not_routed(request: Request, exc: Exception) -> Response:
     elif path.startswith(("/admin/v1/", "/admin/v2/")):
         body = {"errors": [{"id": str(uuid.uuid4()), "status": str(status), "code": f"ADMIN-{status}",
                             "title": phrase, "detail": detail}]}
+    elif path.startswith("/entra/"):  # Graph / the identity platform
+        body = {"error": {"code": "Request_ResourceNotFound" if status == 404 else "BadRequest", "message": detail}}
     elif path.startswith("/users/"):
         body = {"key": "notFound" if status == 404 else "methodNotAllowed"}
     elif path.startswith(("/rest/api/2/", "/rest/api/3/")):

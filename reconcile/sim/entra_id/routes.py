@@ -1,0 +1,227 @@
+"""Graph v1.0 and the token endpoint under `/entra`: a client's Graph base URL and its login authority are
+both `http://host:port/entra` (for `https://graph.microsoft.com` and `https://login.microsoftonline.com`).
+
+    POST /entra/{tenant}/oauth2/v2.0/token          GET /entra/v1.0/users
+    GET  /entra/v1.0/groups                         GET /entra/v1.0/groups/{id}/members | /transitiveMembers
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from reconcile.sim.context import SimContext
+from reconcile.sim.entra_id.odata import (
+    GraphError,
+    offset_of,
+    parse_filter,
+    parse_select,
+    parse_top,
+    project,
+    skiptoken,
+)
+from reconcile.sim.entra_id.token import token_endpoint
+from reconcile.sim.entra_id.world import (
+    DEVICE,
+    GROUP,
+    READ_GROUPS,
+    READ_MEMBERS,
+    READ_USERS,
+    USER,
+    EntraWorld,
+    stable_id,
+)
+
+PREFIX = "/entra"
+CREATED = "2024-01-01T00:00:00Z"
+
+# Returned without $select (Graph's user-list documentation; the other properties only when selected).
+USER_DEFAULT = ("businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation",
+                "preferredLanguage", "surname", "userPrincipalName", "id")
+USER_FIELDS = {"id": "Edm.String", "userPrincipalName": "Edm.String", "displayName": "Edm.String",
+               "mail": "Edm.String", "userType": "Edm.String", "accountEnabled": "Edm.Boolean",
+               "givenName": "Edm.String", "surname": "Edm.String", "jobTitle": "Edm.String"}
+GROUP_FIELDS = {"id": "Edm.String", "displayName": "Edm.String", "mail": "Edm.String", "mailNickname": "Edm.String",
+                "mailEnabled": "Edm.Boolean", "securityEnabled": "Edm.Boolean", "description": "Edm.String"}
+
+
+def render(world: EntraWorld, kind: str, object_id: str) -> dict[str, Any]:
+    """Every property the simulator knows of a directory object, with its `@odata.type`."""
+    head: dict[str, Any] = {"@odata.type": f"#microsoft.graph.{kind}", "id": object_id, "deletedDateTime": None}
+    if kind == USER:
+        u = world.users[object_id]
+        return {**head, "businessPhones": [], "displayName": u.display_name, "givenName": u.given_name,
+                "jobTitle": u.job_title, "mail": u.mail, "mobilePhone": None, "officeLocation": None,
+                "preferredLanguage": None, "surname": u.surname, "userPrincipalName": u.user_principal_name,
+                "accountEnabled": u.account_enabled, "userType": u.user_type, "otherMails": list(u.other_mails),
+                "externalUserState": u.external_user_state, "createdDateTime": CREATED, "department": None,
+                "employeeId": None, "onPremisesSamAccountName": None, "onPremisesSyncEnabled": None}
+    if kind == GROUP:
+        g = world.groups[object_id]
+        return {**head, "createdDateTime": CREATED, "description": g.description, "displayName": g.display_name,
+                "groupTypes": list(g.group_types), "mail": g.mail, "mailEnabled": g.mail_enabled,
+                "mailNickname": g.mail_nickname, "membershipRule": None, "securityEnabled": g.security_enabled,
+                "visibility": None, "onPremisesSyncEnabled": None}
+    if kind == DEVICE:
+        d = world.devices[object_id]
+        return {**head, "displayName": d.display_name, "deviceId": d.device_id, "accountEnabled": d.account_enabled,
+                "operatingSystem": d.operating_system}
+    sp = world.service_principals[object_id]
+    return {**head, "displayName": sp.display_name, "appId": sp.app_id, "accountEnabled": True,
+            "servicePrincipalType": sp.service_principal_type}
+
+
+USER_PROPERTIES = ("id", "deletedDateTime", "businessPhones", "displayName", "givenName", "jobTitle", "mail",
+                   "mobilePhone", "officeLocation", "preferredLanguage", "surname", "userPrincipalName",
+                   "accountEnabled", "userType", "otherMails", "externalUserState", "createdDateTime", "department",
+                   "employeeId", "onPremisesSamAccountName", "onPremisesSyncEnabled")
+GROUP_PROPERTIES = ("id", "deletedDateTime", "createdDateTime", "description", "displayName", "groupTypes", "mail",
+                    "mailEnabled", "mailNickname", "membershipRule", "securityEnabled", "visibility",
+                    "onPremisesSyncEnabled")
+MEMBER_PROPERTIES = tuple(sorted({*USER_PROPERTIES, *GROUP_PROPERTIES, "deviceId", "operatingSystem", "appId",
+                                  "servicePrincipalType"}))
+
+
+class Graph:
+    """The request pipeline every Graph read shares: token, throttling, permission, then the page."""
+
+    def __init__(self, ctx: SimContext, world: EntraWorld) -> None:
+        self.ctx, self.world = ctx, world
+        self.filtered: dict[tuple[str, str, bool], list[Any]] = {}  # reads never change the world: cache matches
+
+    def error(self, exc: GraphError, headers: dict[str, str] | None = None) -> Response:
+        request_id = stable_id("request", str(self.world.requests))
+        date = datetime.fromtimestamp(self.ctx.wall(), UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        body = {"error": {"code": exc.code, "message": exc.message,
+                          "innerError": {"date": date, "request-id": request_id, "client-request-id": request_id}}}
+        return JSONResponse(body, status_code=exc.status, headers=headers)
+
+    def authorize(self, request: Request, needs: Sequence[str]) -> None:
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if not value.strip() or scheme.lower() != "bearer":
+            raise GraphError(401, "InvalidAuthenticationToken", "Access token is empty.")
+        token = self.world.tokens.get(value.strip())
+        if token is None:
+            raise GraphError(401, "InvalidAuthenticationToken", "IDX14100: JWT is not well formed, there are no dots "
+                                                                "(.).")
+        if self.ctx.clock() >= token.expires_at:
+            raise GraphError(401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
+        self.world.requests += 1
+        every = self.world.throttle_every
+        if every and self.world.requests % every == 0:
+            raise GraphError(429, "TooManyRequests", "Too many requests.")
+        if not token.roles & set(needs):
+            raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+
+    def endpoint(self, needs: Sequence[str], page: Callable[[Request], dict[str, Any]]
+                 ) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            try:
+                self.authorize(request, needs)
+                return JSONResponse(page(request))
+            except GraphError as exc:
+                headers: dict[str, str] = {}
+                if exc.status == 401:
+                    headers["WWW-Authenticate"] = ('Bearer realm="", authorization_uri="https://login.microsoftonline'
+                                                   '.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-'
+                                                   '000000000000"')
+                if exc.status == 429:
+                    headers["Retry-After"] = str(self.world.retry_after)
+                    headers["x-ms-throttle-information"] = "ResourceUnitLimitExceeded"
+                    headers["x-ms-throttle-scope"] = "Tenant_Application/ReadWrite/sim/" + self.world.tenant_id
+                return self.error(exc, headers)
+
+        return run
+
+    def listing(self, request: Request, entity: str, keys: Sequence[Any], draw: Callable[[Any], dict[str, Any]], *,
+                known: Sequence[str], default: Sequence[str], type_name: str, fields: dict[str, str] | None
+                ) -> dict[str, Any]:
+        """One page of a collection: $filter, $select, $top, $count, and `@odata.nextLink` while more remain."""
+        query = dict(request.query_params)
+        advanced = request.headers.get("consistencylevel", "").lower() == "eventual" and query.get("$count") == "true"
+        for option in ("$search", "$orderby", "$expand", "$skip"):
+            if option in query:
+                raise GraphError(400, "Request_UnsupportedQuery", f"The query option '{option}' is not supported "
+                                                                  f"by this simulator's '{entity}'.")
+        if "$count" in query and not advanced:
+            raise GraphError(400, "Request_BadRequest", "$count is not currently supported.")
+        top = parse_top(query.get("$top"))
+        select = parse_select(query.get("$select"), known, type_name)
+        rows = keys
+        if "$filter" in query:
+            if fields is None:
+                raise GraphError(400, "Request_UnsupportedQuery", "Unsupported Query.")
+            predicate = parse_filter(query["$filter"], fields, type_name.capitalize(), advanced=advanced)
+            cache = (request.url.path, query["$filter"], advanced)
+            if cache not in self.filtered:
+                if len(self.filtered) > 64:
+                    self.filtered.clear()
+                self.filtered[cache] = [key for key in keys if predicate(draw(key))]
+            rows = self.filtered[cache]
+        offset = offset_of(query.get("$skiptoken"), query)
+        chunk = [draw(key) for key in rows[offset:offset + top]]
+        origin = f"{request.url.scheme}://{request.url.netloc}{PREFIX}"
+        context = f"{origin}/v1.0/$metadata#{entity}" + (f"({','.join(select)})" if select else "")
+        body: dict[str, Any] = {"@odata.context": context}
+        if advanced:
+            body["@odata.count"] = len(rows)
+        if offset + top < len(rows):
+            following = {k: v for k, v in query.items() if k != "$skiptoken"}
+            following["$skiptoken"] = skiptoken(offset + top, query)
+            encoded = "&".join(f"{k}={quote(v, safe=',()')}" for k, v in following.items())
+            body["@odata.nextLink"] = f"{request.url.scheme}://{request.url.netloc}{request.url.path}?{encoded}"
+        body["value"] = [project(row, select, default) for row in chunk]
+        if type_name != "directoryObject":
+            for row in body["value"]:
+                row.pop("@odata.type", None)  # a typed collection names the type once, in @odata.context
+        return body
+
+
+def routes(ctx: SimContext) -> list[BaseRoute]:
+    world: EntraWorld | None = ctx.entra_id
+    if world is None:
+        return []
+    graph = Graph(ctx, world)
+
+    def users(request: Request) -> dict[str, Any]:
+        return graph.listing(request, "users", list(world.users), lambda uid: render(world, USER, uid),
+                             known=USER_PROPERTIES, default=USER_DEFAULT, type_name="user", fields=USER_FIELDS)
+
+    def groups(request: Request) -> dict[str, Any]:
+        return graph.listing(request, "groups", list(world.groups), lambda gid: render(world, GROUP, gid),
+                             known=GROUP_PROPERTIES, default=GROUP_PROPERTIES, type_name="group",
+                             fields=GROUP_FIELDS)
+
+    def members(transitive: bool) -> Callable[[Request], dict[str, Any]]:
+        def page(request: Request) -> dict[str, Any]:
+            group_id = request.path_params["id"]
+            if group_id not in world.groups:
+                raise GraphError(404, "Request_ResourceNotFound", f"Resource '{group_id}' does not exist or one of "
+                                                                  f"its queried reference-property objects are not "
+                                                                  f"present.")
+            found = list(world.transitive(group_id)) if transitive else world.groups[group_id].members
+            return graph.listing(request, "directoryObjects", found, lambda member: render(world, *member),
+                                 known=MEMBER_PROPERTIES, default=MEMBER_PROPERTIES, type_name="directoryObject",
+                                 fields=None)
+
+        return page
+
+    async def unknown(request: Request) -> Response:
+        segment = request.url.path.removeprefix(PREFIX + "/v1.0/").split("/")[0]
+        return graph.error(GraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'."))
+
+    return [Mount(PREFIX, routes=[
+        Route("/{tenant}/oauth2/v2.0/token", token_endpoint(ctx, world), methods=["POST"]),
+        Route("/v1.0/users", graph.endpoint(READ_USERS, users), methods=["GET"]),
+        Route("/v1.0/groups", graph.endpoint(READ_GROUPS, groups), methods=["GET"]),
+        Route("/v1.0/groups/{id}/members", graph.endpoint(READ_MEMBERS, members(False)), methods=["GET"]),
+        Route("/v1.0/groups/{id}/transitiveMembers", graph.endpoint(READ_MEMBERS, members(True)), methods=["GET"]),
+        Route("/v1.0/{rest:path}", unknown, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+    ])]
