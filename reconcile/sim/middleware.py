@@ -99,7 +99,7 @@ class SimMiddleware:
 
         extra_headers: list[tuple[bytes, bytes]] = _request_id_headers(api, ctx)
         bucket: TokenBucket | None = None
-        if settings.rate_limit is not None and api in (DC, CLOUD):  # the IdPs limit in their own ways
+        if settings.rate_limit is not None and api in (DC, CLOUD, ENTRA):  # Okta and Google limit in their own ways
             credential = _credential(scope)
             bucket = ctx.buckets.get((api, credential))
             if bucket is None:
