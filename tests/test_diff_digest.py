@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from enum import Enum
 from fractions import Fraction
 
@@ -14,11 +14,29 @@ from builders import NOW, TARGET, actual, dc_user, desired
 from reconcile.diff import diff
 from reconcile.digest import canonical, desired_digest
 from reconcile.model import AbsentPolicy, Globs, Limit, Policy, Scope, UnsyncedPolicy
+from reconcile.policies import (
+    DeleteGuard,
+    Exemption,
+    ExemptionRules,
+    InactiveAction,
+    InactivePolicy,
+    LicencePolicy,
+    SeatThreshold,
+)
 
 # Not the defaults: every field holds something, so that changing it is visible (limits has an entry).
 SCOPE = Scope(users=Globs(("*@example.com", "svc-*")), groups=Globs(("team-*",)), protect=Globs(("admin",)))
 POLICY = Policy(absent=AbsentPolicy.DISABLE, unsynced=UnsyncedPolicy.IGNORE,
-                limits={"delete": Limit(10, percent=True), "add_member": Limit(25)}, allow_empty=False)
+                limits={"delete": Limit(10, percent=True), "add_member": Limit(25)}, allow_empty=False,
+                inactive=InactivePolicy(action=InactiveAction.REMOVE_LICENCE, after=timedelta(days=90),
+                                        never_active_after=timedelta(days=30), activity=frozenset({"confluence"}),
+                                        warn_before=timedelta(days=7)),
+                licences=LicencePolicy(groups=("confluence-users",), warn_at=SeatThreshold(seats=45),
+                                       fail_at=SeatThreshold(percent=Fraction(95, 100))),
+                delete_guard=DeleteGuard(content_over=5),
+                exemption_rules=ExemptionRules(),
+                exemptions=(Exemption(user="bob@example.com", reason="on leave", owner="alice@example.com",
+                                      until=date(2027, 1, 31)),))
 WANT = desired({"alice@example.com": {"groups": ["team-docs"]}, "bob@example.com": {}})
 
 
@@ -43,6 +61,23 @@ def variants(value: object, path: str = "") -> Iterator[tuple[str, object]]:
                 yield where, {**value, key: changed}
     elif isinstance(value, Enum):
         yield path, next(m for m in type(value) if m is not value)
+    elif value is None:  # an unset option: setting it must show (the digest sees the value, not the type)
+        yield f"{path} (set)", 1
+    elif isinstance(value, timedelta):
+        yield path, value + timedelta(days=1)
+    elif isinstance(value, date):
+        yield path, value + timedelta(days=1)
+    elif isinstance(value, Fraction):
+        yield path, value + Fraction(1, 100)
+    elif isinstance(value, frozenset):
+        yield f"{path} (one more)", value | {"zz-changed"}
+        if value:
+            yield f"{path} (one fewer)", value - {sorted(value, key=str)[0]}
+    elif isinstance(value, tuple):
+        yield f"{path} (one more)", (*value, *value[:1]) if value else ("zz-changed",)
+        for i, item in enumerate(value):
+            for where, changed in variants(item, f"{path}[{i}]"):
+                yield where, (*value[:i], changed, *value[i + 1:])
     elif isinstance(value, bool):
         yield path, not value
     elif isinstance(value, int | float):

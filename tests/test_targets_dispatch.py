@@ -27,6 +27,7 @@ from reconcile.config.nodes import Item
 from reconcile.errors import ConfigError, ReconcileError
 from reconcile.model import Globs, Location, Scope
 from reconcile.plan import Action, ActionKind, Plan, Subject
+from reconcile.sources.registry import SOURCES
 from reconcile.targets.base import Result, Target
 from reconcile.targets.confluence_dc import ConfluenceDcTarget
 from reconcile.targets.memory import MemoryTarget
@@ -209,7 +210,7 @@ def test_the_builder_never_maps_an_unknown_type_to_another() -> None:
                             problems)
     assert sources == {}
     assert [(str(loc), message) for loc, message in problems] == [
-        ("desired/site.yaml:3:9", "sources.hr.type: unknown value 'xls'; allowed: ldap, csv")]
+        ("desired/site.yaml:3:9", f"sources.hr.type: unknown value 'xls'; allowed: {', '.join(SOURCES.names())}")]
 
 
 def test_an_unknown_type_in_the_files_is_one_clear_error(tmp_path: Path) -> None:
