@@ -63,7 +63,7 @@ def variants(value: object, path: str = "") -> Iterator[tuple[str, object]]:
         yield path, next(m for m in type(value) if m is not value)
     elif value is None:  # an unset option: setting it must show (the digest sees the value, not the type)
         yield f"{path} (set)", 1
-    elif isinstance(value, timedelta) or isinstance(value, date):
+    elif isinstance(value, timedelta | date):
         yield path, value + timedelta(days=1)
     elif isinstance(value, Fraction):
         yield path, value + Fraction(1, 100)
