@@ -64,16 +64,23 @@ class EntraSource:
             await graph.aclose()
 
     async def _read(self, graph: Graph) -> DesiredState:
-        users, skipped_guests = await self._users(graph)
-        groups_of: dict[str, set[str]] = {}
-        mapped: set[str] = set()
-        notes: list[SourceNote] = []
+        # Users and groups are read side by side: member reads need only the group ids, and the
+        # user pages (sequential, by nextLink) would otherwise be a floor of their own.
+        reads: list[Coroutine[Any, Any, Any]] = [self._users(graph)]
         if self.config.groups is not None and self.group_map is not None:
-            mapped, strangers = await self._memberships(graph, self.group_map, set(users), groups_of)
-            if strangers:
-                kinds = ", ".join(f"{n} {what}{'s' if n > 1 else ''}" for what, n in sorted(strangers.items()))
-                notes.append(SourceNote(self.name, f"{sum(strangers.values())} group members skipped, not users: "
-                                                   f"{kinds} (only users are desired users)"))
+            reads.append(self._memberships(graph, self.group_map))
+        results = await _all_of(reads)
+        users, skipped_guests = results[0]
+        member_of, mapped, strangers = results[1] if len(results) > 1 else ({}, set(), Counter())
+        groups_of = {uid: targets for uid, targets in member_of.items() if uid in users}
+        if len(groups_of) < len(member_of):
+            log.info("%s: %d group members outside users.filter (or guests) ignored", self.where,
+                     len(member_of) - len(groups_of))
+        notes: list[SourceNote] = []
+        if strangers:
+            kinds = ", ".join(f"{n} {what}{'s' if n > 1 else ''}" for what, n in sorted(strangers.items()))
+            notes.append(SourceNote(self.name, f"{sum(strangers.values())} group members skipped, not users: "
+                                               f"{kinds} (only users are desired users)"))
         if skipped_guests:
             log.info("%s: %d guests left out (users.guests: exclude)", self.where, skipped_guests)
         return self._desired(users, groups_of, mapped, notes)
@@ -122,10 +129,11 @@ class EntraSource:
                               "(display names), or use a glob such as 'atl-*'")
         return [(gid, name) for gid, name in found if gcfg.include.matches(name)]
 
-    async def _memberships(self, graph: Graph, group_map: GroupMap, known: set[str],
-                           groups_of: dict[str, set[str]]) -> tuple[set[str], Counter[str]]:
-        """Fill `groups_of` (user id -> mapped names); return every mapped name and the non-user members."""
-        wanted = [(gid, name, target) for gid, name in await self._groups(graph)
+    async def _memberships(self, graph: Graph, group_map: GroupMap
+                           ) -> tuple[dict[str, set[str]], set[str], Counter[str]]:
+        """User id -> mapped group names (every user member, read or not), every mapped name, and the
+        members that are not users, counted by kind."""
+        wanted = [(gid, target) for gid, name in await self._groups(graph)
                   if (target := group_map.target(name)) is not None]
         window = asyncio.Semaphore(max(1, self.config.http.concurrency))  # member reads in parallel, bounded
 
@@ -143,20 +151,16 @@ class EntraSource:
                             others[str(item.get("id"))] = NOT_USERS.get(kind, kind.rsplit(".", 1)[-1] or "unknown")
                 return ids, others
 
-        results = await _all_of([members(gid) for gid, _, _ in wanted])
+        results = await _all_of([members(gid) for gid, _ in wanted])
         strangers: dict[str, str] = {}
-        outside = 0
-        for (_, _, target), (ids, others) in zip(wanted, results, strict=True):
+        member_of: dict[str, set[str]] = {}
+        for (_, target), (ids, others) in zip(wanted, results, strict=True):
             strangers.update(others)
             for uid in ids:
-                if uid in known:
-                    groups_of.setdefault(uid, set()).add(target)
-                else:
-                    outside += 1
-        if outside:
-            log.info("%s: %d memberships of users outside users.filter/guests ignored", self.where, outside)
-        log.info("%s: %d groups read, %d mapped", self.where, len(wanted), len({t for _, _, t in wanted}))
-        return {t for _, _, t in wanted}, Counter(strangers.values())
+                member_of.setdefault(uid, set()).add(target)
+        mapped = {t for _, t in wanted}
+        log.info("%s: %d groups read, %d mapped", self.where, len(wanted), len(mapped))
+        return member_of, mapped, Counter(strangers.values())
 
     # ------------------------------------------------------------------------------------- desired state
 
