@@ -47,7 +47,8 @@ started = time.perf_counter()
 state = asyncio.run(source.read())
 seconds = time.perf_counter() - started
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": seconds, "users": len(state.users), "groups": len(state.groups),
+cpu = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"seconds": seconds, "reader_cpu_s": round(cpu.ru_utime + cpu.ru_stime, 2), "users": len(state.users), "groups": len(state.groups),
                   "memberships": sum(len(u.groups) for u in state.users.values()), "requests": source.requests,
                   "notes": [n.message for n in state.notes], "rss_before_kb": before, "rss_after_kb": after}))
 """
