@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from contract_graph import GraphContractTransport
 from fake_clock import FakeClock
 from fixtures_entra import CLIENT, SECRET, TENANT, WEAK_CLIENT, Keys, key_and_cert, scenario
 from starlette.applications import Starlette
@@ -79,8 +80,9 @@ def test_the_example_plans_exactly_through_the_cli_with_no_secret_anywhere(tmp_p
                                              encoding="utf-8")
         run = Run(desired, tmp_path / "state")
         plan_file = tmp_path / "plan.json"
-        code, output = run("plan", "--out", str(plan_file), "--detailed-exitcode")
+        code, output = run("-v", "plan", "--out", str(plan_file), "--detailed-exitcode")  # debug logs too
     assert code == 3, output
+    assert "/oauth2/v2.0/token" in output  # the token request is logged (its body is not)
     plan = Plan.loads(plan_file.read_text(encoding="utf-8"))
     assert rows(plan) == [
         ("add_member", "carol@example.com", "team-platform", "desired member of team-platform"),
@@ -123,13 +125,22 @@ class Tenant:
     fake: FakeClock
     world: EntraWorld
 
+    contract: GraphContractTransport | None = None
+
     def source(self, config: EntraSourceConfig) -> EntraSource:
         backoff = Backoff(rng=random.Random(0), jitter=(1.0, 1.0))
-        return EntraSource(config, transport=httpx.ASGITransport(app=self.app), backoff=backoff,
-                           clock=self.fake.clock())
+        # every Graph request and response checked against the Graph slice (tests/contract_graph.py)
+        self.contract = GraphContractTransport(httpx.ASGITransport(app=self.app))
+        return EntraSource(config, transport=self.contract, backoff=backoff, clock=self.fake.clock())
 
     def read(self, config: EntraSourceConfig) -> DesiredState:
-        return asyncio.run(self.source(config).read())
+        source = self.source(config)
+        try:
+            return asyncio.run(source.read())
+        finally:
+            assert self.contract is not None
+            self.contract.check()
+            assert self.contract.request_violations == [] and self.contract.uncovered == set()
 
 
 def config(**changes: object) -> EntraSourceConfig:
@@ -158,6 +169,7 @@ def groups_of(state: DesiredState) -> dict[str, list[str]]:
 
 def test_users_status_fact_guests_and_transitive_members_with_a_cycle(tenant: Tenant) -> None:
     state = tenant.read(config())
+    assert tenant.contract is not None and tenant.contract.validated >= 9  # users, groups, 7 member reads
     users = state.users
     assert "guest@fabrikam.com" not in users and len(users) == 12  # guests excluded by default; 2 + 10 members
     assert users["bob@contoso.com"].status is Status.DISABLED
