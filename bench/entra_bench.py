@@ -48,7 +48,8 @@ state = asyncio.run(source.read())
 seconds = time.perf_counter() - started
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 cpu = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"seconds": seconds, "reader_cpu_s": round(cpu.ru_utime + cpu.ru_stime, 2), "users": len(state.users), "groups": len(state.groups),
+print(json.dumps({"seconds": seconds, "reader_cpu_s": round(cpu.ru_utime + cpu.ru_stime, 2),
+                  "users": len(state.users), "groups": len(state.groups),
                   "memberships": sum(len(u.groups) for u in state.users.values()), "requests": source.requests,
                   "notes": [n.message for n in state.notes], "rss_before_kb": before, "rss_after_kb": after}))
 """
