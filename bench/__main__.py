@@ -21,7 +21,7 @@ from typing import Any
 from bench import apply_bench, desired, plan_bench, planner, report, simproc
 
 log = logging.getLogger("bench")
-SECTIONS = ("plan", "apply", "delete", "planner", "ldap")
+SECTIONS = ("plan", "apply", "delete", "planner", "ldap", "entra")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,7 @@ class Scale:
     planner: tuple[int, int, int]
     ldap: tuple[int, int] | None  # users, groups; None: skipped
     repeat: int
+    entra: tuple[int, int, int] = (100_000, 2_000, 400_000)  # users, groups, memberships of the Entra tenant
 
 
 FULL = Scale(
@@ -56,6 +57,7 @@ SMOKE = Scale(
     planner=(2_000, 40, 8_000),
     ldap=None,
     repeat=1,
+    entra=(300, 12, 1_200),
 )
 
 
@@ -106,6 +108,13 @@ def _ldap(scale: Scale) -> dict[str, Any]:
         return {"available": False, "why": f"{type(exc).__name__}: {exc}"[:300]}
 
 
+def _entra(scale: Scale) -> dict[str, Any]:
+    from bench import entra_bench
+
+    users, groups, memberships = scale.entra
+    return entra_bench.run(users, groups, memberships, latency_ms=scale.plan.latency_ms)
+
+
 def run(scale: Scale, sections: Sequence[str], work: Path, out: Path | None = None) -> dict[str, Any]:
     """Every requested section, in order; the results as one JSON-able mapping (saved to `out` as it grows)."""
     results: dict[str, Any] = {"machine": report.machine(), "scale": scale.plan.users, "started": time.time()}
@@ -122,6 +131,8 @@ def run(scale: Scale, sections: Sequence[str], work: Path, out: Path | None = No
             results["planner"] = _planner(scale)
         elif name == "ldap":
             results["ldap"] = _ldap(scale)
+        elif name == "entra":
+            results["entra"] = _entra(scale)
         timings[name] = round(time.perf_counter() - started, 1)
         results["section_seconds"] = timings
         if out is not None:  # a later section failing keeps what was measured

@@ -78,6 +78,15 @@ def lines(results: Mapping[str, Any]) -> list[Line]:
                             "(reported)", ""))
         else:
             out.append(Line(f"LDAP read: not available ({row.get('why', 'no reason given')})", "n/a", "", ""))
+    if "entra" in results:
+        row = results["entra"]
+        for run in (row["fast"], row["concurrency_1"]):
+            ratio = run["floor_ratio"]
+            out.append(Line(f"Entra ID read of {row['users']} users, concurrency {run['concurrency']}: "
+                            f"{run['requests']} requests, floor {run['latency_floor_s']:.2f} s, "
+                            f"peak RSS {run['peak_rss_mb']:.0f} MB", f"{run['seconds']:.2f} s ({ratio}x floor)",
+                            "<= 1.3x floor, <= 400 MB",
+                            _verdict(ratio is not None and ratio <= 1.3 and run['peak_rss_mb'] <= 400)))
     return out
 
 

@@ -83,6 +83,8 @@ def diff(
         planner.warn(WarningKind.INCOMPLETE, "unsynced entries",
                      f"not read ({actual.unsynced_unread}), so policy.unsynced: delete has no effect; use "
                      "username + password auth, or disable secure administrator sessions")
+    for note in desired.notes:
+        planner.warn(WarningKind.SOURCE, f"source {note.source}", note.message)
     # After planning: a did-you-mean says what the plan does to the near name (a typo's cost).
     suggest = Suggestions(actual, planner.actions)
     for key in missing:

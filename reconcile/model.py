@@ -293,6 +293,15 @@ class DesiredUser:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceNote:
+    """Something a source read but left out, for the plan's reader: diff shows it as a warning
+    (`source entra: 2 group members skipped ...`), so a skip is seen where the plan is approved."""
+
+    source: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class DesiredState:
     """The merged desired state of every source.
 
@@ -306,15 +315,17 @@ class DesiredState:
     # configured source -> the `users` keys it supplied, for the sources whose empty-source guard is
     # on: diff refuses a plan when one of them supplied users but none of them in scope (SPEC §5)
     guarded: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    notes: tuple[SourceNote, ...] = ()  # what the sources report about their read (plan warnings)
 
     @staticmethod
-    def build(users: Iterable[DesiredUser], groups: Iterable[str] = ()) -> DesiredState:
+    def build(users: Iterable[DesiredUser], groups: Iterable[str] = (),
+              notes: Iterable[SourceNote] = ()) -> DesiredState:
         """Normalise keys and group names; the desired groups include every user's groups."""
         us = {norm(u.key): replace(u, groups=frozenset(norm(g) for g in u.groups)) for u in users}
         gs = {norm(g) for g in groups}
         for u in us.values():
             gs |= u.groups
-        return DesiredState(users=us, groups=frozenset(gs))
+        return DesiredState(users=us, groups=frozenset(gs), notes=tuple(notes))
 
 
 @dataclass(frozen=True, slots=True)

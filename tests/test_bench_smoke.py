@@ -84,3 +84,17 @@ def test_planner_and_ldap_rows_and_the_table(results: tuple[dict[str, Any], str]
     assert any("plan confluence-dc" in line.what for line in table)
     assert any("plan atlassian-cloud" in line.what for line in table)
     assert "sim-admin-token" not in text and "sim-cloud-key" not in text, "no credential in results.json"
+
+
+@pytest.mark.slow
+def test_the_entra_row_reads_the_same_tenant_at_both_concurrencies(tmp_path_factory: pytest.TempPathFactory) -> None:
+    work = tmp_path_factory.mktemp("bench-entra")
+    out = work / "results.json"
+    assert main(["--scale", "smoke", "--only", "entra", "--out", str(out), "--work", str(work / "files")]) == 0
+    row = json.loads(out.read_text())["entra"]
+    fast, slow = row["fast"], row["concurrency_1"]
+    assert (fast["concurrency"], slow["concurrency"]) == (8, 1)
+    assert row["same_result"] and fast["users"] > 250 and fast["memberships"] > 0
+    assert fast["requests"] == slow["requests"] > 12  # token, users, groups, one member read per team group
+    assert fast["latency_floor_s"] < slow["latency_floor_s"] and fast["peak_rss_mb"] > 10
+    assert any("Entra ID read of 300 users, concurrency 1" in line.what for line in lines(json.loads(out.read_text())))

@@ -1,0 +1,209 @@
+"""`EntraSource`: users (`accountEnabled` -> active/disabled, guests optional) and mapped group memberships of
+a Microsoft Entra ID tenant, read through Microsoft Graph v1.0.
+
+Members come from `/groups/{id}/transitiveMembers`: Graph expands nested groups (and ends cycles) itself,
+so each selected group costs one paged read, against one per nested group with `/members` and a
+client-side walk. Members that are not users (devices, service principals, contacts) are counted and
+reported in the plan; the nested groups it also lists are skipped silently (their users are listed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from reconcile.config.idp_entra import EntraGuests, EntraKey, EntraSourceConfig
+from reconcile.errors import SourceError
+from reconcile.http import Backoff, Clock
+from reconcile.model import DesiredState, DesiredUser, Identity, Location, SourceNote, Status, norm
+from reconcile.sources.entra_id.graph import PAGE, Graph
+from reconcile.sources.ldap.mapping import GroupMap
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+USER_SELECT = "id,userPrincipalName,mail,displayName,userType,accountEnabled"  # accountEnabled: only if selected
+GLOB_CHARS = frozenset("*?[")
+NOT_USERS = {"#microsoft.graph.device": "device", "#microsoft.graph.servicePrincipal": "service principal",
+             "#microsoft.graph.orgContact": "organizational contact"}
+
+
+@dataclass(frozen=True, slots=True)
+class _User:
+    id: str
+    upn: str | None
+    mail: str | None
+    name: str | None
+    enabled: bool
+
+
+class EntraSource:
+    """Reads an Entra ID tenant: `read()` is its only operation (GETs only)."""
+
+    def __init__(self, config: EntraSourceConfig, *, transport: httpx.AsyncBaseTransport | None = None,
+                 backoff: Backoff | None = None, clock: Clock | None = None) -> None:
+        self.config = config
+        self.name = config.name
+        self.where = f"source '{config.name}' (entra-id)"
+        self._transport, self._backoff, self._clock = transport, backoff, clock
+        self.group_map = GroupMap.parse(config.groups.map, where=self.where) if config.groups else None
+        self.requests = 0  # requests the last read sent (benchmarks)
+
+    async def read(self) -> DesiredState:
+        graph = Graph(self.config, transport=self._transport, backoff=self._backoff, clock=self._clock)
+        try:
+            return await self._read(graph)
+        finally:
+            self.requests = graph.requests
+            await graph.aclose()
+
+    async def _read(self, graph: Graph) -> DesiredState:
+        # Users and groups are read side by side: member reads need only the group ids, and the
+        # user pages (sequential, by nextLink) would otherwise be a floor of their own.
+        reads: list[Coroutine[Any, Any, Any]] = [self._users(graph)]
+        if self.config.groups is not None and self.group_map is not None:
+            reads.append(self._memberships(graph, self.group_map))
+        results = await _all_of(reads)
+        users, skipped_guests = results[0]
+        member_of, mapped, strangers = results[1] if len(results) > 1 else ({}, set(), Counter())
+        groups_of = {uid: targets for uid, targets in member_of.items() if uid in users}
+        if len(groups_of) < len(member_of):
+            log.info("%s: %d group members outside users.filter (or guests) ignored", self.where,
+                     len(member_of) - len(groups_of))
+        notes: list[SourceNote] = []
+        if strangers:
+            kinds = ", ".join(f"{n} {what}{'s' if n > 1 else ''}" for what, n in sorted(strangers.items()))
+            notes.append(SourceNote(self.name, f"{sum(strangers.values())} group members skipped, not users: "
+                                               f"{kinds} (only users are desired users)"))
+        if skipped_guests:
+            log.info("%s: %d guests left out (users.guests: exclude)", self.where, skipped_guests)
+        return self._desired(users, groups_of, mapped, notes)
+
+    # ------------------------------------------------------------------------------------------ users
+
+    async def _users(self, graph: Graph) -> tuple[dict[str, _User], int]:
+        params = {"$select": USER_SELECT, "$top": str(PAGE)}
+        if self.config.users.filter:
+            params["$filter"] = self.config.users.filter
+        users: dict[str, _User] = {}
+        guests = 0
+        async for page in graph.pages("users", params, what="users"):
+            for item in page:
+                if "accountEnabled" not in item:  # selected, so Graph sends it: never guess "enabled"
+                    raise SourceError(f"{self.where}: GET {graph.client.url('/v1.0/users')}: user {item.get('id')} "
+                                      "came without accountEnabled, so active and disabled cannot be told apart",
+                                      hint="the app needs User.Read.All (a lesser permission hides it)")
+                if item.get("userType") == "Guest" and self.config.users.guests is EntraGuests.EXCLUDE:
+                    guests += 1
+                    continue
+                uid = str(item.get("id") or "")
+                users[uid] = _User(uid, _text(item.get("userPrincipalName")), _text(item.get("mail")),
+                                   _text(item.get("displayName")), item.get("accountEnabled") is not False)
+        log.info("%s: %d users read", self.where, len(users))
+        return users, guests
+
+    # ------------------------------------------------------------------------------------------ groups
+
+    async def _groups(self, graph: Graph) -> list[tuple[str, str]]:
+        """(id, displayName) of the included groups; an explicit name that matches no group is an error."""
+        gcfg = self.config.groups
+        assert gcfg is not None
+        params = {"$select": "id,displayName", "$top": str(PAGE)}
+        if gcfg.filter:
+            params["$filter"] = gcfg.filter
+        found: list[tuple[str, str]] = []
+        async for page in graph.pages("groups", params, what="groups"):
+            found += [(str(g["id"]), str(g["displayName"])) for g in page if g.get("id") and g.get("displayName")]
+        names = {norm(name) for _, name in found}
+        missing = [p for p in gcfg.include.patterns if not GLOB_CHARS & set(p) and norm(p) not in names]
+        if missing:
+            narrowed = " (among those groups.filter selects)" if gcfg.filter else ""
+            raise SourceError(f"{self.where}: no group named {', '.join(repr(m) for m in missing)} in the tenant"
+                              f"{narrowed}", hint=f"check the spelling in sources.{self.name}.groups.include "
+                              "(display names), or use a glob such as 'atl-*'")
+        return [(gid, name) for gid, name in found if gcfg.include.matches(name)]
+
+    async def _memberships(self, graph: Graph, group_map: GroupMap
+                           ) -> tuple[dict[str, set[str]], set[str], Counter[str]]:
+        """User id -> mapped group names (every user member, read or not), every mapped name, and the
+        members that are not users, counted by kind."""
+        wanted = [(gid, target) for gid, name in await self._groups(graph)
+                  if (target := group_map.target(name)) is not None]
+        window = asyncio.Semaphore(max(1, self.config.http.concurrency))  # member reads in parallel, bounded
+
+        async def members(gid: str) -> tuple[list[str], dict[str, str]]:
+            async with window:
+                ids: list[str] = []
+                others: dict[str, str] = {}
+                params = {"$select": "id", "$top": str(PAGE)}
+                async for page in graph.pages(f"groups/{gid}/transitiveMembers", params, what="members"):
+                    for item in page:
+                        kind = str(item.get("@odata.type") or "")
+                        if kind == "#microsoft.graph.user":
+                            ids.append(str(item.get("id")))
+                        elif kind != "#microsoft.graph.group":  # nested groups: their users are listed too
+                            others[str(item.get("id"))] = NOT_USERS.get(kind, kind.rsplit(".", 1)[-1] or "unknown")
+                return ids, others
+
+        results = await _all_of([members(gid) for gid, _ in wanted])
+        strangers: dict[str, str] = {}
+        member_of: dict[str, set[str]] = {}
+        for (_, target), (ids, others) in zip(wanted, results, strict=True):
+            strangers.update(others)
+            for uid in ids:
+                member_of.setdefault(uid, set()).add(target)
+        mapped = {t for _, t in wanted}
+        log.info("%s: %d groups read, %d mapped", self.where, len(wanted), len(mapped))
+        return member_of, mapped, Counter(strangers.values())
+
+    # ------------------------------------------------------------------------------------- desired state
+
+    def _desired(self, users: dict[str, _User], groups_of: dict[str, set[str]], mapped: set[str],
+                 notes: list[SourceNote]) -> DesiredState:
+        out: dict[str, DesiredUser] = {}
+        keyless = 0
+        by_mail = self.config.key is EntraKey.MAIL
+        for user in users.values():
+            value = user.mail if by_mail else user.upn
+            if not value:
+                keyless += 1
+                continue
+            key = norm(value)
+            if key in out:
+                raise SourceError(f"{self.where}: two users have the {self.config.key} {key!r}",
+                                  hint=f"key them by the other identity key (sources.{self.name}.key), or leave one "
+                                  f"out with sources.{self.name}.users.filter")
+            word = "true" if user.enabled else "false"
+            out[key] = DesiredUser(
+                key=key, status=Status.ACTIVE if user.enabled else Status.DISABLED,
+                groups=frozenset(groups_of.get(user.id, ())), identity=Identity(email=key),
+                display_name=user.name, source=self.name,
+                origin=Location(f"{self.config.graph_url}/v1.0/users/{user.id}"), fact=f"entra accountEnabled={word}")
+        if keyless:
+            field = "mail" if by_mail else "userPrincipalName"
+            notes.append(SourceNote(self.name, f"{keyless} users skipped without a {field} (key: {self.config.key})"))
+        for note in notes:
+            log.warning("source %s: %s", note.source, note.message)
+        log.info("%s: %d users, %d mapped groups", self.where, len(out), len(mapped))
+        return DesiredState.build(out.values(), groups=mapped, notes=notes)
+
+
+def _text(value: object) -> str | None:
+    return str(value) if isinstance(value, str) and value.strip() else None
+
+
+async def _all_of(aws: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """Every read, at once; the first failure cancels the others (fail closed, nothing keeps running)."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
