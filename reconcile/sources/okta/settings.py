@@ -63,7 +63,7 @@ class OktaUsersConfig:
 class OktaGroupsConfig:
     """Which groups give memberships: `include` names/globs, optionally narrowed by Okta first."""
 
-    include: Globs = Globs(("*",))
+    include: Globs = Globs(("*",))  # noqa: RUF009 (a frozen dataclass)
     search: str | None = None  # Okta `search=` on groups (e.g. `type eq "OKTA_GROUP"`), paged
     q: str | None = None  # Okta `q=` (name prefix); not paged by Okta, so a full page is refused
     map: tuple[tuple[str, str], ...] = ()  # (Okta group glob, target name pattern), as LDAP's groups.map
@@ -84,7 +84,7 @@ class OktaSourceConfig:
     groups: OktaGroupsConfig | None = None  # None: no memberships are read
     key: OktaKey = OktaKey.EMAIL
     concurrency: int = 4  # group member reads in flight (Okta's concurrency limit is org-wide)
-    http: HttpSettings = HttpSettings()
+    http: HttpSettings = HttpSettings()  # noqa: RUF009 (a frozen dataclass)
     insecure: bool = False
     allow_empty: bool = False
     origin: Location | None = None
