@@ -439,3 +439,39 @@ def test_oauth_keys_expired_unregistered_or_unusable_are_named() -> None:
         read(org_app(clock), oauth(private_key=Secret("not a key", "file:k")), clock)
     assert caught.value.message == (f"source 'okta' (okta): POST {BASE}/oauth2/v1/token: cannot sign with this "
                                     "RS256 key (InvalidKeyError)")
+
+
+# ---------------------------------------------------------------------------------------- configuration
+
+
+def config_problems(tmp_path: Path, source: str) -> str:
+    from reconcile.config import load
+    from reconcile.errors import ConfigError
+
+    desired = tmp_path / "desired"
+    desired.mkdir(exist_ok=True)
+    (desired / "d.yaml").write_text(
+        "version: 1\ntarget: {type: memory, state: w.json}\nscope: {users: ['*']}\nsources:\n  o:\n    type: okta\n"
+        + source, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load(desired, env={"T": "x"})
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("    url: https://acme.okta.com\n    auth: {token: abc}\n", "literal secret: use ${ENV_VAR} or token_file:"),
+    ("    url: http://acme.okta.com\n    auth: {token: '${T}'}\n", "`insecure: true` on the source"),
+    ("    url: https://acme.okta.com\n    auth: {token: '${T}', client_id: c, private_key: '${T}'}\n",
+     "give exactly one of: token, token_file, client_id + private_key"),
+    ("    url: https://acme.okta.com\n    auth: {token: '${T}', key_id: k}\n", "key_id"),
+    ("    url: https://acme.okta.com\n    auth: {token: '${T}'}\n    users: {search: 'a eq \"b\"', filter: 'x'}\n",
+     "give at most one of: search, filter"),
+    ("    url: https://acme.okta.com\n    auth: {token: '${T}'}\n    groups: {search: 'a', q: b}\n",
+     "give at most one of: search, q"),
+    ("    url: https://acme.okta.com\n    auth: {token: '${T}'}\n    users: {status: {staged: maybe}}\n",
+     "unknown value 'maybe'"),
+    ("    url: https://acme.okta.com\n    auth: {token: '${T}'}\n    key: upn\n", "unknown value 'upn'"),
+    ("    url: https://acme.okta.com\n    auth: {token: '${T}'}\n    concurrency: 0\n", "concurrency"),
+])
+def test_settings_are_checked_before_any_request(tmp_path: Path, source: str, expected: str) -> None:
+    assert expected in config_problems(tmp_path, source)
