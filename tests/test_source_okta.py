@@ -156,7 +156,7 @@ def test_a_wrong_token_is_one_line_and_nothing_is_planned(example: tuple[Starlet
     code, output = run("plan", "--out", str(plan_file), OKTA_TOKEN="not-the-token")
     assert code == 1, output
     assert first_line(output).startswith(
-        f"Error: source 'okta' (okta): GET {url}/okta/api/v1/users?limit=200 -> 401"), output
+        f"Error: source 'okta' (okta): GET {url}/okta/api/v1/groups?limit=10000 -> 401"), output
     assert first_line(output).endswith(": Invalid token provided")
     assert "check sources.okta.auth.token" in output and "Traceback" not in output
     assert not plan_file.exists()

@@ -66,25 +66,36 @@ class OktaSource:
             await client.aclose()
 
     async def _read(self, client: OktaClient) -> DesiredState:
-        users = await self._users(client)  # first: a wrong credential fails on one request, not on many
+        # Users and memberships are read at once: the user list is one cursor (a page at a time), so the
+        # member reads fill the other lanes meanwhile. A failure of either cancels the other.
+        reading = asyncio.ensure_future(self._users(client))
+        try:
+            groups, lists = await self._memberships(client)
+        except BaseException:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+            raise
+        users = await reading
         members: dict[str, set[str]] = {}
-        mapped: set[str] = set()
-        if self.config.groups is not None and self.group_map is not None:
-            groups = await self._groups(client, self.config.groups, self.group_map)
-            mapped = {g.mapped for g in groups}
-            window = asyncio.Semaphore(self.config.concurrency)
-            lists = await _all_of(*(self._members(client, g, window) for g in groups))
-            strangers = 0
-            for group, ids in zip(groups, lists, strict=True):
-                for user_id in ids:
-                    if user_id in users:
-                        members.setdefault(user_id, set()).add(group.mapped)
-                    else:
-                        strangers += 1
-            if strangers:
-                log.info("source %s: %d group memberships of users not read (users.search/filter, or a status "
-                         "not read) ignored", self.name, strangers)
-        return self._desired(users, members, mapped)
+        strangers = 0
+        for group, ids in zip(groups, lists, strict=True):
+            for user_id in ids:
+                if user_id in users:
+                    members.setdefault(user_id, set()).add(group.mapped)
+                else:
+                    strangers += 1
+        if strangers:
+            log.info("source %s: %d group memberships of users not read (users.search/filter, or a status not "
+                     "read) ignored", self.name, strangers)
+        return self._desired(users, members, {g.mapped for g in groups})
+
+    async def _memberships(self, client: OktaClient) -> tuple[list[OktaGroup], list[list[str]]]:
+        """The mapped groups and the member ids of each (none without a `groups:` section)."""
+        if self.config.groups is None or self.group_map is None:
+            return [], []
+        groups = await self._groups(client, self.config.groups, self.group_map)
+        window = asyncio.Semaphore(self.config.concurrency)
+        return groups, await _all_of(*(self._members(client, g, window) for g in groups))
 
     # ------------------------------------------------------------------------------------------ users
 
