@@ -22,7 +22,7 @@ DIGEST = re.compile(r"^[0-9a-f]{64}$")
 def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
     work = tmp_path_factory.mktemp("bench")
     out = work / "results.json"
-    code = main(["--scale", "smoke", "--only", "plan,apply,delete,planner,ldap", "--out", str(out),
+    code = main(["--scale", "smoke", "--only", "plan,apply,delete,planner,ldap,okta", "--out", str(out),
                  "--work", str(work / "files")])
     assert code == 0
     return json.loads(out.read_text()), out.read_text()
@@ -84,3 +84,16 @@ def test_planner_and_ldap_rows_and_the_table(results: tuple[dict[str, Any], str]
     assert any("plan confluence-dc" in line.what for line in table)
     assert any("plan atlassian-cloud" in line.what for line in table)
     assert "sim-admin-token" not in text and "sim-cloud-key" not in text, "no credential in results.json"
+
+
+@pytest.mark.slow
+def test_okta_read_rows_agree_across_concurrency(results: tuple[dict[str, Any], str]) -> None:
+    data, text = results
+    row = data["okta"]
+    fast, slow = row["fast"], row["concurrency_1"]
+    assert (fast["concurrency"], slow["concurrency"]) == (4, 1)
+    assert row["same_read"] and fast["users"] > 0 and fast["memberships"] > 0
+    assert fast["requests"] == slow["requests"] > row["groups"]  # every group's members, every user page
+    assert fast["floor_s"] == pytest.approx(fast["requests"] / 4 * row["latency_ms"] / 1000, abs=0.01)
+    assert any(line.what.startswith("Okta read of 300 users") for line in lines(data))
+    assert "sim-okta-token" not in text, "no credential in results.json"
