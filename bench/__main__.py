@@ -1,7 +1,8 @@
 """`make bench` (`python -m bench`): SPEC §11's performance table, printed and written to bench/results.json.
 
 Sections: plan (a), apply under a rate limit (b), serialized DC deletions (c), planner alone (d),
-LDAP read (e). `--scale smoke` runs every section at toy sizes in seconds (tests/test_bench_smoke.py).
+LDAP read (e), Okta source read (f). `--scale smoke` runs every section at toy sizes in seconds
+(tests/test_bench_smoke.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 from bench import apply_bench, desired, plan_bench, planner, report, simproc
 
 log = logging.getLogger("bench")
-SECTIONS = ("plan", "apply", "delete", "planner", "ldap", "entra")
+SECTIONS = ("plan", "apply", "delete", "planner", "ldap", "entra", "okta")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,7 @@ class Scale:
     ldap: tuple[int, int] | None  # users, groups; None: skipped
     repeat: int
     entra: tuple[int, int, int] = (100_000, 2_000, 400_000)  # users, groups, memberships of the Entra tenant
+    okta: tuple[int, int, int, float] = (100_000, 2_000, 400_000, 25.0)  # users, groups, memberships, latency ms
 
 
 FULL = Scale(
@@ -58,6 +60,7 @@ SMOKE = Scale(
     ldap=None,
     repeat=1,
     entra=(300, 12, 1_200),
+    okta=(300, 12, 1_200, 2.0),
 )
 
 
@@ -113,6 +116,12 @@ def _entra(scale: Scale) -> dict[str, Any]:
 
     users, groups, memberships = scale.entra
     return entra_bench.run(users, groups, memberships, latency_ms=scale.plan.latency_ms)
+def _okta(scale: Scale, work: Path) -> dict[str, Any]:
+    from bench import okta_bench
+
+    users, groups, memberships, latency_ms = scale.okta
+    log.info("okta source read of %d users ...", users)
+    return okta_bench.run(users, groups, memberships, latency_ms=latency_ms, workdir=work)
 
 
 def run(scale: Scale, sections: Sequence[str], work: Path, out: Path | None = None) -> dict[str, Any]:
@@ -133,6 +142,8 @@ def run(scale: Scale, sections: Sequence[str], work: Path, out: Path | None = No
             results["ldap"] = _ldap(scale)
         elif name == "entra":
             results["entra"] = _entra(scale)
+        elif name == "okta":
+            results["okta"] = _okta(scale, work)
         timings[name] = round(time.perf_counter() - started, 1)
         results["section_seconds"] = timings
         if out is not None:  # a later section failing keeps what was measured

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 PLAN_SECONDS, PLAN_MB, SPEEDUP, APPLY_RATIO = 15.0, 400.0, 5.0, 1.15
+OKTA_FLOOR = 1.3  # issue 13: each IdP read within 1.3x of its latency floor
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,18 @@ def lines(results: Mapping[str, Any]) -> list[Line]:
                             f"peak RSS {run['peak_rss_mb']:.0f} MB", f"{run['seconds']:.2f} s ({ratio}x floor)",
                             "<= 1.3x floor, <= 400 MB",
                             _verdict(ratio is not None and ratio <= 1.3 and run['peak_rss_mb'] <= 400)))
+    if "okta" in results:
+        row = results["okta"]
+        fast, slow = row["fast"], row["concurrency_1"]
+        out.append(Line(f"Okta read of {row['users']} users / {row['groups']} groups at {row['latency_ms']:g} ms, "
+                        f"concurrency {fast['concurrency']} ({fast['requests']} requests, floor "
+                        f"{fast['floor_s']:.1f} s)", f"{fast['wall_s']:.1f} s",
+                        f"<= {OKTA_FLOOR}x floor", _verdict((fast["ratio_to_floor"] or 0) <= OKTA_FLOOR)))
+        out.append(Line(f"Okta read at concurrency 1 ({slow['requests']} requests, floor {slow['floor_s']:.1f} s; "
+                        f"same read: {'yes' if row['same_read'] else 'NO'})", f"{slow['wall_s']:.1f} s",
+                        "(reported)", "" if row["same_read"] else "MISS"))
+        out.append(Line("Okta read: peak RSS of the reader", f"{fast['peak_rss_mb']:.0f} MB", f"<= {PLAN_MB:.0f} MB",
+                        _verdict(fast["peak_rss_mb"] <= PLAN_MB)))
     return out
 
 

@@ -22,7 +22,7 @@ DIGEST = re.compile(r"^[0-9a-f]{64}$")
 def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
     work = tmp_path_factory.mktemp("bench")
     out = work / "results.json"
-    code = main(["--scale", "smoke", "--only", "plan,apply,delete,planner,ldap", "--out", str(out),
+    code = main(["--scale", "smoke", "--only", "plan,apply,delete,planner,ldap,okta", "--out", str(out),
                  "--work", str(work / "files")])
     assert code == 0
     return json.loads(out.read_text()), out.read_text()
@@ -98,3 +98,13 @@ def test_the_entra_row_reads_the_same_tenant_at_both_concurrencies(tmp_path_fact
     assert fast["requests"] == slow["requests"] > 12  # token, users, groups, one member read per team group
     assert fast["latency_floor_s"] < slow["latency_floor_s"] and fast["peak_rss_mb"] > 10
     assert any("Entra ID read of 300 users, concurrency 1" in line.what for line in lines(json.loads(out.read_text())))
+def test_okta_read_rows_agree_across_concurrency(results: tuple[dict[str, Any], str]) -> None:
+    data, text = results
+    row = data["okta"]
+    fast, slow = row["fast"], row["concurrency_1"]
+    assert (fast["concurrency"], slow["concurrency"]) == (4, 1)
+    assert row["same_read"] and fast["users"] > 0 and fast["memberships"] > 0
+    assert fast["requests"] == slow["requests"] > row["groups"]  # every group's members, every user page
+    assert fast["floor_s"] == pytest.approx(fast["requests"] / 4 * row["latency_ms"] / 1000, abs=0.01)
+    assert any(line.what.startswith("Okta read of 300 users") for line in lines(data))
+    assert "sim-okta-token" not in text, "no credential in results.json"

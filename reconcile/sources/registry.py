@@ -9,9 +9,11 @@ from __future__ import annotations
 from reconcile.config.checks import ldap_problems
 from reconcile.config.format import CLOUD_SOURCE, CSV, DC_SOURCE, LDAP
 from reconcile.config.idp_entra import ENTRA_SOURCE, EntraSourceConfig
+from reconcile.config.okta import OKTA
 from reconcile.config.registry import Kind, Registry
 from reconcile.settings import CloudSourceConfig, CsvSourceConfig, DcSourceConfig, LdapSourceConfig
 from reconcile.sources.base import Source
+from reconcile.sources.okta.settings import OktaSourceConfig
 
 
 def _ldap(config: LdapSourceConfig) -> Source:
@@ -42,6 +44,10 @@ def _entra_id(config: EntraSourceConfig) -> Source:
     from reconcile.sources.entra_id import EntraSource
 
     return EntraSource(config)
+def _okta(config: OktaSourceConfig) -> Source:
+    from reconcile.sources.okta.source import OktaSource
+
+    return OktaSource(config)
 
 
 SOURCES: Registry[Source] = Registry("source")
@@ -50,3 +56,4 @@ SOURCES.register(Kind("csv", CSV, CsvSourceConfig, _csv))
 SOURCES.register(Kind("confluence-dc", DC_SOURCE, DcSourceConfig, _confluence_dc))
 SOURCES.register(Kind("atlassian-cloud", CLOUD_SOURCE, CloudSourceConfig, _atlassian_cloud))
 SOURCES.register(Kind("entra-id", ENTRA_SOURCE, EntraSourceConfig, _entra_id))
+SOURCES.register(Kind("okta", OKTA, OktaSourceConfig, _okta))

@@ -1,0 +1,236 @@
+"""`OktaSource`: users (by status), groups (names, globs, `search` or `q`) and their members, read
+concurrently within `concurrency`, as a desired state. Fail closed: any page that fails after retries
+stops the read with a SourceError; a partial read never becomes a desired state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import httpx
+
+from reconcile.errors import SourceError
+from reconcile.http import Backoff, Clock
+from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
+from reconcile.sources.ldap.mapping import GroupMap
+from reconcile.sources.okta.client import Json, OktaClient
+from reconcile.sources.okta.settings import Desired, OktaGroupsConfig, OktaKey, OktaSourceConfig
+
+log = logging.getLogger(__name__)
+
+USERS_LIMIT = 200  # Okta's maximum for /api/v1/users
+GROUPS_LIMIT = 10_000  # the document's maximum for /api/v1/groups
+MEMBERS_LIMIT = 1_000  # the maximum for /api/v1/groups/{id}/users (okta-developer-docs#368)
+GLOB_CHARS = frozenset("*?[")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class OktaUser:
+    id: str
+    login: str
+    email: str | None
+    name: str | None
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class OktaGroup:
+    id: str
+    name: str
+    mapped: str
+
+
+class OktaSource:
+    """Reads an Okta org: `read()` is its only operation."""
+
+    def __init__(self, config: OktaSourceConfig, *, transport: httpx.AsyncBaseTransport | None = None,
+                 backoff: Backoff | None = None, clock: Clock | None = None) -> None:
+        self.config = config
+        self.name = config.name
+        self._transport, self._backoff, self._clock = transport, backoff, clock
+        where = f"source '{config.name}' (okta)"
+        self.group_map = GroupMap.parse(config.groups.map, where=where) if config.groups else None
+        self.requests = 0  # requests the last read sent (retries included), for the bench and logs
+
+    async def read(self) -> DesiredState:
+        client = OktaClient(self.config, transport=self._transport, backoff=self._backoff, clock=self._clock)
+        try:
+            return await self._read(client)
+        finally:
+            self.requests = client.requests
+            await client.aclose()
+
+    async def _read(self, client: OktaClient) -> DesiredState:
+        # Users and memberships are read at once: the user list is one cursor (a page at a time), so the
+        # member reads fill the other lanes meanwhile. A failure of either cancels the other.
+        reading = asyncio.ensure_future(self._users(client))
+        try:
+            groups, lists = await self._memberships(client)
+        except BaseException:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+            raise
+        users = await reading
+        members: dict[str, set[str]] = {}
+        strangers = 0
+        for group, ids in zip(groups, lists, strict=True):
+            for user_id in ids:
+                if user_id in users:
+                    members.setdefault(user_id, set()).add(group.mapped)
+                else:
+                    strangers += 1
+        if strangers:
+            log.info("source %s: %d group memberships of users not read (users.search/filter, or a status not "
+                     "read) ignored", self.name, strangers)
+        return self._desired(users, members, {g.mapped for g in groups})
+
+    async def _memberships(self, client: OktaClient) -> tuple[list[OktaGroup], list[list[str]]]:
+        """The mapped groups and the member ids of each (none without a `groups:` section)."""
+        if self.config.groups is None or self.group_map is None:
+            return [], []
+        groups = await self._groups(client, self.config.groups, self.group_map)
+        window = asyncio.Semaphore(self.config.concurrency)
+        return groups, await _all_of(*(self._members(client, g, window) for g in groups))
+
+    # ------------------------------------------------------------------------------------------ users
+
+    async def _users(self, client: OktaClient) -> dict[str, OktaUser]:
+        ucfg = self.config.users
+        queries: list[tuple[dict[str, str], str]] = []
+        if ucfg.search is not None:  # a search or filter finds every status, DEPROVISIONED included
+            queries.append(({"search": ucfg.search}, f"{client.setting}.users.search {ucfg.search!r}"))
+        elif ucfg.filter is not None:
+            queries.append(({"filter": ucfg.filter}, f"{client.setting}.users.filter {ucfg.filter!r}"))
+        else:
+            queries.append(({}, "the user list"))
+            if ucfg.status.deprovisioned is not Desired.ABSENT:  # a plain list omits DEPROVISIONED users
+                queries.append(({"filter": 'status eq "DEPROVISIONED"'}, "the DEPROVISIONED user list"))
+        lists = await _all_of(*(self._user_list(client, params, what) for params, what in queries))
+        users: dict[str, OktaUser] = {}
+        for found in lists:
+            for user in found:
+                users[user.id] = user
+        log.info("source %s: %d Okta users read", self.name, len(users))
+        return users
+
+    async def _user_list(self, client: OktaClient, params: dict[str, str], what: str) -> list[OktaUser]:
+        out: list[OktaUser] = []
+        async for page in client.pages("/api/v1/users", {**params, "limit": str(USERS_LIMIT)}, what):
+            out.extend(_user(item, client.where) for item in page)
+        return out
+
+    # ------------------------------------------------------------------------------------------ groups
+
+    async def _groups(self, client: OktaClient, gcfg: OktaGroupsConfig, group_map: GroupMap) -> list[OktaGroup]:
+        """The included, mapped groups; an included name without a glob that Okta does not have is an error."""
+        params = {"limit": str(GROUPS_LIMIT)}
+        what = "the group list"
+        if gcfg.search is not None:
+            params["search"], what = gcfg.search, f"{client.setting}.groups.search {gcfg.search!r}"
+        elif gcfg.q is not None:
+            params = {"q": gcfg.q, "limit": str(GROUPS_LIMIT)}
+            what = f"{client.setting}.groups.q {gcfg.q!r}"
+        found: list[tuple[str, str]] = []
+        async for page in client.pages("/api/v1/groups", params, what):
+            found.extend(_group(item, client.where) for item in page)
+        if gcfg.q is not None and len(found) >= GROUPS_LIMIT:  # Okta does not page `q`: it may be cut short
+            raise SourceError(f"{client.where}: GET {client.http.url('/api/v1/groups')}?q=…: {len(found)} groups "
+                              "match, as many as Okta returns for a `q` query; the list may be cut short",
+                              hint=f"narrow {client.setting}.groups.q, or use groups.search (which Okta pages)")
+        names = {norm(name) for _, name in found}
+        unknown = [p for p in gcfg.include.patterns if not GLOB_CHARS & set(p) and norm(p) not in names]
+        if unknown:
+            raise SourceError(
+                f"{client.where}: no Okta group is named {', '.join(repr(u) for u in unknown)} (groups.include)",
+                hint=f"check the spelling in {client.setting}.groups.include (Okta group names, case-insensitive)"
+                + (", and that groups.search/q does not leave it out" if gcfg.search or gcfg.q else ""))
+        groups = []
+        for group_id, name in found:
+            if not gcfg.include.matches(name):
+                continue
+            target = group_map.target(name)
+            if target is not None:
+                groups.append(OktaGroup(group_id, name, target))
+        log.info("source %s: %d Okta groups read, %d mapped", self.name, len(found), len(groups))
+        return groups
+
+    async def _members(self, client: OktaClient, group: OktaGroup, window: asyncio.Semaphore) -> list[str]:
+        async with window:  # each group's pages in order; `concurrency` groups at a time
+            ids: list[str] = []
+            path = f"/api/v1/groups/{group.id}/users"
+            async for page in client.pages(path, {"limit": str(MEMBERS_LIMIT)}, f"the members of {group.name!r}"):
+                ids.extend(str(item.get("id")) for item in page)
+            return ids
+
+    # ------------------------------------------------------------------------------------- desired state
+
+    def _desired(self, users: dict[str, OktaUser], members: dict[str, set[str]], mapped: set[str]) -> DesiredState:
+        cfg = self.config
+        out: dict[str, DesiredUser] = {}
+        skipped: dict[str, int] = {}
+        for user in users.values():
+            desired = cfg.users.status.of(user.status)
+            if desired is None:
+                raise SourceError(
+                    f"source '{self.name}' (okta): user {user.login!r} has the status {user.status!r}, which is "
+                    "not one of Okta's documented statuses", hint="run again once Okta has finished changing the "
+                    "user (a transitional status); nothing was planned")
+            if desired is Desired.ABSENT:
+                why = f"okta status={user.status} (users.status: absent)"
+                skipped[why] = skipped.get(why, 0) + 1
+                continue
+            value = user.email if cfg.key is OktaKey.EMAIL else user.login
+            if not value:
+                why = f"users without {'an email' if cfg.key is OktaKey.EMAIL else 'a login'}"
+                skipped[why] = skipped.get(why, 0) + 1
+                continue
+            key = norm(value)
+            if key in out:
+                raise SourceError(
+                    f"source '{self.name}' (okta): two Okta users have the {cfg.key} {key!r}",
+                    hint=f"key them by login (sources.{self.name}.key: login), or leave one out with users.search")
+            identity = Identity(email=key) if cfg.key is OktaKey.EMAIL else Identity(username=key)
+            out[key] = DesiredUser(
+                key=key, status=Status.ACTIVE if desired is Desired.ACTIVE else Status.DISABLED,
+                groups=frozenset(members.get(user.id, ())), identity=identity, display_name=user.name,
+                source=self.name, origin=Location(f"{cfg.url} {user.login}"), fact=f"okta status={user.status}")
+        for why, count in sorted(skipped.items()):
+            log.warning("source %s: %d users skipped: %s", self.name, count, why)
+        log.info("source %s (okta): %d users, %d mapped groups", self.name, len(out), len(mapped))
+        return DesiredState.build(out.values(), groups=mapped)
+
+
+def _user(item: Json, where: str) -> OktaUser:
+    profile = item.get("profile")
+    if not isinstance(profile, dict) or not item.get("id") or not profile.get("login") or not item.get("status"):
+        raise SourceError(f"{where}: an Okta user without id, status or profile.login: {str(item.get('id'))!r}",
+                          hint="the answer is not Okta's user object; check the source's url")
+    first, last = profile.get("firstName"), profile.get("lastName")
+    name = " ".join(str(p) for p in (first, last) if p) or None
+    email = profile.get("email")
+    return OktaUser(str(item["id"]), str(profile["login"]), str(email) if email else None, name, str(item["status"]))
+
+
+def _group(item: Json, where: str) -> tuple[str, str]:
+    profile = item.get("profile")
+    if not isinstance(profile, dict) or not item.get("id") or not profile.get("name"):
+        raise SourceError(f"{where}: an Okta group without id or profile.name: {str(item.get('id'))!r}",
+                          hint="the answer is not Okta's group object; check the source's url")
+    return str(item["id"]), str(profile["name"])
+
+
+async def _all_of(*reads: Awaitable[T]) -> list[T]:
+    """Run the reads together; the first failure cancels the others and is raised (fail closed)."""
+    tasks = [asyncio.ensure_future(r) for r in reads]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
