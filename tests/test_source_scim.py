@@ -204,7 +204,7 @@ def test_a_bad_token_names_the_source_request_and_fix(idp: ScimServer, sim_url: 
 
 
 def test_a_filter_the_server_rejects_shows_its_detail(idp: ScimServer, sim_url: str, tmp_path: Path) -> None:
-    run = example(tmp_path, sim_url, idp, edit={'userName ne "nobody"': 'nosuch eq "x"'})
+    run = example(tmp_path, sim_url, idp, edit={'emails.value ew "@example.com"': 'nosuch eq "x"'})
     code, output = run("plan")
     assert code == 1, output
     assert " -> 400: Field not found: nosuch" in output and "fix sources.idp.users.filter" in output
@@ -295,3 +295,20 @@ def test_the_schema_lists_the_scim_source() -> None:
     scim = next(r["then"] for r in sources["allOf"] if r["if"]["properties"]["type"]["const"] == "scim")
     assert scim["required"] == ["type", "url"] and scim["properties"]["key"]["enum"] == [
         "email", "username", "external_id"]
+
+
+def test_settings_are_checked_before_any_request(tmp_path: Path) -> None:
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    (desired / "d.yaml").write_text(
+        "version: 1\ntarget: {type: memory, state: w.json}\nscope: {users: ['*']}\nsources:\n  idp:\n"
+        "    type: scim\n    url: http://idp.example.com/scim/v2\n    token: abc\n    key: mail\n"
+        "    users: {filtre: x}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["--desired", str(desired), "validate"], env={"NO_COLOR": "1"})
+    assert result.exit_code == 1
+    for line in ("d.yaml:7:10: sources.idp.url: http:// to a host that is not this machine sends the credentials "
+                 "in clear", "d.yaml:8:12: sources.idp.token: literal secret: use ${ENV_VAR} or token_file:",
+                 "d.yaml:9:10: sources.idp.key: unknown value 'mail'; did you mean 'email'?",
+                 "d.yaml:10:13: unknown key 'filtre' in sources.idp.users; did you mean 'filter'?"):
+        assert line in result.output, result.output
+    assert "abc" not in result.output
