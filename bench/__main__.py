@@ -1,7 +1,7 @@
 """`make bench` (`python -m bench`): SPEC §11's performance table, printed and written to bench/results.json.
 
 Sections: plan (a), apply under a rate limit (b), serialized DC deletions (c), planner alone (d),
-LDAP read (e). `--scale smoke` runs every section at toy sizes in seconds (tests/test_bench_smoke.py).
+LDAP read (e), SCIM read (f). `--scale smoke` runs every section at toy sizes in seconds (tests/test_bench_smoke.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 from bench import apply_bench, desired, plan_bench, planner, report, simproc
 
 log = logging.getLogger("bench")
-SECTIONS = ("plan", "apply", "delete", "planner", "ldap")
+SECTIONS = ("plan", "apply", "delete", "planner", "ldap", "scim")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,7 @@ class Scale:
     planner: tuple[int, int, int]
     ldap: tuple[int, int] | None  # users, groups; None: skipped
     repeat: int
+    scim: tuple[int, int, int] = (10_000, 200, 1000)  # users, groups, the server's page size
 
 
 FULL = Scale(
@@ -56,6 +57,7 @@ SMOKE = Scale(
     planner=(2_000, 40, 8_000),
     ldap=None,
     repeat=1,
+    scim=(60, 6, 10),
 )
 
 
@@ -106,6 +108,16 @@ def _ldap(scale: Scale) -> dict[str, Any]:
         return {"available": False, "why": f"{type(exc).__name__}: {exc}"[:300]}
 
 
+def _scim(scale: Scale) -> dict[str, Any]:
+    from bench import scim_bench
+
+    users, groups, page = scale.scim
+    try:
+        return scim_bench.run(users=users, groups=groups, max_results=page)
+    except Exception as exc:  # scim2-server missing, etc.: a row saying why, not a crashed benchmark
+        return {"available": False, "why": f"{type(exc).__name__}: {exc}"[:300]}
+
+
 def run(scale: Scale, sections: Sequence[str], work: Path, out: Path | None = None) -> dict[str, Any]:
     """Every requested section, in order; the results as one JSON-able mapping (saved to `out` as it grows)."""
     results: dict[str, Any] = {"machine": report.machine(), "scale": scale.plan.users, "started": time.time()}
@@ -122,6 +134,8 @@ def run(scale: Scale, sections: Sequence[str], work: Path, out: Path | None = No
             results["planner"] = _planner(scale)
         elif name == "ldap":
             results["ldap"] = _ldap(scale)
+        elif name == "scim":
+            results["scim"] = _scim(scale)
         timings[name] = round(time.perf_counter() - started, 1)
         results["section_seconds"] = timings
         if out is not None:  # a later section failing keeps what was measured

@@ -78,6 +78,15 @@ def lines(results: Mapping[str, Any]) -> list[Line]:
                             "(reported)", ""))
         else:
             out.append(Line(f"LDAP read: not available ({row.get('why', 'no reason given')})", "n/a", "", ""))
+    if "scim" in results:
+        row = results["scim"]
+        if "wall_seconds" in row:
+            out.append(Line(f"SCIM read of {row['users']} users ({row['memberships']} memberships, {row['requests']} "
+                            f"requests, peak RSS {row['peak_rss_mb']} MB; concurrency 1: "
+                            f"{row['wall_seconds_concurrency_1']:.2f} s)", f"{row['wall_seconds']:.2f} s",
+                            "(reported)", ""))
+        else:
+            out.append(Line(f"SCIM read: not available ({row.get('why', 'no reason given')})", "n/a", "", ""))
     return out
 
 

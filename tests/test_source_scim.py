@@ -156,7 +156,7 @@ def read(source_config: ScimSourceConfig, **kwargs: Any) -> tuple[DesiredState, 
 def test_pages_clamped_by_the_server_are_all_read(scim_server: ScimServer) -> None:
     # 25 users; the server lowers count=500 to 10 without saying so: 3 pages, followed by itemsPerPage
     state, requests = read(config(scim_server, groups=None))
-    assert sorted(u.identity.email for u in state.users.values()) == sorted(u[3][0] for u in SEED_USERS)
+    assert sorted(str(u.identity.email) for u in state.users.values()) == sorted(u[3][0] for u in SEED_USERS)
     assert requests == 3 == -(-len(SEED_USERS) // MAX_RESULTS)
     small, requests = read(config(scim_server, groups=None, page_size=4))
     assert set(small.users) == set(state.users) and requests == -(-len(SEED_USERS) // 4)
@@ -189,7 +189,7 @@ def test_include_map_and_filters_go_to_the_server(scim_server: ScimServer) -> No
     assert state.users["ext-user05"].fact == "scim active=false"
 
 
-# ---------------------------------------------------------------------------------------- failures: one line, nothing planned
+# ------------------------------------------------------------------------------ failures: one line, nothing planned
 
 
 def test_a_bad_token_names_the_source_request_and_fix(idp: ScimServer, sim_url: str, tmp_path: Path) -> None:
@@ -226,7 +226,7 @@ def _html(request: Request) -> Response:
 
 def test_an_html_answer_from_a_proxy_is_an_error(idp: ScimServer, tmp_path: Path) -> None:
     proxy = Starlette(routes=[Route("/{path:path}", _html)])
-    with running(proxy) as url, running() as sim_url:  # type: ignore[arg-type]
+    with running(proxy) as url, running() as sim_url:
         run = example(tmp_path, sim_url, idp)
         code, output = run("plan", SCIM_URL=f"{url}/scim/v2")
     assert code == 1, output
@@ -312,3 +312,15 @@ def test_settings_are_checked_before_any_request(tmp_path: Path) -> None:
                  "d.yaml:10:13: unknown key 'filtre' in sources.idp.users; did you mean 'filter'?"):
         assert line in result.output, result.output
     assert "abc" not in result.output
+
+
+@pytest.mark.slow
+def test_the_bench_section_reads_a_seeded_server_the_same_at_any_concurrency() -> None:
+    from bench import scim_bench
+    from bench.report import lines
+
+    row = scim_bench.run(users=60, groups=6, max_results=10)
+    assert (row["users"], row["groups"], row["memberships"]) == (60, 6, 240) and row["same_result"]
+    assert row["requests"] == 6 + 1  # 60 users in pages of 10; 6 groups (members in the list) in one page
+    assert any(line.what.startswith("SCIM read of 60 users (240 memberships, 7 requests")
+               for line in lines({"scim": row}))
