@@ -322,5 +322,5 @@ def test_the_bench_section_reads_a_seeded_server_the_same_at_any_concurrency() -
     row = scim_bench.run(users=60, groups=6, max_results=10)
     assert (row["users"], row["groups"], row["memberships"]) == (60, 6, 240) and row["same_result"]
     assert row["requests"] == 6 + 1  # 60 users in pages of 10; 6 groups (members in the list) in one page
-    assert any(line.what.startswith("SCIM read of 60 users (240 memberships, 7 requests")
+    assert any(line.what.startswith("SCIM read of 60 users (240 memberships, 7 requests, reader CPU")
                for line in lines({"scim": row}))
