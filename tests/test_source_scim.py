@@ -324,3 +324,44 @@ def test_the_bench_section_reads_a_seeded_server_the_same_at_any_concurrency() -
     assert row["requests"] == 6 + 1  # 60 users in pages of 10; 6 groups (members in the list) in one page
     assert any(line.what.startswith("SCIM read of 60 users (240 memberships, 7 requests, reader CPU")
                for line in lines({"scim": row}))
+
+
+class Omitting:
+    """A SCIM server whose group list omits `members` (as many do): each group's members are read alone;
+    `inner` is outside the `groups.filter` and reached only as a member of `outer`."""
+
+    LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.members = {"outer": [{"value": "u1", "type": "User"}, {"value": "inner", "type": "Group"}],
+                        "inner": [{"value": "u2"}, {"value": "outer", "type": "Group"}]}  # untyped, and a cycle
+
+    def users(self, request: Request) -> Response:
+        resources = [{"id": u, "userName": u, "active": True, "emails": [{"value": f"{u}@example.com"}]}
+                     for u in ("u1", "u2", "u3")]
+        return JSONResponse({"schemas": [self.LIST], "totalResults": 3, "startIndex": 1, "itemsPerPage": 3,
+                             "Resources": resources})
+
+    def groups(self, request: Request) -> Response:
+        assert request.query_params["filter"] == 'displayName eq "outer"'
+        return JSONResponse({"schemas": [self.LIST], "totalResults": 1, "startIndex": 1, "itemsPerPage": 1,
+                             "Resources": [{"id": "outer", "displayName": "outer"}]})
+
+    def group(self, request: Request) -> Response:
+        gid = request.path_params["gid"]
+        self.paths.append(f"{gid}?{request.url.query}")
+        return JSONResponse({"id": gid, "members": self.members[gid]})
+
+
+def test_members_omitted_from_the_list_are_read_per_group_and_nested_outside_the_filter() -> None:
+    omitting = Omitting()
+    server = Starlette(routes=[Route("/v2/Users", omitting.users), Route("/v2/Groups", omitting.groups),
+                               Route("/v2/Groups/{gid}", omitting.group)])
+    source_config = ScimSourceConfig(name="idp", url="http://scim.test/v2", token=Secret("t", "${T}"),
+                                     groups=ScimGroupsConfig(filter='displayName eq "outer"'))
+    state, requests = read(source_config, transport=httpx.ASGITransport(app=server))
+    assert sorted(omitting.paths) == ["inner?attributes=members", "outer?attributes=members"]  # each once
+    assert requests == 4
+    assert {k: sorted(u.groups) for k, u in state.users.items()} == {
+        "u1@example.com": ["outer"], "u2@example.com": ["outer"], "u3@example.com": []}
