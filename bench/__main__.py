@@ -1,8 +1,8 @@
 """`make bench` (`python -m bench`): SPEC §11's performance table, printed and written to bench/results.json.
 
 Sections: plan (a), apply under a rate limit (b), serialized DC deletions (c), planner alone (d),
-LDAP read (e), Okta source read (f). `--scale smoke` runs every section at toy sizes in seconds
-(tests/test_bench_smoke.py).
+LDAP read (e), Entra ID (f), Okta (g) and SCIM (h) source reads. `--scale smoke` runs every section at toy
+sizes in seconds (tests/test_bench_smoke.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 from bench import apply_bench, desired, plan_bench, planner, report, simproc
 
 log = logging.getLogger("bench")
-SECTIONS = ("plan", "apply", "delete", "planner", "ldap", "entra", "okta")
+SECTIONS = ("plan", "apply", "delete", "planner", "ldap", "entra", "okta", "scim")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,7 @@ class Scale:
     repeat: int
     entra: tuple[int, int, int] = (100_000, 2_000, 400_000)  # users, groups, memberships of the Entra tenant
     okta: tuple[int, int, int, float] = (100_000, 2_000, 400_000, 25.0)  # users, groups, memberships, latency ms
+    scim: tuple[int, int, int] = (10_000, 200, 1000)  # users, groups, the server's page size
 
 
 FULL = Scale(
@@ -61,6 +62,7 @@ SMOKE = Scale(
     repeat=1,
     entra=(300, 12, 1_200),
     okta=(300, 12, 1_200, 2.0),
+    scim=(60, 6, 10),
 )
 
 
@@ -122,6 +124,14 @@ def _okta(scale: Scale, work: Path) -> dict[str, Any]:
     users, groups, memberships, latency_ms = scale.okta
     log.info("okta source read of %d users ...", users)
     return okta_bench.run(users, groups, memberships, latency_ms=latency_ms, workdir=work)
+def _scim(scale: Scale) -> dict[str, Any]:
+    from bench import scim_bench
+
+    users, groups, page = scale.scim
+    try:
+        return scim_bench.run(users=users, groups=groups, max_results=page)
+    except Exception as exc:  # scim2-server missing, etc.: a row saying why, not a crashed benchmark
+        return {"available": False, "why": f"{type(exc).__name__}: {exc}"[:300]}
 
 
 def run(scale: Scale, sections: Sequence[str], work: Path, out: Path | None = None) -> dict[str, Any]:
@@ -144,6 +154,8 @@ def run(scale: Scale, sections: Sequence[str], work: Path, out: Path | None = No
             results["entra"] = _entra(scale)
         elif name == "okta":
             results["okta"] = _okta(scale, work)
+        elif name == "scim":
+            results["scim"] = _scim(scale)
         timings[name] = round(time.perf_counter() - started, 1)
         results["section_seconds"] = timings
         if out is not None:  # a later section failing keeps what was measured

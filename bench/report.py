@@ -100,6 +100,15 @@ def lines(results: Mapping[str, Any]) -> list[Line]:
                         "(reported)", "" if row["same_read"] else "MISS"))
         out.append(Line("Okta read: peak RSS of the reader", f"{fast['peak_rss_mb']:.0f} MB", f"<= {PLAN_MB:.0f} MB",
                         _verdict(fast["peak_rss_mb"] <= PLAN_MB)))
+    if "scim" in results:
+        row = results["scim"]
+        if "wall_seconds" in row:
+            what = (f"SCIM read of {row['users']} users ({row['memberships']} memberships, {row['requests']} requests, "
+                    f"reader CPU {row['reader_cpu_seconds']:.1f} s, peak RSS {row['peak_rss_mb']} MB; "
+                    f"concurrency 1: {row['wall_seconds_concurrency_1']:.2f} s)")
+            out.append(Line(what, f"{row['wall_seconds']:.2f} s", "(reported)", ""))
+        else:
+            out.append(Line(f"SCIM read: not available ({row.get('why', 'no reason given')})", "n/a", "", ""))
     return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from reconcile.config.checks import ldap_problems
 from reconcile.config.format import CLOUD_SOURCE, CSV, DC_SOURCE, LDAP
 from reconcile.config.idp_entra import ENTRA_SOURCE, EntraSourceConfig
+from reconcile.config.idp_scim import SCIM, ScimSourceConfig
 from reconcile.config.okta import OKTA
 from reconcile.config.registry import Kind, Registry
 from reconcile.settings import CloudSourceConfig, CsvSourceConfig, DcSourceConfig, LdapSourceConfig
@@ -48,6 +49,10 @@ def _okta(config: OktaSourceConfig) -> Source:
     from reconcile.sources.okta.source import OktaSource
 
     return OktaSource(config)
+def _scim(config: ScimSourceConfig) -> Source:
+    from reconcile.sources.scim import ScimSource
+
+    return ScimSource(config)
 
 
 SOURCES: Registry[Source] = Registry("source")
@@ -57,3 +62,4 @@ SOURCES.register(Kind("confluence-dc", DC_SOURCE, DcSourceConfig, _confluence_dc
 SOURCES.register(Kind("atlassian-cloud", CLOUD_SOURCE, CloudSourceConfig, _atlassian_cloud))
 SOURCES.register(Kind("entra-id", ENTRA_SOURCE, EntraSourceConfig, _entra_id))
 SOURCES.register(Kind("okta", OKTA, OktaSourceConfig, _okta))
+SOURCES.register(Kind("scim", SCIM, ScimSourceConfig, _scim))

@@ -1,0 +1,164 @@
+"""`ScimClient`: GET requests to a SCIM 2.0 server, its errors as one-line SourceErrors, and every page of
+a list read by startIndex/count (RFC 7644 §3.4.2.4) — concurrently, and complete or not at all.
+
+A list is complete when its pages cover 1..totalResults with distinct ids and an unchanging total; a
+server that stops advancing, repeats items or changes its total mid-read fails the read (fail closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from reconcile.config.idp_scim import ScimSourceConfig
+from reconcile.errors import SourceError
+from reconcile.http import Backoff, Clock, ErrorKinds, HttpClient, bearer, error_for, safe_url
+
+log = logging.getLogger(__name__)
+
+SCIM_JSON = "application/scim+json"
+LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+Resource = dict[str, Any]
+T = TypeVar("T")
+
+
+async def all_of(*aws: Awaitable[T]) -> list[T]:
+    """`asyncio.gather`, but a failure cancels the others: no request keeps running behind an error."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    start: int
+    total: int
+    resources: list[Resource]
+
+
+class ScimClient:
+    """Reads one SCIM server for source `config.name`; only GET is ever sent (a source never writes)."""
+
+    def __init__(self, config: ScimSourceConfig, *, transport: httpx.AsyncBaseTransport | None = None,
+                 backoff: Backoff | None = None, clock: Clock | None = None) -> None:
+        self.config = config
+        self.where = f"source '{config.name}' (scim)"
+        kinds = ErrorKinds(error=self._error, url_setting=f"sources.{config.name}.url")
+        self.http = HttpClient(config.url, auth=bearer(config.token), settings=config.http, errors=kinds,
+                               headers={"Accept": f"{SCIM_JSON}, application/json"}, transport=transport,
+                               backoff=backoff, clock=clock)
+
+    def _error(self, message: str, *, status: int | None = None, hint: str | None = None) -> Exception:
+        return SourceError(f"{self.where}: {message}", hint=hint)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    @property
+    def requests(self) -> int:
+        return self.http.requests
+
+    # ------------------------------------------------------------------------------------------ one GET
+
+    async def get(self, path: str, params: Mapping[str, Any], *, setting: str) -> Resource:
+        """The JSON object `GET path` answers with 200; SourceError for anything else. `setting` is the
+        key that decided the request (`users.filter`), named in the hint of a 400."""
+        response = await self.http.request("GET", path, params=params)
+        await response.aread()
+        if response.status_code != 200:
+            raise error_for(response, self._what_to_do(response, setting), self.http.errors)
+        url = f"GET {safe_url(response.request.url)} -> 200"
+        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        try:
+            body = response.json()
+        except ValueError:
+            raise SourceError(f"{self.where}: {url}: the server answered {kind or 'an unnamed type'}, not SCIM JSON "
+                              "(a proxy or a login page?)",
+                              hint=f"check sources.{self.config.name}.url: it must be the SCIM base URL "
+                              "(…/Users is under it), reachable without a proxy login") from None
+        if not isinstance(body, dict):
+            raise SourceError(f"{self.where}: {url}: the answer is JSON but not a SCIM resource or list",
+                              hint=f"check sources.{self.config.name}.url: it must be the SCIM base URL")
+        return body
+
+    def _what_to_do(self, response: httpx.Response, setting: str) -> str:
+        name = self.config.name
+        status = response.status_code
+        if status == 401:
+            return (f"the server refused the bearer token of sources.{name} ({self.config.token.reference}): "
+                    "set it to a valid token for this SCIM server")
+        if status == 403:
+            return f"the token of sources.{name} may not read this; give its client read access to Users and Groups"
+        if status == 400:
+            return f"fix sources.{name}.{setting} (SCIM filter syntax, RFC 7644 §3.4.2.2; attributes the server knows)"
+        if status == 404:
+            return (f"check sources.{name}.url (the SCIM base, e.g. https://idp.example.com/scim/v2); a group "
+                    "deleted while it was read: run again")
+        if 300 <= status < 400:
+            return (f"check sources.{name}.url: the server redirects ({response.headers.get('location', '?')}); "
+                    "give the URL it redirects to, or the SCIM base past any login")
+        return "the SCIM server is failing; try again later (nothing was planned)"
+
+    # ------------------------------------------------------------------------------------------ lists
+
+    async def _page(self, path: str, params: Mapping[str, Any], start: int, setting: str) -> _Page:
+        query = {**params, "startIndex": start, "count": self.config.page_size}
+        body = await self.get(path, query, setting=setting)
+        url = f"GET {self.http.url(path)} (startIndex={start})"
+        total, resources = body.get("totalResults"), body.get("Resources", [])
+        if LIST_RESPONSE not in (body.get("schemas") or ()) or not isinstance(total, int) or total < 0 or \
+                not isinstance(resources, list) or not all(isinstance(r, dict) for r in resources):
+            raise SourceError(f"{self.where}: {url}: the answer is not a SCIM ListResponse (no totalResults "
+                              "or Resources)",
+                              hint=f"check sources.{self.config.name}.url: it must be the SCIM base URL")
+        echoed = body.get("startIndex", start)
+        if resources and echoed != start:
+            raise SourceError(f"{self.where}: {url}: the server answered startIndex={echoed}; it does not page "
+                              "by startIndex, so its lists cannot be read completely",
+                              hint="nothing was planned; ask the SCIM server's vendor about RFC 7644 paging")
+        return _Page(start, total, resources)
+
+    async def list(self, path: str, params: Mapping[str, Any], *, setting: str) -> list[Resource]:
+        """Every resource of `GET path`, in the server's order. The first page shows the server's page size
+        (it may lower `count`); the other pages are then read concurrently, and any gap they leave (a
+        server that lowers it further) is read in order. Raises SourceError rather than return a part."""
+        first = await self._page(path, params, 1, setting)
+        total, step = first.total, len(first.resources)
+        pages = {1: first}
+        if step and total > step:
+            rest = await all_of(*(self._page(path, params, s, setting) for s in range(1 + step, total + 1, step)))
+            pages.update((p.start, p) for p in rest)
+        out: list[Resource] = []
+        seen: set[str] = set()
+        start = 1
+        while start <= total:
+            page = pages.get(start) or await self._page(path, params, start, setting)
+            where = f"GET {self.http.url(path)} (startIndex={start})"
+            if page.total != total:
+                raise SourceError(f"{self.where}: {where}: totalResults changed from {total} to {page.total} "
+                                  "while the list was read", hint="the directory changed mid-read; run again")
+            if not page.resources:
+                raise SourceError(f"{self.where}: {where}: no resources at {start} of {total}; the server stopped "
+                                  "advancing before the end of the list", hint="nothing was planned; run again, or "
+                                  f"lower sources.{self.config.name}.page_size if the server cuts pages short")
+            for resource in page.resources:
+                rid = str(resource.get("id", ""))
+                if not rid or rid in seen:
+                    what = f"id {rid!r} twice" if rid else "a resource without an id"
+                    raise SourceError(f"{self.where}: {where}: {what} in the list: items moved between pages "
+                                      "while it was read",
+                                      hint="the directory changed mid-read; run again")
+                seen.add(rid)
+            out += page.resources
+            start += len(page.resources)
+        log.info("%s: %s: %d resources in %d pages", self.where, path, len(out), len(pages))
+        return out
