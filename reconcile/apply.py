@@ -111,7 +111,17 @@ async def _plan_and_state(
 
         desired = await gather_desired(config)
     actual = await target.fetch(config.scope, progress)
-    plan = diff(desired, actual, scope=config.scope, policy=config.policy, target=target.describe(), now=now)
+    policy = config.policy
+    impacts = None
+    if policy.delete_guard is not None:
+        # Plan once without the guard to learn the delete candidates, read their footprint only, then
+        # plan with it: the planner stays pure, and nobody else's spaces or content are read.
+        unguarded = diff(desired, actual, scope=config.scope, policy=replace(policy, delete_guard=None),
+                         target=target.describe(), now=now)
+        candidates = [actual.users[a.subject.ref] for a in unguarded.actions if a.kind is ActionKind.DELETE]
+        impacts = await target.impact(candidates) if candidates else {}
+    plan = diff(desired, actual, scope=config.scope, policy=policy, target=target.describe(), now=now,
+                impacts=impacts)
     check_supported(plan, target)
     return desired, replace(plan, created_at=journal_now()), actual
 
@@ -299,6 +309,26 @@ async def execute(
     )
 
 
+def _with_undo(result: ApplyResult, prepared: Prepared, state_dir: Path) -> ApplyResult:
+    """Write the undo plan of every change the journal records as done by this plan's current apply
+    (all runs of it, --limit and resumes included) and the ones confirmed done after an interruption."""
+    from reconcile.undo import build_undo, write_undo
+
+    plan = prepared.plan
+    done = Journal(state_dir, plan.digest).read().done | {a.id for a in prepared.confirmed}
+    fingerprint = result.residual.actual_fingerprint if result.residual is not None else ""
+    undo = build_undo(plan, (a for a in plan.actions if a.id in done), created_at=journal_now(),
+                      actual_fingerprint=fingerprint)
+    if undo is None:
+        return result
+    try:
+        path = write_undo(state_dir, undo)
+    except OSError as exc:  # the changes are made: say so, and keep the apply's own outcome
+        log.warning("could not write the undo plan to %s: %s", state_dir, exc)
+        return replace(result, undo=undo)
+    return replace(result, undo=undo, undo_path=str(path))
+
+
 async def apply(
     prepared: Prepared, config: Config, target: Target, *, state_dir: Path, audit: AuditLog,
     context: AuditContext, limit: int | None = None, report: Report | None = None,
@@ -309,11 +339,13 @@ async def apply(
     residual: Plan | None = None
     when = prepared.plan.evaluated_at  # the plan's own time, so its decisions are the ones compared
     try:
-        if when is not None:
+        # An undo plan is not derived from the desired state: comparing with it would show the plan undone
+        if when is not None and not prepared.plan.undoes:
             _, residual = await make_plan(config, target, now=when, desired=prepared.desired)
     except ReconcileError as exc:
         log.warning("could not re-read the target to check for residual drift: %s", exc)
     result = replace(result, residual=residual)
+    result = _with_undo(result, prepared, state_dir)
     if result.failures:
         raise ActionsFailed(failure_message(result), result=result)
     return result
