@@ -25,7 +25,7 @@ class Impact:
     @staticmethod
     def unread(why: str) -> Impact:
         """Nothing could be read, for one reason."""
-        return Impact(unknown={c: why for c in GuardCondition})
+        return Impact(unknown=dict.fromkeys(GuardCondition, why))
 
 
 @dataclass(frozen=True, slots=True)

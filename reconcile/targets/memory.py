@@ -42,8 +42,8 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import replace
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, assert_never
 
