@@ -127,15 +127,14 @@ async def prepare_undo(undo: Plan, config: Config, target: Target, *, state_dir:
     """Check an undo plan against a fresh reading: each action runs only if the state is still what the
     apply left; the others are skipped and reported. Resumes from the undo plan's own journal."""
     from reconcile.apply import Prepared, Skipped, check_supported
-    from reconcile.journal import Journal, JournalView
+    from reconcile.journal import Journal
 
     check_supported(undo, target)
     undo.check_limits(config.policy.limits, force=force)
     actual = await target.fetch(config.scope, progress)
     view = Journal(state_dir, undo.digest).read()
-    restart = view.complete(undo) or not view.lines
-    if restart:
-        view = JournalView.empty()
+    # Unlike a plan, a completed undo is not a change that can recur: applying it again finds it done.
+    restart = not view.lines
     uncertain = view.in_flight | set(view.failed)
     skipped: list[Skipped] = []
     run: list[Action] = []
