@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 from typer.testing import CliRunner
 
 from reconcile.cli import app
 from reconcile.model import Status
 from reconcile.plan import Action, ActionKind, Plan, Subject
 from reconcile.precondition import Precondition
+from reconcile.report import SCHEMA
 from reconcile.sim.app import build_app
 from reconcile.sim.scenario import parse_scenario
 from reconcile.sim.server import running
@@ -155,10 +157,13 @@ def test_an_undo_action_whose_subject_changed_since_is_skipped_and_reported(tmp_
 
 def test_deletes_are_listed_as_irreversible_and_an_edited_undo_plan_is_refused(tmp_path: Path) -> None:
     world, _ = memory(tmp_path, absent="delete")
-    code, output = cli(tmp_path, "apply", "--auto-approve")
+    code, output = cli(tmp_path, "apply", "--auto-approve", "--report", str(tmp_path / "report.json"))
     assert code == 0, output
     assert "2 change(s) cannot be undone: see its warnings" in output
     path, digest = undo_command(output)
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(SCHEMA).validate(report)
+    assert report["apply"]["undo_plan"] == {"path": path, "digest": digest}
     undo = Plan.loads(Path(path).read_text(encoding="utf-8"))
     assert [(w.kind, w.subject) for w in undo.warnings] == [("irreversible", "bob"), ("irreversible", "carol")]
     assert [a.describe() for a in undo.actions] == ["add alice (u-alice) to team-a",
@@ -172,7 +177,7 @@ def test_deletes_are_listed_as_irreversible_and_an_edited_undo_plan_is_refused(t
 
 
 def test_an_apply_in_steps_leaves_one_undo_plan_for_all_of_it(tmp_path: Path) -> None:
-    world, desired = memory(tmp_path)
+    world, _ = memory(tmp_path)
     before = people(world)
     code, output = cli(tmp_path, "plan", "--out", str(tmp_path / "plan.json"))
     assert code == 0, output
