@@ -40,8 +40,8 @@ def _refused(client: HttpClient, method: str, path: str, status: int) -> str:
     return f"{method} {client.url(path)} -> {status}"
 
 
-async def read_impacts(client: HttpClient, users: Sequence[User], *, live_usernames: Iterable[str]
-                       ) -> dict[str, Impact]:
+async def read_impacts(client: HttpClient, users: Sequence[User], *, live_usernames: Iterable[str],
+                       display_names: Iterable[str] = ()) -> dict[str, Impact]:
     """The footprint of each user, by ref: one read of the space list, one of each global space's
     permissions, one per-user permission read where a space has a single direct administrator, and
     one CQL count per user."""
@@ -52,6 +52,7 @@ async def read_impacts(client: HttpClient, users: Sequence[User], *, live_userna
         spaces, spaces_why = None, str(exc).splitlines()[0]
     single, admins_why = await _single_admin_spaces(client, spaces) if spaces is not None else ([], spaces_why)
     shared = frozenset(live_usernames)
+    names = frozenset(display_names)
     counts = await all_of(*(_content(client, u, shared) for u in users))
     out: dict[str, Impact] = {}
     for user, (content, content_why) in zip(users, counts, strict=True):
@@ -65,7 +66,7 @@ async def read_impacts(client: HttpClient, users: Sequence[User], *, live_userna
         if admins_why:
             unknown[GuardCondition.SOLE_SPACE_ADMIN] = admins_why
         else:
-            sole, why = await _sole_admin_of(client, single, user)
+            sole, why = await _sole_admin_of(client, single, user, names)
             if why:
                 unknown[GuardCondition.SOLE_SPACE_ADMIN] = why
         if content_why:
@@ -83,15 +84,18 @@ def _personal(spaces: list[_Space], user: User) -> str | None:
     return mine[0] if mine else None
 
 
-async def _single_admin_spaces(client: HttpClient, spaces: list[_Space]) -> tuple[list[str], str]:
-    """Keys of the non-personal spaces with exactly one direct user `administer` grant; or why unknown.
+async def _single_admin_spaces(client: HttpClient, spaces: list[_Space]
+                               ) -> tuple[list[tuple[str, str | None]], str]:
+    """(key, the administrator's display name) of the non-personal spaces with exactly one direct user
+    `administer` grant; or why unknown.
 
-    The space permission list names users by display name only (no userKey, as documented), so who that
-    one administrator is comes from the per-user route afterwards.
+    The space permission list names users by display name only (no userKey, as documented), so whether
+    that one administrator is a given user is asked of the per-user route afterwards, only for the
+    candidates whose display name matches (display names are not unique: the name only narrows).
     """
     shared = [s.key for s in spaces if not s.personal]
 
-    async def direct_admins(key: str) -> int | str:
+    async def direct_admins(key: str) -> list[str | None] | str:
         path = f"{SPACES}/{quote(key, safe='')}/permissions"
         response = await client.request("GET", path)
         if not response.is_success:
@@ -99,13 +103,14 @@ async def _single_admin_spaces(client: HttpClient, spaces: list[_Space]) -> tupl
         grants = response.json()
         if not isinstance(grants, list):
             return f"GET {client.url(path)}: not a list of permissions"
-        return sum(1 for g in grants if _grant(g) == ("user", ADMINISTER))
+        return [_shown(g) for g in grants if _grant(g) == ("user", ADMINISTER)]
 
     found = await all_of(*(direct_admins(k) for k in shared))
     problems = [f for f in found if isinstance(f, str)]
     if problems:
         return [], problems[0]
-    return [k for k, n in zip(shared, found, strict=True) if n == 1], ""
+    return [(k, names[0]) for k, names in zip(shared, found, strict=True)
+            if not isinstance(names, str) and len(names) == 1], ""
 
 
 def _grant(item: Any) -> tuple[str, str] | None:
@@ -117,7 +122,18 @@ def _grant(item: Any) -> tuple[str, str] | None:
     return str(subject.get("type")), str(operation.get("operationKey"))
 
 
-async def _sole_admin_of(client: HttpClient, single: list[str], user: User) -> tuple[tuple[str, ...], str]:
+def _shown(item: Mapping[str, Any]) -> str | None:
+    name = (item.get("subject") or {}).get("displayName")
+    return str(name) if name else None
+
+
+async def _sole_admin_of(client: HttpClient, single: list[tuple[str, str | None]], user: User,
+                         known: frozenset[str]) -> tuple[tuple[str, ...], str]:
+    # Skipped only when the one grant shows the display name of another user the site lists: a name in
+    # another format, or none, is asked (the safe direction: a missed sole admin would be deleted).
+    asked = [k for k, shown in single
+             if shown is None or user.display_name is None or shown == user.display_name or shown not in known]
+
     async def administers(key: str) -> bool | str:
         path = f"{SPACES}/{quote(key, safe='')}/permissions/user/{quote(user.ref, safe='')}"
         response = await client.request("GET", path)
@@ -126,11 +142,11 @@ async def _sole_admin_of(client: HttpClient, single: list[str], user: User) -> t
         grants = response.json()
         return isinstance(grants, list) and any(_grant(g) == ("user", ADMINISTER) for g in grants)
 
-    found = await all_of(*(administers(k) for k in single))
+    found = await all_of(*(administers(k) for k in asked))
     problems = [f for f in found if isinstance(f, str)]
     if problems:
         return (), problems[0]
-    return tuple(k for k, yes in zip(single, found, strict=True) if yes is True), ""
+    return tuple(k for k, yes in zip(asked, found, strict=True) if yes is True), ""
 
 
 async def _content(client: HttpClient, user: User, live: frozenset[str]) -> tuple[int, str]:
@@ -139,7 +155,8 @@ async def _content(client: HttpClient, user: User, live: frozenset[str]) -> tupl
         return 0, "no username to search by"
     if user.unsynced and user.username in live:
         return 0, f"the username {user.username!r} also names a live user, whose content CQL would count"
-    cql = f'creator = "{user.username}" and type in (page, blogpost)'
+    quoted = user.username.replace("\\", "\\\\").replace('"', '\\"')  # a name cannot end the CQL string
+    cql = f'creator = "{quoted}" and type in (page, blogpost)'
     response = await client.request("GET", SEARCH, params={"cql": cql, "limit": 1})
     if not response.is_success:
         return 0, _refused(client, "GET", SEARCH, response.status_code)

@@ -179,7 +179,8 @@ class ConfluenceDcTarget:
 
     async def impact(self, users: Sequence[User]) -> Mapping[str, Impact]:
         live = (u.username for u in self._users.values() if u.username and not u.unsynced)
-        return await read_impacts(self.client, users, live_usernames=live)
+        shown = (u.display_name for u in self._users.values() if u.display_name)
+        return await read_impacts(self.client, users, live_usernames=live, display_names=shown)
 
     # -- perform ---------------------------------------------------------------------------------
 
