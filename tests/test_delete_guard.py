@@ -216,3 +216,24 @@ def test_judge_orders_evidence_and_reads_nothing_as_unknown() -> None:
     assert judge(guard, full).evidence == ("personal space ~a", "sole admin of X, Y", "1 page")
     only = DeleteGuard(when=frozenset({GuardCondition.CONTENT_CREATED}), content_over=1)
     assert judge(only, full) == judge(only, Impact())  # not above content_over, other facts not asked
+
+
+@pytest.mark.parametrize(("guard", "kind"), [("{}", ActionKind.DISABLE), ("{unknown: allow}", ActionKind.DELETE)])
+def test_cloud_facts_are_unknown_so_the_guard_blocks_unless_allowed(tmp_path: Path, guard: str,
+                                                                   kind: ActionKind) -> None:
+    desired = tmp_path / "cloud"
+    shutil.copytree(REPO / "desired" / "examples" / "atlassian-cloud", desired)
+    with running(build_app()) as url:
+        target = desired / "target.yaml"
+        text = target.read_text(encoding="utf-8").replace("http://127.0.0.1:8990", url)
+        target.write_text(text.replace("  absent: disable", f"  absent: delete\n  delete_guard: {guard}"),
+                          encoding="utf-8")
+        result = CliRunner().invoke(app, ["--desired", str(desired), "--state-dir", str(tmp_path / "state"),
+                                          "plan", "--out", str(tmp_path / "plan.json")],
+                                    env={"NO_COLOR": "1", "ATLASSIAN_ORG_ID": "3f2a9c1e-7b4d-4e6f-9a8b-1c2d3e4f5a6b",
+                                         "ATLASSIAN_ADMIN_KEY": "sim-cloud-admin-key"})
+    assert result.exit_code == 0, result.output
+    plan = Plan.loads((tmp_path / "plan.json").read_text(encoding="utf-8"))
+    bob = next(a for a in plan.actions if a.subject.identity == "bob@acme.example")
+    assert bob.kind is kind
+    assert "personal space unknown (the atlassian-cloud target does not read Confluence Cloud" in bob.reason
