@@ -27,6 +27,7 @@ from reconcile.plan import Action, ActionKind, Plan, match_digest, target_label
 from reconcile.results import ActionReport, ApplyResult, Held, failure_message, holds_back, sentence
 from reconcile.settings import Config
 from reconcile.targets.base import Outcome, Progress, Result, Target
+from reconcile.undo import with_undo
 
 __all__ = [
     "ActionReport", "ApplyResult", "Approval", "Prepared", "Skipped", "apply", "check_approval",
@@ -309,26 +310,6 @@ async def execute(
     )
 
 
-def _with_undo(result: ApplyResult, prepared: Prepared, state_dir: Path) -> ApplyResult:
-    """Write the undo plan of every change the journal records as done by this plan's current apply
-    (all runs of it, --limit and resumes included) and the ones confirmed done after an interruption."""
-    from reconcile.undo import build_undo, write_undo
-
-    plan = prepared.plan
-    done = Journal(state_dir, plan.digest).read().done | {a.id for a in prepared.confirmed}
-    fingerprint = result.residual.actual_fingerprint if result.residual is not None else ""
-    undo = build_undo(plan, (a for a in plan.actions if a.id in done), created_at=journal_now(),
-                      actual_fingerprint=fingerprint)
-    if undo is None:
-        return result
-    try:
-        path = write_undo(state_dir, undo)
-    except OSError as exc:  # the changes are made: say so, and keep the apply's own outcome
-        log.warning("could not write the undo plan to %s: %s", state_dir, exc)
-        return replace(result, undo=undo)
-    return replace(result, undo=undo, undo_path=str(path))
-
-
 async def apply(
     prepared: Prepared, config: Config, target: Target, *, state_dir: Path, audit: AuditLog,
     context: AuditContext, limit: int | None = None, report: Report | None = None,
@@ -345,7 +326,7 @@ async def apply(
     except ReconcileError as exc:
         log.warning("could not re-read the target to check for residual drift: %s", exc)
     result = replace(result, residual=residual)
-    result = _with_undo(result, prepared, state_dir)
+    result = with_undo(result, prepared, state_dir)
     if result.failures:
         raise ActionsFailed(failure_message(result), result=result)
     return result

@@ -5,20 +5,26 @@ the desired state (which still wants the change undone), so each action is check
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconcile.journal import Journal
+from reconcile.journal import now as journal_now
 from reconcile.model import ActualState, DesiredState, Scope, Status
 from reconcile.plan import Action, ActionKind, Plan, Subject, Warning, WarningKind, order
 from reconcile.precondition import Precondition
 
 if TYPE_CHECKING:
-    from reconcile.apply import Prepared, Skipped
+    from reconcile.apply import ApplyResult, Prepared, Skipped
     from reconcile.settings import Config
     from reconcile.targets.base import Progress, Target
+
+log = logging.getLogger(__name__)
 
 # What the fallback below reverses by name: a kind planned by the inactivity policy (a removal from a
 # licence-granting group, `group` naming it), undone by adding the user back to that group.
@@ -97,6 +103,24 @@ def write_undo(state_dir: Path, undo: Plan) -> Path:
     return path
 
 
+def with_undo(result: ApplyResult, prepared: Prepared, state_dir: Path) -> ApplyResult:
+    """Write the undo plan of every change the journal records as done by this plan's current apply
+    (all runs of it, --limit and resumes included) and the ones confirmed done after an interruption."""
+    plan = prepared.plan
+    done = Journal(state_dir, plan.digest).read().done | {a.id for a in prepared.confirmed}
+    fingerprint = result.residual.actual_fingerprint if result.residual is not None else ""
+    undo = build_undo(plan, (a for a in plan.actions if a.id in done), created_at=journal_now(),
+                      actual_fingerprint=fingerprint)
+    if undo is None:
+        return result
+    try:
+        path = write_undo(state_dir, undo)
+    except OSError as exc:  # the changes are made: say so, and keep the apply's own outcome
+        log.warning("could not write the undo plan to %s: %s", state_dir, exc)
+        return replace(result, undo=undo)
+    return replace(result, undo=undo, undo_path=str(path))
+
+
 def check_action(action: Action, actual: ActualState, scope: Scope) -> str | None:
     """Why an undo action must not run on the state read now; None: its precondition holds.
 
@@ -127,7 +151,6 @@ async def prepare_undo(undo: Plan, config: Config, target: Target, *, state_dir:
     """Check an undo plan against a fresh reading: each action runs only if the state is still what the
     apply left; the others are skipped and reported. Resumes from the undo plan's own journal."""
     from reconcile.apply import Prepared, Skipped, check_supported
-    from reconcile.journal import Journal
 
     check_supported(undo, target)
     undo.check_limits(config.policy.limits, force=force)
