@@ -27,6 +27,7 @@ from reconcile.plan import Action, ActionKind, Plan, match_digest, target_label
 from reconcile.results import ActionReport, ApplyResult, Held, failure_message, holds_back, sentence
 from reconcile.settings import Config
 from reconcile.targets.base import Outcome, Progress, Result, Target
+from reconcile.undo import with_undo
 
 __all__ = [
     "ActionReport", "ApplyResult", "Approval", "Prepared", "Skipped", "apply", "check_approval",
@@ -111,7 +112,17 @@ async def _plan_and_state(
 
         desired = await gather_desired(config)
     actual = await target.fetch(config.scope, progress)
-    plan = diff(desired, actual, scope=config.scope, policy=config.policy, target=target.describe(), now=now)
+    policy = config.policy
+    impacts = None
+    if policy.delete_guard is not None:
+        # Plan once without the guard to learn the delete candidates, read their footprint only, then
+        # plan with it: the planner stays pure, and nobody else's spaces or content are read.
+        unguarded = diff(desired, actual, scope=config.scope, policy=replace(policy, delete_guard=None),
+                         target=target.describe(), now=now)
+        candidates = [actual.users[a.subject.ref] for a in unguarded.actions if a.kind is ActionKind.DELETE]
+        impacts = await target.impact(candidates) if candidates else {}
+    plan = diff(desired, actual, scope=config.scope, policy=policy, target=target.describe(), now=now,
+                impacts=impacts)
     check_supported(plan, target)
     return desired, replace(plan, created_at=journal_now()), actual
 
@@ -309,11 +320,13 @@ async def apply(
     residual: Plan | None = None
     when = prepared.plan.evaluated_at  # the plan's own time, so its decisions are the ones compared
     try:
-        if when is not None:
+        # An undo plan is not derived from the desired state: comparing with it would show the plan undone
+        if when is not None and not prepared.plan.undoes:
             _, residual = await make_plan(config, target, now=when, desired=prepared.desired)
     except ReconcileError as exc:
         log.warning("could not re-read the target to check for residual drift: %s", exc)
     result = replace(result, residual=residual)
+    result = with_undo(result, prepared, state_dir)
     if result.failures:
         raise ActionsFailed(failure_message(result), result=result)
     return result

@@ -14,6 +14,7 @@ from typing import assert_never
 from reconcile.digest import desired_digest, fingerprint
 from reconcile.errors import EmptySource
 from reconcile.identity import Match, known_by_email_only, match_users
+from reconcile.impact import Impact, judge
 from reconcile.model import (
     AbsentPolicy,
     ActualState,
@@ -37,7 +38,7 @@ from reconcile.plan import (
     order,
     order_warnings,
 )
-from reconcile.precondition import NO_PRECONDITION, Precondition
+from reconcile.precondition import NO_PRECONDITION, Guarded, Precondition
 from reconcile.suggest import Suggestions
 
 
@@ -49,11 +50,14 @@ def diff(
     policy: Policy,
     target: Mapping[str, str],
     now: datetime,
+    impacts: Mapping[str, Impact] | None = None,
 ) -> Plan:
     """Compute the plan that makes the in-scope actual state what the desired state says.
 
     `now` (timezone-aware) is the time the plan is evaluated at, recorded as `evaluated_at`; the
     caller supplies it (the CLI reads the clock; apply re-plans with the plan's own), never the planner.
+    `impacts` (user ref -> what deleting them would destroy) are the facts `policy.delete_guard` judges
+    deletes by; a delete candidate without one counts as unknown (reconcile/impact.py).
     """
     if now.tzinfo is None:
         raise ValueError("diff needs a timezone-aware `now`")
@@ -66,7 +70,7 @@ def diff(
         )
     matches, missing = match_users(desired, actual)
     unfound = [desired.users[k].key for k in missing if known_by_email_only(desired.users[k])]
-    planner = _Planner(actual, scope, policy, unfound_emails=unfound)
+    planner = _Planner(actual, scope, policy, unfound_emails=unfound, impacts=impacts or {})
     matched_refs = {m.user.ref for m in matches}
     for m in matches:
         planner.plan_desired(m)
@@ -138,8 +142,10 @@ def _guard_scope(desired: DesiredState, in_scope: set[str], policy: Policy) -> N
 class _Planner:
     """Accumulates actions and warnings for one diff; decisions live in its methods."""
 
-    def __init__(self, actual: ActualState, scope: Scope, policy: Policy, *, unfound_emails: list[str]) -> None:
+    def __init__(self, actual: ActualState, scope: Scope, policy: Policy, *, unfound_emails: list[str],
+                 impacts: Mapping[str, Impact]) -> None:
         self.actual = actual
+        self.impacts = impacts
         self.scope = scope
         self.policy = policy
         self.actions: list[Action] = []
@@ -305,13 +311,38 @@ class _Planner:
             )
             return
         if self._guarded(user, keys, user.label, str(kind)):
-            self._add(kind, user, user.label, f"not in the desired state (policy.absent: {policy.value})",
-                      precondition=Precondition(status=user.status))
+            reason = f"not in the desired state (policy.absent: {policy.value})"
+            if kind is ActionKind.DELETE:
+                self._delete(user, reason, Precondition(status=user.status))
+            else:
+                self._add(kind, user, user.label, reason, precondition=Precondition(status=user.status))
 
     def plan_unsynced(self, user: User) -> None:
         keys = user.keys()
         if self.policy.unsynced is not UnsyncedPolicy.DELETE or not self.scope.users.matches(*keys):
             return
         if self._guarded(user, keys, user.label, "delete the unsynced entry"):
-            self._add(ActionKind.DELETE, user, user.label,
-                      "unsynced from directory (policy.unsynced: delete)", precondition=Precondition(unsynced=True))
+            self._delete(user, "unsynced from directory (policy.unsynced: delete)", Precondition(unsynced=True))
+
+    def _delete(self, user: User, reason: str, precondition: Precondition) -> None:
+        """A delete, unless `policy.delete_guard` finds the user owns something: then a disable, with the
+        evidence as its reason and precondition (an entry that cannot be disabled: a warning)."""
+        guard = self.policy.delete_guard
+        if guard is None:
+            self._add(ActionKind.DELETE, user, user.label, reason, precondition=precondition)
+            return
+        verdict = judge(guard, self.impacts.get(user.ref))
+        evidence = ", ".join(verdict.evidence)
+        if not verdict.blocked:
+            checked = f"{evidence}, allowed (unknown: allow)" if evidence else "nothing found"
+            self._add(ActionKind.DELETE, user, user.label, f"{reason}; delete_guard: {checked}",
+                      precondition=precondition)
+            return
+        if user.unsynced or user.status is Status.DISABLED:
+            # nothing to downgrade to: an unsynced entry cannot log in, a disabled user already cannot
+            what = "unsynced entry" if user.unsynced else "disabled user"
+            self.warn(WarningKind.GUARDED, user.label,
+                      f"would delete ({reason}); kept as a {what}: {evidence} (policy.delete_guard)")
+            return
+        self._add(ActionKind.DISABLE, user, user.label, f"delete → disable: {evidence}; {reason}",
+                  precondition=Precondition(status=user.status, guarded=Guarded(verdict.evidence)))

@@ -10,7 +10,8 @@ import io
 import json
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
+from datetime import datetime
 
 from reconcile.model import ActualState, Globs, Policy, Scope, Status, User, iso_instant
 from reconcile.settings import (
@@ -225,12 +226,41 @@ def _latest(user: User) -> str:
     return iso_instant(latest) if latest is not None else ""
 
 
-def to_csv(actual: ActualState) -> str:
-    """One row per user (unsynced entries included and flagged), sorted by username/email/ref."""
+NEVER = "never"  # known, and never active (DC: listed as licensed, no login yet)
+DC_PRODUCT = "confluence"  # the one product of Confluence DC's activity: its last login
+
+
+def activity_columns(actual: ActualState, target_type: str) -> dict[str, Callable[[User], str]]:
+    """The per-product activity columns after CSV_COLUMNS: Confluence DC's `last_login`; elsewhere one
+    `last_active_<product>` per product key any user has, and Cloud's `added_to_org`."""
+    def stamp(value: datetime | None) -> str:
+        return iso_instant(value) if value is not None else ""
+
+    if target_type == "confluence-dc":
+        def login(user: User) -> str:
+            if user.last_active is None:
+                return ""  # not revealed: disabled, unlicensed, or before 9.3
+            return stamp(user.last_active.get(DC_PRODUCT)) or NEVER
+        return {"last_login": login}
+    products = sorted({p for u in actual.users.values() if u.last_active for p in u.last_active})
+    def product(key: str) -> Callable[[User], str]:
+        return lambda user: stamp(user.last_active.get(key)) if user.last_active else ""
+
+    columns = {f"last_active_{p}": product(p) for p in products}
+    if target_type == "atlassian-cloud" or any(u.added_to_org for u in actual.users.values()):
+        columns["added_to_org"] = lambda user: stamp(user.added_to_org)
+    return columns
+
+
+def to_csv(actual: ActualState, target_type: str = "") -> str:
+    """One row per user (unsynced entries included and flagged), sorted by username/email/ref; after the
+    fixed columns, the per-product last activity of `activity_columns` (what inactivity reports sell)."""
+    extra = activity_columns(actual, target_type)
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=(*CSV_COLUMNS, *extra), lineterminator="\n")
     writer.writeheader()
     groups_of = actual.groups_of()
     for user in sorted(actual.users.values(), key=lambda u: (u.label.lower(), u.ref)):
-        writer.writerow({k: cell(v) for k, v in _row(user, groups_of.get(user.ref, ())).items()})
+        row = {**_row(user, groups_of.get(user.ref, ())), **{name: value(user) for name, value in extra.items()}}
+        writer.writerow({k: cell(v) for k, v in row.items()})
     return out.getvalue()

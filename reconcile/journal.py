@@ -98,6 +98,7 @@ class JournalView:
     failed: Mapping[str, str]  # id -> message of its last failure; retried by the next apply
     closed: bool = False  # the last line closes a completed apply
     lines: int = 0  # lines of the current apply (after the last `closed` line, or of the closed one)
+    done: frozenset[str] = frozenset()  # the part of `finished` this tool changed (not already, not skipped)
 
     @staticmethod
     def empty() -> JournalView:
@@ -172,6 +173,7 @@ class Journal:
             failed={i: m for i, (e, m) in last.items() if e is Event.FAILED},
             closed=closed,
             lines=count,
+            done=frozenset(i for i, (e, _) in last.items() if e is Event.DONE),
         )
 
 

@@ -177,6 +177,7 @@ class User:
     # list of active users); empty: revealed, and never active.
     last_active: Activity | None = None
     billable: bool = True  # counts towards a licence seat when active
+    added_to_org: datetime | None = None  # Cloud `addedToOrg` (None: not said; Confluence DC has no such date)
 
     def keys(self) -> tuple[str, ...]:
         """Every identity key of this user, normalised, for glob matching."""

@@ -125,6 +125,8 @@ class WarningKind(StrEnum):
     INCOMPLETE = "incomplete"  # something the target could not read (e.g. unsynced entries without websudo)
     AMBIGUOUS = "ambiguous"  # an account that may be a desired user not found by email (email hidden)
     SOURCE = "source"  # something a source read but left out (e.g. group members that are devices)
+    GUARDED = "guarded"  # a delete policy.delete_guard kept from happening, with no disable left to do
+    IRREVERSIBLE = "irreversible"  # undo plans: a change the apply made that no action can reverse (delete)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +182,9 @@ class Plan:
     # The desired directory as given to `plan` (relative as written): `apply PLAN` reads it again.
     # Outside the digest: where the files live is not what was reviewed; their content is (desired_digest).
     desired_dir: str = ""
+    # An undo plan (reconcile/undo.py): the digest of the plan whose apply it reverses. In the digest;
+    # such a plan is applied against fresh per-action facts, not re-planned against the desired state.
+    undoes: str = ""
     tool_version: str = __version__
     format_version: int = FORMAT_VERSION
 
@@ -212,6 +217,7 @@ class Plan:
             "actions": [a.to_json() for a in self.actions],
             "warnings": [w.to_json() for w in self.warnings],
             "summary": self.summary(),
+            **({"undoes": self.undoes} if self.undoes else {}),  # absent from other plans: their digests stay
         }
 
     @property
@@ -257,6 +263,7 @@ class Plan:
                 # plans written before `evaluated_at` existed were evaluated when they were created
                 evaluated_at=_evaluated_at(data),
                 desired_dir=str(data.get("desired_dir") or ""),
+                undoes=str(data.get("undoes") or ""),
                 tool_version=str(data["tool_version"]),
                 format_version=int(data["format_version"]),
             )

@@ -54,6 +54,28 @@ class Inactive:
 
 
 @dataclass(frozen=True, slots=True)
+class Guarded:
+    """A delete the impact guard turned into `downgrade`: the facts it read (policy.delete_guard).
+
+    Recorded, and re-checked at apply by re-planning: apply reads the impact again, and when the facts
+    changed (the space got a second administrator) the action differs and the plan is stale.
+    """
+
+    evidence: tuple[str, ...]
+    downgrade: str = "disable"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"evidence": list(self.evidence), "downgrade": self.downgrade}
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> Guarded:
+        evidence = data.get("evidence")
+        if not isinstance(evidence, list):
+            raise ValueError("precondition guarded.evidence is not a list")
+        return Guarded(tuple(str(e) for e in evidence), str(data.get("downgrade") or "disable"))
+
+
+@dataclass(frozen=True, slots=True)
 class Precondition:
     """The facts an action was planned on; each None when it does not apply to the action."""
 
@@ -61,6 +83,7 @@ class Precondition:
     member: bool | None = None  # whether the user is a member of the action's group
     unsynced: bool | None = None  # the account is a DC "unsynced from directory" entry
     inactive: Inactive | None = None  # the fact that selected an inactivity action
+    guarded: Guarded | None = None  # a delete downgraded by policy.delete_guard, with its evidence
 
     def broken(self, user: User | None) -> str | None:
         """Why a fact that selected the action no longer holds on `user` as read now; None: all hold.
@@ -82,11 +105,13 @@ class Precondition:
             data["unsynced"] = self.unsynced
         if self.inactive is not None:
             data["inactive"] = self.inactive.to_json()
+        if self.guarded is not None:
+            data["guarded"] = self.guarded.to_json()
         return data
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> Precondition:
-        unknown = sorted(set(data) - {"status", "member", "unsynced", "inactive"})
+        unknown = sorted(set(data) - {"status", "member", "unsynced", "inactive", "guarded"})
         if unknown:
             raise ValueError(f"unknown precondition {unknown[0]!r} (a plan of a newer reconcile?)")
         return Precondition(
@@ -94,6 +119,7 @@ class Precondition:
             member=_flag(data, "member"),
             unsynced=_flag(data, "unsynced"),
             inactive=Inactive.from_json(data["inactive"]) if data.get("inactive") is not None else None,
+            guarded=Guarded.from_json(data["guarded"]) if data.get("guarded") is not None else None,
         )
 
 

@@ -41,6 +41,8 @@ WARNING_TITLES: dict[WarningKind, str] = {
     WarningKind.AMBIGUOUS: "absent, or a desired user whose email it hides?",
     WarningKind.INCOMPLETE: "not read from the target",
     WarningKind.SOURCE: "reported by a source",
+    WarningKind.GUARDED: "delete kept from happening (policy.delete_guard)",
+    WarningKind.IRREVERSIBLE: "cannot be undone",
 }
 
 # C0/C1 control characters and the bidi overrides that can disguise a name (Trojan Source).
@@ -101,6 +103,8 @@ def text(plan: Plan, *, color: bool) -> str:
         f"  {len(plan.actions)} action{'s' if len(plan.actions) != 1 else ''}, "
         f"{len(plan.warnings)} warning{'s' if len(plan.warnings) != 1 else ''}{planned}",
     ]
+    if plan.undoes:
+        lines.append(f"  undo plan: reverses what the apply of plan {plan.undoes[:12]} did")
     groups = by_kind(plan.actions)
     if groups:
         lines += ["", "Actions, in execution order:"]

@@ -160,6 +160,8 @@ def _apply_section(facts: RunFacts, outcomes: Mapping[str, Mapping[str, Any]]) -
         "failures": failures,
         "residual_drift": residual,
         "converged": converged,
+        "undo_plan": None if result is None or result.undo is None or result.undo_path is None
+        else {"path": result.undo_path, "digest": result.undo.digest},
     }
 
 
@@ -296,6 +298,7 @@ SCHEMA: dict[str, Any] = {
                 "request_id": _nullable(_STR)})},
             "residual_drift": _nullable({"type": "array", "items": _ACTION}),
             "converged": _nullable({"type": "boolean"}),
+            "undo_plan": _nullable(_obj({"path": _STR, "digest": _STR})),
         })),
         "error": _nullable(_obj({"type": _STR, "message": _STR, "refused": {"type": "boolean"}})),
         "notifications": {"type": "array", "items": _obj({"channel": {"enum": ["email", "webhook"]},

@@ -73,6 +73,8 @@ class ApplyResult:
     seconds: float = 0.0
     dry_run: bool = False
     held: tuple[Held, ...] = ()  # the part of not_run held back by a failure
+    undo: Plan | None = None  # the undo plan of every change this plan's apply made so far (reconcile/undo.py)
+    undo_path: str | None = None  # where it was written
 
     def count(self, result: Result) -> int:
         return sum(1 for r in self.reports if r.outcome.result is result)

@@ -5,6 +5,7 @@ progress, resume; then the run's notifications and report.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -32,7 +33,7 @@ from reconcile.cli.bars import Bars, bars_for
 from reconcile.cli.exit import FAILED, guarded
 from reconcile.cli.files import check_directory, check_writable, read_plan_file
 from reconcile.cli.run import Run
-from reconcile.errors import ReconcileError, UsageError
+from reconcile.errors import ActionsFailed, ReconcileError, UsageError
 from reconcile.notify import Phase
 from reconcile.plan import check_target
 
@@ -139,8 +140,19 @@ def _planned_from(g: Globals, saved: Plan, plan_file: Path) -> Globals:
     return replace(g, desired=recorded)
 
 
+def undo_hint(result: ApplyResult) -> str:
+    """Where the undo plan is, and the command that applies it."""
+    assert result.undo is not None and result.undo_path is not None
+    irreversible = len(result.undo.warnings)
+    also = f" ({irreversible} change(s) cannot be undone: see its warnings)" if irreversible else ""
+    return (f"Undo plan written to {result.undo_path}{also}; reverse this apply with: "
+            f"reconcile apply {shlex.quote(result.undo_path)} --approve {result.undo.digest}")
+
+
 def _conclude(result: ApplyResult, *, quiet: bool) -> None:
     out(result.summary())
+    if result.undo_path and not result.dry_run:
+        out(undo_hint(result))
     if result.dry_run or quiet:
         return
     if result.drift:
@@ -175,10 +187,16 @@ async def _apply(config: Config, g: Globals, bars: Bars, run: Run, saved: Plan |
                 if approval is not None:
                     check_approval(fresh, approval)
                 check_strict(fresh, strict=strict)
-                prepared = prepare_fresh(fresh, desired)
+                # the undo plan records where the desired state came from, as plan files do
+                prepared = prepare_fresh(replace(fresh, desired_dir=str(g.desired)), desired)
                 if approval is not None and not g.quiet and not fresh.empty:
                     with bars.paused():  # the plan being applied is shown first, as `terraform apply` does
                         out(render(fresh, Format.TEXT, color=g.color).rstrip("\n") + "\n")
+            elif saved.undoes:
+                from reconcile.undo import prepare_undo
+
+                prepared = await prepare_undo(saved, config, target, state_dir=g.state_dir, force=force,
+                                              progress=bars.update)
             else:
                 prepared = await prepare(saved, config, target, state_dir=g.state_dir, force=force,
                                          progress=bars.update)
@@ -207,8 +225,13 @@ async def _apply(config: Config, g: Globals, bars: Bars, run: Run, saved: Plan |
                 todo = len(prepared.run) if limit is None else min(limit, len(prepared.run))
                 report = bars.counting("apply", todo + len(prepared.confirmed) + len(prepared.skipped),
                                        None if g.quiet else bars.line)
-                result = await apply(prepared, config, target, state_dir=g.state_dir, audit=audit,
-                                     context=context, limit=limit, report=report)
+                try:
+                    result = await apply(prepared, config, target, state_dir=g.state_dir, audit=audit,
+                                         context=context, limit=limit, report=report)
+                except ActionsFailed as exc:  # the changes that were made can still be reversed
+                    if exc.result.undo_path:
+                        err(undo_hint(exc.result))
+                    raise
             run.result = result
             return result
     finally:

@@ -166,7 +166,8 @@ class ExportFormat(StrEnum):
 def export(  # noqa: PLR0917 - typer maps each parameter to an option
     ctx: typer.Context,
     fmt: Annotated[ExportFormat, typer.Option("--format", envvar=env("EXPORT_FORMAT"),
-                                              help="yaml: a desired-state file; csv: a user report.")]
+                                              help="yaml: a desired-state file; csv: a user report with "
+                                              "per-product last activity.")]
     = ExportFormat.YAML,
     out_file: Annotated[Path | None, typer.Option("--out", envvar=env("EXPORT_OUT"),
                                                   help="Write here instead of stdout.")] = None,
@@ -194,7 +195,7 @@ def export(  # noqa: PLR0917 - typer maps each parameter to an option
     with bars_for(g) as bars:
         actual = run_async(_fetch(config, bars))
     if fmt is ExportFormat.CSV:
-        text = to_csv(actual)
+        text = to_csv(actual, str(config.target.type))
     else:
         text = to_yaml(actual, config.scope, config.target, policy=config.policy, by_group=by_group, omit=omit,
                        beside=str(beside) if beside else None)

@@ -7,12 +7,13 @@ and writes. `perform` must be idempotent in outcome: a change that is already in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from reconcile.model import ActualState, Scope
+from reconcile.impact import Impact
+from reconcile.model import ActualState, Scope, User
 from reconcile.plan import Action, ActionKind
 
 # progress(what, done, total): total is None while unknown
@@ -60,6 +61,12 @@ class Target(Protocol):
 
     async def fetch(self, scope: Scope, progress: Progress | None = None) -> ActualState:
         """Read the actual state: every user, the groups, and the members of the managed groups."""
+        ...
+
+    async def impact(self, users: Sequence[User]) -> Mapping[str, Impact]:
+        """What deleting each user would destroy, by ref (policy.delete_guard): read only for the delete
+        candidates of a plan. A fact the target cannot read is `unknown` with the reason (never raises
+        for a missing or refused endpoint: the guard decides what unknown means)."""
         ...
 
     async def perform(self, action: Action) -> Outcome:

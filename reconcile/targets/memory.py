@@ -14,7 +14,10 @@ State file format (JSON, UTF-8)::
          "display_name": "Alice",            # optional
          "status": "active",                 # active | disabled (default active)
          "last_active": {"confluence": "2026-11-20T09:00:00Z"},  # per product (optional: unknown; {}: never)
-         "unsynced": false}                  # a DC "unsynced from directory" entry (default false)
+         "unsynced": false,                  # a DC "unsynced from directory" entry (default false)
+         "impact": {"personal_space": "~alice", "sole_admin_of": ["DOCS"], "content": 214}}
+                                             # what deleting it destroys (policy.delete_guard); a fact
+                                             # left out, or no `impact`, is unknown
       ],
       "groups": [
         {"name": "team-docs",                # lower-cased on read
@@ -39,13 +42,16 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, assert_never
 
 from reconcile.errors import TargetError
+from reconcile.impact import Impact
 from reconcile.model import Activity, ActualState, Group, Scope, Status, User, norm, parse_instant
 from reconcile.plan import Action, ActionKind
+from reconcile.policies import GuardCondition
 from reconcile.settings import MemoryConfig
 from reconcile.targets.base import ALL_KINDS, Outcome, Progress, Result
 
@@ -98,6 +104,10 @@ class MemoryTarget:
             progress("users", len(users), len(users))
         me = data.get("me")
         return ActualState.build(users, groups, members, me=str(me) if me else None)
+
+    async def impact(self, users: Sequence[User]) -> Mapping[str, Impact]:
+        raw = {str(u["ref"]): u.get("impact") for u in self._read().get("users", [])}
+        return {user.ref: _impact(raw.get(user.ref), self.path) for user in users}
 
     async def perform(self, action: Action) -> Outcome:
         if self.config.delay:
@@ -174,6 +184,26 @@ def _activity(raw: dict[str, Any]) -> Activity:
     if bad:
         raise ValueError(f"last_active of {bad[0]} is not an ISO-8601 timestamp")
     return Activity({p: stamp for p, stamp in stamps.items() if stamp is not None})
+
+
+def _impact(raw: Any, path: Path) -> Impact:
+    """A user's `impact` entry; each fact it leaves out is unknown."""
+    if raw is None:
+        return Impact.unread(f"{path.name} records no impact for this user")
+    if not isinstance(raw, dict):
+        raise TargetError(f"memory target: impact {raw!r} in {path} is not an object")
+    unknown = {c: f"not in {path.name}" for c, name in _FACTS.items() if name not in raw}
+    try:
+        space = raw.get("personal_space")
+        return Impact(personal_space=str(space) if space else None,
+                      sole_admin_of=tuple(str(k) for k in raw.get("sole_admin_of") or ()),
+                      content=int(raw.get("content") or 0), unknown=unknown)
+    except (TypeError, ValueError) as exc:
+        raise TargetError(f"memory target: bad impact {raw!r} in {path}: {exc}") from exc
+
+
+_FACTS = {GuardCondition.PERSONAL_SPACE: "personal_space", GuardCondition.SOLE_SPACE_ADMIN: "sole_admin_of",
+          GuardCondition.CONTENT_CREATED: "content"}
 
 
 def _with_admin(user: User, admin: bool) -> User:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping, Sequence
 
 import httpx
 
 from reconcile.errors import TargetError
 from reconcile.http import Backoff, Clock, HttpClient, basic, bearer
-from reconcile.model import ActualState, Scope, norm
+from reconcile.impact import Impact
+from reconcile.model import ActualState, Scope, User, norm
 from reconcile.plan import Action, ActionKind
 from reconcile.settings import AtlassianCloudConfig
 from reconcile.targets import atlassian
@@ -131,6 +133,14 @@ class AtlassianCloudTarget:
             return None
         email = norm(self.config.site.email)
         return next((a for a, acct in live.items() if acct.email == email), None)
+
+    async def impact(self, users: Sequence[User]) -> Mapping[str, Impact]:
+        """Unknown for everyone: Confluence Cloud's owner fields (v2 `spaceOwnerId`, `authorId`, space
+        permissions, CQL `creator = accountId`) are not read yet, as the simulator serves no Confluence
+        Cloud routes to prove a reader against. policy.delete_guard therefore blocks every Cloud delete
+        unless `unknown: allow`."""
+        why = "the atlassian-cloud target does not read Confluence Cloud spaces or content yet"
+        return {user.ref: Impact.unread(why) for user in users}
 
     async def perform(self, action: Action) -> Outcome:
         return await self.writer.perform(action)

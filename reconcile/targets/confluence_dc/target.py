@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import assert_never
 from urllib.parse import quote
@@ -16,6 +17,7 @@ import httpx
 
 from reconcile.errors import TargetError
 from reconcile.http import Backoff, Clock, basic, bearer
+from reconcile.impact import Impact
 from reconcile.model import NO_ACTIVITY, Activity, ActualState, Group, Scope, Status, User
 from reconcile.plan import Action, ActionKind
 from reconcile.settings import ConfluenceDcConfig
@@ -23,6 +25,7 @@ from reconcile.targets import atlassian
 from reconcile.targets.atlassian import error_for, request_id
 from reconcile.targets.base import ALL_KINDS, Outcome, Progress, Result
 from reconcile.targets.confluence_dc import read
+from reconcile.targets.confluence_dc.impact import read_impacts
 from reconcile.targets.confluence_dc.unsynced import AdminPages, UnsyncedEntry
 
 log = logging.getLogger(__name__)
@@ -173,6 +176,11 @@ class ConfluenceDcTarget:
             me=me.user_key,
             complete_groups=frozenset(members),
         )
+
+    async def impact(self, users: Sequence[User]) -> Mapping[str, Impact]:
+        live = (u.username for u in self._users.values() if u.username and not u.unsynced)
+        shown = (u.display_name for u in self._users.values() if u.display_name)
+        return await read_impacts(self.client, users, live_usernames=live, display_names=shown)
 
     # -- perform ---------------------------------------------------------------------------------
 
