@@ -28,6 +28,7 @@ STYLES: dict[ActionKind, _Style] = {
     ActionKind.ENABLE: _Style("+", "32", "enable"),
     ActionKind.ADD_MEMBER: _Style("+", "32", "add"),
     ActionKind.REMOVE_MEMBER: _Style("-", "31", "remove"),
+    ActionKind.REMOVE_LICENCE: _Style("-", "35", "unlicense"),
     ActionKind.DISABLE: _Style("~", "33", "disable"),
     ActionKind.DELETE: _Style("-", "31", "delete"),
 }
@@ -40,6 +41,10 @@ WARNING_TITLES: dict[WarningKind, str] = {
     WarningKind.MISSING_GROUP: "desired group not on the target",
     WarningKind.AMBIGUOUS: "absent, or a desired user whose email it hides?",
     WarningKind.INCOMPLETE: "not read from the target",
+    WarningKind.UPCOMING: "crosses an inactivity cutoff soon",
+    WarningKind.UNKNOWN_ACTIVITY: "activity not known",
+    WarningKind.EXEMPTION: "exemption expired, expiring or unused",
+    WarningKind.SEATS: "licence seats",
 }
 
 # C0/C1 control characters and the bidi overrides that can disguise a name (Trojan Source).

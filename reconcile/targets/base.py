@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from reconcile.model import ActualState, Scope
+from reconcile.model import ActualState, Licence, Scope
 from reconcile.plan import Action, ActionKind
 
 # progress(what, done, total): total is None while unknown
@@ -60,6 +60,11 @@ class Target(Protocol):
 
     async def fetch(self, scope: Scope, progress: Progress | None = None) -> ActualState:
         """Read the actual state: every user, the groups, and the members of the managed groups."""
+        ...
+
+    async def licence(self, scope: Scope, product: str) -> Licence | None:
+        """Seats of `product` and the groups granting one (issue 14); read only when a policy needs them.
+        None when the target reveals nothing of the kind."""
         ...
 
     async def perform(self, action: Action) -> Outcome:

@@ -16,6 +16,8 @@ State file format (JSON, UTF-8)::
          "last_active": {"confluence": "2026-11-20T09:00:00Z"},  # per product (optional: unknown; {}: never)
          "unsynced": false}                  # a DC "unsynced from directory" entry (default false)
       ],
+      "licence": {"max": 30,                 # optional: seats (null: unlimited); absent: not modelled
+                  "groups": ["confluence-users"]},  # the licence-granting groups: active members hold a seat
       "groups": [
         {"name": "team-docs",                # lower-cased on read
          "members": ["u-alice"],             # user refs
@@ -44,7 +46,7 @@ from pathlib import Path
 from typing import Any, assert_never
 
 from reconcile.errors import TargetError
-from reconcile.model import Activity, ActualState, Group, Scope, Status, User, norm, parse_instant
+from reconcile.model import Activity, ActualState, Group, Licence, Scope, Status, User, norm, parse_instant
 from reconcile.plan import Action, ActionKind
 from reconcile.settings import MemoryConfig
 from reconcile.targets.base import ALL_KINDS, Outcome, Progress, Result
@@ -76,7 +78,8 @@ class MemoryTarget:
         match kind:
             case ActionKind.DELETE:
                 return 1
-            case ActionKind.ENABLE | ActionKind.ADD_MEMBER | ActionKind.REMOVE_MEMBER | ActionKind.DISABLE:
+            case (ActionKind.ENABLE | ActionKind.ADD_MEMBER | ActionKind.REMOVE_MEMBER | ActionKind.REMOVE_LICENCE
+                  | ActionKind.DISABLE):
                 return 4
             case _:
                 assert_never(kind)
@@ -98,6 +101,21 @@ class MemoryTarget:
             progress("users", len(users), len(users))
         me = data.get("me")
         return ActualState.build(users, groups, members, me=str(me) if me else None)
+
+    async def licence(self, scope: Scope, product: str) -> Licence | None:
+        raw = self._read().get("licence")
+        if not isinstance(raw, dict):
+            return None
+        data = self._read()
+        members = {norm(str(g["name"])): frozenset(str(m) for m in g.get("members", []))
+                   for g in data.get("groups", [])}
+        granting = {norm(str(g)): members.get(norm(str(g)), frozenset()) for g in raw.get("groups") or []}
+        active = {str(u["ref"]) for u in data.get("users", [])
+                  if u.get("status", "active") == "active" and not u.get("unsynced")}
+        used = len(active & frozenset().union(*granting.values()))
+        maximum = raw.get("max")
+        return Licence(product=product, used=used, maximum=int(maximum) if maximum is not None else None,
+                       source="the state file", granting=granting)
 
     async def perform(self, action: Action) -> Outcome:
         if self.config.delay:
@@ -163,6 +181,7 @@ def _user(raw: dict[str, Any], path: Path) -> User:
             status=Status(raw.get("status", "active")),
             unsynced=bool(raw.get("unsynced", False)),
             last_active=_activity(raw["last_active"]) if "last_active" in raw else None,
+            added_to_org=parse_instant(raw.get("added_to_org")),
         )
     except (KeyError, ValueError, AttributeError) as exc:
         raise TargetError(f"memory target: bad user entry {raw!r} in {path}: {exc}") from exc
@@ -193,7 +212,7 @@ def _apply(data: dict[str, Any], action: Action) -> tuple[Outcome, bool]:
             return _status(user, ref, Status.DISABLED)
         case ActionKind.ADD_MEMBER:
             return _membership(data, action, user, add=True)
-        case ActionKind.REMOVE_MEMBER:
+        case ActionKind.REMOVE_MEMBER | ActionKind.REMOVE_LICENCE:  # a licence is a group membership
             return _membership(data, action, user, add=False)
         case _:
             assert_never(action.kind)

@@ -13,12 +13,13 @@ import httpx
 
 from reconcile.errors import TargetError
 from reconcile.http import Backoff, Clock, HttpClient, basic, bearer
-from reconcile.model import ActualState, Scope, norm
+from reconcile.model import ActualState, Licence, Scope, norm
 from reconcile.plan import Action, ActionKind
 from reconcile.settings import AtlassianCloudConfig
 from reconcile.targets import atlassian
+from reconcile.targets.atlassian import fail
 from reconcile.targets.atlassian_cloud.account import Account, CloudGroup
-from reconcile.targets.atlassian_cloud.read import USER_EXPAND, OrgReader
+from reconcile.targets.atlassian_cloud.read import READ_HINT, USER_EXPAND, OrgReader
 from reconcile.targets.atlassian_cloud.write import Writer
 from reconcile.targets.base import ALL_KINDS, Outcome, Progress
 
@@ -47,6 +48,7 @@ class AtlassianCloudTarget:
                                          backoff=backoff, clock=clock)
         self.reader = OrgReader(self.http, config.org_id)
         self.writer = Writer(config, self.http, self.site, self.reader)
+        self.products: dict[str, str] = {}  # product key -> its ARI, as users/search showed it
 
     supports = ALL_KINDS
 
@@ -81,6 +83,9 @@ class AtlassianCloudTarget:
         async def users(directory: str) -> None:
             async for page in self.reader.pages("users", directory, {"expand": USER_EXPAND}):
                 for item in page:
+                    for access in item.get("productAccess") or []:  # the product ARIs seats are counted by
+                        if isinstance(access, dict) and access.get("key") and access.get("id"):
+                            self.products.setdefault(str(access["key"]), str(access["id"]))
                     acct = Account.from_json(item, directory)
                     seen = accounts.get(acct.account_id)
                     accounts[acct.account_id] = acct if seen is None else seen.merge(acct)
@@ -131,6 +136,21 @@ class AtlassianCloudTarget:
             return None
         email = norm(self.config.site.email)
         return next((a for a, acct in live.items() if acct.email == email), None)
+
+    async def licence(self, scope: Scope, product: str) -> Licence | None:
+        """Cloud reveals no seat count: billable users holding `product` (users/count) approximate it."""
+        ari = self.products.get(product)
+        if ari is None:
+            return Licence(product=product, used=None, approximate=True,
+                           note=f"no user has {product} access, so its seats were not counted")
+        path = f"{self.reader.org}/directories/-/users/count"
+        params = {"resourceIds": ari, "roleIds": ["atlassian/user", "atlassian/admin"], "status": "active"}
+        response = await self.http.request("GET", path, params=params)
+        if response.status_code != 200:
+            fail(response, READ_HINT)
+        count = response.json().get("count")
+        return Licence(product=product, used=int(count) if isinstance(count, int) else None, approximate=True,
+                       source="billable users with the product (users/count; the invoice may differ)")
 
     async def perform(self, action: Action) -> Outcome:
         return await self.writer.perform(action)

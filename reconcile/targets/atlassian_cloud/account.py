@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from reconcile.model import Activity, Group, Status, User, norm, parse_instant
@@ -41,6 +42,7 @@ class Account:
     licensed: bool  # has product access (a seat), as far as the API tells
     groups: frozenset[str]  # group ids, in the directories read
     directories: frozenset[str]  # directory ids this user was found in
+    added_to_org: datetime | None = None  # `addedToOrg`; None when not given (older user management)
 
     @staticmethod
     def from_json(data: Mapping[str, Any], directory: str) -> Account:
@@ -61,6 +63,7 @@ class Account:
             licensed=bool(access),
             groups=frozenset(group_id(g["id"]) for g in data.get("groups") or [] if isinstance(g, Mapping)),
             directories=frozenset({directory}),
+            added_to_org=parse_instant(data.get("addedToOrg")),
         )
 
     @property
@@ -87,6 +90,7 @@ class Account:
             last_active=Activity([*self.last_active.items(), *other.last_active.items()]),
             licensed=self.licensed or other.licensed, groups=self.groups | other.groups,
             directories=self.directories | other.directories,
+            added_to_org=self.added_to_org or other.added_to_org,
         )
 
     def to_user(self) -> User:
@@ -101,6 +105,7 @@ class Account:
             admin=self.admin,
             last_active=self.last_active,
             billable=self.licensed,
+            added_to_org=self.added_to_org,
         )
 
 
