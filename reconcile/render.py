@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from reconcile.plan import Action, ActionKind, Plan, Warning, WarningKind, by_kind, target_label
+from reconcile.policy_facts import markdown_section
 
 # A hidden marker a CI job uses to find and update its one PR comment instead of adding another.
 COMMENT_MARKER = "<!-- reconcile-plan -->"
@@ -105,6 +106,8 @@ def text(plan: Plan, *, color: bool) -> str:
         f"  {len(plan.actions)} action{'s' if len(plan.actions) != 1 else ''}, "
         f"{len(plan.warnings)} warning{'s' if len(plan.warnings) != 1 else ''}{planned}",
     ]
+    if plan.seats is not None:
+        lines.append(f"  {clean(plan.seats.line())}")
     groups = by_kind(plan.actions)
     if groups:
         lines += ["", "Actions, in execution order:"]
@@ -245,7 +248,8 @@ def markdown(
     """
     fmt: Callable[[str], str] = mask_email if mask_emails else (lambda s: s)
     digest = plan.digest
-    head, summary = _md_header(plan, digest), _md_summary(plan)
+    head = _md_header(plan, digest)
+    summary = [*_md_summary(plan), *markdown_section(plan, md_text, md_code, fmt)]
     footer = _md_footer(plan, digest, plan_file)
     groups = by_kind(plan.actions)
     note = [
