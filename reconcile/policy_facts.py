@@ -32,7 +32,8 @@ def facts(plan: Plan) -> list[Fact]:
         fact = action.precondition.inactive
         if fact is None:
             continue
-        note = plan.policy.exemption_of((action.subject.identity, action.subject.ref)) if plan.policy is not None else None
+        keys = (action.subject.identity, action.subject.ref)
+        note = plan.policy.exemption_of(keys) if plan.policy is not None else None
         nearby = (f"{note.state} until {note.until} (owner {note.owner}: {note.reason})"
                   if note is not None else None)
         last = iso_instant(fact.last_active) if fact.last_active else None

@@ -157,7 +157,7 @@ def test_markdown_of_a_100000_action_plan_stays_under_the_limit(max_chars: int) 
     assert len(out) < max_chars
     if max_chars >= 3_000:
         assert f"| **total** | **{len(plan.actions)}** |" in out
-        assert "| + `enable` | 20000 |" in out
+        assert f"| + `enable` | {plan.counts()['enable']} |" in out
         assert "### Warnings (2000)" in out
         assert plan.digest in out
     if max_chars == 60_000:
