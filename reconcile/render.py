@@ -78,7 +78,9 @@ def plan_sentence(plan: Plan) -> str:
     if plan.empty:
         return no_changes(len(plan.warnings))
     counts = plan.counts()
-    parts = [f"{counts[str(kind)]} to {STYLES[kind].verb}" for kind in ActionKind]
+    # `unlicense` only appears with an inactivity policy: left out when there is none to do
+    parts = [f"{counts[str(kind)]} to {STYLES[kind].verb}" for kind in ActionKind
+             if kind is not ActionKind.REMOVE_LICENCE or counts[str(kind)]]
     sentence = "Plan: " + ", ".join(parts) + "."
     if plan.seats_freed:
         sentence += f" {plan.seats_freed} licence seat{'s' if plan.seats_freed != 1 else ''} freed."

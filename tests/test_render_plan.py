@@ -73,8 +73,9 @@ def test_plain_text_has_no_escape_codes_and_colour_text_colours_each_symbol() ->
 
 
 def test_text_lists_kinds_in_execution_order_and_closes_with_the_counts() -> None:
-    out = render.text(realistic_plan(), color=False)
-    headers = [out.index(f"  {kind} (") for kind in ActionKind]
+    plan = realistic_plan()
+    out = render.text(plan, color=False)
+    headers = [out.index(f"  {kind} (") for kind in ActionKind if plan.counts()[str(kind)]]
     assert headers == sorted(headers)
     assert out.rstrip().endswith(
         "Plan: 1 to enable, 3 to add, 1 to remove, 2 to disable, 3 to delete. 4 licence seats freed."
