@@ -43,7 +43,7 @@ def rule(**kw: object) -> InactivePolicy:
     return InactivePolicy(**{**base, **kw})  # type: ignore[arg-type]
 
 
-def user(name: str, last: datetime | None | dict[str, datetime] = None, *, unknown: bool = False,
+def user(name: str, last: datetime | dict[str, datetime] | None = None, *, unknown: bool = False,
          added: datetime | None = None) -> User:
     if unknown:
         activity = None
@@ -241,7 +241,7 @@ def test_seat_thresholds_apply_to_the_seats_after_the_plan(warn_at: SeatThreshol
              licence=Licence("confluence", used=27, maximum=28))
     assert warned(p, WarningKind.SEATS) == ([f"confluence: {warning}"] if warning else [])
     if refused:
-        with pytest.raises(LimitExceeded, match="seats: 26 in use after the plan exceeds policy.licences.fail_at 25"):
+        with pytest.raises(LimitExceeded, match=r"seats: 26 in use after the plan exceeds .*fail_at 25"):
             p.check_limits({}, licences=licences, force=force)
     else:
         p.check_limits({}, licences=licences, force=force)
