@@ -103,9 +103,9 @@ class PolicyPlanner:
             return None
         if (rule.applies_to is AppliesTo.ABSENT and desired) or (rule.applies_to is AppliesTo.DESIRED and not desired):
             return None
-        self.considered += 1
         if exempt is not None:
             return None
+        self.considered += 1
         if user.last_active is None:
             self.unknown.append(user.label)
             return None

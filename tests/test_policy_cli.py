@@ -163,3 +163,20 @@ def test_seats_above_fail_at_refuse_the_plan_unless_forced(tmp_path: Path, site:
     assert "seats (confluence): 3 → 5" in result.stdout
     if not force:
         assert "seats: 5 in use after the plan (approximate) exceeds policy.licences.fail_at 4" in result.output
+
+
+def test_before_9_3_activity_and_can_use_groups_are_unknown_and_said_once(tmp_path: Path) -> None:
+    from reconcile.sim.app import build_app
+    from reconcile.sim.scenario import parse_scenario
+
+    scenario = (ROOT / "reconcile" / "sim" / "scenarios" / "example.yaml").read_text(encoding="utf-8")
+    old = build_app(parse_scenario(scenario.replace('version: "9.4"', 'version: "9.2"'), "<9.2 world>"))
+    with running(old) as url:
+        _, plan = plan_file(tmp_path, example(tmp_path, "reclaim-dc", url), DC_NOW)
+    assert plan.actions == ()
+    unknown = [w.message for w in plan.warnings if w.kind == "unknown_activity"]
+    assert len(unknown) == 1 and "the target reveals no activity at all (Confluence Data Center before 9.3" in \
+        unknown[0]
+    assert [w.message for w in plan.warnings if w.kind == "seats"] == [
+        "which groups grant \"Can use\" is not revealed before Confluence 9.3 (GET /rest/api/permissions -> 404): "
+        "policy.licences.groups stand in for them"]
