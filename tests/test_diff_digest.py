@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from enum import Enum
 from fractions import Fraction
 
@@ -14,11 +14,26 @@ from builders import NOW, TARGET, actual, dc_user, desired
 from reconcile.diff import diff
 from reconcile.digest import canonical, desired_digest
 from reconcile.model import AbsentPolicy, Globs, Limit, Policy, Scope, UnsyncedPolicy
+from reconcile.policies import (
+    DeleteGuard,
+    Exemption,
+    InactiveAction,
+    InactivePolicy,
+    LicencePolicy,
+    SeatThreshold,
+)
 
 # Not the defaults: every field holds something, so that changing it is visible (limits has an entry).
 SCOPE = Scope(users=Globs(("*@example.com", "svc-*")), groups=Globs(("team-*",)), protect=Globs(("admin",)))
 POLICY = Policy(absent=AbsentPolicy.DISABLE, unsynced=UnsyncedPolicy.IGNORE,
-                limits={"delete": Limit(10, percent=True), "add_member": Limit(25)}, allow_empty=False)
+                limits={"delete": Limit(10, percent=True), "add_member": Limit(25)}, allow_empty=False,
+                inactive=InactivePolicy(InactiveAction.REMOVE_LICENCE, after=timedelta(days=90),
+                                        never_active_after=timedelta(days=30), activity=frozenset({"confluence"}),
+                                        warn_before=timedelta(days=14)),
+                licences=LicencePolicy(("confluence-users",), SeatThreshold(percent=Fraction(90)),
+                                       SeatThreshold(seats=30)),
+                delete_guard=DeleteGuard(content_over=5),
+                exemptions=(Exemption("alice", "leave", "bob", date(2027, 1, 31)),))
 WANT = desired({"alice@example.com": {"groups": ["team-docs"]}, "bob@example.com": {}})
 
 
@@ -41,6 +56,22 @@ def variants(value: object, path: str = "") -> Iterator[tuple[str, object]]:
         for key, item in value.items():
             for where, changed in variants(item, f"{path}[{key}]"):
                 yield where, {**value, key: changed}
+    elif value is None:
+        pass  # an optional field left unset in one nested value: the other fields carry the walk
+    elif isinstance(value, timedelta):
+        yield path, value + timedelta(days=1)
+    elif isinstance(value, date):
+        yield path, value + timedelta(days=1)
+    elif isinstance(value, Fraction):
+        yield path, value + 1
+    elif isinstance(value, frozenset):
+        yield f"{path} (one more)", frozenset({*value, "zz-changed"})
+    elif isinstance(value, tuple):
+        assert value, f"{path}: give the tuple an item so its items are walked too"
+        yield f"{path} (one fewer)", value[1:]
+        for i, item in enumerate(value):
+            for where, changed in variants(item, f"{path}[{i}]"):
+                yield where, (*value[:i], changed, *value[i + 1:])
     elif isinstance(value, Enum):
         yield path, next(m for m in type(value) if m is not value)
     elif isinstance(value, bool):
