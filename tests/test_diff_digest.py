@@ -58,7 +58,7 @@ def variants(value: object, path: str = "") -> Iterator[tuple[str, object]]:
                 yield where, {**value, key: changed}
     elif value is None:
         pass  # an optional field left unset in one nested value: the other fields carry the walk
-    elif isinstance(value, timedelta) or isinstance(value, date):
+    elif isinstance(value, timedelta | date):
         yield path, value + timedelta(days=1)
     elif isinstance(value, Fraction):
         yield path, value + 1
