@@ -70,7 +70,9 @@ def diff(
     matches, missing = match_users(desired, actual)
     unfound = [desired.users[k].key for k in missing if known_by_email_only(desired.users[k])]
     planner = _Planner(actual, scope, policy, unfound_emails=unfound,
-                       rules=PolicyPlanner(policy, now, target))
+                       rules=PolicyPlanner(policy, now, target, licensed=frozenset().union(
+                           *granting(actual, policy.licences).values()),
+                           reveals=any(u.last_active is not None for u in actual.users.values())))
     matched_refs = {m.user.ref for m in matches}
     for m in matches:
         planner.plan_desired(m)
@@ -259,7 +261,8 @@ class _Planner:
                 self._add(kind, user, identity, f"desired status is {want.status.value}{fact}",
                           precondition=Precondition(status=user.status))
         current = self.groups_of.get(user.ref, set())
-        reclaimed = self.licence_groups & want.groups if chosen is not None else frozenset()
+        held = user.ref in self.rules.held_refs  # unlicensed, activity unknown: the desired state does not relicense
+        reclaimed = self.licence_groups & want.groups if chosen is not None or held else frozenset()
         if reclaimed:  # the policy transforms the desired state: no licence group for this user
             self._reclaim(user, keys, identity, chosen, sorted(reclaimed & current))
         for group in sorted(((want.groups - reclaimed) & self.managed_set) ^ (current - reclaimed)):

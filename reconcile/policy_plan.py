@@ -50,7 +50,8 @@ def _names(names: list[str]) -> str:
 class PolicyPlanner:
     """Decides `policy.inactive` for one plan; collects its warnings and the record for the plan file."""
 
-    def __init__(self, policy: Policy, now: datetime, target: Mapping[str, str]) -> None:
+    def __init__(self, policy: Policy, now: datetime, target: Mapping[str, str], *,
+                 licensed: frozenset[str] = frozenset(), reveals: bool = False) -> None:
         self.rule: InactivePolicy | None = policy.inactive
         self.policy = policy
         self.today = day_start(now)
@@ -69,6 +70,13 @@ class PolicyPlanner:
         self.never_unaged: list[str] = []
         self.never_unruled: list[str] = []
         self.considered = 0
+        # Refs in a licence-granting group, and whether the target reveals anyone's activity: a user it
+        # does not reveal among others it does, and who holds no licence, is on Data Center 9.3+ one the
+        # active-users list leaves out for being unlicensed (reclaimed, or never licensed).
+        self.licensed = licensed
+        self.reveals = reveals
+        self.held: list[str] = []
+        self.held_refs: set[str] = set()
         self.warnings: list[Warning] = []
 
     @property
@@ -107,7 +115,11 @@ class PolicyPlanner:
             return None
         self.considered += 1
         if user.last_active is None:
-            self.unknown.append(user.label)
+            if self.reveals and rule.action is InactiveAction.REMOVE_LICENCE and user.ref not in self.licensed:
+                self.held.append(user.label)  # no licence, and no fact to give one back on
+                self.held_refs.add(user.ref)
+            else:
+                self.unknown.append(user.label)
             return None
         latest = user.last_active.latest(self.products)
         if latest is not None:
@@ -173,6 +185,12 @@ class PolicyPlanner:
                 out.append(Warning(WarningKind.UNKNOWN_ACTIVITY, "policy.inactive", (
                     f"never active: {len(self.never_unruled)} user(s) ({_names(self.never_unruled)}); not "
                     "selected: only policy.inactive.never_active_after selects users who were never active")))
+        if self.held:
+            out.append(Warning(WarningKind.UNKNOWN_ACTIVITY, "policy.inactive", (
+                f"not given a licence group: {len(self.held)} user(s) ({_names(self.held)}) hold none and their "
+                "activity is not known (Confluence Data Center lists the last login of licensed users only, "
+                "so a reclaimed licence would come straight back); grant one with an exemption "
+                "(from: [licences], a short until): the next plan adds it")))
         out += [w for e in self.policy.exemptions if (w := self._exemption_warning(e)) is not None]
         return out
 

@@ -182,3 +182,21 @@ def test_before_9_3_activity_and_can_use_groups_are_unknown_and_said_once(tmp_pa
         "27 seats in use after the plan reach policy.licences.warn_at 90% of 30",  # nothing reclaimed
         "which groups grant \"Can use\" is not revealed before Confluence 9.3 (GET /rest/api/permissions -> 404): "
         "policy.licences.groups stand in for them"]
+
+
+def test_a_reclaimed_dc_licence_does_not_come_back_until_an_exemption_grants_it(tmp_path: Path, site: str) -> None:
+    desired = example(tmp_path, "reclaim-dc", site)
+    path, plan = plan_file(tmp_path, desired, DC_NOW)
+    applied = cli(tmp_path, desired, "apply", str(path), "--approve", plan.digest)
+    assert applied.exit_code == 0, applied.output
+    assert "still differ after apply" not in applied.output  # no residual drift: the policy holds
+    # unlicensed, oliver and sybil drop out of the active-users list: their last login is no longer known
+    _, after = plan_file(tmp_path, desired, DC_NOW)
+    assert after.actions == ()
+    assert any("not given a licence group: 2 user(s) (oliver, sybil)" in w.message for w in after.warnings)
+    licensed = desired / "licensed.yaml"
+    licensed.write_text(licensed.read_text(encoding="utf-8") + (
+        "  - user: oliver\n    reason: back from leave\n    owner: dave@example.com\n    until: 2026-03-09\n"
+        "    from: [licences]\n"), encoding="utf-8")
+    _, back = plan_file(tmp_path, desired, DC_NOW)
+    assert [a.describe().split(" (")[0] for a in back.actions] == ["add oliver"]
