@@ -113,6 +113,11 @@ async def _plan_and_state(
         desired = await gather_desired(config)
     actual = await target.fetch(config.scope, progress)
     policy = config.policy
+    if policy.inactive is not None or policy.licences.groups or policy.licences.warn_at or policy.licences.fail_at:
+        # only then: the seat and licence reads are extra requests a plan without these policies never needs
+        wanted = policy.inactive.activity if policy.inactive is not None else frozenset()
+        product = "confluence" if not wanted or "confluence" in wanted else min(wanted)
+        actual = replace(actual, licence=await target.licence(config.scope, product))
     impacts = None
     if policy.delete_guard is not None:
         # Plan once without the guard to learn the delete candidates, read their footprint only, then
@@ -190,7 +195,7 @@ async def prepare(
     (drift again, a revert reverted): it starts afresh instead of being refused as stale.
     """
     check_supported(plan, target)
-    plan.check_limits(config.policy.limits, force=force)
+    plan.check_limits(config.policy.limits, force=force, licences=config.policy.licences)
     if plan.evaluated_at is None:
         raise ReconcileError("the plan does not record when it was evaluated; nothing was changed",
                              hint="run `reconcile plan --out FILE` again, review it and approve the new digest")

@@ -38,7 +38,10 @@ from reconcile.plan import (
     order,
     order_warnings,
 )
+from reconcile.policies import InactiveAction
+from reconcile.policy_plan import PolicyPlanner, Selection
 from reconcile.precondition import NO_PRECONDITION, Guarded, Precondition
+from reconcile.seats import granting, other_grants, summarise
 from reconcile.suggest import Suggestions
 
 
@@ -70,7 +73,10 @@ def diff(
         )
     matches, missing = match_users(desired, actual)
     unfound = [desired.users[k].key for k in missing if known_by_email_only(desired.users[k])]
-    planner = _Planner(actual, scope, policy, unfound_emails=unfound, impacts=impacts or {})
+    planner = _Planner(actual, scope, policy, unfound_emails=unfound, impacts=impacts or {},
+                       rules=PolicyPlanner(policy, now, target, licensed=frozenset().union(
+                           *granting(actual, policy.licences).values()),
+                           reveals=any(u.last_active is not None for u in actual.users.values())))
     matched_refs = {m.user.ref for m in matches}
     for m in matches:
         planner.plan_desired(m)
@@ -99,6 +105,10 @@ def diff(
         if scope.owns_group(group) and group not in actual.groups:
             planner.warn(WarningKind.MISSING_GROUP, group, "desired group does not exist on the target"
                          + suggest.group(group))
+    for warning in planner.rules.finish():
+        planner.warnings.append(warning)
+    seats, freed, seat_warnings = summarise(actual, planner.actions, policy.licences)
+    planner.warnings += seat_warnings
     return Plan(
         target=dict(target),
         desired_digest=desired_digest(desired, scope, policy),
@@ -106,7 +116,9 @@ def diff(
         actions=order(planner.actions),
         warnings=order_warnings(planner.warnings),
         limit_base=planner.limit_base(),
-        seats_freed=planner.seats_freed,
+        seats_freed=planner.seats_freed + freed,
+        seats=seats,
+        policy=planner.rules.record(),
         evaluated_at=now,
     )
 
@@ -143,9 +155,12 @@ class _Planner:
     """Accumulates actions and warnings for one diff; decisions live in its methods."""
 
     def __init__(self, actual: ActualState, scope: Scope, policy: Policy, *, unfound_emails: list[str],
-                 impacts: Mapping[str, Impact]) -> None:
+                 impacts: Mapping[str, Impact], rules: PolicyPlanner) -> None:
         self.actual = actual
         self.impacts = impacts
+        self.rules = rules
+        self.licence_groups = frozenset(policy.licences.groups)
+        self.grants = granting(actual, policy.licences)
         self.scope = scope
         self.policy = policy
         self.actions: list[Action] = []
@@ -236,16 +251,28 @@ class _Planner:
         if not self.scope.users.matches(*keys):
             return  # outside scope.users: never touched, never shown
         self.desired_in_scope.add(norm(want.key))
-        self._count(user, keys)
+        protected = self._count(user, keys)
         identity = want.key
-        if want.status is not user.status:
+        chosen = self.rules.select(user, keys, desired=True, protected=protected)
+        if chosen is not None and want.status is Status.DISABLED:
+            chosen = None  # the desired state disables it anyway: no fact to re-check
+        if chosen is not None and self.disables:
+            if self._guarded(user, keys, identity, "disable"):
+                self._add(ActionKind.DISABLE, user, identity, chosen.reason,
+                          precondition=Precondition(status=user.status, inactive=chosen.fact))
+            chosen = None  # disabled: its memberships follow the desired state as usual
+        elif want.status is not user.status:
             kind = ActionKind.ENABLE if want.status is Status.ACTIVE else ActionKind.DISABLE
             if self._guarded(user, keys, identity, str(kind)):
                 fact = f" ({want.fact})" if want.fact else ""  # the source's raw fact, when it gave one
                 self._add(kind, user, identity, f"desired status is {want.status.value}{fact}",
                           precondition=Precondition(status=user.status))
         current = self.groups_of.get(user.ref, set())
-        for group in sorted((want.groups & self.managed_set) ^ current):
+        held = user.ref in self.rules.held_refs  # unlicensed, activity unknown: the desired state does not relicense
+        reclaimed = self.licence_groups & want.groups if chosen is not None or held else frozenset()
+        if reclaimed:  # the policy transforms the desired state: no licence group for this user
+            self._reclaim(user, keys, identity, chosen, sorted(reclaimed & current))
+        for group in sorted(((want.groups - reclaimed) & self.managed_set) ^ (current - reclaimed)):
             wanted = group in want.groups
             if wanted == (group in current):
                 continue
@@ -275,10 +302,18 @@ class _Planner:
         keys = user.keys()
         if not self.scope.users.matches(*keys):
             return
-        self._count(user, keys)
+        protected = self._count(user, keys)
         policy = self.policy.absent
         match policy:
             case AbsentPolicy.IGNORE:
+                chosen = self.rules.select(user, keys, desired=False, protected=protected)
+                if chosen is not None and self.disables:
+                    if self._guarded(user, keys, user.label, "disable"):
+                        self._add(ActionKind.DISABLE, user, user.label, chosen.reason,
+                                  precondition=Precondition(status=user.status, inactive=chosen.fact))
+                elif chosen is not None:
+                    current = self.groups_of.get(user.ref, set())
+                    self._reclaim(user, keys, user.label, chosen, sorted(self.licence_groups & current))
                 return
             case AbsentPolicy.DISABLE:
                 if user.status is Status.DISABLED:
@@ -316,6 +351,33 @@ class _Planner:
                 self._delete(user, reason, Precondition(status=user.status))
             else:
                 self._add(kind, user, user.label, reason, precondition=Precondition(status=user.status))
+
+    @property
+    def disables(self) -> bool:
+        """Whether the inactivity rule disables (else it removes licences)."""
+        return self.policy.inactive is not None and self.policy.inactive.action is InactiveAction.DISABLE
+
+    def _reclaim(self, user: User, keys: tuple[str, ...], identity: str, chosen: Selection | None,
+                 groups: list[str]) -> None:
+        """`remove_licence`: one action per licence group the user is in (each journaled on its own)."""
+        if chosen is None or not groups:
+            return
+        stays = other_grants(user.ref, groups, self.grants)
+        seat = f"; the seat stays: still in {', '.join(stays)}" if stays else "; frees the seat"
+        for group in groups:
+            change = f"remove the licence group {group}"
+            info = self.actual.groups[group]
+            if info.readonly:
+                self.warn(WarningKind.READONLY, identity, f"{group} belongs to a read-only directory: would "
+                          f"{change} ({chosen.reason}); change it in the directory")
+                continue
+            if info.synced:
+                self.warn(WarningKind.SYNCED, identity, f"{group} is synced from the identity provider: would "
+                          f"{change} ({chosen.reason}); change it in the IdP")
+                continue
+            if self._guarded(user, keys, identity, change):
+                self._add(ActionKind.REMOVE_LICENCE, user, identity, chosen.reason + seat, group=group,
+                          precondition=Precondition(member=True, inactive=chosen.fact))
 
     def plan_unsynced(self, user: User) -> None:
         keys = user.keys()

@@ -177,7 +177,7 @@ class User:
     # list of active users); empty: revealed, and never active.
     last_active: Activity | None = None
     billable: bool = True  # counts towards a licence seat when active
-    added_to_org: datetime | None = None  # Cloud `addedToOrg` (None: not said; Confluence DC has no such date)
+    added_to_org: datetime | None = None  # Cloud `addedToOrg` (None: unknown; Data Center never says)
 
     def keys(self) -> tuple[str, ...]:
         """Every identity key of this user, normalised, for glob matching."""
@@ -200,6 +200,23 @@ class Group:
 
 
 @dataclass(frozen=True, slots=True)
+class Licence:
+    """Seats of one product, and which groups grant one, as far as the target reveals them (issue 14).
+
+    `granting` maps each licence-granting group to its member refs; None when the target does not say
+    which groups grant a seat (then `policy.licences.groups` stand in for them).
+    """
+
+    product: str
+    used: int | None  # seats in use now; None: not read
+    maximum: int | None = None  # None: unlimited, or not revealed (Cloud)
+    approximate: bool = False  # Cloud: a user count standing in for the billed seats
+    source: str = ""  # where `used` comes from, for people
+    granting: Mapping[str, frozenset[str]] | None = None
+    note: str = ""  # what could not be read, said once in the plan
+
+
+@dataclass(frozen=True, slots=True)
 class ActualState:
     """What a target holds, restricted to what the plan needs.
 
@@ -213,6 +230,7 @@ class ActualState:
     me: str | None = None  # ref of the account the credentials belong to
     complete_groups: frozenset[str] | None = None  # groups whose members were read (None: all)
     unsynced_unread: str | None = None  # why unsynced entries could not be read (DC, no websudo)
+    licence: Licence | None = None  # read only when a policy needs it (policy.inactive, policy.licences)
 
     @staticmethod
     def build(

@@ -18,17 +18,24 @@ from typing import Any, assert_never
 from reconcile import __version__
 from reconcile.errors import LimitExceeded, PlanFileError, StalePlan
 from reconcile.model import Limit, iso_instant, parse_instant
+from reconcile.plan_facts import PolicyRecord, Seats
+from reconcile.policies import LicencePolicy, SeatThreshold
 from reconcile.precondition import NO_PRECONDITION, Precondition
 
 FORMAT_VERSION = 1
 
 
 class ActionKind(StrEnum):
-    """The five kinds of change, in execution order (SPEC §5)."""
+    """The kinds of change, in execution order (SPEC §5).
+
+    `remove_licence` is a removal from one of `policy.licences.groups` chosen by the inactivity policy:
+    a membership change like `remove_member`, after it (exact membership first), before `disable`.
+    """
 
     ENABLE = "enable"
     ADD_MEMBER = "add_member"
     REMOVE_MEMBER = "remove_member"
+    REMOVE_LICENCE = "remove_licence"
     DISABLE = "disable"
     DELETE = "delete"
 
@@ -44,6 +51,7 @@ DEFAULT_LIMITS: Mapping[ActionKind, Limit] = {
     ActionKind.DELETE: Limit(10, percent=True),
     ActionKind.DISABLE: Limit(10, percent=True),
     ActionKind.REMOVE_MEMBER: Limit(25, percent=True),
+    ActionKind.REMOVE_LICENCE: Limit(10, percent=True),  # of the users, like disable: a seat each
 }
 DEFAULT_LIMITS_MIN_USERS = 20
 USER_KINDS = frozenset({ActionKind.ENABLE, ActionKind.DISABLE, ActionKind.DELETE})
@@ -84,6 +92,8 @@ class Action:
                 return f"add {who} to {self.group}"
             case ActionKind.REMOVE_MEMBER:
                 return f"remove {who} from {self.group}"
+            case ActionKind.REMOVE_LICENCE:
+                return f"remove licence of {who}: out of {self.group}"
             case ActionKind.ENABLE | ActionKind.DISABLE | ActionKind.DELETE:
                 what = "unsynced entry " if self.unsynced else ""
                 return f"{self.kind} {what}{who}"
@@ -127,6 +137,10 @@ class WarningKind(StrEnum):
     SOURCE = "source"  # something a source read but left out (e.g. group members that are devices)
     GUARDED = "guarded"  # a delete policy.delete_guard kept from happening, with no disable left to do
     IRREVERSIBLE = "irreversible"  # undo plans: a change the apply made that no action can reverse (delete)
+    UPCOMING = "upcoming"  # crosses an inactivity cutoff within policy.inactive.warn_before (no action)
+    UNKNOWN_ACTIVITY = "unknown_activity"  # no activity data, or never active with no known age
+    EXEMPTION = "exemption"  # an exemption expired, expiring, or naming nobody in scope
+    SEATS = "seats"  # seats after the plan reach policy.licences.warn_at, or cannot be counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +172,7 @@ class LimitBase:
     def of(self, kind: ActionKind) -> int:
         """What a percentage limit of `kind` is measured against."""
         match kind:
-            case ActionKind.ENABLE | ActionKind.DISABLE | ActionKind.DELETE:
+            case ActionKind.ENABLE | ActionKind.DISABLE | ActionKind.DELETE | ActionKind.REMOVE_LICENCE:
                 return self.users
             case ActionKind.ADD_MEMBER | ActionKind.REMOVE_MEMBER:
                 return self.memberships
@@ -175,6 +189,8 @@ class Plan:
     warnings: tuple[Warning, ...] = ()
     limit_base: LimitBase = LimitBase(0, 0, 0)
     seats_freed: int | None = None  # licence seats freed, where the target reveals billing
+    seats: Seats | None = None  # `seats: used → after (max, headroom)`, when a policy reads them
+    policy: PolicyRecord | None = None  # the inactivity rule's cutoffs and the exemptions (issue 14)
     created_at: str = ""
     # The `now` the planner decided with; `apply` re-plans with it, not with the wall clock. Outside
     # the digest like created_at: decisions depend only on what is derived from it (cutoffs, issue 14).
@@ -199,7 +215,10 @@ class Plan:
         return out
 
     def summary(self) -> dict[str, Any]:
-        return {**self.counts(), "warnings": len(self.warnings), "seats_freed": self.seats_freed}
+        out: dict[str, Any] = {**self.counts(), "warnings": len(self.warnings), "seats_freed": self.seats_freed}
+        if self.seats is not None:
+            out["seats"] = self.seats.to_json()
+        return out
 
     def body(self) -> dict[str, Any]:
         """Everything the digest covers (all but `created_at`, `evaluated_at`, `desired_dir` and the digest)."""
@@ -218,6 +237,7 @@ class Plan:
             "warnings": [w.to_json() for w in self.warnings],
             "summary": self.summary(),
             **({"undoes": self.undoes} if self.undoes else {}),  # absent from other plans: their digests stay
+            **({"policy": self.policy.to_json()} if self.policy is not None else {}),
         }
 
     @property
@@ -259,6 +279,8 @@ class Plan:
                     int(base.get("users", 0)), int(base.get("memberships", 0)), int(base.get("in_scope", 0))
                 ),
                 seats_freed=(data.get("summary") or {}).get("seats_freed"),
+                seats=_seats(data),
+                policy=PolicyRecord.from_json(data["policy"]) if data.get("policy") is not None else None,
                 created_at=str(data.get("created_at", "")),
                 # plans written before `evaluated_at` existed were evaluated when they were created
                 evaluated_at=_evaluated_at(data),
@@ -281,9 +303,14 @@ class Plan:
             )
         return plan
 
-    def check_limits(self, limits: Mapping[str, Limit], *, force: bool = False) -> None:
-        """Raise LimitExceeded (exit 4) when any kind exceeds its limit, unless forced."""
+    def check_limits(self, limits: Mapping[str, Limit], *, force: bool = False,
+                     licences: LicencePolicy | None = None) -> None:
+        """Raise LimitExceeded (exit 4) when any kind exceeds its limit, or the seats after the plan
+        exceed `policy.licences.fail_at`, unless forced."""
         problems = self.limit_problems(limits)
+        seat = seat_problem(self.seats, licences.fail_at if licences is not None else None)
+        if seat:
+            problems.append(seat)
         if problems and not force:
             raise LimitExceeded(
                 "refused: the plan exceeds safety limits:\n" + "\n".join(f"  {p}" for p in problems),
@@ -329,6 +356,23 @@ def _why_not(exc: Exception, data: Any) -> str:
     if isinstance(exc, KeyError):
         return f"the field {exc.args[0]!r} is missing"
     return f"a field has the wrong type or value ({exc})"
+
+
+def _seats(data: Mapping[str, Any]) -> Seats | None:
+    seats = (data.get("summary") or {}).get("seats")
+    return Seats.from_json(seats) if seats is not None else None
+
+
+def seat_problem(seats: Seats | None, fail_at: SeatThreshold | None) -> str | None:
+    """Why the seats after the plan exceed `fail_at` (strictly above it); None when they do not."""
+    if seats is None or fail_at is None:
+        return None
+    limit = fail_at.of(seats.maximum)
+    if limit is None or seats.after <= limit:
+        return None
+    approx = " (approximate)" if seats.approximate else ""
+    return (f"seats: {seats.after} in use after the plan{approx} exceeds policy.licences.fail_at {fail_at}"
+            + (f" of {seats.maximum}" if fail_at.percent is not None else ""))
 
 
 def _evaluated_at(data: Mapping[str, Any]) -> datetime | None:

@@ -24,6 +24,8 @@ class Inactive:
     cutoff: datetime
     products: tuple[str, ...] = ()
     last_active: datetime | None = None  # as read when planning (None: never active); shown, not checked
+    rule: str = ""  # which rule selected it: `inactive` (after) or `never_active` (never_active_after)
+    source: str = ""  # where the activity was read: `lastLogin`, `productAccess[confluence]`
 
     def broken(self, user: User) -> str | None:
         """Why the subject is no longer inactive, as read now; None while it still is."""
@@ -36,11 +38,16 @@ class Inactive:
                 f"{iso_instant(self.cutoff)}")
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "cutoff": iso_instant(self.cutoff),
             "products": list(self.products),
             "last_active": iso_instant(self.last_active) if self.last_active else None,
         }
+        if self.rule:
+            data["rule"] = self.rule
+        if self.source:
+            data["source"] = self.source
+        return data
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> Inactive:
@@ -50,7 +57,8 @@ class Inactive:
         products = data.get("products") or []
         if not isinstance(products, list):
             raise ValueError("precondition products is not a list")
-        return Inactive(cutoff, tuple(str(p) for p in products), parse_instant(data.get("last_active")))
+        return Inactive(cutoff, tuple(str(p) for p in products), parse_instant(data.get("last_active")),
+                        str(data.get("rule") or ""), str(data.get("source") or ""))
 
 
 @dataclass(frozen=True, slots=True)

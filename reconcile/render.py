@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from reconcile.plan import Action, ActionKind, Plan, Warning, WarningKind, by_kind, target_label
+from reconcile.policy_facts import markdown_section
 
 # A hidden marker a CI job uses to find and update its one PR comment instead of adding another.
 COMMENT_MARKER = "<!-- reconcile-plan -->"
@@ -28,6 +29,7 @@ STYLES: dict[ActionKind, _Style] = {
     ActionKind.ENABLE: _Style("+", "32", "enable"),
     ActionKind.ADD_MEMBER: _Style("+", "32", "add"),
     ActionKind.REMOVE_MEMBER: _Style("-", "31", "remove"),
+    ActionKind.REMOVE_LICENCE: _Style("-", "35", "unlicense"),
     ActionKind.DISABLE: _Style("~", "33", "disable"),
     ActionKind.DELETE: _Style("-", "31", "delete"),
 }
@@ -43,6 +45,10 @@ WARNING_TITLES: dict[WarningKind, str] = {
     WarningKind.SOURCE: "reported by a source",
     WarningKind.GUARDED: "delete kept from happening (policy.delete_guard)",
     WarningKind.IRREVERSIBLE: "cannot be undone",
+    WarningKind.UPCOMING: "crosses an inactivity cutoff soon",
+    WarningKind.UNKNOWN_ACTIVITY: "activity not known",
+    WarningKind.EXEMPTION: "exemption expired, expiring or unused",
+    WarningKind.SEATS: "licence seats",
 }
 
 # C0/C1 control characters and the bidi overrides that can disguise a name (Trojan Source).
@@ -75,7 +81,9 @@ def plan_sentence(plan: Plan) -> str:
     if plan.empty:
         return no_changes(len(plan.warnings))
     counts = plan.counts()
-    parts = [f"{counts[str(kind)]} to {STYLES[kind].verb}" for kind in ActionKind]
+    # `unlicense` only appears with an inactivity policy: left out when there is none to do
+    parts = [f"{counts[str(kind)]} to {STYLES[kind].verb}" for kind in ActionKind
+             if kind is not ActionKind.REMOVE_LICENCE or counts[str(kind)]]
     sentence = "Plan: " + ", ".join(parts) + "."
     if plan.seats_freed:
         sentence += f" {plan.seats_freed} licence seat{'s' if plan.seats_freed != 1 else ''} freed."
@@ -103,6 +111,8 @@ def text(plan: Plan, *, color: bool) -> str:
         f"  {len(plan.actions)} action{'s' if len(plan.actions) != 1 else ''}, "
         f"{len(plan.warnings)} warning{'s' if len(plan.warnings) != 1 else ''}{planned}",
     ]
+    if plan.seats is not None:
+        lines.append(f"  {clean(plan.seats.line())}")
     if plan.undoes:
         lines.append(f"  undo plan: reverses what the apply of plan {plan.undoes[:12]} did")
     groups = by_kind(plan.actions)
@@ -245,7 +255,8 @@ def markdown(
     """
     fmt: Callable[[str], str] = mask_email if mask_emails else (lambda s: s)
     digest = plan.digest
-    head, summary = _md_header(plan, digest), _md_summary(plan)
+    head = _md_header(plan, digest)
+    summary = [*_md_summary(plan), *markdown_section(plan, md_text, md_code, fmt)]
     footer = _md_footer(plan, digest, plan_file)
     groups = by_kind(plan.actions)
     note = [

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from reconcile import __version__
 from reconcile.plan import Action, ActionKind, Plan, WarningKind
+from reconcile.policy_facts import fact_json
+from reconcile.policy_facts import facts as policy_facts
 from reconcile.targets.base import Result
 
 if TYPE_CHECKING:
@@ -182,7 +184,7 @@ def _summary(plan: Plan | None) -> dict[str, Any] | None:
     for w in plan.warnings:
         warnings[str(w.kind)] += 1
     return {"actions": plan.counts(), "total": len(plan.actions), "warnings": warnings,
-            "seats_freed": plan.seats_freed}
+            "seats_freed": plan.seats_freed, "seats": plan.seats.to_json() if plan.seats is not None else None}
 
 
 def to_json(facts: RunFacts) -> dict[str, Any]:
@@ -194,6 +196,11 @@ def to_json(facts: RunFacts) -> dict[str, Any]:
     if facts.command == "apply":
         for action in actions:
             action["outcome"] = outcomes.get(action["id"])
+    if plan is not None:  # the per-user facts of policy actions (issue 14), beside the action they selected
+        by_id = {f.action.id: fact_json(f) for f in policy_facts(plan)}
+        for action in actions:
+            if action["id"] in by_id:
+                action["facts"] = by_id[action["id"]]
     return {
         "report_version": REPORT_VERSION,
         "tool_version": __version__,
@@ -258,6 +265,8 @@ _ACTION = _obj(
         "precondition": {"type": "object"},
         "unsynced": {"const": True},
         "outcome": _nullable(_OUTCOME),
+        "facts": _obj({"rule": {"enum": ["inactive", "never_active"]}, "last_active": _nullable(_STR),
+                       "source": _STR, "cutoff": _STR, "exemption": _nullable(_STR)}),
     },
     required=["id", "kind", "subject", "group", "reason", "precondition"],
 )
@@ -283,6 +292,9 @@ SCHEMA: dict[str, Any] = {
             "total": _INT,
             "warnings": _obj({str(k): _INT for k in WarningKind}),
             "seats_freed": _nullable(_INT),
+            "seats": _nullable(_obj({"product": _STR, "used": _INT, "after": _INT, "max": _nullable(_INT),
+                                     "headroom": _nullable({"type": "integer"}), "approximate": {"type": "boolean"},
+                                     "source": _STR})),
         })),
         "actions": {"type": "array", "items": _ACTION},
         "warnings": {"type": "array", "items": _obj({"kind": {"enum": [str(k) for k in WarningKind]},

@@ -40,7 +40,7 @@ def holds_back(failed: Action, later: Action) -> bool:
     if failed.subject.ref != later.subject.ref or later.kind.rank <= failed.kind.rank:
         return False
     match later.kind:
-        case ActionKind.ADD_MEMBER | ActionKind.REMOVE_MEMBER:
+        case ActionKind.ADD_MEMBER | ActionKind.REMOVE_MEMBER | ActionKind.REMOVE_LICENCE:
             return True
         case ActionKind.ENABLE | ActionKind.DISABLE | ActionKind.DELETE:
             return False

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
 from reconcile.journal import Journal
 from reconcile.journal import now as journal_now
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 # What the fallback below reverses by name: a kind planned by the inactivity policy (a removal from a
 # licence-granting group, `group` naming it), undone by adding the user back to that group.
-LICENCE_REMOVAL = "remove_licence"
 
 
 def undo_path(state_dir: Path, digest: str) -> Path:
@@ -54,12 +53,12 @@ def inverse(action: Action, digest: str) -> Action | None:
             return undo(ActionKind.REMOVE_MEMBER, Precondition(member=True), action.group)
         case ActionKind.REMOVE_MEMBER:
             return undo(ActionKind.ADD_MEMBER, Precondition(member=False), action.group)
+        case ActionKind.REMOVE_LICENCE:  # a removal from one licence-granting group: add the user back
+            return undo(ActionKind.ADD_MEMBER, Precondition(member=False), action.group)
         case ActionKind.DELETE:
             return None
-        case _:  # kinds added after this module: a licence removal is a membership removal
-            if str(action.kind) == LICENCE_REMOVAL and action.group:
-                return undo(ActionKind.ADD_MEMBER, Precondition(member=False), action.group)
-            return None
+        case _ as unreachable:
+            assert_never(unreachable)
 
 
 def build_undo(plan: Plan, done: Iterable[Action], *, created_at: str, actual_fingerprint: str = "") -> Plan | None:

@@ -80,7 +80,8 @@ def huge_plan(n: int = 100_000) -> Plan:
     actions = []
     for i in range(n):
         kind = kinds[i % len(kinds)]
-        group = f"team-{i % 997:03d}" if kind in (ActionKind.ADD_MEMBER, ActionKind.REMOVE_MEMBER) else None
+        group = f"team-{i % 997:03d}" if kind in (ActionKind.ADD_MEMBER, ActionKind.REMOVE_MEMBER,
+                                                                         ActionKind.REMOVE_LICENCE) else None
         actions.append(Action(kind, Subject(f"user{i:06d}.with.a.long.name@example.com", f"ref{i:08x}"),
                               group, reason=f"reason number {i}"))
     warnings = tuple(Warning(WarningKind.MISSING_USER, f"ghost{i}@example.com", "not on the target")

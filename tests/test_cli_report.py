@@ -40,8 +40,8 @@ def test_plan_report(cli: Cli) -> None:
     assert (report["command"], report["status"], report["exit_code"]) == ("plan", "changes", 3)
     assert report["plan"]["digest"] == plan.digest and report["plan"]["created_at"] == plan.created_at
     assert report["target"] == {"type": "memory", "url": str(cli.state)}
-    assert report["summary"]["actions"] == {"enable": 1, "add_member": 2, "remove_member": 1, "disable": 1,
-                                            "delete": 0}
+    assert report["summary"]["actions"] == {"enable": 1, "add_member": 2, "remove_member": 1,
+                                            "remove_licence": 0, "disable": 1, "delete": 0}
     assert report["summary"]["total"] == 5
     assert report["summary"]["warnings"]["protected"] == sum(w.kind == "protected" for w in plan.warnings) > 0
     assert [(a["kind"], a["subject"]["ref"], a["group"]) for a in report["actions"]] == [

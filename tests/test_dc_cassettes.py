@@ -126,6 +126,7 @@ def test_fetch() -> None:
 @pytest.mark.parametrize(("kind", "username", "group"), [
     (ActionKind.ADD_MEMBER, "dave", "team-docs"),
     (ActionKind.REMOVE_MEMBER, "alice", "team-docs"),
+    (ActionKind.REMOVE_LICENCE, "alice", "team-docs"),  # the same request: out of the (licence) group
     (ActionKind.DISABLE, "dave", None),
     (ActionKind.ENABLE, "bob", None),
     (ActionKind.DELETE, "alice", None),

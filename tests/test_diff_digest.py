@@ -59,6 +59,20 @@ def variants(value: object, path: str = "") -> Iterator[tuple[str, object]]:
         for key, item in value.items():
             for where, changed in variants(item, f"{path}[{key}]"):
                 yield where, {**value, key: changed}
+    elif value is None:
+        pass  # an optional field left unset in one nested value: the other fields carry the walk
+    elif isinstance(value, timedelta | date):
+        yield path, value + timedelta(days=1)
+    elif isinstance(value, Fraction):
+        yield path, value + 1
+    elif isinstance(value, frozenset):
+        yield f"{path} (one more)", frozenset({*value, "zz-changed"})
+    elif isinstance(value, tuple):
+        assert value, f"{path}: give the tuple an item so its items are walked too"
+        yield f"{path} (one fewer)", value[1:]
+        for i, item in enumerate(value):
+            for where, changed in variants(item, f"{path}[{i}]"):
+                yield where, (*value[:i], changed, *value[i + 1:])
     elif isinstance(value, Enum):
         yield path, next(m for m in type(value) if m is not value)
     elif value is None:  # an unset option: setting it must show (the digest sees the value, not the type)

@@ -73,8 +73,9 @@ def test_plain_text_has_no_escape_codes_and_colour_text_colours_each_symbol() ->
 
 
 def test_text_lists_kinds_in_execution_order_and_closes_with_the_counts() -> None:
-    out = render.text(realistic_plan(), color=False)
-    headers = [out.index(f"  {kind} (") for kind in ActionKind]
+    plan = realistic_plan()
+    out = render.text(plan, color=False)
+    headers = [out.index(f"  {kind} (") for kind in ActionKind if plan.counts()[str(kind)]]
     assert headers == sorted(headers)
     assert out.rstrip().endswith(
         "Plan: 1 to enable, 3 to add, 1 to remove, 2 to disable, 3 to delete. 4 licence seats freed."
@@ -157,7 +158,7 @@ def test_markdown_of_a_100000_action_plan_stays_under_the_limit(max_chars: int) 
     assert len(out) < max_chars
     if max_chars >= 3_000:
         assert f"| **total** | **{len(plan.actions)}** |" in out
-        assert "| + `enable` | 20000 |" in out
+        assert f"| + `enable` | {plan.counts()['enable']} |" in out
         assert "### Warnings (2000)" in out
         assert plan.digest in out
     if max_chars == 60_000:

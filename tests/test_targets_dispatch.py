@@ -57,11 +57,13 @@ def memory_walk(tmp: Path) -> Walk:
         {ActionKind.ENABLE: act(ActionKind.ENABLE, "u-erin"),
          ActionKind.ADD_MEMBER: act(ActionKind.ADD_MEMBER, "u-alice", "team-eng"),
          ActionKind.REMOVE_MEMBER: act(ActionKind.REMOVE_MEMBER, "u-alice", "team-docs"),
+         ActionKind.REMOVE_LICENCE: act(ActionKind.REMOVE_LICENCE, "u-dave", "team-docs"),
          ActionKind.DISABLE: act(ActionKind.DISABLE, "u-dave"),
          ActionKind.DELETE: act(ActionKind.DELETE, "u-bob")},
         lambda: [f"{e['kind']} {e['ref']} {e['group']}" for e in read_world(state).get("log", [])],
         {ActionKind.ENABLE: "enable u-erin None", ActionKind.ADD_MEMBER: "add_member u-alice team-eng",
          ActionKind.REMOVE_MEMBER: "remove_member u-alice team-docs", ActionKind.DISABLE: "disable u-dave None",
+         ActionKind.REMOVE_LICENCE: "remove_licence u-dave team-docs",
          ActionKind.DELETE: "delete u-bob None"},
     )
 
@@ -80,12 +82,14 @@ def dc_walk(tmp: Path) -> Walk:
         {ActionKind.ENABLE: act(ActionKind.ENABLE, "bob"),
          ActionKind.ADD_MEMBER: act(ActionKind.ADD_MEMBER, "alice", "team-ops"),
          ActionKind.REMOVE_MEMBER: act(ActionKind.REMOVE_MEMBER, "alice", "team-docs"),
+         ActionKind.REMOVE_LICENCE: act(ActionKind.REMOVE_LICENCE, "alice", "confluence-users"),
          ActionKind.DISABLE: act(ActionKind.DISABLE, "dave"),
          ActionKind.DELETE: act(ActionKind.DELETE, "alice")},
         lambda: [w for w in sim.writes() if "/longtask/" not in w],
         {ActionKind.ENABLE: "PUT /rest/api/admin/user/bob/enable -> 204",
          ActionKind.ADD_MEMBER: "PUT /rest/api/user/alice/group/team-ops -> 204",
          ActionKind.REMOVE_MEMBER: "DELETE /rest/api/user/alice/group/team-docs -> 204",
+         ActionKind.REMOVE_LICENCE: "DELETE /rest/api/user/alice/group/confluence-users -> 204",
          ActionKind.DISABLE: "PUT /rest/api/admin/user/dave/disable -> 204",
          ActionKind.DELETE: "DELETE /rest/api/admin/user/alice -> 202"},
     )
@@ -102,11 +106,13 @@ def cloud_walk(tmp: Path) -> Walk:
         {ActionKind.ENABLE: act(ActionKind.ENABLE, BOB),
          ActionKind.ADD_MEMBER: act(ActionKind.ADD_MEMBER, HAL, "team-platform"),
          ActionKind.REMOVE_MEMBER: act(ActionKind.REMOVE_MEMBER, ALICE, "team-docs"),
+         ActionKind.REMOVE_LICENCE: act(ActionKind.REMOVE_LICENCE, BOB, "confluence-users"),
          ActionKind.DISABLE: act(ActionKind.DISABLE, HAL),
          ActionKind.DELETE: act(ActionKind.DELETE, ALICE)},
         lambda: [f"{m['action']} {m.get('account_id')}" for m in r.world.mutations],
         {ActionKind.ENABLE: f"restore {BOB}", ActionKind.ADD_MEMBER: f"add_member {HAL}",
          ActionKind.REMOVE_MEMBER: f"remove_member {ALICE}", ActionKind.DISABLE: f"suspend {HAL}",
+         ActionKind.REMOVE_LICENCE: f"remove_member {BOB}",
          ActionKind.DELETE: f"remove_from_directory {ALICE}"},
     )
 

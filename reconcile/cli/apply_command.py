@@ -183,7 +183,7 @@ async def _apply(config: Config, g: Globals, bars: Bars, run: Run, saved: Plan |
                 assert run.now is not None  # set by run.load()
                 desired, fresh = await make_plan(config, target, now=run.now, progress=bars.update)
                 run.plan = fresh
-                fresh.check_limits(config.policy.limits, force=force)
+                fresh.check_limits(config.policy.limits, force=force, licences=config.policy.licences)
                 if approval is not None:
                     check_approval(fresh, approval)
                 check_strict(fresh, strict=strict)

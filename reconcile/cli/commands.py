@@ -121,7 +121,7 @@ def plan(  # noqa: PLR0917 - typer maps parameters to options
         else:
             out(render(result, fmt, color=g.color, mask_emails=mask_emails,
                        plan_file=str(out_file or "plan.json")).rstrip("\n"))
-        result.check_limits(config.policy.limits, force=force)
+        result.check_limits(config.policy.limits, force=force, licences=config.policy.licences)
         check_strict(result, strict=strict)
         if out_file is not None:
             write_atomic(out_file, result.dumps())

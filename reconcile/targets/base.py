@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from reconcile.impact import Impact
-from reconcile.model import ActualState, Scope, User
+from reconcile.model import ActualState, Licence, Scope, User
 from reconcile.plan import Action, ActionKind
 
 # progress(what, done, total): total is None while unknown
@@ -67,6 +67,11 @@ class Target(Protocol):
         """What deleting each user would destroy, by ref (policy.delete_guard): read only for the delete
         candidates of a plan. A fact the target cannot read is `unknown` with the reason (never raises
         for a missing or refused endpoint: the guard decides what unknown means)."""
+        ...
+
+    async def licence(self, scope: Scope, product: str) -> Licence | None:
+        """Seats of `product` and the groups granting one (issue 14); read only when a policy needs them.
+        None when the target reveals nothing of the kind."""
         ...
 
     async def perform(self, action: Action) -> Outcome:

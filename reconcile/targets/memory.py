@@ -19,6 +19,8 @@ State file format (JSON, UTF-8)::
                                              # what deleting it destroys (policy.delete_guard); a fact
                                              # left out, or no `impact`, is unknown
       ],
+      "licence": {"max": 30,                 # optional: seats (null: unlimited); absent: not modelled
+                  "groups": ["confluence-users"]},  # the licence-granting groups: active members hold a seat
       "groups": [
         {"name": "team-docs",                # lower-cased on read
          "members": ["u-alice"],             # user refs
@@ -49,7 +51,7 @@ from typing import Any, assert_never
 
 from reconcile.errors import TargetError
 from reconcile.impact import Impact
-from reconcile.model import Activity, ActualState, Group, Scope, Status, User, norm, parse_instant
+from reconcile.model import Activity, ActualState, Group, Licence, Scope, Status, User, norm, parse_instant
 from reconcile.plan import Action, ActionKind
 from reconcile.policies import GuardCondition
 from reconcile.settings import MemoryConfig
@@ -82,7 +84,8 @@ class MemoryTarget:
         match kind:
             case ActionKind.DELETE:
                 return 1
-            case ActionKind.ENABLE | ActionKind.ADD_MEMBER | ActionKind.REMOVE_MEMBER | ActionKind.DISABLE:
+            case (ActionKind.ENABLE | ActionKind.ADD_MEMBER | ActionKind.REMOVE_MEMBER | ActionKind.REMOVE_LICENCE
+                  | ActionKind.DISABLE):
                 return 4
             case _:
                 assert_never(kind)
@@ -108,6 +111,21 @@ class MemoryTarget:
     async def impact(self, users: Sequence[User]) -> Mapping[str, Impact]:
         raw = {str(u["ref"]): u.get("impact") for u in self._read().get("users", [])}
         return {user.ref: _impact(raw.get(user.ref), self.path) for user in users}
+
+    async def licence(self, scope: Scope, product: str) -> Licence | None:
+        raw = self._read().get("licence")
+        if not isinstance(raw, dict):
+            return None
+        data = self._read()
+        members = {norm(str(g["name"])): frozenset(str(m) for m in g.get("members", []))
+                   for g in data.get("groups", [])}
+        granting = {norm(str(g)): members.get(norm(str(g)), frozenset()) for g in raw.get("groups") or []}
+        active = {str(u["ref"]) for u in data.get("users", [])
+                  if u.get("status", "active") == "active" and not u.get("unsynced")}
+        used = len(active & frozenset().union(*granting.values()))
+        maximum = raw.get("max")
+        return Licence(product=product, used=used, maximum=int(maximum) if maximum is not None else None,
+                       source="the state file", granting=granting)
 
     async def perform(self, action: Action) -> Outcome:
         if self.config.delay:
@@ -173,6 +191,7 @@ def _user(raw: dict[str, Any], path: Path) -> User:
             status=Status(raw.get("status", "active")),
             unsynced=bool(raw.get("unsynced", False)),
             last_active=_activity(raw["last_active"]) if "last_active" in raw else None,
+            added_to_org=parse_instant(raw.get("added_to_org")),
         )
     except (KeyError, ValueError, AttributeError) as exc:
         raise TargetError(f"memory target: bad user entry {raw!r} in {path}: {exc}") from exc
@@ -223,7 +242,7 @@ def _apply(data: dict[str, Any], action: Action) -> tuple[Outcome, bool]:
             return _status(user, ref, Status.DISABLED)
         case ActionKind.ADD_MEMBER:
             return _membership(data, action, user, add=True)
-        case ActionKind.REMOVE_MEMBER:
+        case ActionKind.REMOVE_MEMBER | ActionKind.REMOVE_LICENCE:  # a licence is a group membership
             return _membership(data, action, user, add=False)
         case _:
             assert_never(action.kind)

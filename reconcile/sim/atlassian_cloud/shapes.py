@@ -129,7 +129,9 @@ def user_json(world: CloudWorld, u: CloudUser, dirs: list[str], expand: set[str]
     if "platformRoles" in expand:
         data["platformRoles"] = list(u.platform_roles)
     if "productAccess" in expand:
-        data["productAccess"] = [dict(p) for p in u.product_access]
+        # `id` is "the unique ID of the Product instance", an ARI in the document's example: the one
+        # users/count's `resourceIds` takes, so a client can count a product's seats from what it read
+        data["productAccess"] = [{**p, "id": world.resource_ari(p["key"])} for p in u.product_access]
     if "groups" in expand:
         prefix = GROUP_ARI if world.group_ids == "ari" else ""
         data["groups"] = [{"id": prefix + g.id, "name": g.name} for g in world.groups_of(u.account_id, dirs)]

@@ -15,12 +15,13 @@ import httpx
 from reconcile.errors import TargetError
 from reconcile.http import Backoff, Clock, HttpClient, basic, bearer
 from reconcile.impact import Impact
-from reconcile.model import ActualState, Scope, User, norm
+from reconcile.model import ActualState, Licence, Scope, User, norm
 from reconcile.plan import Action, ActionKind
 from reconcile.settings import AtlassianCloudConfig
 from reconcile.targets import atlassian
+from reconcile.targets.atlassian import fail
 from reconcile.targets.atlassian_cloud.account import Account, CloudGroup
-from reconcile.targets.atlassian_cloud.read import USER_EXPAND, OrgReader
+from reconcile.targets.atlassian_cloud.read import READ_HINT, USER_EXPAND, OrgReader
 from reconcile.targets.atlassian_cloud.write import Writer
 from reconcile.targets.base import ALL_KINDS, Outcome, Progress
 
@@ -49,6 +50,7 @@ class AtlassianCloudTarget:
                                          backoff=backoff, clock=clock)
         self.reader = OrgReader(self.http, config.org_id)
         self.writer = Writer(config, self.http, self.site, self.reader)
+        self.products: dict[str, str] = {}  # product key -> its ARI, as users/search showed it
 
     supports = ALL_KINDS
 
@@ -83,6 +85,9 @@ class AtlassianCloudTarget:
         async def users(directory: str) -> None:
             async for page in self.reader.pages("users", directory, {"expand": USER_EXPAND}):
                 for item in page:
+                    for access in item.get("productAccess") or []:  # the product ARIs seats are counted by
+                        if isinstance(access, dict) and access.get("key") and access.get("id"):
+                            self.products.setdefault(str(access["key"]), str(access["id"]))
                     acct = Account.from_json(item, directory)
                     seen = accounts.get(acct.account_id)
                     accounts[acct.account_id] = acct if seen is None else seen.merge(acct)
@@ -141,6 +146,21 @@ class AtlassianCloudTarget:
         unless `unknown: allow`."""
         why = "the atlassian-cloud target does not read Confluence Cloud spaces or content yet"
         return {user.ref: Impact.unread(why) for user in users}
+
+    async def licence(self, scope: Scope, product: str) -> Licence | None:
+        """Cloud reveals no seat count: billable users holding `product` (users/count) approximate it."""
+        ari = self.products.get(product)
+        if ari is None:
+            return Licence(product=product, used=None, approximate=True,
+                           note=f"no user has {product} access, so its seats were not counted")
+        path = f"{self.reader.org}/directories/-/users/count"
+        params = {"resourceIds": ari, "roleIds": ["atlassian/user", "atlassian/admin"], "status": "active"}
+        response = await self.http.request("GET", path, params=params)
+        if response.status_code != 200:
+            fail(response, READ_HINT)
+        count = response.json().get("count")
+        return Licence(product=product, used=int(count) if isinstance(count, int) else None, approximate=True,
+                       source="billable users with the product (users/count; the invoice may differ)")
 
     async def perform(self, action: Action) -> Outcome:
         return await self.writer.perform(action)

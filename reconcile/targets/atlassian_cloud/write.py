@@ -52,7 +52,7 @@ class Writer:
             match action.kind:
                 case ActionKind.ADD_MEMBER:
                     return await self.add_member(action)
-                case ActionKind.REMOVE_MEMBER:
+                case ActionKind.REMOVE_MEMBER | ActionKind.REMOVE_LICENCE:  # out of the licence group
                     return await self.remove_member(action)
                 case ActionKind.DISABLE:
                     return await self.disable(action.subject.ref)

@@ -60,13 +60,15 @@ class ActiveUser:
     user_key: str
     email: str | None
     last_login: datetime | None  # None: never logged in (or not said)
+    login_known: bool = True  # False: the entry has no `lastLogin` at all (a server ignoring the expansion)
 
     @staticmethod
     def parse(item: Any) -> ActiveUser | None:
         if not isinstance(item, Mapping) or not item.get("userKey"):
             return None
         email = item.get("email")
-        return ActiveUser(str(item["userKey"]), str(email) if email else None, _instant(item.get("lastLogin")))
+        return ActiveUser(str(item["userKey"]), str(email) if email else None, _instant(item.get("lastLogin")),
+                          "lastLogin" in item)
 
 
 _STATUS_WORDS = {"Active": Status.ACTIVE, "Deactivated": Status.DISABLED}  # what DC sends

@@ -18,7 +18,7 @@ import httpx
 from reconcile.errors import TargetError
 from reconcile.http import Backoff, Clock, basic, bearer
 from reconcile.impact import Impact
-from reconcile.model import NO_ACTIVITY, Activity, ActualState, Group, Scope, Status, User
+from reconcile.model import NO_ACTIVITY, Activity, ActualState, Group, Licence, Scope, Status, User
 from reconcile.plan import Action, ActionKind
 from reconcile.settings import ConfluenceDcConfig
 from reconcile.targets import atlassian
@@ -26,6 +26,7 @@ from reconcile.targets.atlassian import error_for, request_id
 from reconcile.targets.base import ALL_KINDS, Outcome, Progress, Result
 from reconcile.targets.confluence_dc import read
 from reconcile.targets.confluence_dc.impact import read_impacts
+from reconcile.targets.confluence_dc.licence import read_licence
 from reconcile.targets.confluence_dc.unsynced import AdminPages, UnsyncedEntry
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class ConfluenceDcTarget:
         self.poll_interval = poll_interval
         self.task_timeout = task_timeout
         self._users: dict[str, User] = {}  # ref -> user, from the last fetch
+        self._members: dict[str, frozenset[str]] = {}  # group -> member refs, from the last fetch
         self._unsynced: list[UnsyncedEntry] | None = None
         self._delete_lock = asyncio.Lock()
 
@@ -72,7 +74,8 @@ class ConfluenceDcTarget:
         match kind:
             case ActionKind.DELETE:
                 return 1  # each deletion is a long task on the server: one at a time
-            case ActionKind.ENABLE | ActionKind.ADD_MEMBER | ActionKind.REMOVE_MEMBER | ActionKind.DISABLE:
+            case (ActionKind.ENABLE | ActionKind.ADD_MEMBER | ActionKind.REMOVE_MEMBER | ActionKind.REMOVE_LICENCE
+                  | ActionKind.DISABLE):
                 return max(1, self.config.http.concurrency)
             case _:
                 assert_never(kind)
@@ -169,6 +172,7 @@ class ConfluenceDcTarget:
                 )
         groups = {n: Group(name=n, ref=n, readonly=self.config.readonly_groups.matches(n)) for n in names}
         self._users = users
+        self._members = {g: frozenset(k for k in keys if k in users) for g, keys in members.items()}
         return ActualState(
             users=users,
             groups=groups,
@@ -182,6 +186,12 @@ class ConfluenceDcTarget:
         shown = (u.display_name for u in self._users.values() if u.display_name)
         return await read_impacts(self.client, users, live_usernames=live, display_names=shown)
 
+    async def licence(self, scope: Scope, product: str) -> Licence | None:
+        async def member_keys(group: str) -> list[str]:
+            return [k for k in await read.list_member_keys(self.client, group) if k in self._users]
+
+        return await read_licence(self.client, self._members, member_keys)
+
     # -- perform ---------------------------------------------------------------------------------
 
     async def perform(self, action: Action) -> Outcome:
@@ -194,7 +204,7 @@ class ConfluenceDcTarget:
                         return await self._delete_user(action)
                 case ActionKind.ADD_MEMBER:
                     return await self._write(action, "PUT", "/rest/api/user/{user}/group/{group}")
-                case ActionKind.REMOVE_MEMBER:
+                case ActionKind.REMOVE_MEMBER | ActionKind.REMOVE_LICENCE:  # out of the licence group
                     return await self._write(action, "DELETE", "/rest/api/user/{user}/group/{group}")
                 case ActionKind.ENABLE:
                     return await self._write(action, "PUT", "/rest/api/admin/user/{user}/enable")
@@ -329,7 +339,7 @@ class ConfluenceDcTarget:
 def _activity(info: read.ActiveUser | None) -> Activity | None:
     """The last login, from the 9.3+ list of active users; None for users it does not list (disabled,
     unlicensed) and before 9.3; empty for a listed user who never logged in."""
-    if info is None:
+    if info is None or not info.login_known:  # not listed, or the server ignored expand=lastLogin
         return None
     return Activity({PRODUCT: info.last_login}) if info.last_login else NO_ACTIVITY
 
