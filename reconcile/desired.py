@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from reconcile.errors import ConfigError, EmptySource
-from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
+from reconcile.model import DesiredState, DesiredUser, Identity, Location, SourceNote, Status, norm
 from reconcile.settings import Config, SourceConfig
 from reconcile.sources.base import Source
 from reconcile.sources.registry import SOURCES
@@ -121,9 +121,11 @@ class _Merger:
     groups: set[str] = field(default_factory=set)
     origins: dict[str, Location] = field(default_factory=dict)
     conflicts: list[str] = field(default_factory=list)
+    notes: list[SourceNote] = field(default_factory=list)
 
     def add(self, state: DesiredState, name: str, origin: Location | None) -> None:
         self.groups |= state.groups
+        self.notes.extend(state.notes)
         for group, loc in state.origins.items():
             self.origins.setdefault(group, loc)
         for user in state.users.values():
@@ -183,4 +185,5 @@ class _Merger:
                 key=e.key, status=e.status, groups=frozenset(e.groups), identity=e.identity,
                 display_name=e.display_name, source="+".join(e.sources), origin=e.origin, fact=e.fact)
             self.groups |= e.groups
-        return DesiredState(users=users, groups=frozenset(self.groups), origins=dict(self.origins))
+        return DesiredState(users=users, groups=frozenset(self.groups), origins=dict(self.origins),
+                            notes=tuple(self.notes))

@@ -89,6 +89,8 @@ def diff(
         want = desired.users[key].key
         planner.warn(WarningKind.MISSING_USER, want, "desired user does not exist on the target (reconcile "
                      "does not create accounts)" + suggest.user(want))
+    for note in desired.notes:
+        planner.warn(WarningKind.SOURCE, note.subject, f"source '{note.source}': {note.message}")
     for group in sorted(desired.groups):
         if scope.owns_group(group) and group not in actual.groups:
             planner.warn(WarningKind.MISSING_GROUP, group, "desired group does not exist on the target"

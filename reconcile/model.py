@@ -293,6 +293,16 @@ class DesiredUser:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceNote:
+    """Something a source read but could not turn into desired users (a Google group whose member is the
+    whole account): the plan shows it as a warning, so a reviewer sees what the desired state leaves out."""
+
+    source: str
+    subject: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class DesiredState:
     """The merged desired state of every source.
 
@@ -306,15 +316,17 @@ class DesiredState:
     # configured source -> the `users` keys it supplied, for the sources whose empty-source guard is
     # on: diff refuses a plan when one of them supplied users but none of them in scope (SPEC §5)
     guarded: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    notes: tuple[SourceNote, ...] = ()  # what the sources noted, shown in the plan as warnings
 
     @staticmethod
-    def build(users: Iterable[DesiredUser], groups: Iterable[str] = ()) -> DesiredState:
+    def build(users: Iterable[DesiredUser], groups: Iterable[str] = (),
+              notes: Iterable[SourceNote] = ()) -> DesiredState:
         """Normalise keys and group names; the desired groups include every user's groups."""
         us = {norm(u.key): replace(u, groups=frozenset(norm(g) for g in u.groups)) for u in users}
         gs = {norm(g) for g in groups}
         for u in us.values():
             gs |= u.groups
-        return DesiredState(users=us, groups=frozenset(gs))
+        return DesiredState(users=us, groups=frozenset(gs), notes=tuple(notes))
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,6 +124,7 @@ class WarningKind(StrEnum):
     MISSING_GROUP = "missing_group"  # desired group that does not exist on the target
     INCOMPLETE = "incomplete"  # something the target could not read (e.g. unsynced entries without websudo)
     AMBIGUOUS = "ambiguous"  # an account that may be a desired user not found by email (email hidden)
+    SOURCE = "source"  # something a source read but left out of the desired state (DesiredState.notes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ WARNING_TITLES: dict[WarningKind, str] = {
     WarningKind.MISSING_GROUP: "desired group not on the target",
     WarningKind.AMBIGUOUS: "absent, or a desired user whose email it hides?",
     WarningKind.INCOMPLETE: "not read from the target",
+    WarningKind.SOURCE: "noted by a source",
 }
 
 # C0/C1 control characters and the bidi overrides that can disguise a name (Trojan Source).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from reconcile.config.checks import ldap_problems
 from reconcile.config.format import CLOUD_SOURCE, CSV, DC_SOURCE, LDAP
+from reconcile.config.idp_google import GOOGLE_WORKSPACE, GoogleSourceConfig, google_problems
 from reconcile.config.registry import Kind, Registry
 from reconcile.settings import CloudSourceConfig, CsvSourceConfig, DcSourceConfig, LdapSourceConfig
 from reconcile.sources.base import Source
@@ -37,8 +38,16 @@ def _atlassian_cloud(config: CloudSourceConfig) -> Source:
     return CloudSource(config)
 
 
+def _google_workspace(config: GoogleSourceConfig) -> Source:
+    from reconcile.sources.google_workspace import GoogleSource
+
+    return GoogleSource(config)
+
+
 SOURCES: Registry[Source] = Registry("source")
 SOURCES.register(Kind("ldap", LDAP, LdapSourceConfig, _ldap, check=ldap_problems))
 SOURCES.register(Kind("csv", CSV, CsvSourceConfig, _csv))
 SOURCES.register(Kind("confluence-dc", DC_SOURCE, DcSourceConfig, _confluence_dc))
 SOURCES.register(Kind("atlassian-cloud", CLOUD_SOURCE, CloudSourceConfig, _atlassian_cloud))
+SOURCES.register(Kind("google-workspace", GOOGLE_WORKSPACE, GoogleSourceConfig, _google_workspace,
+                      check=google_problems))
