@@ -5,6 +5,7 @@ client (Google's quota refusals paced like 429s), paging, and each refusal as on
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -21,6 +22,12 @@ from reconcile.settings import Secret
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"  # the assertion's `aud`, as google-auth sends it
 DIRECTORY = "admin/directory/v1"
 QUOTA_REASONS = frozenset({"userRateLimitExceeded", "quotaExceeded", "rateLimitExceeded"})
+
+
+def google_backoff(rng: random.Random | None = None) -> Backoff:
+    """Google's advice for its quota refusals: exponential backoff up to 64 s. Four retries wait at least
+    84 s in all (8 + 16 + 32 + 64, jittered from 0.7), so a per-minute quota has renewed before the last."""
+    return Backoff(base=8.0, cap=64.0, max_wait=64.0, rng=rng or random.Random())
 
 
 def reasons(response: httpx.Response) -> list[str]:
@@ -93,6 +100,8 @@ def _token_hint(message: str, cfg: GoogleSourceConfig, key: ServiceAccountKey) -
 def _api_hint(response: httpx.Response, cfg: GoogleSourceConfig) -> str:
     why = set(reasons(response))
     field = f"sources.{cfg.name}"
+    if response.status_code == 429 or QUOTA_REASONS & why:
+        return f"Google's quota is exhausted: lower {field}.http.concurrency, or retry later"
     if response.status_code == 403 and "insufficientPermissions" in why:
         return f"the token lacks a scope: request {', '.join(cfg.scopes())} and grant them in domain-wide delegation"
     if response.status_code == 403:
@@ -102,8 +111,6 @@ def _api_hint(response: httpx.Response, cfg: GoogleSourceConfig) -> str:
                 f"{field}.customer / domain name its own account")
     if response.status_code == 401:
         return f"the access token was refused: check {field}.credentials and token_uri"
-    if response.status_code == 429 or QUOTA_REASONS & why:
-        return f"Google's quota is exhausted: lower {field}.http.concurrency, or retry later"
     return f"check {field}"
 
 
@@ -116,7 +123,7 @@ class Directory:
         self.where = where = f"source '{cfg.name}' (google-workspace)"
         self.key = key = ServiceAccountKey.parse(cfg.credentials, where)
         token_uri = cfg.token_uri or key.token_uri or GOOGLE_TOKEN_URL
-        if re.match(REMOTE_HTTP, token_uri) and not cfg.insecure:
+        if cfg.token_uri is None and re.match(REMOTE_HTTP, token_uri) and not cfg.insecure:  # the file's
             raise SourceError(f"{where}: the key's token_uri {token_uri} is http:// to another host",
                               hint=f"set sources.{cfg.name}.token_uri to an https:// URL, or `insecure: true`")
 
@@ -130,6 +137,7 @@ class Directory:
 
         self.kinds = ErrorKinds(error=api_error, url_setting=f"sources.{cfg.name}.api_url")
         origin = httpx.URL(token_uri).copy_with(path="/", query=None)
+        backoff = backoff or google_backoff()
         self.tokens = HttpClient(str(origin), auth=None, settings=cfg.http, transport=transport, backoff=backoff,
                                  clock=clock, errors=ErrorKinds(error=token_error,
                                                                 url_setting=f"sources.{cfg.name}.token_uri"))
