@@ -395,8 +395,12 @@ def test_a_member_page_failing_after_retries_stops_the_read() -> None:
 def test_user_rate_limit_exceeded_is_waited_out_on_the_fake_clock() -> None:
     sim = Sim(world(quota="quota: {queries_per_minute: 3}"))
     recorders: list[Recorder] = []
-    state = sim.read(config(http=HttpSettings(concurrency=4)), wrap=lambda t: recorders.append(Recorder(t))
-                     or recorders[-1])
+
+    def record(inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+        recorders.append(Recorder(inner))
+        return recorders[-1]
+
+    state = sim.read(config(http=HttpSettings(concurrency=4)), wrap=record)
     assert len(state.users) == 5 and sorted(state.users["dave@example.com"].groups) == ["team-eng", "team-platform"]
     (recorder,) = recorders
     assert 403 in recorder.statuses  # Google said userRateLimitExceeded, and the reads went on after a wait
