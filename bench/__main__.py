@@ -1,7 +1,7 @@
 """`make bench` (`python -m bench`): SPEC §11's performance table, printed and written to bench/results.json.
 
 Sections: plan (a), apply under a rate limit (b), serialized DC deletions (c), planner alone (d),
-LDAP read (e). `--scale smoke` runs every section at toy sizes in seconds (tests/test_bench_smoke.py).
+LDAP read (e), Google Workspace source read (f). `--scale smoke` runs every section at toy sizes in seconds (tests/test_bench_smoke.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 from bench import apply_bench, desired, plan_bench, planner, report, simproc
 
 log = logging.getLogger("bench")
-SECTIONS = ("plan", "apply", "delete", "planner", "ldap")
+SECTIONS = ("plan", "apply", "delete", "planner", "ldap", "google")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,7 @@ class Scale:
     planner: tuple[int, int, int]
     ldap: tuple[int, int] | None  # users, groups; None: skipped
     repeat: int
+    google: simproc.World = simproc.World(100_000, 2_000, 400_000, latency_ms=25)
 
 
 FULL = Scale(
@@ -56,6 +57,7 @@ SMOKE = Scale(
     planner=(2_000, 40, 8_000),
     ldap=None,
     repeat=1,
+    google=simproc.World(300, 12, 1_200, latency_ms=2),
 )
 
 
@@ -106,6 +108,13 @@ def _ldap(scale: Scale) -> dict[str, Any]:
         return {"available": False, "why": f"{type(exc).__name__}: {exc}"[:300]}
 
 
+def _google(scale: Scale, work: Path) -> dict[str, Any]:
+    from bench import google_bench
+
+    world = scale.google
+    return google_bench.run(world.users, world.groups, world.memberships, latency_ms=world.latency_ms, work=work)
+
+
 def run(scale: Scale, sections: Sequence[str], work: Path, out: Path | None = None) -> dict[str, Any]:
     """Every requested section, in order; the results as one JSON-able mapping (saved to `out` as it grows)."""
     results: dict[str, Any] = {"machine": report.machine(), "scale": scale.plan.users, "started": time.time()}
@@ -122,6 +131,8 @@ def run(scale: Scale, sections: Sequence[str], work: Path, out: Path | None = No
             results["planner"] = _planner(scale)
         elif name == "ldap":
             results["ldap"] = _ldap(scale)
+        elif name == "google":
+            results["google"] = _google(scale, work)
         timings[name] = round(time.perf_counter() - started, 1)
         results["section_seconds"] = timings
         if out is not None:  # a later section failing keeps what was measured
