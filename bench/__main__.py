@@ -1,7 +1,8 @@
 """`make bench` (`python -m bench`): SPEC §11's performance table, printed and written to bench/results.json.
 
 Sections: plan (a), apply under a rate limit (b), serialized DC deletions (c), planner alone (d),
-LDAP read (e), Google Workspace source read (f). `--scale smoke` runs every section at toy sizes in seconds (tests/test_bench_smoke.py).
+LDAP read (e), Google Workspace source read (f). `--scale smoke` runs every section at toy sizes in
+seconds (tests/test_bench_smoke.py).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class Scale:
     planner: tuple[int, int, int]
     ldap: tuple[int, int] | None  # users, groups; None: skipped
     repeat: int
-    google: simproc.World = simproc.World(100_000, 2_000, 400_000, latency_ms=25)
+    google: simproc.World  # a generated Google Workspace account and its latency
 
 
 FULL = Scale(
@@ -47,6 +48,7 @@ FULL = Scale(
     planner=(100_000, 2_000, 400_000),
     ldap=(100_000, 2_000),
     repeat=3,
+    google=simproc.World(100_000, 2_000, 400_000, latency_ms=25),
 )
 SMOKE = Scale(
     plan=simproc.World(300, 12, 1_200, latency_ms=2),

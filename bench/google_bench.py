@@ -80,7 +80,7 @@ def _read(url: str, concurrency: int, latency_ms: float) -> dict[str, Any]:
     }
 
 
-def run(users: int = 100_000, groups: int = 2_000, memberships: int = 400_000, latency_ms: float = 25.0,
+def run(users: int = 100_000, groups: int = 2_000, memberships: int = 400_000, *, latency_ms: float = 25.0,
         concurrency: int = 8, work: Path | None = None) -> dict[str, Any]:
     """Serve a generated account, read it at `concurrency` and at 1; the two rows and whether they agree."""
     port = simproc.free_port()
