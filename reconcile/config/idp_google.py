@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from reconcile.config.format import REMOTE_HTTP, SOURCE_HTTP_FIX, globs, group_name, http, secret_pair, url
+from reconcile.config.format import REMOTE_HTTP, SOURCE_HTTP_FIX, glob, globs, group_name, http, secret_pair, url
 from reconcile.config.into import Into
 from reconcile.config.nodes import Fields, MapOf
 from reconcile.config.records import Insecure, Record
@@ -104,7 +104,7 @@ GOOGLE_WORKSPACE = Record(
              "customer": Choice([str(v) for v in CustomerMembers], doc="a CUSTOMER member (every user of the "
                                 "account): reported as a warning, or expanded to every user read",
                                 default="report"),
-             "map": MapOf(Text(), group_name(),
+             "map": MapOf(glob(), group_name(),
                           doc="Google group name or email glob -> target group; unmapped groups are ignored "
                           "(no map: every included group under its own name)")},
             doc="which groups give memberships (none without this section)",
