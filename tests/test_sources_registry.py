@@ -87,10 +87,12 @@ def test_a_new_source_type_is_one_registry_entry_plus_its_module(tmp_path: Path)
         assert (line in planned.output) is (line != "disable dave (u-dave)"), line
     assert "Plan: 1 to enable, 2 to add, 1 to remove, 0 to disable, 0 to delete." in planned.output
     sources = schema["properties"]["sources"]["anyOf"][1]["additionalProperties"]
-    assert sources["properties"]["type"]["enum"] == ["ldap", "csv", "confluence-dc", "atlassian-cloud", "roster"]
+    assert sources["properties"]["type"]["enum"] == ["ldap", "csv", "confluence-dc", "atlassian-cloud",
+                                                     "google-workspace", "roster"]
     roster = next(r["then"] for r in sources["allOf"] if r["if"]["properties"]["type"]["const"] == "roster")
     assert roster["required"] == ["type", "people", "team"] and roster["additionalProperties"] is False
-    assert SOURCES.names() == ("ldap", "csv", "confluence-dc", "atlassian-cloud")  # unregistered again
+    assert SOURCES.names() == ("ldap", "csv", "confluence-dc", "atlassian-cloud",
+                               "google-workspace")  # unregistered again
 
 
 def test_schema_output_is_byte_identical_to_the_committed_file() -> None:
