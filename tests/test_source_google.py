@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
+from contract_idp import IdpTransport
 from fake_clock import FakeClock
 from fixtures_idp import BASE, WALL, private_key, public_pem, yaml_string
 from starlette.applications import Starlette
@@ -26,7 +27,7 @@ from typer.testing import CliRunner
 from reconcile.cli import app
 from reconcile.config import load
 from reconcile.config.idp_google import CustomerMembers, GoogleGroupsConfig, GoogleKey, GoogleSourceConfig
-from reconcile.errors import SourceError
+from reconcile.errors import ConfigError, SourceError
 from reconcile.model import DesiredState, Globs, Status
 from reconcile.plan import Plan
 from reconcile.settings import HttpSettings, Secret
@@ -220,6 +221,7 @@ def test_no_key_assertion_or_token_reaches_output_plan_journal_or_log(example: t
     plan_file = desired.parent / "plan.json"
     outputs = []
     code, output = cli(desired, "--verbose", "plan", "--out", str(plan_file))
+    assert "/google/admin/directory/v1/users" in output and "/google/token" in output  # debug logs, captured
     outputs.append(output)
     plan = Plan.loads(plan_file.read_text(encoding="utf-8"))
     code, output = cli(desired, "--verbose", "apply", str(plan_file), "--approve", plan.digest)
@@ -261,7 +263,15 @@ def test_the_example_directory_loads_with_its_key_file() -> None:
 
 
 def test_suspended_or_archived_is_disabled_with_the_raw_fact_and_nested_groups_expand() -> None:
-    state = Sim(world()).read()
+    contract: list[IdpTransport] = []
+
+    def validated(inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+        contract.append(IdpTransport(inner))
+        return contract[-1]
+
+    state = Sim(world()).read(wrap=validated)
+    assert contract[0].exchanges == 6  # token, users, groups, 3 member lists: requests and answers as documented
+    contract[0].check()
     got = {k: (u.status, sorted(u.groups), u.fact) for k, u in state.users.items()}
     assert got == {
         "admin@example.com": (Status.ACTIVE, [], "google suspended=false archived=false"),
@@ -434,3 +444,26 @@ def test_the_debug_log_shows_no_key_assertion_or_token(caplog: pytest.LogCapture
     assert "/google/token" in text  # the token request is logged, its form is not
     for secret in [*tokens, "eyJ", "PRIVATE KEY"]:
         assert secret not in text
+
+
+# ------------------------------------------------------------------------------------------- config
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("credentials_file: key.json\n    customer: C01\n    domain: example.com",
+     "sources.google: give customer or domain, not both"),
+    ('credentials: \'{"type": "service_account"}\'', "sources.google.credentials: literal secret: use ${ENV_VAR} "
+     "or credentials_file:"),
+    ("credentials_file: key.json\n    credentials: ${GOOGLE_KEY}", "give exactly one of: credentials"),
+    ("credentials_file: key.json\n    api_url: http://google.internal.example/google",
+     "sources.google.api_url: http:// to a host that is not this machine"),
+    ("credentials_file: key.json\n    groups: {map: {'[oops': team}}", "bad glob '[oops'"),
+])
+def test_config_problems_are_reported_where_they_are_written(tmp_path: Path, source: str, expected: str) -> None:
+    (tmp_path / "key.json").write_text(key_json())
+    (tmp_path / "desired.yaml").write_text(
+        "version: 1\ntarget: {type: memory, state: state.json}\nscope: {users: ['*']}\n"
+        f"sources:\n  google:\n    type: google-workspace\n    {source}\n")
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, env={"GOOGLE_KEY": key_json()})
+    assert expected in str(caught.value)
