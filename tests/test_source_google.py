@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
 from contract_idp import IdpTransport
+from cryptography.hazmat.primitives import serialization
 from fake_clock import FakeClock
 from fixtures_idp import BASE, WALL, private_key, public_pem, yaml_string
 from starlette.applications import Starlette
