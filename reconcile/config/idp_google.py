@@ -17,7 +17,6 @@ from reconcile.settings import HttpSettings, Secret
 GOOGLE_API = "https://admin.googleapis.com"
 AUTH = "https://www.googleapis.com/auth/"
 READ_SCOPES = (AUTH + "admin.directory.user.readonly", AUTH + "admin.directory.group.readonly")
-MEMBER_SCOPE = AUTH + "admin.directory.group.member.readonly"
 
 
 class GoogleKey(StrEnum):
@@ -59,7 +58,6 @@ class GoogleSourceConfig:
     domain: str | None = None
     api_url: str = GOOGLE_API
     token_uri: str | None = None  # default: the key file's token_uri
-    member_scope: bool = False  # ask for group.member.readonly instead of group.readonly
     users: GoogleUsersConfig = GoogleUsersConfig()
     groups: GoogleGroupsConfig | None = None  # None: no memberships are read
     key: GoogleKey = GoogleKey.PRIMARY_EMAIL
@@ -70,9 +68,9 @@ class GoogleSourceConfig:
     type: str = "google-workspace"
 
     def scopes(self) -> tuple[str, ...]:
-        if self.groups is None:
-            return READ_SCOPES[:1]
-        return (READ_SCOPES[0], MEMBER_SCOPE if self.member_scope else READ_SCOPES[1])
+        """What the token asks for: users, and groups when memberships are read (groups.list needs
+        group.readonly; the narrower group.member.readonly covers members.list only)."""
+        return READ_SCOPES if self.groups is not None else READ_SCOPES[:1]
 
 
 def _no_slash(value: str) -> str:
@@ -89,8 +87,6 @@ GOOGLE_WORKSPACE = Record(
         "domain": Text(expand=True, doc="read one domain of the account instead of the whole customer"),
         "api_url": url("Admin SDK API root", GOOGLE_API),
         "token_uri": url("token endpoint (default: the key file's token_uri)"),
-        "member_scope": Boolean(doc="request admin.directory.group.member.readonly instead of "
-                                "admin.directory.group.readonly", default=False),
         "users": Record(
             {"query": Text(doc="users.list query, passed through (e.g. `orgUnitPath=/Staff isAdmin=false`); "
                            "never needed for suspended/archived: those flags are read")},
