@@ -150,11 +150,11 @@ class Tamper(httpx.AsyncBaseTransport):
     """Replaces the answers `answer(request, n)` returns for (n = how many requests matched so far)."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport, path: str,
-                 answer: Callable[[int], httpx.Response | None]) -> None:
-        self.inner, self.path, self.answer, self.seen = inner, path, answer, 0
+                 answer: Callable[[int], httpx.Response | None], query: str = "") -> None:
+        self.inner, self.path, self.answer, self.query, self.seen = inner, path, answer, query, 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path.startswith(self.path):
+        if request.url.path.startswith(self.path) and self.query in request.url.query.decode():
             self.seen += 1
             replaced = self.answer(self.seen)
             if replaced is not None:
@@ -332,8 +332,25 @@ def test_a_10000_member_group_is_read_to_its_last_page() -> None:
     state = asyncio.run(source.read())
     assert len(state.users) == 10_000
     assert sum(1 for u in state.users.values() if "everyone" in u.groups) == 10_000
-    # 1 token + 20 user pages (500) + 1 group page + 50 member pages (200): nothing truncated
-    assert source.requests == 1 + 20 + 1 + 50
+    # 1 token + 20 user pages of 500 (read from both ends: one more where they meet, maybe one cancelled)
+    # + 1 group page + 50 member pages of 200: nothing truncated
+    assert 1 + 21 + 1 + 50 <= source.requests <= 1 + 22 + 1 + 50
+
+
+@pytest.mark.parametrize("size", [1, 499, 500, 501, 1000, 1001, 1499, 2750])
+def test_users_read_from_both_ends_are_every_user_once(size: int) -> None:
+    sim = Sim(world(), generated=GoogleWorld.generate(size, 1, 1, seed=size))
+    recorders: list[Recorder] = []
+
+    def record(inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+        recorders.append(Recorder(inner))
+        return recorders[-1]
+
+    state = sim.read(config(subject="user000001@example.com", groups=None), wrap=record)
+    assert sorted(state.users) == sorted(u.primary_email for u in sim.world.users)
+    pages = [u for u in recorders[0].urls if u.startswith(USERS)]
+    assert len(pages) <= -(-size // 500) + 2  # at most one page more than a single chain, and a cancelled one
+    assert ("sortOrder=DESCENDING" in " ".join(pages)) == (size > 500)  # one page: no second chain
 
 
 # --------------------------------------------------------------------------------------- bad input
@@ -397,6 +414,16 @@ def test_a_member_page_failing_after_retries_stops_the_read() -> None:
     text = sim.refused(wrap=lambda t: Tamper(t, "/google/admin/directory/v1/groups/", lambda n: google(
         503, "backendError", "Backend Error")))
     assert "/members?maxResults=200" in text and "-> 503: Backend Error" in text
+
+
+def test_users_chains_that_fail_before_they_meet_stop_the_read() -> None:
+    def failing(n: int) -> httpx.Response:
+        return google(503, "backendError", "Backend Error")
+
+    sim = Sim(world(), generated=GoogleWorld.generate(1200, 1, 1))
+    text = sim.refused(config(subject="user000001@example.com", groups=None), wrap=lambda t: Tamper(
+        Tamper(t, USERS, failing, query="pageToken="), USERS, failing, query="sortOrder=DESCENDING"))
+    assert "users?customer=my_customer" in text and "-> 503: Backend Error" in text
 
 
 # --------------------------------------------------------------------------------------- throttling

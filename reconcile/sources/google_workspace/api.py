@@ -161,28 +161,35 @@ class Directory:
             return {"domain": self.cfg.domain}
         return {"customer": self.cfg.customer or "my_customer"}
 
+    async def page(self, path: str, params: Mapping[str, Any], items: str, token: str | None = None, *,
+                   seen: set[str]) -> tuple[list[Any], str | None]:
+        """One page: its `items` list and the `nextPageToken` (None on the last page); a refusal raises.
+        `seen`: the chain's tokens so far (a server repeating one would page forever)."""
+        query = {**params, **({"pageToken": token} if token else {})}
+        response = await self.http.request("GET", f"{DIRECTORY}/{path}", params=query)
+        if response.is_error:
+            raise self.refused(response)
+        body = self.json(response)
+        page = body.get(items) or []
+        if not isinstance(page, list):
+            raise SourceError(f"{self.where}: GET {self.http.url(str(response.request.url))} -> "
+                              f"{response.status_code}: `{items}` is not a list", hint=self.proxy_hint)
+        following = str(body.get("nextPageToken") or "") or None
+        if following is not None and following in seen:
+            raise SourceError(f"{self.where}: GET {self.http.url(str(response.request.url))}: the same "
+                              "nextPageToken came twice", hint="retry later; nothing was planned")
+        if following is not None:
+            seen.add(following)
+        return page, following
+
     async def pages(self, path: str, params: Mapping[str, Any], items: str) -> AsyncIterator[list[Any]]:
         """Each page's `items` list, following `nextPageToken` to the end; any refusal raises."""
-        token: str | None = None
         seen: set[str] = set()
-        while True:
-            query = {**params, **({"pageToken": token} if token else {})}
-            response = await self.http.request("GET", f"{DIRECTORY}/{path}", params=query)
-            if response.is_error:
-                raise self.refused(response)
-            body = self.json(response)
-            page = body.get(items) or []
-            if not isinstance(page, list):
-                raise SourceError(f"{self.where}: GET {self.http.url(str(response.request.url))} -> "
-                                  f"{response.status_code}: `{items}` is not a list", hint=self.proxy_hint)
+        page, token = await self.page(path, params, items, seen=seen)
+        yield page
+        while token is not None:
+            page, token = await self.page(path, params, items, token, seen=seen)
             yield page
-            token = body.get("nextPageToken")
-            if not token:
-                return
-            if token in seen:  # a server repeating itself would page forever
-                raise SourceError(f"{self.where}: GET {self.http.url(str(response.request.url))}: the same "
-                                  "nextPageToken came twice", hint="retry later; nothing was planned")
-            seen.add(str(token))
 
     @property
     def proxy_hint(self) -> str:
