@@ -1,8 +1,8 @@
 """`make bench` (`python -m bench`): SPEC §11's performance table, printed and written to bench/results.json.
 
 Sections: plan (a), apply under a rate limit (b), serialized DC deletions (c), planner alone (d),
-LDAP read (e), Entra ID (f), Okta (g) and SCIM (h) source reads. `--scale smoke` runs every section at toy
-sizes in seconds (tests/test_bench_smoke.py).
+LDAP read (e), Entra ID (f), Okta (g), SCIM (h) and Google Workspace (i) source reads. `--scale smoke`
+runs every section at toy sizes in seconds (tests/test_bench_smoke.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 from bench import apply_bench, desired, plan_bench, planner, report, simproc
 
 log = logging.getLogger("bench")
-SECTIONS = ("plan", "apply", "delete", "planner", "ldap", "entra", "okta", "scim")
+SECTIONS = ("plan", "apply", "delete", "planner", "ldap", "entra", "okta", "scim", "google")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,7 @@ class Scale:
     planner: tuple[int, int, int]
     ldap: tuple[int, int] | None  # users, groups; None: skipped
     repeat: int
+    google: simproc.World  # a generated Google Workspace account and its latency
     entra: tuple[int, int, int] = (100_000, 2_000, 400_000)  # users, groups, memberships of the Entra tenant
     okta: tuple[int, int, int, float] = (100_000, 2_000, 400_000, 25.0)  # users, groups, memberships, latency ms
     scim: tuple[int, int, int] = (10_000, 200, 1000)  # users, groups, the server's page size
@@ -50,6 +51,7 @@ FULL = Scale(
     planner=(100_000, 2_000, 400_000),
     ldap=(100_000, 2_000),
     repeat=3,
+    google=simproc.World(100_000, 2_000, 400_000, latency_ms=25),
 )
 SMOKE = Scale(
     plan=simproc.World(300, 12, 1_200, latency_ms=2),
@@ -63,6 +65,7 @@ SMOKE = Scale(
     entra=(300, 12, 1_200),
     okta=(300, 12, 1_200, 2.0),
     scim=(60, 6, 10),
+    google=simproc.World(300, 12, 1_200, latency_ms=2),
 )
 
 
@@ -118,12 +121,16 @@ def _entra(scale: Scale) -> dict[str, Any]:
 
     users, groups, memberships = scale.entra
     return entra_bench.run(users, groups, memberships, latency_ms=scale.plan.latency_ms)
+
+
 def _okta(scale: Scale, work: Path) -> dict[str, Any]:
     from bench import okta_bench
 
     users, groups, memberships, latency_ms = scale.okta
     log.info("okta source read of %d users ...", users)
     return okta_bench.run(users, groups, memberships, latency_ms=latency_ms, workdir=work)
+
+
 def _scim(scale: Scale) -> dict[str, Any]:
     from bench import scim_bench
 
@@ -132,6 +139,13 @@ def _scim(scale: Scale) -> dict[str, Any]:
         return scim_bench.run(users=users, groups=groups, max_results=page)
     except Exception as exc:  # scim2-server missing, etc.: a row saying why, not a crashed benchmark
         return {"available": False, "why": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+def _google(scale: Scale, work: Path) -> dict[str, Any]:
+    from bench import google_bench
+
+    world = scale.google
+    return google_bench.run(world.users, world.groups, world.memberships, latency_ms=world.latency_ms, work=work)
 
 
 def run(scale: Scale, sections: Sequence[str], work: Path, out: Path | None = None) -> dict[str, Any]:
@@ -156,6 +170,8 @@ def run(scale: Scale, sections: Sequence[str], work: Path, out: Path | None = No
             results["okta"] = _okta(scale, work)
         elif name == "scim":
             results["scim"] = _scim(scale)
+        elif name == "google":
+            results["google"] = _google(scale, work)
         timings[name] = round(time.perf_counter() - started, 1)
         results["section_seconds"] = timings
         if out is not None:  # a later section failing keeps what was measured

@@ -10,6 +10,7 @@ from typing import Any
 
 PLAN_SECONDS, PLAN_MB, SPEEDUP, APPLY_RATIO = 15.0, 400.0, 5.0, 1.15
 OKTA_FLOOR = 1.3  # issue 13: each IdP read within 1.3x of its latency floor
+IDP_FLOOR_RATIO = 1.3  # issue 13: an IdP read within 1.3x of requests / concurrency x latency
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,23 @@ def lines(results: Mapping[str, Any]) -> list[Line]:
             out.append(Line(what, f"{row['wall_seconds']:.2f} s", "(reported)", ""))
         else:
             out.append(Line(f"SCIM read: not available ({row.get('why', 'no reason given')})", "n/a", "", ""))
+    if "google" in results:
+        out += _idp_lines(results["google"])
     return out
+
+
+def _idp_lines(row: Mapping[str, Any]) -> list[Line]:
+    fast, slow = row["fast"], row["concurrency_1"]
+    return [
+        Line(f"{row['name']}: {fast['users']} users, {fast['memberships']} memberships, {fast['requests']} requests "
+             f"at concurrency {fast['concurrency']} (floor {fast['latency_floor_s']:.1f} s)",
+             f"{fast['wall_s']:.1f} s = {fast['vs_floor']:.2f}x floor", f"<= {IDP_FLOOR_RATIO}x",
+             _verdict(fast["vs_floor"] is not None and fast["vs_floor"] <= IDP_FLOOR_RATIO)),
+        Line(f"{row['name']}: peak RSS of the reader", f"{fast['peak_rss_mb']:.0f} MB", f"<= {PLAN_MB:.0f} MB",
+             _verdict(fast["peak_rss_mb"] <= PLAN_MB)),
+        Line(f"{row['name']}: concurrency 1 ({slow['wall_s']:.1f} s = {slow['vs_floor']:.2f}x its floor; same "
+             f"result: {'yes' if row['same_result'] else 'NO'})", f"{row['speedup']}x faster", "(reported)", ""),
+    ]
 
 
 def table(rows: Sequence[Line], info: Mapping[str, Any]) -> str:

@@ -93,14 +93,17 @@ def diff(
         planner.warn(WarningKind.INCOMPLETE, "unsynced entries",
                      f"not read ({actual.unsynced_unread}), so policy.unsynced: delete has no effect; use "
                      "username + password auth, or disable secure administrator sessions")
-    for note in desired.notes:
-        planner.warn(WarningKind.SOURCE, f"source {note.source}", note.message)
     # After planning: a did-you-mean says what the plan does to the near name (a typo's cost).
     suggest = Suggestions(actual, planner.actions)
     for key in missing:
         want = desired.users[key].key
         planner.warn(WarningKind.MISSING_USER, want, "desired user does not exist on the target (reconcile "
                      "does not create accounts)" + suggest.user(want))
+    for note in desired.notes:  # about a group: named with its source; about the read: the source is the subject
+        if note.subject:
+            planner.warn(WarningKind.SOURCE, note.subject, f"source '{note.source}': {note.message}")
+        else:
+            planner.warn(WarningKind.SOURCE, f"source {note.source}", note.message)
     for group in sorted(desired.groups):
         if scope.owns_group(group) and group not in actual.groups:
             planner.warn(WarningKind.MISSING_GROUP, group, "desired group does not exist on the target"

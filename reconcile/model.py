@@ -313,11 +313,13 @@ class DesiredUser:
 
 @dataclass(frozen=True, slots=True)
 class SourceNote:
-    """Something a source read but left out, for the plan's reader: diff shows it as a warning
-    (`source entra: 2 group members skipped ...`), so a skip is seen where the plan is approved."""
+    """Something a source read but left out of the desired state, for the plan's reader: diff shows it as
+    a warning, so a reviewer sees it where the plan is approved. `subject` names what it is about (a group);
+    empty, it is about the source's read as a whole (`source entra: 2 group members skipped ...`)."""
 
     source: str
     message: str
+    subject: str = ""
 
 
 @dataclass(frozen=True, slots=True)

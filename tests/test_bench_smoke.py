@@ -22,7 +22,7 @@ DIGEST = re.compile(r"^[0-9a-f]{64}$")
 def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
     work = tmp_path_factory.mktemp("bench")
     out = work / "results.json"
-    code = main(["--scale", "smoke", "--only", "plan,apply,delete,planner,ldap,okta", "--out", str(out),
+    code = main(["--scale", "smoke", "--only", "plan,apply,delete,planner,ldap,okta,google", "--out", str(out),
                  "--work", str(work / "files")])
     assert code == 0
     return json.loads(out.read_text()), out.read_text()
@@ -108,3 +108,13 @@ def test_okta_read_rows_agree_across_concurrency(results: tuple[dict[str, Any], 
     assert fast["floor_s"] == pytest.approx(fast["requests"] / 4 * row["latency_ms"] / 1000, abs=0.01)
     assert any(line.what.startswith("Okta read of 300 users") for line in lines(data))
     assert "sim-okta-token" not in text, "no credential in results.json"
+def test_the_google_row_reads_the_same_account_at_both_concurrencies(results: tuple[dict[str, Any], str]) -> None:
+    data, _ = results
+    row = data["google"]
+    fast, slow = row["fast"], row["concurrency_1"]
+    assert (fast["concurrency"], slow["concurrency"]) == (8, 1)
+    assert fast["users"] == slow["users"] == 300 and fast["memberships"] == slow["memberships"] == 1200
+    assert row["same_result"] and fast["requests"] == slow["requests"] > 0
+    assert fast["latency_floor_s"] == pytest.approx(fast["requests"] / 8 * 0.002, abs=0.01)
+    assert fast["peak_rss_mb"] > 10
+    assert sum("google-workspace source read" in line.what for line in lines(data)) == 3

@@ -9,6 +9,7 @@ from __future__ import annotations
 from reconcile.config.checks import ldap_problems
 from reconcile.config.format import CLOUD_SOURCE, CSV, DC_SOURCE, LDAP
 from reconcile.config.idp_entra import ENTRA_SOURCE, EntraSourceConfig
+from reconcile.config.idp_google import GOOGLE_WORKSPACE, GoogleSourceConfig, google_problems
 from reconcile.config.idp_scim import SCIM, ScimSourceConfig
 from reconcile.config.okta import OKTA
 from reconcile.config.registry import Kind, Registry
@@ -53,6 +54,10 @@ def _scim(config: ScimSourceConfig) -> Source:
     from reconcile.sources.scim import ScimSource
 
     return ScimSource(config)
+def _google_workspace(config: GoogleSourceConfig) -> Source:
+    from reconcile.sources.google_workspace import GoogleSource
+
+    return GoogleSource(config)
 
 
 SOURCES: Registry[Source] = Registry("source")
@@ -63,3 +68,5 @@ SOURCES.register(Kind("atlassian-cloud", CLOUD_SOURCE, CloudSourceConfig, _atlas
 SOURCES.register(Kind("entra-id", ENTRA_SOURCE, EntraSourceConfig, _entra_id))
 SOURCES.register(Kind("okta", OKTA, OktaSourceConfig, _okta))
 SOURCES.register(Kind("scim", SCIM, ScimSourceConfig, _scim))
+SOURCES.register(Kind("google-workspace", GOOGLE_WORKSPACE, GoogleSourceConfig, _google_workspace,
+                      check=google_problems))

@@ -1,0 +1,282 @@
+"""`GoogleSource`: users (suspended or archived: disabled) and the memberships of the selected groups, members
+that are groups expanded client-side (cycle-safe), read with bounded concurrency and failing closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+
+from reconcile.config.idp_google import CustomerMembers, GoogleGroupsConfig, GoogleKey, GoogleSourceConfig
+from reconcile.errors import SourceError
+from reconcile.http import Backoff, Clock
+from reconcile.model import DesiredState, DesiredUser, Globs, Identity, Location, SourceNote, Status, norm
+from reconcile.sources.google_workspace.api import Directory
+from reconcile.sources.ldap.mapping import GroupMap
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+USER_FIELDS = "nextPageToken,users(id,primaryEmail,suspended,archived,name/fullName)"
+GROUP_FIELDS = "nextPageToken,groups(id,email,name)"
+MEMBER_FIELDS = "nextPageToken,members(id,email,type,role)"
+GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True, slots=True)
+class GUser:
+    id: str
+    email: str
+    name: str | None
+    suspended: bool
+    archived: bool
+
+    @property
+    def fact(self) -> str:
+        """The raw flags that decide the status, for the plan's reason (`google archived=true`)."""
+        said = [f"{flag}=true" for flag, on in (("suspended", self.suspended), ("archived", self.archived)) if on]
+        return "google " + (" ".join(said) if said else "suspended=false archived=false")
+
+
+@dataclass(slots=True)
+class GGroup:
+    id: str
+    email: str
+    name: str
+    users: set[str] = field(default_factory=set)  # member user ids
+    groups: set[str] = field(default_factory=set)  # member group ids
+    customer: bool = False  # has a CUSTOMER member (every user of the account)
+    other: int = 0  # members of other types (EXTERNAL...): not users of the account
+
+
+async def all_of(*aws: Awaitable[T]) -> list[T]:
+    """`asyncio.gather`, but a failure cancels the others: nothing keeps reading behind an error."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
+
+
+class GoogleSource:
+    """`sources.<name>` with `type: google-workspace`: `read()` is its only operation."""
+
+    def __init__(self, config: GoogleSourceConfig, *, transport: httpx.AsyncBaseTransport | None = None,
+                 backoff: Backoff | None = None, clock: Clock | None = None) -> None:
+        self.config = config
+        self.name = config.name
+        self._transport, self._backoff, self._clock = transport, backoff, clock
+        where = f"source '{config.name}' (google-workspace)"
+        self.group_map = GroupMap.parse(config.groups.map, where=where) if config.groups else None
+        self.requests = 0  # requests sent by the last read (for the benchmark)
+
+    async def read(self) -> DesiredState:
+        api = Directory(self.config, transport=self._transport, backoff=self._backoff, clock=self._clock)
+        try:
+            gcfg = self.config.groups
+            if gcfg is None:
+                return self._desired(api, await self._users(api), {}, [])
+            users = asyncio.ensure_future(self._users(api))  # in parallel with the groups' reads
+            groups = asyncio.ensure_future(self._groups(api, gcfg))
+            await all_of(users, groups)
+            return self._desired(api, users.result(), *groups.result())
+        finally:
+            self.requests = api.requests
+            await api.aclose()
+
+    # ------------------------------------------------------------------------------------------ users
+
+    async def _users(self, api: Directory) -> list[GUser]:
+        """Every user, paged from both ends of the email order at once once there is a second page.
+
+        Pages can only follow one another (`nextPageToken`), so one chain of them is the longest path of
+        the read; two chains (`sortOrder` ASCENDING and DESCENDING) halve it. They stop when a page holds a
+        user the other chain already has: proof, whatever Google's collation, that together they hold every
+        user. A chain reaching its own end holds every user by itself."""
+        base = {**api.scope_params(), "maxResults": 500, "orderBy": "email", "fields": USER_FIELDS}
+        if self.config.users.query:
+            base["query"] = self.config.users.query
+        users: dict[str, GUser] = {}
+        ids: dict[str, set[str]] = {"ASCENDING": set(), "DESCENDING": set()}
+
+        def take(order: str, items: list[Any]) -> bool:
+            """Keep a page's users; whether the other chain had one of them already (the chains met)."""
+            other, mine, met = ids["DESCENDING" if order == "ASCENDING" else "ASCENDING"], ids[order], False
+            for user in _parse_users(items):
+                met = met or user.id in other
+                mine.add(user.id)
+                users[user.id] = user
+            return met
+
+        async def chain(order: str, token: str | None, seen: set[str]) -> None:
+            while True:
+                items, token = await api.page("users", {**base, "sortOrder": order}, "users", token, seen=seen)
+                if take(order, items) or token is None:
+                    return
+
+        tokens: set[str] = set()
+        items, token = await api.page("users", {**base, "sortOrder": "ASCENDING"}, "users", seen=tokens)
+        take("ASCENDING", items)
+        if token is not None:
+            up = asyncio.ensure_future(chain("ASCENDING", token, tokens))
+            down = asyncio.ensure_future(chain("DESCENDING", None, set()))
+            done, pending = await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            for task in done:
+                task.result()  # a chain that failed fails the read
+        log.info("%s: %d users read", api.where, len(users))
+        return list(users.values())
+
+    # ------------------------------------------------------------------------------------------ groups
+
+    async def _groups(self, api: Directory, gcfg: GoogleGroupsConfig) -> tuple[dict[str, GGroup], list[str]]:
+        """Every group read (the chosen ones and the groups nested in them) by id, and the chosen ids."""
+        params: dict[str, Any] = {**api.scope_params(), "maxResults": 200, "fields": GROUP_FIELDS}
+        if gcfg.query:
+            params["query"] = gcfg.query
+        listed: dict[str, GGroup] = {}
+        async for page in api.pages("groups", params, "groups"):
+            for item in page:
+                if isinstance(item, dict) and item.get("id") and item.get("email"):
+                    listed[str(item["id"])] = GGroup(str(item["id"]), norm(str(item["email"])),
+                                                     str(item.get("name") or item["email"]))
+        chosen = [g.id for g in listed.values() if gcfg.include.matches(g.email, g.name)]
+        self._check_named(api, gcfg.include, listed.values())
+        await self._members(api, listed, chosen, nested=gcfg.nested)
+        log.info("%s: %d groups listed, %d chosen, %d read", api.where, len(listed), len(chosen),
+                 sum(1 for g in listed.values() if g.users or g.groups or g.customer))
+        return listed, chosen
+
+    def _check_named(self, api: Directory, include: Globs, groups: Iterable[GGroup]) -> None:
+        """An include entry without a wildcard names a group: it must exist (a typo would read nothing)."""
+        known = {k for g in groups for k in (g.email, norm(g.name))}
+        unknown = [p for p in include.patterns if not GLOB_CHARS & set(p) and norm(p) not in known]
+        if unknown:
+            where = f"customer {self.config.customer or 'my_customer'}" if not self.config.domain \
+                else f"domain {self.config.domain}"
+            query = f" matching groups.query {self.config.groups.query!r}" if self.config.groups and \
+                self.config.groups.query else ""
+            raise SourceError(f"{api.where}: no group {unknown[0]!r} in {where}{query}",
+                              hint=f"check sources.{self.name}.groups.include (a group's email or name)")
+
+    async def _members(self, api: Directory, groups: dict[str, GGroup], chosen: list[str], *, nested: bool) -> None:
+        """Direct members of the chosen groups, and (nested) of every group inside them, by a pool of
+        `http.concurrency` workers: each group's pages in order, the groups in parallel."""
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        queued = set(chosen)
+        for group_id in chosen:
+            queue.put_nowait(group_id)
+
+        async def worker() -> None:
+            while not queue.empty():
+                group = groups[queue.get_nowait()]
+                await self._read_group(api, group, groups)
+                for inner in sorted(group.groups) if nested else ():
+                    if inner not in queued:
+                        queued.add(inner)
+                        queue.put_nowait(inner)
+
+        # Workers that find the queue empty end; nested groups found later are read by those still
+        # running, and a last round picks up whatever the final worker left.
+        while not queue.empty():
+            await all_of(*(worker() for _ in range(max(1, self.config.http.concurrency))))
+
+    async def _read_group(self, api: Directory, group: GGroup, groups: dict[str, GGroup]) -> None:
+        params = {"maxResults": 200, "fields": MEMBER_FIELDS}
+        async for page in api.pages(f"groups/{group.id}/members", params, "members"):
+            for item in page:
+                if not isinstance(item, dict):
+                    continue
+                kind, ident = item.get("type"), str(item.get("id") or "")
+                if kind == "USER" and ident:
+                    group.users.add(ident)
+                elif kind == "GROUP" and ident:
+                    group.groups.add(ident)
+                    if ident not in groups:  # nested from outside groups.query / another domain
+                        email = str(item.get("email") or ident)
+                        groups[ident] = GGroup(ident, norm(email), email)
+                elif kind == "CUSTOMER":
+                    group.customer = True
+                else:
+                    group.other += 1
+
+    # ---------------------------------------------------------------------------------- desired state
+
+    def _closure(self, group: GGroup, groups: dict[str, GGroup]) -> tuple[set[str], bool]:
+        """The user ids in `group` and the groups nested in it (once each: cycles end), and whether a
+        CUSTOMER member is among them."""
+        users, customer = set(group.users), group.customer
+        seen, stack = {group.id}, [group]
+        nested = self.config.groups is not None and self.config.groups.nested
+        while stack and nested:
+            current = stack.pop()
+            for inner_id in current.groups:
+                if inner_id in seen:
+                    if inner_id == group.id:
+                        log.warning("source %s: group %s contains itself (a cycle); its members count once",
+                                    self.name, group.email)
+                    continue
+                seen.add(inner_id)
+                inner = groups[inner_id]
+                users |= inner.users
+                customer = customer or inner.customer
+                stack.append(inner)
+        return users, customer
+
+    def _desired(self, api: Directory, users: list[GUser], groups: dict[str, GGroup],
+                 chosen: list[str]) -> DesiredState:
+        gcfg, group_map = self.config.groups, self.group_map
+        groups_of: dict[str, set[str]] = {}
+        notes: list[SourceNote] = []
+        mapped: set[str] = set()
+        for group_id in chosen:
+            group = groups[group_id]
+            target = (group_map.target(group.name) or group_map.target(group.email)) if group_map else None
+            if gcfg is None or target is None:
+                continue
+            mapped.add(target)
+            members, customer = self._closure(group, groups)
+            if customer and gcfg.customer is CustomerMembers.EXPAND:
+                members = {u.id for u in users}
+            elif customer:
+                notes.append(SourceNote(self.name, subject=group.email, message=(
+                    f"Google group {group.email} has a CUSTOMER member (every user of the account): not expanded, "
+                    f"so {target} gets its other members only; set groups.customer: expand to make every user "
+                    "read a member")))
+            for user_id in members:
+                groups_of.setdefault(user_id, set()).add(target)
+        out: dict[str, DesiredUser] = {}
+        email_of: dict[str, str] = {}
+        for user in users:
+            key = user.email if self.config.key is GoogleKey.PRIMARY_EMAIL else user.email.split("@", 1)[0]
+            if key in out:
+                raise SourceError(f"{api.where}: two users have the key {key!r} ({email_of[key]} and "
+                                  f"{user.email})", hint=f"set sources.{self.name}.key: primary_email, or narrow "
+                                  "users.query to one domain")
+            identity = Identity(email=key) if self.config.key is GoogleKey.PRIMARY_EMAIL else Identity(username=key)
+            email_of[key] = user.email
+            disabled = user.suspended or user.archived
+            out[key] = DesiredUser(key=key, status=Status.DISABLED if disabled else Status.ACTIVE,
+                                   groups=frozenset(groups_of.get(user.id, ())), identity=identity,
+                                   display_name=user.name, source=self.name,
+                                   origin=Location(f"{self.config.api_url} user {user.email}"), fact=user.fact)
+        log.info("source %s (google-workspace): %d users, %d mapped groups", self.name, len(out), len(mapped))
+        return DesiredState.build(out.values(), groups=mapped, notes=notes)
+
+
+def _parse_users(items: list[Any]) -> Iterable[GUser]:
+    for item in items:
+        if not isinstance(item, dict) or not item.get("primaryEmail") or not item.get("id"):
+            continue
+        name = item.get("name")
+        yield GUser(str(item["id"]), norm(str(item["primaryEmail"])),
+                    name.get("fullName") if isinstance(name, dict) else None,
+                    item.get("suspended") is True, item.get("archived") is True)
