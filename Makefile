@@ -51,7 +51,7 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-## docs: regenerate docs/cli.md from every command's --help (tests/test_docs.py fails when it is out of date)
+## docs: regenerate docs/cli.md from every command's --help (tests/docs/test_docs.py fails when it is out of date)
 docs: $(RUNSTAMP)
 	$(BIN)/python -m reconcile.cli.reference --write
 

@@ -1,7 +1,7 @@
 """`make bench` (`python -m bench`): SPEC §11's performance table, printed and written to bench/results.json.
 
 Sections: plan (a), apply under a rate limit (b), serialized DC deletions (c), planner alone (d),
-LDAP read (e). `--scale smoke` runs every section at toy sizes in seconds (tests/test_bench_smoke.py).
+LDAP read (e). `--scale smoke` runs every section at toy sizes in seconds (tests/bench/test_bench_smoke.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import apply_bench, desired, plan_bench, planner, report, simproc
+from bench import apply_bench, plan_bench, planner, report
+from tests.support import desired, simproc
 
 log = logging.getLogger("bench")
 SECTIONS = ("plan", "apply", "delete", "planner", "ldap")

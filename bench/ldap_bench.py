@@ -1,6 +1,6 @@
 """LDAP source benchmark: `LdapSource.read()` of a generated slapd directory (users, groups, members).
 
-`run()` starts a throwaway slapd (tests/ldap_servers.py, loaded with `slapadd -q`), reads it in a
+`run()` starts a throwaway slapd (tests/support/ldap_servers.py, loaded with `slapadd -q`), reads it in a
 child process (so peak RSS is the reader's alone) and returns the numbers; not part of `make test`.
 """
 
@@ -41,10 +41,10 @@ print(json.dumps({"seconds": seconds, "users": len(state.users), "groups": len(s
 
 
 def _servers() -> ModuleType:
-    """tests/ldap_servers.py by path (tests/ is not a package)."""
+    """tests/support/ldap_servers.py by path (tests/ is not a package)."""
     spec = importlib.util.spec_from_file_location("ldap_servers", ROOT / "tests" / "ldap_servers.py")
     if spec is None or spec.loader is None:
-        raise RuntimeError("tests/ldap_servers.py not found")
+        raise RuntimeError("tests/support/ldap_servers.py not found")
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("ldap_servers", module)  # dataclasses look their module up there
     spec.loader.exec_module(module)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fixtures_apply import WORLD, read_world, write_desired, write_world
+
+from tests.support.apply import WORLD, read_world, write_desired, write_world
 
 
 @dataclass

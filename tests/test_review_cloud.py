@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 
-from builders import NOW
-from fixtures_cloud import ADA, rig, scenario
-
 from reconcile.diff import diff
 from reconcile.model import AbsentPolicy, ActualState, DesiredState, DesiredUser, Globs, Policy, Scope
 from reconcile.plan import WarningKind
 from reconcile.sim.atlassian_cloud.world import CloudWorld
+from tests.support.builders import NOW
+from tests.support.cloud import ADA, rig, scenario
 
 ALL = Scope(users=Globs(("*",)), groups=Globs(("*",)))
 

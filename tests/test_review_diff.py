@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from builders import NOW, TARGET, actual, dc_user, desired, lines, policy, scope
 
 from reconcile.diff import diff
 from reconcile.errors import ConfigError, EmptySource, ReconcileError
 from reconcile.model import AbsentPolicy, Limit, User
+from tests.support.builders import NOW, TARGET, actual, dc_user, desired, lines, policy, scope
 
 EXAMPLE = scope(users=["*@example.com"])
 

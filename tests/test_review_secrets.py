@@ -1,4 +1,4 @@
-"""No credential reaches any output or file, on paths tests/test_cli_secrets.py does not walk.
+"""No credential reaches any output or file, on paths tests/cli/test_cli_secrets.py does not walk.
 
 The real CLI in a subprocess (`python -m reconcile.cli`), with `--verbose --log-format json`, against
 the simulator on a loopback port: the Atlassian Cloud organization API key and the site API token

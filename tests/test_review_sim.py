@@ -1,7 +1,7 @@
 """Review finding in the simulator: a request whose client went away before sending its whole body
 was handed to the API with the partial body, as if complete (a real server never dispatches it).
 
-Found by tests/test_crash_resume.py: a `kill -9` between a POST's headers and its body made the
+Found by tests/apply/test_crash_resume.py: a `kill -9` between a POST's headers and its body made the
 simulator log a 400 "write" with no body, which the crash test counted as a write of its own.
 """
 

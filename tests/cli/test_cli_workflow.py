@@ -1,0 +1,299 @@
+"""The command line end to end on the memory target: plan -> apply -> plan, and every refusal."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from reconcile.cli import app
+from reconcile.plan import Plan
+from tests.support.apply import EXPECTED, member_of, read_world, status_of, world, write_desired, write_world
+
+
+@dataclass
+class Cli:
+    tmp: Path
+    desired: Path
+    state: Path
+
+    def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+        base = ["--desired", str(self.desired), "--state-dir", str(self.tmp / "state")]
+        return CliRunner().invoke(app, [*base, *args], input=input, env={"NO_COLOR": "1", **(env or {})})
+
+    def plan_file(self, *extra: str) -> tuple[Path, Plan]:
+        path = self.tmp / "plan.json"
+        result = self("plan", "--out", str(path), *extra)
+        assert result.exit_code == 0, result.output
+        return path, Plan.loads(path.read_text())
+
+    @property
+    def journal(self) -> Path:
+        return self.tmp / "state" / "journal"
+
+    @property
+    def audit(self) -> list[dict[str, object]]:
+        path = self.tmp / "state" / "audit.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    state = write_world(tmp_path / "world.json")
+    return Cli(tmp_path, write_desired(tmp_path / "desired", state), state)
+
+
+def test_validate_ok(cli: Cli) -> None:
+    result = cli("validate")
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.stdout and "memory" in result.stdout
+
+
+def test_validate_reports_file_line_col_without_traceback(cli: Cli) -> None:
+    (cli.desired / "extra.yaml").write_text("version: 1\npolicy:\n  absnt: delete\n")
+    result = cli("validate")
+    assert result.exit_code == 1
+    assert "extra.yaml:3:3" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_plan_apply_plan_converges(cli: Cli) -> None:
+    pending = cli("plan", "--detailed-exitcode", "--out", str(cli.tmp / "plan.json"))
+    assert pending.exit_code == 3, pending.output
+    for line in EXPECTED:
+        assert line in pending.stdout
+    plan = Plan.loads((cli.tmp / "plan.json").read_text())
+
+    applied = cli("apply", str(cli.tmp / "plan.json"), "--approve", plan.digest)
+    assert applied.exit_code == 0, applied.output
+    assert "5 done" in applied.stdout
+    # admin stays protected (a warning): the target does not "match" while a warning stands
+    assert "Nothing left to change, but 1 warning needs attention" in applied.stdout
+    assert "matches" not in applied.stdout
+    for line in EXPECTED:
+        assert f"Did {line}" in applied.stdout
+
+    converged = cli("plan", "--detailed-exitcode")
+    assert converged.exit_code == 0, converged.output
+    assert "No changes, but 1 warning needs attention." in converged.stdout
+    assert [a["approval"] for a in cli.audit] == ["digest"] * 5
+
+
+def test_plan_formats_and_show(cli: Cli) -> None:
+    path, plan = cli.plan_file()
+    as_json = cli("plan", "--format", "json")
+    assert json.loads(as_json.stdout)["digest"] == plan.digest
+    shown = cli("show", str(path), "--format", "markdown", "--mask-emails")
+    assert shown.exit_code == 0, shown.output
+    assert plan.digest in shown.stdout and "a***@example.com" in shown.stdout
+    assert "alice@example.com" not in shown.stdout
+
+
+def test_approval_mismatch_changes_nothing(cli: Cli) -> None:
+    path, plan = cli.plan_file()
+    before = cli.state.read_text()
+    wrong = ("0" if plan.digest[0] != "0" else "1") * 12
+    result = cli("apply", str(path), "--approve", wrong)
+    assert result.exit_code == 4
+    assert "does not match" in result.stderr
+    assert cli.state.read_text() == before and not cli.journal.exists()
+
+
+def test_short_digest_prefix_is_a_usage_error(cli: Cli) -> None:
+    path, plan = cli.plan_file()
+    result = cli("apply", str(path), "--approve", plan.digest[:11])
+    assert result.exit_code == 2
+    assert "at least 12" in result.stderr
+
+
+def test_approve_and_auto_approve_exclude_each_other(cli: Cli) -> None:
+    path, plan = cli.plan_file()
+    assert cli("apply", str(path), "--approve", plan.digest, "--auto-approve").exit_code == 2
+
+
+def test_stale_plan_names_the_difference_and_changes_nothing(cli: Cli) -> None:
+    path, plan = cli.plan_file()
+    behind_our_back = world()
+    behind_our_back["users"][5]["status"] = "active"  # someone enabled erin by hand
+    write_world(cli.state, behind_our_back)
+
+    result = cli("apply", str(path), "--approve", plan.digest)
+
+    assert result.exit_code == 4
+    assert "stale" in result.stderr
+    assert "action no longer needed: enable erin@example.com (u-erin)" in result.stderr
+    assert read_world(cli.state) == behind_our_back
+    assert not cli.audit
+
+
+def test_limit_one_then_resume(cli: Cli) -> None:
+    path, plan = cli.plan_file()
+    first = cli("apply", str(path), "--approve", plan.digest, "--limit", "1")
+    assert first.exit_code == 0, first.output
+    assert f"Did {EXPECTED[0]}" in first.stdout
+    assert "4 action(s) left" in first.stdout
+    assert status_of(read_world(cli.state), "u-erin") == "active"
+    assert member_of(read_world(cli.state), "team-eng") == ["u-bob"]
+
+    rest = cli("apply", str(path), "--approve", plan.digest)
+    assert rest.exit_code == 0, rest.output
+    assert "4 done" in rest.stdout and EXPECTED[0] not in rest.stdout
+
+    again = cli("apply", str(path), "--approve", plan.digest)
+    assert again.exit_code == 0 and "already done" in again.stdout
+    assert len(read_world(cli.state)["log"]) == 5
+
+
+def test_limit_exceeded_refuses_and_force_lifts_it(cli: Cli) -> None:
+    (cli.desired / "policy.yaml").write_text("policy:\n  limits:\n    add_member: 1\n")
+    refused = cli("plan", "--out", str(cli.tmp / "plan.json"), "--detailed-exitcode")
+    assert refused.exit_code == 4
+    assert "add_member: 2 exceeds the limit of 1" in refused.stderr and "--force" in refused.stderr
+    assert not (cli.tmp / "plan.json").exists()
+
+    path, plan = cli.plan_file("--force")
+    without = cli("apply", str(path), "--approve", plan.digest)
+    assert without.exit_code == 4 and "exceeds the limit" in without.stderr
+    forced = cli("apply", str(path), "--approve", plan.digest, "--force")
+    assert forced.exit_code == 0, forced.output
+
+
+def test_empty_desired_state_is_refused_even_with_force(cli: Cli) -> None:
+    text = (cli.desired / "reconcile.yaml").read_text()
+    (cli.desired / "reconcile.yaml").write_text(text.split("users:\n  alice")[0])
+    for args in (["plan"], ["plan", "--force"], ["apply", "--auto-approve", "--force"]):
+        result = cli(*args)
+        assert result.exit_code == 4, (args, result.output)
+        assert "no users" in result.stderr
+    assert "log" not in read_world(cli.state)
+
+
+def test_interactive_yes_applies(cli: Cli) -> None:
+    result = cli("apply", input="yes\n")
+    assert result.exit_code == 0, result.output
+    assert "Type yes to apply PLAN" in result.stdout
+    assert "5 done" in result.stdout
+    assert [a["approval"] for a in cli.audit] == ["interactive"] * 5
+
+
+@pytest.mark.parametrize("answer", ["no\n", "YES please\n", ""])
+def test_interactive_anything_else_cancels(cli: Cli, answer: str) -> None:
+    before = cli.state.read_text()
+    result = cli("apply", input=answer)
+    assert result.exit_code == 1
+    assert "Apply cancelled, nothing changed." in result.stderr
+    assert cli.state.read_text() == before and not cli.audit
+
+
+def test_auto_approve_and_failed_action_exit_1_then_retry(cli: Cli) -> None:
+    broken = world()
+    broken["groups"][2]["readonly"] = True  # team-eng: the directory refuses writes
+    write_world(cli.state, broken)
+    path, _plan = cli.plan_file()
+
+    failed = cli("apply", str(path), "--auto-approve")
+    assert failed.exit_code == 1
+    assert "Failed to add alice@example.com (u-alice) to team-eng" in failed.stderr
+    assert "readonly_groups" in failed.stderr
+    assert "Not started: remove alice@example.com (u-alice) from team-docs" in failed.stdout
+    assert status_of(read_world(cli.state), "u-dave") == "disabled"  # another user: not held back
+
+    fixed = read_world(cli.state)
+    fixed["groups"][2]["readonly"] = False
+    write_world(cli.state, fixed)
+    retried = cli("apply", str(path), "--auto-approve")
+    assert retried.exit_code == 0, retried.output
+    assert "2 done" in retried.stdout
+    assert [a["approval"] for a in cli.audit].count("auto") == len(cli.audit)
+
+
+def test_dry_run_prints_would_and_changes_nothing(cli: Cli) -> None:
+    path, _plan = cli.plan_file()
+    before = cli.state.read_text()
+    result = cli("apply", str(path), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.stdout.splitlines() if line.startswith("Would")] == [
+        f"Would {d}" for d in EXPECTED
+    ]
+    assert cli.state.read_text() == before and not cli.journal.exists()
+
+
+def test_broken_state_file_is_one_clear_error(cli: Cli) -> None:
+    cli.state.write_text("{not json")
+    result = cli("plan")
+    assert result.exit_code == 1
+    assert "cannot read" in result.stderr and "Traceback" not in result.output
+
+
+def test_missing_plan_file_is_a_usage_error(cli: Cli) -> None:
+    result = cli("apply", str(cli.tmp / "nope.json"), "--auto-approve")
+    assert result.exit_code == 2 and "cannot read plan file" in result.stderr
+
+
+def test_schema_prints_json(cli: Cli) -> None:
+    result = cli("schema")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["type"] == "object"
+
+
+def test_every_command_help_has_an_example(cli: Cli) -> None:
+    for command in ("validate", "plan", "show", "apply", "schema"):
+        result = cli(command, "--help")
+        assert result.exit_code == 0
+        assert "Example" in result.stdout, command
+
+
+def test_options_from_environment(cli: Cli, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["plan", "--detailed-exitcode"], env={
+        "RECONCILE_DESIRED": str(cli.desired), "RECONCILE_STATE_DIR": str(tmp_path / "s"), "NO_COLOR": "1"})
+    assert result.exit_code == 3, result.output
+
+
+def test_export_is_a_desired_state_that_plans_no_changes(cli: Cli) -> None:
+    exported = cli.tmp / "bootstrap" / "users.yaml"
+    result = cli("export", "--out", str(exported))
+    assert result.exit_code == 0, result.output
+    assert "  erin: {status: disabled}\n" in exported.read_text()
+
+    again = CliRunner().invoke(app, ["--desired", str(exported.parent), "--state-dir", str(cli.tmp / "s"),
+                                     "plan", "--detailed-exitcode"], env={"NO_COLOR": "1"})
+    assert again.exit_code == 0, again.output
+    assert "No changes" in again.stdout
+
+
+def test_export_csv(cli: Cli) -> None:
+    result = cli("export", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = result.stdout.splitlines()
+    assert rows[0].startswith("username,email,account_id,ref")
+    assert any(row.startswith("dave,dave@example.com,,u-dave,") for row in rows)
+
+
+def test_interactive_approval_of_a_plan_file(cli: Cli) -> None:
+    path, plan = cli.plan_file()
+    result = cli("apply", str(path), input="yes\n")
+    assert result.exit_code == 0, result.output
+    assert f"Type yes to apply PLAN {plan.digest[:12]}:" in result.stdout
+    assert {a["approval"] for a in cli.audit} == {"interactive"}
+
+
+def test_approve_without_plan_file_applies_only_that_exact_plan(cli: Cli) -> None:
+    _, plan = cli.plan_file()
+    changed = world()
+    changed["users"][5]["status"] = "active"  # erin enabled by hand: a different plan now
+    write_world(cli.state, changed)
+
+    refused = cli("apply", "--approve", plan.digest)
+
+    assert refused.exit_code == 4 and "does not match" in refused.stderr
+    assert read_world(cli.state) == changed
+
+
+def test_detailed_exitcode_is_1_on_error(cli: Cli) -> None:
+    cli.state.write_text("[]")
+    result = cli("plan", "--detailed-exitcode")
+    assert result.exit_code == 1
+    assert "not a JSON object" in result.stderr
