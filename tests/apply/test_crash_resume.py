@@ -30,7 +30,8 @@ from typing import Any
 import pytest
 
 from tests.support import desired
-from tests.support.simproc import NON_IDEMPOTENT, Sim, World, child_env, free_port, reconcile_command, start
+from tests.support.net import free_port
+from tests.support.simproc import NON_IDEMPOTENT, Sim, World, child_env, reconcile_command, start
 
 WORLD = World(users=300, groups=8, memberships=1200, seed=3, latency_ms=25)
 

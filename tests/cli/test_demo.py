@@ -6,7 +6,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 
 from reconcile.sim.app import build_app
 from reconcile.sim.server import SimOptions, configured_app, running
+from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,9 +110,7 @@ def test_the_simulator_names_itself_in_its_stats() -> None:
 
 @pytest.mark.slow
 def test_a_second_demo_replaces_its_own_earlier_simulator_on_the_same_port(demo_dir: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     first = _demo(port, demo_dir)
     assert first.returncode == 0, first.stdout + first.stderr
     old_pid = int((demo_dir / "sim.pid").read_text().split()[0])

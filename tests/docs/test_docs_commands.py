@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.docs import ROOT, SHELL_LANGUAGES, Block, blocks, commands, pages
+from tests.support.net import free_port
 
 NOT_RUN = {
     "make demo": "run end to end, its Next: lines too, by tests/cli/test_demo.py (scripts/demo.sh)",
@@ -59,12 +59,6 @@ def documented() -> list[tuple[Block, list[str]]]:
 
 
 SESSIONS = [(block, cmds) for block, cmds in documented() if any(c not in NOT_RUN for c in cmds)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def reconcile_bin() -> Path:

@@ -24,6 +24,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from reconcile.render import COMMENT_MARKER
+from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -31,12 +32,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not (BIN / "reconcile").exists(), reason="the reconcile script is not installed"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def step(workflow: str, name: str) -> str:
@@ -72,7 +67,7 @@ class Runner:
 
 @pytest.fixture
 def ci(tmp_path: Path) -> Iterator[Runner]:
-    port = _free_port()
+    port = free_port()
     workspace = tmp_path / "workspace"
     (workspace / "desired").mkdir(parents=True)
     for f in (ROOT / "desired").glob("*.yaml"):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import socket
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -21,6 +20,7 @@ from reconcile.settings import HttpSettings, Secret
 from reconcile.targets import atlassian
 from reconcile.targets.atlassian import Flavor, raise_for
 from tests.support.fake_clock import FakeClock
+from tests.support.net import free_port
 
 TOKEN = Secret("pat-SUPER-SECRET-1234", "${CONFLUENCE_TOKEN}")
 T = TypeVar("T")
@@ -331,14 +331,8 @@ def test_secrets_never_reach_logs_reprs_or_messages(caplog: pytest.LogCaptureFix
     assert safe_url("https://u:p@h.test/x?atl_token=abc&start=0") == "https://h.test/x?atl_token=***&start=0"
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_connection_refused_names_the_url_and_what_to_check() -> None:
-    port = _closed_port()
+    port = free_port()
 
     async def go() -> None:
         c = atlassian.client(f"http://127.0.0.1:{port}", auth=None, settings=HttpSettings(max_retries=1),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from reconcile.sim.scenario import parse_scenario
 from reconcile.sim.server import running
 from reconcile.targets import atlassian
 from tests.support.fake_clock import FakeClock
+from tests.support.net import free_port
 
 TOKEN = "pat-fail-fast-admin"
 WORLD = f"""
@@ -32,12 +32,6 @@ confluence_dc:
   groups:
     - {{name: confluence-administrators}}
 """
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def client(url: str, fake: FakeClock, *, transport: httpx.AsyncBaseTransport | None = None,
@@ -60,7 +54,7 @@ def attempt(c: HttpClient, path: str = "/rest/api/user/current") -> TargetError:
 
 def test_a_refused_first_connection_is_reported_at_once_with_the_url_and_a_hint(
         caplog: pytest.LogCaptureFixture) -> None:
-    port, fake = closed_port(), FakeClock()
+    port, fake = free_port(), FakeClock()
     c = client(f"http://127.0.0.1:{port}", fake)
     with caplog.at_level(logging.WARNING):
         error = attempt(c)
@@ -130,7 +124,7 @@ def test_a_503_is_retried_with_a_warning_naming_the_url_without_secrets(caplog: 
 
 
 def test_the_cli_against_a_closed_port_prints_one_clear_line_and_exits_1(tmp_path: Path) -> None:
-    port = closed_port()
+    port = free_port()
     desired = tmp_path / "desired"
     desired.mkdir()
     (desired / "target.yaml").write_text(f"""\

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import re
-import socket
 from pathlib import Path
 
 import httpx
@@ -18,6 +17,7 @@ from reconcile.errors import SourceError
 from reconcile.http import Backoff, ErrorKinds, HttpClient, RateHeaders, error_for
 from reconcile.settings import HttpSettings
 from tests.support.fake_clock import FakeClock
+from tests.support.net import free_port
 
 OKTA = RateHeaders(remaining="x-rate-limit-remaining", reset="x-rate-limit-reset", reset_from_date=True)
 
@@ -59,9 +59,7 @@ def test_a_source_raises_its_own_error_class_in_the_method_url_status_form() -> 
 
 
 def test_nothing_listening_names_the_callers_setting() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     fake = FakeClock()
 
     async def go() -> None:

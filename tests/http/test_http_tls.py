@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -26,6 +25,7 @@ from reconcile.http import Backoff
 from reconcile.settings import HttpSettings
 from reconcile.targets import atlassian
 from tests.support.fake_clock import FakeClock
+from tests.support.net import free_port
 
 
 async def current(request: Request) -> JSONResponse:
@@ -41,9 +41,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
                     "-nodes", "-days", "2", "-subj", "/CN=localhost",
                     "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
                     "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")], check=True, capture_output=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     app = Starlette(routes=[Route("/rest/api/user/current", current)])
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
                                            ssl_keyfile=str(d / "key.pem"), ssl_certfile=str(d / "cert.pem")))

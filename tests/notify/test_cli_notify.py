@@ -11,7 +11,8 @@ import pytest
 
 from tests.support.apply import read_world, status_of, world, write_world
 from tests.support.cli import Cli, make_cli
-from tests.support.notify import PASSWORD, Inbox, Receiver, free_port
+from tests.support.net import free_port
+from tests.support.notify import PASSWORD, Inbox, Receiver
 
 HOOK_PATH = "/services/T000/B000/cli-hook-s3cr3t"
 NOTIFY = """\

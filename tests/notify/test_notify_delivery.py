@@ -25,7 +25,8 @@ from reconcile.notify import (
 from reconcile.plan import Action, ActionKind, Subject
 from reconcile.settings import Secret
 from reconcile.targets.base import Outcome, Result
-from tests.support.notify import PASSWORD, Inbox, Receiver, free_port, server_context
+from tests.support.net import free_port
+from tests.support.notify import PASSWORD, Inbox, Receiver, server_context
 from tests.support.render import empty_plan, huge_plan, realistic_plan
 
 HOOK_PATH = "/services/T000/B000/hook-s3cr3t-Path"

@@ -159,8 +159,6 @@ async def test_a_tampered_skiptoken_is_refused(entra: Entra) -> None:
     assert response.status_code == 400 and response.json()["error"]["code"] == "Directory_ExpiredPageToken"
 
 
-
-
 async def test_bad_and_expired_tokens_get_401(entra: Entra) -> None:
     for headers in ({}, {"Authorization": "Bearer not-a-token"}):
         response = await entra.client.get("/v1.0/users", headers=headers)
@@ -198,7 +196,6 @@ async def test_unknown_segments_get_graphs_400(entra: Entra) -> None:
     response = await entra.client.get("/v1.0/nosuch", headers=await entra.bearer())
     assert response.status_code == 400
     assert response.json()["error"]["message"] == "Resource not found for the segment 'nosuch'."
-
 
 
 async def test_wrong_methods_under_entra_answer_in_graphs_format(entra: Entra) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pytest
 from reconcile.sim.app import build_app
 from reconcile.sim.scenario import parse_scenario
 from reconcile.sim.server import running
+from tests.support.net import free_port
 from tests.support.sim import ADMIN_TOKEN, WORLD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,13 +39,6 @@ def test_a_reset_over_real_tcp_drops_the_connection() -> None:
         with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
             client.get("/rest/api/group", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
         assert client.get("/rest/api/user/current").status_code == 200  # other paths unaffected
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.mark.slow

@@ -21,9 +21,9 @@ from tests.support.ldap_servers import (
     SERVICE_DN,
     SERVICE_PASSWORD,
     Slapd,
-    free_port,
     start_slapd,
 )
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.ldap
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.net import free_port, wait_port
+
 DATA = Path(__file__).resolve().parents[1] / "data" / "ldap"
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
@@ -36,26 +38,6 @@ LIMITED_DN = f"cn=limited,ou=svc,{SUFFIX}"
 LIMITED_PASSWORD = "limited-test-pw"
 BULK_USERS = 1200  # more than slapd's 500-entry soft limit: only paging returns them all
 BULK_GROUPS = 520
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    """Wait until something accepts on 127.0.0.1:port; fail with the server's log if it died."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"server did not start on port {port}:\n{log.read_text()[-3000:]}") from None
-            time.sleep(0.05)
 
 
 def self_signed(directory: Path, cn: str, names: tuple[str, ...] = ("DNS:localhost", "IP:127.0.0.1")) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import socket
 import ssl
 import subprocess
 import threading
@@ -24,14 +23,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from tests.support.net import free_port
+
 PASSWORD = "smtp-pa55-Zq8x"  # the SMTP server's password: never in a message, a delivery detail or a log
 LOGIN = "reconcile"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module", name="certificate")

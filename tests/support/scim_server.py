@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.ldap_servers import free_port, wait_port
+from tests.support.net import free_port, wait_port
 
 SCIM_TOKEN = "scim-test-bearer-token"  # a test credential of this throwaway server only
 SCIM_JSON = "application/scim+json"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DC_TOKEN = "sim-admin-token"  # a generated world's administrator token (reconcile/sim/confluence_dc/generate.py)
@@ -40,12 +41,6 @@ def reconcile_command() -> list[str]:
 
 def child_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", **extra}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True, slots=True)
