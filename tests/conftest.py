@@ -7,8 +7,6 @@ from typing import Any
 
 import pytest
 
-from tests.support.scim_server import scim_server_fixture  # noqa: F401 - the real SCIM 2.0 server fixture `scim_server`
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # Everything that may carry a credential is dropped from recorded HTTP exchanges.

@@ -1,7 +1,7 @@
 """Real directory servers for the LDAP tests: a throwaway OpenLDAP slapd and a Samba AD DC.
 
 Both run as plain child processes in a temporary directory and stop at the end of the session.
-Import the fixtures explicitly: `from ldap_servers import slapd_fixture  # noqa: F401` provides `slapd`.
+A folder's conftest.py provides the fixtures: `from tests.support.ldap_servers import slapd_fixture  # noqa: F401`.
 """
 
 from __future__ import annotations
