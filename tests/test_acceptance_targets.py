@@ -15,21 +15,20 @@ from typing import Any
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
-from reconcile.cli import app
 from reconcile.plan import Plan
 from reconcile.sim.app import build_app
 from reconcile.sim.atlassian_cloud.world import CloudWorld
 from reconcile.sim.confluence_dc.generate import ADMIN_PASSWORD, generate_dc
 from reconcile.sim.server import running
+from tests.support.cli import reconcile
 
 pytestmark = pytest.mark.slow
 INTERNAL = "Confluence Internal Directory"
 
 
 def cli(desired: Path, state: Path, env: dict[str, str], *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["--desired", str(desired), "--state-dir", str(state), *args],
+    result = reconcile("--desired", str(desired), "--state-dir", str(state), *args,
                                 env={"NO_COLOR": "1", "USER": "acceptance", **env})
     return result.exit_code, result.output
 

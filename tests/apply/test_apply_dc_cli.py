@@ -13,14 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
-from reconcile.cli import app
 from reconcile.plan import Plan
 from reconcile.sim.app import build_app
 from reconcile.sim.confluence_dc.world import DcWorld
 from reconcile.sim.scenario import parse_scenario
 from reconcile.sim.server import running
+from tests.support.cli import reconcile
 
 TOKEN = "pat-apply-engine-3c9d"
 WORLD = f"""
@@ -61,7 +60,7 @@ class Site:
 
     def cli(self, *args: str) -> tuple[int, str, str]:
         base = ["--desired", str(self.tmp / "desired"), "--state-dir", str(self.tmp / "state")]
-        result = CliRunner().invoke(app, [*base, *args], env={"NO_COLOR": "1", "USER": "tester", "TOKEN": TOKEN})
+        result = reconcile(*base, *args, env={"NO_COLOR": "1", "USER": "tester", "TOKEN": TOKEN})
         return result.exit_code, result.stdout, result.stderr
 
     def desire(self, users: str) -> None:

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from reconcile.cli import app
 from reconcile.sim.server import running
+from tests.support.cli import reconcile as invoke
 
 CONFLUENCE_YAML = """\
 version: 1
@@ -34,7 +34,7 @@ def site() -> Iterator[str]:
 
 
 def reconcile(tmp: Path, *args: str) -> Result:
-    return CliRunner().invoke(app, ["--state-dir", str(tmp / "state"), *args],
+    return invoke("--state-dir", str(tmp / "state"), *args,
                               env={"NO_COLOR": "1", "CONFLUENCE_TOKEN": "example-admin-token"})
 
 

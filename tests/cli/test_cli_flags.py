@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from reconcile.cli import app
 from reconcile.cli.argv import hoist_globals
 from tests.cli.test_cli_terminal import on_a_terminal
 from tests.support.apply import write_desired, write_world
+from tests.support.cli import reconcile
 from tests.support.sim import example_site_with_token
 
 TOKEN = "flags-test-token-0123456789"
@@ -46,7 +45,7 @@ def site() -> Iterator[str]:
 
 
 def _run(desired: Path, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, ["--desired", str(desired), *args],
+    result = reconcile("--desired", str(desired), *args,
                                 env={"CONFLUENCE_TOKEN": TOKEN, "NO_COLOR": "1"})
     return result.exit_code, result.stdout, result.stderr
 
@@ -79,7 +78,7 @@ def test_quiet_prints_the_summary_line_only(desired: Path) -> None:
 
 
 def test_quiet_still_prints_errors(desired: Path) -> None:
-    result = CliRunner().invoke(app, ["--desired", str(desired), "plan", "-q"],
+    result = reconcile("--desired", str(desired), "plan", "-q",
                                 env={"CONFLUENCE_TOKEN": "wrong-token", "NO_COLOR": "1"})
 
     assert result.exit_code == 1

@@ -9,12 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
-from reconcile.cli import app
 from reconcile.targets.atlassian import error_for
 from tests.support.apply import read_world, status_of
-from tests.support.cli import make_cli
+from tests.support.cli import make_cli, reconcile
 
 URL = "https://api.example.com/v2/orgs/o-1/users/u-1/lifecycle/disable"
 
@@ -53,7 +51,7 @@ def test_a_wrong_url_names_its_scheme_without_echoing_credentials(tmp_path: Path
         f"version: 1\ntarget:\n  type: confluence-dc\n  url: {url}\n  auth:\n    token: ${{T}}\n"
         "scope:\n  users: ['*']\n  groups: ['team-*']\nusers:\n  alice: {}\n")
 
-    result = CliRunner().invoke(app, ["validate", "--desired", str(tmp_path)], env={"T": "t"})
+    result = reconcile("validate", "--desired", str(tmp_path), env={"T": "t"})
 
     assert result.exit_code == 1
     assert f"reconcile.yaml:4:8: target.url: {named}" in result.output

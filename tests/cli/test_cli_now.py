@@ -6,19 +6,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from reconcile.cli import app
 from reconcile.cli.clock import evaluation_time, parse_now
 from reconcile.errors import UsageError
-from tests.support.cli import make_cli
+from tests.support.cli import make_cli, reconcile
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = [ROOT / "desired" / "examples" / name for name in ("reclaim-dc", "reclaim-cloud")]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(app, list(args), env={"NO_COLOR": "1", "RECONCILE_NOW": None, **(env or {})})
+    return reconcile(*args, env={"NO_COLOR": "1", "RECONCILE_NOW": None, **(env or {})})
 
 
 @pytest.mark.parametrize(("text", "expected"), [

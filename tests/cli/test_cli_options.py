@@ -12,10 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from reconcile.cli import app
-from tests.support.cli import Cli, make_cli
+from tests.support.cli import Cli, make_cli, reconcile
 
 COMMANDS = ["validate", "plan", "show", "apply", "export", "schema", "sim"]
 
@@ -26,7 +24,7 @@ def cli(tmp_path: Path) -> Cli:
 
 
 def run(*args: str, env: dict[str, str | None] | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args), env={"NO_COLOR": "1", **(env or {})})
+    result = reconcile(*args, env={"NO_COLOR": "1", **(env or {})})
     return result.exit_code, result.stdout, result.stderr
 
 

@@ -12,18 +12,18 @@ import re
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from reconcile.cli import app
 from reconcile.errors import StalePlan
 from reconcile.plan import Plan, check_target, target_label
 from tests.support.apply import member_of, read_world, status_of, write_desired, write_world
+from tests.support.cli import reconcile
 
 ENV = {"NO_COLOR": "1", "USER": "tester"}
 
 
 def cli(*args: str) -> Result:
-    return CliRunner().invoke(app, ["--state-dir", "state", *args], env=ENV)
+    return reconcile("--state-dir", "state", *args, env=ENV)
 
 
 @pytest.fixture

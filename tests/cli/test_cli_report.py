@@ -9,12 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from reconcile.cli import app
 from reconcile.plan import Plan
 from tests.support.apply import EXPECTED, read_world, world, write_world
-from tests.support.cli import Cli, make_cli
+from tests.support.cli import Cli, make_cli, reconcile
 from tests.support.sim import example_site_with_token
 
 KINDS = ["enable", "add_member", "remove_member", "disable", "delete"]
@@ -219,7 +217,7 @@ def test_reports_against_the_simulator_hold_no_secret(sim_url: str, tmp_path: Pa
     applied = cli("apply", str(tmp_path / "plan.json"), "--approve", plan.digest, "--report",
                   str(tmp_path / "a.json"))
     assert applied.exit_code == 0, applied.output
-    wrong = CliRunner().invoke(app, ["--desired", str(desired), "plan", "--report", str(tmp_path / "w.json")],
+    wrong = reconcile("--desired", str(desired), "plan", "--report", str(tmp_path / "w.json"),
                                env={"CONFLUENCE_TOKEN": TOKEN + "-wrong", "NO_COLOR": "1"})
     assert wrong.exit_code == 1
     assert cli.report("p.json")["target"] == {"type": "confluence-dc", "url": sim_url}

@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from reconcile.cli import app
 from reconcile.plan import Plan
+from tests.support.cli import reconcile
 from tests.support.sim import example_site_with_token
 
 TOKEN = "s3cr3t-token-value"
@@ -57,7 +56,7 @@ def test_secret_never_written_or_printed(sim_url: str, tmp_path: Path) -> None:
     outputs: list[str] = []
 
     def run(*args: str, token: str = TOKEN) -> int:
-        result = CliRunner().invoke(app, [*base, *args], env={"CONFLUENCE_TOKEN": token, "NO_COLOR": "1"})
+        result = reconcile(*base, *args, env={"CONFLUENCE_TOKEN": token, "NO_COLOR": "1"})
         outputs.append(result.stdout + result.stderr)
         return result.exit_code
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from reconcile.cli import app
+from tests.support.cli import reconcile
 
 DESIRED = """\
 version: 1
@@ -33,7 +33,7 @@ UNSET: dict[str, str | None] = {**dict.fromkeys(NAMES), "RECONCILE_REQUIRE_ENV":
 
 
 def run(directory: Path, *args: str, env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(app, ["--desired", str(directory), *args],
+    return reconcile("--desired", str(directory), *args,
                               env={"NO_COLOR": "1", **UNSET, **(env or {})})
 
 

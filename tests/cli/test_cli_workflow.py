@@ -3,47 +3,18 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from reconcile.cli import app
 from reconcile.plan import Plan
-from tests.support.apply import EXPECTED, member_of, read_world, status_of, world, write_desired, write_world
-
-
-@dataclass
-class Cli:
-    tmp: Path
-    desired: Path
-    state: Path
-
-    def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
-        base = ["--desired", str(self.desired), "--state-dir", str(self.tmp / "state")]
-        return CliRunner().invoke(app, [*base, *args], input=input, env={"NO_COLOR": "1", **(env or {})})
-
-    def plan_file(self, *extra: str) -> tuple[Path, Plan]:
-        path = self.tmp / "plan.json"
-        result = self("plan", "--out", str(path), *extra)
-        assert result.exit_code == 0, result.output
-        return path, Plan.loads(path.read_text())
-
-    @property
-    def journal(self) -> Path:
-        return self.tmp / "state" / "journal"
-
-    @property
-    def audit(self) -> list[dict[str, object]]:
-        path = self.tmp / "state" / "audit.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+from tests.support.apply import EXPECTED, member_of, read_world, status_of, world, write_world
+from tests.support.cli import Cli, make_cli, reconcile
 
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    state = write_world(tmp_path / "world.json")
-    return Cli(tmp_path, write_desired(tmp_path / "desired", state), state)
+    return make_cli(tmp_path)
 
 
 def test_validate_ok(cli: Cli) -> None:
@@ -247,7 +218,7 @@ def test_every_command_help_has_an_example(cli: Cli) -> None:
 
 
 def test_options_from_environment(cli: Cli, tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["plan", "--detailed-exitcode"], env={
+    result = reconcile("plan", "--detailed-exitcode", env={
         "RECONCILE_DESIRED": str(cli.desired), "RECONCILE_STATE_DIR": str(tmp_path / "s"), "NO_COLOR": "1"})
     assert result.exit_code == 3, result.output
 
@@ -258,8 +229,8 @@ def test_export_is_a_desired_state_that_plans_no_changes(cli: Cli) -> None:
     assert result.exit_code == 0, result.output
     assert "  erin: {status: disabled}\n" in exported.read_text()
 
-    again = CliRunner().invoke(app, ["--desired", str(exported.parent), "--state-dir", str(cli.tmp / "s"),
-                                     "plan", "--detailed-exitcode"], env={"NO_COLOR": "1"})
+    again = reconcile("--desired", str(exported.parent), "--state-dir", str(cli.tmp / "s"),
+                                     "plan", "--detailed-exitcode", env={"NO_COLOR": "1"})
     assert again.exit_code == 0, again.output
     assert "No changes" in again.stdout
 

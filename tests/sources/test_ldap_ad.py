@@ -12,6 +12,7 @@ from reconcile.model import DesiredState, Status
 from reconcile.settings import LdapFlavor, LdapGroupsConfig, LdapSourceConfig, LdapUsersConfig, Secret
 from reconcile.sources.ldap import LdapSource
 from reconcile.sources.ldap.source import in_chain_filter
+from tests.support.cli import reconcile
 from tests.support.ldap_servers import AD_ADMIN, AD_BIG_GROUP_SIZE, AD_OU, AD_PASSWORD, SambaAd
 
 pytestmark = [pytest.mark.ad, pytest.mark.xdist_group("samba-ad")]
@@ -142,9 +143,7 @@ def test_reconcile_plan_from_active_directory_against_a_simulated_site(samba_ad:
     """Issue 6 acceptance: AD (nested groups, a disabled user, a 1,600-member group) -> a simulated
     Confluence DC site, through `reconcile plan` / `apply` / `plan`: the exact SPEC §5 plan, then none."""
     import httpx
-    from typer.testing import CliRunner
 
-    from reconcile.cli import app
     from reconcile.plan import Plan
     from reconcile.sim.server import SimOptions, configured_app, running
 
@@ -206,7 +205,7 @@ policy:
         env = {"CONFLUENCE_TOKEN": "ad-test-token", "AD_PASSWORD": AD_PASSWORD, "NO_COLOR": "1", "USER": "t"}
 
         def run(*args: str) -> tuple[int, str]:
-            result = CliRunner().invoke(app, ["--desired", str(desired), "--state-dir", str(tmp_path / "s"), *args],
+            result = reconcile("--desired", str(desired), "--state-dir", str(tmp_path / "s"), *args,
                                         env=env)
             return result.exit_code, result.output
 

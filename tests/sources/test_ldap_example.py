@@ -14,16 +14,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
 from reconcile.apply import make_plan
-from reconcile.cli import app
 from reconcile.config import load
 from reconcile.plan import Plan
 from reconcile.sim.app import build_app
 from reconcile.sim.server import running
 from reconcile.targets.factory import build_target
 from tests.support.builders import NOW
+from tests.support.cli import reconcile
 from tests.support.ldap_servers import SERVICE_PASSWORD, Slapd, require_slapd, start_slapd
 
 pytestmark = pytest.mark.ldap
@@ -83,8 +82,8 @@ def test_the_ldap_example_plans_through_the_cli_within_its_own_limits(example_di
             (desired / path.name).write_text(text, encoding="utf-8")
         env = {"NO_COLOR": "1", "CONFLUENCE_TOKEN": "example-admin-token", "LDAP_URL": example_directory.url,
                "LDAP_CA_FILE": example_directory.ca_file, "LDAP_PASSWORD": SERVICE_PASSWORD}
-        result = CliRunner().invoke(app, ["--desired", str(desired), "--state-dir", str(tmp_path / "state"),
-                                          "plan", "--detailed-exitcode"], env=env)
+        result = reconcile("--desired", str(desired), "--state-dir", str(tmp_path / "state"),
+                                          "plan", "--detailed-exitcode", env=env)
     assert result.exit_code == 3, result.output  # changes pending; 4 would be a refusal by the limits
     assert "Plan: 1 to enable, 3 to add, 3 to remove, 2 to disable, 0 to delete." in result.stdout
 

@@ -14,9 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from starlette.applications import Starlette
-from typer.testing import CliRunner
 
-from reconcile.cli import app
 from reconcile.config import load
 from reconcile.errors import ConfigError, SourceError
 from reconcile.http import Backoff
@@ -40,6 +38,7 @@ from reconcile.sources.registry import SOURCES
 from reconcile.sources.site.cloud import CloudSource
 from reconcile.sources.site.common import read_only_client
 from reconcile.sources.site.dc import DcSource
+from tests.support.cli import reconcile
 from tests.support.fake_clock import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +75,7 @@ class Run:
     state: Path
 
     def __call__(self, *args: str, **env: str) -> tuple[int, str]:
-        result = CliRunner().invoke(app, ["--desired", str(self.desired), "--state-dir", str(self.state), *args],
+        result = reconcile("--desired", str(self.desired), "--state-dir", str(self.state), *args,
                                     env={**ENV, **env})
         return result.exit_code, result.output
 
@@ -417,8 +416,8 @@ def test_no_secret_of_the_source_in_any_output_or_file(tmp_path: Path) -> None:
         for args, token in ((("plan", "--out", str(plan_file)), SECRET), (("show", str(plan_file)), SECRET),
                             (("plan",), SECRET + "-wrong")):
             outputs.append(run(*args, DC_TOKEN=token)[1])
-        result = CliRunner().invoke(app, ["--verbose", "--desired", str(run.desired), "--state-dir", str(run.state),
-                                          "plan"], env={**ENV, "DC_TOKEN": SECRET})
+        result = reconcile("--verbose", "--desired", str(run.desired), "--state-dir", str(run.state),
+                                          "plan", env={**ENV, "DC_TOKEN": SECRET})
         outputs.append(result.output)
     assert "GET " in outputs[-1]  # --verbose logged every request
     assert "source 'dc'" in outputs[2]

@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from reconcile.cli import app
 from reconcile.config.into import Into, IntoError, check_into
 from reconcile.config.nodes import ListOf, Node
 from reconcile.config.records import Record
@@ -27,7 +25,7 @@ from reconcile.sources.registry import SOURCES
 from reconcile.targets.registry import TARGETS
 from tests.config.test_config_desired import configure, factory
 from tests.support.apply import EXPECTED
-from tests.support.cli import make_cli
+from tests.support.cli import make_cli, reconcile
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,7 +77,7 @@ def test_a_new_source_type_is_one_registry_entry_plus_its_module(tmp_path: Path)
     assert "reconcile.yaml:18:11: sources.staff.type: unknown value 'roster'; allowed: ldap, csv" in refused.output
     with SOURCES.registered(ROSTER_KIND):  # type: ignore[arg-type]
         planned = cli("plan")
-        schema = json.loads(CliRunner().invoke(app, ["schema"]).output)
+        schema = json.loads(reconcile("schema").output)
     assert planned.exit_code == 0, planned.output
     # dave, named only by the roster, is no longer disabled as absent; he stays in team-docs
     assert "disable dave (u-dave)" in EXPECTED
@@ -94,7 +92,7 @@ def test_a_new_source_type_is_one_registry_entry_plus_its_module(tmp_path: Path)
 
 
 def test_schema_output_is_byte_identical_to_the_committed_file() -> None:
-    result = CliRunner().invoke(app, ["schema"])
+    result = reconcile("schema")
     assert result.exit_code == 0
     assert result.output == (ROOT / "reconcile" / "schema.json").read_text(encoding="utf-8")
 
