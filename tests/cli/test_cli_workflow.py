@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from reconcile.plan import Plan
-from tests.support.apply import EXPECTED, member_of, read_world, status_of, world, write_world
-from tests.support.cli import Cli, make_cli, reconcile
+from tests.support.apply import (
+    EXPECTED,
+    WORLD,
+    member_of,
+    read_world,
+    status_of,
+    world,
+    write_desired,
+    write_world,
+)
+from tests.support.cli import Cli, make_cli, reconcile, reconcile_process
 
 
 @pytest.fixture
@@ -268,3 +278,91 @@ def test_detailed_exitcode_is_1_on_error(cli: Cli) -> None:
     result = cli("plan", "--detailed-exitcode")
     assert result.exit_code == 1
     assert "not a JSON object" in result.stderr
+
+
+# Through the real command line (a child process): bad input is one clear message and the right exit code,
+# never a traceback or an "internal error", and never a partial apply (SPEC §5, §8, §11).
+
+
+def clean(done: subprocess.CompletedProcess[str]) -> str:
+    """stderr, after checking it is one clear message: no traceback, no internal error."""
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "internal error" not in done.stderr, done.stderr
+    return done.stderr
+
+
+def unchanged(cli: Cli) -> bool:
+    return read_world(cli.state) == WORLD
+
+
+def test_a_source_of_only_out_of_scope_users_is_refused_even_with_force(cli: Cli) -> None:
+    # The CSV export of the wrong organization: 2 users, none of them *@example.com. Before the
+    # fix, `--force` (which lifts only limits) disabled every in-scope user the source should list.
+    export = cli.tmp / "export.csv"
+    export.write_text("User id,User name,Email,User status,Group name\n"
+                      ",Xavier,xavier@other.org,Active,\n,Yolanda,yolanda@other.org,Active,\n")
+    (cli.desired / "sources.yaml").write_text(f"sources:\n  hr:\n    type: csv\n    path: {export}\n"
+                                              "policy:\n  absent: disable\n")
+    for args in (("plan", "--force"), ("apply", "--auto-approve", "--force")):
+        done = cli.run(*args)
+        assert done.returncode == 4, done.stderr
+        message = clean(done)
+        assert "source 'hr' returned 2 users, none of them in scope" in message
+        assert "--force does not lift" in message
+    assert unchanged(cli)
+
+
+def test_an_edited_plan_file_is_refused_with_what_to_do(cli: Cli) -> None:
+    plan_file = cli.tmp / "plan.json"
+    assert cli.run("plan", "--out", str(plan_file)).returncode == 0
+    data = json.loads(plan_file.read_text())
+    digest = data["digest"]
+    data["actions"][0]["subject"]["identity"] = "admin"
+    plan_file.write_text(json.dumps(data))
+    done = cli.run("apply", str(plan_file), "--approve", digest)
+    assert done.returncode == 1
+    message = clean(done)
+    assert "edited" in message and "reconcile plan --out" in message and "desired state" not in message
+    assert unchanged(cli)
+
+
+def test_a_plan_for_another_target_is_stale_and_changes_nothing(cli: Cli) -> None:
+    plan_file = cli.tmp / "plan.json"
+    assert cli.run("plan", "--out", str(plan_file)).returncode == 0
+    other = write_world(cli.tmp / "other.json")
+    elsewhere = write_desired(cli.tmp / "elsewhere", other)
+    done = cli.run("apply", str(plan_file), "--auto-approve", desired=elsewhere)
+    # the plan records the desired directory it was planned from: another one is refused by name
+    assert done.returncode == 2
+    assert f"is not the desired directory {cli.desired}" in clean(done)
+    assert unchanged(cli) and read_world(other) == WORLD
+
+
+def test_a_binary_plan_file_is_one_clear_error(cli: Cli) -> None:
+    plan_file = cli.tmp / "plan.json"
+    plan_file.write_bytes(b"\xff\xfe\x00garbage")
+    done = cli.run("show", str(plan_file))
+    assert done.returncode in (1, 2)
+    assert "plan.json" in clean(done)
+
+
+def test_an_unwritable_audit_log_changes_nothing(cli: Cli) -> None:
+    blocker = cli.tmp / "not-a-directory"
+    blocker.write_text("")
+    done = cli.run("apply", "--auto-approve", "--audit-log", str(blocker / "audit.jsonl"))
+    assert done.returncode == 1
+    assert "audit" in clean(done)
+    assert unchanged(cli), "an action was performed that the audit log does not record"
+
+
+@pytest.mark.parametrize("args", [("--state-dir", "{blocker}", "apply", "--auto-approve"),
+                                  ("plan", "--out", "{blocker}/plan.json"),
+                                  ("export", "--out", "{blocker}/export.yaml")])
+def test_an_unusable_output_path_is_one_clear_error(cli: Cli, args: tuple[str, ...]) -> None:
+    blocker = cli.tmp / "not-a-directory"
+    blocker.write_text("")
+    argv = [a.format(blocker=blocker) for a in args]
+    done = reconcile_process("--desired", str(cli.desired), *argv) if argv[0] == "--state-dir" else cli.run(*argv)
+    assert done.returncode == 1
+    assert str(blocker) in clean(done)
+    assert unchanged(cli)

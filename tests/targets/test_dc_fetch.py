@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +19,7 @@ from reconcile.sim.confluence_dc.generate import generate_dc
 from reconcile.sim.control import Faults, RateLimit, SimSettings
 from reconcile.targets import atlassian
 from reconcile.targets.confluence_dc import read
+from tests.support.cli import reconcile_process
 from tests.support.dc import ADMIN_PASSWORD, DcSim, run
 
 SCOPE = Scope(groups=Globs(("team-*", "confluence-users")))
@@ -228,3 +231,32 @@ sim:
     at_error, later, message = run(go())
     assert "-> 403" in message and "system administrator" in message
     assert later == at_error
+
+
+def test_dc_disabled_account_with_a_hidden_email_is_not_deleted_as_absent(tmp_path: Path) -> None:
+    # The example world is Confluence DC 9.4: the disabled zoe and yusuf have emails on the site,
+    # but the API shows emails only for licensed active users. The desired state names them by
+    # email; before the fix `absent: delete` deleted both accounts it wants kept.
+    from reconcile.sim.app import build_app
+    from reconcile.sim.server import running
+
+    token = "review-hidden-email-token"
+    app = build_app()
+    dc = app.state.ctx.dc
+    dc.tokens[token] = dc.by_username["admin"]
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    with running(app) as url:
+        (desired / "site.yaml").write_text(
+            "version: 1\ntarget:\n  type: confluence-dc\n  url: " + url + "\n  auth:\n    token: ${TOKEN}\n"
+            "scope:\n  users: ['*']\n  groups: ['team-*']\n  protect: [admin, 'svc-*']\n"
+            "policy:\n  absent: delete\n  limits: {delete: 100, remove_member: 100}\n"
+            "users:\n  zoe@example.com: {}\n  yusuf@example.com: {status: disabled}\n  rupert: {}\n")
+        done = reconcile_process("--desired", str(desired), "--state-dir", str(tmp_path / "state"), "plan",
+                                 "--format", "json", env={"TOKEN": token})
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    deleted = {a["subject"]["identity"] for a in plan["actions"] if a["kind"] == "delete"}
+    assert "sybil" in deleted and "alice" in deleted, "absent users with a known email are still deleted"
+    assert not deleted & {"zoe", "yusuf"}
+    assert {(w["kind"], w["subject"]) for w in plan["warnings"]} >= {("ambiguous", "zoe"), ("ambiguous", "yusuf")}
