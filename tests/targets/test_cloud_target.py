@@ -3,7 +3,7 @@ Organizations / user-management / Jira OpenAPI documents (tests/support/contract
 
 from __future__ import annotations
 
-import time
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -20,14 +20,14 @@ from reconcile.model import (
     Scope,
     Status,
 )
-from reconcile.plan import Action, ActionKind, Subject
+from reconcile.plan import Action, ActionKind, Subject, WarningKind
 from reconcile.settings import CloudDelete, CloudDisable
 from reconcile.sim.atlassian_cloud.routes import Fault
 from reconcile.sim.atlassian_cloud.world import CloudWorld
 from reconcile.sim.control import Faults, RateLimit, SimSettings
 from reconcile.targets.base import Result
 from tests.support.builders import NOW
-from tests.support.cloud import ADA, ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GINA, HAL, Rig, rig
+from tests.support.cloud import ADA, ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GINA, HAL, Rig, rig, scenario
 
 pytestmark = pytest.mark.anyio
 ALL = Scope(users=Globs(("*",)), groups=Globs(("*",)))
@@ -316,12 +316,49 @@ async def test_a_5000_user_organization() -> None:
     world = CloudWorld.generate(users=5000, groups=200, memberships=20000, seed=11, org_id="org-5k",
                                 api_key="k")
     r = rig(world, contract=False)
-    started = time.perf_counter()
     state = await fetch(r)
-    elapsed = time.perf_counter() - started
     await r.target.aclose()
     members = {u.account_id for u in world.users.values() if u.membership}
     assert set(state.users) == members
     expected = sum(len(g.members & members) for g in world.groups.values())
     assert sum(len(m) for m in state.members.values()) == expected
-    print(f"5000-user fetch: {elapsed:.2f} s, {len(r.api.requests)} requests")
+
+
+# Review finding on the atlassian-cloud target: the credentials' own account is protected (SPEC §5).
+#
+# The organization API key belongs to no account the Organizations API reveals, but the optional site
+# credentials (`target.site.email` + token, used for `delete: remove-from-site`) do: that account is
+# the tool's own and must never be planned, even when it holds no admin role.
+def fetch_all(world: CloudWorld) -> ActualState:
+    r = rig(world)  # site credentials: ada@example.com
+
+    async def run() -> ActualState:
+        try:
+            return await r.target.fetch(ALL)
+        finally:
+            await r.target.aclose()
+
+    return asyncio.run(run())
+
+
+def test_the_site_credentials_account_is_the_credentials_own_and_never_planned() -> None:
+    data = scenario()
+    for user in data["users"]:
+        if user["account_id"] == ADA:
+            user["platform_roles"] = []  # a site-credentials account without an admin role
+            user["email"] = "Ada@Example.com"
+    actual = fetch_all(CloudWorld.from_scenario(data))
+    assert actual.me == ADA and not actual.users[ADA].admin
+    desired = DesiredState.build([DesiredUser("alice@example.com")])
+    plan = diff(desired, actual, scope=ALL, policy=Policy(absent=AbsentPolicy.DELETE), target={}, now=NOW)
+    assert ADA not in {a.subject.ref for a in plan.actions}
+    assert (WarningKind.PROTECTED, "ada@example.com") in {(w.kind, w.subject) for w in plan.warnings}
+
+
+def test_site_credentials_of_no_account_in_the_organization_protect_no_one() -> None:
+    data = scenario()
+    data["users"] = [u for u in data["users"] if u["account_id"] != ADA]
+    data["api_keys"] = [{"key": data["api_keys"][0]["key"], "owner": None}]
+    for group in data["groups"]:
+        group["members"] = [m for m in group["members"] if m != ADA]
+    assert fetch_all(CloudWorld.from_scenario(data)).me is None
