@@ -83,7 +83,7 @@ def repository_files() -> list[Path]:
 
 def test_no_file_in_the_repository_points_outside_it() -> None:
     files = repository_files()
-    assert ROOT / "README.md" in files and TESTS / "contract.py" in files
+    assert ROOT / "README.md" in files and TESTS / "support" / "contract.py" in files
     offenders = [f"{path.relative_to(ROOT)}: {needle.decode()}" for path in files
                  for needle in OUTSIDE if needle in path.read_bytes()]
     assert offenders == []
@@ -121,14 +121,14 @@ def test_fixup_3_dc_parameters_listed_twice_are_deduplicated() -> None:
 
 
 def test_fixup_2_type_next_to_ref_is_dropped() -> None:
-    from contract import fix_typed_refs
+    from tests.support.contract import fix_typed_refs
 
     assert fixup_counts(Api.ORGANIZATIONS)["fix_typed_refs"] == 1
     assert any("'GroupCounts' is not valid" in e for e in spec_errors(without(Api.ORGANIZATIONS, fix_typed_refs)))
 
 
 def test_fixup_5_user_id_path_parameter_is_declared() -> None:
-    from contract import fix_user_id_parameter
+    from tests.support.contract import fix_user_id_parameter
 
     errors = spec_errors(without(Api.ORGANIZATIONS, fix_user_id_parameter))
     assert any("Path parameter 'userId'" in e and "was not resolved" in e for e in errors)
@@ -136,7 +136,7 @@ def test_fixup_5_user_id_path_parameter_is_declared() -> None:
 
 @pytest.mark.slow
 def test_fixup_1_jira_default_outside_its_enum_is_dropped() -> None:
-    from contract import fix_defaults
+    from tests.support.contract import fix_defaults
 
     assert fixup_counts(Api.JIRA)["fix_defaults"] >= 1
     errors = spec_errors(without(Api.JIRA, fix_defaults))
@@ -205,7 +205,7 @@ def test_documents_are_loaded_once_per_process() -> None:
 
 
 def test_fixup_9_dc_message_arguments_may_be_strings() -> None:
-    from contract import relax_message_args
+    from tests.support.contract import relax_message_args
 
     url = "http://sim/rest/api/longtask/t1"
     task = {"id": "t1", "name": {"key": "delete.user", "args": ["dave"]}, "percentageComplete": 100,

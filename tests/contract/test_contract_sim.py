@@ -353,9 +353,8 @@ def test_cloud_search_pages_follow_the_cursor_within_the_contract() -> None:
 
 def storm(reads: list[Call], rounds: int) -> tuple[ContractTransport, set[int]]:
     """Send `reads` `rounds` times to a simulator injecting 5xx, 429 bursts and rate limiting."""
-    from contract import DEFAULT_ALLOWED_STATUSES
-
     from reconcile.sim.control import Faults, RateLimit, SimSettings
+    from tests.support.contract import DEFAULT_ALLOWED_STATUSES
 
     stormy = SimSettings(faults=Faults(error_rate=0.25, error_statuses=(500, 502, 503), burst_429_every=7,
                                        burst_429_length=2), rate_limit=RateLimit(fill_rate=50, max=20), seed=11)

@@ -153,7 +153,7 @@ async def test_admin_groups_create_and_delete() -> None:
 
 
 async def test_writes_do_not_exist_before_8_2() -> None:
-    from fixtures_sim import WORLD
+    from tests.support.sim import WORLD
 
     sim = make_sim(WORLD.replace('version: "9.4"', 'version: "8.1"'))
     async with sim.client() as client:

@@ -221,7 +221,7 @@ def test_tls_verification_fails_without_the_ca_and_names_the_option(slapd: Slapd
 @pytest.mark.parametrize("tls", ["start_tls", "ldaps"])
 def test_tls_verification_checks_the_host_name(tmp_path_factory: pytest.TempPathFactory, tls: str) -> None:
     """The CA is right, but the certificate names another host: refused all the same."""
-    from ldap_servers import DATA, require_slapd
+    from tests.support.ldap_servers import DATA, require_slapd
 
     require_slapd()
     server = start_slapd(tmp_path_factory.mktemp("slapd-wrong-name"), (DATA / "directory.ldif").read_text(),
@@ -236,7 +236,7 @@ def test_tls_verification_checks_the_host_name(tmp_path_factory: pytest.TempPath
 
 def test_a_server_without_tls_refuses_start_tls_and_nothing_is_sent_in_clear(
         tmp_path_factory: pytest.TempPathFactory) -> None:
-    from ldap_servers import DATA, require_slapd
+    from tests.support.ldap_servers import DATA, require_slapd
 
     require_slapd()
     server = start_slapd(tmp_path_factory.mktemp("slapd-no-tls"), (DATA / "directory.ldif").read_text(), tls=False)
