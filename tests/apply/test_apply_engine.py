@@ -277,7 +277,7 @@ def test_a_failure_holds_back_only_the_same_users_later_memberships_and_is_retri
     assert ("remove alice@example.com (u-alice) from team-docs (waits for: add alice@example.com (u-alice) "
             "to team-eng)") in message
     assert failed.value.exit_code == 1
-    result = failed.value.result  # type: ignore[attr-defined]
+    result = failed.value.result
     assert [a.describe() for a in result.not_run] == [EXPECTED[3]]
     assert "Not started: " + EXPECTED[3] + " (waits for the failed " + EXPECTED[1] + ")" in lines
     after = read_world(setup.state)
@@ -318,7 +318,7 @@ def test_a_failed_membership_never_holds_back_taking_access_away(tmp_path: Path)
     with pytest.raises(ActionsFailed) as failed:
         s.apply(Prepared(plan, make_config(state, users).inline, plan.actions))
 
-    result = failed.value.result  # type: ignore[attr-defined]
+    result = failed.value.result
     assert sorted(r.action.describe() for r in result.failures) == [
         "add alice@example.com (u-alice) to team-eng", "enable erin@example.com (u-erin)",
         "remove bob@example.com (u-bob) from team-eng"]

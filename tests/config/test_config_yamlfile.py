@@ -25,10 +25,12 @@ def with_positions(value: Any) -> Any:
     An empty value has no position of its own (the parsers disagree on it; problems use its key's).
     """
     if isinstance(value, dict):
-        return {k: (value.lc.key(k), v is not None and value.lc.value(k), with_positions(v))
+        marks: Any = value.lc  # type: ignore[attr-defined] # ruamel's CommentedMap, a dict to mypy
+        return {k: (marks.key(k), v is not None and marks.value(k), with_positions(v))
                 for k, v in value.items()}
     if isinstance(value, list):
-        return [(value.lc.item(i), with_positions(v)) for i, v in enumerate(value)]
+        items: Any = value.lc  # type: ignore[attr-defined] # ruamel's CommentedSeq, a list to mypy
+        return [(items.item(i), with_positions(v)) for i, v in enumerate(value)]
     return (type(value).__name__, value)
 
 

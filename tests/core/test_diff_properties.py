@@ -56,7 +56,7 @@ def worlds(draw: st.DrawFn) -> World:
         )
     members = {g: frozenset(u.ref for u in users if not u.unsynced and draw(st.booleans())) for g in GROUPS}
     groups = {g: Group(g, ref=g, readonly=g == "team-ro") for g in GROUPS}
-    me = users[0].ref if users and draw(st.booleans()) else None
+    me = users[0].ref if bool(users) and draw(st.booleans()) else None
     actual = ActualState(users={u.ref: u for u in users}, groups=groups, members=members, me=me)
 
     wanted: list[DesiredUser] = []
@@ -82,7 +82,7 @@ def worlds(draw: st.DrawFn) -> World:
     return World(actual, DesiredState.build(wanted), policy)
 
 
-def plan(world: World, actual: ActualState | None = None):  # type: ignore[no-untyped-def]
+def plan(world: World, actual: ActualState | None = None):
     return diff(world.desired, actual or world.actual, scope=SCOPE, policy=world.policy, target=TARGET, now=NOW)
 
 
@@ -126,7 +126,7 @@ def test_protected_principals_are_never_named(world: World) -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(worlds(), st.randoms(use_true_random=False))
-def test_plans_are_deterministic(world: World, rnd) -> None:  # type: ignore[no-untyped-def]
+def test_plans_are_deterministic(world: World, rnd) -> None:
     users = list(world.actual.users.values())
     rnd.shuffle(users)
     shuffled = ActualState(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -73,7 +74,7 @@ def test_execution_order_is_kind_then_subject_then_group():
 
 def test_absent_policies():
     users = [ALICE, BOB, CAROL]
-    want = {"alice": {}}
+    want: dict[str, Any] = {"alice": {}}
     assert lines(plan_of(want, users, po=policy(absent=AbsentPolicy.IGNORE))) == []
     assert lines(plan_of(want, users, po=policy(absent=AbsentPolicy.DELETE))) == ["delete bob", "delete carol"]
 
@@ -141,7 +142,7 @@ def test_unsynced_entries_are_deleted_by_userkey_never_matched_to_desired_users(
     live = dc_user("dave")
     u1 = User(ref="key-dave-old-1", username="dave", unsynced=True)
     u2 = User(ref="key-dave-old-2", username="dave", unsynced=True)
-    want = {"dave": {}}
+    want: dict[str, Any] = {"dave": {}}
     assert lines(plan_of(want, [live, u1, u2])) == []  # policy.unsynced defaults to ignore
     plan = plan_of(want, [live, u1, u2], po=policy(unsynced=UnsyncedPolicy.DELETE))
     assert [(a.kind, a.subject.ref, a.unsynced) for a in plan.actions] == [
@@ -200,7 +201,7 @@ def many(n: int) -> list[User]:
 )
 def test_safety_limits(limit, disabled, refused):
     users = many(20)
-    want = {u.username: {} for u in users[disabled:]}
+    want: dict[str | None, Any] = {u.username: {} for u in users[disabled:]}
     limits = {"disable": Limit.parse(limit)} if limit else {}
     plan = plan_of(want, users, {}, po=policy(limits=limits))
     assert plan.counts()["disable"] == disabled
@@ -378,7 +379,7 @@ def test_an_account_whose_email_is_hidden_is_not_taken_for_absent_while_a_desire
     assert lines(plan) == ["delete gone"]
     kinds = {(w.kind, w.subject): w.message for w in plan.warnings}
     assert ("missing_user", "zoe@example.com") in kinds
-    message = kinds[("ambiguous", "zoe")]
+    message = kinds[(WarningKind.AMBIGUOUS, "zoe")]
     assert "zoe@example.com" in message and "by username" in message and "delete" in message
 
 

@@ -23,7 +23,7 @@ def _all_modules() -> None:
 
 
 def _subclasses(cls: type[ReconcileError]) -> set[type[ReconcileError]]:
-    found = set()
+    found: set[type[ReconcileError]] = set()
     for sub in cls.__subclasses__():
         found |= {sub, *_subclasses(sub)}
     return found
@@ -49,7 +49,7 @@ def _drawing() -> dict[str, tuple[str | None, int]]:
 def test_every_reconcile_error_is_defined_in_errors_py_and_drawn_with_its_parent_and_exit_code() -> None:
     _all_modules()
     drawn = _drawing()
-    classes = {ReconcileError, *_subclasses(ReconcileError)}
+    classes: set[type[ReconcileError]] = {ReconcileError, *_subclasses(ReconcileError)}
     outside = sorted(f"{c.__module__}.{c.__qualname__}" for c in classes if c.__module__ != "reconcile.errors")
     assert outside == [], "define these in reconcile/errors.py and draw them in its docstring"
     for cls in classes:

@@ -208,7 +208,8 @@ def test_renders_a_plan_computed_by_the_planner() -> None:
     assert "**protected** `admin`" in md
 
 
-names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=30)
+names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)),  # type: ignore[arg-type]
+                min_size=1, max_size=30)
 actions = st.builds(
     Action,
     kind=st.sampled_from(list(ActionKind)),

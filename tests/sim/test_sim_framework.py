@@ -233,7 +233,8 @@ def test_a_request_cut_before_its_body_ends_reaches_no_handler() -> None:
     dc = app.state.ctx.dc
     grace = dc.by_username["grace"]
     path = "/rest/api/user/grace/group/team-docs"
-    cut = [{"type": "http.request", "body": b'{"partial', "more_body": True}, {"type": "http.disconnect"}]
+    cut: list[dict[str, Any]] = [{"type": "http.request", "body": b'{"partial', "more_body": True},
+                                 {"type": "http.disconnect"}]
     call(app, "PUT", path, cut, "example-admin-token")
     assert grace not in dc.members["team-docs"], "the handler ran on half a request"
     entries = [e for e in app.state.ctx.log.entries if e.path == path]

@@ -36,7 +36,8 @@ def test_group_list_export_with_bom_and_product_columns() -> None:
     assert alice.source == "export"
     assert alice.origin == Location(str(DATA / "export-users-groups.csv"), 2)
     bob = state.users["5b10ac8d82e05b22cc7d4ef5"]
-    assert (bob.identity.email, bob.status, bob.groups) == ("bob@example.com", Status.DISABLED, {"confluence-users"})
+    assert (bob.identity.email, bob.status, bob.groups) == (
+        "bob@example.com", Status.DISABLED, frozenset({"confluence-users"}))
     carol = state.users["712020:8e0c6f1d-3b5a-4f7e-a1c2-9d8e7f6a5b4c"]
     assert (carol.status, carol.groups) == (Status.DISABLED, frozenset())
     dan = state.users["557058:f1e2d3c4-b5a6-4978-8695-a4b3c2d1e0f9"]

@@ -139,7 +139,7 @@ def test_ad_tls_verification_without_the_ca(samba_ad: SambaAd) -> None:
         asyncio.run(LdapSource(ad_config(samba_ad, ca_file=None)).read())
 
 
-def test_reconcile_plan_from_active_directory_against_a_simulated_site(samba_ad: SambaAd, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_reconcile_plan_from_active_directory_against_a_simulated_site(samba_ad: SambaAd, tmp_path) -> None:
     """Issue 6 acceptance: AD (nested groups, a disabled user, a 1,600-member group) -> a simulated
     Confluence DC site, through `reconcile plan` / `apply` / `plan`: the exact SPEC §5 plan, then none."""
     import httpx

@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -271,13 +272,13 @@ def test_a_source_has_no_write_path_and_its_client_refuses_writes_before_sending
 # ---------------------------------------------------------------------------------------- reading
 
 
-def dc_config(**changes: object) -> DcSourceConfig:
+def dc_config(**changes: Any) -> DcSourceConfig:
     base = DcSourceConfig(name="dc", url="http://sim.test", token=Secret(DC_TOKEN, "${DC_TOKEN}"),
                           groups=SiteGroupsConfig())
     return replace(base, **changes)
 
 
-def read_dc(sim: Starlette, config: DcSourceConfig, clock: FakeClock | None = None) -> dict[str, object]:
+def read_dc(sim: Starlette, config: DcSourceConfig, clock: FakeClock | None = None) -> dict[str, Any]:
     source = DcSource(config, transport=httpx.ASGITransport(app=sim), backoff=Backoff(base=0.5),
                       clock=clock.clock() if clock else None)
     state = asyncio.run(source.read())
@@ -336,7 +337,7 @@ def test_a_page_failing_after_retries_stops_the_read() -> None:
     assert len(clock.sleeps) == 2
 
 
-def cloud_source(sim: Starlette, **changes: object) -> CloudSource:
+def cloud_source(sim: Starlette, **changes: Any) -> CloudSource:
     config = CloudSourceConfig(name="cloud", org_id=ORG, api_key=Secret(CLOUD_KEY, "${KEY}"), url="http://sim.test",
                                groups=SiteGroupsConfig(include=Globs(("team-*",))))
     return CloudSource(replace(config, **changes), transport=httpx.ASGITransport(app=sim))

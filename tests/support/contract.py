@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import httpx
-from jsonschema.exceptions import (  # type: ignore[import-untyped]
+from jsonschema.exceptions import (
     ValidationError as JsonSchemaError,
 )
 from jsonschema.exceptions import best_match

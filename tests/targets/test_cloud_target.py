@@ -237,7 +237,7 @@ async def test_deactivating_an_unmanaged_account_says_what_to_do() -> None:
         (CloudDelete.REMOVE_FROM_SITE, lambda u: not u.on_site and u.membership != {}),
     ],
 )
-async def test_each_delete_mapping(mode: CloudDelete, check) -> None:  # type: ignore[no-untyped-def]
+async def test_each_delete_mapping(mode: CloudDelete, check) -> None:
     r = rig(delete=mode)
     await fetch(r)
     first = await r.target.perform(act(ActionKind.DELETE, HAL))

@@ -202,10 +202,10 @@ def test_an_atlassian_cloud_org_converges_exactly_as_spec_says(tmp_path: Path) -
     world.licences = {"jira-software": world.seats_used("jira-software") + len(joiners)}
     for account in ordinary[40:45]:  # one group less each
         key = email(account)
-        group = next((g for g in desired[key][1] if g in plain_groups), None)
-        if group is not None:
-            desired[key] = (desired[key][0], [g for g in desired[key][1] if g != group])
-            expected.add(("remove_member", account, group))
+        dropped = next((g for g in desired[key][1] if g in plain_groups), None)
+        if dropped is not None:
+            desired[key] = (desired[key][0], [g for g in desired[key][1] if g != dropped])
+            expected.add(("remove_member", account, dropped))
     for account in synced_users[:3]:  # IdP-managed: warnings, never written
         key = email(account)
         if key in desired:
