@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 RUNSTAMP := $(VENV)/.installed-run
 PORT   ?= 8990
 
-.PHONY: demo ldap-demo test lint typecheck unit bench docs venv system-deps clean
+.PHONY: demo ldap-demo test check lint typecheck unit bench docs venv system-deps clean
 
 # Two stamps: `make demo` installs what running needs; the test and dev tools come with `make test`.
 venv: $(STAMP)
@@ -33,20 +33,29 @@ demo: $(RUNSTAMP)
 ldap-demo: $(RUNSTAMP)
 	@bash scripts/ldap-demo.sh $(PORT)
 
-## test: everything — lint, types, unit, simulator, targets, real LDAP/AD servers, CLI end to end
+## test: everything — lint, types, unit, simulator, targets, real LDAP/AD servers, CLI end to end, coverage floor
 ## Tests run in a random order (pytest-randomly); the seed is printed, and `make test SEED=N` repeats a run.
+## They run on every core (pytest-xdist); tests that share a fixed port or server carry an xdist_group.
 SEED ?= $(shell od -An -N2 -tu2 /dev/urandom | tr -d ' ')
 SEED := $(SEED)
+XDIST ?= -n auto --dist loadgroup
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -p randomly --randomly-seed=$(SEED) $(XDIST) \
+  --record-mode=none --block-network --allowed-hosts='127\.0\.0\.1,localhost,::1'
 test: venv system-deps lint typecheck
 	@echo "Test order: random, seed $(SEED) (repeat this order with: make test SEED=$(SEED))"
-	$(BIN)/python -m pytest -q -p no:cacheprovider -p randomly --randomly-seed=$(SEED) --record-mode=none \
-	  --block-network --allowed-hosts='127\.0\.0\.1,localhost,::1' $(PYTEST_ARGS)
+	$(PYTEST) --cov --cov-report= $(PYTEST_ARGS)
+	$(BIN)/python scripts/coverage_floor.py
+
+## check: the edit loop — lint, types and every test but the real LDAP/AD servers and the kill -9 tests
+check: venv lint typecheck
+	@echo "Test order: random, seed $(SEED) (repeat this order with: make check SEED=$(SEED))"
+	$(PYTEST) -m "not ldap and not ad and not kill" $(PYTEST_ARGS)
 
 unit: venv
 	$(BIN)/python -m pytest -q -x $(PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check reconcile tests
+	$(BIN)/ruff check reconcile tests bench
 
 typecheck: venv
 	$(BIN)/mypy
@@ -60,4 +69,4 @@ bench: venv system-deps
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .reconcile
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .reconcile .coverage

@@ -50,6 +50,7 @@ def started_lines(journal: Path) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.kill
 @pytest.mark.parametrize("kill_after_started", [1, 4, 9, 14])
 def test_kill9_then_same_apply_converges_without_repeating(tmp_path: Path, kill_after_started: int) -> None:
     state, desired = setup_world(tmp_path)

@@ -110,6 +110,7 @@ def plan_file(sim: Sim, want: desired.Desired, work: Path) -> tuple[Path, dict[s
 
 
 @pytest.mark.slow
+@pytest.mark.kill
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(("target", "kills"), [(desired.DC, 10), (desired.CLOUD, 5)])
 def test_kill9_at_seeded_points_then_the_same_apply_converges(sim: Sim, tmp_path: Path, target: str,
@@ -212,6 +213,7 @@ class Proxy:
 
 
 @pytest.mark.slow
+@pytest.mark.kill
 @pytest.mark.timeout(120)
 def test_simulator_going_away_mid_apply_is_a_clear_error_and_a_later_apply_completes(
         sim: Sim, tmp_path: Path) -> None:

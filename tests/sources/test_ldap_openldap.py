@@ -25,7 +25,7 @@ from tests.support.ldap_servers import (
 )
 from tests.support.net import free_port
 
-pytestmark = pytest.mark.ldap
+pytestmark = [pytest.mark.ldap, pytest.mark.xdist_group("slapd")]  # one shared slapd, one worker
 
 PEOPLE = "ou=people,dc=example,dc=org"
 GROUPS = "ou=groups,dc=example,dc=org"

@@ -16,7 +16,7 @@ from reconcile.errors import EmptySource
 from reconcile.model import Status
 from tests.support.ldap_servers import SERVICE_DN, SERVICE_PASSWORD, Slapd
 
-pytestmark = pytest.mark.ldap
+pytestmark = [pytest.mark.ldap, pytest.mark.xdist_group("slapd")]  # one shared slapd, one worker
 
 WORLD = {
     "me": "u-admin",
