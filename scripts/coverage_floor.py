@@ -10,12 +10,12 @@ import sys
 
 import coverage
 
-FLOORS = {  # path: lowest acceptable line+branch coverage, percent
-    "reconcile/diff.py": 0,
-    "reconcile/identity.py": 0,
-    "reconcile/plan.py": 0,
-    "reconcile/apply.py": 0,
-    "reconcile/render.py": 0,
+FLOORS = {  # path: lowest acceptable line+branch coverage, percent (measured 2026-12: 98.0, 100, 96.8, 95.3, 99.1)
+    "reconcile/diff.py": 96,
+    "reconcile/identity.py": 98,
+    "reconcile/plan.py": 94,
+    "reconcile/apply.py": 93,
+    "reconcile/render.py": 97,
 }
 
 

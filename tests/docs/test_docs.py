@@ -49,7 +49,7 @@ def test_every_relative_link_and_anchor_resolves(page: Path) -> None:
 
 
 def test_the_link_checker_finds_what_is_broken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("fixtures_docs.ROOT", tmp_path)
+    monkeypatch.setattr("tests.support.docs.ROOT", tmp_path)
     (tmp_path / "a.md").write_text("# Title: here (too)\n\n## Same\n\n## Same\n", encoding="utf-8")
     page = tmp_path / "b.md"
     page.write_text("[ok](a.md#title-here-too) [dup](a.md#same-1) [self](#top) [gone](c.md) [bad](a.md#nope)\n"
