@@ -28,6 +28,7 @@ from reconcile.sim.control import Faults, RateLimit, SimSettings
 from reconcile.targets.base import Result
 from tests.support.builders import NOW
 from tests.support.cloud import ADA, ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GINA, HAL, Rig, rig, scenario
+from tests.support.fake_clock import FakeClock
 
 pytestmark = pytest.mark.anyio
 ALL = Scope(users=Globs(("*",)), groups=Globs(("*",)))
@@ -282,7 +283,9 @@ async def test_x_ratelimit_headers_pace_requests_below_the_limit() -> None:
 async def test_429_bursts_with_retry_after_pause_every_worker_and_lose_nothing() -> None:
     bursts = SimSettings(faults=Faults(burst_429_every=4, burst_429_length=2, burst_retry_after=1))
     world = CloudWorld.generate(users=250, groups=5, memberships=300, seed=5, org_id="org-b", api_key="k")
-    r = rig(world, settings=bursts)
+    fake = FakeClock()  # Retry-After: 1 is waited on this clock, shared with the simulator: no real second passes
+    r = rig(world, settings=bursts, clock=fake.clock())
+    r.ctx.clock, r.ctx.wall = fake.monotonic, fake.wall
     state = await fetch(r)
     await r.target.aclose()
     assert len(state.users) == sum(1 for u in world.users.values() if u.membership)

@@ -15,7 +15,8 @@ from reconcile.sim.confluence_dc.mutate import mutate_dc
 from reconcile.sim.control import RateLimit, SimSettings
 from reconcile.targets.base import Outcome, Result
 from reconcile.targets.confluence_dc import ConfluenceDcTarget
-from tests.support.dc import DcSim, run
+from tests.support.dc import FAST, DcSim, run
+from tests.support.fake_clock import FakeClock
 
 SCOPE = Scope(groups=Globs(("team-*", "confluence-users", "ldap-*")))
 GONE_1, GONE_2, SOLO = (f"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa0{i}" for i in (1, 2, 3))
@@ -243,7 +244,11 @@ def test_membership_changes_under_a_rate_limit_are_paced_not_refused() -> None:
     group = next(g for g in sim.world.groups if g.startswith("team-"))
     writable = [u for u in sim.world.users.values()
                 if not u.unsynced and u.username != "admin" and u.key not in sim.world.members[group]][:250]
-    target = sim.target(token=GENERATED_TOKEN, concurrency=8)
+    # The bucket refills and the client waits on one fake clock (concurrent waits overlap, as in real time).
+    fake = FakeClock(overlapping=True)
+    sim.ctx.clock = fake.monotonic
+    target = ConfluenceDcTarget(sim.config(token=GENERATED_TOKEN, concurrency=8), transport=sim.transport(),
+                                backoff=FAST, poll_interval=0.02, clock=fake.clock())
 
     async def go() -> list[Outcome]:
         await target.fetch(Scope(groups=Globs((group,))))
