@@ -47,10 +47,10 @@ test: venv system-deps lint typecheck
 	@if [ -z "$(PYTEST_ARGS)" ]; then $(BIN)/python scripts/coverage_floor.py; \
 	 else echo "coverage floor not checked: PYTEST_ARGS chose part of the suite"; fi
 
-## check: the edit loop — lint, types and every test but the real LDAP/AD servers and the kill -9 tests
+## check: the edit loop — lint, types and every test but real LDAP/AD servers, kill -9 and the `slow` end-to-end runs
 check: venv lint typecheck
 	@echo "Test order: random, seed $(SEED) (repeat this order with: make check SEED=$(SEED))"
-	$(PYTEST) -m "not ldap and not ad and not kill" $(PYTEST_ARGS)
+	$(PYTEST) -m "not ldap and not ad and not kill and not slow" $(PYTEST_ARGS)
 
 unit: venv
 	$(BIN)/python -m pytest -q -x $(PYTEST_ARGS)

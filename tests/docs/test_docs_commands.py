@@ -27,7 +27,7 @@ NOT_RUN = {
     "make test": "the test suite itself",
     "make test SEED=1234": "the test suite itself",
     "make unit": "the test suite itself",
-    "make check": "the test suite itself (lint, types and the tests but real servers and kill -9)",
+    "make check": "the test suite itself (lint, types and the tests but real servers, kill -9 and slow ones)",
     "make lint typecheck": "part of the test suite itself (ruff and mypy)",
     "make docs": ("rewrites docs/cli.md in the checkout; tests/docs/test_docs.py compares that file with what it "
                   "generates"),
