@@ -211,6 +211,7 @@ users:
   alice: {{groups: [team-docs, team-platform]}}
 """
 
+@pytest.mark.slow  # a dozen reconcile processes
 def test_cloud_api_key_and_site_token_never_leak(loaded_sim_url: str, tmp_path: Path) -> None:
     run = Run(tmp_path, {"ATLASSIAN_ADMIN_KEY": CLOUD_KEY, "ATLASSIAN_SITE_TOKEN": SITE_TOKEN})
     desired = _write(tmp_path / "cloud", CLOUD.format(org=ORG, url=loaded_sim_url))
@@ -233,6 +234,7 @@ def test_cloud_api_key_and_site_token_never_leak(loaded_sim_url: str, tmp_path: 
     run.assert_no_secret()
 
 
+@pytest.mark.slow  # a dozen reconcile processes
 def test_dc_basic_auth_and_token_file_never_leak(loaded_sim_url: str, tmp_path: Path) -> None:
     token_file = tmp_path / "secrets" / "pat.txt"
     token_file.parent.mkdir()

@@ -117,6 +117,7 @@ def test_every_command_is_run_or_listed_with_a_reason() -> None:
         assert (block, cmds) in SESSIONS or all(c in NOT_RUN for c in cmds), block.where
 
 
+@pytest.mark.slow  # a simulator and a reconcile process per command: seconds per block (make test runs them)
 @pytest.mark.parametrize(("block", "cmds"), SESSIONS, ids=[b.where for b, _ in SESSIONS])
 def test_the_commands_of_a_block_run_against_the_simulator(block: Block, cmds: list[str], tmp_path: Path) -> None:
     if any(c.startswith("jq ") for c in cmds) and shutil.which("jq") is None:
