@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 RUNSTAMP := $(VENV)/.installed-run
 PORT   ?= 8990
 
-.PHONY: demo ldap-demo test lint typecheck unit bench docs venv system-deps clean
+.PHONY: demo ldap-demo test check lint typecheck unit bench docs venv system-deps clean
 
 # Two stamps: `make demo` installs what running needs; the test and dev tools come with `make test`.
 venv: $(STAMP)
@@ -33,25 +33,35 @@ demo: $(RUNSTAMP)
 ldap-demo: $(RUNSTAMP)
 	@bash scripts/ldap-demo.sh $(PORT)
 
-## test: everything — lint, types, unit, simulator, targets, real LDAP/AD servers, CLI end to end
+## test: everything — lint, types, unit, simulator, targets, real LDAP/AD servers, CLI end to end, coverage floor
 ## Tests run in a random order (pytest-randomly); the seed is printed, and `make test SEED=N` repeats a run.
+## They run on every core (pytest-xdist); tests that share a fixed port or server carry an xdist_group.
 SEED ?= $(shell od -An -N2 -tu2 /dev/urandom | tr -d ' ')
 SEED := $(SEED)
+XDIST ?= -n auto --dist loadgroup
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -p randomly --randomly-seed=$(SEED) $(XDIST) \
+  --record-mode=none --block-network --allowed-hosts='127\.0\.0\.1,localhost,::1'
 test: venv system-deps lint typecheck
 	@echo "Test order: random, seed $(SEED) (repeat this order with: make test SEED=$(SEED))"
-	$(BIN)/python -m pytest -q -p no:cacheprovider -p randomly --randomly-seed=$(SEED) --record-mode=none \
-	  --block-network --allowed-hosts='127\.0\.0\.1,localhost,::1' $(PYTEST_ARGS)
+	$(PYTEST) --cov --cov-report= $(PYTEST_ARGS)
+	@if [ -z "$(PYTEST_ARGS)" ]; then $(BIN)/python scripts/coverage_floor.py; \
+	 else echo "coverage floor not checked: PYTEST_ARGS chose part of the suite"; fi
+
+## check: the edit loop — lint, types and every test but real LDAP/AD servers, kill -9 and the `slow` end-to-end runs
+check: venv lint typecheck
+	@echo "Test order: random, seed $(SEED) (repeat this order with: make check SEED=$(SEED))"
+	$(PYTEST) -m "not ldap and not ad and not kill and not slow" $(PYTEST_ARGS)
 
 unit: venv
 	$(BIN)/python -m pytest -q -x $(PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check reconcile tests
+	$(BIN)/ruff check reconcile tests bench
 
 typecheck: venv
 	$(BIN)/mypy
 
-## docs: regenerate docs/cli.md from every command's --help (tests/test_docs.py fails when it is out of date)
+## docs: regenerate docs/cli.md from every command's --help (tests/docs/test_docs.py fails when it is out of date)
 docs: $(RUNSTAMP)
 	$(BIN)/python -m reconcile.cli.reference --write
 
@@ -60,4 +70,4 @@ bench: venv system-deps
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .reconcile
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .reconcile .coverage

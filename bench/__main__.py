@@ -2,7 +2,7 @@
 
 Sections: plan (a), apply under a rate limit (b), serialized DC deletions (c), planner alone (d),
 LDAP read (e), Entra ID (f), Okta (g), SCIM (h) and Google Workspace (i) source reads. `--scale smoke`
-runs every section at toy sizes in seconds (tests/test_bench_smoke.py).
+runs every section at toy sizes in seconds (tests/bench/test_bench_smoke.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import apply_bench, desired, plan_bench, planner, report, simproc
+from bench import apply_bench, plan_bench, planner, report
+from tests.support import desired, simproc
 
 log = logging.getLogger("bench")
 SECTIONS = ("plan", "apply", "delete", "planner", "ldap", "entra", "okta", "scim", "google")

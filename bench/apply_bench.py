@@ -13,9 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench import desired
 from bench.runner import Run, reconcile
-from bench.simproc import NON_IDEMPOTENT, Sim, duplicated
+from tests.support import desired
+from tests.support.simproc import NON_IDEMPOTENT, Sim, duplicated
 
 INTERNAL_DIRECTORY = "Confluence Internal Directory"
 

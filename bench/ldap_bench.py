@@ -1,20 +1,20 @@
 """LDAP source benchmark: `LdapSource.read()` of a generated slapd directory (users, groups, members).
 
-`run()` starts a throwaway slapd (tests/ldap_servers.py, loaded with `slapadd -q`), reads it in a
+`run()` starts a throwaway slapd (tests/support/ldap_servers.py, loaded with `slapadd -q`), reads it in a
 child process (so peak RSS is the reader's alone) and returns the numbers; not part of `make test`.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
+
+from tests.support import ldap_servers as servers
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMBERSHIPS_PER_USER = 4
@@ -40,17 +40,6 @@ print(json.dumps({"seconds": seconds, "users": len(state.users), "groups": len(s
 """
 
 
-def _servers() -> ModuleType:
-    """tests/ldap_servers.py by path (tests/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("ldap_servers", ROOT / "tests" / "ldap_servers.py")
-    if spec is None or spec.loader is None:
-        raise RuntimeError("tests/ldap_servers.py not found")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("ldap_servers", module)  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 def generate_ldif(users: int, groups: int, suffix: str) -> str:
     """ou=benchpeople with `users` people; ou=benchgroups with `groups` groups, 4 memberships per user."""
     out = [f"dn: ou=benchpeople,{suffix}\nobjectClass: organizationalUnit\nou: benchpeople\n",
@@ -71,7 +60,6 @@ def generate_ldif(users: int, groups: int, suffix: str) -> str:
 
 def run(users: int = 100_000, groups: int = 2_000, page_size: int = 1000) -> dict[str, Any]:
     """Load the directory, read it once with LdapSource; wall seconds, users/s, peak RSS delta (MB)."""
-    servers = _servers()
     if not Path(servers.SLAPD).exists():
         raise RuntimeError("slapd is not installed: run `bash scripts/system-deps.sh`")
     with tempfile.TemporaryDirectory(prefix="reconcile-ldap-bench-") as tmp:

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import desired
 from bench.runner import Run, reconcile
-from bench.simproc import Sim
+from tests.support import desired
+from tests.support.simproc import Sim
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.simproc import ROOT, child_env, reconcile_command
+from tests.support.simproc import ROOT, child_env, reconcile_command
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,6 @@ import pathlib
 from typing import Any
 
 import pytest
-from scim_server import scim_server_fixture  # noqa: F401 - the real SCIM 2.0 server fixture `scim_server`
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

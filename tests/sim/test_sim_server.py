@@ -1,0 +1,67 @@
+"""The simulator as a real HTTP server: the background-thread helper and the `reconcile sim` command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reconcile.sim.app import build_app
+from reconcile.sim.scenario import parse_scenario
+from reconcile.sim.server import running
+from tests.support.net import free_port
+from tests.support.sim import ADMIN_TOKEN, WORLD
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_running_serves_the_api_on_a_free_loopback_port() -> None:
+    with running(build_app(parse_scenario(WORLD))) as url:
+        assert url.startswith("http://127.0.0.1:")
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
+            me = client.get("/rest/api/user/current").json()
+            assert me["username"] == "admin"
+            assert client.put("/rest/api/user/dave/group/team-docs").status_code == 204
+            state = client.get("/_sim/state").json()["confluence-dc"]
+    assert next(g for g in state["groups"] if g["name"] == "team-docs")["members"] == ["alice", "bob", "dave"]
+    with pytest.raises(httpx.ConnectError):  # stopped on exit
+        httpx.get(url + "/rest/api/user/current", timeout=2)
+
+
+def test_a_reset_over_real_tcp_drops_the_connection() -> None:
+    with running(build_app(parse_scenario(WORLD))) as url, httpx.Client(base_url=url) as client:
+        client.put("/_sim/faults", json={"reset_rate": 1.0, "paths": ["/rest/api/group"]})
+        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+            client.get("/rest/api/group", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert client.get("/rest/api/user/current").status_code == 200  # other paths unaffected
+
+
+@pytest.mark.slow
+def test_reconcile_sim_serves_the_example_world() -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "reconcile.cli", "sim", "--port", str(port), "--latency-ms", "1"]
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                me = httpx.get(url + "/rest/api/user/current", timeout=1,
+                               headers={"Authorization": "Bearer example-admin-token"})
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+                assert time.monotonic() < deadline, "reconcile sim did not answer within 30 s"
+                time.sleep(0.1)
+        assert me.json()["username"] == "admin"
+        settings = httpx.get(url + "/_sim/faults").json()
+        assert settings["latency_ms"] == 1.0
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -1,0 +1,7 @@
+"""Fixtures for the tests in tests/sources/."""
+
+from tests.support.ldap_servers import (
+    private_slapd_fixture,  # noqa: F401 - the `private_slapd` fixture
+    samba_ad_fixture,  # noqa: F401 - the `samba_ad` fixture
+    slapd_fixture,  # noqa: F401 - the `slapd` fixture
+)
