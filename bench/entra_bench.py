@@ -3,7 +3,7 @@ served by the simulator with added latency, at the configured concurrency and at
 
 The simulator and the reader each run in a child process, so the peak RSS is the reader's alone. The
 latency floor is what the requests cost if `concurrency` of them were always in flight:
-requests / concurrency x latency. Not part of `make test` (tests/test_bench_smoke.py runs it at toy size).
+requests / concurrency x latency. Not part of `make test` (tests/bench/test_bench_smoke.py runs it at toy size).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import simproc
+from tests.support import simproc
 
 ROOT = Path(__file__).resolve().parents[1]
 

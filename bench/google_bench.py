@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from bench import simproc
+from tests.support import simproc
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = ROOT / "desired" / "examples" / "google-workspace" / "service-account.json"

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from bench.simproc import ROOT, child_env, free_port
+from tests.support.simproc import ROOT, child_env, free_port
 
 SERVER = """
 import json, sys

@@ -1,6 +1,6 @@
 """SCIM source benchmark: `ScimSource.read()` of a generated scim2-server (users, groups, memberships).
 
-`run()` starts scim2-server (tests/scim_server.py; pages of at most `max_results`), seeds it through its own
+`run()` starts scim2-server (tests/support/scim_server.py; pages of at most `max_results`), seeds it through its own
 Bulk endpoint, then reads it in a child process (so peak RSS is the reader's alone) at concurrency 8 and 1.
 scim2-server keeps everything in memory and answers from one thread, so seeding 100,000 users is out of
 reach here: the row is at 10,000 users (docs/performance.md says what that shows and what it does not).
@@ -49,11 +49,11 @@ print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "users": len(state.use
 
 
 def _fixture() -> ModuleType:
-    """tests/scim_server.py by path (tests/ is not a package); it imports tests/ldap_servers.py."""
+    """tests/support/scim_server.py by path (tests/ is not a package); it imports tests/support/ldap_servers.py."""
     sys.path.insert(0, str(ROOT / "tests"))
     spec = importlib.util.spec_from_file_location("scim_server", ROOT / "tests" / "scim_server.py")
     if spec is None or spec.loader is None:
-        raise RuntimeError("tests/scim_server.py not found")
+        raise RuntimeError("tests/support/scim_server.py not found")
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("scim_server", module)
     spec.loader.exec_module(module)

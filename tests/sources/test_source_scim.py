@@ -1,4 +1,4 @@
-"""The SCIM 2.0 source against a real scim2-server (tests/scim_server.py): desired/examples/scim/ plans through the
+"""The SCIM 2.0 source against a real scim2-server (tests/support/scim_server.py): desired/examples/scim/ plans through the
 CLI to an exact plan against the simulator's example world; pages clamped to 10 are followed; nested groups
 and cycles; inactive users disabled with the raw fact; bad token, rejected filter, unknown group, an HTML
 answer and a server that stops paging each one line naming the source, nothing planned; no secret anywhere.
@@ -18,8 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fake_clock import FakeClock
-from scim_server import MAX_RESULTS, SEED_USERS, ScimServer, start_scim_server
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -35,8 +33,10 @@ from reconcile.plan import Plan
 from reconcile.settings import HttpSettings, Secret
 from reconcile.sim.server import running
 from reconcile.sources.scim import ScimSource
+from tests.support.fake_clock import FakeClock
+from tests.support.scim_server import MAX_RESULTS, SEED_USERS, ScimServer, start_scim_server
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "desired" / "examples" / "scim"
 TOKEN = "scim-example-secret-token-4711"  # this module's server only: must never be printed or written
 

@@ -15,10 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from contract_graph import GraphContractTransport
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-from fake_clock import FakeClock
-from fixtures_entra import CLIENT, SECRET, TENANT, WEAK_CLIENT, Keys, key_and_cert, scenario
 from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
@@ -36,8 +33,11 @@ from reconcile.sim.entra_id.world import USER, EntraApp, EntraGroup, EntraUser, 
 from reconcile.sim.scenario import load_scenario, parse_scenario
 from reconcile.sim.server import running
 from reconcile.sources.entra_id import EntraSource
+from tests.support.contract_graph import GraphContractTransport
+from tests.support.entra import CLIENT, SECRET, TENANT, WEAK_CLIENT, Keys, key_and_cert, scenario
+from tests.support.fake_clock import FakeClock
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "desired" / "examples" / "entra-id"
 EXAMPLE_SECRET = "example-entra-secret"
 BASE = "http://testserver/entra"
@@ -129,7 +129,7 @@ class Tenant:
 
     def source(self, config: EntraSourceConfig) -> EntraSource:
         backoff = Backoff(rng=random.Random(0), jitter=(1.0, 1.0))
-        # every Graph request and response checked against the Graph slice (tests/contract_graph.py)
+        # every Graph request and response checked against the Graph slice (tests/support/contract_graph.py)
         self.contract = GraphContractTransport(httpx.ASGITransport(app=self.app))
         return EntraSource(config, transport=self.contract, backoff=backoff, clock=self.fake.clock())
 

@@ -15,8 +15,6 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fake_clock import FakeClock
-from fixtures_idp import example_key
 from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from typer.testing import CliRunner
@@ -41,8 +39,10 @@ from reconcile.sources.okta.settings import (
     OktaUsersConfig,
 )
 from reconcile.sources.okta.source import OktaSource
+from tests.support.fake_clock import FakeClock
+from tests.support.idp import example_key
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DIR = ROOT / "desired" / "examples" / "okta"
 KEY_PEM = EXAMPLE.with_name("idp-example-key.pem")
 CLIENT_ID = "0oaexamplereconcile1"

@@ -9,7 +9,6 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from builders import actual, dc_user, desired, policy, scope
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +26,7 @@ from reconcile.policies import (
     SeatThreshold,
     UnknownActivity,
 )
+from tests.support.builders import actual, dc_user, desired, policy, scope
 
 DAY = datetime(2026, 3, 2, tzinfo=UTC)  # 00:00 UTC of the evaluation day
 NOW = DAY + timedelta(hours=9, minutes=30)

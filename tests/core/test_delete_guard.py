@@ -22,7 +22,7 @@ from reconcile.sim.app import build_app
 from reconcile.sim.scenario import parse_scenario
 from reconcile.sim.server import running
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[1].parent
 TOKEN = "example-admin-token"  # the example world's administrator (docs/simulator.md)
 
 

@@ -17,10 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from contract_idp import IdpTransport
 from cryptography.hazmat.primitives import serialization
-from fake_clock import FakeClock
-from fixtures_idp import BASE, WALL, private_key, public_pem, yaml_string
 from starlette.applications import Starlette
 from typer.testing import CliRunner
 
@@ -39,8 +36,11 @@ from reconcile.sim.scenario import parse_scenario
 from reconcile.sim.server import running
 from reconcile.sources.google_workspace import GoogleSource
 from reconcile.sources.google_workspace.api import google_backoff
+from tests.support.contract_idp import IdpTransport
+from tests.support.fake_clock import FakeClock
+from tests.support.idp import BASE, WALL, private_key, public_pem, yaml_string
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "desired" / "examples" / "google-workspace"
 SA = "reconcile@sim-project.iam.gserviceaccount.com"
 USERS = "/google/admin/directory/v1/users"

@@ -1,7 +1,7 @@
 """The reclamation examples through the CLI against `reconcile sim` (issue 14): golden plans at a fixed
 `--now`, a login between plan and apply, and the seat guard with and without `--force`.
 
-Regenerate the golden plans after an intended change with `UPDATE_GOLDEN=1 pytest tests/test_policy_cli.py`
+Regenerate the golden plans after an intended change with `UPDATE_GOLDEN=1 pytest tests/core/test_policy_cli.py`
 (and review the diff).
 """
 
@@ -22,8 +22,8 @@ from reconcile.cli import app
 from reconcile.plan import Plan
 from reconcile.sim.server import running
 
-ROOT = Path(__file__).resolve().parents[1]
-GOLDEN = Path(__file__).parent / "golden"
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).parents[1] / "golden"
 ENV = {"NO_COLOR": "1", "USER": "tester", "CONFLUENCE_TOKEN": "example-admin-token",
        "ATLASSIAN_ORG_ID": "3f2a9c1e-7b4d-4e6f-9a8b-1c2d3e4f5a6b", "ATLASSIAN_ADMIN_KEY": "sim-cloud-admin-key"}
 DC_NOW = "2026-03-02T09:00:00Z"  # the example world's Data Center facts are as of this day

@@ -16,7 +16,7 @@ from reconcile.export import CSV_COLUMNS
 from reconcile.sim.app import build_app
 from reconcile.sim.server import running
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[1].parent
 ENV = {"NO_COLOR": "1", "CONFLUENCE_TOKEN": "example-admin-token",
        "ATLASSIAN_ORG_ID": "3f2a9c1e-7b4d-4e6f-9a8b-1c2d3e4f5a6b", "ATLASSIAN_ADMIN_KEY": "sim-cloud-admin-key"}
 
