@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support import simproc
+from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,15 +33,16 @@ serve(build_app(entra=world, settings=SimSettings(latency_ms=float(latency))), p
 
 READER = """
 import asyncio, json, resource, sys, time
-from reconcile.config.idp_entra import EntraGroupsConfig, EntraSourceConfig
+from reconcile.config.idp_entra import EntraGroupsSettings, EntraSourceSettings
 from reconcile.settings import HttpSettings, Secret
 from reconcile.sim.entra_id.world import GENERATED_CLIENT_ID, GENERATED_SECRET
 from reconcile.sources.entra_id import EntraSource
 a = json.loads(sys.argv[1])
-config = EntraSourceConfig(
+config = EntraSourceSettings(
     name="bench", tenant="example.onmicrosoft.com", client_id=GENERATED_CLIENT_ID,
     client_secret=Secret(GENERATED_SECRET, "${ENTRA_CLIENT_SECRET}"), authority=a["url"], graph_url=a["url"],
-    groups=EntraGroupsConfig(map=(("team-*", "team-*"),)), http=HttpSettings(concurrency=a["concurrency"], timeout=120))
+    groups=EntraGroupsSettings(map=(("team-*", "team-*"),)),
+    http=HttpSettings(concurrency=a["concurrency"], timeout=120))
 source = EntraSource(config)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.perf_counter()
@@ -87,7 +89,7 @@ def _read(url: str, concurrency: int, latency_ms: float) -> dict[str, Any]:
 def run(users: int = 100_000, groups: int = 2_000, memberships: int = 400_000, latency_ms: float = 25.0,
         concurrency: int = 8) -> dict[str, Any]:
     """Serve the tenant, read it at `concurrency` and at 1; the two rows and whether they agree."""
-    port = simproc.free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/entra"
     started = time.perf_counter()
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(users), str(groups), str(memberships),

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from tests.support import simproc
+from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = ROOT / "desired" / "examples" / "google-workspace" / "service-account.json"
@@ -41,14 +42,14 @@ with running(app, port=a["port"], timeout=60):
 
 READER = """
 import asyncio, json, resource, sys, time
-from reconcile.config.idp_google import GoogleGroupsConfig, GoogleSourceConfig
+from reconcile.config.idp_google import GoogleGroupsSettings, GoogleSourceSettings
 from reconcile.settings import HttpSettings, Secret
 from reconcile.sources.google_workspace import GoogleSource
 a = json.loads(sys.argv[1])
-config = GoogleSourceConfig(
+config = GoogleSourceSettings(
     name="bench", credentials=Secret(open(a["key"]).read(), "bench"), subject=a["subject"],
     api_url=a["url"] + "/google", token_uri=a["url"] + "/google/token",
-    groups=GoogleGroupsConfig(map=(("team-*", "team-*"),)), http=HttpSettings(concurrency=a["concurrency"]))
+    groups=GoogleGroupsSettings(map=(("team-*", "team-*"),)), http=HttpSettings(concurrency=a["concurrency"]))
 source = GoogleSource(config)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started, cpu = time.perf_counter(), time.process_time()
@@ -84,7 +85,7 @@ def _read(url: str, concurrency: int, latency_ms: float) -> dict[str, Any]:
 def run(users: int = 100_000, groups: int = 2_000, memberships: int = 400_000, *, latency_ms: float = 25.0,
         concurrency: int = 8, work: Path | None = None) -> dict[str, Any]:
     """Serve a generated account, read it at `concurrency` and at 1; the two rows and whether they agree."""
-    port = simproc.free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     args = {"users": users, "groups": groups, "memberships": memberships, "latency_ms": latency_ms, "port": port}
     log_path = (work or Path("/tmp")) / f"reconcile-google-sim-{port}.log"

@@ -21,14 +21,14 @@ MEMBERSHIPS_PER_USER = 4
 
 READER = """
 import asyncio, json, resource, sys, time
-from reconcile.settings import LdapGroupsConfig, LdapSourceConfig, LdapUsersConfig, Secret
+from reconcile.settings import LdapGroupsSettings, LdapSourceSettings, LdapUsersSettings, Secret
 from reconcile.sources.ldap import LdapSource
 a = json.loads(sys.argv[1])
-config = LdapSourceConfig(
+config = LdapSourceSettings(
     name="bench", url=a["url"], start_tls=True, ca_file=a["ca_file"], timeout=60, page_size=a["page_size"],
     bind_dn=a["bind_dn"], bind_password=Secret(a["password"], "${LDAP_PASSWORD}"),
-    users=LdapUsersConfig(base=a["users_base"]),
-    groups=LdapGroupsConfig(base=a["groups_base"], map=(("g*", "team-*"),)))
+    users=LdapUsersSettings(base=a["users_base"]),
+    groups=LdapGroupsSettings(base=a["groups_base"], map=(("g*", "team-*"),)))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.perf_counter()
 state = asyncio.run(LdapSource(config).read())

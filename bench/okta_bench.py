@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from tests.support.simproc import ROOT, child_env, free_port
+from tests.support.net import free_port
+from tests.support.simproc import ROOT, child_env
 
 SERVER = """
 import json, sys
@@ -34,11 +35,11 @@ serve(app, port=a["port"])
 READER = """
 import asyncio, json, resource, sys, time
 from reconcile.settings import HttpSettings, Secret
-from reconcile.sources.okta.settings import OktaGroupsConfig, OktaSourceConfig
+from reconcile.sources.okta.settings import OktaGroupsSettings, OktaSourceSettings
 from reconcile.sources.okta.source import OktaSource
 a = json.loads(sys.argv[1])
-config = OktaSourceConfig(name="bench", url=a["url"], token=Secret(a["token"], "${OKTA_TOKEN}"),
-                          groups=OktaGroupsConfig(map=(("team-*", "team-*"),)), concurrency=a["concurrency"],
+config = OktaSourceSettings(name="bench", url=a["url"], token=Secret(a["token"], "${OKTA_TOKEN}"),
+                          groups=OktaGroupsSettings(map=(("team-*", "team-*"),)), concurrency=a["concurrency"],
                           http=HttpSettings(timeout=120))
 source = OktaSource(config)
 started = time.perf_counter()

@@ -57,7 +57,7 @@ def phases(directory: Path) -> list[str]:
 
     actual = measured("fetch", lambda: asyncio.run(fetch()), report)
     plan = measured("diff", lambda: diff(wanted, actual, scope=cfg.scope, policy=cfg.policy,  # type: ignore[arg-type]
-                                         target=cfg.target.describe(), now=NOW), report)
+                                         target=cfg.target.address(), now=NOW), report)
     measured("dumps", plan.dumps, report)
     report.append(f"actions  {len(plan.actions)}")
     return report

@@ -28,12 +28,12 @@ GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
 READER = """
 import asyncio, json, resource, sys, time
-from reconcile.config.idp_scim import ScimGroupsConfig, ScimSourceConfig
+from reconcile.config.idp_scim import ScimGroupsSettings, ScimSourceSettings
 from reconcile.settings import HttpSettings, Secret
 from reconcile.sources.scim import ScimSource
 a = json.loads(sys.argv[1])
-config = ScimSourceConfig(name="bench", url=a["url"], token=Secret(a["token"], "${SCIM_TOKEN}"),
-                          page_size=a["page_size"], groups=ScimGroupsConfig(map=(("g*", "team-*"),)),
+config = ScimSourceSettings(name="bench", url=a["url"], token=Secret(a["token"], "${SCIM_TOKEN}"),
+                          page_size=a["page_size"], groups=ScimGroupsSettings(map=(("g*", "team-*"),)),
                           http=HttpSettings(concurrency=a["concurrency"], timeout=120))
 source = ScimSource(config)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

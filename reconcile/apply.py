@@ -24,19 +24,19 @@ from reconcile.journal import ApprovalMode, AuditContext, AuditLog, Journal, Jou
 from reconcile.journal import now as journal_now
 from reconcile.model import ActualState, DesiredState
 from reconcile.plan import Action, ActionKind, Plan, match_digest, target_label
-from reconcile.results import ActionReport, ApplyResult, Held, failure_message, holds_back, sentence
+from reconcile.results import ActionOutcome, ApplyResult, Held, failure_message, holds_back, sentence
 from reconcile.settings import Config
 from reconcile.targets.base import Outcome, Progress, Result, Target
 from reconcile.undo import with_undo
 
 __all__ = [
-    "ActionReport", "ApplyResult", "Approval", "Prepared", "Skipped", "apply", "check_approval",
+    "ActionOutcome", "ApplyResult", "Approval", "Prepared", "Skipped", "apply", "check_approval",
     "check_supported", "execute", "make_plan", "prepare", "prepare_fresh", "sentence", "stale_reasons",
 ]
 
 log = logging.getLogger(__name__)
 
-Report = Callable[[str], None]
+LineSink = Callable[[str], None]
 HEX = frozenset("0123456789abcdef")
 MIN_PREFIX = 12
 
@@ -84,8 +84,8 @@ def check_supported(plan: Plan, target: Target) -> None:
     """Refuse a plan holding a kind of action the target cannot perform, before it is shown or applied."""
     unsupported = sorted({a.kind for a in plan.actions} - target.supports, key=lambda k: k.rank)
     if unsupported:
-        described = target.describe()
-        name = " ".join(v for v in (described.get("type"), described.get("url")) if v) or "the target"
+        address = target.address()
+        name = " ".join(v for v in (address.get("type"), address.get("url")) if v) or "the target"
         counts = plan.counts()
         kinds = ", ".join(f"{k} ({counts[str(k)]} action(s))" for k in unsupported)
         raise ReconcileError(
@@ -123,10 +123,10 @@ async def _plan_and_state(
         # Plan once without the guard to learn the delete candidates, read their footprint only, then
         # plan with it: the planner stays pure, and nobody else's spaces or content are read.
         unguarded = diff(desired, actual, scope=config.scope, policy=replace(policy, delete_guard=None),
-                         target=target.describe(), now=now)
+                         target=target.address(), now=now)
         candidates = [actual.users[a.subject.ref] for a in unguarded.actions if a.kind is ActionKind.DELETE]
         impacts = await target.impact(candidates) if candidates else {}
-    plan = diff(desired, actual, scope=config.scope, policy=policy, target=target.describe(), now=now,
+    plan = diff(desired, actual, scope=config.scope, policy=policy, target=target.address(), now=now,
                 impacts=impacts)
     check_supported(plan, target)
     return desired, replace(plan, created_at=journal_now()), actual
@@ -234,19 +234,19 @@ def prepare_fresh(plan: Plan, desired: DesiredState) -> Prepared:
 
 async def execute(
     prepared: Prepared, target: Target, *, state_dir: Path, audit: AuditLog, context: AuditContext,
-    limit: int | None = None, dry_run: bool = False, report: Report | None = None,
+    limit: int | None = None, dry_run: bool = False, on_line: LineSink | None = None,
 ) -> ApplyResult:
     """Perform the prepared actions in SPEC §5 order; journal and audit each; never raises for a failure."""
-    say = report or (lambda line: None)
+    say = on_line or (lambda line: None)
     started = time.monotonic()
     todo = prepared.run if limit is None else prepared.run[: max(0, limit)]
-    skips = tuple(ActionReport(s.action, Outcome(Result.SKIPPED, s.why), 0.0) for s in prepared.skipped)
+    skips = tuple(ActionOutcome(s.action, Outcome(Result.SKIPPED, s.why), 0.0) for s in prepared.skipped)
     if dry_run:
         for r in skips:
             say(sentence(r.action, r.outcome))
         for action in todo:
             say(sentence(action, None))
-        return ApplyResult(prepared.plan.digest, skips + tuple(ActionReport(a, Outcome(Result.DONE), 0.0)
+        return ApplyResult(prepared.plan.digest, skips + tuple(ActionOutcome(a, Outcome(Result.DONE), 0.0)
                                                                for a in todo), prepared.run[len(todo):],
                            dry_run=True)
     journal = Journal(state_dir, prepared.plan.digest)
@@ -266,7 +266,7 @@ async def execute(
         journal.finished(action, outcome)
         audit.record(context, action, outcome)
 
-    async def one(action: Action, gate: asyncio.Semaphore) -> ActionReport:
+    async def one(action: Action, gate: asyncio.Semaphore) -> ActionOutcome:
         async with gate:
             # fsync'd in a worker thread: durable before the request, without stalling other requests
             await asyncio.to_thread(journal.started, action)
@@ -280,9 +280,9 @@ async def execute(
                 outcome = Outcome(Result.FAILED, f"{type(exc).__name__}: {exc}")
             await asyncio.to_thread(record, action, outcome)
             say(sentence(action, outcome))
-            return ActionReport(action, outcome, time.monotonic() - t0)
+            return ActionOutcome(action, outcome, time.monotonic() - t0)
 
-    reports: list[ActionReport] = list(skips)
+    outcomes: list[ActionOutcome] = list(skips)
     held: list[Held] = []
     failed: dict[str, list[Action]] = {}  # user ref -> its failed actions so far
     for kind in ActionKind:
@@ -298,16 +298,16 @@ async def execute(
             continue
         gate = asyncio.Semaphore(max(1, target.concurrency(kind)))
         done = await asyncio.gather(*(one(a, gate) for a in batch))
-        reports.extend(done)
+        outcomes.extend(done)
         for r in done:
             if r.outcome.result is Result.FAILED:
                 failed.setdefault(r.action.subject.ref, []).append(r.action)
     if journal.read().complete(prepared.plan):
         journal.close()  # a later apply of the same digest is the change recurring: it starts afresh
-    ran = {r.action.id for r in reports}
+    ran = {r.action.id for r in outcomes}
     return ApplyResult(
         digest=prepared.plan.digest,
-        reports=tuple(reports),
+        outcomes=tuple(outcomes),
         not_run=tuple(a for a in prepared.run if a.id not in ran),
         confirmed=prepared.confirmed,
         seconds=time.monotonic() - started,
@@ -317,11 +317,11 @@ async def execute(
 
 async def apply(
     prepared: Prepared, config: Config, target: Target, *, state_dir: Path, audit: AuditLog,
-    context: AuditContext, limit: int | None = None, report: Report | None = None,
+    context: AuditContext, limit: int | None = None, on_line: LineSink | None = None,
 ) -> ApplyResult:
     """Execute, then re-read and re-plan to report residual drift; ActionsFailed if any action failed."""
     result = await execute(prepared, target, state_dir=state_dir, audit=audit, context=context,
-                           limit=limit, report=report)
+                           limit=limit, on_line=on_line)
     residual: Plan | None = None
     when = prepared.plan.evaluated_at  # the plan's own time, so its decisions are the ones compared
     try:

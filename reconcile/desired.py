@@ -14,17 +14,17 @@ from dataclasses import dataclass, field, replace
 
 from reconcile.errors import ConfigError, EmptySource
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, SourceNote, Status, norm
-from reconcile.settings import Config, SourceConfig
+from reconcile.settings import Config, SourceSettings
 from reconcile.sources.base import Source
 from reconcile.sources.registry import SOURCES
 from reconcile.sources.yaml import YamlSource
 
 log = logging.getLogger(__name__)
 
-SourceFactory = Callable[[SourceConfig], Source]
+SourceFactory = Callable[[SourceSettings], Source]
 
 
-def open_source(config: SourceConfig) -> Source:
+def open_source(config: SourceSettings) -> Source:
     """The Source a configuration names, built by its type's registry entry."""
     return SOURCES.get(config.type).open(config)
 

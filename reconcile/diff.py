@@ -32,8 +32,8 @@ from reconcile.plan import (
     ActionKind,
     LimitBase,
     Plan,
+    PlanWarning,
     Subject,
-    Warning,
     WarningKind,
     order,
     order_warnings,
@@ -167,7 +167,7 @@ class _Planner:
         self.scope = scope
         self.policy = policy
         self.actions: list[Action] = []
-        self.warnings: list[Warning] = []
+        self.warnings: list[PlanWarning] = []
         self.managed = sorted(g for g in actual.groups if scope.owns_group(g))
         self.managed_set = frozenset(self.managed)
         self.groups_of = actual.groups_of(self.managed)
@@ -182,7 +182,7 @@ class _Planner:
     # -- bookkeeping ---------------------------------------------------------------------------
 
     def warn(self, kind: WarningKind, subject: str, message: str) -> None:
-        self.warnings.append(Warning(kind, subject, message))
+        self.warnings.append(PlanWarning(kind, subject, message))
 
     def limit_base(self) -> LimitBase:
         return LimitBase(users=self.unprotected, memberships=self.memberships, in_scope=self.in_scope)
@@ -211,9 +211,9 @@ class _Planner:
         if why is not None:
             self.warn(WarningKind.PROTECTED, identity, f"protected ({why}): would {change}; never touched")
             return False
-        if user.synced:
+        if user.idp_managed:
             self.warn(
-                WarningKind.SYNCED,
+                WarningKind.IDP_MANAGED,
                 identity,
                 f"managed by the identity provider: would {change}; change it in the IdP",
             )
@@ -289,9 +289,9 @@ class _Planner:
                     f"{group} belongs to a read-only directory: would {change}; change it in the directory",
                 )
                 continue
-            if info.synced:
+            if info.idp_managed:
                 self.warn(
-                    WarningKind.SYNCED,
+                    WarningKind.IDP_MANAGED,
                     identity,
                     f"{group} is synced from the identity provider: would {change}; change it in the IdP",
                 )
@@ -326,7 +326,7 @@ class _Planner:
                 kind = ActionKind.DELETE
             case _:
                 assert_never(policy)
-        unprotected = self._protection(user, keys) is None and not user.synced
+        unprotected = self._protection(user, keys) is None and not user.idp_managed
         if user.email is None and unprotected and self.protect_emails:
             # `scope.protect` names emails and the target hides this account's: it may be protected
             self.warn(WarningKind.PROTECTED, user.label,
@@ -374,8 +374,8 @@ class _Planner:
                 self.warn(WarningKind.READONLY, identity, f"{group} belongs to a read-only directory: would "
                           f"{change} ({chosen.reason}); change it in the directory")
                 continue
-            if info.synced:
-                self.warn(WarningKind.SYNCED, identity, f"{group} is synced from the identity provider: would "
+            if info.idp_managed:
+                self.warn(WarningKind.IDP_MANAGED, identity, f"{group} is synced from the identity provider: would "
                           f"{change} ({chosen.reason}); change it in the IdP")
                 continue
             if self._guarded(user, keys, identity, change):

@@ -77,10 +77,10 @@ def fingerprint(actual: ActualState, scope: Scope) -> str:
         keys = user.keys()
         if scope.users.matches(*keys):
             in_scope.add(ref)
-            users.append([ref, *keys, user.status.value, user.unsynced, user.admin, user.synced])
+            users.append([ref, *keys, user.status.value, user.unsynced, user.admin, user.idp_managed])
     groups = []
     for name in sorted(g for g in actual.groups if scope.owns_group(g)):
         group = actual.groups[name]
         members = sorted(actual.members.get(name, frozenset()) & in_scope)
-        groups.append([name, group.readonly, group.synced, members])
+        groups.append([name, group.readonly, group.idp_managed, members])
     return sha256_json({"users": users, "groups": groups})

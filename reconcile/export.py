@@ -15,12 +15,12 @@ from datetime import datetime
 
 from reconcile.model import ActualState, Globs, Policy, Scope, Status, User, iso_instant
 from reconcile.settings import (
-    AtlassianCloudConfig,
-    ConfluenceDcConfig,
+    AtlassianCloudSettings,
+    ConfluenceDcSettings,
     HttpSettings,
-    MemoryConfig,
+    MemorySettings,
     Secret,
-    TargetConfig,
+    TargetSettings,
 )
 
 # A plain YAML scalar that no YAML 1.1 or 1.2 reader turns into anything but this string.
@@ -69,10 +69,10 @@ def _http_lines(http: HttpSettings) -> list[str]:
     return ["  http:", *lines] if lines else []
 
 
-def target_lines(target: TargetConfig) -> list[str]:
+def target_lines(target: TargetSettings) -> list[str]:
     """The `target:` section that reaches `target` again, with secrets as references."""
     lines = ["target:", f"  type: {target.type}"]
-    if isinstance(target, ConfluenceDcConfig):
+    if isinstance(target, ConfluenceDcSettings):
         lines.append(f"  url: {scalar(target.url)}")
         lines.append("  auth:")
         if target.username is not None:
@@ -84,7 +84,7 @@ def target_lines(target: TargetConfig) -> list[str]:
         lines.append(_globs_line("readonly_groups", target.readonly_groups))
         lines += _http_lines(target.http)
         lines += ["  insecure: true"] if target.insecure else []
-    elif isinstance(target, AtlassianCloudConfig):
+    elif isinstance(target, AtlassianCloudSettings):
         lines.append(f"  org_id: {scalar(target.org_id)}")
         lines.append("  auth:")
         lines += _secret_lines("api_key", target.api_key, "ATLASSIAN_ADMIN_KEY", "    ")
@@ -97,7 +97,7 @@ def target_lines(target: TargetConfig) -> list[str]:
             lines += _secret_lines("token", target.site.token, "ATLASSIAN_SITE_TOKEN", "    ")
         lines += _http_lines(target.http)
         lines += ["  insecure: true"] if target.insecure else []
-    elif isinstance(target, MemoryConfig):
+    elif isinstance(target, MemorySettings):
         lines.append(f"  state: {scalar(target.state)}")
         lines.append(_globs_line("admin_groups", target.admin_groups))
         lines.append(_globs_line("readonly_groups", target.readonly_groups))
@@ -132,7 +132,7 @@ def user_keys(actual: ActualState) -> dict[str, str]:
 def to_yaml(
     actual: ActualState,
     scope: Scope,
-    target: TargetConfig,
+    target: TargetSettings,
     *,
     policy: Policy | None = None,
     by_group: bool = False,
@@ -155,7 +155,7 @@ def to_yaml(
     members = {g: sorted((keys[r] for r in actual.members.get(g, ()) if r in in_scope), key=str.lower)
                for g in managed}
     disabled = sum(1 for u in users if u.status is Status.DISABLED)
-    where = " ".join(target.describe().values())
+    where = " ".join(target.address().values())
     lines = [
         f"# Exported by `reconcile export` from {where}.",
         f"# {len(users)} users in scope ({disabled} disabled), {len(managed)} managed groups.",
@@ -216,7 +216,7 @@ def _row(user: User, groups: Iterable[str]) -> Mapping[str, str]:
         "last_active": _latest(user),
         "unsynced": "yes" if user.unsynced else "no",
         "admin": "yes" if user.admin else "no",
-        "synced": "yes" if user.synced else "no",
+        "synced": "yes" if user.idp_managed else "no",
     }
 
 

@@ -6,6 +6,7 @@ same change recurring, and its next apply starts afresh instead of finding every
 Every line is written with one `write` on an O_APPEND file and fsync'd before the call returns,
 so after a crash or kill -9 the journal holds every line that was acknowledged. No secrets are
 ever written: lines hold action ids, kinds, subjects, groups, outcomes and HTTP metadata only.
+Names: a line's kind is a `LineKind` (its JSON key stays `event`); *Event* is a notification's.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from reconcile.targets.base import Outcome
 log = logging.getLogger(__name__)
 
 
-class Event(StrEnum):
+class LineKind(StrEnum):
     STARTED = "started"
     DONE = "done"
     ALREADY = "already"
@@ -117,12 +118,12 @@ class Journal:
         self.digest = digest
 
     def started(self, action: Action) -> None:
-        _append_line(self.path, {"at": now(), "event": str(Event.STARTED), **_action_fields(action)})
+        _append_line(self.path, {"at": now(), "event": str(LineKind.STARTED), **_action_fields(action)})
 
     def finished(self, action: Action, outcome: Outcome) -> None:
         record = {
             "at": now(),
-            "event": str(Event(str(outcome.result))),
+            "event": str(LineKind(str(outcome.result))),
             **_action_fields(action),
             "message": outcome.message,
             "http_status": outcome.http_status,
@@ -132,7 +133,7 @@ class Journal:
 
     def close(self) -> None:
         """Mark the apply complete; the next line written starts a new apply of this plan."""
-        _append_line(self.path, {"at": now(), "event": str(Event.CLOSED), "id": None})
+        _append_line(self.path, {"at": now(), "event": str(LineKind.CLOSED), "id": None})
 
     def begin(self) -> None:
         """Start a new apply: earlier lines (an unclosed, completed or superseded apply) stop counting."""
@@ -147,7 +148,7 @@ class Journal:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return JournalView.empty()
-        last: dict[str, tuple[Event, str]] = {}
+        last: dict[str, tuple[LineKind, str]] = {}
         closed = False
         count = 0
         for number, line in enumerate(text.splitlines(), 1):
@@ -155,8 +156,8 @@ class Journal:
                 continue
             try:
                 record = json.loads(line)
-                event = Event(record["event"])
-                if event is Event.CLOSED:
+                event = LineKind(record["event"])
+                if event is LineKind.CLOSED:
                     closed = True
                     continue
                 entry = (str(record["id"]), (event, str(record.get("message") or "")))
@@ -168,12 +169,13 @@ class Journal:
             last[entry[0]] = entry[1]
             count += 1
         return JournalView(
-            finished=frozenset(i for i, (e, _) in last.items() if e in (Event.DONE, Event.ALREADY, Event.SKIPPED)),
-            in_flight=frozenset(i for i, (e, _) in last.items() if e is Event.STARTED),
-            failed={i: m for i, (e, m) in last.items() if e is Event.FAILED},
+            finished=frozenset(i for i, (e, _) in last.items()
+                               if e in (LineKind.DONE, LineKind.ALREADY, LineKind.SKIPPED)),
+            in_flight=frozenset(i for i, (e, _) in last.items() if e is LineKind.STARTED),
+            failed={i: m for i, (e, m) in last.items() if e is LineKind.FAILED},
             closed=closed,
             lines=count,
-            done=frozenset(i for i, (e, _) in last.items() if e is Event.DONE),
+            done=frozenset(i for i, (e, _) in last.items() if e is LineKind.DONE),
         )
 
 

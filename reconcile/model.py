@@ -2,6 +2,8 @@
 
 Frozen, typed, no I/O. Identity keys are normalised here (lower-cased) so that every other
 module compares the same strings (SPEC §3, §4).
+Names: `unsynced` is Confluence DC's "unsynced from directory" entry; `idp_managed` an account or group an IdP
+owns (Cloud's managementSource "synced").
 """
 
 from __future__ import annotations
@@ -171,7 +173,7 @@ class User:
     display_name: str | None = None
     status: Status = Status.ACTIVE
     unsynced: bool = False  # DC "unsynced from directory" entry
-    synced: bool = False  # Cloud managementSource == "synced" (IdP/SCIM-managed)
+    idp_managed: bool = False  # Cloud managementSource == "synced" (IdP/SCIM-managed)
     admin: bool = False  # org/site admin (Cloud) or member of target.admin_groups (DC)
     # Per product. None: the target does not reveal it for this user (DC before 9.3, or not in its
     # list of active users); empty: revealed, and never active.
@@ -195,7 +197,7 @@ class Group:
 
     name: str  # lower-cased
     ref: str = ""
-    synced: bool = False  # Cloud externalSynced: managed by an IdP, never written
+    idp_managed: bool = False  # Cloud externalSynced: managed by an IdP, never written
     readonly: bool = False  # DC group of a read-only directory, as detected by the target
 
 

@@ -3,6 +3,7 @@
 The digest is a lower-case hex sha256 of the canonical JSON of everything but `created_at`,
 `evaluated_at` and `desired_dir` (SPEC §7), so identical inputs give identical digests wherever they were planned.
 Nothing here does I/O.
+Names: `describe()` is one sentence for people; a target's identifying dict is `Target.address()`.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class Action:
 
 class WarningKind(StrEnum):
     PROTECTED = "protected"
-    SYNCED = "synced"  # IdP/SCIM-managed user or group (Cloud)
+    IDP_MANAGED = "synced"  # IdP/SCIM-managed user or group (Cloud); the value is Atlassian's word, kept in plans
     READONLY = "readonly"  # membership change in a read-only group (DC)
     MISSING_USER = "missing_user"  # desired user that does not exist on the target
     MISSING_GROUP = "missing_group"  # desired group that does not exist on the target
@@ -144,7 +145,7 @@ class WarningKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Warning:
+class PlanWarning:
     kind: WarningKind
     subject: str
     message: str
@@ -157,8 +158,8 @@ class Warning:
         return {"kind": str(self.kind), "subject": self.subject, "message": self.message}
 
     @staticmethod
-    def from_json(data: Mapping[str, Any]) -> Warning:
-        return Warning(WarningKind(data["kind"]), str(data["subject"]), str(data["message"]))
+    def from_json(data: Mapping[str, Any]) -> PlanWarning:
+        return PlanWarning(WarningKind(data["kind"]), str(data["subject"]), str(data["message"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +187,7 @@ class Plan:
     desired_digest: str
     actual_fingerprint: str
     actions: tuple[Action, ...]
-    warnings: tuple[Warning, ...] = ()
+    warnings: tuple[PlanWarning, ...] = ()
     limit_base: LimitBase = LimitBase(0, 0, 0)
     seats_freed: int | None = None  # licence seats freed, where the target reveals billing
     seats: Seats | None = None  # `seats: used → after (max, headroom)`, when a policy reads them
@@ -274,7 +275,7 @@ class Plan:
                 desired_digest=str(data["desired_digest"]),
                 actual_fingerprint=str(data["actual_fingerprint"]),
                 actions=tuple(Action.from_json(a) for a in data["actions"]),
-                warnings=tuple(Warning.from_json(w) for w in data.get("warnings", [])),
+                warnings=tuple(PlanWarning.from_json(w) for w in data.get("warnings", [])),
                 limit_base=LimitBase(
                     int(base.get("users", 0)), int(base.get("memberships", 0)), int(base.get("in_scope", 0))
                 ),
@@ -415,7 +416,7 @@ def order(actions: Iterable[Action]) -> tuple[Action, ...]:
     return tuple(sorted(actions, key=lambda a: a.sort_key))
 
 
-def order_warnings(warnings: Iterable[Warning]) -> tuple[Warning, ...]:
+def order_warnings(warnings: Iterable[PlanWarning]) -> tuple[PlanWarning, ...]:
     return tuple(sorted(set(warnings), key=lambda w: w.sort_key))
 
 

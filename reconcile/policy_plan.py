@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from reconcile.model import Policy, Status, User, iso_instant, norm
-from reconcile.plan import Warning, WarningKind
+from reconcile.plan import PlanWarning, WarningKind
 from reconcile.plan_facts import Cutoff, ExemptionNote, PolicyRecord
 from reconcile.policies import AppliesTo, ExemptFrom, Exemption, InactiveAction, InactivePolicy, UnknownActivity
 from reconcile.precondition import Inactive
@@ -77,7 +77,7 @@ class PolicyPlanner:
         self.reveals = reveals
         self.held: list[str] = []
         self.held_refs: set[str] = set()
-        self.warnings: list[Warning] = []
+        self.warnings: list[PlanWarning] = []
 
     @property
     def source(self) -> str:
@@ -136,7 +136,7 @@ class PolicyPlanner:
                              f"cutoff {_day(self.after)} (policy.inactive.after: {days(rule.after)})")
         if self.window is not None and latest < self.after + self.window:
             crosses = (latest + rule.after).date() + timedelta(days=1)
-            self.warnings.append(Warning(WarningKind.UPCOMING, user.label, (
+            self.warnings.append(PlanWarning(WarningKind.UPCOMING, user.label, (
                 f"last active {iso_instant(latest)} ({self.source}): selected from {crosses.isoformat()} "
                 f"(policy.inactive.after: {days(rule.after)}, warn_before: {days(self.window)}); no action yet")))
         return None
@@ -156,7 +156,7 @@ class PolicyPlanner:
                              f"(policy.inactive.never_active_after: {days(rule.never_active_after)})")
         if self.window is not None and user.added_to_org < self.never + self.window:
             crosses = (user.added_to_org + rule.never_active_after).date() + timedelta(days=1)
-            self.warnings.append(Warning(WarningKind.UPCOMING, user.label, (
+            self.warnings.append(PlanWarning(WarningKind.UPCOMING, user.label, (
                 f"never active ({self.source}), in the organization since {iso_instant(user.added_to_org)}: "
                 f"selected from {crosses.isoformat()} (policy.inactive.never_active_after: "
                 f"{days(rule.never_active_after)}); no action yet")))
@@ -164,7 +164,7 @@ class PolicyPlanner:
 
     # -- once per plan ---------------------------------------------------------------------------
 
-    def finish(self) -> list[Warning]:
+    def finish(self) -> list[PlanWarning]:
         """The plan's policy warnings: summaries said once, and each exemption's state."""
         out = list(self.warnings)
         rule = self.rule
@@ -173,20 +173,20 @@ class PolicyPlanner:
                 every = len(self.unknown) == self.considered
                 why = (" the target reveals no activity at all (Confluence Data Center before 9.3 has no "
                        "last logins)" if every and self.dc else "")
-                out.append(Warning(WarningKind.UNKNOWN_ACTIVITY, "policy.inactive", (
+                out.append(PlanWarning(WarningKind.UNKNOWN_ACTIVITY, "policy.inactive", (
                     f"no activity data for {len(self.unknown)} user(s) ({_names(self.unknown)}):{why} not "
                     "selected (policy.inactive.unknown: warn; `skip` silences this)")))
             if self.never_unaged:
-                out.append(Warning(WarningKind.UNKNOWN_ACTIVITY, "policy.inactive", (
+                out.append(PlanWarning(WarningKind.UNKNOWN_ACTIVITY, "policy.inactive", (
                     f"never active, and how long they have been in the organization is not known, for "
                     f"{len(self.never_unaged)} user(s) ({_names(self.never_unaged)}): not selected by "
                     "never_active_after")))
             if self.never_unruled:
-                out.append(Warning(WarningKind.UNKNOWN_ACTIVITY, "policy.inactive", (
+                out.append(PlanWarning(WarningKind.UNKNOWN_ACTIVITY, "policy.inactive", (
                     f"never active: {len(self.never_unruled)} user(s) ({_names(self.never_unruled)}); not "
                     "selected: only policy.inactive.never_active_after selects users who were never active")))
         if self.held:
-            out.append(Warning(WarningKind.UNKNOWN_ACTIVITY, "policy.inactive", (
+            out.append(PlanWarning(WarningKind.UNKNOWN_ACTIVITY, "policy.inactive", (
                 f"not given a licence group: {len(self.held)} user(s) ({_names(self.held)}) hold none and their "
                 "activity is not known (Confluence Data Center lists the last login of licensed users only, "
                 "so a reclaimed licence would come straight back); grant one with an exemption "
@@ -202,7 +202,7 @@ class PolicyPlanner:
             return "unused"
         return "expiring" if left < self.policy.exemption_rules.warn_within.days else "active"
 
-    def _exemption_warning(self, e: Exemption) -> Warning | None:
+    def _exemption_warning(self, e: Exemption) -> PlanWarning | None:
         state = self._state(e)
         who = f"owner {e.owner}, reason: {e.reason}"
         match state:
@@ -215,7 +215,7 @@ class PolicyPlanner:
                 text = f"exemption names nobody in scope ({who}): a typo, or the user has left? Remove it"
             case _:
                 return None
-        return Warning(WarningKind.EXEMPTION, e.user, text)
+        return PlanWarning(WarningKind.EXEMPTION, e.user, text)
 
     def record(self) -> PolicyRecord | None:
         """What the plan file keeps: the rule's cutoffs and every exemption's state; None without a rule."""

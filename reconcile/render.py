@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from reconcile.plan import Action, ActionKind, Plan, Warning, WarningKind, by_kind, target_label
+from reconcile.plan import Action, ActionKind, Plan, PlanWarning, WarningKind, by_kind, target_label
 from reconcile.policy_facts import markdown_section
 
 # A hidden marker a CI job uses to find and update its one PR comment instead of adding another.
@@ -36,7 +36,7 @@ STYLES: dict[ActionKind, _Style] = {
 
 WARNING_TITLES: dict[WarningKind, str] = {
     WarningKind.PROTECTED: "protected, never touched",
-    WarningKind.SYNCED: "managed by the identity provider",
+    WarningKind.IDP_MANAGED: "managed by the identity provider",
     WarningKind.READONLY: "read-only group",
     WarningKind.MISSING_USER: "desired user not on the target",
     WarningKind.MISSING_GROUP: "desired group not on the target",
@@ -188,7 +188,7 @@ def _md_summary(plan: Plan) -> list[str]:
     return [*lines, "", f"**{plan_sentence(plan)}**", ""]
 
 
-def _md_warning_list(warnings: Sequence[Warning], fmt: Callable[[str], str]) -> list[str]:
+def _md_warning_list(warnings: Sequence[PlanWarning], fmt: Callable[[str], str]) -> list[str]:
     if not warnings:
         return []
     lines = [f"### Warnings ({len(warnings)})", ""]
@@ -196,7 +196,7 @@ def _md_warning_list(warnings: Sequence[Warning], fmt: Callable[[str], str]) -> 
     return [*lines, ""]
 
 
-def _md_warning_counts(warnings: Sequence[Warning]) -> list[str]:
+def _md_warning_counts(warnings: Sequence[PlanWarning]) -> list[str]:
     if not warnings:
         return []
     counts: dict[WarningKind, int] = {}

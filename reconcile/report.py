@@ -1,6 +1,7 @@
 """The machine-readable run report of `plan --report` / `apply --report`: what was planned, what each
 action came to, and how the run ended. Pure (no I/O); `SCHEMA` is its documented, versioned shape.
 Built only from the plan, the apply result and the error message: never from settings, so no secret.
+Names: *report* always means this run report; one action's outcome in an apply is an `ActionOutcome`.
 """
 
 from __future__ import annotations
@@ -126,11 +127,11 @@ def _outcomes(facts: RunFacts, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         return out
     for action in result.confirmed:
         put(action, ActionResult.ALREADY, "confirmed by re-reading the target after an interrupted apply")
-    for report in result.reports:
-        o = report.outcome
+    for applied in result.outcomes:
+        o = applied.outcome
         kind = ActionResult.WOULD if result.dry_run and o.result is not Result.SKIPPED else ActionResult(str(o.result))
-        put(report.action, kind, o.message, http_status=o.http_status, request_id=o.request_id,
-            seconds=None if result.dry_run else report.seconds)
+        put(applied.action, kind, o.message, http_status=o.http_status, request_id=o.request_id,
+            seconds=None if result.dry_run else applied.seconds)
     for action in result.not_run:
         put(action, ActionResult.NOT_RUN, result.why_not_run(action))
     return out

@@ -1,7 +1,8 @@
-"""What an apply did: one report per action, the actions it held back and why, and the failure message.
+"""What an apply did: one `ActionOutcome` per action, the actions it held back and why, and the failure message.
 
 Failure policy (docs/safety.md, "Execution order, concurrency and failures"): a failed action holds back only
 the later membership changes of the same user; everything else still runs in its phase.
+Names: an `ActionOutcome` is one action's outcome (the run report, reconcile/report.py, is the report).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def holds_back(failed: Action, later: Action) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class ActionReport:
+class ActionOutcome:
     action: Action
     outcome: Outcome
     seconds: float
@@ -66,7 +67,7 @@ class Held:
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
     digest: str
-    reports: tuple[ActionReport, ...]
+    outcomes: tuple[ActionOutcome, ...]
     not_run: tuple[Action, ...]  # left for a later apply: beyond --limit, or held back by a failure
     confirmed: tuple[Action, ...] = ()
     residual: Plan | None = None  # the plan after applying (None when re-reading failed)
@@ -77,11 +78,11 @@ class ApplyResult:
     undo_path: str | None = None  # where it was written
 
     def count(self, result: Result) -> int:
-        return sum(1 for r in self.reports if r.outcome.result is result)
+        return sum(1 for r in self.outcomes if r.outcome.result is result)
 
     @property
-    def failures(self) -> tuple[ActionReport, ...]:
-        return tuple(r for r in self.reports if r.outcome.result is Result.FAILED)
+    def failures(self) -> tuple[ActionOutcome, ...]:
+        return tuple(r for r in self.outcomes if r.outcome.result is Result.FAILED)
 
     @property
     def drift(self) -> tuple[Action, ...]:
@@ -102,7 +103,7 @@ class ApplyResult:
         if self.dry_run:
             skipped = self.count(Result.SKIPPED)
             also = f" ({skipped} skipped: precondition no longer holds)" if skipped else ""
-            return f"Dry run: {len(self.reports) - skipped} actions would be applied{also}; nothing was changed."
+            return f"Dry run: {len(self.outcomes) - skipped} actions would be applied{also}; nothing was changed."
         parts = [
             f"{self.count(Result.DONE)} done",
             f"{self.count(Result.ALREADY)} already in effect",

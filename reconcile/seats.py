@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import assert_never
 
 from reconcile.model import ActualState, Status
-from reconcile.plan import Action, ActionKind, Warning, WarningKind
+from reconcile.plan import Action, ActionKind, PlanWarning, WarningKind
 from reconcile.plan_facts import Seats
 from reconcile.policies import LicencePolicy
 
@@ -70,16 +70,16 @@ def seat_change(actual: ActualState, actions: Iterable[Action], licences: Licenc
 
 
 def summarise(actual: ActualState, actions: Iterable[Action], licences: LicencePolicy
-              ) -> tuple[Seats | None, int, list[Warning]]:
+              ) -> tuple[Seats | None, int, list[PlanWarning]]:
     """The seat summary, the seats `remove_licence` frees, and the seat warnings (warn_at; not counted)."""
     licence = actual.licence
     actions = list(actions)
     if licence is None:
         return None, seat_change(actual, actions, licences)[1] if licences.groups else 0, []
     delta, freed = seat_change(actual, actions, licences)
-    warnings: list[Warning] = []
+    warnings: list[PlanWarning] = []
     if licence.note:
-        warnings.append(Warning(WarningKind.SEATS, licence.product, licence.note))
+        warnings.append(PlanWarning(WarningKind.SEATS, licence.product, licence.note))
     if licence.used is None:
         return None, freed, warnings
     seats = Seats(licence.product, licence.used, max(0, licence.used + delta), licence.maximum,
@@ -89,12 +89,12 @@ def summarise(actual: ActualState, actions: Iterable[Action], licences: LicenceP
             continue
         limit = threshold.of(seats.maximum)
         if limit is None:
-            warnings.append(Warning(WarningKind.SEATS, licence.product, (
+            warnings.append(PlanWarning(WarningKind.SEATS, licence.product, (
                 f"policy.licences.{name} {threshold} is a share of the licence's maximum, which the target "
                 "does not reveal: not evaluated; give a number of seats instead")))
         elif name == "warn_at" and seats.after >= limit:
             of = f" of {seats.maximum}" if threshold.percent is not None else ""
-            warnings.append(Warning(WarningKind.SEATS, licence.product, (
+            warnings.append(PlanWarning(WarningKind.SEATS, licence.product, (
                 f"{seats.after} seats in use after the plan{' (approximate)' if seats.approximate else ''} "
                 f"reach policy.licences.warn_at {threshold}{of}")))
     return seats, freed, warnings

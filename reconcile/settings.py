@@ -1,6 +1,7 @@
 """Typed, frozen configuration values: what `config.py` produces from the desired files.
 
 Secrets are held in `Secret`, whose repr and str never show the value.
+Names: each part is a `*Settings` dataclass; `Config` is only the whole merged configuration.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class HttpSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class ConfluenceDcConfig:
+class ConfluenceDcSettings:
     url: str
     token: Secret | None = None  # personal access token (Bearer)
     username: str | None = None  # Basic auth, with password
@@ -70,36 +71,36 @@ class ConfluenceDcConfig:
     insecure: bool = False  # an http:// url to another host was accepted explicitly
     type: TargetType = TargetType.CONFLUENCE_DC
 
-    def describe(self) -> dict[str, str]:
+    def address(self) -> dict[str, str]:
         return {"type": str(self.type), "url": self.url}
 
 
 @dataclass(frozen=True, slots=True)
-class CloudSiteConfig:
+class CloudSiteSettings:
     url: str
     email: str
     token: Secret
 
 
 @dataclass(frozen=True, slots=True)
-class AtlassianCloudConfig:
+class AtlassianCloudSettings:
     org_id: str
     api_key: Secret
     url: str = "https://api.atlassian.com"
     directory: str = "-"
     disable: CloudDisable = CloudDisable.SUSPEND
     delete: CloudDelete = CloudDelete.REMOVE_FROM_DIRECTORY
-    site: CloudSiteConfig | None = None
+    site: CloudSiteSettings | None = None
     http: HttpSettings = HttpSettings()
     insecure: bool = False  # an http:// url or site.url to another host was accepted explicitly
     type: TargetType = TargetType.ATLASSIAN_CLOUD
 
-    def describe(self) -> dict[str, str]:
+    def address(self) -> dict[str, str]:
         return {"type": str(self.type), "url": self.url, "org": self.org_id}
 
 
 @dataclass(frozen=True, slots=True)
-class MemoryConfig:
+class MemorySettings:
     """`target: {type: memory, state: world.json}`: the state file is read and written in place."""
 
     state: str
@@ -108,11 +109,11 @@ class MemoryConfig:
     delay: float = 0.0  # seconds per performed action (lets tests interrupt an apply)
     type: TargetType = TargetType.MEMORY
 
-    def describe(self) -> dict[str, str]:
+    def address(self) -> dict[str, str]:
         return {"type": str(self.type), "url": self.state}
 
 
-TargetConfig = ConfluenceDcConfig | AtlassianCloudConfig | MemoryConfig
+TargetSettings = ConfluenceDcSettings | AtlassianCloudSettings | MemorySettings
 
 
 class LdapFlavor(StrEnum):
@@ -122,7 +123,7 @@ class LdapFlavor(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class LdapUsersConfig:
+class LdapUsersSettings:
     base: str
     filter: str = "(objectClass=inetOrgPerson)"
     username: str = "uid"
@@ -132,7 +133,7 @@ class LdapUsersConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class LdapGroupsConfig:
+class LdapGroupsSettings:
     base: str
     filter: str = "(objectClass=groupOfNames)"
     name: str = "cn"
@@ -142,11 +143,11 @@ class LdapGroupsConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class LdapSourceConfig:
+class LdapSourceSettings:
     name: str
     url: str
-    users: LdapUsersConfig
-    groups: LdapGroupsConfig | None = None
+    users: LdapUsersSettings
+    groups: LdapGroupsSettings | None = None
     start_tls: bool = False
     ca_file: str | None = None
     timeout: float = 10.0
@@ -161,7 +162,7 @@ class LdapSourceConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class CsvSourceConfig:
+class CsvSourceSettings:
     """An admin.atlassian.com "Export users" CSV file."""
 
     name: str
@@ -187,19 +188,19 @@ class SiteDisabled(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class SiteUsersConfig:
+class SiteUsersSettings:
     include: Globs = Globs(("*",))  # globs on username / email (Cloud: email / account id)
     disabled: SiteDisabled = SiteDisabled.DISABLED
 
 
 @dataclass(frozen=True, slots=True)
-class SiteGroupsConfig:
+class SiteGroupsSettings:
     include: Globs = Globs(("*",))  # names or globs of the source site's groups to read
     map: tuple[tuple[str, str], ...] = ()  # (source glob, target name pattern), as LDAP's groups.map
 
 
 @dataclass(frozen=True, slots=True)
-class DcSourceConfig:
+class DcSourceSettings:
     """`sources.<name>` with `type: confluence-dc`: another Confluence DC site, read only."""
 
     name: str
@@ -207,8 +208,8 @@ class DcSourceConfig:
     token: Secret | None = None
     username: str | None = None
     password: Secret | None = None
-    users: SiteUsersConfig = SiteUsersConfig()
-    groups: SiteGroupsConfig | None = None  # None: no memberships are read
+    users: SiteUsersSettings = SiteUsersSettings()
+    groups: SiteGroupsSettings | None = None  # None: no memberships are read
     key: SiteKey = SiteKey.EMAIL
     http: HttpSettings = HttpSettings()
     insecure: bool = False
@@ -218,7 +219,7 @@ class DcSourceConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class CloudSourceConfig:
+class CloudSourceSettings:
     """`sources.<name>` with `type: atlassian-cloud`: an Atlassian Cloud organization, read only."""
 
     name: str
@@ -226,8 +227,8 @@ class CloudSourceConfig:
     api_key: Secret
     url: str = "https://api.atlassian.com"
     directory: str = "-"
-    users: SiteUsersConfig = SiteUsersConfig()
-    groups: SiteGroupsConfig | None = None
+    users: SiteUsersSettings = SiteUsersSettings()
+    groups: SiteGroupsSettings | None = None
     key: SiteKey = SiteKey.EMAIL
     http: HttpSettings = HttpSettings()
     insecure: bool = False
@@ -236,7 +237,7 @@ class CloudSourceConfig:
     type: str = "atlassian-cloud"
 
 
-class SourceConfig(Protocol):
+class SourceSettings(Protocol):
     """What every source type's settings carry (each type's own class is in its registry entry)."""
 
     @property
@@ -253,11 +254,11 @@ class SourceConfig(Protocol):
 class Config:
     """The merged, validated desired files."""
 
-    target: TargetConfig
+    target: TargetSettings
     scope: Scope
     policy: Policy
     inline: DesiredState  # users/groups written in the desired files (the `yaml` source)
-    sources: Mapping[str, SourceConfig] = field(default_factory=dict)
+    sources: Mapping[str, SourceSettings] = field(default_factory=dict)
     files: tuple[str, ...] = ()
     directory: str = "desired"
     notify: NotifySettings | None = None  # the `notify:` section, when written

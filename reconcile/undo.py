@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, assert_never
 from reconcile.journal import Journal
 from reconcile.journal import now as journal_now
 from reconcile.model import ActualState, DesiredState, Scope, Status
-from reconcile.plan import Action, ActionKind, Plan, Subject, Warning, WarningKind, order
+from reconcile.plan import Action, ActionKind, Plan, PlanWarning, Subject, WarningKind, order
 from reconcile.precondition import Precondition
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def build_undo(plan: Plan, done: Iterable[Action], *, created_at: str, actual_fi
     if not done:
         return None
     actions: list[Action] = []
-    warnings: list[Warning] = []
+    warnings: list[PlanWarning] = []
     for action in done:
         back = inverse(action, plan.digest)
         if back is not None:
@@ -75,7 +75,7 @@ def build_undo(plan: Plan, done: Iterable[Action], *, created_at: str, actual_fi
             continue
         what = ("a deleted account is gone for good (Confluence DC leaves an anonymised alias on its content)"
                 if action.kind is ActionKind.DELETE else f"no inverse is known for {action.kind}")
-        warnings.append(Warning(WarningKind.IRREVERSIBLE, action.subject.identity,
+        warnings.append(PlanWarning(WarningKind.IRREVERSIBLE, action.subject.identity,
                                 f"{action.describe()} by the apply of plan {plan.digest[:12]}: {what}"))
     return Plan(
         target=dict(plan.target), desired_digest=plan.desired_digest, actual_fingerprint=actual_fingerprint,

@@ -100,7 +100,7 @@ def apply(  # noqa: PLR0917 - typer maps parameters to options
         config = run.load()
         if saved is not None:
             run.plan = saved
-            check_target(saved, config.target.describe())  # before the limits: another site's are moot
+            check_target(saved, config.target.address())  # before the limits: another site's are moot
             if approval is not None:
                 check_approval(saved, approval)  # before any network call
             check_strict(saved, strict=strict)
@@ -218,16 +218,16 @@ async def _apply(config: Config, g: Globals, bars: Bars, run: Run, saved: Plan |
                                    plan_digest=chosen.digest, target=chosen.target)
             if dry_run:
                 result = await execute(prepared, target, state_dir=g.state_dir, audit=audit, context=context,
-                                       limit=limit, dry_run=True, report=bars.line)
+                                       limit=limit, dry_run=True, on_line=bars.line)
             else:
                 _open_audit_log(audit.path)  # before the first action: never a change the audit log misses
                 bars.clear()
                 todo = len(prepared.run) if limit is None else min(limit, len(prepared.run))
-                report = bars.counting("apply", todo + len(prepared.confirmed) + len(prepared.skipped),
+                on_line = bars.counting("apply", todo + len(prepared.confirmed) + len(prepared.skipped),
                                        None if g.quiet else bars.line)
                 try:
                     result = await apply(prepared, config, target, state_dir=g.state_dir, audit=audit,
-                                         context=context, limit=limit, report=report)
+                                         context=context, limit=limit, on_line=on_line)
                 except ActionsFailed as exc:  # the changes that were made can still be reversed
                     if exc.result.undo_path:
                         err(undo_hint(exc.result))

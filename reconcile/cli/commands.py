@@ -60,7 +60,7 @@ def validate(
     config = load(g.desired, env=os.environ, require_env=require_env, now=evaluation_time(g.now))
     users = len(config.inline.users)
     sources = ", ".join(f"{n} ({s.type})" for n, s in config.sources.items()) or "none"
-    where = " ".join(v for k, v in config.target.describe().items() if k != "type")
+    where = " ".join(v for k, v in config.target.address().items() if k != "type")
     notify = ", ".join(c for c in ("email", "webhook") if config.notify and getattr(config.notify, c))
     out(f"{g.desired}: valid ({len(config.files)} file(s); target {config.target.type} {where}; "
         f"{users} inline user(s); sources: {sources}" + (f"; notify: {notify}" if notify else "") + ").")

@@ -58,7 +58,7 @@ def print_error(exc: BaseException, *, verbose: bool) -> None:
             err("  → run again with --verbose for the traceback, and please report it")
 
 
-class Reported(Exception):
+class ErrorPrinted(Exception):
     """The error was already printed (by a run's report step); exit with `code`."""
 
     def __init__(self, code: int) -> None:
@@ -75,7 +75,7 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, TyperException):
             raise
-        except Reported as done:
+        except ErrorPrinted as done:
             raise typer.Exit(done.code) from None
         except (Exception, KeyboardInterrupt) as exc:
             ctx = kwargs.get("ctx")

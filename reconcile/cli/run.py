@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from reconcile.cli.application import Globals, err
-from reconcile.cli.exit import Reported, describe_error, exit_code_of, print_error
+from reconcile.cli.exit import ErrorPrinted, describe_error, exit_code_of, print_error
 from reconcile.cli.files import check_writable, write_atomic
 from reconcile.errors import ReconcileError, SafetyRefusal, UsageError
 from reconcile.journal import now
@@ -89,7 +89,7 @@ class Run:
             code = 1 if code in (0, 3) else code
             failed = True
         if failed:
-            raise Reported(code)
+            raise ErrorPrinted(code)
 
     def _event(self, error: ErrorFacts | None) -> Event | None:
         if self.cancelled or self.dry_run:
@@ -97,7 +97,7 @@ class Run:
         if self.phase is Phase.APPLY and self.result is not None and self.plan is not None:
             return Event.from_apply(self.plan, self.result)
         if error is not None:
-            target = self.config.target.describe() if self.config is not None else {}
+            target = self.config.target.address() if self.config is not None else {}
             return Event.stopped(self.phase, error.message, refused=error.refused, plan=self.plan, target=target)
         if self.plan is None:
             return None
@@ -125,7 +125,7 @@ class Run:
         facts = RunFacts(
             command=str(self.phase), started_at=self._started_at, finished_at=now(),
             seconds=time.monotonic() - self._t0, exit_code=code,
-            target=self.config.target.describe() if self.config is not None else {},
+            target=self.config.target.address() if self.config is not None else {},
             plan=self.plan, pending=self.pending, result=self.result, approval=self.approval,
             operator=self.operator, cancelled=self.cancelled, error=error, notifications=deliveries,
         )

@@ -26,7 +26,7 @@ from reconcile.model import (
     norm,
 )
 from reconcile.policies import Exemption
-from reconcile.settings import SourceConfig, TargetConfig
+from reconcile.settings import SourceSettings, TargetSettings
 from reconcile.sources.registry import SOURCES
 from reconcile.targets.registry import TARGETS
 
@@ -65,18 +65,18 @@ def _type_problem(fields: Fields, path: str, known: Sequence[str]) -> tuple[Loca
     return where, f"{path}.type: {unknown_value(value, known)}"
 
 
-def target(fields: Fields) -> TargetConfig:
+def target(fields: Fields) -> TargetSettings:
     """The target configuration; ConfigError for a type this version does not know."""
     kind = TARGETS.kind_of(fields)
     if kind is None:
         where, message = _type_problem(fields, "target", TARGETS.names())
         raise ConfigError([f"{where}: {message}"])
-    config: TargetConfig = kind.build(fields)
+    config: TargetSettings = kind.build(fields)
     return config
 
 
-def sources(item: Item | None, problems: Problems) -> dict[str, SourceConfig]:
-    out: dict[str, SourceConfig] = {}
+def sources(item: Item | None, problems: Problems) -> dict[str, SourceSettings]:
+    out: dict[str, SourceSettings] = {}
     entries: dict[str, Item] = (item.value if item else None) or {}
     for name, entry in entries.items():
         fields: Fields = entry.value

@@ -17,24 +17,24 @@ from reconcile.config.scalars import Boolean, Choice, Const, Integer, LimitValue
 from reconcile.model import AbsentPolicy, Policy, Scope, Status, UnsyncedPolicy, norm
 from reconcile.plan import ActionKind
 from reconcile.settings import (
-    AtlassianCloudConfig,
+    AtlassianCloudSettings,
     CloudDelete,
     CloudDisable,
-    CloudSiteConfig,
-    CloudSourceConfig,
-    ConfluenceDcConfig,
-    CsvSourceConfig,
-    DcSourceConfig,
+    CloudSiteSettings,
+    CloudSourceSettings,
+    ConfluenceDcSettings,
+    CsvSourceSettings,
+    DcSourceSettings,
     HttpSettings,
     LdapFlavor,
-    LdapGroupsConfig,
-    LdapSourceConfig,
-    LdapUsersConfig,
-    MemoryConfig,
+    LdapGroupsSettings,
+    LdapSourceSettings,
+    LdapUsersSettings,
+    MemorySettings,
     SiteDisabled,
-    SiteGroupsConfig,
+    SiteGroupsSettings,
     SiteKey,
-    SiteUsersConfig,
+    SiteUsersSettings,
 )
 
 EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
@@ -148,7 +148,7 @@ CONFLUENCE_DC = Record(
     required=["url", "auth"],
     insecure=[Insecure(("url",), REMOTE_HTTP, HTTP_FIX)],
     doc="a Confluence Data Center site",
-    into=Into(ConfluenceDcConfig, keys={"token": _secret("token"), "username": ("auth.username",),
+    into=Into(ConfluenceDcSettings, keys={"token": _secret("token"), "username": ("auth.username",),
                                         "password": _secret("password")},
               convert={"url": _no_slash}),
 )
@@ -170,7 +170,7 @@ CLOUD = Record(
             choices=[["token"], ["token_file"]],
             choices_message="give exactly one of: token, token_file",
             doc="Jira/Confluence site REST, for delete: remove-from-site",
-            into=Into(CloudSiteConfig, keys={"token": _secret("token", "")}, convert={"url": _no_slash}),
+            into=Into(CloudSiteSettings, keys={"token": _secret("token", "")}, convert={"url": _no_slash}),
         ),
         "http": http(),
         "insecure": insecure("an http:// url or site.url to another host (the keys travel in clear)"),
@@ -179,7 +179,7 @@ CLOUD = Record(
     conditions=[Condition("delete", "remove-from-site", "site")],
     insecure=[Insecure(("url",), REMOTE_HTTP, HTTP_FIX), Insecure(("site", "url"), REMOTE_HTTP, HTTP_FIX)],
     doc="an Atlassian Cloud organization",
-    into=Into(AtlassianCloudConfig, keys={"api_key": _secret("api_key")}, convert={"url": _no_slash}),
+    into=Into(AtlassianCloudSettings, keys={"api_key": _secret("api_key")}, convert={"url": _no_slash}),
 )
 
 MEMORY = Record(
@@ -191,7 +191,7 @@ MEMORY = Record(
     },
     required=["state"],
     doc="a file-backed target for tests and experiments",
-    into=Into(MemoryConfig),
+    into=Into(MemorySettings),
 )
 
 LDAP = Record(
@@ -216,7 +216,7 @@ LDAP = Record(
                                  doc="filter matching disabled users"),
             },
             required=["base"],
-            into=Into(LdapUsersConfig),
+            into=Into(LdapUsersSettings),
         ),
         "groups": Record(
             {
@@ -229,7 +229,7 @@ LDAP = Record(
                              doc="directory group glob -> Atlassian group; unmapped groups are ignored"),
             },
             required=["base"],
-            into=Into(LdapGroupsConfig, convert={"map": lambda pairs: tuple((k, norm(v)) for k, v in pairs)}),
+            into=Into(LdapGroupsSettings, convert={"map": lambda pairs: tuple((k, norm(v)) for k, v in pairs)}),
         ),
         "flavor": Choice([str(v) for v in LdapFlavor], default="auto"),
         "page_size": Integer(minimum=1, default=500),
@@ -238,7 +238,7 @@ LDAP = Record(
     required=["url", "users"],
     insecure=[Insecure(("url",), PLAIN_LDAP, LDAP_FIX, needs=("bind",), unless=("start_tls",))],
     doc="an LDAP or Active Directory query",
-    into=Into(LdapSourceConfig, keys={"bind_dn": ("bind.dn",), "bind_password": _secret("password", "bind")},
+    into=Into(LdapSourceSettings, keys={"bind_dn": ("bind.dn",), "bind_password": _secret("password", "bind")},
               given=("name", "origin")),
 )
 
@@ -249,7 +249,7 @@ CSV = Record(
     },
     required=["path"],
     doc="an admin.atlassian.com 'Export users' CSV file",
-    into=Into(CsvSourceConfig, given=("name", "origin")),
+    into=Into(CsvSourceSettings, given=("name", "origin")),
 )
 
 SOURCE_HTTP_FIX = ("http:// to a host that is not this machine sends the credentials in clear; use https://, "
@@ -263,7 +263,7 @@ def site_users() -> Record:
          "disabled": Choice([str(v) for v in SiteDisabled], doc="deactivated/suspended users: listed as "
                             "`disabled`, or skipped", default="disabled")},
         doc="which of the source site's users are desired users",
-        into=Into(SiteUsersConfig),
+        into=Into(SiteUsersSettings),
     )
 
 
@@ -274,7 +274,7 @@ def site_groups() -> Record:
                       doc="source group glob -> target group; unmapped groups are ignored (no map: every "
                       "included group under its own name)")},
         doc="which of the source site's groups give memberships (none without this section)",
-        into=Into(SiteGroupsConfig, convert={"map": lambda pairs: tuple((k, norm(v)) for k, v in pairs)}),
+        into=Into(SiteGroupsSettings, convert={"map": lambda pairs: tuple((k, norm(v)) for k, v in pairs)}),
     )
 
 
@@ -297,7 +297,7 @@ DC_SOURCE = Record(
     required=["url", "auth"],
     insecure=[Insecure(("url",), REMOTE_HTTP, SOURCE_HTTP_FIX)],
     doc="another Confluence Data Center site, read only",
-    into=Into(DcSourceConfig, keys={"token": _secret("token"), "username": ("auth.username",),
+    into=Into(DcSourceSettings, keys={"token": _secret("token"), "username": ("auth.username",),
                                     "password": _secret("password")},
               convert={"url": _no_slash}, given=("name", "origin")),
 )
@@ -318,7 +318,7 @@ CLOUD_SOURCE = Record(
     required=["org_id", "auth"],
     insecure=[Insecure(("url",), REMOTE_HTTP, SOURCE_HTTP_FIX)],
     doc="an Atlassian Cloud organization, read only",
-    into=Into(CloudSourceConfig, keys={"api_key": _secret("api_key")}, convert={"url": _no_slash},
+    into=Into(CloudSourceSettings, keys={"api_key": _secret("api_key")}, convert={"url": _no_slash},
               given=("name", "origin")),
 )
 

@@ -46,20 +46,20 @@ class EntraGuests(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class EntraUsersConfig:
+class EntraUsersSettings:
     filter: str | None = None  # Graph `$filter` on /users, passed through
     guests: EntraGuests = EntraGuests.EXCLUDE
 
 
 @dataclass(frozen=True, slots=True)
-class EntraGroupsConfig:
+class EntraGroupsSettings:
     include: Globs = Globs(("*",))  # noqa: RUF009 - frozen; names (must exist) or globs over displayName
     filter: str | None = None  # Graph `$filter` on /groups, passed through
     map: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class EntraSourceConfig:
+class EntraSourceSettings:
     """`sources.<name>` with `type: entra-id`: users and transitive group members of a Microsoft Entra tenant."""
 
     name: str
@@ -71,8 +71,8 @@ class EntraSourceConfig:
     authority: str = LOGIN
     graph_url: str = GRAPH
     scope: str = GRAPH_SCOPE
-    users: EntraUsersConfig = EntraUsersConfig()
-    groups: EntraGroupsConfig | None = None  # None: no memberships are read
+    users: EntraUsersSettings = EntraUsersSettings()
+    groups: EntraGroupsSettings | None = None  # None: no memberships are read
     key: EntraKey = EntraKey.MAIL
     http: HttpSettings = HttpSettings()  # noqa: RUF009 - frozen
     insecure: bool = False
@@ -107,7 +107,7 @@ ENTRA_SOURCE = Record(
              "guests": Choice([str(v) for v in EntraGuests], doc="guests (userType Guest): excluded or included",
                               default=str(EntraGuests.EXCLUDE))},
             doc="which users are desired users",
-            into=Into(EntraUsersConfig),
+            into=Into(EntraUsersSettings),
         ),
         "groups": Record(
             {"include": globs("group display names (each must exist) or globs", ["*"]),
@@ -116,7 +116,7 @@ ENTRA_SOURCE = Record(
                           doc="Entra group glob -> target group; unmapped groups are ignored (no map: every "
                           "included group under its own name)")},
             doc="which groups give memberships (nested groups expanded by Graph's transitiveMembers)",
-            into=Into(EntraGroupsConfig, convert={"map": lambda pairs: tuple((k, norm(v)) for k, v in pairs)}),
+            into=Into(EntraGroupsSettings, convert={"map": lambda pairs: tuple((k, norm(v)) for k, v in pairs)}),
         ),
         "key": Choice([str(k) for k in EntraKey], doc="the identity key that matches the target's users: mail "
                       "or userPrincipalName", default=str(EntraKey.MAIL)),
@@ -128,7 +128,7 @@ ENTRA_SOURCE = Record(
     insecure=[Insecure(("authority",), REMOTE_HTTP, SOURCE_HTTP_FIX),
               Insecure(("graph_url",), REMOTE_HTTP, SOURCE_HTTP_FIX)],
     doc="a Microsoft Entra ID tenant through Microsoft Graph, read only",
-    into=Into(EntraSourceConfig,
+    into=Into(EntraSourceSettings,
               keys={"client_secret": ("auth.client_secret", "auth.client_secret_file"),
                     "certificate_file": ("auth.certificate_file",), "private_key": ("auth.private_key_file",)},
               convert={"authority": _no_slash, "graph_url": _no_slash}, given=("name", "origin")),

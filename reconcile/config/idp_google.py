@@ -34,12 +34,12 @@ class CustomerMembers(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class GoogleUsersConfig:
+class GoogleUsersSettings:
     query: str | None = None  # users.list `query`, passed through (e.g. `orgUnitPath=/Staff`)
 
 
 @dataclass(frozen=True, slots=True)
-class GoogleGroupsConfig:
+class GoogleGroupsSettings:
     include: Globs = Globs(("*",))  # noqa: RUF009 (frozen) group emails or names, or globs of them
     query: str | None = None  # groups.list `query`, passed through (e.g. `email:team-*`)
     nested: bool = True  # expand members of type GROUP, client-side
@@ -48,7 +48,7 @@ class GoogleGroupsConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class GoogleSourceConfig:
+class GoogleSourceSettings:
     """`sources.<name>` with `type: google-workspace`: a Google Workspace account, read only."""
 
     name: str
@@ -58,8 +58,8 @@ class GoogleSourceConfig:
     domain: str | None = None
     api_url: str = GOOGLE_API
     token_uri: str | None = None  # default: the key file's token_uri
-    users: GoogleUsersConfig = GoogleUsersConfig()
-    groups: GoogleGroupsConfig | None = None  # None: no memberships are read
+    users: GoogleUsersSettings = GoogleUsersSettings()
+    groups: GoogleGroupsSettings | None = None  # None: no memberships are read
     key: GoogleKey = GoogleKey.PRIMARY_EMAIL
     http: HttpSettings = HttpSettings()  # noqa: RUF009 (frozen)
     insecure: bool = False
@@ -91,7 +91,7 @@ GOOGLE_WORKSPACE = Record(
             {"query": Text(doc="users.list query, passed through (e.g. `orgUnitPath=/Staff isAdmin=false`); "
                            "never needed for suspended/archived: those flags are read")},
             doc="which users of the account are desired users",
-            into=Into(GoogleUsersConfig),
+            into=Into(GoogleUsersSettings),
         ),
         "groups": Record(
             {"include": globs("groups to read: emails or names, or globs of them", ["*"]),
@@ -104,7 +104,7 @@ GOOGLE_WORKSPACE = Record(
                           doc="Google group name or email glob -> target group; unmapped groups are ignored "
                           "(no map: every included group under its own name)")},
             doc="which groups give memberships (none without this section)",
-            into=Into(GoogleGroupsConfig, convert={"map": lambda pairs: tuple((k, norm(v)) for k, v in pairs)}),
+            into=Into(GoogleGroupsSettings, convert={"map": lambda pairs: tuple((k, norm(v)) for k, v in pairs)}),
         ),
         "key": Choice([str(k) for k in GoogleKey], doc="the identity key that matches the target's users: "
                       "the primary email, or its local part as a username", default=str(GoogleKey.PRIMARY_EMAIL)),
@@ -118,7 +118,7 @@ GOOGLE_WORKSPACE = Record(
     insecure=[Insecure(("api_url",), REMOTE_HTTP, SOURCE_HTTP_FIX), Insecure(("token_uri",), REMOTE_HTTP,
                                                                              SOURCE_HTTP_FIX)],
     doc="a Google Workspace account (Admin SDK Directory API), read only",
-    into=Into(GoogleSourceConfig, keys={"credentials": ("credentials", "credentials_file")},
+    into=Into(GoogleSourceSettings, keys={"credentials": ("credentials", "credentials_file")},
               convert={"api_url": _no_slash}, given=("name", "origin")),
 )
 

@@ -1,6 +1,6 @@
 """`type: scim`: a SCIM 2.0 service provider (RFC 7643/7644) as a source — its record and settings, together.
 
-The record is the format (and the JSON Schema); `Into` builds `ScimSourceConfig` from it.
+The record is the format (and the JSON Schema); `Into` builds `ScimSourceSettings` from it.
 """
 
 from __future__ import annotations
@@ -36,13 +36,13 @@ class ScimKey(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class ScimUsersConfig:
+class ScimUsersSettings:
     filter: str | None = None  # a SCIM filter passed to GET /Users as written
     active_when_missing: bool = True  # `active` is optional in RFC 7643: absent means active unless said
 
 
 @dataclass(frozen=True, slots=True)
-class ScimGroupsConfig:
+class ScimGroupsSettings:
     include: Globs = Globs(("*",))  # noqa: RUF009 (frozen) -- displayNames (each must exist) or globs
     filter: str | None = None  # a SCIM filter passed to GET /Groups as written
     nested: bool = True  # members of type Group are expanded, cycle-safe
@@ -50,15 +50,15 @@ class ScimGroupsConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class ScimSourceConfig:
+class ScimSourceSettings:
     """`sources.<name>` with `type: scim`: users and groups of a SCIM 2.0 server, read only."""
 
     name: str
     url: str  # the SCIM base: `{url}/Users`, `{url}/Groups`
     token: Secret
     key: ScimKey = ScimKey.EMAIL
-    users: ScimUsersConfig = ScimUsersConfig()
-    groups: ScimGroupsConfig | None = None  # None: no memberships are read
+    users: ScimUsersSettings = ScimUsersSettings()
+    groups: ScimGroupsSettings | None = None  # None: no memberships are read
     page_size: int = 500  # `count`; servers may lower it (their filter.maxResults): itemsPerPage is followed
     http: HttpSettings = HttpSettings()  # noqa: RUF009 (a frozen dataclass)
     insecure: bool = False
@@ -83,7 +83,7 @@ SCIM = Record(
             {"filter": _filter('a SCIM filter for GET /Users, e.g. \'userType eq "Employee"\' (default: every user)'),
              "active_when_missing": Boolean(doc="a user without `active` is active (false: disabled)", default=True)},
             doc="which SCIM users are desired users",
-            into=Into(ScimUsersConfig),
+            into=Into(ScimUsersSettings),
         ),
         "groups": Record(
             {"include": globs("displayNames (each must exist) or globs of the groups to read", ["*"]),
@@ -92,7 +92,7 @@ SCIM = Record(
              "map": MapOf(glob(), group_name(), doc="SCIM group glob -> target group; unmapped groups are "
                           "ignored (no map: every included group under its own name)")},
             doc="which SCIM groups give memberships (none without this section)",
-            into=Into(ScimGroupsConfig, convert={"map": lambda pairs: tuple((k, norm(v)) for k, v in pairs)}),
+            into=Into(ScimGroupsSettings, convert={"map": lambda pairs: tuple((k, norm(v)) for k, v in pairs)}),
         ),
         "page_size": Integer(minimum=1, doc="`count` per page; the server may lower it", default=500),
         "http": http(),
@@ -104,6 +104,6 @@ SCIM = Record(
     choices_message="give exactly one of: token, token_file",
     insecure=[Insecure(("url",), REMOTE_HTTP, SOURCE_HTTP_FIX)],
     doc="a SCIM 2.0 server (an identity provider's SCIM API), read only",
-    into=Into(ScimSourceConfig, keys={"token": ("token", "token_file")}, convert={"url": lambda u: u.rstrip("/")},
+    into=Into(ScimSourceSettings, keys={"token": ("token", "token_file")}, convert={"url": lambda u: u.rstrip("/")},
               given=("name", "origin")),
 )

@@ -1,4 +1,4 @@
-"""The `type: okta` source record: its keys, checks and schema, built into `OktaSourceConfig`."""
+"""The `type: okta` source record: its keys, checks and schema, built into `OktaSourceSettings`."""
 
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ from reconcile.settings import HttpSettings
 from reconcile.sources.okta.settings import (
     READ_SCOPES,
     Desired,
-    OktaGroupsConfig,
+    OktaGroupsSettings,
     OktaKey,
-    OktaSourceConfig,
+    OktaSourceSettings,
     OktaStatusMap,
-    OktaUsersConfig,
+    OktaUsersSettings,
 )
 
 EXPRESSION = r"^\S(?:.*\S)?$"
@@ -83,7 +83,7 @@ OKTA = Record(
             choices=[[], ["search"], ["filter"]],
             choices_message="give at most one of: search, filter",
             doc="which Okta users are desired users (default: all, by status)",
-            into=Into(OktaUsersConfig),
+            into=Into(OktaUsersSettings),
         ),
         "groups": Record(
             {"include": globs("Okta group names or globs to read ('*': all)", ["*"]),
@@ -95,7 +95,7 @@ OKTA = Record(
             choices=[[], ["search"], ["q"]],
             choices_message="give at most one of: search, q",
             doc="which Okta groups give memberships (none without this section)",
-            into=Into(OktaGroupsConfig, convert={"map": lambda pairs: tuple((k, norm(v)) for k, v in pairs)}),
+            into=Into(OktaGroupsSettings, convert={"map": lambda pairs: tuple((k, norm(v)) for k, v in pairs)}),
         ),
         "key": Choice([str(k) for k in OktaKey], doc="the identity key that matches the target's users",
                       default=str(OktaKey.EMAIL)),
@@ -108,7 +108,7 @@ OKTA = Record(
     required=["url", "auth"],
     insecure=[Insecure(("url",), REMOTE_HTTP, SOURCE_HTTP_FIX)],
     doc="an Okta org (Management API), read only",
-    into=Into(OktaSourceConfig,
+    into=Into(OktaSourceSettings,
               keys={"token": _secret("token"), "client_id": ("auth.client_id",),
                     "private_key": _secret("private_key"), "key_id": ("auth.key_id",), "scopes": ("auth.scopes",)},
               convert={"url": _no_slash}, given=("name", "origin")),

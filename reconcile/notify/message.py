@@ -2,6 +2,7 @@
 
 Pure: `build_message` turns an `Event` into a `Message`; emails are masked unless told otherwise and
 names are cleaned of control characters (no header injection).
+Names: *Event* means what a notification is about (the journal's line kinds are `LineKind`).
 """
 
 from __future__ import annotations

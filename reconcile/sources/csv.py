@@ -15,7 +15,7 @@ from pathlib import Path
 
 from reconcile.errors import SourceError
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, is_email, norm
-from reconcile.settings import CsvSourceConfig
+from reconcile.settings import CsvSourceSettings
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class Columns:
 class CsvSource:
     """Reads one "Export users" CSV file; `read()` raises SourceError with `file:line`."""
 
-    def __init__(self, config: CsvSourceConfig) -> None:
+    def __init__(self, config: CsvSourceSettings) -> None:
         self.config = config
         self.name = config.name
 

@@ -3,6 +3,7 @@
 Targets make no decisions: `diff` decides, the executor orders and approves, a target only reads
 and writes. `perform` must be idempotent in outcome: a change that is already in effect is
 `Result.ALREADY`, not a failure.
+Names: `address()` is the target's type/url/org (the plan's `target`); `describe()` is a sentence.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Target(Protocol):
         it is shown or applied (`reconcile.apply.check_supported`)."""
         ...
 
-    def describe(self) -> dict[str, str]:
+    def address(self) -> dict[str, str]:
         """`type` plus `url` / `org`, for the plan file (never a secret)."""
         ...
 

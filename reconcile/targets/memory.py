@@ -54,7 +54,7 @@ from reconcile.impact import Impact
 from reconcile.model import Activity, ActualState, Group, Licence, Scope, Status, User, norm, parse_instant
 from reconcile.plan import Action, ActionKind
 from reconcile.policies import GuardCondition
-from reconcile.settings import MemoryConfig
+from reconcile.settings import MemorySettings
 from reconcile.targets.base import ALL_KINDS, Outcome, Progress, Result
 
 log = logging.getLogger(__name__)
@@ -72,12 +72,12 @@ class MemoryTarget:
 
     supports = ALL_KINDS
 
-    def __init__(self, config: MemoryConfig) -> None:
+    def __init__(self, config: MemorySettings) -> None:
         self.config = config
         self.path = Path(config.state)
 
-    def describe(self) -> dict[str, str]:
-        return self.config.describe()
+    def address(self) -> dict[str, str]:
+        return self.config.address()
 
     def concurrency(self, kind: ActionKind) -> int:
         # Like Confluence DC: deletions one at a time, everything else a few at once.

@@ -11,25 +11,25 @@ import httpx
 
 from reconcile.config.format import CLOUD, CONFLUENCE_DC, MEMORY
 from reconcile.config.registry import Kind, Registry
-from reconcile.settings import AtlassianCloudConfig, ConfluenceDcConfig, MemoryConfig, TargetType
+from reconcile.settings import AtlassianCloudSettings, ConfluenceDcSettings, MemorySettings, TargetType
 from reconcile.targets.base import Target
 
 Transport = httpx.AsyncBaseTransport | None
 
 
-def _confluence_dc(config: ConfluenceDcConfig, transport: Transport) -> Target:
+def _confluence_dc(config: ConfluenceDcSettings, transport: Transport) -> Target:
     from reconcile.targets.confluence_dc import ConfluenceDcTarget
 
     return ConfluenceDcTarget(config, transport=transport)
 
 
-def _atlassian_cloud(config: AtlassianCloudConfig, transport: Transport) -> Target:
+def _atlassian_cloud(config: AtlassianCloudSettings, transport: Transport) -> Target:
     from reconcile.targets.atlassian_cloud import AtlassianCloudTarget
 
     return AtlassianCloudTarget(config, transport=transport)
 
 
-def _memory(config: MemoryConfig, transport: Transport) -> Target:
+def _memory(config: MemorySettings, transport: Transport) -> Target:
     from reconcile.targets.memory import MemoryTarget
 
     return MemoryTarget(config)
@@ -39,11 +39,11 @@ def _kind(type_: TargetType) -> Kind[object, Target]:
     """The registry entry of each target type; exhaustive, so a new TargetType fails mypy here."""
     match type_:
         case TargetType.CONFLUENCE_DC:
-            return Kind(str(type_), CONFLUENCE_DC, ConfluenceDcConfig, _confluence_dc)
+            return Kind(str(type_), CONFLUENCE_DC, ConfluenceDcSettings, _confluence_dc)
         case TargetType.ATLASSIAN_CLOUD:
-            return Kind(str(type_), CLOUD, AtlassianCloudConfig, _atlassian_cloud)
+            return Kind(str(type_), CLOUD, AtlassianCloudSettings, _atlassian_cloud)
         case TargetType.MEMORY:
-            return Kind(str(type_), MEMORY, MemoryConfig, _memory)
+            return Kind(str(type_), MEMORY, MemorySettings, _memory)
         case _:
             assert_never(type_)
 

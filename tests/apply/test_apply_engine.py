@@ -24,7 +24,7 @@ from reconcile.errors import ActionsFailed, ApprovalMismatch, LimitExceeded, Sta
 from reconcile.journal import ApprovalMode, AuditContext, AuditLog, Journal
 from reconcile.model import AbsentPolicy, DesiredUser, Limit, Policy, Status
 from reconcile.plan import Action, ActionKind, Plan, Subject
-from reconcile.settings import Config, MemoryConfig
+from reconcile.settings import Config, MemorySettings
 from reconcile.targets.base import Outcome, Progress, Result
 from reconcile.targets.memory import MemoryTarget
 from tests.support.apply import EXPECTED, make_config, member_of, read_world, status_of, world, write_world
@@ -44,8 +44,8 @@ class Observed:
     def supports(self) -> frozenset[ActionKind]:
         return self.inner.supports
 
-    def describe(self) -> dict[str, str]:
-        return self.inner.describe()
+    def address(self) -> dict[str, str]:
+        return self.inner.address()
 
     def concurrency(self, kind: ActionKind) -> int:
         return self.inner.concurrency(kind)
@@ -74,7 +74,7 @@ class Setup:
 
     @property
     def state(self) -> Path:
-        return Path(self.config.target.describe()["url"])
+        return Path(self.config.target.address()["url"])
 
     def plan(self) -> Plan:
         return asyncio.run(make_plan(self.config, self.target, now=NOW))[1]
@@ -87,7 +87,7 @@ class Setup:
         context = AuditContext("tester", ApprovalMode.DIGEST, prepared.plan.digest, prepared.plan.target)
         return asyncio.run(apply(prepared, self.config, target or self.target,  # type: ignore[arg-type]
                                  state_dir=self.tmp, audit=AuditLog(self.tmp / "audit.jsonl"),
-                                 context=context, limit=limit, report=None if lines is None else lines.append))
+                                 context=context, limit=limit, on_line=None if lines is None else lines.append))
 
 
 @pytest.fixture
@@ -221,7 +221,7 @@ def test_limits_are_rechecked_at_apply_and_force_lifts_them(setup: Setup) -> Non
 def test_limit_then_resume_applies_each_action_once(setup: Setup) -> None:
     plan = setup.plan()
     first = setup.apply(setup.prepare(plan), limit=1)
-    assert [r.action.describe() for r in first.reports] == EXPECTED[:1]
+    assert [r.action.describe() for r in first.outcomes] == EXPECTED[:1]
     assert len(first.not_run) == 4 and not first.drift
 
     again = setup.prepare(plan)  # the same plan is not stale: done actions are subtracted
@@ -229,7 +229,7 @@ def test_limit_then_resume_applies_each_action_once(setup: Setup) -> None:
     second = setup.apply(again, limit=2)
     third = setup.apply(setup.prepare(plan))
 
-    assert [r.action.describe() for r in second.reports + third.reports] == EXPECTED[1:]
+    assert [r.action.describe() for r in second.outcomes + third.outcomes] == EXPECTED[1:]
     assert setup.prepare(plan).run == ()
     performed = [(e["kind"], e["ref"], e["group"]) for e in read_world(setup.state)["log"]]
     assert sorted(performed) == sorted((str(a.kind), a.subject.ref, a.group) for a in plan.actions)
@@ -307,7 +307,7 @@ def test_a_failed_membership_never_holds_back_taking_access_away(tmp_path: Path)
         DesiredUser("erin@example.com", groups=frozenset({"team-ops"})),
         DesiredUser("carol@example.com"), DesiredUser("dave@example.com"),
     ]
-    s = Setup(tmp_path, make_config(state, users), MemoryTarget(MemoryConfig(state=str(state))))
+    s = Setup(tmp_path, make_config(state, users), MemoryTarget(MemorySettings(state=str(state))))
     plan = s.plan()
     gone = {**read_world(state)}
     gone["users"] = [u for u in gone["users"] if u["ref"] != "u-erin"]  # erin's enable will fail
@@ -337,7 +337,7 @@ def test_dry_run_says_would_and_changes_nothing(setup: Setup) -> None:
     context = AuditContext("tester", ApprovalMode.AUTO, plan.digest, plan.target)
     result = asyncio.run(execute(setup.prepare(plan), setup.target, state_dir=setup.tmp,
                                  audit=AuditLog(setup.tmp / "audit.jsonl"), context=context,
-                                 dry_run=True, report=lines.append))
+                                 dry_run=True, on_line=lines.append))
 
     assert lines == [f"Would {d}" for d in EXPECTED]
     assert result.dry_run and "nothing was changed" in result.summary()

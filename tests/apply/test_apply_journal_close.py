@@ -106,7 +106,7 @@ def test_killed_between_its_last_action_and_closing_the_recurrence_still_applies
     w.revert()
 
     first = w.apply(w.prepare(plan), limit=1)
-    assert [r.action.describe() for r in first.reports] == EXPECTED[:1]
+    assert [r.action.describe() for r in first.outcomes] == EXPECTED[:1]
     # the new occurrence's lines are separate from the old ones: the rest is still to do
     assert [a.describe() for a in w.prepare(plan).run] == EXPECTED[1:]
 

@@ -10,7 +10,7 @@ import pytest
 from reconcile.errors import TargetError
 from reconcile.model import Globs, Scope, Status
 from reconcile.plan import Action, ActionKind, Subject
-from reconcile.settings import MemoryConfig
+from reconcile.settings import MemorySettings
 from reconcile.targets.base import Result
 from reconcile.targets.factory import build_target
 from reconcile.targets.memory import MemoryTarget
@@ -21,7 +21,7 @@ SCOPE = Scope(users=Globs(("*",)), groups=Globs(("team-*",)))
 
 def target(tmp_path: Path, **kw: object) -> MemoryTarget:
     state = write_world(tmp_path / "world.json")
-    built = build_target(MemoryConfig(state=str(state), readonly_groups=Globs(("team-ldap",)), **kw))  # type: ignore[arg-type]
+    built = build_target(MemorySettings(state=str(state), readonly_groups=Globs(("team-ldap",)), **kw))  # type: ignore[arg-type]
     assert isinstance(built, MemoryTarget)
     return built
 
@@ -104,7 +104,7 @@ def test_concurrent_performs_in_one_loop_lose_no_update(tmp_path: Path) -> None:
 
 
 def test_missing_state_file_is_a_target_error(tmp_path: Path) -> None:
-    t = MemoryTarget(MemoryConfig(state=str(tmp_path / "nope.json")))
+    t = MemoryTarget(MemorySettings(state=str(tmp_path / "nope.json")))
     with pytest.raises(TargetError, match=r"nope\.json does not exist"):
         asyncio.run(t.fetch(SCOPE))
 

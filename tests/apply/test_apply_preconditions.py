@@ -58,7 +58,7 @@ def run(state: Path, tmp: Path, plan: Plan) -> tuple[Prepared, ApplyResult, list
     lines: list[str] = []
     context = AuditContext("tester", ApprovalMode.DIGEST, plan.digest, plan.target)
     result = asyncio.run(apply(prepared, config, target, state_dir=tmp, audit=AuditLog(tmp / "audit.jsonl"),
-                               context=context, report=lines.append))
+                               context=context, on_line=lines.append))
     return prepared, result, lines
 
 
@@ -108,7 +108,7 @@ def test_a_skipped_action_is_not_reconsidered_by_a_later_apply_of_the_plan(tmp_p
     write_world(state, world_where_bob_was_active(AFTER))
     run(state, tmp_path, plan)
     again, result, _ = run(state, tmp_path, plan)
-    assert (again.run, again.skipped, result.reports) == ((), (), ())
+    assert (again.run, again.skipped, result.outcomes) == ((), (), ())
 
 
 def test_the_cli_reports_skips_and_exits_0(tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def test_apply_under_faults_converges_with_no_duplicated_write(tmp_path: Path, t
     assert kinds[ActionKind.ADD_MEMBER] > 0 and kinds[ActionKind.REMOVE_MEMBER] > 0
     assert kinds[ActionKind.DISABLE] == 4
     assert result.failures == (), [r.outcome.message for r in result.failures]
-    assert {r.action.id for r in result.reports} == {a.id for a in planned.actions}
+    assert {r.action.id for r in result.outcomes} == {a.id for a in planned.actions}
     residual = asyncio.run(plan(config, transport, fake))
     assert residual.actions == (), "a second plan after the apply must be empty"
     injected = Counter(e.note for e in ctx_of(app).log.entries if e.kind == "fault")

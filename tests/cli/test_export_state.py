@@ -13,7 +13,7 @@ from reconcile import config as config_loader
 from reconcile.diff import diff
 from reconcile.export import scalar, to_csv, to_yaml
 from reconcile.model import AbsentPolicy, ActualState, Globs, Group, Limit, Policy, Scope, Status, User
-from reconcile.settings import AtlassianCloudConfig, CloudSiteConfig, Config, ConfluenceDcConfig, Secret
+from reconcile.settings import AtlassianCloudSettings, CloudSiteSettings, Config, ConfluenceDcSettings, Secret
 from tests.support.builders import NOW
 
 TOKEN = "pat-Zm9vYmFyLXNlY3JldA"  # must never be written
@@ -41,7 +41,7 @@ def dc_world() -> ActualState:
 
 # Every user but the contractor is in scope.
 DC_SCOPE = Scope(users=Globs(("[!c]*",)), groups=Globs(("team*",)), protect=Globs(("svc-*",)))
-DC_TARGET = ConfluenceDcConfig(url="https://confluence.example.com",
+DC_TARGET = ConfluenceDcSettings(url="https://confluence.example.com",
                                token=Secret(TOKEN, reference="${CONFLUENCE_TOKEN}"),
                                readonly_groups=Globs(("ldap-*",)))
 
@@ -61,7 +61,7 @@ def test_exported_dc_state_loads_back_and_plans_no_changes(tmp_path: Path, by_gr
     assert cfg.target == DC_TARGET
     assert cfg.scope == DC_SCOPE
     assert cfg.policy.absent is AbsentPolicy.DELETE
-    plan = diff(cfg.inline, actual, scope=cfg.scope, policy=cfg.policy, target=DC_TARGET.describe(), now=NOW)
+    plan = diff(cfg.inline, actual, scope=cfg.scope, policy=cfg.policy, target=DC_TARGET.address(), now=NOW)
     assert plan.actions == ()
     assert [w for w in plan.warnings if w.kind != "protected"] == []
     # What is (and is not) in the file.
@@ -90,9 +90,9 @@ def test_cloud_export_keys_users_by_unique_email_else_account_id(tmp_path: Path)
         User("acc-4", account_id="acc-4"),
     ]
     actual = ActualState.build(users, [Group("eng", ref="g-1")], {"eng": ["acc-1", "acc-2", "acc-4"]})
-    target = AtlassianCloudConfig(
+    target = AtlassianCloudSettings(
         org_id="org-123", api_key=Secret("k3y", reference="file:/run/secrets/atlassian"),
-        site=CloudSiteConfig(url="https://acme.atlassian.net", email="admin@example.com",
+        site=CloudSiteSettings(url="https://acme.atlassian.net", email="admin@example.com",
                              token=Secret("t0k", reference="")),
     )
     scope = Scope(users=Globs(("*",)), groups=Globs(("eng",)))
@@ -106,7 +106,7 @@ def test_cloud_export_keys_users_by_unique_email_else_account_id(tmp_path: Path)
     cfg = load_back(tmp_path, text.replace("/run/secrets/atlassian", str(secrets / "atlassian")),
                     {"ATLASSIAN_SITE_TOKEN": "t0k"})
     assert set(cfg.inline.users) == {"alice@example.com", "acc-2", "acc-3", "acc-4"}
-    plan = diff(cfg.inline, actual, scope=cfg.scope, policy=cfg.policy, target=target.describe(), now=NOW)
+    plan = diff(cfg.inline, actual, scope=cfg.scope, policy=cfg.policy, target=target.address(), now=NOW)
     assert plan.actions == ()
 
 

@@ -14,7 +14,7 @@ import pytest
 from reconcile.desired import SourceFactory, read_desired
 from reconcile.errors import ConfigError, EmptySource
 from reconcile.model import DesiredState, DesiredUser, Identity, Status
-from reconcile.settings import Config, SourceConfig
+from reconcile.settings import Config, SourceSettings
 from reconcile.sources.base import Source
 from tests.support.config import HEAD, load, write
 
@@ -49,7 +49,7 @@ def configure(tmp_path: Path, inline: str = "", *, sources: dict[str, str] | Non
 def factory(*sources: ListSource) -> SourceFactory:
     by_name = {s.name: s for s in sources}
 
-    def make(config: SourceConfig) -> Source:
+    def make(config: SourceSettings) -> Source:
         return by_name[config.name]
 
     return make

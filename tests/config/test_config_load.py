@@ -6,14 +6,14 @@ from pathlib import Path
 
 from reconcile.model import AbsentPolicy, DesiredUser, Globs, Limit, Location, Status, UnsyncedPolicy
 from reconcile.settings import (
-    AtlassianCloudConfig,
+    AtlassianCloudSettings,
     CloudDelete,
     CloudDisable,
-    ConfluenceDcConfig,
-    CsvSourceConfig,
+    ConfluenceDcSettings,
+    CsvSourceSettings,
     LdapFlavor,
-    LdapSourceConfig,
-    MemoryConfig,
+    LdapSourceSettings,
+    MemorySettings,
 )
 from tests.support.config import HEAD, load, write
 
@@ -24,7 +24,7 @@ def test_spec_example() -> None:
     directory = GOOD / "spec-example"
     config = load(directory, {"CONFLUENCE_TOKEN": "pat-1", "LDAP_PASSWORD": "pw-1"})
     target = config.target
-    assert isinstance(target, ConfluenceDcConfig)
+    assert isinstance(target, ConfluenceDcSettings)
     assert (target.url, target.token and target.token.reveal(), target.username) == (
         "https://confluence.example.com", "pat-1", None)
     assert target.admin_groups == Globs(("confluence-administrators",))
@@ -37,7 +37,7 @@ def test_spec_example() -> None:
     assert config.policy.limits == {"delete": Limit(25), "disable": Limit(10, percent=True),
                                     "remove_member": Limit(20, percent=True)}
     corp = config.sources["corp"]
-    assert isinstance(corp, LdapSourceConfig)
+    assert isinstance(corp, LdapSourceSettings)
     assert (corp.url, corp.start_tls, corp.timeout, corp.bind_dn, corp.flavor) == (
         "ldaps://ldap.example.com", False, 10.0, "cn=reconcile,ou=svc,dc=example,dc=com", LdapFlavor.AUTO)
     assert corp.bind_password is not None and corp.bind_password.reveal() == "pw-1"
@@ -61,7 +61,7 @@ def test_cloud_configuration_split_over_files() -> None:
     directory = GOOD / "cloud-split"
     config = load(directory, {"ATLASSIAN_ORG_ID": "org-9", "ATLASSIAN_SITE_TOKEN": "site-tok"})
     target = config.target
-    assert isinstance(target, AtlassianCloudConfig)
+    assert isinstance(target, AtlassianCloudSettings)
     assert (target.org_id, target.url, target.directory) == ("org-9", "https://api.atlassian.com", "-")
     assert (target.disable, target.delete) == (CloudDisable.DEACTIVATE, CloudDelete.REMOVE_FROM_SITE)
     assert target.api_key.reveal() == "api-key-from-file"
@@ -83,9 +83,9 @@ def test_cloud_configuration_split_over_files() -> None:
 def test_memory_target_and_csv_source_paths_are_relative_to_the_directory() -> None:
     directory = GOOD / "memory-csv"
     config = load(directory, {})
-    assert config.target == MemoryConfig(state=str(directory / "world.json"), admin_groups=Globs(("site-admins",)),
+    assert config.target == MemorySettings(state=str(directory / "world.json"), admin_groups=Globs(("site-admins",)),
                                          readonly_groups=Globs(("ldap-*",)), delay=0.01)
-    assert config.sources["export"] == CsvSourceConfig(
+    assert config.sources["export"] == CsvSourceSettings(
         name="export", path=str(directory / "users.csv"), allow_empty=True,
         origin=Location(str(directory / "main.yaml"), 10, 3))
     assert config.policy.allow_empty is True
@@ -97,7 +97,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert config.scope.users == Globs(("*",)) and config.scope.groups == Globs()
     assert config.policy.absent is AbsentPolicy.DISABLE and config.policy.unsynced is UnsyncedPolicy.IGNORE
     assert config.policy.limits == {} and config.policy.allow_empty is False
-    assert isinstance(config.target, ConfluenceDcConfig)
+    assert isinstance(config.target, ConfluenceDcSettings)
     assert config.target.admin_groups == Globs(("confluence-administrators",))
     assert config.target.http.concurrency == 8
     assert config.inline.users["bob"].status is Status.ACTIVE
@@ -119,7 +119,7 @@ def test_environment_references_embedded_in_other_values(tmp_path: Path) -> None
     text = HEAD.replace("https://confluence.example.com", "https://${HOST}:8443/${CTX}")
     config = load(write(tmp_path, {"main.yaml": text}), {"HOST": "wiki.example.com", "CTX": "confluence",
                                                           "TOKEN": "x"})
-    assert isinstance(config.target, ConfluenceDcConfig)
+    assert isinstance(config.target, ConfluenceDcSettings)
     assert config.target.url == "https://wiki.example.com:8443/confluence"
 
 
@@ -127,7 +127,7 @@ def test_basic_auth_and_password_file(tmp_path: Path) -> None:
     (tmp_path / "pw").write_text("hunter2\n")
     text = HEAD.replace("    token: ${TOKEN}", "    username: reconcile-bot\n    password_file: pw")
     config = load(write(tmp_path, {"main.yaml": text}), {})
-    assert isinstance(config.target, ConfluenceDcConfig)
+    assert isinstance(config.target, ConfluenceDcSettings)
     assert config.target.token is None and config.target.username == "reconcile-bot"
     assert config.target.password is not None and config.target.password.reveal() == "hunter2"
     assert config.target.password.reference == f"file:{tmp_path / 'pw'}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconcile.settings import ConfluenceDcConfig
+from reconcile.settings import ConfluenceDcSettings
 from tests.config.test_config_schema import schema_errors
 from tests.support.config import HEAD, load, problems, write
 
@@ -111,7 +111,7 @@ def test_an_accepted_insecure_target_survives_export(tmp_path: Path) -> None:
     from reconcile.export import target_lines
 
     first = load(write(tmp_path / "a", {"main.yaml": dc("http://wiki.example.com", "\n  insecure: true")}))
-    assert isinstance(first.target, ConfluenceDcConfig) and first.target.insecure
+    assert isinstance(first.target, ConfluenceDcSettings) and first.target.insecure
     text = "\n".join(["version: 1", *target_lines(first.target), 'scope:\n  users: ["*"]']) + "\n"
     again = load(write(tmp_path / "b", {"main.yaml": text}))
     assert again.target == first.target

@@ -12,7 +12,7 @@ import pytest
 
 from reconcile import config as config_module
 from reconcile.errors import ConfigError
-from reconcile.settings import AtlassianCloudConfig, ConfluenceDcConfig
+from reconcile.settings import AtlassianCloudSettings, ConfluenceDcSettings
 from tests.support.config import HEAD, load, problems, write
 
 ENV_SECRET = "S3CRET-from-env"
@@ -38,7 +38,7 @@ def test_env_and_file_secrets_resolve(tmp_path: Path) -> None:
           users: ["*"]
         """})
     config = load(directory, {"SITE": ENV_SECRET})
-    assert isinstance(config.target, AtlassianCloudConfig)
+    assert isinstance(config.target, AtlassianCloudSettings)
     assert config.target.api_key.reveal() == FILE_SECRET
     assert config.target.api_key.reference == f"file:{tmp_path / 'key'}"
     assert config.target.site is not None
@@ -101,6 +101,6 @@ def test_a_missing_secret_file_is_a_problem(tmp_path: Path) -> None:
 
 def test_secret_from_env_is_not_in_the_config_repr(tmp_path: Path) -> None:
     config = load(write(tmp_path, {"main.yaml": HEAD}), {"TOKEN": ENV_SECRET})
-    assert isinstance(config.target, ConfluenceDcConfig)
+    assert isinstance(config.target, ConfluenceDcSettings)
     assert config.target.token is not None and config.target.token.reveal() == ENV_SECRET
     assert ENV_SECRET not in repr(config)

@@ -115,17 +115,17 @@ def test_readonly_and_synced_groups_warn():
         [ALICE],
         {"team-ldap": [], "team-idp": []},
         readonly=["team-ldap"],
-        synced=["team-idp"],
+        idp_managed=["team-idp"],
     )
     assert lines(plan) == []
-    assert sorted(w.kind for w in plan.warnings) == [WarningKind.READONLY, WarningKind.SYNCED]
+    assert sorted(w.kind for w in plan.warnings) == [WarningKind.READONLY, WarningKind.IDP_MANAGED]
 
 
 def test_synced_users_are_never_written():
-    synced = User(ref="acc-1", account_id="acc-1", email="sam@example.com", synced=True)
-    plan = plan_of({"alice": {}}, [ALICE, synced], {})
+    idp_managed = User(ref="acc-1", account_id="acc-1", email="sam@example.com", idp_managed=True)
+    plan = plan_of({"alice": {}}, [ALICE, idp_managed], {})
     assert lines(plan) == []
-    assert [(w.kind, w.subject) for w in plan.warnings] == [(WarningKind.SYNCED, "sam@example.com")]
+    assert [(w.kind, w.subject) for w in plan.warnings] == [(WarningKind.IDP_MANAGED, "sam@example.com")]
 
 
 def test_missing_users_and_groups_warn():

@@ -5,8 +5,11 @@ Pure: `diff` on built states. Every case names the clock, the facts and what the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from fractions import Fraction
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -54,7 +57,7 @@ def user(name: str, last: datetime | dict[str, datetime] | None = None, *, unkno
     return dc_user(name, last_active=activity, added_to_org=added)
 
 
-def plan(users: list[User], *, now: datetime = NOW, target: dict[str, str] = DC, want: dict[str, object] | None = None,
+def plan(users: list[User], *, now: datetime = NOW, target: dict[str, str] = DC, want: Mapping[str, Any] | None = None,
          others: dict[str, list[str]] | None = None, licence: Licence | None = None, **kw: object) -> Plan:
     names = [u.username or "" for u in users]
     members = {"confluence-users": names, **(others or {})}
@@ -226,8 +229,8 @@ def test_a_seat_is_freed_only_when_no_other_licence_group_remains() -> None:
 
 
 @pytest.mark.parametrize(("warn_at", "fail_at", "force", "warning", "refused"), [
-    (SeatThreshold(percent=90), None, False, "26 seats in use after the plan reach policy.licences.warn_at 90% of 28",
-     False),
+    (SeatThreshold(percent=Fraction(90)), None, False,
+     "26 seats in use after the plan reach policy.licences.warn_at 90% of 28", False),
     (SeatThreshold(seats=27), None, False, None, False),
     (None, SeatThreshold(seats=25), False, None, True),  # 26 > 25: refused
     (None, SeatThreshold(seats=25), True, None, False),  # --force passes
@@ -248,7 +251,7 @@ def test_seat_thresholds_apply_to_the_seats_after_the_plan(warn_at: SeatThreshol
 
 
 def test_a_percentage_threshold_without_a_known_maximum_is_said_not_guessed() -> None:
-    licences = LicencePolicy(groups=("confluence-users",), fail_at=SeatThreshold(percent=100))
+    licences = LicencePolicy(groups=("confluence-users",), fail_at=SeatThreshold(percent=Fraction(100)))
     p = plan([user("sybil", CUTOFF - SECOND)], licences=licences, target=CLOUD,
              licence=Licence("confluence", used=3, approximate=True, source="users/count"))
     assert p.seats is not None and p.seats.line() == "seats (confluence): 3 → 2 (max unknown, approximate: users/count)"
@@ -265,9 +268,9 @@ FACTS = st.one_of(st.none(), st.integers(min_value=-400, max_value=10).map(lambd
 def test_a_later_clock_never_unselects_a_user_whose_facts_did_not_change(
         lasts: list[datetime | None], ages: list[datetime | None], later: int, hours: int) -> None:
     users = [user(f"u{i}", last, added=ages[i]) for i, last in enumerate(lasts)]
-    kw = {"inactive": rule(never_active_after=timedelta(days=30), warn_before=timedelta(days=14))}
-    early = set(selected(plan(users, now=NOW, target=CLOUD, **kw)))
-    late = set(selected(plan(users, now=NOW + timedelta(days=later, hours=hours), target=CLOUD, **kw)))
+    inactive = rule(never_active_after=timedelta(days=30), warn_before=timedelta(days=14))
+    early = set(selected(plan(users, now=NOW, target=CLOUD, inactive=inactive)))
+    late = set(selected(plan(users, now=NOW + timedelta(days=later, hours=hours), target=CLOUD, inactive=inactive)))
     assert early <= late
 
 

@@ -19,7 +19,7 @@ from markdown_it import MarkdownIt
 from reconcile import render
 from reconcile.diff import diff
 from reconcile.model import ActualState, DesiredState, DesiredUser, Globs, Group, Policy, Scope, Status, User
-from reconcile.plan import Action, ActionKind, Plan, Subject, Warning, WarningKind, order
+from reconcile.plan import Action, ActionKind, Plan, PlanWarning, Subject, WarningKind, order
 from tests.support.builders import NOW
 from tests.support.render import TARGET, empty_plan, huge_plan, realistic_plan
 
@@ -93,7 +93,7 @@ HOSTILE = [
 
 def _hostile_plan() -> Plan:
     return Plan(target=TARGET, desired_digest="d" * 64, actual_fingerprint="a" * 64,
-                actions=tuple(HOSTILE), warnings=(Warning(WarningKind.PROTECTED, "@admins", "<b>x</b>"),))
+                actions=tuple(HOSTILE), warnings=(PlanWarning(WarningKind.PROTECTED, "@admins", "<b>x</b>"),))
 
 
 def test_text_escapes_control_and_bidi_characters_from_the_target() -> None:

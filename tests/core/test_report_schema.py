@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from reconcile.apply import ActionReport, ApplyResult
+from reconcile.apply import ActionOutcome, ApplyResult
 from reconcile.plan import Plan
 from reconcile.report import SCHEMA, ActionResult, ErrorFacts, RunFacts, RunStatus, status, to_json
 from reconcile.targets.base import Outcome, Result
@@ -36,15 +36,15 @@ def mixed_result(plan: Plan) -> ApplyResult:
     """Against the 10-action realistic plan: 1 done earlier (not pending), 1 confirmed, 2 done,
     1 already, 1 failed, 4 not run."""
     a = plan.actions
-    reports = (
-        ActionReport(a[2], Outcome(Result.DONE, http_status=204, request_id="r-2"), 0.25),
-        ActionReport(a[3], Outcome(Result.DONE, http_status=204), 0.5),
-        ActionReport(a[4], Outcome(Result.ALREADY, "already a member", http_status=409), 0.1),
-        ActionReport(a[5], Outcome(Result.FAILED, "PUT … -> 403: read-only directory", http_status=403), 0.2),
+    outcomes = (
+        ActionOutcome(a[2], Outcome(Result.DONE, http_status=204, request_id="r-2"), 0.25),
+        ActionOutcome(a[3], Outcome(Result.DONE, http_status=204), 0.5),
+        ActionOutcome(a[4], Outcome(Result.ALREADY, "already a member", http_status=409), 0.1),
+        ActionOutcome(a[5], Outcome(Result.FAILED, "PUT … -> 403: read-only directory", http_status=403), 0.2),
     )
     residual = Plan(target=plan.target, desired_digest=plan.desired_digest, actual_fingerprint="x",
                     actions=(a[5], *a[6:]))
-    return ApplyResult(digest=plan.digest, reports=reports, not_run=a[6:], confirmed=(a[1],), residual=residual,
+    return ApplyResult(digest=plan.digest, outcomes=outcomes, not_run=a[6:], confirmed=(a[1],), residual=residual,
                        seconds=1.05)
 
 
@@ -86,7 +86,7 @@ def test_apply_outcomes_from_every_source() -> None:
 
 def test_residual_drift_names_what_should_have_been_done() -> None:
     a = PLAN.actions
-    result = ApplyResult(digest=PLAN.digest, reports=tuple(ActionReport(x, Outcome(Result.DONE), 0.0) for x in a),
+    result = ApplyResult(digest=PLAN.digest, outcomes=tuple(ActionOutcome(x, Outcome(Result.DONE), 0.0) for x in a),
                          not_run=(), residual=Plan(target=PLAN.target, desired_digest="d", actual_fingerprint="f",
                                                    actions=(a[0],)))
     data = valid(to_json(facts(result=result, pending=tuple(x.id for x in a))))
@@ -114,12 +114,12 @@ def test_status(given: dict[str, Any], expected: RunStatus) -> None:
 
 def test_dry_run_and_limit() -> None:
     a = PLAN.actions
-    dry = ApplyResult(digest=PLAN.digest, reports=tuple(ActionReport(x, Outcome(Result.DONE), 0.0) for x in a[:3]),
+    dry = ApplyResult(digest=PLAN.digest, outcomes=tuple(ActionOutcome(x, Outcome(Result.DONE), 0.0) for x in a[:3]),
                       not_run=a[3:], dry_run=True)
     data = valid(to_json(facts(result=dry, pending=tuple(x.id for x in a))))
     assert data["status"] == "dry_run"
     assert [x["outcome"]["result"] for x in data["actions"]][:4] == ["would", "would", "would", "not_run"]
-    limited = ApplyResult(digest=PLAN.digest, reports=(ActionReport(a[0], Outcome(Result.DONE), 0.0),),
+    limited = ApplyResult(digest=PLAN.digest, outcomes=(ActionOutcome(a[0], Outcome(Result.DONE), 0.0),),
                           not_run=a[1:])
     assert status(facts(result=limited, pending=tuple(x.id for x in a))) is RunStatus.INCOMPLETE
 

@@ -45,7 +45,7 @@ def undo_command(output: str) -> tuple[str, str]:
 def dc_state(url: str) -> dict[str, Any]:
     """/_sim/state of the DC world, each group's members as a set (a re-added member goes to the end)."""
     state: dict[str, Any] = httpx.get(f"{url}/_sim/state", params={"api": "confluence-dc"}).json()
-    dc = state["confluence-dc"]
+    dc: dict[str, Any] = state["confluence-dc"]
     for group in dc["groups"]:
         group["members"] = sorted(group["members"])
     return dc

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from reconcile.apply import ActionReport, ApplyResult
+from reconcile.apply import ActionOutcome, ApplyResult
 from reconcile.notify import (
     EmailSettings,
     Event,
@@ -183,12 +183,12 @@ def test_nothing_is_sent_for_a_plan_without_changes_unless_always(receiver: tupl
 
 def test_apply_failure_message_lists_the_failed_actions() -> None:
     plan = realistic_plan()
-    reports = tuple(
-        ActionReport(a, Outcome(Result.FAILED, "PUT /rest/api/user/x/group/ldap-staff -> 403: read-only")
+    outcomes = tuple(
+        ActionOutcome(a, Outcome(Result.FAILED, "PUT /rest/api/user/x/group/ldap-staff -> 403: read-only")
                      if a.kind is ActionKind.ADD_MEMBER else Outcome(Result.DONE), 0.01)
         for a in plan.actions[:6]
     )
-    result = ApplyResult(digest=plan.digest, reports=reports, not_run=plan.actions[6:])
+    result = ApplyResult(digest=plan.digest, outcomes=outcomes, not_run=plan.actions[6:])
     event = Event.from_apply(plan, result)
     assert event.failed and event.changed
     settings = NotifySettings(on=frozenset({When.FAILURE}))

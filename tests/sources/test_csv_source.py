@@ -9,14 +9,14 @@ import pytest
 
 from reconcile.errors import SourceError
 from reconcile.model import DesiredState, Identity, Location, Status
-from reconcile.settings import CsvSourceConfig
+from reconcile.settings import CsvSourceSettings
 from reconcile.sources.csv import CsvSource
 
 DATA = Path(__file__).parents[1] / "data" / "csv"
 
 
 def read(name: str) -> DesiredState:
-    return asyncio.run(CsvSource(CsvSourceConfig(name="export", path=str(DATA / name))).read())
+    return asyncio.run(CsvSource(CsvSourceSettings(name="export", path=str(DATA / name))).read())
 
 
 def test_group_list_export_with_bom_and_product_columns() -> None:
@@ -88,19 +88,19 @@ def test_duplicate_names_the_first_line() -> None:
 
 def test_missing_and_empty_files(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match=r"cannot read .*nope\.csv"):
-        asyncio.run(CsvSource(CsvSourceConfig(name="x", path=str(tmp_path / "nope.csv"))).read())
+        asyncio.run(CsvSource(CsvSourceSettings(name="x", path=str(tmp_path / "nope.csv"))).read())
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     with pytest.raises(SourceError, match=r"empty\.csv: the file is empty"):
-        asyncio.run(CsvSource(CsvSourceConfig(name="x", path=str(empty))).read())
+        asyncio.run(CsvSource(CsvSourceSettings(name="x", path=str(empty))).read())
     latin = tmp_path / "latin.csv"
     latin.write_bytes("email,User name\nzoe@example.com,Zo\xeb\n".encode("latin-1"))
     with pytest.raises(SourceError, match=r"latin\.csv: not UTF-8"):
-        asyncio.run(CsvSource(CsvSourceConfig(name="x", path=str(latin))).read())
+        asyncio.run(CsvSource(CsvSourceSettings(name="x", path=str(latin))).read())
 
 
 def test_header_only_export_yields_no_users(tmp_path: Path) -> None:
     only = tmp_path / "only.csv"
     only.write_text("User id,User name,email,User status\n")
-    state = asyncio.run(CsvSource(CsvSourceConfig(name="x", path=str(only))).read())
+    state = asyncio.run(CsvSource(CsvSourceSettings(name="x", path=str(only))).read())
     assert dict(state.users) == {}

@@ -9,7 +9,7 @@ import pytest
 
 from reconcile.errors import SourceError
 from reconcile.model import DesiredState, Status
-from reconcile.settings import LdapFlavor, LdapGroupsConfig, LdapSourceConfig, LdapUsersConfig, Secret
+from reconcile.settings import LdapFlavor, LdapGroupsSettings, LdapSourceSettings, LdapUsersSettings, Secret
 from reconcile.sources.ldap import LdapSource
 from reconcile.sources.ldap.source import in_chain_filter
 from tests.support.cli import reconcile
@@ -24,8 +24,8 @@ MAP = (("eng-*", "confluence-eng-*"), ("staff", "confluence-users"), ("cyc-*", "
 
 
 def ad_config(server: SambaAd, *, tls: str = "ldaps", users_base: str = PEOPLE,
-              groups: LdapGroupsConfig | None = None, **changes: object) -> LdapSourceConfig:
-    config = LdapSourceConfig(
+              groups: LdapGroupsSettings | None = None, **changes: object) -> LdapSourceSettings:
+    config = LdapSourceSettings(
         name="ad",
         url=server.ldaps_url if tls == "ldaps" else server.url,
         start_tls=tls == "start_tls",
@@ -33,9 +33,9 @@ def ad_config(server: SambaAd, *, tls: str = "ldaps", users_base: str = PEOPLE,
         timeout=10,
         bind_dn=AD_ADMIN,
         bind_password=Secret(AD_PASSWORD, "${AD_PASSWORD}"),
-        users=LdapUsersConfig(base=users_base, filter=USERS_FILTER, username="sAMAccountName", email="mail",
+        users=LdapUsersSettings(base=users_base, filter=USERS_FILTER, username="sAMAccountName", email="mail",
                               name="displayName"),
-        groups=groups if groups is not None else LdapGroupsConfig(
+        groups=groups if groups is not None else LdapGroupsSettings(
             base=GROUPS, filter="(objectClass=group)", nested=True, map=MAP),
     )
     return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
@@ -95,10 +95,10 @@ def test_the_recursive_walk_agrees_with_the_server_in_chain(samba_ad: SambaAd) -
 
 
 def test_member_of_on_users_direct_and_nested(samba_ad: SambaAd) -> None:
-    direct = asyncio.run(LdapSource(ad_config(samba_ad, groups=LdapGroupsConfig(
+    direct = asyncio.run(LdapSource(ad_config(samba_ad, groups=LdapGroupsSettings(
         base=GROUPS, filter="(objectClass=group)", member_attribute="memberOf", map=MAP))).read())
     assert groups_of(direct)["alice@example.test"] == ["confluence-eng-platform"]
-    nested = asyncio.run(LdapSource(ad_config(samba_ad, groups=LdapGroupsConfig(
+    nested = asyncio.run(LdapSource(ad_config(samba_ad, groups=LdapGroupsSettings(
         base=GROUPS, filter="(objectClass=group)", member_attribute="memberOf", nested=True, map=MAP))).read())
     assert groups_of(nested)["alice@example.test"] == [
         "confluence-eng-docs", "confluence-eng-platform", "confluence-users"]
@@ -107,7 +107,7 @@ def test_member_of_on_users_direct_and_nested(samba_ad: SambaAd) -> None:
 @pytest.mark.parametrize("nested", [False, True])
 def test_a_group_beyond_1500_members_is_read_whole(samba_ad: SambaAd, nested: bool) -> None:
     """nested=False reads `member;range=0-1499`, then the next ranges; nested=True asks in chain."""
-    config = ad_config(samba_ad, users_base=AD_OU, groups=LdapGroupsConfig(
+    config = ad_config(samba_ad, users_base=AD_OU, groups=LdapGroupsSettings(
         base=GROUPS, filter="(objectClass=group)", nested=nested, map=(("big", "everyone"),)))
     state = asyncio.run(LdapSource(config).read())
     members = [k for k, u in state.users.items() if "everyone" in u.groups]

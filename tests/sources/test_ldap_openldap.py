@@ -13,7 +13,7 @@ import pytest
 
 from reconcile.errors import SourceError
 from reconcile.model import DesiredState, Status
-from reconcile.settings import LdapFlavor, LdapGroupsConfig, LdapSourceConfig, LdapUsersConfig, Secret
+from reconcile.settings import LdapFlavor, LdapGroupsSettings, LdapSourceSettings, LdapUsersSettings, Secret
 from reconcile.sources.ldap import LdapSource
 from tests.support.ldap_servers import (
     LIMITED_DN,
@@ -32,10 +32,10 @@ GROUPS = "ou=groups,dc=example,dc=org"
 MAP = (("eng-*", "Confluence-Eng-*"), ("staff", "confluence-users"), ("cyc-*", "team-cyc-*"))
 
 
-def source_config(server: Slapd, *, tls: str = "start_tls", groups: LdapGroupsConfig | None = None,
-                  **changes: object) -> LdapSourceConfig:
+def source_config(server: Slapd, *, tls: str = "start_tls", groups: LdapGroupsSettings | None = None,
+                  **changes: object) -> LdapSourceSettings:
     """The usual test source: StartTLS with the fixture's CA, bound as the ordinary service account."""
-    config = LdapSourceConfig(
+    config = LdapSourceSettings(
         name="corp",
         url=server.ldaps_url if tls == "ldaps" else server.url,
         start_tls=tls == "start_tls",
@@ -43,13 +43,13 @@ def source_config(server: Slapd, *, tls: str = "start_tls", groups: LdapGroupsCo
         timeout=5,
         bind_dn=SERVICE_DN,
         bind_password=Secret(SERVICE_PASSWORD, "${LDAP_PASSWORD}"),
-        users=LdapUsersConfig(base=PEOPLE, disabled="(employeeType=disabled)"),
-        groups=groups if groups is not None else LdapGroupsConfig(base=GROUPS, nested=True, map=MAP),
+        users=LdapUsersSettings(base=PEOPLE, disabled="(employeeType=disabled)"),
+        groups=groups if groups is not None else LdapGroupsSettings(base=GROUPS, nested=True, map=MAP),
     )
     return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
 
 
-def read(config: LdapSourceConfig) -> DesiredState:
+def read(config: LdapSourceSettings) -> DesiredState:
     return asyncio.run(LdapSource(config).read())
 
 
@@ -57,7 +57,7 @@ def groups_of(state: DesiredState) -> dict[str, list[str]]:
     return {key: sorted(user.groups) for key, user in sorted(state.users.items())}
 
 
-def read_error(config: LdapSourceConfig) -> str:
+def read_error(config: LdapSourceSettings) -> str:
     with pytest.raises(SourceError) as caught:
         read(config)
     message = str(caught.value)
@@ -94,7 +94,7 @@ def test_flavor_auto_detects_openldap_and_forcing_it_gives_the_same_state(slapd:
 def test_disabled_filter_is_evaluated_by_the_server(slapd: Slapd) -> None:
     state = read(source_config(slapd))
     assert [k for k, u in state.users.items() if u.status is Status.DISABLED] == ["frank@example.org"]
-    without = read(source_config(slapd, users=LdapUsersConfig(base=PEOPLE)))
+    without = read(source_config(slapd, users=LdapUsersSettings(base=PEOPLE)))
     assert all(u.status is Status.ACTIVE for u in without.users.values())
 
 
@@ -117,14 +117,14 @@ def test_member_nested_with_a_cycle_and_mapped_names(slapd: Slapd) -> None:
 
 
 def test_member_without_nesting_counts_direct_members_only(slapd: Slapd) -> None:
-    state = read(source_config(slapd, groups=LdapGroupsConfig(base=GROUPS, map=MAP)))
+    state = read(source_config(slapd, groups=LdapGroupsSettings(base=GROUPS, map=MAP)))
     assert groups_of(state)["alice@example.org"] == ["confluence-eng-platform"]
     assert groups_of(state)["carol@example.org"] == ["confluence-eng-docs"]
     assert groups_of(state)["erin@example.org"] == ["team-cyc-a"]
 
 
 def test_unique_member_with_its_uid_suffix_and_nesting(slapd: Slapd) -> None:
-    groups = LdapGroupsConfig(base="ou=ugroups,dc=example,dc=org", filter="(objectClass=groupOfUniqueNames)",
+    groups = LdapGroupsSettings(base="ou=ugroups,dc=example,dc=org", filter="(objectClass=groupOfUniqueNames)",
                               member_attribute="uniqueMember", nested=True, map=(("*", "u-*"),))
     state = read(source_config(slapd, groups=groups))
     assert groups_of(state)["bob.baker@example.org"] == ["u-eng-docs", "u-eng-platform"]  # "#'0101'B" dropped
@@ -132,7 +132,7 @@ def test_unique_member_with_its_uid_suffix_and_nesting(slapd: Slapd) -> None:
 
 
 def test_member_uid_matches_usernames_case_insensitively(slapd: Slapd) -> None:
-    groups = LdapGroupsConfig(base="ou=posix,dc=example,dc=org", filter="(objectClass=posixGroup)",
+    groups = LdapGroupsSettings(base="ou=posix,dc=example,dc=org", filter="(objectClass=posixGroup)",
                               member_attribute="memberUid", map=(("*", "*"),))
     state = read(source_config(slapd, groups=groups))
     assert {k: v for k, v in groups_of(state).items() if v} == {
@@ -144,22 +144,22 @@ def test_member_uid_matches_usernames_case_insensitively(slapd: Slapd) -> None:
 
 @pytest.mark.parametrize("nested", [False, True])
 def test_member_of_on_users_gives_what_member_on_groups_gives(slapd: Slapd, nested: bool) -> None:
-    by_member = read(source_config(slapd, groups=LdapGroupsConfig(base=GROUPS, nested=nested, map=MAP)))
-    by_member_of = read(source_config(slapd, groups=LdapGroupsConfig(
+    by_member = read(source_config(slapd, groups=LdapGroupsSettings(base=GROUPS, nested=nested, map=MAP)))
+    by_member_of = read(source_config(slapd, groups=LdapGroupsSettings(
         base=GROUPS, member_attribute="memberOf", nested=nested, map=MAP)))
     assert groups_of(by_member_of) == groups_of(by_member)
     assert by_member_of.groups == by_member.groups
 
 
 def test_an_empty_map_keeps_every_group_under_its_lower_cased_name(slapd: Slapd) -> None:
-    state = read(source_config(slapd, groups=LdapGroupsConfig(base=GROUPS)))
+    state = read(source_config(slapd, groups=LdapGroupsSettings(base=GROUPS)))
     assert groups_of(state)["grace"] == ["evil*)(cn=*", "hr"]
     assert groups_of(state)["alice@example.org"] == ["eng-platform"]
 
 
 def test_first_matching_map_rule_wins(slapd: Slapd) -> None:
     rules = (("eng-docs", "docs"), ("eng-*", "eng"), ("*", "all-*"))
-    state = read(source_config(slapd, groups=LdapGroupsConfig(base=GROUPS, map=rules)))
+    state = read(source_config(slapd, groups=LdapGroupsSettings(base=GROUPS, map=rules)))
     assert groups_of(state)["carol@example.org"] == ["docs"]
     assert groups_of(state)["alice@example.org"] == ["eng"]
     assert groups_of(state)["dave@example.org"] == ["all-staff"]
@@ -171,8 +171,8 @@ def test_first_matching_map_rule_wins(slapd: Slapd) -> None:
 @pytest.mark.parametrize("page_size", [100, 500, 1000])
 def test_paging_returns_every_entry_beyond_the_500_entry_soft_limit(slapd: Slapd, page_size: int) -> None:
     config = source_config(
-        slapd, page_size=page_size, users=LdapUsersConfig(base="ou=bulk,dc=example,dc=org"),
-        groups=LdapGroupsConfig(base="ou=bulkgroups,dc=example,dc=org", map=(("bulk-all", "everyone"),)))
+        slapd, page_size=page_size, users=LdapUsersSettings(base="ou=bulk,dc=example,dc=org"),
+        groups=LdapGroupsSettings(base="ou=bulkgroups,dc=example,dc=org", map=(("bulk-all", "everyone"),)))
     state = read(config)
     assert len(state.users) == 1200
     assert all(u.groups == {"everyone"} for u in state.users.values())
@@ -180,7 +180,7 @@ def test_paging_returns_every_entry_beyond_the_500_entry_soft_limit(slapd: Slapd
 
 def test_a_size_limit_is_an_error_never_a_truncated_list(slapd: Slapd) -> None:
     config = source_config(slapd, bind_dn=LIMITED_DN, bind_password=Secret(LIMITED_PASSWORD, "${LIMITED}"),
-                           users=LdapUsersConfig(base="ou=bulk,dc=example,dc=org"), groups=None)
+                           users=LdapUsersSettings(base="ou=bulk,dc=example,dc=org"), groups=None)
     message = read_error(config)
     assert "size limit exceeded" in message
     assert "LDAP result 4" in message and "size.prtotal" in message
@@ -203,12 +203,12 @@ def test_bad_credentials(slapd: Slapd) -> None:
 
 
 def test_bad_base_dn_is_named(slapd: Slapd) -> None:
-    message = read_error(source_config(slapd, users=LdapUsersConfig(base="ou=nowhere,dc=example,dc=org")))
+    message = read_error(source_config(slapd, users=LdapUsersSettings(base="ou=nowhere,dc=example,dc=org")))
     assert "no such object" in message and "'ou=nowhere,dc=example,dc=org'" in message
 
 
 def test_invalid_filter_is_named(slapd: Slapd) -> None:
-    message = read_error(source_config(slapd, users=LdapUsersConfig(base=PEOPLE, filter="(&(uid=a)(")))
+    message = read_error(source_config(slapd, users=LdapUsersSettings(base=PEOPLE, filter="(&(uid=a)(")))
     assert "invalid LDAP filter" in message and "(&(uid=a)(" in message
 
 
@@ -261,21 +261,21 @@ def test_a_server_that_accepts_but_never_speaks_times_out() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         port = listener.getsockname()[1]
-        config = LdapSourceConfig(name="corp", url=f"ldap://127.0.0.1:{port}", timeout=1,
-                                  users=LdapUsersConfig(base=PEOPLE))
+        config = LdapSourceSettings(name="corp", url=f"ldap://127.0.0.1:{port}", timeout=1,
+                                  users=LdapUsersSettings(base=PEOPLE))
         with pytest.raises(SourceError, match=r"within 1 s"):
             read(config)
 
 
 def test_wrong_url_is_refused_before_any_connection() -> None:
     with pytest.raises(SourceError, match="is not ldap://host"):
-        LdapSource(LdapSourceConfig(name="corp", url="http://ldap.example.com", users=LdapUsersConfig(base=PEOPLE)))
+        LdapSource(LdapSourceSettings(name="corp", url="http://ldap.example.com", users=LdapUsersSettings(base=PEOPLE)))
 
 
 def test_the_password_never_reaches_the_logs(slapd: Slapd, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     read(source_config(slapd))
-    read_error(source_config(slapd, users=LdapUsersConfig(base="ou=nowhere,dc=example,dc=org")))
+    read_error(source_config(slapd, users=LdapUsersSettings(base="ou=nowhere,dc=example,dc=org")))
     assert "corp" in caplog.text
     assert SERVICE_PASSWORD not in caplog.text
 
@@ -284,5 +284,5 @@ def test_the_password_never_reaches_the_logs(slapd: Slapd, caplog: pytest.LogCap
 
 
 def test_a_wrong_filter_yields_the_empty_state(slapd: Slapd) -> None:
-    state = read(source_config(slapd, users=LdapUsersConfig(base=PEOPLE, filter="(objectClass=posixAccount)")))
+    state = read(source_config(slapd, users=LdapUsersSettings(base=PEOPLE, filter="(objectClass=posixAccount)")))
     assert state.users == {}

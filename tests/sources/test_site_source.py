@@ -22,14 +22,14 @@ from reconcile.http import Backoff
 from reconcile.model import Globs, Status
 from reconcile.plan import Plan
 from reconcile.settings import (
-    CloudSourceConfig,
-    DcSourceConfig,
+    CloudSourceSettings,
+    DcSourceSettings,
     HttpSettings,
     Secret,
     SiteDisabled,
-    SiteGroupsConfig,
+    SiteGroupsSettings,
     SiteKey,
-    SiteUsersConfig,
+    SiteUsersSettings,
 )
 from reconcile.sim.app import build_app
 from reconcile.sim.context import CLOUD, DC, SimContext
@@ -272,13 +272,13 @@ def test_a_source_has_no_write_path_and_its_client_refuses_writes_before_sending
 # ---------------------------------------------------------------------------------------- reading
 
 
-def dc_config(**changes: Any) -> DcSourceConfig:
-    base = DcSourceConfig(name="dc", url="http://sim.test", token=Secret(DC_TOKEN, "${DC_TOKEN}"),
-                          groups=SiteGroupsConfig())
+def dc_config(**changes: Any) -> DcSourceSettings:
+    base = DcSourceSettings(name="dc", url="http://sim.test", token=Secret(DC_TOKEN, "${DC_TOKEN}"),
+                          groups=SiteGroupsSettings())
     return replace(base, **changes)
 
 
-def read_dc(sim: Starlette, config: DcSourceConfig, clock: FakeClock | None = None) -> dict[str, Any]:
+def read_dc(sim: Starlette, config: DcSourceSettings, clock: FakeClock | None = None) -> dict[str, Any]:
     source = DcSource(config, transport=httpx.ASGITransport(app=sim), backoff=Backoff(base=0.5),
                       clock=clock.clock() if clock else None)
     state = asyncio.run(source.read())
@@ -301,8 +301,8 @@ def test_dc_statuses_keys_groups_and_unsynced_entries() -> None:
         "erin@acme.example": ("active", ["confluence-users", "team-platform"], active,
                               [("email", "erin@acme.example")]),
     }
-    by_username = read_dc(sim, dc_config(key=SiteKey.USERNAME, users=SiteUsersConfig(disabled=SiteDisabled.SKIP),
-                                         groups=SiteGroupsConfig(map=(("team-*", "cloud-*"),))))
+    by_username = read_dc(sim, dc_config(key=SiteKey.USERNAME, users=SiteUsersSettings(disabled=SiteDisabled.SKIP),
+                                         groups=SiteGroupsSettings(map=(("team-*", "cloud-*"),))))
     assert {k: v[:2] for k, v in by_username.items()} == {
         "admin": ("active", []), "alice": ("active", ["cloud-docs"]),
         "bob": ("active", ["cloud-docs", "cloud-platform"]),
@@ -338,8 +338,8 @@ def test_a_page_failing_after_retries_stops_the_read() -> None:
 
 
 def cloud_source(sim: Starlette, **changes: Any) -> CloudSource:
-    config = CloudSourceConfig(name="cloud", org_id=ORG, api_key=Secret(CLOUD_KEY, "${KEY}"), url="http://sim.test",
-                               groups=SiteGroupsConfig(include=Globs(("team-*",))))
+    config = CloudSourceSettings(name="cloud", org_id=ORG, api_key=Secret(CLOUD_KEY, "${KEY}"), url="http://sim.test",
+                               groups=SiteGroupsSettings(include=Globs(("team-*",))))
     return CloudSource(replace(config, **changes), transport=httpx.ASGITransport(app=sim))
 
 

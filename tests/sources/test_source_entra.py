@@ -22,7 +22,13 @@ from starlette.routing import Route
 from typer.testing import CliRunner
 
 from reconcile.cli import app
-from reconcile.config.idp_entra import EntraGroupsConfig, EntraGuests, EntraKey, EntraSourceConfig, EntraUsersConfig
+from reconcile.config.idp_entra import (
+    EntraGroupsSettings,
+    EntraGuests,
+    EntraKey,
+    EntraSourceSettings,
+    EntraUsersSettings,
+)
 from reconcile.errors import SourceError
 from reconcile.http import Backoff
 from reconcile.model import DesiredState, Globs, Status
@@ -127,13 +133,13 @@ class Tenant:
 
     contract: GraphContractTransport | None = None
 
-    def source(self, config: EntraSourceConfig) -> EntraSource:
+    def source(self, config: EntraSourceSettings) -> EntraSource:
         backoff = Backoff(rng=random.Random(0), jitter=(1.0, 1.0))
         # every Graph request and response checked against the Graph slice (tests/support/contract_graph.py)
         self.contract = GraphContractTransport(httpx.ASGITransport(app=self.app))
         return EntraSource(config, transport=self.contract, backoff=backoff, clock=self.fake.clock())
 
-    def read(self, config: EntraSourceConfig) -> DesiredState:
+    def read(self, config: EntraSourceSettings) -> DesiredState:
         source = self.source(config)
         try:
             return asyncio.run(source.read())
@@ -143,10 +149,10 @@ class Tenant:
             assert self.contract.request_violations == [] and self.contract.uncovered == set()
 
 
-def config(**changes: object) -> EntraSourceConfig:
-    base = EntraSourceConfig(name="entra", tenant=TENANT, client_id=CLIENT, client_secret=Secret(SECRET, "${S}"),
+def config(**changes: object) -> EntraSourceSettings:
+    base = EntraSourceSettings(name="entra", tenant=TENANT, client_id=CLIENT, client_secret=Secret(SECRET, "${S}"),
                              authority=BASE, graph_url=BASE,
-                             groups=EntraGroupsConfig(include=Globs(("*",)), map=(("*", "*"),)),
+                             groups=EntraGroupsSettings(include=Globs(("*",)), map=(("*", "*"),)),
                              http=HttpSettings(concurrency=4, max_retries=2))
     return replace(base, **changes)  # type: ignore[arg-type]
 
@@ -188,16 +194,16 @@ def test_users_status_fact_guests_and_transitive_members_with_a_cycle(tenant: Te
 
 
 def test_guests_included_and_the_upn_key(tenant: Tenant) -> None:
-    state = tenant.read(config(users=EntraUsersConfig(guests=EntraGuests.INCLUDE), key=EntraKey.UPN, groups=None))
+    state = tenant.read(config(users=EntraUsersSettings(guests=EntraGuests.INCLUDE), key=EntraKey.UPN, groups=None))
     assert "guest_fabrikam.com#ext#@contoso.onmicrosoft.com" in state.users
-    state = tenant.read(config(users=EntraUsersConfig(guests=EntraGuests.INCLUDE), groups=None))
+    state = tenant.read(config(users=EntraUsersSettings(guests=EntraGuests.INCLUDE), groups=None))
     assert "guest_fabrikam.com#ext#@contoso.onmicrosoft.com" not in state.users  # no mail: no key
     assert [n.message for n in state.notes] == ["1 users skipped without a mail (key: mail)"]
 
 
 def test_a_users_filter_and_explicit_group_names_are_passed_through(tenant: Tenant) -> None:
-    state = tenant.read(config(users=EntraUsersConfig(filter="startswith(userPrincipalName,'user0')"),
-                               groups=EntraGroupsConfig(include=Globs(("Loop A", "Every*")),
+    state = tenant.read(config(users=EntraUsersSettings(filter="startswith(userPrincipalName,'user0')"),
+                               groups=EntraGroupsSettings(include=Globs(("Loop A", "Every*")),
                                                         map=(("loop *", "team-*"), ("everyone", "all")))))
     assert sorted(state.users) == [f"user{i:02d}@contoso.com" for i in range(1, 10)]
     assert groups_of(state)["user02@contoso.com"] == ["all", "team-a"]
@@ -213,7 +219,7 @@ def test_certificate_auth_signs_a_ps256_assertion_named_by_its_sha256_thumbprint
     assert len(state.users) == 12 and tenant.world.issued == 1
 
 
-def message_of(tenant: Tenant, cfg: EntraSourceConfig) -> str:
+def message_of(tenant: Tenant, cfg: EntraSourceSettings) -> str:
     with pytest.raises(SourceError) as caught:
         tenant.read(cfg)
     text = str(caught.value)
@@ -232,7 +238,7 @@ def test_a_wrong_secret_is_one_line_naming_the_token_request(tenant: Tenant) -> 
 
 def test_certificate_failures_expired_unregistered_wrong_key_out_of_time(tenant: Tenant, keys: Keys,
                                                                           tmp_path: Path) -> None:
-    def with_cert(cert_pem: bytes, key_pem: str) -> EntraSourceConfig:
+    def with_cert(cert_pem: bytes, key_pem: str) -> EntraSourceSettings:
         path = tmp_path / "c.crt"
         path.write_bytes(cert_pem)
         return config(client_secret=None, certificate_file=str(path), private_key=Secret(key_pem, "file:k.pem"))
@@ -270,12 +276,12 @@ def test_a_missing_permission_names_it(tenant: Tenant) -> None:
 
 
 def test_an_unknown_group_name_is_an_error_not_an_empty_group(tenant: Tenant) -> None:
-    text = message_of(tenant, config(groups=EntraGroupsConfig(include=Globs(("Engineering", "Enginering")))))
+    text = message_of(tenant, config(groups=EntraGroupsSettings(include=Globs(("Engineering", "Enginering")))))
     assert "no group named 'Enginering' in the tenant" in text and "groups.include" in text
 
 
 def test_a_filter_graph_rejects(tenant: Tenant) -> None:
-    text = message_of(tenant, config(users=EntraUsersConfig(filter="accountEnabled ne false")))
+    text = message_of(tenant, config(users=EntraUsersSettings(filter="accountEnabled ne false")))
     assert "-> 400 (request id " in text and "Unsupported or invalid query filter clause" in text
     assert "check sources.entra.users.filter" in text
 

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from reconcile.cli import app
 from reconcile.config import load
-from reconcile.config.idp_google import CustomerMembers, GoogleGroupsConfig, GoogleKey, GoogleSourceConfig
+from reconcile.config.idp_google import CustomerMembers, GoogleGroupsSettings, GoogleKey, GoogleSourceSettings
 from reconcile.errors import ConfigError, SourceError
 from reconcile.model import DesiredState, Globs, Status
 from reconcile.plan import Plan
@@ -83,11 +83,11 @@ def key_json(name: str = "google-sa", **changes: Any) -> str:
     return json.dumps(data)
 
 
-def config(**changes: Any) -> GoogleSourceConfig:
-    base = GoogleSourceConfig(
+def config(**changes: Any) -> GoogleSourceSettings:
+    base = GoogleSourceSettings(
         name="g", credentials=Secret(key_json(), "${GOOGLE_KEY}"), subject="admin@example.com",
         api_url=f"{BASE}/google", token_uri=f"{BASE}/google/token",
-        groups=GoogleGroupsConfig(map=(("Engineering", "team-eng"), ("Platform", "team-platform"),
+        groups=GoogleGroupsSettings(map=(("Engineering", "team-eng"), ("Platform", "team-platform"),
                                        ("All", "team-all"))),
         http=HttpSettings(max_retries=3, concurrency=4))
     return replace(base, **changes)
@@ -114,7 +114,7 @@ class Sim:
         assert isinstance(found, GoogleWorld)
         return found
 
-    def source(self, cfg: GoogleSourceConfig | None = None, *,
+    def source(self, cfg: GoogleSourceSettings | None = None, *,
                wrap: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None) -> GoogleSource:
         transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=self.app)
         if wrap is not None:
@@ -122,10 +122,10 @@ class Sim:
         return GoogleSource(cfg or config(), transport=transport, clock=self.fake.clock(),
                             backoff=google_backoff(random.Random(7)))
 
-    def read(self, cfg: GoogleSourceConfig | None = None, **options: Any) -> DesiredState:
+    def read(self, cfg: GoogleSourceSettings | None = None, **options: Any) -> DesiredState:
         return asyncio.run(self.source(cfg, **options).read())
 
-    def refused(self, cfg: GoogleSourceConfig | None = None, **options: Any) -> str:
+    def refused(self, cfg: GoogleSourceSettings | None = None, **options: Any) -> str:
         with pytest.raises(SourceError) as caught:
             self.read(cfg, **options)
         text = caught.value.message + (f"; {caught.value.hint}" if caught.value.hint else "")
@@ -255,7 +255,7 @@ def test_a_refusal_through_the_cli_is_one_line_exit_1_and_nothing_planned(exampl
 
 def test_the_example_directory_loads_with_its_key_file() -> None:
     cfg = load(EXAMPLE, env={"CONFLUENCE_TOKEN": "x"}).sources["google"]
-    assert isinstance(cfg, GoogleSourceConfig)
+    assert isinstance(cfg, GoogleSourceSettings)
     assert cfg.credentials.reference.endswith("service-account.json") and "PRIVATE" not in repr(cfg)
 
 
@@ -293,7 +293,7 @@ def test_key_username_domain_query_and_the_groups_chosen() -> None:
         return recorder
 
     cfg = config(key=GoogleKey.USERNAME, customer=None, domain="example.com",
-                 groups=GoogleGroupsConfig(include=Globs(("platform@example.com",)), nested=False))
+                 groups=GoogleGroupsSettings(include=Globs(("platform@example.com",)), nested=False))
     state = sim.read(replace(cfg, users=replace(cfg.users, query="isSuspended=false isArchived=false")), wrap=record)
     assert {k: sorted(u.groups) for k, u in state.users.items()} == {
         "admin": [], "alice": [], "dave": ["platform"]}  # no map: the group's own name
@@ -309,7 +309,7 @@ def test_a_group_cycle_ends_and_counts_each_member_once() -> None:
     - {email: a@example.com, name: A, members: [alice@example.com, b@example.com]}
     - {email: b@example.com, name: B, members: [dave@example.com, a@example.com]}
 """
-    state = Sim(world(groups=cycle)).read(config(groups=GoogleGroupsConfig(map=(("A", "team-a"), ("B", "team-b")))))
+    state = Sim(world(groups=cycle)).read(config(groups=GoogleGroupsSettings(map=(("A", "team-a"), ("B", "team-b")))))
     assert sorted(state.users["alice@example.com"].groups) == ["team-a", "team-b"]
     assert sorted(state.users["dave@example.com"].groups) == ["team-a", "team-b"]
 
@@ -328,7 +328,7 @@ def test_a_customer_member_is_reported_or_expanded_as_configured() -> None:
 def test_a_10000_member_group_is_read_to_its_last_page() -> None:
     sim = Sim(world(), generated=GoogleWorld.generate(10_000, 1, 10_000, seed=3))
     source = sim.source(config(subject="user000001@example.com",  # the generated account's admin
-                               groups=GoogleGroupsConfig(map=(("team-0000", "everyone"),))))
+                               groups=GoogleGroupsSettings(map=(("team-0000", "everyone"),))))
     state = asyncio.run(source.read())
     assert len(state.users) == 10_000
     assert sum(1 for u in state.users.values() if "everyone" in u.groups) == 10_000
@@ -375,7 +375,7 @@ def other_key() -> str:
       "-> 403: Not Authorized to access this resource/api", "alice@example.com holds an admin role",
       "domain-wide delegation grants"]),
     ({"customer": "C0other"}, ["users?customer=C0other", "-> 403: Not Authorized to access this resource/api"]),
-    ({"groups": GoogleGroupsConfig(include=Globs(("eng@example.com", "nope@example.com")))},
+    ({"groups": GoogleGroupsSettings(include=Globs(("eng@example.com", "nope@example.com")))},
      ["no group 'nope@example.com' in customer my_customer", "groups.include"]),
     ({"users": config().users.__class__(query="department='Sales'")},
      ["users?customer=my_customer", "query=department", "-> 400: Invalid Input",

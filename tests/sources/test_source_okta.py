@@ -32,11 +32,11 @@ from reconcile.sim.scenario import EXAMPLE, parse_scenario
 from reconcile.sim.server import running
 from reconcile.sources.okta.settings import (
     Desired,
-    OktaGroupsConfig,
+    OktaGroupsSettings,
     OktaKey,
-    OktaSourceConfig,
+    OktaSourceSettings,
     OktaStatusMap,
-    OktaUsersConfig,
+    OktaUsersSettings,
 )
 from reconcile.sources.okta.source import OktaSource
 from tests.support.fake_clock import FakeClock
@@ -296,12 +296,12 @@ def org_app(clock: FakeClock | None = None, limits: str = "{}") -> Starlette:
     return build_app(parse_scenario(text), clock=clock.monotonic, wall=clock.wall)
 
 
-def config(**changes: Any) -> OktaSourceConfig:
-    base = OktaSourceConfig(name="okta", url=BASE, token=Secret("t", "${T}"), groups=OktaGroupsConfig())
+def config(**changes: Any) -> OktaSourceSettings:
+    base = OktaSourceSettings(name="okta", url=BASE, token=Secret("t", "${T}"), groups=OktaGroupsSettings())
     return replace(base, **changes)
 
 
-def read(sim: Starlette, cfg: OktaSourceConfig, clock: FakeClock | None = None,
+def read(sim: Starlette, cfg: OktaSourceSettings, clock: FakeClock | None = None,
          recorder: Recorder | None = None) -> dict[str, tuple[str, list[str]]]:
     source = OktaSource(cfg, transport=recorder or httpx.ASGITransport(app=sim), backoff=Backoff(base=0.5),
                         clock=clock.clock() if clock else None)
@@ -324,7 +324,7 @@ def test_status_mapping(status: str, default: str, changed: str) -> None:
     key = f"{status.lower()}@example.com"
 
     def outcome(mapping: OktaStatusMap) -> str:
-        users = read(sim, config(users=OktaUsersConfig(status=mapping)))
+        users = read(sim, config(users=OktaUsersSettings(status=mapping)))
         return users[key][0] if key in users else "absent"
 
     assert outcome(OktaStatusMap()) == default
@@ -339,25 +339,25 @@ def test_deprovisioned_users_are_read_only_when_the_mapping_needs_them() -> None
     sim = org_app()
     recorder = Recorder(sim)
     read(sim, config(), recorder=recorder)
-    read(sim, config(users=OktaUsersConfig(status=replace(OktaStatusMap(), deprovisioned=Desired.ABSENT))),
+    read(sim, config(users=OktaUsersSettings(status=replace(OktaStatusMap(), deprovisioned=Desired.ABSENT))),
          recorder=recorder)
     users = sorted(r for r in recorder.seen if r.startswith("GET /okta/api/v1/users"))
     assert users == ["GET /okta/api/v1/users?filter=status+eq+%22DEPROVISIONED%22&limit=200",
                      "GET /okta/api/v1/users?limit=200", "GET /okta/api/v1/users?limit=200"]
-    searched = read(sim, config(users=OktaUsersConfig(search='profile.login sw "d"')))  # a search sees them all
+    searched = read(sim, config(users=OktaUsersSettings(search='profile.login sw "d"')))  # a search sees them all
     assert searched == {"deprovisioned@example.com": ("disabled", ["eng ops", "engineering", "sales"])}
 
 
 def test_groups_by_glob_search_q_and_map_with_login_keys() -> None:
     sim = org_app()
-    cfg = config(key=OktaKey.LOGIN, users=OktaUsersConfig(filter='profile.login eq "active@example.com"'))
-    by_glob = read(sim, replace(cfg, groups=OktaGroupsConfig(include=Globs(("Eng*",)), map=(("Eng*", "team-*"),))))
+    cfg = config(key=OktaKey.LOGIN, users=OktaUsersSettings(filter='profile.login eq "active@example.com"'))
+    by_glob = read(sim, replace(cfg, groups=OktaGroupsSettings(include=Globs(("Eng*",)), map=(("Eng*", "team-*"),))))
     assert by_glob == {"active@example.com": ("active", ["team- ops", "team-ineering"])}
-    mapped = read(sim, replace(cfg, groups=OktaGroupsConfig(map=(("Engineering", "team-eng"), ("Sales", "sales")))))
+    mapped = read(sim, replace(cfg, groups=OktaGroupsSettings(map=(("Engineering", "team-eng"), ("Sales", "sales")))))
     assert mapped == {"active@example.com": ("active", ["sales", "team-eng"])}
-    searched = read(sim, replace(cfg, groups=OktaGroupsConfig(search='profile.name sw "Sa"')))
+    searched = read(sim, replace(cfg, groups=OktaGroupsSettings(search='profile.name sw "Sa"')))
     assert searched == {"active@example.com": ("active", ["sales"])}
-    prefix = read(sim, replace(cfg, groups=OktaGroupsConfig(q="Eng")))
+    prefix = read(sim, replace(cfg, groups=OktaGroupsSettings(q="Eng")))
     assert prefix == {"active@example.com": ("active", ["eng ops", "engineering"])}
 
 
@@ -403,7 +403,7 @@ def test_the_concurrency_limit_429_is_honoured_then_fails_closed() -> None:
     clock = FakeClock()
     sim = org_app(clock, "{concurrency: 0}")  # every request is over Okta's concurrent-request limit
     recorder = Recorder(sim)
-    one_query = OktaUsersConfig(filter='status eq "ACTIVE"')
+    one_query = OktaUsersSettings(filter='status eq "ACTIVE"')
     with pytest.raises(SourceError) as caught:
         read(sim, config(users=one_query, groups=None, http=HttpSettings(max_retries=3)), clock, recorder)
     assert len(recorder.seen) == 4  # the first try and 3 retries
@@ -412,7 +412,7 @@ def test_the_concurrency_limit_429_is_honoured_then_fails_closed() -> None:
     assert 3 <= sum(clock.sleeps) <= 3 * 1.3, clock.sleeps  # each retry waited for the 1 s reset
 
 
-def oauth(**changes: Any) -> OktaSourceConfig:
+def oauth(**changes: Any) -> OktaSourceSettings:
     key = KEY_PEM.read_text(encoding="utf-8")
     base = config(token=None, client_id=CLIENT_ID, private_key=Secret(key[key.index("-----BEGIN"):], "file:k"))
     return replace(base, **changes)

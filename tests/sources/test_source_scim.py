@@ -1,5 +1,5 @@
-"""The SCIM 2.0 source against a real scim2-server (tests/support/scim_server.py): desired/examples/scim/ plans through the
-CLI to an exact plan against the simulator's example world; pages clamped to 10 are followed; nested groups
+"""The SCIM 2.0 source against a real scim2-server (tests/support/scim_server.py): desired/examples/scim/ plans
+through the CLI to an exact plan against the simulator's example world; pages clamped to 10 are followed; nested groups
 and cycles; inactive users disabled with the raw fact; bad token, rejected filter, unknown group, an HTML
 answer and a server that stops paging each one line naming the source, nothing planned; no secret anywhere.
 """
@@ -25,7 +25,7 @@ from starlette.routing import Route
 from typer.testing import CliRunner
 
 from reconcile.cli import app
-from reconcile.config.idp_scim import ScimGroupsConfig, ScimKey, ScimSourceConfig, ScimUsersConfig
+from reconcile.config.idp_scim import ScimGroupsSettings, ScimKey, ScimSourceSettings, ScimUsersSettings
 from reconcile.errors import SourceError
 from reconcile.http import Backoff
 from reconcile.model import DesiredState, Globs, Status
@@ -141,13 +141,13 @@ def test_no_secret_in_output_plan_journal_or_verbose_log(idp: ScimServer, sim_ur
 # ---------------------------------------------------------------------------------------- reading, against the server
 
 
-def config(server: ScimServer, **changes: Any) -> ScimSourceConfig:
-    base = ScimSourceConfig(name="idp", url=server.base, token=Secret(server.token, "${SCIM_TOKEN}"),
-                            groups=ScimGroupsConfig(), http=HttpSettings(max_retries=1))
+def config(server: ScimServer, **changes: Any) -> ScimSourceSettings:
+    base = ScimSourceSettings(name="idp", url=server.base, token=Secret(server.token, "${SCIM_TOKEN}"),
+                            groups=ScimGroupsSettings(), http=HttpSettings(max_retries=1))
     return replace(base, **changes)
 
 
-def read(source_config: ScimSourceConfig, **kwargs: Any) -> tuple[DesiredState, int]:
+def read(source_config: ScimSourceSettings, **kwargs: Any) -> tuple[DesiredState, int]:
     source = ScimSource(source_config, **kwargs)
     state = asyncio.run(source.read())
     return state, source.requests
@@ -174,15 +174,15 @@ def test_nested_groups_and_a_cycle_are_expanded(scim_server: ScimServer) -> None
         "erin": ["cycle-a", "cycle-b"],
     }
     assert "empty" in state.groups  # a mapped group without members is a statement, not an omission
-    flat, _ = read(config(scim_server, key=ScimKey.USERNAME, groups=ScimGroupsConfig(nested=False)))
+    flat, _ = read(config(scim_server, key=ScimKey.USERNAME, groups=ScimGroupsSettings(nested=False)))
     assert sorted(flat.users["alice"].groups) == ["cycle-a", "engineering", "everyone"]
 
 
 def test_include_map_and_filters_go_to_the_server(scim_server: ScimServer) -> None:
-    groups = ScimGroupsConfig(include=Globs(("engineering", "cycle-*")), filter='displayName ne "everyone"',
+    groups = ScimGroupsSettings(include=Globs(("engineering", "cycle-*")), filter='displayName ne "everyone"',
                               map=(("cycle-*", "team-cycle"), ("engineering", "team-eng")))
     state, _ = read(config(scim_server, key=ScimKey.EXTERNAL_ID, groups=groups,
-                           users=ScimUsersConfig(filter='userName sw "user0"')))
+                           users=ScimUsersSettings(filter='userName sw "user0"')))
     assert sorted(state.users) == [f"ext-user{i:02d}" for i in range(1, 10)]  # the filter went to the server
     assert state.groups == {"team-cycle", "team-eng"} and all(not u.groups for u in state.users.values())
     assert state.users["ext-user05"].status is Status.DISABLED
@@ -265,7 +265,7 @@ class Lister:
 def test_a_server_that_pages_wrongly_fails_the_read(mode: str, said: str) -> None:
     lister = Lister(mode)
     server = Starlette(routes=[Route("/v2/Users", lister.users)])
-    source_config = ScimSourceConfig(name="idp", url="http://scim.test/v2", token=Secret("t", "${T}"))
+    source_config = ScimSourceSettings(name="idp", url="http://scim.test/v2", token=Secret("t", "${T}"))
     with pytest.raises(SourceError) as caught:
         read(source_config, transport=httpx.ASGITransport(app=server))
     assert caught.value.message.startswith("source 'idp' (scim): ") and said in caught.value.message
@@ -279,7 +279,7 @@ def test_a_page_failing_after_retries_stops_the_read() -> None:
                              "detail": "busy"}, status_code=503)
 
     server = Starlette(routes=[Route("/v2/Users", failing)])
-    source_config = ScimSourceConfig(name="idp", url="http://scim.test/v2", token=Secret("t", "${T}"),
+    source_config = ScimSourceSettings(name="idp", url="http://scim.test/v2", token=Secret("t", "${T}"),
                                      http=HttpSettings(max_retries=2))
     clock = FakeClock()
     with pytest.raises(SourceError) as caught:
@@ -358,8 +358,8 @@ def test_members_omitted_from_the_list_are_read_per_group_and_nested_outside_the
     omitting = Omitting()
     server = Starlette(routes=[Route("/v2/Users", omitting.users), Route("/v2/Groups", omitting.groups),
                                Route("/v2/Groups/{gid}", omitting.group)])
-    source_config = ScimSourceConfig(name="idp", url="http://scim.test/v2", token=Secret("t", "${T}"),
-                                     groups=ScimGroupsConfig(filter='displayName eq "outer"'))
+    source_config = ScimSourceSettings(name="idp", url="http://scim.test/v2", token=Secret("t", "${T}"),
+                                     groups=ScimGroupsSettings(filter='displayName eq "outer"'))
     state, requests = read(source_config, transport=httpx.ASGITransport(app=server))
     assert sorted(omitting.paths) == ["inner?attributes=members", "outer?attributes=members"]  # each once
     assert requests == 4

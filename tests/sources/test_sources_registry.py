@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True, slots=True)
-class RosterConfig:
+class RosterSettings:
     """`type: roster`: people (emails) who are all members of one team."""
 
     name: str
@@ -51,12 +51,12 @@ ROSTER = Record(
      "allow_empty": Boolean(default=False)},
     required=["people", "team"],
     doc="a roster of one team",
-    into=Into(RosterConfig, given=("name", "origin")),
+    into=Into(RosterSettings, given=("name", "origin")),
 )
 
 
 class RosterSource:
-    def __init__(self, config: RosterConfig) -> None:
+    def __init__(self, config: RosterSettings) -> None:
         self.config = config
         self.name = config.name
 
@@ -66,7 +66,7 @@ class RosterSource:
             for p in self.config.people)
 
 
-ROSTER_KIND: Kind[RosterConfig, RosterSource] = Kind("roster", ROSTER, RosterConfig, RosterSource)
+ROSTER_KIND: Kind[RosterSettings, RosterSource] = Kind("roster", ROSTER, RosterSettings, RosterSource)
 STAFF = "sources:\n  staff:\n    type: roster\n    people: [dave@example.com]\n    team: team-docs\n"
 
 
@@ -109,7 +109,7 @@ def test_type_enums_come_from_the_registries() -> None:
 def test_an_unknown_type_is_an_error_never_a_default() -> None:
     with pytest.raises(ConfigError, match="unknown source type 'roster'; known: ldap, csv"):
         SOURCES.get("roster")
-    config = RosterConfig(name="staff", people=("a@example.com",), team="t")
+    config = RosterSettings(name="staff", people=("a@example.com",), team="t")
     with pytest.raises(ConfigError, match="unknown source type 'roster'"):
         open_source(config)
     with pytest.raises(ConfigError, match="unknown target type 'jira'; known: confluence-dc, atlassian-cloud, memory"):
@@ -129,11 +129,11 @@ def test_a_misspelt_key_or_field_fails_when_the_record_is_declared() -> None:
         check_into(http(timout=Number(above=0)))
     with pytest.raises(IntoError, match=r"HttpSettings\.verify_tls: the record has no key 'verify_tls'"):
         check_into(Record(http().fields, into=Into(HttpSettings)))
-    with pytest.raises(IntoError, match="RosterConfig has no field 'poeple'"):
-        check_into(Record(ROSTER.fields, into=Into(RosterConfig, keys={"poeple": ("people",)})))
-    with pytest.raises(IntoError, match="key 'teams' lands in no field of RosterConfig"):
+    with pytest.raises(IntoError, match="RosterSettings has no field 'poeple'"):
+        check_into(Record(ROSTER.fields, into=Into(RosterSettings, keys={"poeple": ("people",)})))
+    with pytest.raises(IntoError, match="key 'teams' lands in no field of RosterSettings"):
         SOURCES.register(Kind("roster", Record({**ROSTER.fields, "teams": Text()}, into=ROSTER.into),
-                              RosterConfig, RosterSource))
+                              RosterSettings, RosterSource))
     assert "roster" not in SOURCES.names()
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reconcile.model import DesiredState, DesiredUser, Globs, Policy, Scope, Status
-from reconcile.settings import Config, MemoryConfig
+from reconcile.settings import Config, MemorySettings
 
 WORLD: dict[str, Any] = {
     "me": "u-admin",
@@ -88,7 +88,7 @@ def make_config(state: Path, users: list[DesiredUser] | None = None, *, delay: f
                 policy: Policy | None = None) -> Config:
     """The configuration `DESIRED_YAML` describes, built directly (no YAML parsing involved)."""
     return Config(
-        target=MemoryConfig(state=str(state), delay=delay),
+        target=MemorySettings(state=str(state), delay=delay),
         scope=Scope(users=Globs(("*@example.com",)), groups=Globs(("team-*",))),
         policy=policy or Policy(),
         inline=DesiredState.build(desired_users() if users is None else users),

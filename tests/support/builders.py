@@ -45,7 +45,7 @@ def actual(
     members: Mapping[str, Iterable[str]] | None = None,
     *,
     readonly: Iterable[str] = (),
-    synced: Iterable[str] = (),
+    idp_managed: Iterable[str] = (),
     extra_groups: Iterable[str] = (),
     me: str | None = None,
 ) -> ActualState:
@@ -53,8 +53,9 @@ def actual(
     users = list(users)
     by_label = {u.label: u.ref for u in users}
     members = {g: [by_label.get(m, m) for m in ms] for g, ms in (members or {}).items()}
-    names = set(members) | set(extra_groups) | set(readonly) | set(synced)
-    groups = [Group(name=g, ref=f"gid-{g}", readonly=g in set(readonly), synced=g in set(synced)) for g in names]
+    names = set(members) | set(extra_groups) | set(readonly) | set(idp_managed)
+    groups = [Group(name=g, ref=f"gid-{g}", readonly=g in set(readonly), idp_managed=g in set(idp_managed))
+              for g in names]
     return ActualState.build(users, groups, members, me=me)
 
 

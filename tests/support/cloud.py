@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from reconcile.http import Backoff, Clock
-from reconcile.settings import AtlassianCloudConfig, CloudSiteConfig, HttpSettings, Secret
+from reconcile.settings import AtlassianCloudSettings, CloudSiteSettings, HttpSettings, Secret
 from reconcile.sim.app import build_app
 from reconcile.sim.atlassian_cloud.routes import CloudApi
 from reconcile.sim.atlassian_cloud.world import CloudWorld
@@ -89,11 +89,11 @@ def rig(world: CloudWorld | None = None, *, settings: SimSettings | None = None,
     app = build_app(dc=DcWorld(), cloud=world, settings=settings or SimSettings())
     ctx: SimContext = app.state.ctx
     transport = ContractTransport(httpx.ASGITransport(app=app))
-    cfg = AtlassianCloudConfig(
+    cfg = AtlassianCloudSettings(
         org_id=world.org_id,
         api_key=Secret(next(iter(world.api_keys)) if world.api_keys else ORG_KEY, "${ATLASSIAN_ADMIN_KEY}"),
         url="http://api.atlassian.test",
-        site=CloudSiteConfig(url="http://acme.atlassian.test", email="ada@example.com",
+        site=CloudSiteSettings(url="http://acme.atlassian.test", email="ada@example.com",
                              token=Secret(SITE_TOKEN, "${ATLASSIAN_SITE_TOKEN}")),
         http=HttpSettings(concurrency=concurrency, timeout=10),
         **config,

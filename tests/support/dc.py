@@ -16,7 +16,7 @@ import httpx
 
 from reconcile.http import Backoff
 from reconcile.model import Globs
-from reconcile.settings import ConfluenceDcConfig, HttpSettings, Secret
+from reconcile.settings import ConfluenceDcSettings, HttpSettings, Secret
 from reconcile.sim.app import build_app
 from reconcile.sim.confluence_dc.world import DcWorld
 from reconcile.sim.control import SimSettings
@@ -112,8 +112,8 @@ class DcSim:
 
     def config(self, *, token: str | None = ADMIN_TOKEN, username: str | None = None,
                password: str | None = None, concurrency: int = 4, retries: int = 4,
-               readonly: tuple[str, ...] = ("ldap-*",)) -> ConfluenceDcConfig:
-        return ConfluenceDcConfig(
+               readonly: tuple[str, ...] = ("ldap-*",)) -> ConfluenceDcSettings:
+        return ConfluenceDcSettings(
             url=URL,
             token=Secret(token, "${CONFLUENCE_TOKEN}") if token is not None else None,
             username=username,

@@ -20,7 +20,7 @@ from reconcile.apply import ApplyResult, execute, make_plan, prepare_fresh
 from reconcile.config import load
 from reconcile.journal import ApprovalMode, AuditContext, AuditLog
 from reconcile.plan import Plan
-from reconcile.settings import AtlassianCloudConfig, Config, ConfluenceDcConfig, TargetConfig
+from reconcile.settings import AtlassianCloudSettings, Config, ConfluenceDcSettings, TargetSettings
 from reconcile.sim.context import SimContext
 from reconcile.sim.server import SimOptions, configured_app
 from reconcile.targets.atlassian_cloud import AtlassianCloudTarget
@@ -55,11 +55,11 @@ def fake_time(app: Starlette) -> FakeClock:
     return fake
 
 
-def build_target(config: TargetConfig, transport: httpx.AsyncBaseTransport, fake: FakeClock) -> Target:
+def build_target(config: TargetSettings, transport: httpx.AsyncBaseTransport, fake: FakeClock) -> Target:
     """The configured HTTP target (as targets/factory.py builds it) with its time on `fake`."""
-    if isinstance(config, ConfluenceDcConfig):
+    if isinstance(config, ConfluenceDcSettings):
         return ConfluenceDcTarget(config, transport=transport, clock=fake.clock())
-    assert isinstance(config, AtlassianCloudConfig)
+    assert isinstance(config, AtlassianCloudSettings)
     return AtlassianCloudTarget(config, transport=transport, clock=fake.clock())
 
 

@@ -9,8 +9,8 @@ from reconcile.plan import (
     ActionKind,
     LimitBase,
     Plan,
+    PlanWarning,
     Subject,
-    Warning,
     WarningKind,
     order,
     order_warnings,
@@ -44,15 +44,15 @@ def realistic_plan() -> Plan:
     ]
     w = WarningKind
     warnings = order_warnings([
-        Warning(w.MISSING_GROUP, "team-legal", "desired group does not exist on the target"),
-        Warning(w.MISSING_USER, "zoe@example.com",
+        PlanWarning(w.MISSING_GROUP, "team-legal", "desired group does not exist on the target"),
+        PlanWarning(w.MISSING_USER, "zoe@example.com",
                 "desired user does not exist on the target (reconcile does not create accounts)"),
-        Warning(w.PROTECTED, "admin", "protected (an administrator): would disable; never touched"),
-        Warning(w.PROTECTED, "reconcile-bot",
+        PlanWarning(w.PROTECTED, "admin", "protected (an administrator): would disable; never touched"),
+        PlanWarning(w.PROTECTED, "reconcile-bot",
                 "protected (the account of the credentials in use): would remove from team-docs; never touched"),
-        Warning(w.READONLY, "alice@example.com",
+        PlanWarning(w.READONLY, "alice@example.com",
                 "ldap-staff belongs to a read-only directory: would add to ldap-staff; change it in the directory"),
-        Warning(w.SYNCED, "ivan@example.com",
+        PlanWarning(w.IDP_MANAGED, "ivan@example.com",
                 "managed by the identity provider: would disable; change it in the IdP @ops-team"),
     ])
     return Plan(
@@ -85,7 +85,7 @@ def huge_plan(n: int = 100_000) -> Plan:
                                                                          ActionKind.REMOVE_LICENCE) else None
         actions.append(Action(kind, Subject(f"user{i:06d}.with.a.long.name@example.com", f"ref{i:08x}"),
                               group, reason=f"reason number {i}"))
-    warnings = tuple(Warning(WarningKind.MISSING_USER, f"ghost{i}@example.com", "not on the target")
+    warnings = tuple(PlanWarning(WarningKind.MISSING_USER, f"ghost{i}@example.com", "not on the target")
                      for i in range(2000))
     return Plan(target=TARGET, desired_digest="d" * 64, actual_fingerprint="a" * 64,
                 actions=order(actions), warnings=warnings, created_at="2026-11-26T12:00:00Z",

@@ -61,8 +61,8 @@ async def test_fetch_maps_statuses_roles_idp_and_last_active() -> None:
     assert state.users[CAROL].status is Status.DISABLED  # deactivated
     assert state.users[ALICE].status is Status.ACTIVE
     assert state.users[ADA].admin and not alice.admin
-    assert state.users[DAVE].synced and not alice.synced
-    assert state.groups["idp-engineering"].synced and not state.groups["team-docs"].synced
+    assert state.users[DAVE].idp_managed and not alice.idp_managed
+    assert state.groups["idp-engineering"].idp_managed and not state.groups["team-docs"].idp_managed
     assert state.members["team-docs"] == {ALICE}  # group names are lower-cased
     assert state.members["confluence-users"] == {ADA, ALICE, BOB}
     assert state.me == ADA  # the site credentials' account (an org API key has none of its own)

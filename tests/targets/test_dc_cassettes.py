@@ -22,7 +22,7 @@ from ruamel.yaml import YAML
 
 from reconcile.model import Globs, Scope, Status
 from reconcile.plan import Action, ActionKind, Subject
-from reconcile.settings import ConfluenceDcConfig, HttpSettings, Secret
+from reconcile.settings import ConfluenceDcSettings, HttpSettings, Secret
 from reconcile.sim.app import build_app
 from reconcile.sim.confluence_dc.world import user_key
 from reconcile.sim.scenario import parse_scenario
@@ -92,7 +92,7 @@ def live_sim(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 def target(*, basic: bool = True) -> ConfluenceDcTarget:
-    config = ConfluenceDcConfig(
+    config = ConfluenceDcSettings(
         url=URL,
         token=None if basic else Secret(ADMIN_TOKEN, "${CONFLUENCE_TOKEN}"),
         username="admin" if basic else None,

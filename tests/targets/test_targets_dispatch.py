@@ -166,7 +166,7 @@ def test_a_kind_no_dispatch_knows_changes_nothing(name: str, tmp_path: Path) -> 
 
 
 def _plan_of(action: Action, target: Target) -> Plan:
-    return Plan(target=target.describe(), desired_digest="", actual_fingerprint="", actions=(action,))
+    return Plan(target=target.address(), desired_digest="", actual_fingerprint="", actions=(action,))
 
 
 class NoDeletes(MemoryTarget):

@@ -57,7 +57,7 @@ def _username(world: DcWorld) -> Any:
 
 
 def holds_licence(world: DcWorld, key: str) -> bool:
-    """Active, synced and in a "Can use" group (every active user when the licence is not modelled)."""
+    """Active, not unsynced and in a "Can use" group (every active user when the licence is not modelled)."""
     user = world.users.get(key)
     if user is None or not user.active or user.unsynced:
         return False

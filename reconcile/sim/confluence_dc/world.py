@@ -79,7 +79,7 @@ class DcWorld:
     """Users by userKey, groups by name, memberships as insertion-ordered sets of userKeys.
 
     Unsynced entries live in `users` too (flag `unsynced`); several may share one username, so
-    `by_username` indexes live (synced) users only and `unsynced_by_username` keeps every entry.
+    `by_username` indexes live (not unsynced) users only and `unsynced_by_username` keeps every entry.
     """
 
     def __init__(
@@ -126,13 +126,13 @@ class DcWorld:
         return self.users.get(key) if key else None
 
     def live_users(self) -> list[str]:
-        """Keys of every synced user (active or disabled), in creation order; cached."""
+        """Keys of every live (not unsynced) user (active or disabled), in creation order; cached."""
         if self._user_list is None:
             self._user_list = [k for k, u in self.users.items() if not u.unsynced]
         return self._user_list
 
     def active_by_login(self) -> list[str]:
-        """Keys of licensed (active, synced, "Can use") users, least recent login first (never: first); cached."""
+        """Keys of licensed (active, not unsynced, "Can use") users, least recent login first (never: first); cached."""
         if self._active_list is None:
             live = [self.users[k] for k in self.live_users()]
             active = [u for u in live if holds_licence(self, u.key)]

@@ -23,7 +23,7 @@ GROUP_KEYS = {"id", "email", "name", "description", "members"}
 MEMBER_KEYS = {"email", "type", "role"}
 QUOTA_KEYS = {"queries_per_minute", "concurrent_requests", "account_concurrent_requests"}
 
-Report = Callable[[Any, Any, str], None]
+At = Callable[[Any, Any, str], None]
 
 
 @dataclass(slots=True)
@@ -106,22 +106,22 @@ class GoogleWorld:
                 "groups": [{"email": g.email, "members": len(g.members)} for g in self.groups]}
 
     @classmethod
-    def from_scenario(cls, node: Mapping[str, Any], report: Report) -> GoogleWorld:
-        _unknown(node, TOP_KEYS, "google_workspace", report)
+    def from_scenario(cls, node: Mapping[str, Any], at: At) -> GoogleWorld:
+        _unknown(node, TOP_KEYS, "google_workspace", at)
         world = cls(customer_id=str(node.get("customer_id") or "C01simul8"),
                     domain=str(node.get("domain") or "example.com"))
         quota = node.get("quota") or {}
-        _unknown(quota, QUOTA_KEYS, "google_workspace.quota", report)
+        _unknown(quota, QUOTA_KEYS, "google_workspace.quota", at)
         try:
             values = {k: None if v is None else int(v) for k, v in quota.items() if k in QUOTA_KEYS}
             world.quota = Quota(int(values.get("queries_per_minute") or 2400), values.get("concurrent_requests"),
                                 values.get("account_concurrent_requests"))
         except (TypeError, ValueError):
-            report(node, "quota", "google_workspace.quota values are whole numbers")
+            at(node, "quota", "google_workspace.quota values are whole numbers")
         for item in node.get("service_accounts") or []:
-            _unknown(item, SA_KEYS, "a google service account", report)
+            _unknown(item, SA_KEYS, "a google service account", at)
             if not item.get("client_email") or not item.get("public_keys"):
-                report(item, None, "a google service account needs a client_email and public_keys (PEM or JWK)")
+                at(item, None, "a google service account needs a client_email and public_keys (PEM or JWK)")
                 continue
             email = str(item["client_email"])
             world.service_accounts[email] = ServiceAccount(
@@ -129,13 +129,13 @@ class GoogleWorld:
                 tuple(_plain(k) for k in item["public_keys"]),
                 tuple(str(s) for s in item.get("scopes") or READ_SCOPES), bool(item.get("admin_role", False)))
         for i, item in enumerate(node.get("users") or []):
-            _unknown(item, USER_KEYS, "a google user", report)
+            _unknown(item, USER_KEYS, "a google user", at)
             if not item.get("primary_email"):
-                report(item, None, "a google user needs a primary_email")
+                at(item, None, "a google user needs a primary_email")
                 continue
             email = str(item["primary_email"]).lower()
             if email in world.user_by_email:
-                report(item, "primary_email", f"google user {email!r} is listed twice")
+                at(item, "primary_email", f"google user {email!r} is listed twice")
                 continue
             local = email.split("@")[0]
             user = GUser(str(item.get("id") or f"1{i + 1:020d}"), email, str(item.get("given_name") or local.title()),
@@ -145,9 +145,9 @@ class GoogleWorld:
             world.users.append(user)
             world.user_by_email[email] = user
         for j, item in enumerate(node.get("groups") or []):
-            _unknown(item, GROUP_KEYS, "a google group", report)
+            _unknown(item, GROUP_KEYS, "a google group", at)
             if not item.get("email"):
-                report(item, None, "a google group needs an email")
+                at(item, None, "a google group needs an email")
                 continue
             email = str(item["email"]).lower()
             group = GGroup(str(item.get("id") or f"0{j + 1:014x}"), email, str(item.get("name") or email),
@@ -159,19 +159,19 @@ class GoogleWorld:
                 continue
             group = world.group_by_email[str(item["email"]).lower()]
             for member in item.get("members") or []:
-                parsed = world._member(member, item, report)
+                parsed = world._member(member, item, at)
                 if parsed is not None:
                     group.members.append(parsed)
         world.index()
         return world
 
-    def _member(self, member: Any, owner: Any, report: Report) -> GMember | None:
+    def _member(self, member: Any, owner: Any, at: At) -> GMember | None:
         spec = dict(member) if isinstance(member, Mapping) else {"email": str(member)}
-        _unknown(spec, MEMBER_KEYS, "a google group member", report)
+        _unknown(spec, MEMBER_KEYS, "a google group member", at)
         role = str(spec.get("role", "MEMBER"))
         kind = spec.get("type")
         if role not in ROLES or (kind is not None and kind not in MEMBER_TYPES):
-            report(owner, "members", f"a member's role is one of {ROLES} and its type one of {MEMBER_TYPES}")
+            at(owner, "members", f"a member's role is one of {ROLES} and its type one of {MEMBER_TYPES}")
             return None
         if kind == "CUSTOMER":
             return GMember("CUSTOMER", self.customer_id, role)
@@ -180,7 +180,7 @@ class GoogleWorld:
             return GMember("USER", self.user_by_email[email].id, role)
         if email in self.group_by_email and kind in (None, "GROUP"):
             return GMember("GROUP", self.group_by_email[email].id, role)
-        report(owner, "members", f"google member {email!r} is not a user or group of this account")
+        at(owner, "members", f"google member {email!r} is not a user or group of this account")
         return None
 
     @classmethod
@@ -222,8 +222,8 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def _unknown(node: Any, allowed: set[str], what: str, report: Report) -> None:
+def _unknown(node: Any, allowed: set[str], what: str, at: At) -> None:
     if isinstance(node, Mapping):
         for key in node:
             if key not in allowed:
-                report(node, key, f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})")
+                at(node, key, f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})")

@@ -25,7 +25,7 @@ USER_KEYS = {"id", "login", "email", "first_name", "last_name", "status", "group
 GROUP_KEYS = {"id", "name", "description", "type", "members"}
 LIMIT_KEYS = {"users", "groups", "token", "concurrency"}
 
-Report = Callable[[Any, Any, str], None]  # (node, key, message): the scenario's problem collector
+At = Callable[[Any, Any, str], None]  # (node, key, message): the scenario's problem collector
 
 
 def okta_id(prefix: str, number: int) -> str:
@@ -119,34 +119,34 @@ class OktaWorld:
         }
 
     @classmethod
-    def from_scenario(cls, node: Mapping[str, Any], report: Report) -> OktaWorld:
+    def from_scenario(cls, node: Mapping[str, Any], at: At) -> OktaWorld:
         """The scenario's `okta:` section; each problem goes to `report(node, key, message)`."""
-        _unknown(node, TOP_KEYS, "okta", report)
+        _unknown(node, TOP_KEYS, "okta", at)
         world = cls(org_url=str(node["org_url"]).rstrip("/") if node.get("org_url") else None)
         world.api_tokens = {str(t) for t in node.get("api_tokens") or []}
         limits = node.get("rate_limits") or {}
-        _unknown(limits, LIMIT_KEYS, "okta.rate_limits", report)
+        _unknown(limits, LIMIT_KEYS, "okta.rate_limits", at)
         try:
             world.rate_limits = RateLimits(**{k: int(v) for k, v in limits.items() if k in LIMIT_KEYS})
         except (TypeError, ValueError):
-            report(node, "rate_limits", "okta.rate_limits values are whole numbers (requests per minute)")
+            at(node, "rate_limits", "okta.rate_limits values are whole numbers (requests per minute)")
         for item in node.get("service_apps") or []:
-            _unknown(item, APP_KEYS, "an okta service app", report)
+            _unknown(item, APP_KEYS, "an okta service app", at)
             if not item.get("client_id") or not item.get("public_keys"):
-                report(item, None, "an okta service app needs a client_id and public_keys (PEM or JWK)")
+                at(item, None, "an okta service app needs a client_id and public_keys (PEM or JWK)")
                 continue
             scopes = tuple(str(s) for s in item.get("scopes") or READ_SCOPES)
             world.service_apps[str(item["client_id"])] = ServiceApp(
                 str(item["client_id"]), tuple(_plain(k) for k in item["public_keys"]), scopes)
         memberships: list[tuple[Any, str, str]] = []  # (node, user login, group name)
         for i, item in enumerate(node.get("users") or []):
-            _unknown(item, USER_KEYS, "an okta user", report)
+            _unknown(item, USER_KEYS, "an okta user", at)
             if not item.get("login"):
-                report(item, None, "an okta user needs a login")
+                at(item, None, "an okta user needs a login")
                 continue
             status = str(item.get("status", "ACTIVE"))
             if status not in STATUSES:
-                report(item, "status", f"okta status is one of {', '.join(STATUSES)}, not {status!r}")
+                at(item, "status", f"okta status is one of {', '.join(STATUSES)}, not {status!r}")
             login = str(item["login"])
             first, _, last = login.split("@", maxsplit=1)[0].partition(".")
             user = OktaUser(id=str(item.get("id") or okta_id("00u", i + 1)), login=login,
@@ -156,33 +156,33 @@ class OktaWorld:
             try:
                 world.add_user(user)
             except ValueError as exc:
-                report(item, "login", str(exc))
+                at(item, "login", str(exc))
                 continue
             memberships += [(item, login, str(g)) for g in item.get("groups") or []]
         names: dict[str, str] = {}
         for j, item in enumerate(node.get("groups") or []):
-            _unknown(item, GROUP_KEYS, "an okta group", report)
+            _unknown(item, GROUP_KEYS, "an okta group", at)
             if not item.get("name"):
-                report(item, None, "an okta group needs a name")
+                at(item, None, "an okta group needs a name")
                 continue
             kind = str(item.get("type", "OKTA_GROUP"))
             if kind not in GROUP_TYPES:
-                report(item, "type", f"okta group type is one of {', '.join(GROUP_TYPES)}, not {kind!r}")
+                at(item, "type", f"okta group type is one of {', '.join(GROUP_TYPES)}, not {kind!r}")
             group = OktaGroup(id=str(item.get("id") or okta_id("00g", j + 1)), name=str(item["name"]),
                               description=str(item.get("description") or ""), type=kind)
             try:
                 world.add_group(group)
             except ValueError as exc:
-                report(item, "name", str(exc))
+                at(item, "name", str(exc))
                 continue
             names[group.name] = group.id
             memberships += [(item, str(m), group.name) for m in item.get("members") or []]
         for owner, login, name in memberships:
             user_id = world.by_login.get(login.lower())
             if user_id is None:
-                report(owner, None, f"okta member {login!r} is not a user of this org")
+                at(owner, None, f"okta member {login!r} is not a user of this org")
             elif name not in names:
-                report(owner, None, f"okta group {name!r} is not a group of this org")
+                at(owner, None, f"okta group {name!r} is not a group of this org")
             elif user_id not in world.groups[names[name]].members:
                 bisect.insort(world.groups[names[name]].members, user_id)
         return world
@@ -233,8 +233,8 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def _unknown(node: Any, allowed: set[str], what: str, report: Report) -> None:
+def _unknown(node: Any, allowed: set[str], what: str, at: At) -> None:
     if isinstance(node, Mapping):
         for key in node:
             if key not in allowed:
-                report(node, key, f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})")
+                at(node, key, f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})")

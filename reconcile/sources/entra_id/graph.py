@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from reconcile.config.idp_entra import EntraSourceConfig
+from reconcile.config.idp_entra import EntraSourceSettings
 from reconcile.errors import SourceError
 from reconcile.http import (
     Backoff,
@@ -79,7 +79,7 @@ def _matches(certificate_pem: bytes, key: SigningKey) -> bool:
     return private.public_key().public_bytes(*spki) == public.public_bytes(*spki)
 
 
-def grant(config: EntraSourceConfig, clock: Clock) -> ClientSecret | PrivateKeyJwt:
+def grant(config: EntraSourceSettings, clock: Clock) -> ClientSecret | PrivateKeyJwt:
     """The client-credentials grant the configuration names: its secret, or its certificate's assertion."""
     where = f"source '{config.name}' (entra-id)"
     if config.client_secret is not None:
@@ -106,7 +106,7 @@ def grant(config: EntraSourceConfig, clock: Clock) -> ClientSecret | PrivateKeyJ
 class Graph:
     """Authenticated GETs to `<graph_url>/v1.0`; `requests` counts every request sent (token included)."""
 
-    def __init__(self, config: EntraSourceConfig, *, transport: httpx.AsyncBaseTransport | None = None,
+    def __init__(self, config: EntraSourceSettings, *, transport: httpx.AsyncBaseTransport | None = None,
                  backoff: Backoff | None = None, clock: Clock | None = None) -> None:
         self.config = config
         kinds = errors_of(config.name)

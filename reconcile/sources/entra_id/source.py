@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from reconcile.config.idp_entra import EntraGuests, EntraKey, EntraSourceConfig
+from reconcile.config.idp_entra import EntraGuests, EntraKey, EntraSourceSettings
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, SourceNote, Status, norm
@@ -46,7 +46,7 @@ class _User:
 class EntraSource:
     """Reads an Entra ID tenant: `read()` is its only operation (GETs only)."""
 
-    def __init__(self, config: EntraSourceConfig, *, transport: httpx.AsyncBaseTransport | None = None,
+    def __init__(self, config: EntraSourceSettings, *, transport: httpx.AsyncBaseTransport | None = None,
                  backoff: Backoff | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.name = config.name

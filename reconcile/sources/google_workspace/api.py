@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from reconcile.config.format import REMOTE_HTTP
-from reconcile.config.idp_google import GoogleSourceConfig
+from reconcile.config.idp_google import GoogleSourceSettings
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock, ErrorKinds, HttpClient, JwtBearer, OAuthToken, SigningKey, error_for
 from reconcile.settings import Secret
@@ -77,7 +77,7 @@ class ServiceAccountKey:
                                  str(token_uri) if isinstance(token_uri, str) and token_uri else None)
 
 
-def _token_hint(message: str, cfg: GoogleSourceConfig, key: ServiceAccountKey) -> str:
+def _token_hint(message: str, cfg: GoogleSourceSettings, key: ServiceAccountKey) -> str:
     """What to check for a token endpoint refusal, by Google's OAuth error."""
     field = f"sources.{cfg.name}"
     if "unauthorized_client" in message:
@@ -97,7 +97,7 @@ def _token_hint(message: str, cfg: GoogleSourceConfig, key: ServiceAccountKey) -
     return f"check {field}.credentials (the service account key), subject and token_uri"
 
 
-def _api_hint(response: httpx.Response, cfg: GoogleSourceConfig) -> str:
+def _api_hint(response: httpx.Response, cfg: GoogleSourceSettings) -> str:
     why = set(reasons(response))
     field = f"sources.{cfg.name}"
     if response.status_code == 429 or QUOTA_REASONS & why:
@@ -117,7 +117,7 @@ def _api_hint(response: httpx.Response, cfg: GoogleSourceConfig) -> str:
 class Directory:
     """Authenticated reads of one account's Directory API; every failure a SourceError naming the source."""
 
-    def __init__(self, cfg: GoogleSourceConfig, *, transport: httpx.AsyncBaseTransport | None = None,
+    def __init__(self, cfg: GoogleSourceSettings, *, transport: httpx.AsyncBaseTransport | None = None,
                  backoff: Backoff | None = None, clock: Clock | None = None) -> None:
         self.cfg = cfg
         self.where = where = f"source '{cfg.name}' (google-workspace)"

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from reconcile.config.idp_google import CustomerMembers, GoogleGroupsConfig, GoogleKey, GoogleSourceConfig
+from reconcile.config.idp_google import CustomerMembers, GoogleGroupsSettings, GoogleKey, GoogleSourceSettings
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock
 from reconcile.model import DesiredState, DesiredUser, Globs, Identity, Location, SourceNote, Status, norm
@@ -67,7 +67,7 @@ async def all_of(*aws: Awaitable[T]) -> list[T]:
 class GoogleSource:
     """`sources.<name>` with `type: google-workspace`: `read()` is its only operation."""
 
-    def __init__(self, config: GoogleSourceConfig, *, transport: httpx.AsyncBaseTransport | None = None,
+    def __init__(self, config: GoogleSourceSettings, *, transport: httpx.AsyncBaseTransport | None = None,
                  backoff: Backoff | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.name = config.name
@@ -137,7 +137,7 @@ class GoogleSource:
 
     # ------------------------------------------------------------------------------------------ groups
 
-    async def _groups(self, api: Directory, gcfg: GoogleGroupsConfig) -> tuple[dict[str, GGroup], list[str]]:
+    async def _groups(self, api: Directory, gcfg: GoogleGroupsSettings) -> tuple[dict[str, GGroup], list[str]]:
         """Every group read (the chosen ones and the groups nested in them) by id, and the chosen ids."""
         params: dict[str, Any] = {**api.scope_params(), "maxResults": 200, "fields": GROUP_FIELDS}
         if gcfg.query:

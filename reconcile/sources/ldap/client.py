@@ -20,7 +20,7 @@ from ldap3 import BASE, NONE, SUBTREE, Connection, Server, Tls
 from ldap3.core import exceptions as lx
 
 from reconcile.errors import SourceError
-from reconcile.settings import LdapSourceConfig
+from reconcile.settings import LdapSourceSettings
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class RootDse:
 class LdapClient:
     """A bound, read-only connection for one source. Use as a context manager."""
 
-    def __init__(self, config: LdapSourceConfig) -> None:
+    def __init__(self, config: LdapSourceSettings) -> None:
         self.config = config
         parts = urlsplit(config.url)
         scheme = parts.scheme.lower()

@@ -13,7 +13,7 @@ from ldap3.utils.conv import escape_filter_chars
 
 from reconcile.errors import SourceError
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
-from reconcile.settings import LdapFlavor, LdapGroupsConfig, LdapSourceConfig
+from reconcile.settings import LdapFlavor, LdapGroupsSettings, LdapSourceSettings
 from reconcile.sources.ldap.client import RANGE_STEP, LdapClient
 from reconcile.sources.ldap.dn import dn_key, member_dn
 from reconcile.sources.ldap.mapping import GroupMap
@@ -58,7 +58,7 @@ class _Group:
 class LdapSource:
     """`sources.<name>` with `type: ldap`: read() returns the users and their mapped groups."""
 
-    def __init__(self, config: LdapSourceConfig) -> None:
+    def __init__(self, config: LdapSourceSettings) -> None:
         self.config = config
         self.name = config.name
         self._client = LdapClient(config)  # validates the URL before any network call
@@ -115,7 +115,7 @@ class LdapSource:
 
     # ------------------------------------------------------------------------------------------ groups
 
-    def _read_memberships(self, client: LdapClient, flavor: LdapFlavor, gcfg: LdapGroupsConfig,
+    def _read_memberships(self, client: LdapClient, flavor: LdapFlavor, gcfg: LdapGroupsSettings,
                           group_map: GroupMap, users: dict[str, _User]) -> set[str]:
         """Put every user's mapped groups into `user.groups`; return every mapped group name."""
         attribute = gcfg.member_attribute.lower()
@@ -208,7 +208,7 @@ class LdapSource:
         return DesiredState.build(out.values(), groups=mapped)
 
 
-def _in_chain(gcfg: LdapGroupsConfig, flavor: LdapFlavor) -> bool:
+def _in_chain(gcfg: LdapGroupsSettings, flavor: LdapFlavor) -> bool:
     """Whether the server resolves nested membership (AD's in-chain rule) instead of our own walk."""
     return gcfg.nested and flavor is LdapFlavor.ACTIVE_DIRECTORY and gcfg.member_attribute.lower() in (
         "member", "memberof")

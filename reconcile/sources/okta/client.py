@@ -26,7 +26,7 @@ from reconcile.http import (
     safe_url,
     ssws,
 )
-from reconcile.sources.okta.settings import OktaSourceConfig
+from reconcile.sources.okta.settings import OktaSourceSettings
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ Json = dict[str, Any]
 class OktaClient:
     """GET-only access to one Okta org; `pages(path, params)` yields each page's items."""
 
-    def __init__(self, config: OktaSourceConfig, *, transport: httpx.AsyncBaseTransport | None = None,
+    def __init__(self, config: OktaSourceSettings, *, transport: httpx.AsyncBaseTransport | None = None,
                  backoff: Backoff | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.where = f"source '{config.name}' (okta)"

@@ -51,7 +51,7 @@ _FIELDS = frozenset(OktaStatusMap.__dataclass_fields__)
 
 
 @dataclass(frozen=True, slots=True)
-class OktaUsersConfig:
+class OktaUsersSettings:
     """Which users are read: all (but see `status`), or those an Okta `search` or `filter` expression selects."""
 
     search: str | None = None  # passed verbatim as `search=` (any profile attribute; eventually consistent)
@@ -60,7 +60,7 @@ class OktaUsersConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class OktaGroupsConfig:
+class OktaGroupsSettings:
     """Which groups give memberships: `include` names/globs, optionally narrowed by Okta first."""
 
     include: Globs = Globs(("*",))  # noqa: RUF009 (a frozen dataclass)
@@ -70,7 +70,7 @@ class OktaGroupsConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class OktaSourceConfig:
+class OktaSourceSettings:
     """`sources.<name>` with `type: okta`: an Okta org, read only."""
 
     name: str
@@ -80,8 +80,8 @@ class OktaSourceConfig:
     private_key: Secret | None = None  # its private key, PEM
     key_id: str | None = None  # the `kid` of that key, when the app has several
     scopes: tuple[str, ...] = READ_SCOPES
-    users: OktaUsersConfig = OktaUsersConfig()
-    groups: OktaGroupsConfig | None = None  # None: no memberships are read
+    users: OktaUsersSettings = OktaUsersSettings()
+    groups: OktaGroupsSettings | None = None  # None: no memberships are read
     key: OktaKey = OktaKey.EMAIL
     concurrency: int = 4  # group member reads in flight (Okta's concurrency limit is org-wide)
     http: HttpSettings = HttpSettings()  # noqa: RUF009 (a frozen dataclass)

@@ -18,7 +18,7 @@ from reconcile.http import Backoff, Clock
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
 from reconcile.sources.ldap.mapping import GroupMap
 from reconcile.sources.okta.client import Json, OktaClient
-from reconcile.sources.okta.settings import Desired, OktaGroupsConfig, OktaKey, OktaSourceConfig
+from reconcile.sources.okta.settings import Desired, OktaGroupsSettings, OktaKey, OktaSourceSettings
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class OktaGroup:
 class OktaSource:
     """Reads an Okta org: `read()` is its only operation."""
 
-    def __init__(self, config: OktaSourceConfig, *, transport: httpx.AsyncBaseTransport | None = None,
+    def __init__(self, config: OktaSourceSettings, *, transport: httpx.AsyncBaseTransport | None = None,
                  backoff: Backoff | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.name = config.name
@@ -126,7 +126,7 @@ class OktaSource:
 
     # ------------------------------------------------------------------------------------------ groups
 
-    async def _groups(self, client: OktaClient, gcfg: OktaGroupsConfig, group_map: GroupMap) -> list[OktaGroup]:
+    async def _groups(self, client: OktaClient, gcfg: OktaGroupsSettings, group_map: GroupMap) -> list[OktaGroup]:
         """The included, mapped groups; an included name without a glob that Okta does not have is an error."""
         params = {"limit": str(GROUPS_LIMIT)}
         what = "the group list"

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from reconcile.config.idp_scim import ScimSourceConfig
+from reconcile.config.idp_scim import ScimSourceSettings
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock, ErrorKinds, HttpClient, bearer, error_for, safe_url
 
@@ -48,7 +48,7 @@ class _Page:
 class ScimClient:
     """Reads one SCIM server for source `config.name`; only GET is ever sent (a source never writes)."""
 
-    def __init__(self, config: ScimSourceConfig, *, transport: httpx.AsyncBaseTransport | None = None,
+    def __init__(self, config: ScimSourceSettings, *, transport: httpx.AsyncBaseTransport | None = None,
                  backoff: Backoff | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.where = f"source '{config.name}' (scim)"

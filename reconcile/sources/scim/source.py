@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
-from reconcile.config.idp_scim import ScimKey, ScimSourceConfig
+from reconcile.config.idp_scim import ScimKey, ScimSourceSettings
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
@@ -40,7 +40,7 @@ class _Group:
 class ScimSource:
     """`sources.<name>` with `type: scim`: read() returns the users and their mapped groups."""
 
-    def __init__(self, config: ScimSourceConfig, *, transport: httpx.AsyncBaseTransport | None = None,
+    def __init__(self, config: ScimSourceSettings, *, transport: httpx.AsyncBaseTransport | None = None,
                  backoff: Backoff | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.name = config.name

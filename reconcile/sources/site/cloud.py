@@ -8,7 +8,7 @@ import httpx
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock, bearer
 from reconcile.model import DesiredState, Status, norm
-from reconcile.settings import CloudSourceConfig
+from reconcile.settings import CloudSourceSettings
 from reconcile.sources.site.common import Keyer, SiteUser, read_only_client, source_errors
 from reconcile.targets.atlassian_cloud.account import Account, group_id
 from reconcile.targets.atlassian_cloud.read import USER_EXPAND, OrgReader
@@ -27,7 +27,7 @@ def fact(account: Account) -> str:
 class CloudSource:
     """Reads an Atlassian Cloud organization: `read()` is its only operation."""
 
-    def __init__(self, config: CloudSourceConfig, *, transport: httpx.AsyncBaseTransport | None = None,
+    def __init__(self, config: CloudSourceSettings, *, transport: httpx.AsyncBaseTransport | None = None,
                  backoff: Backoff | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.name = config.name

@@ -15,7 +15,7 @@ import httpx
 from reconcile.errors import SourceError, TargetError
 from reconcile.http import Backoff, Clock, HttpClient
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
-from reconcile.settings import CloudSourceConfig, DcSourceConfig, HttpSettings, SiteDisabled, SiteKey
+from reconcile.settings import CloudSourceSettings, DcSourceSettings, HttpSettings, SiteDisabled, SiteKey
 from reconcile.sources.ldap.mapping import GroupMap
 from reconcile.targets.atlassian import ERRORS, RATE_HEADERS, Flavor
 
@@ -82,7 +82,7 @@ async def source_errors(name: str, type_: str) -> AsyncIterator[None]:
 class Keyer:
     """Users and groups of a site -> desired users: selection, status, key and group mapping."""
 
-    def __init__(self, config: DcSourceConfig | CloudSourceConfig, *, origin: str) -> None:
+    def __init__(self, config: DcSourceSettings | CloudSourceSettings, *, origin: str) -> None:
         self.name, self.type, self.key = config.name, config.type, config.key
         self.users, self.groups = config.users, config.groups
         self.origin = origin

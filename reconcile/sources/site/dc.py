@@ -11,7 +11,7 @@ import httpx
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock, basic, bearer
 from reconcile.model import DesiredState, Status
-from reconcile.settings import DcSourceConfig, SiteKey
+from reconcile.settings import DcSourceSettings, SiteKey
 from reconcile.sources.site.common import Keyer, ReadOnlyClient, SiteUser, read_only_client, source_errors
 from reconcile.targets.confluence_dc import read
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 class DcSource:
     """Reads a Confluence DC site: `read()` is its only operation."""
 
-    def __init__(self, config: DcSourceConfig, *, transport: httpx.AsyncBaseTransport | None = None,
+    def __init__(self, config: DcSourceSettings, *, transport: httpx.AsyncBaseTransport | None = None,
                  backoff: Backoff | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.name = config.name

@@ -17,7 +17,7 @@ from reconcile.http import Backoff, Clock, HttpClient, basic, bearer
 from reconcile.impact import Impact
 from reconcile.model import ActualState, Licence, Scope, User, norm
 from reconcile.plan import Action, ActionKind
-from reconcile.settings import AtlassianCloudConfig
+from reconcile.settings import AtlassianCloudSettings
 from reconcile.targets import atlassian
 from reconcile.targets.atlassian import fail
 from reconcile.targets.atlassian_cloud.account import Account, CloudGroup
@@ -38,7 +38,7 @@ class AtlassianCloudTarget:
     keys), and org admins are protected, so it is never planned either way.
     """
 
-    def __init__(self, config: AtlassianCloudConfig, *, transport: httpx.AsyncBaseTransport | None = None,
+    def __init__(self, config: AtlassianCloudSettings, *, transport: httpx.AsyncBaseTransport | None = None,
                  backoff: Backoff | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.http = atlassian.client(config.url, auth=bearer(config.api_key), settings=config.http,
@@ -54,8 +54,8 @@ class AtlassianCloudTarget:
 
     supports = ALL_KINDS
 
-    def describe(self) -> dict[str, str]:
-        return self.config.describe()
+    def address(self) -> dict[str, str]:
+        return self.config.address()
 
     def concurrency(self, kind: ActionKind) -> int:
         return max(1, self.config.http.concurrency)

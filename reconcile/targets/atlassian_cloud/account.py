@@ -36,7 +36,7 @@ class Account:
     status: str  # active | suspended | not_invited | deactivated | for_deletion
     account_status: str  # active | inactive | closed
     membership_status: str  # active | suspended | no_membership
-    synced: bool  # managementSource == "synced": the IdP owns this user
+    idp_managed: bool  # managementSource == "synced": the IdP owns this user
     admin: bool
     last_active: Activity  # productAccess[].lastActiveTimestamp per product key (empty: never active)
     licensed: bool  # has product access (a seat), as far as the API tells
@@ -57,7 +57,7 @@ class Account:
             status=str(data.get("status") or ""),
             account_status=str(data.get("accountStatus") or "active"),
             membership_status=str(data.get("membershipStatus") or "active"),
-            synced=data.get("managementSource") == "synced",
+            idp_managed=data.get("managementSource") == "synced",
             admin=bool(ADMIN_ROLES & set(data.get("platformRoles") or [])),
             last_active=Activity((key, stamp) for key, stamp in stamps if stamp is not None),
             licensed=bool(access),
@@ -86,7 +86,7 @@ class Account:
             account_id=self.account_id, email=self.email or other.email, name=self.name or other.name,
             status=self.status, account_status=self.account_status,
             membership_status=self.membership_status if self.suspended and other.suspended else "active",
-            synced=self.synced or other.synced, admin=self.admin or other.admin,
+            idp_managed=self.idp_managed or other.idp_managed, admin=self.admin or other.admin,
             last_active=Activity([*self.last_active.items(), *other.last_active.items()]),
             licensed=self.licensed or other.licensed, groups=self.groups | other.groups,
             directories=self.directories | other.directories,
@@ -101,7 +101,7 @@ class Account:
             account_id=self.account_id,
             display_name=self.name,
             status=Status.DISABLED if disabled else Status.ACTIVE,
-            synced=self.synced,
+            idp_managed=self.idp_managed,
             admin=self.admin,
             last_active=self.last_active,
             billable=self.licensed,
@@ -116,15 +116,15 @@ class CloudGroup:
     id: str
     name: str
     directory: str
-    synced: bool  # externalSynced / managedBy external / not modifiable
+    idp_managed: bool  # externalSynced / managedBy external / not modifiable
 
     @staticmethod
     def from_json(data: Mapping[str, Any], directory: str) -> CloudGroup:
         access = data.get("managementAccess") or {}
-        synced = (bool(data.get("externalSynced")) or data.get("managedBy") == "external"
+        idp_managed = (bool(data.get("externalSynced")) or data.get("managedBy") == "external"
                   or access.get("modifiable") is False)
         return CloudGroup(id=group_id(data["id"]), name=str(data["name"]),
-                          directory=str(data.get("directoryId") or directory), synced=synced)
+                          directory=str(data.get("directoryId") or directory), idp_managed=idp_managed)
 
     def to_group(self) -> Group:
-        return Group(name=norm(self.name), ref=self.id, synced=self.synced)
+        return Group(name=norm(self.name), ref=self.id, idp_managed=self.idp_managed)

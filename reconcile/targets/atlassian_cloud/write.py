@@ -16,7 +16,7 @@ import httpx
 from reconcile.errors import TargetError
 from reconcile.http import HttpClient
 from reconcile.plan import Action, ActionKind
-from reconcile.settings import AtlassianCloudConfig, CloudDelete, CloudDisable
+from reconcile.settings import AtlassianCloudSettings, CloudDelete, CloudDisable
 from reconcile.targets.atlassian import error_for, request_id
 from reconcile.targets.atlassian_cloud.account import Account, CloudGroup
 from reconcile.targets.atlassian_cloud.read import OrgReader
@@ -36,7 +36,7 @@ Landed = Callable[[], Awaitable[bool]]
 
 
 class Writer:
-    def __init__(self, config: AtlassianCloudConfig, http: HttpClient, site: HttpClient | None,
+    def __init__(self, config: AtlassianCloudSettings, http: HttpClient, site: HttpClient | None,
                  reader: OrgReader) -> None:
         self.config, self.http, self.site, self.reader = config, http, site, reader
         self.accounts: dict[str, Account] = {}
@@ -138,7 +138,7 @@ class Writer:
         group = await self._group(name)
         if group is None:
             return Outcome(Result.FAILED, f"group {name} no longer exists in organization {self.config.org_id}")
-        if group.synced:
+        if group.idp_managed:
             return Outcome(Result.FAILED, f"group {name} {IDP_OWNS}")
         path = f"{self._dir(group.directory)}/groups/{group.id}/memberships"
         sent = await self._send("POST", path, json={"accountId": account_id},
@@ -153,14 +153,14 @@ class Writer:
             return self._refused(sent, f"not a member after 409: adding to {name} would exceed the user "
                                  "limit of an app the group grants access to; free seats or raise the limit")
         return self._refused(sent, f"check that {account_id} and {name} are in the same directory",
-                             idp=group.synced)
+                             idp=group.idp_managed)
 
     async def remove_member(self, action: Action) -> Outcome:
         account_id, name = action.subject.ref, str(action.group)
         group = await self._group(name)
         if group is None:
             return Outcome(Result.ALREADY, f"group {name} no longer exists")
-        if group.synced:
+        if group.idp_managed:
             return Outcome(Result.FAILED, f"group {name} {IDP_OWNS}")
         path = f"{self._dir(group.directory)}/groups/{group.id}/memberships/{account_id}"
         sent = await self._send("DELETE", path, landed=lambda: self._not_member(account_id, group))
@@ -170,7 +170,7 @@ class Writer:
             return self._ok(sent)
         if sent.status_code == 404 and await self._not_member(account_id, group):
             return self._ok(sent, Result.ALREADY, "not a member")
-        return self._refused(sent, "re-run plan to see the current state", idp=group.synced)
+        return self._refused(sent, "re-run plan to see the current state", idp=group.idp_managed)
 
     async def _not_member(self, account_id: str, group: CloudGroup) -> bool:
         return not await self._is_member(account_id, group)
@@ -204,7 +204,7 @@ class Writer:
             elif sent.status_code == 404 and method == "DELETE":
                 outcome = self._ok(sent, Result.ALREADY, "not in the directory")
             else:
-                return self._refused(sent, "re-run plan to see the current state", idp=acct.synced)
+                return self._refused(sent, "re-run plan to see the current state", idp=acct.idp_managed)
         return outcome
 
     async def _lifecycle(self, acct: Account, verb: str, done: Callable[[Account], bool]) -> Outcome:

@@ -20,7 +20,7 @@ from reconcile.http import Backoff, Clock, basic, bearer
 from reconcile.impact import Impact
 from reconcile.model import NO_ACTIVITY, Activity, ActualState, Group, Licence, Scope, Status, User
 from reconcile.plan import Action, ActionKind
-from reconcile.settings import ConfluenceDcConfig
+from reconcile.settings import ConfluenceDcSettings
 from reconcile.targets import atlassian
 from reconcile.targets.atlassian import error_for, request_id
 from reconcile.targets.base import ALL_KINDS, Outcome, Progress, Result
@@ -40,7 +40,7 @@ class ConfluenceDcTarget:
 
     def __init__(
         self,
-        config: ConfluenceDcConfig,
+        config: ConfluenceDcSettings,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         backoff: Backoff | None = None,
@@ -67,8 +67,8 @@ class ConfluenceDcTarget:
 
     supports = ALL_KINDS
 
-    def describe(self) -> dict[str, str]:
-        return self.config.describe()
+    def address(self) -> dict[str, str]:
+        return self.config.address()
 
     def concurrency(self, kind: ActionKind) -> int:
         match kind:
