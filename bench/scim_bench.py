@@ -8,7 +8,6 @@ reach here: the row is at 10,000 users (docs/performance.md says what that shows
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -49,15 +48,10 @@ print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "users": len(state.use
 
 
 def _fixture() -> ModuleType:
-    """tests/support/scim_server.py by path (tests/ is not a package); it imports tests/support/ldap_servers.py."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    spec = importlib.util.spec_from_file_location("scim_server", ROOT / "tests" / "scim_server.py")
-    if spec is None or spec.loader is None:
-        raise RuntimeError("tests/support/scim_server.py not found")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("scim_server", module)
-    spec.loader.exec_module(module)
-    return module
+    """The real scim2-server fixture the tests use (tests/support/scim_server.py)."""
+    from tests.support import scim_server
+
+    return scim_server
 
 
 def _chunks(operations: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
