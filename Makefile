@@ -56,7 +56,7 @@ unit: venv
 	$(BIN)/python -m pytest -q -x $(PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check reconcile tests bench
+	$(BIN)/ruff check .
 
 typecheck: venv
 	$(BIN)/mypy
