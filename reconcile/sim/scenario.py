@@ -31,6 +31,7 @@ from reconcile.sim.entra_id.scenario import world_from_scenario as entra_world
 from reconcile.sim.entra_id.world import EntraWorld
 from reconcile.sim.google_workspace.world import GoogleWorld
 from reconcile.sim.okta.world import OktaWorld
+from reconcile.sim.sections import plain, unknown_keys
 
 EXAMPLE = Path(__file__).with_name("scenarios") / "example.yaml"
 
@@ -77,11 +78,7 @@ class _Problems:
         self.items.append(f"{self.file}:{line + 1}:{col + 1}: {message}")
 
     def unknown_keys(self, node: Any, allowed: set[str], what: str) -> None:
-        if not isinstance(node, Mapping):
-            return
-        for key in node:
-            if key not in allowed:
-                self.at(node, key, f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})")
+        unknown_keys(node, allowed, what, self.at)
 
 
 def load_scenario(path: str | Path | None = None) -> Scenario:
@@ -127,13 +124,6 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
                     **idps)
 
 
-def plain(node: Any) -> Any:
-    """ruamel round-trip containers -> plain dicts/lists (for the Cloud world and JSON)."""
-    if isinstance(node, Mapping):
-        return {str(k): plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [plain(v) for v in node]
-    return node
 
 
 def _settings(node: Any, problems: _Problems) -> SimSettings:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from cryptography import x509
@@ -23,8 +23,7 @@ from reconcile.sim.entra_id.world import (
     EntraWorld,
     stable_id,
 )
-
-At = Callable[[Any, Any, str], None]
+from reconcile.sim.sections import At, unknown_keys
 
 TOP_KEYS = {"tenant_id", "domain", "token_lifetime", "throttle", "users", "groups", "devices",
             "service_principals", "apps"}
@@ -39,11 +38,6 @@ APP_KEYS = {"client_id", "display_name", "secrets", "certificates", "permissions
 THROTTLE_KEYS = {"every", "retry_after"}
 
 
-def _unknown(node: Any, allowed: set[str], what: str, at: At) -> None:
-    if isinstance(node, Mapping):
-        for key in node:
-            if key not in allowed:
-                at(node, key, f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})")
 
 
 def _items(node: Any, key: str, needed: str, what: str, at: At) -> list[Mapping[str, Any]]:
@@ -62,7 +56,7 @@ def _text(item: Mapping[str, Any], key: str) -> str | None:
 
 
 def world_from_scenario(node: Mapping[str, Any], at: At) -> EntraWorld:
-    _unknown(node, TOP_KEYS, "entra_id", at)
+    unknown_keys(node, TOP_KEYS, "entra_id", at)
     world = EntraWorld()
     if node.get("tenant_id"):
         world.tenant_id = str(node["tenant_id"])
@@ -70,12 +64,12 @@ def world_from_scenario(node: Mapping[str, Any], at: At) -> EntraWorld:
         world.domain = str(node["domain"])
     world.token_lifetime = int(node.get("token_lifetime", world.token_lifetime))
     throttle = node.get("throttle") or {}
-    _unknown(throttle, THROTTLE_KEYS, "entra_id.throttle", at)
+    unknown_keys(throttle, THROTTLE_KEYS, "entra_id.throttle", at)
     world.throttle_every = int(throttle.get("every", 0))
     world.retry_after = int(throttle.get("retry_after", world.retry_after))
     by_upn: dict[str, str] = {}
     for item in _items(node, "users", "user_principal_name", "a user", at):
-        _unknown(item, USER_KEYS, "an entra_id user", at)
+        unknown_keys(item, USER_KEYS, "an entra_id user", at)
         upn = str(item["user_principal_name"])
         user_type = str(item.get("user_type", "Member"))
         if user_type not in ("Member", "Guest"):
@@ -93,7 +87,7 @@ def world_from_scenario(node: Mapping[str, Any], at: At) -> EntraWorld:
         world.users[user.id] = user
     names: dict[str, dict[str, str]] = {DEVICE: {}, SERVICE_PRINCIPAL: {}, GROUP: {}, USER: by_upn}
     for item in _items(node, "devices", "display_name", "a device", at):
-        _unknown(item, DEVICE_KEYS, "an entra_id device", at)
+        unknown_keys(item, DEVICE_KEYS, "an entra_id device", at)
         name = str(item["display_name"])
         device = EntraDevice(id=_text(item, "id") or stable_id("device", name), display_name=name,
                              device_id=_text(item, "device_id") or stable_id("device-id", name),
@@ -102,7 +96,7 @@ def world_from_scenario(node: Mapping[str, Any], at: At) -> EntraWorld:
         world.devices[device.id] = device
         names[DEVICE][name.lower()] = device.id
     for item in _items(node, "service_principals", "display_name", "a service principal", at):
-        _unknown(item, PRINCIPAL_KEYS, "an entra_id service principal", at)
+        unknown_keys(item, PRINCIPAL_KEYS, "an entra_id service principal", at)
         name = str(item["display_name"])
         principal = EntraServicePrincipal(id=_text(item, "id") or stable_id("sp", name), display_name=name,
                                           app_id=_text(item, "app_id") or stable_id("sp-app", name))
@@ -110,7 +104,7 @@ def world_from_scenario(node: Mapping[str, Any], at: At) -> EntraWorld:
         names[SERVICE_PRINCIPAL][name.lower()] = principal.id
     groups = _items(node, "groups", "display_name", "a group", at)
     for item in groups:
-        _unknown(item, GROUP_KEYS, "an entra_id group", at)
+        unknown_keys(item, GROUP_KEYS, "an entra_id group", at)
         name = str(item["display_name"])
         group = EntraGroup(id=_text(item, "id") or stable_id("group", name.lower()), display_name=name,
                            description=_text(item, "description"),
@@ -122,7 +116,7 @@ def world_from_scenario(node: Mapping[str, Any], at: At) -> EntraWorld:
         names[GROUP][name.lower()] = group.id
     for item in groups:
         members = item.get("members") or {}
-        _unknown(members, set(MEMBER_KEYS), "a group's members", at)
+        unknown_keys(members, set(MEMBER_KEYS), "a group's members", at)
         group = world.groups[names[GROUP][str(item["display_name"]).lower()]]
         for key, kind in MEMBER_KEYS.items():
             for ref in members.get(key) or []:
@@ -132,7 +126,7 @@ def world_from_scenario(node: Mapping[str, Any], at: At) -> EntraWorld:
                 elif (kind, object_id) not in group.members:
                     group.members.append((kind, object_id))
     for item in _items(node, "apps", "client_id", "an app registration", at):
-        _unknown(item, APP_KEYS, "an entra_id app", at)
+        unknown_keys(item, APP_KEYS, "an entra_id app", at)
         certificates = []
         for pem in item.get("certificates") or []:
             try:

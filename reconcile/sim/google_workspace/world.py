@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from reconcile.sim.sections import At, plain, unknown_keys
 
 USER_SCOPE = "https://www.googleapis.com/auth/admin.directory.user.readonly"
 GROUP_SCOPE = "https://www.googleapis.com/auth/admin.directory.group.readonly"
@@ -23,7 +25,6 @@ GROUP_KEYS = {"id", "email", "name", "description", "members"}
 MEMBER_KEYS = {"email", "type", "role"}
 QUOTA_KEYS = {"queries_per_minute", "concurrent_requests", "account_concurrent_requests"}
 
-At = Callable[[Any, Any, str], None]
 
 
 @dataclass(slots=True)
@@ -107,11 +108,11 @@ class GoogleWorld:
 
     @classmethod
     def from_scenario(cls, node: Mapping[str, Any], at: At) -> GoogleWorld:
-        _unknown(node, TOP_KEYS, "google_workspace", at)
+        unknown_keys(node, TOP_KEYS, "google_workspace", at)
         world = cls(customer_id=str(node.get("customer_id") or "C01simul8"),
                     domain=str(node.get("domain") or "example.com"))
         quota = node.get("quota") or {}
-        _unknown(quota, QUOTA_KEYS, "google_workspace.quota", at)
+        unknown_keys(quota, QUOTA_KEYS, "google_workspace.quota", at)
         try:
             values = {k: None if v is None else int(v) for k, v in quota.items() if k in QUOTA_KEYS}
             world.quota = Quota(int(values.get("queries_per_minute") or 2400), values.get("concurrent_requests"),
@@ -119,17 +120,17 @@ class GoogleWorld:
         except (TypeError, ValueError):
             at(node, "quota", "google_workspace.quota values are whole numbers")
         for item in node.get("service_accounts") or []:
-            _unknown(item, SA_KEYS, "a google service account", at)
+            unknown_keys(item, SA_KEYS, "a google service account", at)
             if not item.get("client_email") or not item.get("public_keys"):
                 at(item, None, "a google service account needs a client_email and public_keys (PEM or JWK)")
                 continue
             email = str(item["client_email"])
             world.service_accounts[email] = ServiceAccount(
                 email, str(item.get("client_id") or int(hashlib.sha256(email.encode()).hexdigest()[:16], 16)),
-                tuple(_plain(k) for k in item["public_keys"]),
+                tuple(plain(k) for k in item["public_keys"]),
                 tuple(str(s) for s in item.get("scopes") or READ_SCOPES), bool(item.get("admin_role", False)))
         for i, item in enumerate(node.get("users") or []):
-            _unknown(item, USER_KEYS, "a google user", at)
+            unknown_keys(item, USER_KEYS, "a google user", at)
             if not item.get("primary_email"):
                 at(item, None, "a google user needs a primary_email")
                 continue
@@ -145,7 +146,7 @@ class GoogleWorld:
             world.users.append(user)
             world.user_by_email[email] = user
         for j, item in enumerate(node.get("groups") or []):
-            _unknown(item, GROUP_KEYS, "a google group", at)
+            unknown_keys(item, GROUP_KEYS, "a google group", at)
             if not item.get("email"):
                 at(item, None, "a google group needs an email")
                 continue
@@ -167,7 +168,7 @@ class GoogleWorld:
 
     def _member(self, member: Any, owner: Any, at: At) -> GMember | None:
         spec = dict(member) if isinstance(member, Mapping) else {"email": str(member)}
-        _unknown(spec, MEMBER_KEYS, "a google group member", at)
+        unknown_keys(spec, MEMBER_KEYS, "a google group member", at)
         role = str(spec.get("role", "MEMBER"))
         kind = spec.get("type")
         if role not in ROLES or (kind is not None and kind not in MEMBER_TYPES):
@@ -214,16 +215,4 @@ class GoogleWorld:
         return world
 
 
-def _plain(node: Any) -> Any:
-    if isinstance(node, Mapping):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
 
-
-def _unknown(node: Any, allowed: set[str], what: str, at: At) -> None:
-    if isinstance(node, Mapping):
-        for key in node:
-            if key not in allowed:
-                at(node, key, f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})")

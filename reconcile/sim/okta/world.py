@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import bisect
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from reconcile.sim.sections import At, plain, unknown_keys
 
 STATUSES = ("STAGED", "PROVISIONED", "ACTIVE", "RECOVERY", "LOCKED_OUT", "PASSWORD_EXPIRED", "SUSPENDED",
             "DEPROVISIONED")
@@ -25,7 +27,6 @@ USER_KEYS = {"id", "login", "email", "first_name", "last_name", "status", "group
 GROUP_KEYS = {"id", "name", "description", "type", "members"}
 LIMIT_KEYS = {"users", "groups", "token", "concurrency"}
 
-At = Callable[[Any, Any, str], None]  # (node, key, message): the scenario's problem collector
 
 
 def okta_id(prefix: str, number: int) -> str:
@@ -121,26 +122,26 @@ class OktaWorld:
     @classmethod
     def from_scenario(cls, node: Mapping[str, Any], at: At) -> OktaWorld:
         """The scenario's `okta:` section; each problem goes to `report(node, key, message)`."""
-        _unknown(node, TOP_KEYS, "okta", at)
+        unknown_keys(node, TOP_KEYS, "okta", at)
         world = cls(org_url=str(node["org_url"]).rstrip("/") if node.get("org_url") else None)
         world.api_tokens = {str(t) for t in node.get("api_tokens") or []}
         limits = node.get("rate_limits") or {}
-        _unknown(limits, LIMIT_KEYS, "okta.rate_limits", at)
+        unknown_keys(limits, LIMIT_KEYS, "okta.rate_limits", at)
         try:
             world.rate_limits = RateLimits(**{k: int(v) for k, v in limits.items() if k in LIMIT_KEYS})
         except (TypeError, ValueError):
             at(node, "rate_limits", "okta.rate_limits values are whole numbers (requests per minute)")
         for item in node.get("service_apps") or []:
-            _unknown(item, APP_KEYS, "an okta service app", at)
+            unknown_keys(item, APP_KEYS, "an okta service app", at)
             if not item.get("client_id") or not item.get("public_keys"):
                 at(item, None, "an okta service app needs a client_id and public_keys (PEM or JWK)")
                 continue
             scopes = tuple(str(s) for s in item.get("scopes") or READ_SCOPES)
             world.service_apps[str(item["client_id"])] = ServiceApp(
-                str(item["client_id"]), tuple(_plain(k) for k in item["public_keys"]), scopes)
+                str(item["client_id"]), tuple(plain(k) for k in item["public_keys"]), scopes)
         memberships: list[tuple[Any, str, str]] = []  # (node, user login, group name)
         for i, item in enumerate(node.get("users") or []):
-            _unknown(item, USER_KEYS, "an okta user", at)
+            unknown_keys(item, USER_KEYS, "an okta user", at)
             if not item.get("login"):
                 at(item, None, "an okta user needs a login")
                 continue
@@ -161,7 +162,7 @@ class OktaWorld:
             memberships += [(item, login, str(g)) for g in item.get("groups") or []]
         names: dict[str, str] = {}
         for j, item in enumerate(node.get("groups") or []):
-            _unknown(item, GROUP_KEYS, "an okta group", at)
+            unknown_keys(item, GROUP_KEYS, "an okta group", at)
             if not item.get("name"):
                 at(item, None, "an okta group needs a name")
                 continue
@@ -225,16 +226,4 @@ class OktaWorld:
         return world
 
 
-def _plain(node: Any) -> Any:
-    if isinstance(node, Mapping):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
 
-
-def _unknown(node: Any, allowed: set[str], what: str, at: At) -> None:
-    if isinstance(node, Mapping):
-        for key in node:
-            if key not in allowed:
-                at(node, key, f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})")
