@@ -15,10 +15,11 @@ from reconcile.http.auth import (
 )
 from reconcile.http.client import HttpClient
 from reconcile.http.errors import ErrorFactory, ErrorKinds, error_for, fail, raise_for, request_id, safe_url
+from reconcile.http.gather import all_of
 from reconcile.http.pacing import Backoff, Clock, RateGate, RateHeaders, seconds_until
 from reconcile.http.transport import IDEMPOTENT, Lanes, RetryPolicy, RetryTransport
 
 __all__ = ["IDEMPOTENT", "Backoff", "ClientSecret", "Clock", "ErrorFactory", "ErrorKinds", "HeaderAuth",
            "HttpClient", "JwtBearer", "Lanes", "OAuthToken", "PrivateKeyJwt", "RateGate", "RateHeaders",
-           "RetryPolicy", "RetryTransport", "SigningKey", "basic", "bearer", "error_for", "fail", "raise_for",
+           "RetryPolicy", "RetryTransport", "SigningKey", "all_of", "basic", "bearer", "error_for", "fail", "raise_for",
            "request_id", "safe_url", "seconds_until", "ssws"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -14,7 +14,7 @@ import httpx
 
 from reconcile.config.idp_google import CustomerMembers, GoogleGroupsSettings, GoogleKey, GoogleSourceSettings
 from reconcile.errors import SourceError
-from reconcile.http import Backoff, Clock
+from reconcile.http import Backoff, Clock, all_of
 from reconcile.model import DesiredState, DesiredUser, Globs, Identity, Location, SourceNote, Status, norm
 from reconcile.sources.google_workspace.api import Directory
 from reconcile.sources.ldap.mapping import GroupMap
@@ -53,15 +53,6 @@ class GGroup:
     other: int = 0  # members of other types (EXTERNAL...): not users of the account
 
 
-async def all_of(*aws: Awaitable[T]) -> list[T]:
-    """`asyncio.gather`, but a failure cancels the others: nothing keeps reading behind an error."""
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        raise
 
 
 class GoogleSource:

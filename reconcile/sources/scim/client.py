@@ -7,9 +7,8 @@ server that stops advancing, repeats items or changes its total mid-read fails t
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -17,7 +16,7 @@ import httpx
 
 from reconcile.config.idp_scim import ScimSourceSettings
 from reconcile.errors import SourceError
-from reconcile.http import Backoff, Clock, ErrorKinds, HttpClient, bearer, error_for, safe_url
+from reconcile.http import Backoff, Clock, ErrorKinds, HttpClient, all_of, bearer, error_for, safe_url
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +26,6 @@ Resource = dict[str, Any]
 T = TypeVar("T")
 
 
-async def all_of(*aws: Awaitable[T]) -> list[T]:
-    """`asyncio.gather`, but a failure cancels the others: no request keeps running behind an error."""
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        raise
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,10 +17,10 @@ import httpx
 
 from reconcile.config.idp_scim import ScimKey, ScimSourceSettings
 from reconcile.errors import SourceError
-from reconcile.http import Backoff, Clock
+from reconcile.http import Backoff, Clock, all_of
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
 from reconcile.sources.ldap.mapping import GroupMap
-from reconcile.sources.scim.client import Resource, ScimClient, all_of
+from reconcile.sources.scim.client import Resource, ScimClient
 
 log = logging.getLogger(__name__)
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 import httpx
 
 from reconcile.errors import SourceError
-from reconcile.http import Backoff, Clock, bearer
+from reconcile.http import Backoff, Clock, all_of, bearer
 from reconcile.model import DesiredState, Status, norm
 from reconcile.settings import CloudSourceSettings
 from reconcile.sources.site.common import Keyer, SiteUser, read_only_client, source_errors
 from reconcile.targets.atlassian_cloud.account import Account, group_id
 from reconcile.targets.atlassian_cloud.read import USER_EXPAND, OrgReader
-from reconcile.targets.confluence_dc.read import all_of
 
 
 def fact(account: Account) -> str:

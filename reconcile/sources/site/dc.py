@@ -9,7 +9,7 @@ import logging
 import httpx
 
 from reconcile.errors import SourceError
-from reconcile.http import Backoff, Clock, basic, bearer
+from reconcile.http import Backoff, Clock, all_of, basic, bearer
 from reconcile.model import DesiredState, Status
 from reconcile.settings import DcSourceSettings, SiteKey
 from reconcile.sources.site.common import Keyer, ReadOnlyClient, SiteUser, read_only_client, source_errors
@@ -50,7 +50,7 @@ class DcSource:
         listing = asyncio.ensure_future(read.list_users(client, window))
         emails = asyncio.ensure_future(read.list_active(client, window))
         groups = asyncio.ensure_future(read.list_groups(client, window))
-        await read.all_of(listing, emails, groups)  # a failure cancels the other reads
+        await all_of(listing, emails, groups)  # a failure cancels the other reads
         people, active, names = listing.result(), emails.result(), groups.result()
         if active is None and cfg.key is SiteKey.EMAIL:
             raise SourceError(
@@ -59,7 +59,7 @@ class DcSource:
                 hint=f"set `key: username` on source '{self.name}' (the target must then know the same "
                 "usernames), or upgrade the source site to 9.3 or later")
         wanted = [g for g in names if self.keyer.wanted_group(g) is not None]
-        member_lists = await read.all_of(*(read.list_member_keys(client, g) for g in wanted))
+        member_lists = await all_of(*(read.list_member_keys(client, g) for g in wanted))
         groups_of: dict[str, set[str]] = {}
         for group, keys in zip(wanted, member_lists, strict=True):
             for key in keys:

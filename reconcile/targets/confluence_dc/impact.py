@@ -10,11 +10,11 @@ from typing import Any
 from urllib.parse import quote
 
 from reconcile.errors import TargetError
-from reconcile.http import HttpClient
+from reconcile.http import HttpClient, all_of
 from reconcile.impact import Impact
 from reconcile.model import User, norm
 from reconcile.policies import GuardCondition
-from reconcile.targets.confluence_dc.read import all_of, collect
+from reconcile.targets.confluence_dc.read import collect
 
 SPACES = "/rest/api/space"
 SEARCH = "/rest/api/search"

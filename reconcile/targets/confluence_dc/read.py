@@ -6,16 +6,15 @@ later pages are fetched a window at a time, concurrently, and re-fetched when a 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from reconcile.errors import AuthError, TargetError
-from reconcile.http import HttpClient
+from reconcile.http import HttpClient, all_of
 from reconcile.model import Status, norm, parse_instant
 from reconcile.targets.atlassian import fail, raise_for
 
@@ -100,15 +99,6 @@ def _instant(value: Any) -> datetime | None:
     return parse_instant(value)
 
 
-async def all_of(*aws: Awaitable[T]) -> list[T]:
-    """`asyncio.gather`, but a failure cancels the others: no requests keep running behind an error."""
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        raise
 
 
 @dataclass(frozen=True, slots=True)

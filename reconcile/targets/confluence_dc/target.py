@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 
 from reconcile.errors import TargetError
-from reconcile.http import Backoff, Clock, basic, bearer
+from reconcile.http import Backoff, Clock, all_of, basic, bearer
 from reconcile.impact import Impact
 from reconcile.model import NO_ACTIVITY, Activity, ActualState, Group, Licence, Scope, Status, User
 from reconcile.plan import Action, ActionKind
@@ -108,7 +108,7 @@ class ConfluenceDcTarget:
         async def groups_and_members() -> list[list[str]]:
             names.extend(await read.list_groups(self.client, window))
             wanted.extend(g for g in names if scope.owns_group(g) or self.config.admin_groups.matches(g))
-            return await read.all_of(*(members_of(g) for g in wanted))
+            return await all_of(*(members_of(g) for g in wanted))
 
         # Everything after the identity check overlaps; the lanes of the client bound concurrency.
         users = asyncio.ensure_future(read.list_users(self.client, window, on_users))
