@@ -1,4 +1,4 @@
-"""Shared pytest configuration: async backend, cassette location and scrubbing."""
+"""Shared pytest configuration: async backend, cassette location and scrubbing, long tests first."""
 
 from __future__ import annotations
 
@@ -41,3 +41,17 @@ def vcr_config() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
     return str(ROOT / "cassettes" / request.module.__name__.rsplit(".", 1)[-1])
+
+
+def _weight(item: pytest.Item) -> int:
+    """0 for the long tests (kill -9, `slow`), 1 for the property tests, 2 for the rest."""
+    if item.get_closest_marker("kill") or item.get_closest_marker("slow"):
+        return 0
+    return 1 if getattr(getattr(item, "obj", None), "is_hypothesis_test", False) else 2
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle, which stays the order within each weight
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # xdist hands out tests in this order as workers free up: long ones last would leave one worker
+    # running them alone at the end (xdist_groups go first anyway, largest first).
+    items.sort(key=_weight)
