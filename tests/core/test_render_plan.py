@@ -151,6 +151,7 @@ def test_markdown_lists_every_action_and_the_approval_command() -> None:
     assert "| - `delete` | 3 |" in out
 
 
+@pytest.mark.slow  # a large world is the point: make test runs it, make check leaves it out
 @pytest.mark.parametrize("max_chars", [60_000, 3_000, 300])
 def test_markdown_of_a_100000_action_plan_stays_under_the_limit(max_chars: int) -> None:
     plan = huge_plan()

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import jsonschema
+import pytest
 from typer.testing import CliRunner
 
 from reconcile.cli import app
@@ -51,6 +52,7 @@ def dc_state(url: str) -> dict[str, Any]:
     return dc
 
 
+@pytest.mark.slow  # a large world is the point: make test runs it, make check leaves it out
 def test_undo_of_a_500_user_reclamation_restores_the_exact_prior_state(tmp_path: Path) -> None:
     names = [f"u{i:04d}" for i in range(KEPT + GONE)]
     users = "\n".join(f"    - {{username: {n}, email: {n}@example.com, groups: [confluence-users, team-a"

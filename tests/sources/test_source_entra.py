@@ -302,6 +302,7 @@ def test_a_page_failing_after_the_retries_stops_the_read(keys: Keys) -> None:
     assert f"GET {BASE}/v1.0/users?" in message and "-> 429" in message and "rate limited" in message
 
 
+@pytest.mark.slow  # a large world is the point: make test runs it, make check leaves it out
 def test_a_10000_member_group_is_read_to_the_last_page() -> None:
     world = EntraWorld(tenant_id=TENANT, domain="contoso.onmicrosoft.com")
     big = EntraGroup(id="00000000-0000-4000-8000-00000000b16a", display_name="Everyone")

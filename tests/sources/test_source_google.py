@@ -325,6 +325,7 @@ def test_a_customer_member_is_reported_or_expanded_as_configured() -> None:
     assert all("team-all" in u.groups for u in expanded.users.values()) and not expanded.notes
 
 
+@pytest.mark.slow  # a large world is the point: make test runs it, make check leaves it out
 def test_a_10000_member_group_is_read_to_its_last_page() -> None:
     sim = Sim(world(), generated=GoogleWorld.generate(10_000, 1, 10_000, seed=3))
     source = sim.source(config(subject="user000001@example.com",  # the generated account's admin

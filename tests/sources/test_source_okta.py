@@ -361,6 +361,7 @@ def test_groups_by_glob_search_q_and_map_with_login_keys() -> None:
     assert prefix == {"active@example.com": ("active", ["eng ops", "engineering"])}
 
 
+@pytest.mark.slow  # a large world is the point: make test runs it, make check leaves it out
 def test_a_ten_thousand_member_group_is_read_through_every_page() -> None:
     world = OktaWorld.generate(10_000, 1, 10_000, api_token="t")
     sim = build_app()

@@ -149,6 +149,7 @@ def test_a_cap_that_changes_between_pages_skips_nothing() -> None:
     assert run(go()) == [f"g{i:03d}" for i in range(500)]
 
 
+@pytest.mark.slow  # a large world is the point: make test runs it, make check leaves it out
 def test_a_5000_user_world_is_fetched_completely() -> None:
     world = generate_dc(5000, 60, 12000, seed=7)
     sim = DcSim(world)
