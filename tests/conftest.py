@@ -52,6 +52,6 @@ def _weight(item: pytest.Item) -> int:
 
 @pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle, which stays the order within each weight
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # xdist hands out tests in this order as workers free up: long ones last would leave one worker
-    # running them alone at the end (xdist_groups go first anyway, largest first).
+    # `--dist loadgroup` (the Makefile's) hands out tests in this order, alternately, as workers free up: long
+    # ones last would leave one worker running them alone at the end (xdist_groups go first, largest first).
     items.sort(key=_weight)

@@ -36,7 +36,7 @@ from tests.support.simproc import NON_IDEMPOTENT, Sim, World, child_env, reconci
 WORLD = World(users=300, groups=8, memberships=1200, seed=3, latency_ms=25)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not module: xdist interleaves modules, which restarts it
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     server = start(WORLD, workdir=tmp_path_factory.mktemp("sim"))
     try:

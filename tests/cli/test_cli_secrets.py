@@ -47,7 +47,7 @@ users:
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not module: xdist interleaves modules, which restarts it
 def sim_url() -> Iterator[str]:
     with example_site_with_token(TOKEN) as url:
         yield url
@@ -122,7 +122,7 @@ def _forms(secret: str) -> list[str]:
                       for user in ("admin", "olga@acme.example"))]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not module: xdist interleaves modules, which restarts it
 def loaded_sim_url() -> Iterator[str]:
     app = build_app()
     ctx = app.state.ctx

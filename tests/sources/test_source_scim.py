@@ -50,7 +50,7 @@ def world_module() -> ModuleType:
     return module
 
 
-@pytest.fixture(scope="module", name="idp")
+@pytest.fixture(scope="session", name="idp")  # not module: xdist interleaves modules, which restarts it
 def idp_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScimServer]:
     """scim2-server (pages of at most 10) seeded with the example's directory.json."""
     server = start_scim_server(tmp_path_factory.mktemp("scim-example"), token=TOKEN)
