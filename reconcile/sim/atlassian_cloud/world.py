@@ -34,7 +34,7 @@ class CloudUser:
     account_status: str = "active"  # active | inactive (deactivated) | closed
     membership: dict[str, str] = field(default_factory=dict)  # directory id -> active | suspended
     management_source: str | None = "invited"  # invited | synced | None
-    claim_status: str = "managed"  # managed | unmanaged
+    claim_status: str | None = "managed"  # managed | unmanaged | None (the field absent)
     platform_roles: list[str] = field(default_factory=list)
     product_access: list[dict[str, str]] = field(default_factory=list)  # {key, id, lastActiveTimestamp}
     for_deletion: bool = False
@@ -327,6 +327,7 @@ def _user_from(raw: Mapping[str, Any], default_dir: str, where: str) -> CloudUse
             item["lastActiveTimestamp"] = _timestamp(product["last_active"], f"{where} {product['key']}")
         access.append(item)
     added = raw.get("added_to_org", "2024-01-03T09:00:00Z")
+    claim = raw.get("claim_status", "managed")
     return CloudUser(
         account_id=str(raw.get("account_id") or f"712020:{_stable_id('user', email.lower())}"),
         email=email,
@@ -334,7 +335,7 @@ def _user_from(raw: Mapping[str, Any], default_dir: str, where: str) -> CloudUse
         account_status=account_status,
         membership=membership,
         management_source=raw.get("management_source", "invited"),
-        claim_status=str(raw.get("claim_status", "managed")),
+        claim_status=None if claim is None else str(claim),  # null: the response leaves claimStatus out
         platform_roles=roles,
         product_access=access,
         for_deletion=for_deletion,

@@ -1,0 +1,170 @@
+"""The user read split into independent cursor chains: per claimStatus x accountStatus partition, one
+chain from each end of the `nick_name` order, stopping once together they hold the partition's count.
+
+Why this is exact (docs/targets/atlassian-cloud.md, "Reading 100,000 users"): a user has one
+`claimStatus` and one `accountStatus`, so the partitions are disjoint; `users/count` proves they are
+exhaustive for this organization (their counts must add up to the unfiltered count, else one unfiltered
+pair is read); a pair holding `count` distinct users of its partition holds all of it. A user who moves
+between partitions mid-read is read once (a second sighting is dropped and counted) or, if both chains
+missed them, found by the closing count check and one unfiltered re-read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconcile.http.gather import all_of
+from reconcile.targets.atlassian import fail
+from reconcile.targets.atlassian_cloud.read import PAGE, READ_HINT, OrgReader
+
+log = logging.getLogger(__name__)
+
+CLAIM = ("managed", "unmanaged")  # the document's ClaimStatus enum; "by default, both ... are returned"
+ACCOUNT = ("active", "inactive", "closed")  # the document's AccountStatus enum
+EVERYONE: dict[str, Any] = {}  # the unfiltered read: what the partitions must add up to
+
+
+@dataclass
+class Partition:
+    """One filter and what reading it found; `requests` per chain (asc, desc) for the latency floor."""
+
+    query: dict[str, Any]
+    count: int
+    seen: set[str] = field(default_factory=set)
+    requests: dict[str, int] = field(default_factory=dict)
+    ended: bool = False  # a chain reached the end of its cursor: it alone read the whole partition
+
+    @property
+    def name(self) -> str:
+        return "/".join(str(v[0] if isinstance(v, list) else v) for v in self.query.values()) or "all"
+
+    def holds(self, item: Mapping[str, Any]) -> bool:
+        """Whether `item` is what this partition's filter asks for (a server that ignored it is not)."""
+        claim, account = self.query.get("claimStatus"), self.query.get("accountStatus")
+        return ((claim is None or item.get("claimStatus") == claim)
+                and (account is None or item.get("accountStatus") in account))
+
+
+@dataclass
+class SplitStats:
+    """What one directory's read did, for the log, the tests and the bench's latency floor."""
+
+    partitions: list[Partition] = field(default_factory=list)
+    total: int = 0
+    duplicates: int = 0  # users seen in two partitions (they changed partition during the read)
+    strays: int = 0  # items that did not match their partition's filter
+    reread: str | None = None  # why the unfiltered re-read ran, if it did
+    reread_requests: int = 0
+
+    @property
+    def longest_chain(self) -> int:
+        """Requests on the longest sequential chain: the counts, the longest pair chain, the re-read."""
+        chains = [n for p in self.partitions for n in p.requests.values()]
+        return 1 + max(chains, default=0) + 1 + self.reread_requests
+
+
+class SplitRead:
+    """`pages()` yields each user of `directory` once, in pages, read by concurrent chains."""
+
+    def __init__(self, reader: OrgReader, directory: str, query: Mapping[str, Any]) -> None:
+        self.reader, self.directory, self.query = reader, directory, dict(query)
+        self.stats = SplitStats()
+        self._emitted: dict[str, int] = {}  # account id -> the partition (index) that read it first
+        self._queue: asyncio.Queue[list[Any] | BaseException | None] = asyncio.Queue()
+
+    async def count(self, query: Mapping[str, Any]) -> int:
+        path = f"{self.reader.org}/directories/{self.directory}/users/count"
+        response = await self.reader.http.request("GET", path, params=dict(query))
+        if response.status_code != 200:
+            fail(response, READ_HINT)
+        count = response.json().get("count")
+        if not isinstance(count, int):
+            fail(response, "users/count answered without an integer count")
+        return int(count)
+
+    async def pages(self) -> AsyncIterator[list[Any]]:
+        worker = asyncio.ensure_future(self._run())
+        try:
+            while (page := await self._queue.get()) is not None:
+                if isinstance(page, BaseException):
+                    raise page
+                yield page
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    async def _run(self) -> None:
+        try:
+            await self._read()
+            self._queue.put_nowait(None)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # handed to the consumer, which raises it where it reads
+            self._queue.put_nowait(exc)
+
+    async def _read(self) -> None:
+        parts = [{"claimStatus": c, "accountStatus": [a]} for c in CLAIM for a in ACCOUNT]
+        total, *counts = await all_of(*(self.count(q) for q in [EVERYONE, *parts]))
+        self.stats.total = total
+        if sum(counts) == total:
+            chosen = [Partition(q, n) for q, n in zip(parts, counts, strict=True) if n]
+        else:  # some users carry neither documented value (an absent field): read everyone as one partition
+            log.info("users/count: the claimStatus x accountStatus partitions hold %d of %d users; "
+                     "reading them unpartitioned", sum(counts), total)
+            chosen = [Partition(dict(EVERYONE), total)] if total else []
+        self.stats.partitions = chosen
+        await all_of(*(self._pair(p, i) for i, p in enumerate(chosen)))
+        after = await self.count(EVERYONE)
+        missing = max(total, after) - len(self._emitted)
+        if missing > 0 or self.stats.strays:
+            # a user left a partition whose chains had not reached them for one whose chains were done
+            self.stats.reread = (f"{missing} of {max(total, after)} users unread" if missing > 0
+                                 else f"{self.stats.strays} users outside their partition's filter")
+            log.warning("atlassian-cloud directory %s changed during the read (%s): reading it again as one "
+                        "chain", self.directory, self.stats.reread)
+            async for page in self.reader.pages("users", self.directory, self.query):
+                self.stats.reread_requests += 1
+                self._emit(page, -1)
+        log.info("atlassian-cloud directory %s: %d users in %d partitions, %d requests on the longest chain",
+                 self.directory, len(self._emitted), len(chosen), self.stats.longest_chain)
+
+    async def _pair(self, part: Partition, index: int) -> None:
+        """Both ends of the partition's order at once; one chain suffices for a partition of one page."""
+        directions = ("asc", "desc") if part.count > PAGE else ("asc",)
+        await all_of(*(self._chain(part, index, d) for d in directions))
+
+    async def _chain(self, part: Partition, index: int, direction: str) -> None:
+        body = {**self.query, **part.query, "sortBy": [{"field": "nick_name", "direction": direction}]}
+        part.requests[direction] = 0
+        pages = self.reader.pages("users", self.directory, body)  # guards against a repeated cursor
+        async with contextlib.aclosing(pages):
+            async for page in pages:
+                part.requests[direction] += 1
+                for item in page:
+                    part.seen.add(str(item.get("accountId")))
+                    if not part.holds(item):
+                        self.stats.strays += 1
+                self._emit(page, index)
+                if part.ended or len(part.seen) >= part.count:
+                    return
+        part.ended = True
+
+    def _emit(self, page: list[Any], index: int) -> None:
+        """Hand on the users not handed on before; a pair's two chains overlap where they meet."""
+        fresh = []
+        for item in page:
+            account = str(item.get("accountId"))
+            first = self._emitted.get(account)
+            if first is None:
+                self._emitted[account] = index
+                fresh.append(item)
+            elif first != index and index >= 0:
+                self.stats.duplicates += 1  # read by another partition too: it changed partition mid-read
+        if fresh:
+            self._queue.put_nowait(fresh)
