@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from reconcile.http.gather import all_of
 from reconcile.targets.atlassian import fail
@@ -142,7 +142,8 @@ class SplitRead:
     async def _chain(self, part: Partition, index: int, direction: str) -> None:
         body = {**self.query, **part.query, "sortBy": [{"field": "nick_name", "direction": direction}]}
         part.requests[direction] = 0
-        pages = self.reader.pages("users", self.directory, body)  # guards against a repeated cursor
+        # the reader's generator (it guards against a repeated cursor), closed when the pair has its count
+        pages = cast(AsyncGenerator[list[Any], None], self.reader.pages("users", self.directory, body))
         async with contextlib.aclosing(pages):
             async for page in pages:
                 part.requests[direction] += 1
