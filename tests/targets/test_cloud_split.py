@@ -13,6 +13,7 @@ import pytest
 
 from reconcile.diff import diff
 from reconcile.digest import fingerprint
+from reconcile.http import Backoff
 from reconcile.model import AbsentPolicy, DesiredState, DesiredUser, Globs, Policy, Scope
 from reconcile.sim.app import build_app
 from reconcile.sim.atlassian_cloud.world import DEFAULT_DIRECTORY, CloudWorld
@@ -21,7 +22,6 @@ from reconcile.sim.control import SimSettings
 from reconcile.targets.atlassian_cloud import AtlassianCloudTarget
 from reconcile.targets.atlassian_cloud.read import USER_EXPAND
 from reconcile.targets.atlassian_cloud.split import SplitRead
-from reconcile.http import Backoff
 from tests.support.builders import NOW
 from tests.support.cloud import ORG, ORG_KEY, rig
 from tests.support.contract import ContractTransport
@@ -155,7 +155,8 @@ def transport(world: CloudWorld, when: Callable[[dict[str, Any]], bool], then: C
 async def test_a_user_read_by_two_partitions_is_handed_on_once() -> None:
     world, mover = moving_world()
     world.users[mover].claim_status = "managed"  # managed, last in its first pages' desc order
-    ids, split, single = await read_ids(world, transport(world, chain("managed", "desc"), move(world, mover, "unmanaged")))
+    moved = transport(world, chain("managed", "desc"), move(world, mover, "unmanaged"))
+    ids, split, single = await read_ids(world, moved)
     assert split.stats.duplicates == 1  # read as managed, then again as unmanaged: detected, dropped
     assert ids.count(mover) == 1 and len(ids) == len(set(ids)) and set(ids) == set(single)
     assert split.stats.reread is None
@@ -163,7 +164,8 @@ async def test_a_user_read_by_two_partitions_is_handed_on_once() -> None:
 
 async def test_a_user_every_chain_missed_is_found_by_the_closing_count() -> None:
     world, mover = moving_world()  # K leaves unmanaged before its chains reach it, joins managed behind theirs
-    ids, split, single = await read_ids(world, transport(world, chain("unmanaged", "asc"), move(world, mover, "managed")))
+    moved = transport(world, chain("unmanaged", "asc"), move(world, mover, "managed"))
+    ids, split, single = await read_ids(world, moved)
     assert split.stats.reread == "1 of 701 users unread"
     assert mover in ids and len(ids) == len(set(ids)) and set(ids) == set(single)
     assert split.stats.reread_requests == 8  # the whole directory again, one chain: the price of a rare race
