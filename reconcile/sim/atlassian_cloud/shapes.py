@@ -118,8 +118,7 @@ def sort_direction(body: dict[str, Any]) -> str | None:
     if value is None:
         return None
     if (not isinstance(value, list) or len(value) != 1 or not isinstance(value[0], dict)
-            or value[0].get("field") != "nick_name" or value[0].get("direction") not in ("asc", "desc")
-            or set(value[0]) - {"field", "direction"}):
+            or value[0].get("field") != "nick_name" or value[0].get("direction") not in ("asc", "desc")):
         raise OrgError(400, "ADMIN-400-4", "sortBy must be one {field: nick_name, direction: asc|desc}.")
     return str(value[0]["direction"])
 
