@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from reconcile.http.gather import all_of
-from reconcile.targets.atlassian import fail
-from reconcile.targets.atlassian_cloud.read import PAGE, READ_HINT, OrgReader
+from reconcile.targets.atlassian_cloud.read import PAGE, OrgReader
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +76,19 @@ class SplitRead:
         self._emitted: dict[str, int] = {}  # account id -> the partition (index) that read it first
         self._queue: asyncio.Queue[list[Any] | BaseException | None] = asyncio.Queue()
 
-    async def count(self, query: Mapping[str, Any]) -> int:
+    async def count(self, query: Mapping[str, Any]) -> int | None:
+        """`users/count` under `query`; None when it cannot be had (the split is an optimisation: without
+        counts the directory is read as one chain, as before, rather than the plan failing)."""
         path = f"{self.reader.org}/directories/{self.directory}/users/count"
         response = await self.reader.http.request("GET", path, params=dict(query))
-        if response.status_code != 200:
-            fail(response, READ_HINT)
-        count = response.json().get("count")
-        if not isinstance(count, int):
-            fail(response, "users/count answered without an integer count")
-        return int(count)
+        try:
+            count = response.json().get("count") if response.status_code == 200 else None
+        except (ValueError, AttributeError):
+            count = None
+        if not isinstance(count, int) or isinstance(count, bool):
+            log.info("GET %s -> %d: no user count, so one chain", self.reader.http.url(path), response.status_code)
+            return None
+        return count
 
     async def pages(self) -> AsyncIterator[list[Any]]:
         worker = asyncio.ensure_future(self._run())
@@ -111,28 +114,38 @@ class SplitRead:
     async def _read(self) -> None:
         parts = [{"claimStatus": c, "accountStatus": [a]} for c in CLAIM for a in ACCOUNT]
         total, *counts = await all_of(*(self.count(q) for q in [EVERYONE, *parts]))
+        if total is None:
+            await self._single("users/count unavailable")
+            return
         self.stats.total = total
-        if sum(counts) == total:
+        if sum(n or 0 for n in counts) == total and None not in counts:
             chosen = [Partition(q, n) for q, n in zip(parts, counts, strict=True) if n]
         else:  # some users carry neither documented value (an absent field): read everyone as one partition
-            log.info("users/count: the claimStatus x accountStatus partitions hold %d of %d users; "
-                     "reading them unpartitioned", sum(counts), total)
+            log.info("users/count: the claimStatus x accountStatus partitions hold %s of %d users; "
+                     "reading them unpartitioned", sum(n or 0 for n in counts), total)
             chosen = [Partition(dict(EVERYONE), total)] if total else []
         self.stats.partitions = chosen
         await all_of(*(self._pair(p, i) for i, p in enumerate(chosen)))
         after = await self.count(EVERYONE)
-        missing = max(total, after) - len(self._emitted)
-        if missing > 0 or self.stats.strays:
+        expected = max(total, after if after is not None else total)
+        if after is None:
+            await self._single("users/count unavailable after the read")
+        elif len(self._emitted) < expected:
             # a user left a partition whose chains had not reached them for one whose chains were done
-            self.stats.reread = (f"{missing} of {max(total, after)} users unread" if missing > 0
-                                 else f"{self.stats.strays} users outside their partition's filter")
-            log.warning("atlassian-cloud directory %s changed during the read (%s): reading it again as one "
-                        "chain", self.directory, self.stats.reread)
-            async for page in self.reader.pages("users", self.directory, self.query):
-                self.stats.reread_requests += 1
-                self._emit(page, -1)
+            await self._single(f"{expected - len(self._emitted)} of {expected} users unread")
+        elif self.stats.strays:
+            await self._single(f"{self.stats.strays} users outside their partition's filter")
         log.info("atlassian-cloud directory %s: %d users in %d partitions, %d requests on the longest chain",
                  self.directory, len(self._emitted), len(chosen), self.stats.longest_chain)
+
+    async def _single(self, why: str) -> None:
+        """The directory as one unfiltered chain, handing on only users not handed on yet."""
+        self.stats.reread = why
+        if self.stats.partitions:
+            log.warning("atlassian-cloud directory %s: %s; reading it again as one chain", self.directory, why)
+        async for page in self.reader.pages("users", self.directory, self.query):
+            self.stats.reread_requests += 1
+            self._emit(page, -1)
 
     async def _pair(self, part: Partition, index: int) -> None:
         """Both ends of the partition's order at once; one chain suffices for a partition of one page."""
