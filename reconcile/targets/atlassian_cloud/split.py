@@ -6,7 +6,7 @@ Why this is exact (docs/targets/atlassian-cloud.md, "Reading 100,000 users"): a 
 exhaustive for this organization (their counts must add up to the unfiltered count, else one unfiltered
 pair is read); a pair holding `count` distinct users of its partition holds all of it. A user who moves
 between partitions mid-read is read once (a second sighting is dropped and counted) or, if both chains
-missed them, found by the closing count check and one unfiltered re-read.
+missed them, found by the closing count check and one unfiltered re-read. Without counts: one chain.
 """
 
 from __future__ import annotations
