@@ -107,11 +107,6 @@ def user_matches(world: CloudWorld, u: CloudUser, body: dict[str, Any], dirs: li
     return not term or term in u.name.lower() or term in u.email.lower()
 
 
-def nickname(u: CloudUser) -> str:
-    """The `nickname` user_json gives a user: the first word of the name."""
-    return u.name.split(" ")[0]
-
-
 def sort_direction(body: dict[str, Any]) -> str | None:
     """`sortBy` as the document allows it: null, or one `{field: nick_name, direction: asc|desc}`."""
     value = body.get("sortBy")
@@ -129,8 +124,9 @@ def ordered(world: CloudWorld, ids: list[str], body: dict[str, Any]) -> list[str
     direction = sort_direction(body)
     if direction is None:
         return ids
-    users = world.users
-    return sorted(ids, key=lambda a: (nickname(users[a]).casefold(), a), reverse=direction == "desc")
+    wanted = set(ids)
+    order = [a for a in world.by_nickname() if a in wanted]
+    return order[::-1] if direction == "desc" else order
 
 
 def user_json(world: CloudWorld, u: CloudUser, dirs: list[str], expand: set[str]) -> dict[str, Any]:

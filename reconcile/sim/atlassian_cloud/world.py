@@ -91,6 +91,7 @@ class CloudWorld:
     # "ari" (`ari:cloud:identity::group/<id>`, as the Organizations document's example gives it).
     group_ids: str = "bare"
     _index: tuple[int, dict[str, list[CloudGroup]]] | None = field(default=None, repr=False)
+    _by_nickname: tuple[int, int, list[str]] | None = field(default=None, repr=False)  # version, size, ids
 
     # ---------------------------------------------------------------- queries used by the handlers
     def resource_ari(self, product: str) -> str:
@@ -122,6 +123,16 @@ class CloudWorld:
             self._index = (self.version, index)
         wanted = set(directories)
         return [g for g in self._index[1].get(account_id, ()) if g.directory in wanted]
+
+    def by_nickname(self) -> list[str]:
+        """Every account id in `sortBy nick_name asc` order: the nickname (the name's first word)
+        case-insensitively, ties by account id [I]; sorted once per version, not once per search."""
+        size = len(self.users)
+        if self._by_nickname is None or self._by_nickname[:2] != (self.version, size):
+            users = self.users
+            order = sorted(users, key=lambda a: (users[a].name.split(" ")[0].casefold(), a))
+            self._by_nickname = (self.version, size, order)
+        return self._by_nickname[2]
 
     def record(self, action: str, **details: Any) -> None:
         """Log a change (the mutation log) and invalidate cached views; call after every change."""
