@@ -1,5 +1,5 @@
 """The user read split into independent cursor chains: per claimStatus x accountStatus partition, one
-chain from each end of the `nick_name` order, stopping once together they hold the partition's count.
+chain from each end of the `nick_name` order, stopping once they have met and hold the partition's count.
 
 Why this is exact (docs/targets/atlassian-cloud.md, "Reading 100,000 users"): a user has one
 `claimStatus` and one `accountStatus`, so the partitions are disjoint; `users/count` proves they are
@@ -34,9 +34,10 @@ class Partition:
 
     query: dict[str, Any]
     count: int
-    seen: set[str] = field(default_factory=set)
+    seen: dict[str, str] = field(default_factory=dict)  # account id -> the direction that read it first
     requests: dict[str, int] = field(default_factory=dict)
     ended: bool = False  # a chain reached the end of its cursor: it alone read the whole partition
+    met: bool = False  # a chain read a user its sibling had read: the two ends have met
 
     @property
     def name(self) -> str:
@@ -114,8 +115,8 @@ class SplitRead:
     async def _read(self) -> None:
         parts = [{"claimStatus": c, "accountStatus": [a]} for c in CLAIM for a in ACCOUNT]
         total, *counts = await all_of(*(self.count(q) for q in [EVERYONE, *parts]))
-        if total is None:
-            await self._single("users/count unavailable")
+        if total is None or total == 0:  # no count to stop at (and 0 is cheap to confirm: one page)
+            await self._single("users/count unavailable" if total is None else "no users counted")
             return
         self.stats.total = total
         if sum(n or 0 for n in counts) == total and None not in counts:
@@ -161,11 +162,14 @@ class SplitRead:
             async for page in pages:
                 part.requests[direction] += 1
                 for item in page:
-                    part.seen.add(str(item.get("accountId")))
+                    if part.seen.setdefault(str(item.get("accountId")), direction) != direction:
+                        part.met = True
                     if not part.holds(item):
                         self.stats.strays += 1
                 self._emit(page, index)
-                if part.ended or len(part.seen) >= part.count:
+                # both the count and the meeting: a count lower than what search returns cannot stop a
+                # pair early, an order whose ties differ by direction cannot either; one chain runs to its end
+                if part.ended or (part.met and len(part.seen) >= part.count):
                     return
         part.ended = True
 
