@@ -32,7 +32,8 @@ def as_bytes(value: Any) -> bytes:
 
 
 def single_headers(headers: dict[str, list[str]] | None) -> dict[str, str]:
-    return {name: ", ".join(values) for name, values in (headers or {}).items()}
+    # str(): vcrpy writes a trace id like 000000010000000000000008 unquoted, which YAML 1.2 reads as an int
+    return {name: ", ".join(str(v) for v in values) for name, values in (headers or {}).items()}
 
 
 @pytest.mark.skipif(not FILES, reason="no cassettes recorded yet")

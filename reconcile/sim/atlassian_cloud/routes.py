@@ -29,6 +29,7 @@ from reconcile.sim.atlassian_cloud.shapes import (
     encode_cursor,
     group_json,
     is_typed,
+    ordered,
     user_json,
     user_matches,
 )
@@ -203,6 +204,7 @@ class CloudApi:
             ids = [u.account_id for u in self.world.users.values()
                    if (any(d in u.membership for d in dirs) or (everywhere and u.claim_status == "managed"))
                    and user_matches(self.world, u, body, dirs)]
+            ids = ordered(self.world, ids, body)
             cached = self._searches[query] = (self.world.version, ids)
         page = self._page(request, cached[1], body, 50)
         page["data"] = [user_json(self.world, self.world.users[a], dirs, expand) for a in page["data"]]

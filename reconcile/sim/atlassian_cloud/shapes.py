@@ -107,6 +107,28 @@ def user_matches(world: CloudWorld, u: CloudUser, body: dict[str, Any], dirs: li
     return not term or term in u.name.lower() or term in u.email.lower()
 
 
+def sort_direction(body: dict[str, Any]) -> str | None:
+    """`sortBy` as the document allows it: null, or one `{field: nick_name, direction: asc|desc}`."""
+    value = body.get("sortBy")
+    if value is None:
+        return None
+    if (not isinstance(value, list) or len(value) != 1 or not isinstance(value[0], dict)
+            or value[0].get("field") != "nick_name" or value[0].get("direction") not in ("asc", "desc")):
+        raise OrgError(400, "ADMIN-400-4", "sortBy must be one {field: nick_name, direction: asc|desc}.")
+    return str(value[0]["direction"])
+
+
+def ordered(world: CloudWorld, ids: list[str], body: dict[str, Any]) -> list[str]:
+    """Search results in `sortBy` order: nickname case-insensitively, ties by account id, and `desc`
+    exactly the reverse of `asc` [I: the document names the field, not its collation or tie order]."""
+    direction = sort_direction(body)
+    if direction is None:
+        return ids
+    wanted = set(ids)
+    order = [a for a in world.by_nickname() if a in wanted]
+    return order[::-1] if direction == "desc" else order
+
+
 def user_json(world: CloudWorld, u: CloudUser, dirs: list[str], expand: set[str]) -> dict[str, Any]:
     data: dict[str, Any] = {
         "accountId": u.account_id,
@@ -119,13 +141,15 @@ def user_json(world: CloudWorld, u: CloudUser, dirs: list[str], expand: set[str]
         "nickname": u.name.split(" ")[0],
         "email": u.email,
         "emailVerified": True,
-        "claimStatus": u.claim_status,
+        "claimStatus": u.claim_status,  # absent when None (a field the document does not require)
         "managementSource": u.management_source,
         "mfaEnabled": False,
         "links": {"self": f"/admin/v2/orgs/{world.org_id}/directories/-/users/{u.account_id}"},
     }
     if u.added_to_org is None:  # not nullable in v2: absent when unknown
         del data["addedToOrg"]
+    if u.claim_status is None:
+        del data["claimStatus"]
     if "platformRoles" in expand:
         data["platformRoles"] = list(u.platform_roles)
     if "productAccess" in expand:

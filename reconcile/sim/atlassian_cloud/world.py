@@ -34,7 +34,7 @@ class CloudUser:
     account_status: str = "active"  # active | inactive (deactivated) | closed
     membership: dict[str, str] = field(default_factory=dict)  # directory id -> active | suspended
     management_source: str | None = "invited"  # invited | synced | None
-    claim_status: str = "managed"  # managed | unmanaged
+    claim_status: str | None = "managed"  # managed | unmanaged | None (the field absent)
     platform_roles: list[str] = field(default_factory=list)
     product_access: list[dict[str, str]] = field(default_factory=list)  # {key, id, lastActiveTimestamp}
     for_deletion: bool = False
@@ -91,6 +91,7 @@ class CloudWorld:
     # "ari" (`ari:cloud:identity::group/<id>`, as the Organizations document's example gives it).
     group_ids: str = "bare"
     _index: tuple[int, dict[str, list[CloudGroup]]] | None = field(default=None, repr=False)
+    _by_nickname: tuple[int, int, list[str]] | None = field(default=None, repr=False)  # version, size, ids
 
     # ---------------------------------------------------------------- queries used by the handlers
     def resource_ari(self, product: str) -> str:
@@ -122,6 +123,16 @@ class CloudWorld:
             self._index = (self.version, index)
         wanted = set(directories)
         return [g for g in self._index[1].get(account_id, ()) if g.directory in wanted]
+
+    def by_nickname(self) -> list[str]:
+        """Every account id in `sortBy nick_name asc` order: the nickname (the name's first word)
+        case-insensitively, ties by account id [I]; sorted once per version, not once per search."""
+        size = len(self.users)
+        if self._by_nickname is None or self._by_nickname[:2] != (self.version, size):
+            users = self.users
+            order = sorted(users, key=lambda a: (users[a].name.split(" ")[0].casefold(), a))
+            self._by_nickname = (self.version, size, order)
+        return self._by_nickname[2]
 
     def record(self, action: str, **details: Any) -> None:
         """Log a change (the mutation log) and invalidate cached views; call after every change."""
@@ -327,6 +338,7 @@ def _user_from(raw: Mapping[str, Any], default_dir: str, where: str) -> CloudUse
             item["lastActiveTimestamp"] = _timestamp(product["last_active"], f"{where} {product['key']}")
         access.append(item)
     added = raw.get("added_to_org", "2024-01-03T09:00:00Z")
+    claim = raw.get("claim_status", "managed")
     return CloudUser(
         account_id=str(raw.get("account_id") or f"712020:{_stable_id('user', email.lower())}"),
         email=email,
@@ -334,7 +346,7 @@ def _user_from(raw: Mapping[str, Any], default_dir: str, where: str) -> CloudUse
         account_status=account_status,
         membership=membership,
         management_source=raw.get("management_source", "invited"),
-        claim_status=str(raw.get("claim_status", "managed")),
+        claim_status=None if claim is None else str(claim),  # null: the response leaves claimStatus out
         platform_roles=roles,
         product_access=access,
         for_deletion=for_deletion,

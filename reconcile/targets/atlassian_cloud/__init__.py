@@ -22,6 +22,7 @@ from reconcile.targets import atlassian
 from reconcile.targets.atlassian import fail
 from reconcile.targets.atlassian_cloud.account import Account, CloudGroup
 from reconcile.targets.atlassian_cloud.read import READ_HINT, USER_EXPAND, OrgReader
+from reconcile.targets.atlassian_cloud.split import SplitRead
 from reconcile.targets.atlassian_cloud.write import Writer
 from reconcile.targets.base import ALL_KINDS, Outcome, Progress
 
@@ -83,7 +84,8 @@ class AtlassianCloudTarget:
         read = {"users": 0, "groups": 0}
 
         async def users(directory: str) -> None:
-            async for page in self.reader.pages("users", directory, {"expand": USER_EXPAND}):
+            split = SplitRead(self.reader, directory, {"expand": USER_EXPAND})  # concurrent chains, each user once
+            async for page in split.pages():
                 for item in page:
                     for access in item.get("productAccess") or []:  # the product ARIs seats are counted by
                         if isinstance(access, dict) and access.get("key") and access.get("id"):
