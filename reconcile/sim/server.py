@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -49,8 +50,13 @@ def configured_app(options: SimOptions) -> Starlette:
     if options.users is not None:
         memberships = options.memberships if options.memberships is not None else 4 * options.users
         version = parse_version(options.dc_version) if options.dc_version else scenario.dc.version
-        dc = generate_dc(options.users, options.groups, memberships, options.seed, version=version)
-        cloud = cloud_generated(options.users, options.groups, memberships, options.seed) if options.cloud else None
+        gc.disable()  # millions of new objects, none of them garbage: collecting while building is pure cost
+        try:
+            dc = generate_dc(options.users, options.groups, memberships, options.seed, version=version)
+            cloud = (cloud_generated(options.users, options.groups, memberships, options.seed)
+                     if options.cloud else None)
+        finally:
+            gc.enable()
         app = build_app(scenario, dc=dc, cloud=cloud)
         described = f"generated world: {options.users} users, {options.groups} groups, {memberships} memberships"
     else:
@@ -87,6 +93,7 @@ def _server(app: Starlette, host: str, port: int, log_level: str = "warning") ->
 def serve(app: Starlette, *, host: str = "127.0.0.1", port: int = 8990) -> None:
     """Run until interrupted (Ctrl-C)."""
     log.info("Atlassian simulator on http://%s:%d (admin endpoints under /_sim/)", host, port)
+    gc.freeze()  # the world lives as long as the process: collections while serving need not walk it again
     _server(app, host, port, log_level="info").run()  # uvicorn says where it listens, and when it stops
 
 

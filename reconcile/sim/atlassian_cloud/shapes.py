@@ -108,12 +108,13 @@ def user_matches(world: CloudWorld, u: CloudUser, body: dict[str, Any], dirs: li
 
 
 def user_json(world: CloudWorld, u: CloudUser, dirs: list[str], expand: set[str]) -> dict[str, Any]:
+    membership = u.membership_status
     data: dict[str, Any] = {
         "accountId": u.account_id,
         "accountType": "atlassian",
         "status": u.status,
         "accountStatus": u.account_status,
-        "membershipStatus": u.membership_status,
+        "membershipStatus": membership,
         "addedToOrg": u.added_to_org,
         "name": u.name,
         "nickname": u.name.split(" ")[0],

@@ -1,0 +1,188 @@
+"""The simulator's own costs (issue 15 item 1): how long a generated world takes to start, and the CPU one page
+of each read route the DC and Cloud readers use costs the app (in-process, no latency: the app alone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from reconcile.sim.app import build_app, cloud_generated
+from reconcile.sim.atlassian_cloud.world import DEFAULT_DIRECTORY
+from reconcile.sim.confluence_dc.generate import ADMIN_TOKEN, generate_dc
+from reconcile.sim.scenario import load_scenario
+from tests.support import simproc
+from tests.support.net import free_port
+
+START_TARGET_S = 3.0
+PAGE_TARGET_MS = 2.0
+CLOUD_KEY = "sim-cloud-key"  # a generated organization's API key
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One read route as a reader calls it; `{page}` in `query`/`body` is replaced by the page's offset."""
+
+    name: str
+    method: str
+    path: str
+    query: str = ""
+    body: Mapping[str, Any] | None = None
+    step: int = 100  # items per page (the offset advance)
+
+
+def probes(org: str, directory: str) -> list[Probe]:
+    v2 = f"/admin/v2/orgs/{org}/directories"
+    return [
+        Probe("DC user list (expand=status)", "GET", "/rest/api/user/list", "expand=status&limit=100&start={page}"),
+        Probe("DC group list", "GET", "/rest/api/group", "limit=200&start={page}", step=200),
+        Probe("DC group members", "GET", "/rest/api/group/confluence-users/member", "limit=200&start={page}",
+              step=200),
+        Probe("DC active users (lastLogin)", "GET", "/rest/api/admin/users/list/active",
+              "expand=lastLogin&limit=100&start={page}"),
+        Probe("DC licence count", "GET", "/rest/license/1.0/license/userCount", step=0),
+        Probe("DC global permissions", "GET", "/rest/api/permissions", step=0),
+        Probe("Cloud users search (expand groups, productAccess, platformRoles)", "POST", f"{v2}/-/users/search",
+              body={"expand": ["groups", "productAccess", "platformRoles"], "limit": 100}),
+        Probe("Cloud groups search", "POST", f"{v2}/{directory}/groups/search", body={"limit": 100}),
+        Probe("Cloud directories", "GET", f"/admin/v2/orgs/{org}/directories", "limit=100", step=0),
+    ]
+
+
+def _cursor(offset: int) -> str:
+    from reconcile.sim.atlassian_cloud.shapes import encode_cursor
+
+    return encode_cursor(offset, 100)
+
+
+async def _measure(app: Any, probe: Probe, pages: int, total: int) -> list[float]:
+    """CPU seconds of each request of `probe`, driven straight through the ASGI app."""
+    headers = [(b"host", b"sim.local"), (b"content-type", b"application/json")]
+    if probe.path.startswith("/admin/"):
+        headers.append((b"authorization", f"Bearer {CLOUD_KEY}".encode()))
+    else:
+        headers.append((b"authorization", f"Bearer {ADMIN_TOKEN}".encode()))
+    out: list[float] = []
+    for i in range(pages):
+        offset = (i * probe.step) % max(1, total - probe.step) if probe.step else 0
+        query = probe.query.replace("{page}", str(offset)).encode()
+        body = b""
+        if probe.body is not None:
+            data = dict(probe.body)
+            if offset:
+                data["cursor"] = _cursor(offset)
+            body = json.dumps(data).encode()
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": probe.method,
+                 "scheme": "http", "path": probe.path, "raw_path": probe.path.encode(), "query_string": query,
+                 "root_path": "", "headers": headers, "server": ("sim.local", 80), "client": ("127.0.0.1", 1)}
+        sent: list[dict[str, Any]] = []
+
+        async def receive(body: bytes = body) -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any], sent: list[dict[str, Any]] = sent) -> None:
+            sent.append(message)
+
+        started = time.process_time()
+        await app(scope, receive, send)
+        out.append(time.process_time() - started)
+        status = sent[0]["status"]
+        if status != 200:
+            raise RuntimeError(f"{probe.method} {probe.path}?{query.decode()} -> {status}: {sent[-1].get('body')!r}")
+    return out
+
+
+def _ms(costs: list[float]) -> tuple[float, float]:
+    ms = sorted(c * 1000 for c in costs)
+    return round(statistics.median(ms), 3), round(ms[max(0, int(len(ms) * 0.9) - 1)], 3)
+
+
+def page_costs(users: int, groups: int, memberships: int, pages: int) -> list[dict[str, Any]]:
+    """CPU ms per request of each probe in-process: `pages` distinct pages read once, then read again (cached)."""
+    dc = generate_dc(users, groups, memberships, 1)
+    cloud = cloud_generated(users, groups, memberships, 1)
+    app = build_app(load_scenario(), dc=dc, cloud=cloud)
+    world = app.state.ctx.cloud
+    rows = []
+    for probe in probes(world.org_id, next(iter(world.directories))):
+        total = {"DC group list": groups, "DC group members": len(dc.member_list("confluence-users"))}.get(
+            probe.name, users)
+        count = min(pages, max(1, total // probe.step)) if probe.step else pages
+        first = asyncio.run(_measure(app, probe, count, total))
+        again = asyncio.run(_measure(app, probe, count, total))
+        median, p90 = _ms(first)
+        rows.append({"route": probe.name, "requests": count, "median_ms": median, "p90_ms": p90,
+                     "cached_median_ms": _ms(again)[0], "target_ms": PAGE_TARGET_MS})
+    return rows
+
+
+def served(world: simproc.World, workdir: Path, pages: int) -> dict[str, Any]:
+    """Spawn `reconcile sim --users ...`: seconds and CPU to its first answer, then its CPU per page over HTTP
+
+    (uvicorn included) for each GET/POST probe, `pages` distinct pages each (/proc/<pid>/stat ticks).
+    """
+    port = free_port()
+    command = [*simproc.reconcile_command(), "sim", "--port", str(port), *world.args()]
+    log = (workdir / "sim-start.log").open("wb")
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=simproc.child_env())
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the simulator exited with {process.returncode} (log: {workdir / 'sim-start.log'})")
+            try:
+                httpx.get(f"{base}/_sim/stats", timeout=1.0).raise_for_status()
+                break
+            except httpx.TransportError:
+                time.sleep(0.02)
+        seconds = time.perf_counter() - started
+        cpu = _cpu_seconds(process.pid)
+        httpx.put(f"{base}/_sim/faults", json={"latency_ms": 0}).raise_for_status()  # CPU, not latency
+        rows = []
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for probe in probes(simproc.CLOUD_ORG, DEFAULT_DIRECTORY):
+                rows.append(_served_probe(client, process.pid, probe, world, pages))
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+    start = {"users": world.users, "seconds": round(seconds, 2), "cpu_s": round(cpu, 2), "target_s": START_TARGET_S}
+    return {"start": start, "served": rows}
+
+
+def _served_probe(client: httpx.Client, pid: int, probe: Probe, world: simproc.World, pages: int) -> dict[str, Any]:
+    key = CLOUD_KEY if probe.path.startswith("/admin/") else ADMIN_TOKEN
+    headers = {"authorization": f"Bearer {key}"}
+    total = {"DC group list": world.groups, "DC group members": world.memberships // 4}.get(probe.name, world.users)
+    count = min(pages, max(1, total // probe.step)) if probe.step else pages
+    before = _cpu_seconds(pid)
+    for i in range(count):
+        offset = i * probe.step
+        if probe.body is not None:
+            body = dict(probe.body) | ({"cursor": _cursor(offset)} if offset else {})
+            response = client.post(probe.path, json=body, headers=headers)
+        else:
+            response = client.get(f"{probe.path}?{probe.query.replace('{page}', str(offset))}", headers=headers)
+        response.raise_for_status()
+    per = (_cpu_seconds(pid) - before) / count * 1000
+    return {"route": probe.name, "requests": count, "ms": round(per, 2), "target_ms": PAGE_TARGET_MS}
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(world: simproc.World, pages: int, workdir: Path) -> dict[str, Any]:
+    return {**served(world, workdir, pages), "pages": page_costs(world.users, world.groups, world.memberships, pages)}
