@@ -265,11 +265,11 @@ class CloudWorld:
         directory = next(iter(world.directories))
         # The draws are the ones rng.randrange/choice make (same seed, same world), without their call overhead.
         bits, fact_bits, fact_random = rng.getrandbits, facts.getrandbits, facts.random
-        stamp = _Stamps(epoch)
+        stamp = Stamps(epoch)
         users_out = world.users
         minutes_last, days_added, minutes_jira = 60 * 24 * 400, 700, 60 * 24 * 400
         for i in range(users):
-            account_id = f"712020:{_uuid4(bits(128))}"
+            account_id = f"712020:{uuid4_text(bits(128))}"
             last = stamp.minutes_before(below(bits, minutes_last))
             roll = rng.random()
             users_out[account_id] = CloudUser(
@@ -291,7 +291,7 @@ class CloudWorld:
                 users_out[account_id].product_access.append(jira)
         ids = list(world.users)
         for j in range(groups):
-            gid = _uuid4(bits(128))
+            gid = uuid4_text(bits(128))
             world.groups[gid] = CloudGroup(id=gid, name=f"group-{j:05d}", directory=directory,
                                            external_synced=j % 50 == 49)
         gids = list(world.groups)
@@ -319,14 +319,14 @@ def below(bits: Callable[[int], int], n: int) -> int:
     return r
 
 
-def _uuid4(value: int) -> str:
+def uuid4_text(value: int) -> str:
     """`str(uuid.UUID(int=value, version=4))` without building the UUID object."""
     value = (value & ~(0xC000 << 48) | (0x8000 << 48)) & ~(0xF000 << 64) | (4 << 76)
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-class _Stamps:
+class Stamps:
     """`(epoch - timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M:%SZ")`, the date part formatted once per day."""
 
     def __init__(self, epoch: datetime) -> None:

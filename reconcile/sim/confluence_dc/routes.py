@@ -69,7 +69,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
 
         return run
 
-    pages = BodyCache()
+    pages = ctx.extra["dc_pages"] = BodyCache()  # in ctx.extra for tests and the bench (hit counts)
 
     def cached(handler: Handler) -> Handler:
         """A listing's 200 bodies, kept until the world changes (auth and tick() already ran in `endpoint`)."""
