@@ -159,12 +159,13 @@ def test_the_body_cache_keeps_one_revision_within_its_budget() -> None:
 def test_fast_json_bodies_decode_to_what_was_given(content: Any) -> None:
     import json
 
-    assert json.loads(FastJSONResponse(content).body) == content == json.loads(dumps(content))
+    assert json.loads(bytes(FastJSONResponse(content).body)) == content == json.loads(dumps(content))
 
 
 async def test_a_cached_dc_listing_is_never_served_past_the_permission_check() -> None:
     sim = make_sim()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sim.app), base_url="http://confluence.test") as client:
+    transport = httpx.ASGITransport(app=sim.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://confluence.test") as client:
         admin = await client.get(MEMBERS, headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
         assert admin.status_code == 200
         assert (await client.get(MEMBERS)).status_code == 403  # anonymous: never the admin's cached page

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconcile.sim.atlassian_cloud.world import CloudWorld, Stamps, uuid4_text, below
+from reconcile.sim.atlassian_cloud.world import CloudWorld, Stamps, below, uuid4_text
 from reconcile.sim.confluence_dc.generate import generate_dc
 
 # sha256 of both generated worlds (300 users, 12 groups, 1,200 memberships, seed 1) as the generators made them

@@ -10,7 +10,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 DEFAULT_ORG = "9a1b2c3d-0000-4000-8000-00000000c10d"
@@ -96,9 +96,10 @@ class CloudWorld:
     # ---------------------------------------------------------------- queries used by the handlers
     def resource_ari(self, product: str) -> str:
         """The product instance's ARI (`resourceIds` of users/count): one site, so one per product [I]."""
-        cached = self._aris.get((product, self.site_url))
+        key = (product, self.site_url)
+        cached = self._aris.get(key)
         if cached is None:  # a uuid5 per product per user made a page of users 2x dearer
-            cached = self._aris[(product, self.site_url)] = f"ari:cloud:{product}::site/{_stable_id('site', self.site_url)}"
+            cached = self._aris[key] = f"ari:cloud:{product}::site/{_stable_id('site', self.site_url)}"
         return cached
 
     def seats_used(self, product: str) -> int:
