@@ -189,3 +189,21 @@ def _cpu_seconds(pid: int) -> float:
 
 def run(world: simproc.World, pages: int, workdir: Path) -> dict[str, Any]:
     return {**served(world, workdir, pages), "pages": page_costs(world.users, world.groups, world.memberships, pages)}
+
+
+def lines(row: Mapping[str, Any]) -> list[Any]:
+    """The table's lines for the `sim` section (bench/report.py prints them)."""
+    from bench.report import Line
+
+    start = row["start"]
+    out = [Line(f"simulator start, {start['users']} users (process start to first answer; CPU {start['cpu_s']:.1f} s)",
+                f"{start['seconds']:.2f} s", f"<= {START_TARGET_S:.0f} s",
+                "PASS" if start["seconds"] <= START_TARGET_S else "MISS")]
+    in_app = {r["route"]: r for r in row["pages"]}
+    for served_row in row["served"]:
+        app_row = in_app[served_row["route"]]
+        out.append(Line(f"sim CPU per page (HTTP): {served_row['route']} (first page "
+                        f"{served_row['first_ms']:.0f} ms; app alone {app_row['median_ms']:.2f} ms, cached "
+                        f"{app_row['cached_median_ms']:.2f} ms)", f"{served_row['ms']:.2f} ms",
+                        f"<= {PAGE_TARGET_MS:.0f} ms", "PASS" if served_row["ms"] <= PAGE_TARGET_MS else "MISS"))
+    return out
