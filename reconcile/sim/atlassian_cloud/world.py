@@ -328,19 +328,20 @@ def uuid4_text(value: int) -> str:
 
 
 class Stamps:
-    """`(epoch - timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M:%SZ")`, the date part formatted once per day."""
+    """`(epoch - timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M:%SZ")` from two tables: dates, times of day."""
 
     def __init__(self, epoch: datetime) -> None:
-        self.epoch = epoch
         self.seconds = int(epoch.timestamp())
         self.days: dict[int, str] = {}
+        second = self.seconds % 60  # whole minutes back never change the second
+        self.times = [f"T{m // 60:02d}:{m % 60:02d}:{second:02d}Z" for m in range(24 * 60)]
 
     def minutes_before(self, minutes: int) -> str:
         day, second = divmod(self.seconds - 60 * minutes, 86400)
         date = self.days.get(day)
         if date is None:
             date = self.days[day] = datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%d")
-        return f"{date}T{second // 3600:02d}:{second % 3600 // 60:02d}:{second % 60:02d}Z"
+        return date + self.times[second // 60]
 
 
 def _stable_id(kind: str, name: str) -> str:
