@@ -112,7 +112,7 @@ def user_json(world: CloudWorld, u: CloudUser, dirs: list[str], expand: set[str]
     data: dict[str, Any] = {
         "accountId": u.account_id,
         "accountType": "atlassian",
-        "status": u.status,
+        "status": u.status_given(membership),
         "accountStatus": u.account_status,
         "membershipStatus": membership,
         "addedToOrg": u.added_to_org,

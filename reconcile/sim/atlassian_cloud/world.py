@@ -45,17 +45,22 @@ class CloudUser:
     def membership_status(self) -> str:
         if not self.membership:
             return "no_membership"
-        if all(s == "suspended" for s in self.membership.values()):
-            return "suspended"
-        return "active"
+        for state in self.membership.values():  # a loop, not all(<generator>): every user of every page asks
+            if state != "suspended":
+                return "active"
+        return "suspended"
 
     @property
     def status(self) -> str:
+        return self.status_given(self.membership_status)
+
+    def status_given(self, membership_status: str) -> str:
+        """`status` when `membership_status` is already known (a page of users computes it once per user)."""
         if self.for_deletion:
             return "for_deletion"
         if self.account_status != "active":
             return "deactivated"
-        return {"no_membership": "not_invited"}.get(self.membership_status, self.membership_status)
+        return "not_invited" if membership_status == "no_membership" else membership_status
 
     def uses(self) -> bool:
         """Whether this user holds licence seats (active in some directory, account active)."""
