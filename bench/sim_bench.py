@@ -19,7 +19,7 @@ import httpx
 
 from reconcile.sim.app import build_app, cloud_generated
 from reconcile.sim.atlassian_cloud.world import DEFAULT_DIRECTORY
-from reconcile.sim.confluence_dc.generate import ADMIN_TOKEN, generate_dc
+from reconcile.sim.confluence_dc.generate import ADMIN_PASSWORD, ADMIN_TOKEN, generate_dc
 from reconcile.sim.scenario import load_scenario
 from tests.support import simproc
 from tests.support.net import free_port
@@ -39,6 +39,7 @@ class Probe:
     query: str = ""
     body: Mapping[str, Any] | None = None
     step: int = 100  # items per page (the offset advance)
+    websudo: bool = False  # the admin UI: a JSESSIONID with websudo (POST /doauthenticate.action) first
 
 
 def probes(org: str, directory: str) -> list[Probe]:
@@ -50,6 +51,8 @@ def probes(org: str, directory: str) -> list[Probe]:
               step=200),
         Probe("DC active users (lastLogin)", "GET", "/rest/api/admin/users/list/active",
               "expand=lastLogin&limit=100&start={page}"),
+        Probe("DC unsynced users (admin UI page)", "GET", "/admin/users/showallunsyncedusers.action",
+              "startIndex={page}", websudo=True),
         Probe("DC licence count", "GET", "/rest/license/1.0/license/userCount", step=0),
         Probe("DC global permissions", "GET", "/rest/api/permissions", step=0),
         Probe("Cloud users search (expand groups, productAccess, platformRoles)", "POST", f"{v2}/-/users/search",
@@ -65,10 +68,39 @@ def _cursor(offset: int) -> str:
     return encode_cursor(offset, 100)
 
 
+def _totals(users: int, groups: int, memberships: int) -> dict[str, int]:
+    """Items each probe's listing holds in a generated world (the rest list users)."""
+    return {"DC group list": groups, "DC group members": memberships // 4,
+            "DC unsynced users (admin UI page)": max(1, users // 200)}
+
+
+async def _websudo(app: Any) -> bytes:
+    """A `JSESSIONID=...` cookie with websudo, from the generated admin's password."""
+    form = f"password={ADMIN_PASSWORD}".encode()
+    headers = [(b"host", b"sim.local"), (b"authorization", f"Bearer {ADMIN_TOKEN}".encode()),
+               (b"content-type", b"application/x-www-form-urlencoded")]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": form, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    path = "/doauthenticate.action"
+    await app({"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+               "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": headers,
+               "server": ("sim.local", 80), "client": ("127.0.0.1", 1)}, receive, send)
+    cookie = next(v for k, v in sent[0]["headers"] if k == b"set-cookie")
+    return cookie.split(b";", 1)[0]
+
+
 async def _measure(app: Any, probe: Probe, pages: int, total: int) -> list[float]:
     """CPU seconds of each request of `probe`, driven straight through the ASGI app."""
     headers = [(b"host", b"sim.local"), (b"content-type", b"application/json")]
-    if probe.path.startswith("/admin/"):
+    if probe.websudo:
+        headers.append((b"cookie", await _websudo(app)))
+    if probe.path.startswith("/admin/v"):
         headers.append((b"authorization", f"Bearer {CLOUD_KEY}".encode()))
     else:
         headers.append((b"authorization", f"Bearer {ADMIN_TOKEN}".encode()))
@@ -115,8 +147,7 @@ def page_costs(users: int, groups: int, memberships: int, pages: int) -> list[di
     world = app.state.ctx.cloud
     rows = []
     for probe in probes(world.org_id, next(iter(world.directories))):
-        total = {"DC group list": groups, "DC group members": len(dc.member_list("confluence-users"))}.get(
-            probe.name, users)
+        total = _totals(users, groups, memberships).get(probe.name, users)
         count = min(pages, max(1, total // probe.step)) if probe.step else pages
         first = asyncio.run(_measure(app, probe, count, total))
         again = asyncio.run(_measure(app, probe, count, total))
@@ -162,9 +193,12 @@ def served(world: simproc.World, workdir: Path, pages: int) -> dict[str, Any]:
 
 
 def _served_probe(client: httpx.Client, pid: int, probe: Probe, world: simproc.World, pages: int) -> dict[str, Any]:
-    key = CLOUD_KEY if probe.path.startswith("/admin/") else ADMIN_TOKEN
+    key = CLOUD_KEY if probe.path.startswith("/admin/v") else ADMIN_TOKEN
     headers = {"authorization": f"Bearer {key}"}
-    total = {"DC group list": world.groups, "DC group members": world.memberships // 4}.get(probe.name, world.users)
+    total = _totals(world.users, world.groups, world.memberships).get(probe.name, world.users)
+    if probe.websudo:
+        login = client.post("/doauthenticate.action", data={"password": ADMIN_PASSWORD}, headers=headers)
+        assert login.status_code == 302 and "JSESSIONID" in client.cookies, login.text
     count = min(pages, max(1, total // probe.step)) if probe.step else pages
     before = first = _cpu_seconds(pid)
     for i in range(count + 1):  # the first request alone: it pays for indexes built once per world version

@@ -169,3 +169,17 @@ async def test_a_cached_dc_listing_is_never_served_past_the_permission_check() -
         admin = await client.get(MEMBERS, headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
         assert admin.status_code == 200
         assert (await client.get(MEMBERS)).status_code == 403  # anonymous: never the admin's cached page
+
+
+async def test_the_unsynced_page_lists_an_entry_unsynced_since_the_last_read() -> None:
+    from tests.sim.test_sim_dc_unsynced import PAGE, page_keys, websudo
+
+    sim = make_sim()
+    dave = sim.ctx.dc.by_username["dave"]
+    async with sim.client() as client:
+        assert (await websudo(client)).status_code == 302
+        assert dave not in page_keys((await client.get(PAGE)).text)
+        assert sim.ctx.dc.unsynced_list(), "the sorted list is cached now"
+        mutated = await client.post("/_sim/mutate", json={"op": "unsync_user", "username": "dave"})
+        assert mutated.status_code == 200, mutated.text
+        assert dave in page_keys((await client.get(PAGE)).text)

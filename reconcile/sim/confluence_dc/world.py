@@ -109,6 +109,7 @@ class DcWorld:
         self.revision = 0  # bumped by every change made through these methods: keys the routes' page cache
         self._user_list: list[str] | None = None
         self._active_list: list[str] | None = None
+        self._unsynced_list: list[DcUser] | None = None
         self._member_lists: dict[str, list[str]] = {}
         self._group_list: list[str] | None = None
         self.licence: Licence | None = None  # None: not modelled, every active user counts (facts.py)
@@ -145,6 +146,7 @@ class DcWorld:
         self.revision += 1
         self._user_list = None
         self._active_list = None
+        self._unsynced_list = None
 
     def member_list(self, group: str) -> list[str]:
         cached = self._member_lists.get(group)
@@ -167,6 +169,12 @@ class DcWorld:
 
     def unsynced(self) -> Iterator[DcUser]:
         return (u for u in self.users.values() if u.unsynced)
+
+    def unsynced_list(self) -> list[DcUser]:
+        """Unsynced entries by (username, key), as the admin page lists them; cached (each page walked every user)."""
+        if self._unsynced_list is None:
+            self._unsynced_list = sorted(self.unsynced(), key=lambda u: (u.username, u.key))
+        return self._unsynced_list
 
     def invalidate(self) -> None:
         """Drop cached listings after bulk changes made directly to the dictionaries."""
