@@ -91,7 +91,7 @@ async def _websudo(app: Any) -> bytes:
     await app({"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
                "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": headers,
                "server": ("sim.local", 80), "client": ("127.0.0.1", 1)}, receive, send)
-    cookie = next(v for k, v in sent[0]["headers"] if k == b"set-cookie")
+    cookie: bytes = next(v for k, v in sent[0]["headers"] if k == b"set-cookie")
     return cookie.split(b";", 1)[0]
 
 
