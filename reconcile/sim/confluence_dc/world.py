@@ -109,7 +109,6 @@ class DcWorld:
         self.revision = 0  # bumped by every change made through these methods: keys the routes' page cache
         self._user_list: list[str] | None = None
         self._active_list: list[str] | None = None
-        self._unsynced_list: list[DcUser] | None = None
         self._member_lists: dict[str, list[str]] = {}
         self._group_list: list[str] | None = None
         self.licence: Licence | None = None  # None: not modelled, every active user counts (facts.py)
@@ -146,7 +145,6 @@ class DcWorld:
         self.revision += 1
         self._user_list = None
         self._active_list = None
-        self._unsynced_list = None
 
     def member_list(self, group: str) -> list[str]:
         cached = self._member_lists.get(group)
@@ -171,10 +169,11 @@ class DcWorld:
         return (u for u in self.users.values() if u.unsynced)
 
     def unsynced_list(self) -> list[DcUser]:
-        """Unsynced entries by (username, key), as the admin page lists them; cached (each page walked every user)."""
-        if self._unsynced_list is None:
-            self._unsynced_list = sorted(self.unsynced(), key=lambda u: (u.username, u.key))
-        return self._unsynced_list
+        """Unsynced entries by (username, key), as the admin page lists them: from `unsynced_by_username`, so a
+        page costs the few unsynced entries, not a walk over every user."""
+        entries = [self.users[k] for keys in self.unsynced_by_username.values() for k in keys
+                   if k in self.users and self.users[k].unsynced]
+        return sorted(entries, key=lambda u: (u.username, u.key))
 
     def invalidate(self) -> None:
         """Drop cached listings after bulk changes made directly to the dictionaries."""
