@@ -1,7 +1,8 @@
 """`make bench` (`python -m bench`): SPEC §11's performance table, printed and written to bench/results.json.
 
 Sections: plan (a), apply under a rate limit (b), serialized DC deletions (c), planner alone (d),
-LDAP read (e), Entra ID (f), Okta (g), SCIM (h) and Google Workspace (i) source reads. `--scale smoke`
+LDAP read (e), Entra ID (f), Okta (g), SCIM (h) and Google Workspace (i) source reads, and the simulator's
+own start time and CPU per page (sim). `--scale smoke`
 runs every section at toy sizes in seconds (tests/bench/test_bench_smoke.py).
 """
 
@@ -23,7 +24,7 @@ from bench import apply_bench, plan_bench, planner, report
 from tests.support import desired, simproc
 
 log = logging.getLogger("bench")
-SECTIONS = ("plan", "apply", "delete", "planner", "ldap", "entra", "okta", "scim", "google")
+SECTIONS = ("plan", "apply", "delete", "planner", "ldap", "entra", "okta", "scim", "google", "sim")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class Scale:
     entra: tuple[int, int, int] = (100_000, 2_000, 400_000)  # users, groups, memberships of the Entra tenant
     okta: tuple[int, int, int, float] = (100_000, 2_000, 400_000, 25.0)  # users, groups, memberships, latency ms
     scim: tuple[int, int, int] = (10_000, 200, 1000)  # users, groups, the server's page size
+    sim_pages: int = 100  # pages per read route the `sim` section measures (its world: `plan`'s)
 
 
 FULL = Scale(
@@ -67,6 +69,7 @@ SMOKE = Scale(
     okta=(300, 12, 1_200, 2.0),
     scim=(60, 6, 10),
     google=simproc.World(300, 12, 1_200, latency_ms=2),
+    sim_pages=5,
 )
 
 
@@ -173,6 +176,10 @@ def run(scale: Scale, sections: Sequence[str], work: Path, out: Path | None = No
             results["scim"] = _scim(scale)
         elif name == "google":
             results["google"] = _google(scale, work)
+        elif name == "sim":
+            from bench import sim_bench
+
+            results["sim"] = sim_bench.run(scale.plan, scale.sim_pages, work)
         timings[name] = round(time.perf_counter() - started, 1)
         results["section_seconds"] = timings
         if out is not None:  # a later section failing keeps what was measured

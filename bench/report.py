@@ -112,6 +112,10 @@ def lines(results: Mapping[str, Any]) -> list[Line]:
             out.append(Line(f"SCIM read: not available ({row.get('why', 'no reason given')})", "n/a", "", ""))
     if "google" in results:
         out += _idp_lines(results["google"])
+    if "sim" in results:
+        from bench.sim_bench import lines as sim_lines  # imported here: sim_bench imports Line from this module
+
+        out += sim_lines(results["sim"])
     return out
 
 

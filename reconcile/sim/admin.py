@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,6 +55,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             "faults": sum(1 for e in ctx.log.entries if e.kind == "fault"),
             "instance": ctx.instance,
             "pid": os.getpid(),
+            "cpu_seconds": time.process_time(),  # the simulator's own CPU, to the microsecond (bench/sim_bench.py)
         })
 
     async def faults(request: Request) -> Response:

@@ -22,6 +22,7 @@ import httpx
 from reconcile.sim.context import CLOUD, DC, ENTRA, GOOGLE, OKTA, SIM, SimContext, api_of
 from reconcile.sim.control import TokenBucket
 from reconcile.sim.google_workspace.errors import google_error_body
+from reconcile.sim.jsonbody import dumps
 from reconcile.sim.okta.auth import okta_error_body
 
 log = logging.getLogger(__name__)
@@ -278,7 +279,7 @@ def _rate_headers(api: str, bucket: TokenBucket, retry: int, *, limited: bool,
 
 
 async def _json(send: Send, status: int, payload: Any, headers: list[tuple[bytes, bytes]]) -> None:
-    data = json.dumps(payload).encode()
+    data = dumps(payload)
     await send({
         "type": "http.response.start",
         "status": status,

@@ -123,3 +123,21 @@ def test_the_google_row_reads_the_same_account_at_both_concurrencies(tmp_path: P
     assert fast["latency_floor_s"] == pytest.approx(fast["requests"] / 8 * 0.002, abs=0.01)
     assert fast["peak_rss_mb"] > 10
     assert sum("google-workspace source read" in line.what for line in lines(data)) == 3
+
+
+@pytest.mark.slow
+def test_the_sim_row_times_the_start_and_every_read_route(tmp_path_factory: pytest.TempPathFactory) -> None:
+    work = tmp_path_factory.mktemp("bench-sim")
+    out = work / "results.json"
+    assert main(["--scale", "smoke", "--only", "sim", "--out", str(out), "--work", str(work / "files")]) == 0
+    row = json.loads(out.read_text())["sim"]
+    assert row["start"]["users"] == 300 and row["start"]["seconds"] > 0 and row["start"]["cpu_s"] >= 0
+    routes = {r["route"] for r in row["pages"]}
+    assert routes == {r["route"] for r in row["served"]}
+    assert {"DC user list (expand=status)", "DC group members", "Cloud groups search"} <= routes
+    assert any(r.startswith("Cloud users search") for r in routes)
+    for page in row["pages"]:  # every probe answered 200 (the bench raises otherwise), each timed
+        assert page["requests"] >= 1 and page["median_ms"] > 0 and page["target_ms"] == 2.0
+    table = lines(json.loads(out.read_text()))
+    assert sum(line.what.startswith("sim CPU per page (HTTP)") for line in table) == len(routes)
+    assert any(line.what.startswith("simulator start, 300 users") for line in table)

@@ -130,12 +130,13 @@ def ordered(world: CloudWorld, ids: list[str], body: dict[str, Any]) -> list[str
 
 
 def user_json(world: CloudWorld, u: CloudUser, dirs: list[str], expand: set[str]) -> dict[str, Any]:
+    membership = u.membership_status
     data: dict[str, Any] = {
         "accountId": u.account_id,
         "accountType": "atlassian",
-        "status": u.status,
+        "status": u.status_given(membership),
         "accountStatus": u.account_status,
-        "membershipStatus": u.membership_status,
+        "membershipStatus": membership,
         "addedToOrg": u.added_to_org,
         "name": u.name,
         "nickname": u.name.split(" ")[0],

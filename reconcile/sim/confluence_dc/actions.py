@@ -118,7 +118,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             start = max(0, int(request.query_params.get("startIndex", "0")))
         except ValueError:
             start = 0
-        entries = sorted(world.unsynced(), key=lambda u: (u.username, u.key))
+        entries = world.unsynced_list()
         rows = "".join(
             "<tr>"
             f"<td class='username'><a href='/admin/users/viewuser.action?userKey={u.key}'>{escape(u.username)}</a></td>"

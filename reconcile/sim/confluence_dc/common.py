@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 
 from reconcile.sim.confluence_dc.world import DcGroup, DcUser
 from reconcile.sim.context import SimContext
+from reconcile.sim.jsonbody import FastJSONResponse
 
 T = TypeVar("T")
 
@@ -182,7 +183,7 @@ def paging(request: Request, default: int, cap: int) -> tuple[int, int]:
 
 
 def page(request: Request, items: Sequence[T], start: int, limit: int,
-         render: Callable[[T], dict[str, Any]]) -> JSONResponse:
+         render: Callable[[T], dict[str, Any]]) -> Response:
     """The paged envelope: `results`, `start`, `limit`, `size`, `_links` (+ relative `next`)."""
     chunk = items[start:start + limit]
     base = base_url(request)
@@ -196,7 +197,7 @@ def page(request: Request, items: Sequence[T], start: int, limit: int,
         params = {k: v for k, v in request.query_params.items() if k not in ("start", "limit")}
         params.update({"limit": str(limit), "start": str(max(0, start - limit))})
         links["prev"] = f"{path}?{urlencode(params)}"
-    return JSONResponse({
+    return FastJSONResponse({
         "results": [render(item) for item in chunk],
         "start": start,
         "limit": limit,

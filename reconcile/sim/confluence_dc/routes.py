@@ -34,6 +34,7 @@ from reconcile.sim.confluence_dc.common import (
 from reconcile.sim.confluence_dc.longtask import queue
 from reconcile.sim.confluence_dc.world import DcUser, WorldError
 from reconcile.sim.context import SimContext
+from reconcile.sim.jsonbody import BodyCache
 
 Handler = Callable[[Request, Caller], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -65,6 +66,23 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
                 return await handler(request, caller)
             except BadPaging as exc:
                 return rest_error(400, str(exc))
+
+        return run
+
+    pages = ctx.extra["dc_pages"] = BodyCache()  # in ctx.extra for tests and the bench (hit counts)
+
+    def cached(handler: Handler) -> Handler:
+        """A listing's 200 bodies, kept until the world changes (auth and tick() already ran in `endpoint`)."""
+        async def run(request: Request, caller: Caller) -> Response:
+            revision = (world.revision, world.version, world.last_login_field, id(world.licence))
+            key = (request.url.path, request.url.query, base_url(request))
+            body = pages.get(revision, key)
+            if body is None:
+                response = await handler(request, caller)
+                if response.status_code != 200:
+                    return response
+                body = pages.put(revision, key, bytes(response.body))
+            return Response(body, media_type="application/json")
 
         return run
 
@@ -265,13 +283,13 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
     return [
         Route("/rest/api/user/current", endpoint(current, ANYONE), methods=["GET"]),
         Route("/rest/api/user/anonymous", endpoint(anonymous, ANYONE), methods=["GET"]),
-        Route("/rest/api/user/list", endpoint(user_list, USER, USER_LIST), methods=["GET"]),
+        Route("/rest/api/user/list", endpoint(cached(user_list), USER, USER_LIST), methods=["GET"]),
         Route("/rest/api/user/memberof", endpoint(member_of, USER), methods=["GET"]),
         Route("/rest/api/user", endpoint(get_user, USER), methods=["GET"]),
-        Route("/rest/api/group", endpoint(group_list, USER), methods=["GET"]),
+        Route("/rest/api/group", endpoint(cached(group_list), USER), methods=["GET"]),
         Route("/rest/api/group/{groupName}", endpoint(get_group, USER), methods=["GET"]),
-        Route("/rest/api/group/{groupName}/member", endpoint(group_members, ADMIN), methods=["GET"]),
-        Route("/rest/api/admin/users/list/active", endpoint(active_users, ADMIN, ACTIVE_LIST), methods=["GET"]),
+        Route("/rest/api/group/{groupName}/member", endpoint(cached(group_members), ADMIN), methods=["GET"]),
+        Route("/rest/api/admin/users/list/active", endpoint(cached(active_users), ADMIN, ACTIVE_LIST), methods=["GET"]),
         Route("/rest/api/longtask", endpoint(longtask_list, ADMIN), methods=["GET"]),
         Route("/rest/api/longtask/{id}", endpoint(longtask, ADMIN), methods=["GET"]),
         Route("/rest/api/server-information", endpoint(server_information, ANYONE), methods=["GET"]),

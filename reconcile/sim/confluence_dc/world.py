@@ -106,6 +106,7 @@ class DcWorld:
         self.groups_of: dict[str, dict[str, None]] = {}  # user key -> ordered set of groups
         self.tokens: dict[str, str] = {}  # personal access token -> user key
         self.deleted: dict[str, str] = {}  # user key -> anonymised alias ("user-1a2b3")
+        self.revision = 0  # bumped by every change made through these methods: keys the routes' page cache
         self._user_list: list[str] | None = None
         self._active_list: list[str] | None = None
         self._member_lists: dict[str, list[str]] = {}
@@ -141,6 +142,7 @@ class DcWorld:
         return self._active_list
 
     def _lists_dirty(self) -> None:
+        self.revision += 1
         self._user_list = None
         self._active_list = None
 
@@ -166,6 +168,13 @@ class DcWorld:
     def unsynced(self) -> Iterator[DcUser]:
         return (u for u in self.users.values() if u.unsynced)
 
+    def unsynced_list(self) -> list[DcUser]:
+        """Unsynced entries by (username, key), as the admin page lists them: from `unsynced_by_username`, so a
+        page costs the few unsynced entries, not a walk over every user."""
+        entries = [self.users[k] for keys in self.unsynced_by_username.values() for k in keys
+                   if k in self.users and self.users[k].unsynced]
+        return sorted(entries, key=lambda u: (u.username, u.key))
+
     def invalidate(self) -> None:
         """Drop cached listings after bulk changes made directly to the dictionaries."""
         self._lists_dirty()
@@ -175,6 +184,7 @@ class DcWorld:
     # -- changes -------------------------------------------------------------------------------
 
     def add_directory(self, directory: Directory) -> None:
+        self.revision += 1
         self.directories[directory.name] = directory
 
     def add_user(self, user: DcUser) -> DcUser:
@@ -203,6 +213,7 @@ class DcWorld:
         self.groups[name] = group
         self.members[name] = {}
         self._group_list = None
+        self.revision += 1
         return group
 
     def remove_group(self, name: str) -> None:
@@ -215,6 +226,7 @@ class DcWorld:
         del self.groups[name]
         self._member_lists.pop(name, None)
         self._group_list = None
+        self.revision += 1
 
     def add_member(self, key: str, group: str) -> bool:
         """Add; False when already a member."""
@@ -224,6 +236,7 @@ class DcWorld:
         members[key] = None
         self.groups_of.setdefault(key, {})[group] = None
         self._member_lists.pop(group, None)
+        self.revision += 1
         self._licence_changed(group)
         return True
 
@@ -234,6 +247,7 @@ class DcWorld:
         del members[key]
         self.groups_of.get(key, {}).pop(group, None)
         self._member_lists.pop(group, None)
+        self.revision += 1
         self._licence_changed(group)
         return True
 
