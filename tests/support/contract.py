@@ -316,8 +316,8 @@ FIXUPS: Mapping[Api, tuple[Callable[[Document], int], ...]] = {
                         nullable_links_next, drop_empty_content),
     Api.USER_MANAGEMENT: (fix_defaults, fix_account_id, drop_empty_content),
     Api.JIRA: (fix_defaults, drop_empty_content, clone_jira_v2),
-    Api.CONFLUENCE_CLOUD_V2: (fix_defaults, drop_empty_content),
-    Api.CONFLUENCE_CLOUD_V1: (fix_defaults, drop_empty_content),
+    Api.CONFLUENCE_CLOUD_V2: (drop_empty_content,),
+    Api.CONFLUENCE_CLOUD_V1: (drop_empty_content,),
 }
 
 
