@@ -169,7 +169,7 @@ CLOUD = Record(
             required=["url", "email"],
             choices=[["token"], ["token_file"]],
             choices_message="give exactly one of: token, token_file",
-            doc="the site REST API (Basic email:token): delete: remove-from-site, and the delete guard's Confluence reads",
+            doc="the site REST API (Basic email:token): delete: remove-from-site, the delete guard's Confluence reads",
             into=Into(CloudSiteSettings, keys={"token": _secret("token", "")}, convert={"url": _no_slash}),
         ),
         "http": http(),

@@ -174,7 +174,7 @@ def test_dc_plan_mixing_remove_licence_absent_deletes_and_exemptions_applied_and
     desired = copy(tmp_path, ROOT / "desired" / "examples" / "reclaim-dc", site, {
         "target.yaml": {"  absent: ignore": GUARDED},
         "licensed.yaml": {" rupert,": "", " ivan,": ""}})  # rupert (exempt from inactive) and ivan leave
-    planned, output, undo, before = reverse(tmp_path, desired, site, "confluence-dc", DC_NOW)
+    planned, _, undo, before = reverse(tmp_path, desired, site, "confluence-dc", DC_NOW)
     assert lines(planned) == [
         "remove licence of oliver: out of confluence-users: inactive: last active 2025-11-22T09:00:00Z (lastLogin), "
         "before the cutoff 2025-12-02 (policy.inactive.after: 90d); frees the seat",
@@ -209,7 +209,7 @@ def test_cloud_plan_mixing_remove_licence_absent_deletes_and_exemptions_applied_
     desired = copy(tmp_path, ROOT / "desired" / "examples" / "reclaim-cloud", site, {
         "target.yaml": {"  absent: ignore": "  absent: delete", "\nscope:": SITE + "\nscope:"},
         "licensed.yaml": {" bob@acme.example,": ""}})  # bob (exempt from inactive) leaves
-    planned, output, undo, before = reverse(tmp_path, desired, site, "atlassian-cloud", "2027-02-02T08:00:00Z")
+    planned, _, undo, before = reverse(tmp_path, desired, site, "atlassian-cloud", "2027-02-02T08:00:00Z")
     assert lines(planned) == [
         "enable carol@acme.example: desired status is active",
         "remove licence of alice@acme.example: out of confluence-users: inactive: last active 2026-09-30T08:00:00Z "

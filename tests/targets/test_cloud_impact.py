@@ -21,7 +21,7 @@ from tests.support.cloud import ADA, ALICE, BOB, HAL, rig, scenario
 
 pytestmark = pytest.mark.anyio
 
-SPACES = [
+SPACES: list[dict[str, Any]] = [
     {"key": "DOCS", "name": "Documentation", "admins": [ALICE, ADA], "content": {ALICE: 40, BOB: 2}},
     {"key": "OPS", "admins": [BOB], "admin_groups": ["confluence-users"], "content": {BOB: 30}},
     {"key": "OLD", "status": "archived", "admins": [HAL], "content": {HAL: 5, BOB: 1}},

@@ -54,13 +54,14 @@ def spaces_from(raw: Any, find: Callable[[str], str | None]) -> list[WikiSpace]:
         if not isinstance(entry, Mapping) or not entry.get("key"):
             raise SpaceError(f"{where}: a space is a mapping with a key")
 
-        def account(name: Any, what: str, where: str = where) -> str:
+        key = str(entry["key"])
+
+        def account(name: Any, what: str, where: str = f"{where} {key}") -> str:
             found = find(str(name))
             if found is None:
-                raise SpaceError(f"{where} {entry['key']}: unknown user {name} in {what}")
+                raise SpaceError(f"{where}: unknown user {name} in {what}")
             return found
 
-        key = str(entry["key"])
         personal = entry.get("personal")
         kind = "personal" if personal else str(entry.get("type", "global"))
         if kind not in SPACE_TYPES:
