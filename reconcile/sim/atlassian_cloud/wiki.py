@@ -70,8 +70,8 @@ def spaces_from(raw: Any, find: Callable[[str], str | None]) -> list[WikiSpace]:
             account(entry["owner"], "owner") if entry.get("owner") else None)
         author = account(entry["author"], "author") if entry.get("author") else owner
         admins = [account(a, "admins") for a in entry.get("admins", [])]
-        if personal and owner not in admins:
-            admins.insert(0, owner)  # type: ignore[arg-type]  # owner is set for a personal space
+        if owner is not None and personal and owner not in admins:
+            admins.insert(0, owner)  # the owner of a personal space administers it
         content = {account(u, "content"): int(n) for u, n in (entry.get("content") or {}).items()}
         space_id = int(entry.get("id", zlib.crc32(key.encode()) % 10**9))
         out.append(WikiSpace(space_id, key, str(entry.get("name", key)), kind, str(entry.get("status", "current")),
