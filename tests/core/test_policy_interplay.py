@@ -234,3 +234,14 @@ def test_cloud_plan_mixing_remove_licence_absent_deletes_and_exemptions_applied_
         f"disable carol@acme.example: undoes enable {prefix}",
     ]
     assert state(site, "atlassian-cloud") == before
+
+
+def test_with_action_disable_a_suspended_never_active_user_is_not_enabled_only_to_be_disabled(
+        tmp_path: Path, site: str) -> None:
+    desired = copy(tmp_path, ROOT / "desired" / "examples" / "reclaim-cloud", site, {
+        "target.yaml": {"    action: remove_licence": "    action: disable"}})
+    path, planned = plan(tmp_path, desired, CLOUD_NOW)
+    assert [line for line in lines(planned) if "carol" in line] == []  # stays suspended: the rule disables her
+    output = cli(tmp_path, desired, "apply", str(path), "--approve", planned.digest)
+    assert "still differ after apply" not in output
+    assert plan(tmp_path, desired, CLOUD_NOW)[1].actions == ()
