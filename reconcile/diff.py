@@ -256,11 +256,16 @@ class _Planner:
         self.desired_in_scope.add(norm(want.key))
         protected = self._count(user, keys)
         identity = want.key
-        chosen = self.rules.select(user, keys, desired=True, protected=protected)
+        # Someone this plan enables is judged as the active user they will be: otherwise the next plan
+        # would take back what this one gives (enable now, unlicense or disable on the next run).
+        enabling = want.status is Status.ACTIVE and user.status is Status.DISABLED
+        chosen = self.rules.select(user, keys, desired=True, protected=protected, enabling=enabling)
         if chosen is not None and want.status is Status.DISABLED:
             chosen = None  # the desired state disables it anyway: no fact to re-check
         if chosen is not None and self.disables:
-            if self._guarded(user, keys, identity, "disable"):
+            if enabling:
+                pass  # the rule keeps them disabled (the policy transforms the desired status): nothing to do
+            elif self._guarded(user, keys, identity, "disable"):
                 self._add(ActionKind.DISABLE, user, identity, chosen.reason,
                           precondition=Precondition(status=user.status, inactive=chosen.fact))
             chosen = None  # disabled: its memberships follow the desired state as usual
@@ -307,6 +312,8 @@ class _Planner:
             return
         protected = self._count(user, keys)
         policy = self.policy.absent
+        if policy is not AbsentPolicy.IGNORE:
+            self.rules.exemption(keys)  # in scope: their exemption is not "unused" although absent decides
         match policy:
             case AbsentPolicy.IGNORE:
                 chosen = self.rules.select(user, keys, desired=False, protected=protected)

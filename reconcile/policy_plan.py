@@ -103,11 +103,13 @@ class PolicyPlanner:
                     return e
         return None
 
-    def select(self, user: User, keys: tuple[str, ...], *, desired: bool, protected: bool) -> Selection | None:
-        """Whether the inactivity rule selects this in-scope user (None: it does not, or it is off)."""
+    def select(self, user: User, keys: tuple[str, ...], *, desired: bool, protected: bool,
+               enabling: bool = False) -> Selection | None:
+        """Whether the inactivity rule selects this in-scope user (None: it does not, or it is off);
+        `enabling`: disabled now, and the plan enables them, so judged as active."""
         exempt = self.exemption(keys)  # also marks the exemption as naming someone in scope
         rule = self.rule
-        if rule is None or protected or user.status is not Status.ACTIVE or user.unsynced:
+        if rule is None or protected or (user.status is not Status.ACTIVE and not enabling) or user.unsynced:
             return None
         if (rule.applies_to is AppliesTo.ABSENT and desired) or (rule.applies_to is AppliesTo.DESIRED and not desired):
             return None

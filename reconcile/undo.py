@@ -61,6 +61,15 @@ def inverse(action: Action, digest: str) -> Action | None:
             assert_never(unreachable)
 
 
+# What a delete leaves behind, by target type: the words of each product's documentation.
+_GONE = {
+    "confluence-dc": "a deleted account is gone for good (Confluence DC leaves an anonymised alias on its content)",
+    "atlassian-cloud": ("a removed or deleted account is not brought back by an undo: re-invite it; its groups "
+                        "and roles are gone (a deleted account shows as \"Former user\" on its content)"),
+    "": "a deleted account is gone for good",
+}
+
+
 def build_undo(plan: Plan, done: Iterable[Action], *, created_at: str, actual_fingerprint: str = "") -> Plan | None:
     """The undo plan of the changes `done` by applying `plan`; None when it did none."""
     done = list(done)
@@ -73,7 +82,7 @@ def build_undo(plan: Plan, done: Iterable[Action], *, created_at: str, actual_fi
         if back is not None:
             actions.append(back)
             continue
-        what = ("a deleted account is gone for good (Confluence DC leaves an anonymised alias on its content)"
+        what = (_GONE.get(plan.target.get("type", ""), _GONE[""])
                 if action.kind is ActionKind.DELETE else f"no inverse is known for {action.kind}")
         warnings.append(PlanWarning(WarningKind.IRREVERSIBLE, action.subject.identity,
                                 f"{action.describe()} by the apply of plan {plan.digest[:12]}: {what}"))

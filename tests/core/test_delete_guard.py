@@ -218,22 +218,60 @@ def test_judge_orders_evidence_and_reads_nothing_as_unknown() -> None:
     assert judge(only, full) == judge(only, Impact())  # not above content_over, other facts not asked
 
 
-@pytest.mark.parametrize(("guard", "kind"), [("{}", ActionKind.DISABLE), ("{unknown: allow}", ActionKind.DELETE)])
-def test_cloud_facts_are_unknown_so_the_guard_blocks_unless_allowed(tmp_path: Path, guard: str,
-                                                                   kind: ActionKind) -> None:
-    desired = tmp_path / "cloud"
+CLOUD_ENV = {"NO_COLOR": "1", "ATLASSIAN_ORG_ID": "3f2a9c1e-7b4d-4e6f-9a8b-1c2d3e4f5a6b",
+             "ATLASSIAN_ADMIN_KEY": "sim-cloud-admin-key", "ATLASSIAN_SITE_TOKEN": "sim-site-token"}
+SITE = "  site: {url: URL, email: olga@acme.example, token: \"${ATLASSIAN_SITE_TOKEN}\"}\n"
+
+
+def cloud_plan(tmp: Path, url: str, guard: str, *, site: bool = True) -> Plan:
+    """desired/examples/atlassian-cloud against `url`, `absent: delete` with the given guard (and target.site)."""
+    desired = tmp / "cloud"
     shutil.copytree(REPO / "desired" / "examples" / "atlassian-cloud", desired)
-    with running(build_app()) as url:
-        target = desired / "target.yaml"
-        text = target.read_text(encoding="utf-8").replace("http://127.0.0.1:8990", url)
-        target.write_text(text.replace("  absent: disable", f"  absent: delete\n  delete_guard: {guard}"),
-                          encoding="utf-8")
-        result = CliRunner().invoke(app, ["--desired", str(desired), "--state-dir", str(tmp_path / "state"),
-                                          "plan", "--out", str(tmp_path / "plan.json")],
-                                    env={"NO_COLOR": "1", "ATLASSIAN_ORG_ID": "3f2a9c1e-7b4d-4e6f-9a8b-1c2d3e4f5a6b",
-                                         "ATLASSIAN_ADMIN_KEY": "sim-cloud-admin-key"})
+    target = desired / "target.yaml"
+    text = target.read_text(encoding="utf-8").replace("http://127.0.0.1:8990", url)
+    text = text.replace("  absent: disable", f"  absent: delete\n  delete_guard: {guard}")
+    if site:
+        text = text.replace("\nscope:", SITE.replace("URL", url) + "\nscope:")
+    target.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(app, ["--desired", str(desired), "--state-dir", str(tmp / "state"),
+                                      "plan", "--out", str(tmp / "plan.json")], env=CLOUD_ENV)
     assert result.exit_code == 0, result.output
-    plan = Plan.loads((tmp_path / "plan.json").read_text(encoding="utf-8"))
+    return Plan.loads((tmp / "plan.json").read_text(encoding="utf-8"))
+
+
+def test_cloud_owner_fields_downgrade_bobs_delete_with_the_evidence(tmp_path: Path) -> None:
+    with running(build_app()) as url:
+        plan = cloud_plan(tmp_path, url, "{}")
+    # the example organization's site: bob owns ~bob, is the only direct admin of SALES, created 88 pages
+    assert [(a.kind, a.subject.identity, a.group, a.reason) for a in plan.actions] == [
+        (ActionKind.ENABLE, "carol@acme.example", None, "desired status is active"),
+        (ActionKind.ADD_MEMBER, "carol@acme.example", "team-docs", "desired member of team-docs"),
+        (ActionKind.ADD_MEMBER, "erin@acme.example", "confluence-users", "desired member of confluence-users"),
+        (ActionKind.DISABLE, "bob@acme.example", None, "delete → disable: personal space ~bob, sole admin of SALES, "
+                                                       "88 pages; not in the desired state (policy.absent: delete)"),
+    ]
+    bob = plan.actions[-1]
+    assert bob.precondition.guarded is not None
+    assert bob.precondition.guarded.evidence == ("personal space ~bob", "sole admin of SALES", "88 pages")
+
+
+@pytest.mark.parametrize(("guard", "kind"), [("{}", ActionKind.DISABLE), ("{unknown: allow}", ActionKind.DELETE)])
+def test_without_target_site_cloud_facts_are_unknown_so_the_guard_blocks_unless_allowed(
+        tmp_path: Path, guard: str, kind: ActionKind) -> None:
+    with running(build_app()) as url:
+        plan = cloud_plan(tmp_path, url, guard, site=False)
     bob = next(a for a in plan.actions if a.subject.identity == "bob@acme.example")
     assert bob.kind is kind
-    assert "personal space unknown (the atlassian-cloud target does not read Confluence Cloud" in bob.reason
+    assert "personal space unknown (target.site is not configured: Confluence Cloud is read through" in bob.reason
+
+
+def test_a_cloud_site_refusing_the_reads_blocks_the_delete(tmp_path: Path) -> None:
+    application = build_app()
+    application.state.ctx.cloud.site_credentials["olga@acme.example"] = "rotated"  # the token was revoked
+    with running(application) as url:
+        plan = cloud_plan(tmp_path, url, "{}")
+    bob = next(a for a in plan.actions if a.subject.identity == "bob@acme.example")
+    assert bob.kind is ActionKind.DISABLE
+    assert bob.reason.startswith(f"delete → disable: personal space unknown (GET {url}/wiki/api/v2/spaces -> 401), "
+                                 f"space administrators unknown (GET {url}/wiki/api/v2/spaces -> 401), "
+                                 f"content created unknown (GET {url}/wiki/rest/api/search -> 401); ")

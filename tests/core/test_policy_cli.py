@@ -94,7 +94,7 @@ def test_reclaim_cloud_golden_plans_before_and_after_an_exemption_expires(tmp_pa
     _, plan = plan_file(tmp_path, desired, CLOUD_NOW)
     golden("reclaim-cloud.plan.json", decisions(plan))
     assert plan.seats is not None and plan.seats.approximate and plan.seats.line().startswith(
-        "seats (confluence): 3 → 5 (max unknown, approximate:")
+        "seats (confluence): 3 → 4 (max unknown, approximate:")
     # 2027-02-02: erin's exemption (until 2027-01-15) has expired, bob's (until 2027-02-15) is expiring
     _, later = plan_file(tmp_path, desired, "2027-02-02T08:00:00Z")
     golden("reclaim-cloud.2027-02-02.plan.json", decisions(later))
@@ -145,7 +145,7 @@ def test_a_cloud_user_active_since_the_plan_is_skipped(tmp_path: Path, site: str
                         encoding="utf-8")
     path, plan = plan_file(tmp_path, desired, CLOUD_NOW)
     assert [a.describe().split(" (")[0] for a in plan.actions if a.kind == "remove_licence"] == [
-        "remove licence of bob@acme.example"]
+        "remove licence of bob@acme.example", "remove licence of carol@acme.example"]
     active = httpx.post(f"{site}/_sim/mutate", json={"api": "atlassian-cloud", "op": "active",
                                                      "user": "bob@acme.example", "product": "confluence",
                                                      "at": "2026-10-01T10:00:00Z"})
@@ -158,12 +158,12 @@ def test_a_cloud_user_active_since_the_plan_is_skipped(tmp_path: Path, site: str
 @pytest.mark.parametrize(("force", "code"), [(False, 4), (True, 0)])
 def test_seats_above_fail_at_refuse_the_plan_unless_forced(tmp_path: Path, site: str, force: bool, code: int) -> None:
     desired = example(tmp_path, "reclaim-cloud", site, ("    warn_at: 5", "    warn_at: 3"),
-                      ("    fail_at: 6", "    fail_at: 4"))
+                      ("    fail_at: 6", "    fail_at: 3"))
     result = cli(tmp_path, desired, "--now", CLOUD_NOW, "plan", *(["--force"] if force else []))
     assert result.exit_code == code, result.output
-    assert "seats (confluence): 3 → 5" in result.stdout
+    assert "seats (confluence): 3 → 4" in result.stdout  # +carol (enabled), +erin, -carol (never active)
     if not force:
-        assert "seats: 5 in use after the plan (approximate) exceeds policy.licences.fail_at 4" in result.output
+        assert "seats: 4 in use after the plan (approximate) exceeds policy.licences.fail_at 3" in result.output
 
 
 def test_before_9_3_activity_and_can_use_groups_are_unknown_and_said_once(tmp_path: Path) -> None:

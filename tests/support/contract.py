@@ -52,6 +52,8 @@ class Api(StrEnum):
     ORGANIZATIONS = "organizations"
     USER_MANAGEMENT = "user-management"
     JIRA = "jira"
+    CONFLUENCE_CLOUD_V2 = "confluence-cloud-v2"  # slices: the delete guard's reads of a Confluence Cloud site
+    CONFLUENCE_CLOUD_V1 = "confluence-cloud-v1"
 
 
 SPEC_FILES: Mapping[Api, str] = {
@@ -59,6 +61,8 @@ SPEC_FILES: Mapping[Api, str] = {
     Api.ORGANIZATIONS: "admin-organization.2026-08-21.json",
     Api.USER_MANAGEMENT: "admin-user-management.json",
     Api.JIRA: "jira-cloud-platform-v3.json",
+    Api.CONFLUENCE_CLOUD_V2: "confluence-cloud-v2.spaces.slice.json",
+    Api.CONFLUENCE_CLOUD_V1: "confluence-cloud-v1.search.slice.json",
 }
 
 # Where each API is mounted relative to the host (the documents name production hosts instead).
@@ -67,6 +71,8 @@ SERVERS: Mapping[Api, str] = {
     Api.ORGANIZATIONS: "/admin",
     Api.USER_MANAGEMENT: "/",
     Api.JIRA: "/",
+    Api.CONFLUENCE_CLOUD_V2: "/wiki/api/v2",
+    Api.CONFLUENCE_CLOUD_V1: "/",
 }
 
 # Authorization schemes each API accepts. Checked here because openapi-core does not enforce the header
@@ -77,6 +83,8 @@ AUTH_SCHEMES: Mapping[Api, frozenset[str]] = {
     Api.ORGANIZATIONS: frozenset({"bearer"}),
     Api.USER_MANAGEMENT: frozenset({"bearer"}),
     Api.JIRA: frozenset({"basic", "bearer"}),
+    Api.CONFLUENCE_CLOUD_V2: frozenset({"basic", "bearer"}),
+    Api.CONFLUENCE_CLOUD_V1: frozenset({"basic", "bearer"}),
 }
 
 # Status codes real Atlassian servers send although the documents omit them for most operations.
@@ -124,6 +132,10 @@ def route(path: str) -> Api | None:
         return Api.JIRA
     if path.startswith("/rest/api/"):
         return Api.CONFLUENCE_DC
+    if path.startswith("/wiki/api/v2/"):
+        return Api.CONFLUENCE_CLOUD_V2
+    if path.startswith("/wiki/rest/api/"):
+        return Api.CONFLUENCE_CLOUD_V1
     if _ORGANIZATIONS.match(path):
         return Api.ORGANIZATIONS
     if _USER_MANAGEMENT.match(path):
@@ -304,6 +316,8 @@ FIXUPS: Mapping[Api, tuple[Callable[[Document], int], ...]] = {
                         nullable_links_next, drop_empty_content),
     Api.USER_MANAGEMENT: (fix_defaults, fix_account_id, drop_empty_content),
     Api.JIRA: (fix_defaults, drop_empty_content, clone_jira_v2),
+    Api.CONFLUENCE_CLOUD_V2: (drop_empty_content,),
+    Api.CONFLUENCE_CLOUD_V1: (drop_empty_content,),
 }
 
 

@@ -33,6 +33,7 @@ from reconcile.sim.atlassian_cloud.shapes import (
     user_json,
     user_matches,
 )
+from reconcile.sim.atlassian_cloud.wiki_routes import WikiApi
 from reconcile.sim.atlassian_cloud.world import CloudGroup, CloudUser, CloudWorld
 from reconcile.sim.context import SimContext
 from reconcile.sim.control import SimSettings
@@ -347,6 +348,7 @@ class CloudApi:
             *Lifecycle(self.world, self._bearer).routes(w),
             *self.activity.routes(w),
             Route("/rest/api/{version:int}/user", w(self.jira_remove_user), methods=["DELETE"]),
+            *WikiApi(self.world).routes(w),  # Confluence Cloud: what the delete guard reads
         ]
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from reconcile.sim.atlassian_cloud.wiki import SpaceError, WikiSpace, spaces_from
+
 DEFAULT_ORG = "9a1b2c3d-0000-4000-8000-00000000c10d"
 DEFAULT_DIRECTORY = "5d2f0a1e-0000-4000-8000-0000000000d1"
 
@@ -90,6 +92,7 @@ class CloudWorld:
     licences: dict[str, int] = field(default_factory=dict)  # product key -> user limit
     site_url: str = "https://acme.atlassian.net"
     site_credentials: dict[str, str] = field(default_factory=dict)  # email -> API token
+    spaces: list[WikiSpace] = field(default_factory=list)  # the site's Confluence spaces (wiki.py)
     mutations: list[dict[str, Any]] = field(default_factory=list)  # every change, in order
     version: int = 0  # bumped by `record`; keys the handlers' caches
     # How a user's `groups[].id` is written: "bare" (the group's id, as group search gives it) or
@@ -257,7 +260,15 @@ class CloudWorld:
                     raise ScenarioError(f"cloud.groups[{i}] {group.name}: unknown member {member}")
                 group.members.add(account.account_id)
             world.groups[group.id] = group
+        try:
+            world.spaces = spaces_from(data.get("spaces"), world.account_of)
+        except SpaceError as exc:
+            raise ScenarioError(str(exc)) from exc
         return world
+
+    def account_of(self, key: str) -> str | None:
+        found = self.find(key)
+        return found.account_id if found is not None else None
 
     def find(self, key: str) -> CloudUser | None:
         """A user by account id or (case-insensitive) email."""

@@ -21,6 +21,7 @@ from reconcile.settings import AtlassianCloudSettings
 from reconcile.targets import atlassian
 from reconcile.targets.atlassian import fail
 from reconcile.targets.atlassian_cloud.account import Account, CloudGroup
+from reconcile.targets.atlassian_cloud.impact import read_impacts
 from reconcile.targets.atlassian_cloud.read import READ_HINT, USER_EXPAND, OrgReader
 from reconcile.targets.atlassian_cloud.split import SplitRead
 from reconcile.targets.atlassian_cloud.write import Writer
@@ -142,12 +143,9 @@ class AtlassianCloudTarget:
         return next((a for a, acct in live.items() if acct.email == email), None)
 
     async def impact(self, users: Sequence[User]) -> Mapping[str, Impact]:
-        """Unknown for everyone: Confluence Cloud's owner fields (v2 `spaceOwnerId`, `authorId`, space
-        permissions, CQL `creator = accountId`) are not read yet, as the simulator serves no Confluence
-        Cloud routes to prove a reader against. policy.delete_guard therefore blocks every Cloud delete
-        unless `unknown: allow`."""
-        why = "the atlassian-cloud target does not read Confluence Cloud spaces or content yet"
-        return {user.ref: Impact.unread(why) for user in users}
+        """What deleting each user would destroy on the Confluence Cloud site of `target.site` (impact.py);
+        every fact unknown without `target.site`."""
+        return await read_impacts(self.site, users)
 
     async def licence(self, scope: Scope, product: str) -> Licence | None:
         """Cloud reveals no seat count: billable users holding `product` (users/count) approximate it."""
