@@ -31,7 +31,11 @@ config = LdapSourceSettings(
     groups=LdapGroupsSettings(base=a["groups_base"], map=(("g*", "team-*"),)))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.perf_counter()
-state = asyncio.run(LdapSource(config).read())
+box = []
+async def main():  # the result off the main task: Python 3.11's asyncio.run reprs it (reconcile.cli.application.run_async)
+    box.append(await LdapSource(config).read())
+asyncio.run(main())
+state = box[0]
 seconds = time.perf_counter() - started
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"seconds": seconds, "users": len(state.users), "groups": len(state.groups),
