@@ -31,7 +31,13 @@ def open_source(config: SourceSettings) -> Source:
 
 def read_desired(config: Config, *, factory: SourceFactory = open_source) -> DesiredState:
     """`gather_desired` for callers without an event loop (bench, scripts)."""
-    return asyncio.run(gather_desired(config, factory=factory))
+    box: list[DesiredState] = []
+
+    async def main() -> None:  # the result off the main task: Python 3.11 may repr it (cli.run_async)
+        box.append(await gather_desired(config, factory=factory))
+
+    asyncio.run(main())
+    return box[0]
 
 
 async def _read_all(sources: dict[str, Source]) -> dict[str, DesiredState]:
@@ -96,8 +102,9 @@ class _Entry:
     stated_by: str | None = None  # the first source that stated a status
     identity: Identity = field(default_factory=Identity)
     display_name: str | None = None
-    groups: set[str] = field(default_factory=set)
+    groups: frozenset[str] = frozenset()
     fact: str | None = None  # the stating source's raw fact behind `status`, for the plan's reason
+    user: DesiredUser | None = None  # the one source's user this entry still equals: reused, not rebuilt
 
     def described(self) -> str:
         """`for 'carol', from desired/main.yaml:3:3`: which entry a conflict is with."""
@@ -134,8 +141,21 @@ class _Merger:
     def _user(self, user: DesiredUser, name: str, source_origin: Location | None) -> None:
         identity = _identity(user)
         ids = list(dict.fromkeys(norm(i) for i in (user.key, *(v for _, v in identity.items())) if i))
-        hits = sorted({self.index[i] for i in ids if i in self.index})
+        index = self.index
+        hits = sorted({index[i] for i in ids if i in index})
         stated = name != "yaml" or user.status is Status.DISABLED  # inline `active` is the default
+        if not hits:
+            origin = user.origin or source_origin
+            fact = user.fact if stated else None
+            same = (identity is user.identity and origin is user.origin and user.source == name
+                    and fact == user.fact)
+            self.entries.append(_Entry(
+                key=user.key, sources=[name], origin=origin, status=user.status,
+                stated_by=name if stated else None, identity=identity, display_name=user.display_name,
+                groups=user.groups, fact=fact, user=user if same else None))
+            for i in ids:
+                index[i] = len(self.entries) - 1
+            return
         here = f"{user.origin or source_origin or name}"
         if len(hits) > 1:
             a, b = (self.entries[h] for h in hits)
@@ -143,15 +163,8 @@ class _Merger:
                                   f"(from {'+'.join(a.sources)}) and '{b.key}' (from {'+'.join(b.sources)}); "
                                   "make the sources agree on its username and email")
             return
-        if not hits:
-            self.entries.append(_Entry(
-                key=user.key, sources=[name], origin=user.origin or source_origin, status=user.status,
-                stated_by=name if stated else None, identity=identity,
-                display_name=user.display_name, groups=set(user.groups), fact=user.fact if stated else None))
-            for i in ids:
-                self.index[i] = len(self.entries) - 1
-            return
         entry = self.entries[hits[0]]
+        entry.user = None  # merged with another source's user: built anew in result()
         for kind, attribute in _KINDS:
             mine, theirs = getattr(identity, attribute), getattr(entry.identity, attribute)
             if mine and theirs and norm(mine) != norm(theirs):
@@ -168,7 +181,7 @@ class _Merger:
             entry.status, entry.stated_by, entry.fact = user.status, name, user.fact
         entry.identity = entry.identity.merged(identity)
         entry.display_name = entry.display_name or user.display_name
-        entry.groups |= user.groups
+        entry.groups = entry.groups | user.groups
         if name not in entry.sources:
             entry.sources.append(name)
         for i in ids:
@@ -181,9 +194,9 @@ class _Merger:
     def result(self) -> DesiredState:
         users: dict[str, DesiredUser] = {}
         for e in self.entries:
-            users[norm(e.key)] = DesiredUser(
-                key=e.key, status=e.status, groups=frozenset(e.groups), identity=e.identity,
+            users[norm(e.key)] = e.user or DesiredUser(
+                key=e.key, status=e.status, groups=e.groups, identity=e.identity,
                 display_name=e.display_name, source="+".join(e.sources), origin=e.origin, fact=e.fact)
-            self.groups |= e.groups
+            self.groups.update(e.groups)
         return DesiredState(users=users, groups=frozenset(self.groups), origins=dict(self.origins),
                             notes=tuple(self.notes))

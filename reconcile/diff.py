@@ -154,6 +154,9 @@ def _guard_scope(desired: DesiredState, in_scope: set[str], policy: Policy) -> N
             )
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 class _Planner:
     """Accumulates actions and warnings for one diff; decisions live in its methods."""
 
@@ -275,12 +278,17 @@ class _Planner:
                 fact = f" ({want.fact})" if want.fact else ""  # the source's raw fact, when it gave one
                 self._add(kind, user, identity, f"desired status is {want.status.value}{fact}",
                           precondition=Precondition(status=user.status))
-        current = self.groups_of.get(user.ref, set())
+        current = self.groups_of.get(user.ref, _NONE)
         held = user.ref in self.rules.held_refs  # unlicensed, activity unknown: the desired state does not relicense
-        reclaimed = self.licence_groups & want.groups if chosen is not None or held else frozenset()
+        reclaimed = self.licence_groups & want.groups if chosen is not None or held else _NONE
         if reclaimed:  # the policy transforms the desired state: no licence group for this user
             self._reclaim(user, keys, identity, chosen, sorted(reclaimed & current))
-        for group in sorted(((want.groups - reclaimed) & self.managed_set) ^ (current - reclaimed)):
+            changed = ((want.groups - reclaimed) & self.managed_set) ^ (current - reclaimed)
+        else:
+            changed = (want.groups & self.managed_set) ^ current
+        if not changed:
+            return  # the usual case: memberships already as desired
+        for group in sorted(changed):
             wanted = group in want.groups
             if wanted == (group in current):
                 continue

@@ -32,9 +32,9 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[Match]
             continue  # unsynced entries are matched by userKey only, never to desired users
         for key in (user.username, user.account_id):
             if key:
-                by_name.setdefault(norm(key), []).append(user)
+                _index(by_name, norm(key), user)
         if user.email:
-            by_email.setdefault(norm(user.email), []).append(user)
+            _index(by_email, norm(user.email), user)
 
     problems: list[str] = []
     matches: list[Match] = []
@@ -44,14 +44,14 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[Match]
         want = desired.users[key]
         # Exact username / account id first (SPEC §4), whatever the key looks like: Confluence DC
         # usernames are often email addresses, and DC before 9.3 reveals no email to fall back on.
-        names = [k for k in (key, *want.identity.names()) if k]
-        emails = [k for k in (key, want.identity.email and norm(want.identity.email)) if k and is_email(k)]
-        found = _lookup(by_name, names)
+        names = want.identity.names()
+        found = _lookup(by_name, [k for k in (key, *names) if k]) if names or not key else by_name.get(key, [])
         if len(found) > 1:
             refs = ", ".join(f"{u.label} ({u.ref})" for u in found)
             problems.append(f"{want.key}: its keys name {len(found)} accounts: {refs}")
             continue
         if not found:
+            emails = [k for k in (key, want.identity.email and norm(want.identity.email)) if k and is_email(k)]
             found = _lookup(by_email, emails)
             if len(found) > 1:
                 refs = ", ".join(f"{u.label} ({u.ref})" for u in found)
@@ -79,6 +79,15 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[Match]
 def known_by_email_only(want: DesiredUser) -> bool:
     """A desired user with an email and no username / account id: found only where emails show."""
     return is_email(want.key) and not want.identity.names()
+
+
+def _index(index: dict[str, list[User]], key: str, user: User) -> None:
+    """File `user` under `key` once (a username equal to the account id names it once)."""
+    held = index.get(key)
+    if held is None:
+        index[key] = [user]
+    elif all(user.ref != u.ref for u in held):
+        held.append(user)
 
 
 def _lookup(index: Mapping[str, list[User]], keys: Iterable[str]) -> list[User]:

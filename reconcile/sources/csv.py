@@ -105,6 +105,7 @@ class CsvSource:
                     hint="this does not look like an admin.atlassian.com \"Export users\" file",
                 )
             users: list[DesiredUser] = []
+            names: dict[str, str] = {}
             first_line: dict[str, int] = {}
             start = reader.line_num + 1
             for row in reader:
@@ -112,7 +113,7 @@ class CsvSource:
                 start = reader.line_num + 1
                 if not any(cell.strip() for cell in row):
                     continue
-                user = self._user(row, cols, Location(where, line))
+                user = self._user(row, cols, Location(where, line), names)
                 seen = first_line.setdefault(norm(user.key), line)
                 if seen != line:
                     raise SourceError(
@@ -124,9 +125,12 @@ class CsvSource:
             raise SourceError(f"{where}:{reader.line_num}: malformed CSV: {exc}") from exc
         return users
 
-    def _user(self, row: list[str], cols: Columns, at: Location) -> DesiredUser:
+    def _user(self, row: list[str], cols: Columns, at: Location, names: dict[str, str]) -> DesiredUser:
+        """One row as a desired user; `names` maps each group name as written to one shared normal form."""
+        width = len(row)
+
         def cell(index: int | None) -> str:
-            return row[index].strip() if index is not None and index < len(row) else ""
+            return row[index].strip() if index is not None and index < width else ""
 
         account_id = cell(cols.account_id)
         email = cell(cols.email)
@@ -142,8 +146,14 @@ class CsvSource:
                 f"{at.file}:{at.line}: unknown user status {status_text!r}",
                 hint="expected one of: " + ", ".join(s.capitalize() for s in STATUSES),
             )
-        groups = {norm(g) for g in cell(cols.group_list).split(",") if g.strip()}
-        groups |= {norm(cell(i)) for i in cols.pivot if cell(i)}
+        written = [g for g in cell(cols.group_list).split(",") if g.strip()]
+        written += [cell(i) for i in cols.pivot if cell(i)]
+        groups: set[str] = set()
+        for g in written:
+            name = names.get(g)
+            if name is None:
+                name = names[g] = names.setdefault(norm(g), norm(g))
+            groups.add(name)
         return DesiredUser(
             key=key,
             status=status,

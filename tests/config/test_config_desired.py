@@ -13,7 +13,7 @@ import pytest
 
 from reconcile.desired import SourceFactory, read_desired
 from reconcile.errors import ConfigError, EmptySource
-from reconcile.model import DesiredState, DesiredUser, Identity, Status
+from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status
 from reconcile.settings import Config, SourceSettings
 from reconcile.sources.base import Source
 from tests.support.config import HEAD, load, write
@@ -141,3 +141,15 @@ def test_the_default_factory_reads_a_real_csv_source() -> None:
     assert erin.source == "yaml+export"
     bob = state.users["5b10ac8d82e05b22cc7d4ef5"]
     assert bob.status is Status.DISABLED and bob.identity.email == "bob@example.org"
+
+
+def test_a_user_only_one_source_names_is_kept_not_rebuilt(tmp_path: Path) -> None:
+    """Issue 15: each desired user is built once; the merge reuses what its one source built."""
+    config = configure(tmp_path, "users:\n  alice@example.com: {groups: [team-a]}\n", sources={"corp": ""})
+    carol = DesiredUser("carol", identity=Identity(username="carol", email="carol@example.com"),
+                        groups=frozenset({"team-b"}), source="corp", origin=Location("corp.csv", 2))
+    alice = DesiredUser("alice@example.com", identity=Identity(email="alice@example.com"), source="corp")
+    state = read_desired(config, factory=factory(ListSource("corp", [carol, alice])))
+    assert state.users["carol"] is carol
+    merged = state.users["alice@example.com"]  # named inline too: merged anew
+    assert merged is not alice and merged.groups == {"team-a"} and merged.source == "yaml+corp"

@@ -104,3 +104,14 @@ def test_header_only_export_yields_no_users(tmp_path: Path) -> None:
     only.write_text("User id,User name,email,User status\n")
     state = asyncio.run(CsvSource(CsvSourceSettings(name="x", path=str(only))).read())
     assert dict(state.users) == {}
+
+
+def test_group_names_are_one_string_each(tmp_path: Path) -> None:
+    """Issue 15: 400,000 memberships of 2,000 groups hold 2,000 group-name strings, not 400,000."""
+    path = tmp_path / "export.csv"
+    path.write_text("User id,email,Group name\na1,a@example.com,\"Team-X, team-y\"\nb2,b@example.com,team-x\n",
+                    encoding="utf-8")
+    state = asyncio.run(CsvSource(CsvSourceSettings(name="export", path=str(path))).read())
+    a, b = state.users["a1"], state.users["b2"]
+    assert a.groups == {"team-x", "team-y"} and b.groups == {"team-x"}
+    assert next(g for g in a.groups if g == "team-x") is next(iter(b.groups))

@@ -6,6 +6,7 @@ Owns the mapping from Cloud's status fields (`accountStatus`, `membershipStatus`
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +24,8 @@ GROUP_ARI = "ari:cloud:identity::group/"
 def group_id(value: object) -> str:
     """A group id in one form: group search gives bare ids, a user's `groups[]` may give the ARI
     (`ari:cloud:identity::group/<id>`, as in the Organizations document's example)."""
-    return str(value).removeprefix(GROUP_ARI)
+    # interned: 400,000 memberships name 2,000 group ids; one string each, not one per membership
+    return sys.intern(str(value).removeprefix(GROUP_ARI))
 
 
 @dataclass(frozen=True, slots=True)

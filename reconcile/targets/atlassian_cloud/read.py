@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import msgspec
+
 from reconcile.errors import TargetError
 from reconcile.http import HttpClient
 from reconcile.targets.atlassian import error_for, fail
@@ -82,7 +84,13 @@ class OrgReader:
 
 def _json(response: Any) -> dict[str, Any]:
     try:
-        body = response.json()
+        # msgspec: several times faster than json on 100-user pages; anything it refuses (not UTF-8,
+        # NaN, ...) is left to httpx's reading, which decides as before
+        body = msgspec.json.decode(response.content)
+    except msgspec.DecodeError:
+        body = None
+    try:
+        body = response.json() if body is None else body
     except ValueError:
         raise error_for(response, "the server did not answer with JSON: is target.url the admin API "
                         "(https://api.atlassian.com)?") from None

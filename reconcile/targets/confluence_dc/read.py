@@ -7,11 +7,14 @@ later pages are fetched a window at a time, concurrently, and re-fetched when a 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote
+
+import msgspec
 
 from reconcile.errors import AuthError, TargetError
 from reconcile.http import HttpClient, all_of
@@ -101,17 +104,102 @@ def _instant(value: Any) -> datetime | None:
 
 
 
+# Typed page shapes, decoded by msgspec straight from the bytes: only the fields read are built, and
+# fields absent from a shape are skipped unparsed. A page that does not fit (an odd type anywhere) is
+# decoded again the generic way and parsed by the dict parsers above, which decide as before.
+class _UserItem(msgspec.Struct):
+    userKey: str | None = None
+    username: str | None = None
+    displayName: str | None = None
+    type: str | None = None
+    status: str | None = None
+
+
+class _MemberItem(msgspec.Struct):
+    userKey: str | None = None
+    type: str | None = None
+
+
+class _ActiveItem(msgspec.Struct):
+    userKey: str | None = None
+    email: str | None = None
+    lastLogin: int | str | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class _Links(msgspec.Struct):
+    next: Any = None
+
+
+def _page_type(item: type[Any]) -> type[Any]:
+    return msgspec.defstruct(f"_{item.__name__}Page", [
+        ("results", list[item]),  # type: ignore[valid-type]
+        ("size", int | None, None),
+        ("links", _Links | None, msgspec.field(default=None, name="_links")),
+    ])
+
+
+def _person(item: _UserItem) -> Person | None:
+    if not item.userKey or not item.username or item.type == "anonymous":
+        return None
+    if item.status is None:
+        return Person(sys.intern(item.userKey), norm(item.username), item.displayName)
+    unsynced = item.status.strip().lower() == "unsynced"
+    return Person(sys.intern(item.userKey), norm(item.username), item.displayName, _status(item.status), unsynced)
+
+
+def _member(item: _MemberItem) -> str | None:
+    # interned: the same userKey object as its user's, not one more string per membership
+    return sys.intern(item.userKey) if item.userKey and item.type != "anonymous" else None
+
+
+def _active(item: _ActiveItem) -> ActiveUser | None:
+    if not item.userKey:
+        return None
+    known = item.lastLogin is not msgspec.UNSET
+    login = None if item.lastLogin is msgspec.UNSET else _instant(item.lastLogin)
+    return ActiveUser(item.userKey, item.email or None, login, known)
+
+
 @dataclass(frozen=True, slots=True)
-class _Page:
-    items: list[Any]
+class Typed(Generic[T]):
+    """A page shape and how one of its typed items becomes a T (None: skipped)."""
+
+    decoder: msgspec.json.Decoder[Any]
+    convert: Callable[[Any], T | None]
+
+    @staticmethod
+    def of(item: type[Any], convert: Callable[[Any], T | None]) -> Typed[T]:
+        return Typed(msgspec.json.Decoder(_page_type(item)), convert)
+
+
+PERSONS = Typed.of(_UserItem, _person)
+MEMBERS = Typed.of(_MemberItem, _member)
+ACTIVE = Typed.of(_ActiveItem, _active)
+
+
+@dataclass(frozen=True, slots=True)
+class _Page(Generic[T]):
+    items: list[T]  # parsed already: no raw page is kept
+    seen: int  # items on the page, parsed or skipped
     size: int
     more: bool
+    error: TargetError | None = None  # raised when the page's turn comes, as if parsed then
 
 
-async def _page(client: HttpClient, path: str, params: Mapping[str, Any], start: int) -> _Page:
+async def _page(client: HttpClient, path: str, params: Mapping[str, Any], start: int, *,
+                parse: Callable[[Any], T | None], typed: Typed[T] | None) -> _Page[T]:
     response = await client.request("GET", path, params={**params, "start": start, "limit": PAGE_LIMIT})
     raise_for(response, "the account needs Confluence system administrator permission to list users "
                         "and group members; check target.auth")
+    if typed is not None:
+        try:
+            page = typed.decoder.decode(response.content)
+        except msgspec.MsgspecError:
+            pass  # not the usual shape: the generic reading below decides
+        else:
+            size = page.size if page.size is not None else len(page.results)
+            more = page.links is not None and bool(page.links.next) and size > 0
+            return _parsed(page.results, typed.convert, size, more)
     body = response.json()
     results = body.get("results") if isinstance(body, Mapping) else None
     if not isinstance(results, list):
@@ -119,7 +207,15 @@ async def _page(client: HttpClient, path: str, params: Mapping[str, Any], start:
     size = body.get("size")
     size = int(size) if isinstance(size, int | float) else len(results)
     links = body.get("_links") or {}
-    return _Page(results, size, bool(links.get("next")) and size > 0)
+    return _parsed(results, parse, size, bool(links.get("next")) and size > 0)
+
+
+def _parsed(results: list[Any], parse: Callable[[Any], T | None], size: int, more: bool) -> _Page[T]:
+    try:
+        items = [item for item in map(parse, results) if item is not None]
+    except TargetError as exc:
+        return _Page([], len(results), size, more, exc)
+    return _Page(items, len(results), size, more)
 
 
 async def collect(
@@ -130,31 +226,35 @@ async def collect(
     params: Mapping[str, Any] | None = None,
     window: int = 1,
     on_page: Callable[[int], None] | None = None,
+    typed: Typed[T] | None = None,
 ) -> list[T]:
     """Every item of a paged collection, in order.
 
     The first page reveals the server's real page size; after it, `window` pages are requested at
     once at offsets spaced by that size. A page shorter than that size with more to come (a changed
-    cap) restarts the window right after it, so no item is skipped.
+    cap) restarts the window right after it, so no item is skipped. `typed`: decode pages with that
+    shape (`parse` still reads any page that does not fit it).
     """
     params = dict(params or {})
     out: list[T] = []
     seen = 0
 
-    def take(page: _Page) -> None:
+    def take(page: _Page[T]) -> None:
         # parsed page by page: the raw JSON of 100,000 users is ~10x the size of what is kept
         nonlocal seen
-        seen += len(page.items)
-        out.extend(item for item in map(parse, page.items) if item is not None)
+        if page.error is not None:
+            raise page.error
+        seen += page.seen
+        out.extend(page.items)
         if on_page:
             on_page(seen)
 
-    first = await _page(client, path, params, 0)
+    first = await _page(client, path, params, 0, parse=parse, typed=typed)
     take(first)
     step, start, more = first.size, first.size, first.more
     while more:
         starts = [start + i * step for i in range(max(1, window))]
-        pages = await all_of(*(_page(client, path, params, s) for s in starts))
+        pages = await all_of(*(_page(client, path, params, s, parse=parse, typed=typed) for s in starts))
         for offset, page in zip(starts, pages, strict=True):
             take(page)
             if not page.more:
@@ -194,7 +294,7 @@ async def current_user(client: HttpClient, *, token: bool) -> Person:
 async def list_users(client: HttpClient, window: int, on_page: Callable[[int], None] | None = None
                      ) -> list[Person]:
     return await collect(client, "/rest/api/user/list", Person.parse, params={"expand": "status"},
-                         window=window, on_page=on_page)
+                         window=window, on_page=on_page, typed=PERSONS)
 
 
 def _group_name(item: Any) -> str | None:
@@ -214,7 +314,7 @@ def _member_key(item: Any) -> str | None:
 
 async def list_member_keys(client: HttpClient, group: str) -> list[str]:
     """The userKeys of a group's members (the cheapest parse: 400,000 memberships add up)."""
-    return await collect(client, f"/rest/api/group/{quote(group, safe='')}/member", _member_key)
+    return await collect(client, f"/rest/api/group/{quote(group, safe='')}/member", _member_key, typed=MEMBERS)
 
 
 async def list_active(client: HttpClient, window: int) -> list[ActiveUser] | None:
@@ -227,7 +327,8 @@ async def list_active(client: HttpClient, window: int) -> list[ActiveUser] | Non
                  client.url(path))
         return None
     raise_for(probe, "the account needs Confluence system administrator permission")
-    return await collect(client, path, ActiveUser.parse, params={"expand": "lastLogin"}, window=window)
+    return await collect(client, path, ActiveUser.parse, params={"expand": "lastLogin"}, window=window,
+                         typed=ACTIVE)
 
 
 async def username_of(client: HttpClient, user_key: str) -> str | None:
