@@ -12,14 +12,15 @@ from reconcile.sim.jsonbody import Raw, dumps
 
 class Fragments:
     """`get(key, version, render)`: the JSON of `render()` as a `Raw` fragment, cached under `key` while
-    `version` (a tuple of the object's mutable fields) is unchanged: a mutation re-renders, never serves stale."""
+    `version` (the frozen object itself, or a tuple of a mutable one's fields) is unchanged: a mutation
+    re-renders, a page never serves a stale object."""
 
     def __init__(self) -> None:
         self._items: dict[Hashable, tuple[Hashable, Raw]] = {}
 
     def get(self, key: Hashable, version: Hashable, render: Callable[[], Any]) -> Raw:
         hit = self._items.get(key)
-        if hit is not None and hit[0] == version:
+        if hit is not None and (hit[0] is version or hit[0] == version):
             return hit[1]
         raw = Raw(dumps(render()))
         self._items[key] = (version, raw)
