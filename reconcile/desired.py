@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from reconcile import aio
 from reconcile.errors import ConfigError, EmptySource
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, SourceNote, Status, norm
 from reconcile.settings import Config, SourceSettings
@@ -31,7 +32,7 @@ def open_source(config: SourceSettings) -> Source:
 
 def read_desired(config: Config, *, factory: SourceFactory = open_source) -> DesiredState:
     """`gather_desired` for callers without an event loop (bench, scripts)."""
-    return asyncio.run(gather_desired(config, factory=factory))
+    return aio.run(gather_desired(config, factory=factory))  # asyncio.run would repr() the state
 
 
 async def _read_all(sources: dict[str, Source]) -> dict[str, DesiredState]:

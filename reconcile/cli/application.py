@@ -5,7 +5,6 @@ Errors become messages and exit codes in exit.py. Only reconcile.cli prints or e
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -19,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from reconcile import __version__
+from reconcile import __version__, aio
 from reconcile.cli.argv import hoist_globals
 from reconcile.errors import ReconcileError
 from reconcile.plan import Plan
@@ -143,7 +142,7 @@ def out(message: str) -> None:
 
 
 def run_async(coro: Coroutine[Any, Any, R]) -> R:
-    return asyncio.run(coro)
+    return aio.run(coro)  # not asyncio.run: it would repr() the (large) result
 
 
 class _JsonFormatter(logging.Formatter):
