@@ -97,6 +97,7 @@ def test_the_entra_row_reads_the_same_tenant_at_both_concurrencies(tmp_path_fact
     assert row["same_result"] and fast["users"] > 250 and fast["memberships"] > 0
     assert fast["requests"] == slow["requests"] > 12  # token, users, groups, one member read per team group
     assert fast["latency_floor_s"] < slow["latency_floor_s"] and fast["peak_rss_mb"] > 10
+    _has_idp_columns(fast["latency_ms"], fast, slow)
     assert any("Entra ID read of 300 users, concurrency 1" in line.what for line in lines(json.loads(out.read_text())))
 def test_okta_read_rows_agree_across_concurrency(results: tuple[dict[str, Any], str]) -> None:
     data, text = results
@@ -108,6 +109,7 @@ def test_okta_read_rows_agree_across_concurrency(results: tuple[dict[str, Any], 
     assert fast["floor_s"] == pytest.approx(fast["requests"] / 4 * row["latency_ms"] / 1000, abs=0.01)
     assert any(line.what.startswith("Okta read of 300 users") for line in lines(data))
     assert "sim-okta-token" not in text, "no credential in results.json"
+    _has_idp_columns(row["latency_ms"], fast, slow)
 def test_the_google_row_reads_the_same_account_at_both_concurrencies(results: tuple[dict[str, Any], str]) -> None:
     data, _ = results
     row = data["google"]
@@ -118,3 +120,12 @@ def test_the_google_row_reads_the_same_account_at_both_concurrencies(results: tu
     assert fast["latency_floor_s"] == pytest.approx(fast["requests"] / 8 * 0.002, abs=0.01)
     assert fast["peak_rss_mb"] > 10
     assert sum("google-workspace source read" in line.what for line in lines(data)) == 3
+    _has_idp_columns(2.0, fast, slow)
+
+
+def _has_idp_columns(latency_ms: float, *runs: dict[str, Any]) -> None:
+    """The columns every IdP row carries (bench/idp_read.py): CPU of both sides, floor, ratio, verdict."""
+    for run in runs:
+        assert run["reader_cpu_s"] > 0 and run["sim_cpu_s"] >= 0
+        assert run["floor_s"] == pytest.approx(run["requests"] / run["concurrency"] * latency_ms / 1000, abs=0.01)
+        assert run["wall_over_floor"] > 0 and isinstance(run["targets_met"], bool)
