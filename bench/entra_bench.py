@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.idp_read import measured, process_cpu_s
 from tests.support import simproc
 from tests.support.net import free_port
 
@@ -32,10 +33,11 @@ serve(build_app(entra=world, settings=SimSettings(latency_ms=float(latency))), p
 """
 
 READER = """
-import asyncio, json, resource, sys, time
+import json, resource, sys, time
 from reconcile.config.idp_entra import EntraGroupsSettings, EntraSourceSettings
 from reconcile.settings import HttpSettings, Secret
 from reconcile.sim.entra_id.world import GENERATED_CLIENT_ID, GENERATED_SECRET
+from reconcile.aio import run
 from reconcile.sources.entra_id import EntraSource
 a = json.loads(sys.argv[1])
 config = EntraSourceSettings(
@@ -45,12 +47,11 @@ config = EntraSourceSettings(
     http=HttpSettings(concurrency=a["concurrency"], timeout=120))
 source = EntraSource(config)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-started = time.perf_counter()
-state = asyncio.run(source.read())
-seconds = time.perf_counter() - started
+started, cpu = time.perf_counter(), time.process_time()
+state = run(source.read())
+seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-cpu = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"seconds": seconds, "reader_cpu_s": round(cpu.ru_utime + cpu.ru_stime, 2),
+print(json.dumps({"seconds": seconds, "reader_cpu_s": round(cpu, 2),
                   "users": len(state.users), "groups": len(state.groups),
                   "memberships": sum(len(u.groups) for u in state.users.values()), "requests": source.requests,
                   "notes": [n.message for n in state.notes], "rss_before_kb": before, "rss_after_kb": after}))
@@ -72,18 +73,21 @@ def _wait_until_up(url: str, server: subprocess.Popen[bytes], timeout: float = 6
     raise RuntimeError(f"the simulator did not answer within {timeout} s")
 
 
-def _read(url: str, concurrency: int, latency_ms: float) -> dict[str, Any]:
+def _read(url: str, concurrency: int, latency_ms: float, sim_pid: int) -> dict[str, Any]:
     args = json.dumps({"url": url, "concurrency": concurrency})
+    sim_cpu = process_cpu_s(sim_pid)
     done = subprocess.run([sys.executable, "-c", READER, args], env=simproc.child_env(), capture_output=True,
                           text=True, check=False, timeout=3600)
     if done.returncode != 0:
         raise RuntimeError(f"the reader failed: {done.stderr.strip().splitlines()[-1:]}")
+    sim_cpu = process_cpu_s(sim_pid) - sim_cpu
     row: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     floor = row["requests"] / concurrency * latency_ms / 1000
     row.update(concurrency=concurrency, latency_ms=latency_ms, latency_floor_s=round(floor, 3),
                floor_ratio=round(row["seconds"] / floor, 2) if floor else None,
                peak_rss_mb=round(row["rss_after_kb"] / 1024, 1), seconds=round(row["seconds"], 3))
-    return row
+    return measured(row, sim_cpu_s=sim_cpu, concurrency=concurrency, latency_ms=latency_ms, wall_s=row["seconds"],
+                    rss_mb=row["peak_rss_mb"])
 
 
 def run(users: int = 100_000, groups: int = 2_000, memberships: int = 400_000, latency_ms: float = 25.0,
@@ -98,8 +102,8 @@ def run(users: int = 100_000, groups: int = 2_000, memberships: int = 400_000, l
     try:
         _wait_until_up(f"http://127.0.0.1:{port}", server)
         setup = time.perf_counter() - started
-        fast = _read(url, concurrency, latency_ms)
-        slow = _read(url, 1, latency_ms)
+        fast = _read(url, concurrency, latency_ms, server.pid)
+        slow = _read(url, 1, latency_ms, server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)

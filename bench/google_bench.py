@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from bench.idp_read import measured, process_cpu_s
 from tests.support import simproc
 from tests.support.net import free_port
 
@@ -41,8 +42,9 @@ with running(app, port=a["port"], timeout=60):
 """
 
 READER = """
-import asyncio, json, resource, sys, time
+import json, resource, sys, time
 from reconcile.config.idp_google import GoogleGroupsSettings, GoogleSourceSettings
+from reconcile.aio import run
 from reconcile.settings import HttpSettings, Secret
 from reconcile.sources.google_workspace import GoogleSource
 a = json.loads(sys.argv[1])
@@ -53,7 +55,7 @@ config = GoogleSourceSettings(
 source = GoogleSource(config)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started, cpu = time.perf_counter(), time.process_time()
-state = asyncio.run(source.read())
+state = run(source.read())
 seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"seconds": seconds, "users": len(state.users), "groups": len(state.groups),
@@ -62,15 +64,17 @@ print(json.dumps({"seconds": seconds, "users": len(state.users), "groups": len(s
 """
 
 
-def _read(url: str, concurrency: int, latency_ms: float) -> dict[str, Any]:
+def _read(url: str, concurrency: int, latency_ms: float, sim_pid: int) -> dict[str, Any]:
     args = {"url": url, "key": str(KEY), "subject": ADMIN, "concurrency": concurrency}
+    sim_cpu = process_cpu_s(sim_pid)
     child = subprocess.run([sys.executable, "-c", READER, json.dumps(args)], capture_output=True, text=True,
                            cwd=str(ROOT), env=simproc.child_env(), timeout=3600, check=False)
     if child.returncode != 0:
         raise RuntimeError(f"the Google reader failed:\n{child.stderr[-3000:]}")
+    sim_cpu = process_cpu_s(sim_pid) - sim_cpu
     result = json.loads(child.stdout.strip().splitlines()[-1])
     floor = result["requests"] / concurrency * latency_ms / 1000
-    return {
+    row = {
         "concurrency": concurrency,
         "wall_s": round(result["seconds"], 2),
         "requests": result["requests"],
@@ -80,6 +84,8 @@ def _read(url: str, concurrency: int, latency_ms: float) -> dict[str, Any]:
         "users": result["users"], "groups": result["groups"], "memberships": result["memberships"],
         "peak_rss_mb": round(result["rss_after_kb"] / 1024, 1),
     }
+    return measured(row, sim_cpu_s=sim_cpu, concurrency=concurrency, latency_ms=latency_ms, wall_s=result["seconds"],
+                    rss_mb=row["peak_rss_mb"])
 
 
 def run(users: int = 100_000, groups: int = 2_000, memberships: int = 400_000, *, latency_ms: float = 25.0,
@@ -102,8 +108,8 @@ def run(users: int = 100_000, groups: int = 2_000, memberships: int = 400_000, *
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"the Google simulator did not start: {log_path.read_text()[-2000:]}") from None
                 time.sleep(0.2)
-        fast = _read(url, concurrency, latency_ms)
-        slow = _read(url, 1, latency_ms)
+        fast = _read(url, concurrency, latency_ms, proc.pid)
+        slow = _read(url, 1, latency_ms, proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from bench.idp_read import measured, process_cpu_s
 from tests.support.net import free_port
 from tests.support.simproc import ROOT, child_env
 
@@ -33,7 +34,8 @@ serve(app, port=a["port"])
 """
 
 READER = """
-import asyncio, json, resource, sys, time
+import json, resource, sys, time
+from reconcile.aio import run
 from reconcile.settings import HttpSettings, Secret
 from reconcile.sources.okta.settings import OktaGroupsSettings, OktaSourceSettings
 from reconcile.sources.okta.source import OktaSource
@@ -42,29 +44,34 @@ config = OktaSourceSettings(name="bench", url=a["url"], token=Secret(a["token"],
                           groups=OktaGroupsSettings(map=(("team-*", "team-*"),)), concurrency=a["concurrency"],
                           http=HttpSettings(timeout=120))
 source = OktaSource(config)
-started = time.perf_counter()
-state = asyncio.run(source.read())
-seconds = time.perf_counter() - started
-print(json.dumps({"seconds": seconds, "users": len(state.users), "groups": len(state.groups),
+started, cpu = time.perf_counter(), time.process_time()
+state = run(source.read())
+seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "users": len(state.users), "groups": len(state.groups),
                   "memberships": sum(len(u.groups) for u in state.users.values()), "requests": source.requests,
                   "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
 
-def _read(url: str, concurrency: int, latency_ms: float) -> dict[str, Any]:
+def _read(url: str, concurrency: int, latency_ms: float, sim_pid: int) -> dict[str, Any]:
     from reconcile.sim.okta.generate import OKTA_TOKEN
 
     args = {"url": url, "token": OKTA_TOKEN, "concurrency": concurrency}
+    sim_cpu = process_cpu_s(sim_pid)
     child = subprocess.run([sys.executable, "-c", READER, json.dumps(args)], capture_output=True, text=True,
                            cwd=str(ROOT), env=child_env(), timeout=3600, check=False)
     if child.returncode != 0:
         raise RuntimeError(f"the Okta bench reader failed:\n{child.stderr[-3000:]}")
+    sim_cpu = process_cpu_s(sim_pid) - sim_cpu
     result = json.loads(child.stdout.strip().splitlines()[-1])
     floor = result["requests"] / concurrency * latency_ms / 1000
-    return {"concurrency": concurrency, "wall_s": round(result["seconds"], 2), "requests": result["requests"],
-            "floor_s": round(floor, 2), "ratio_to_floor": round(result["seconds"] / floor, 2) if floor else None,
-            "peak_rss_mb": round(result["rss_kb"] / 1024, 1), "users": result["users"],
-            "groups": result["groups"], "memberships": result["memberships"]}
+    row = {"concurrency": concurrency, "wall_s": round(result["seconds"], 2), "requests": result["requests"],
+           "floor_s": round(floor, 2), "ratio_to_floor": round(result["seconds"] / floor, 2) if floor else None,
+           "peak_rss_mb": round(result["rss_kb"] / 1024, 1), "users": result["users"],
+           "groups": result["groups"], "memberships": result["memberships"],
+           "reader_cpu_s": round(result["cpu_seconds"], 2)}
+    return measured(row, sim_cpu_s=sim_cpu, concurrency=concurrency, latency_ms=latency_ms, wall_s=result["seconds"],
+                    rss_mb=row["peak_rss_mb"])
 
 
 def run(users: int = 100_000, groups: int = 2_000, memberships: int = 400_000, *, latency_ms: float = 25.0,
@@ -89,8 +96,8 @@ def run(users: int = 100_000, groups: int = 2_000, memberships: int = 400_000, *
                     raise RuntimeError(f"the Okta simulator did not start: {log_path.read_text()[-2000:]}") from None
                 time.sleep(0.2)
         generate_s = time.monotonic() - started
-        fast = _read(f"{url}/okta", concurrency, latency_ms)
-        slow = _read(f"{url}/okta", 1, latency_ms)
+        fast = _read(f"{url}/okta", concurrency, latency_ms, proc.pid)
+        slow = _read(f"{url}/okta", 1, latency_ms, proc.pid)
     finally:
         proc.terminate()
         try:

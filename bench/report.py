@@ -86,7 +86,8 @@ def lines(results: Mapping[str, Any]) -> list[Line]:
             ratio = run["floor_ratio"]
             out.append(Line(f"Entra ID read of {row['users']} users, concurrency {run['concurrency']}: "
                             f"{run['requests']} requests, floor {run['latency_floor_s']:.2f} s, "
-                            f"peak RSS {run['peak_rss_mb']:.0f} MB", f"{run['seconds']:.2f} s ({ratio}x floor)",
+                            f"peak RSS {run['peak_rss_mb']:.0f} MB{_cpu(run)}",
+                            f"{run['seconds']:.2f} s ({ratio}x floor)",
                             "<= 1.3x floor, <= 400 MB",
                             _verdict(ratio is not None and ratio <= 1.3 and run['peak_rss_mb'] <= 400)))
     if "okta" in results:
@@ -94,7 +95,7 @@ def lines(results: Mapping[str, Any]) -> list[Line]:
         fast, slow = row["fast"], row["concurrency_1"]
         out.append(Line(f"Okta read of {row['users']} users / {row['groups']} groups at {row['latency_ms']:g} ms, "
                         f"concurrency {fast['concurrency']} ({fast['requests']} requests, floor "
-                        f"{fast['floor_s']:.1f} s)", f"{fast['wall_s']:.1f} s",
+                        f"{fast['floor_s']:.1f} s{_cpu(fast)})", f"{fast['wall_s']:.1f} s",
                         f"<= {OKTA_FLOOR}x floor", _verdict((fast["ratio_to_floor"] or 0) <= OKTA_FLOOR)))
         out.append(Line(f"Okta read at concurrency 1 ({slow['requests']} requests, floor {slow['floor_s']:.1f} s; "
                         f"same read: {'yes' if row['same_read'] else 'NO'})", f"{slow['wall_s']:.1f} s",
@@ -119,11 +120,18 @@ def lines(results: Mapping[str, Any]) -> list[Line]:
     return out
 
 
+def _cpu(run: Mapping[str, Any]) -> str:
+    """`; CPU reader x s, simulator y s` where the IdP row measured them (bench/idp_read.py)."""
+    if "reader_cpu_s" not in run or "sim_cpu_s" not in run:
+        return ""
+    return f"; CPU reader {run['reader_cpu_s']:.1f} s, simulator {run['sim_cpu_s']:.1f} s"
+
+
 def _idp_lines(row: Mapping[str, Any]) -> list[Line]:
     fast, slow = row["fast"], row["concurrency_1"]
     return [
         Line(f"{row['name']}: {fast['users']} users, {fast['memberships']} memberships, {fast['requests']} requests "
-             f"at concurrency {fast['concurrency']} (floor {fast['latency_floor_s']:.1f} s)",
+             f"at concurrency {fast['concurrency']} (floor {fast['latency_floor_s']:.1f} s{_cpu(fast)})",
              f"{fast['wall_s']:.1f} s = {fast['vs_floor']:.2f}x floor", f"<= {IDP_FLOOR_RATIO}x",
              _verdict(fast["vs_floor"] is not None and fast["vs_floor"] <= IDP_FLOOR_RATIO)),
         Line(f"{row['name']}: peak RSS of the reader", f"{fast['peak_rss_mb']:.0f} MB", f"<= {PLAN_MB:.0f} MB",

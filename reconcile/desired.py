@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from reconcile import aio
 from reconcile.errors import ConfigError, EmptySource
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, SourceNote, Status, norm
 from reconcile.settings import Config, SourceSettings
@@ -31,13 +32,7 @@ def open_source(config: SourceSettings) -> Source:
 
 def read_desired(config: Config, *, factory: SourceFactory = open_source) -> DesiredState:
     """`gather_desired` for callers without an event loop (bench, scripts)."""
-    box: list[DesiredState] = []
-
-    async def main() -> None:  # the result off the main task: Python 3.11 may repr it (cli.run_async)
-        box.append(await gather_desired(config, factory=factory))
-
-    asyncio.run(main())
-    return box[0]
+    return aio.run(gather_desired(config, factory=factory))  # asyncio.run would repr() the state
 
 
 async def _read_all(sources: dict[str, Source]) -> dict[str, DesiredState]:

@@ -5,7 +5,6 @@ Errors become messages and exit codes in exit.py. Only reconcile.cli prints or e
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -19,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from reconcile import __version__
+from reconcile import __version__, aio
 from reconcile.cli.argv import hoist_globals
 from reconcile.errors import ReconcileError
 from reconcile.plan import Plan
@@ -143,18 +142,7 @@ def out(message: str) -> None:
 
 
 def run_async(coro: Coroutine[Any, Any, R]) -> R:
-    """`asyncio.run(coro)`, with the result kept off the main task.
-
-    Python 3.11's runner, restoring the SIGINT handler, formats `repr(handler)`, which shows the main
-    task and the full repr of its result: seconds of CPU for a plan of 100,000 users (issue 15).
-    """
-    box: list[R] = []
-
-    async def main() -> None:
-        box.append(await coro)
-
-    asyncio.run(main())
-    return box[0]
+    return aio.run(coro)  # not asyncio.run: it would repr() the (large) result
 
 
 class _JsonFormatter(logging.Formatter):

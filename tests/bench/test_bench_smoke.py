@@ -102,6 +102,7 @@ def test_the_entra_row_reads_the_same_tenant_at_both_concurrencies(tmp_path_fact
     assert row["same_result"] and fast["users"] > 250 and fast["memberships"] > 0
     assert fast["requests"] == slow["requests"] > 12  # token, users, groups, one member read per team group
     assert fast["latency_floor_s"] < slow["latency_floor_s"] and fast["peak_rss_mb"] > 10
+    _has_idp_columns(fast["latency_ms"], fast, slow)
     assert any("Entra ID read of 300 users, concurrency 1" in line.what for line in lines(json.loads(out.read_text())))
 def test_okta_read_rows_agree_across_concurrency(tmp_path: Path) -> None:
     data, text = smoke(tmp_path, "okta")
@@ -113,6 +114,7 @@ def test_okta_read_rows_agree_across_concurrency(tmp_path: Path) -> None:
     assert fast["floor_s"] == pytest.approx(fast["requests"] / 4 * row["latency_ms"] / 1000, abs=0.01)
     assert any(line.what.startswith("Okta read of 300 users") for line in lines(data))
     assert "sim-okta-token" not in text, "no credential in results.json"
+    _has_idp_columns(row["latency_ms"], fast, slow)
 def test_the_google_row_reads_the_same_account_at_both_concurrencies(tmp_path: Path) -> None:
     data, _ = smoke(tmp_path, "google")
     row = data["google"]
@@ -123,6 +125,7 @@ def test_the_google_row_reads_the_same_account_at_both_concurrencies(tmp_path: P
     assert fast["latency_floor_s"] == pytest.approx(fast["requests"] / 8 * 0.002, abs=0.01)
     assert fast["peak_rss_mb"] > 10
     assert sum("google-workspace source read" in line.what for line in lines(data)) == 3
+    _has_idp_columns(2.0, fast, slow)
 
 
 @pytest.mark.slow
@@ -141,3 +144,11 @@ def test_the_sim_row_times_the_start_and_every_read_route(tmp_path_factory: pyte
     table = lines(json.loads(out.read_text()))
     assert sum(line.what.startswith("sim CPU per page (HTTP)") for line in table) == len(routes)
     assert any(line.what.startswith("simulator start, 300 users") for line in table)
+
+
+def _has_idp_columns(latency_ms: float, *runs: dict[str, Any]) -> None:
+    """The columns every IdP row carries (bench/idp_read.py): CPU of both sides, floor, ratio, verdict."""
+    for run in runs:
+        assert run["reader_cpu_s"] > 0 and run["sim_cpu_s"] >= 0
+        assert run["floor_s"] == pytest.approx(run["requests"] / run["concurrency"] * latency_ms / 1000, abs=0.01)
+        assert run["wall_over_floor"] > 0 and isinstance(run["targets_met"], bool)

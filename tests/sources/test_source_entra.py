@@ -385,3 +385,38 @@ def test_an_html_answer_from_a_proxy_is_named(served: str, tmp_path: Path) -> No
                                                           "(a proxy or login page?)" in output
     assert leaked([output], SECRET) == []
 
+
+
+# ------------------------------------------------------------------ cached pages and typed decoding (issue 13)
+
+
+def test_a_user_replaced_between_reads_is_served_anew_not_from_the_row_cache(tenant: Tenant) -> None:
+    assert tenant.read(config()).users["alice@contoso.com"].status is Status.ACTIVE
+    alice = next(u for u in tenant.world.users.values() if u.mail == "alice@contoso.com")
+    tenant.world.users[alice.id] = replace(alice, account_enabled=False)
+    assert tenant.read(config()).users["alice@contoso.com"].status is Status.DISABLED
+
+
+class OddUsers(httpx.AsyncBaseTransport):
+    """The tenant, except that the user list answers `body` (a page of another shape than Graph's)."""
+
+    def __init__(self, app: Starlette, body: object) -> None:
+        self.inner, self.body = httpx.ASGITransport(app=app), body
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/v1.0/users"):
+            return httpx.Response(200, json=self.body)
+        return await self.inner.handle_async_request(request)
+
+
+def test_pages_of_another_shape_are_judged_as_before_typed_decoding(tenant: Tenant) -> None:
+    def read(body: object) -> DesiredState:
+        return asyncio.run(EntraSource(config(groups=None), transport=OddUsers(tenant.app, body)).read())
+
+    with pytest.raises(SourceError, match="the answer has no `value` list"):
+        read({"value": {"id": "x"}})
+    with pytest.raises(SourceError, match="came without accountEnabled"):
+        read({"value": [{"id": "u1", "mail": "u1@contoso.com"}]})
+    row = {"id": "u1", "userPrincipalName": "u1@contoso.com", "mail": "u1@contoso.com", "accountEnabled": True}
+    state = read({"value": ["not an object", row, 7]})  # non-object rows are skipped, as they always were
+    assert list(state.users) == ["u1@contoso.com"]

@@ -495,3 +495,21 @@ def test_config_problems_are_reported_where_they_are_written(tmp_path: Path, sou
     with pytest.raises(ConfigError) as caught:
         load(tmp_path, env={"GOOGLE_KEY": key_json()})
     assert expected in str(caught.value)
+
+
+# ------------------------------------------------------------------ cached pages and typed decoding (issue 13)
+
+
+def test_a_user_changed_between_reads_is_served_changed_not_from_the_cache() -> None:
+    sim = Sim(world())
+    first = sim.read(config(groups=None))
+    user = next(u for u in sim.world.users if not u.admin and first.users[u.primary_email].status is Status.ACTIVE)
+    key = user.primary_email
+    user.suspended = True  # a mutation in place: the encoded fragment must not outlive it
+    assert sim.read(config(groups=None)).users[key].status is Status.DISABLED
+
+
+def test_a_page_whose_list_is_not_a_list_fails_closed() -> None:
+    text = Sim(world()).refused(wrap=lambda t: Tamper(t, USERS, lambda n: httpx.Response(200, json={
+        "kind": "admin#directory#users", "users": "everyone"})))
+    assert "-> 200: `users` is not a list" in text

@@ -476,3 +476,42 @@ def config_problems(tmp_path: Path, source: str) -> str:
 ])
 def test_settings_are_checked_before_any_request(tmp_path: Path, source: str, expected: str) -> None:
     assert expected in config_problems(tmp_path, source)
+
+
+# ------------------------------------------------------------------ cached pages and typed decoding (issue 13)
+
+
+def test_a_user_changed_between_reads_is_served_changed_not_from_the_page_cache() -> None:
+    sim = org_app()
+    assert read(sim, config())["active@example.com"][0] == "active"
+    world = sim.state.ctx.extra["okta"]
+    user = next(u for u in world.users.values() if u.login == "active@example.com")
+    user.status = "SUSPENDED"  # a mutation in place: the encoded fragment must not outlive it
+    assert read(sim, config())["active@example.com"][0] == "disabled"
+
+
+class OddPages(httpx.AsyncBaseTransport):
+    """The simulator, except that `path` answers `body` (a page of another shape than Okta's)."""
+
+    def __init__(self, sim: Starlette, path: str, body: Any) -> None:
+        self.inner, self.path, self.body = httpx.ASGITransport(app=sim), path, body
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == self.path:
+            return httpx.Response(200, json=self.body)
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.mark.parametrize(("path", "body", "expected"), [
+    ("/okta/api/v1/users", {"users": []}, "expected a list of Okta objects"),
+    ("/okta/api/v1/users", [1, 2], "expected a list of Okta objects"),
+    ("/okta/api/v1/users", [{"id": "00u1", "status": "ACTIVE", "profile": "x"}],
+     "an Okta user without id, status or profile.login: '00u1'"),
+    ("/okta/api/v1/groups", [{"id": "00g1", "profile": {"description": "no name"}}],
+     "an Okta group without id or profile.name: '00g1'"),
+])
+def test_a_page_of_another_shape_fails_closed_with_one_line(path: str, body: Any, expected: str) -> None:
+    source = OktaSource(config(), transport=OddPages(org_app(), path, body), backoff=Backoff(base=0.5))
+    with pytest.raises(SourceError) as caught:
+        asyncio.run(source.read())
+    assert expected in caught.value.message and "\n" not in caught.value.message

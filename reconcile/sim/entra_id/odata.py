@@ -221,6 +221,10 @@ def offset_of(token: str | None, query: Mapping[str, str]) -> int:
 def project(item: Mapping[str, Any], select: list[str] | None, default: Sequence[str]) -> dict[str, Any]:
     """The properties Graph returns: `$select`ed ones, else the type's default set (annotations kept)."""
     names = select if select is not None else default
-    out = {k: v for k, v in item.items() if k.startswith("@odata.")}
+    out: dict[str, Any] = {}
+    for key, value in item.items():  # the annotations lead (`render` puts them first): stop at the first property
+        if not key.startswith("@odata."):
+            break
+        out[key] = value
     out.update({name: item[name] for name in names if name in item})
     return out

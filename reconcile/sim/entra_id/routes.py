@@ -7,8 +7,9 @@ both `http://host:port/entra` (for `https://graph.microsoft.com` and `https://lo
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -37,6 +38,8 @@ from reconcile.sim.entra_id.world import (
     EntraWorld,
     stable_id,
 )
+from reconcile.sim.fragments import Fragments
+from reconcile.sim.jsonbody import FastJSONResponse
 
 PREFIX = "/entra"
 CREATED = "2024-01-01T00:00:00Z"
@@ -88,12 +91,26 @@ MEMBER_PROPERTIES = tuple(sorted({*USER_PROPERTIES, *GROUP_PROPERTIES, "deviceId
                                   "servicePrincipalType"}))
 
 
+def version(world: EntraWorld, kind: str, object_id: str) -> Hashable:
+    """What a directory object's rendering depends on: the frozen object itself, or a group's own fields."""
+    if kind == GROUP:
+        g = world.groups[object_id]
+        return (g.display_name, g.description, g.group_types, g.security_enabled, g.mail_enabled, g.mail,
+                g.mail_nickname)
+    if kind == USER:
+        return world.users[object_id]
+    if kind == DEVICE:
+        return world.devices[object_id]
+    return world.service_principals[object_id]
+
+
 class Graph:
     """The request pipeline every Graph read shares: token, throttling, permission, then the page."""
 
     def __init__(self, ctx: SimContext, world: EntraWorld) -> None:
         self.ctx, self.world = ctx, world
         self.filtered: dict[tuple[str, str, bool], list[Any]] = {}  # reads never change the world: cache matches
+        self.fragments = Fragments()  # each object's projected row, encoded once per $select
 
     def error(self, exc: GraphError, headers: dict[str, str] | None = None) -> Response:
         request_id = stable_id("request", str(self.world.requests))
@@ -125,7 +142,7 @@ class Graph:
         async def run(request: Request) -> Response:
             try:
                 self.authorize(request, needs)
-                return JSONResponse(page(request))
+                return FastJSONResponse(page(request))
             except GraphError as exc:
                 headers: dict[str, str] = {}
                 if exc.status == 401:
@@ -141,8 +158,8 @@ class Graph:
         return run
 
     def listing(self, request: Request, entity: str, keys: Sequence[Any], draw: Callable[[Any], dict[str, Any]], *,
-                known: Sequence[str], default: Sequence[str], type_name: str, fields: dict[str, str] | None
-                ) -> dict[str, Any]:
+                known: Sequence[str], default: Sequence[str], type_name: str, fields: dict[str, str] | None,
+                version: Callable[[Any], Hashable]) -> dict[str, Any]:
         """One page of a collection: $filter, $select, $top, $count, and `@odata.nextLink` while more remain."""
         query = dict(request.query_params)
         advanced = request.headers.get("consistencylevel", "").lower() == "eventual" and query.get("$count") == "true"
@@ -166,7 +183,6 @@ class Graph:
                 self.filtered[cache] = [key for key in keys if predicate(draw(key))]
             rows = self.filtered[cache]
         offset = offset_of(query.get("$skiptoken"), query)
-        chunk = [draw(key) for key in rows[offset:offset + top]]
         origin = f"{request.url.scheme}://{request.url.netloc}{PREFIX}"
         context = f"{origin}/v1.0/$metadata#{entity}" + (f"({','.join(select)})" if select else "")
         body: dict[str, Any] = {"@odata.context": context}
@@ -177,10 +193,18 @@ class Graph:
             following["$skiptoken"] = skiptoken(offset + top, query)
             encoded = "&".join(f"{k}={quote(v, safe=',()')}" for k, v in following.items())
             body["@odata.nextLink"] = f"{request.url.scheme}://{request.url.netloc}{request.url.path}?{encoded}"
-        body["value"] = [project(row, select, default) for row in chunk]
-        if type_name != "directoryObject":
-            for row in body["value"]:
-                row.pop("@odata.type", None)  # a typed collection names the type once, in @odata.context
+        typed = type_name != "directoryObject"
+        shape = tuple(select) if select is not None else None
+
+        def row(key: Any) -> dict[str, Any]:
+            out = project(draw(key), select, default)
+            if typed:
+                out.pop("@odata.type", None)  # a typed collection names the type once, in @odata.context
+            return out
+
+        fragments = self.fragments
+        body["value"] = [fragments.get((type_name, key, shape), version(key), partial(row, key))
+                         for key in rows[offset:offset + top]]
         return body
 
 
@@ -192,12 +216,13 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
 
     def users(request: Request) -> dict[str, Any]:
         return graph.listing(request, "users", list(world.users), lambda uid: render(world, USER, uid),
-                             known=USER_PROPERTIES, default=USER_DEFAULT, type_name="user", fields=USER_FIELDS)
+                             known=USER_PROPERTIES, default=USER_DEFAULT, type_name="user", fields=USER_FIELDS,
+                             version=world.users.__getitem__)
 
     def groups(request: Request) -> dict[str, Any]:
         return graph.listing(request, "groups", list(world.groups), lambda gid: render(world, GROUP, gid),
                              known=GROUP_PROPERTIES, default=GROUP_PROPERTIES, type_name="group",
-                             fields=GROUP_FIELDS)
+                             fields=GROUP_FIELDS, version=lambda gid: version(world, GROUP, gid))
 
     def members(transitive: bool) -> Callable[[Request], dict[str, Any]]:
         def page(request: Request) -> dict[str, Any]:
@@ -209,7 +234,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             found = list(world.transitive(group_id)) if transitive else world.groups[group_id].members
             return graph.listing(request, "directoryObjects", found, lambda member: render(world, *member),
                                  known=MEMBER_PROPERTIES, default=MEMBER_PROPERTIES, type_name="directoryObject",
-                                 fields=None)
+                                 fields=None, version=lambda member: version(world, *member))
 
         return page
 

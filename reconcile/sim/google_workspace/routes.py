@@ -12,13 +12,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from reconcile.sim.context import GOOGLE, SimContext
+from reconcile.sim.fragments import Fragments
 from reconcile.sim.google_workspace.auth import PREFIX, authenticate, token, world_of
 from reconcile.sim.google_workspace.errors import google_error, invalid_value, not_authorized
 from reconcile.sim.google_workspace.world import GGroup, GMember, GoogleWorld, GUser
+from reconcile.sim.jsonbody import FastJSONResponse, Raw
 
 API = f"{PREFIX}/admin/directory/v1"
 AUTH = "https://www.googleapis.com/auth/"
@@ -128,6 +130,24 @@ def _user_query(text: str) -> Callable[[GUser], bool] | None:
 
 
 def routes(ctx: SimContext) -> list[BaseRoute]:
+    fragments = Fragments()  # users' and members' JSON encoded once (again when what they show changes)
+
+    def user_raw(world: GoogleWorld, user: GUser) -> Raw:
+        version = (user.primary_email, user.given_name, user.family_name, user.suspended, user.archived,
+                   user.admin, user.org_unit_path, world.customer_id)
+        return fragments.get(("user", user.id), version, lambda: user_json(world, user))
+
+    def member_raw(world: GoogleWorld, member: GMember) -> Raw:
+        if member.type == "USER":
+            user = world.user_by_id[member.ref]
+            shown: tuple[Any, ...] = (user.primary_email, user.suspended)
+        elif member.type == "GROUP":
+            shown = (world.group_by_id[member.ref].email,)
+        else:
+            shown = ()
+        return fragments.get(("member", member.type, member.ref), (member.role, *shown),
+                             lambda: member_json(world, member))
+
     def quota(caller: str) -> Response | None:
         world = world_of(ctx)
         in_flight = ctx.log.in_flight_by_api.get(GOOGLE, 0)
@@ -160,7 +180,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         return min(value, cap)
 
     def page(request: Request, items: Sequence[Any], size: int | Response, kind: str, *, key: str,
-             render: Callable[[Any], dict[str, Any]]) -> Response:
+             render: Callable[[Any], dict[str, Any] | Raw]) -> Response:
         if isinstance(size, Response):
             return size
         query = "&".join(f"{k}={v}" for k, v in sorted(request.query_params.multi_items()) if k != "pageToken")
@@ -173,7 +193,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             body["nextPageToken"] = _token(offset + size, query)
         if not body[key]:
             del body[key]  # Google omits an empty list
-        return JSONResponse(body)
+        return FastJSONResponse(body)
 
     def scope_problem(request: Request, world: GoogleWorld) -> Response | None:
         customer, domain = request.query_params.get("customer"), request.query_params.get("domain")
@@ -188,14 +208,15 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         problem = guard(request, USER_SCOPES) or scope_problem(request, world)
         if problem is not None:
             return problem
-        test = _user_query(request.query_params.get("query", ""))
+        text = request.query_params.get("query", "")
+        test = _user_query(text)
         if test is None:
             return google_error(400, "Invalid Input", "invalid")
-        users = [u for u in world.users if test(u)]
+        users = world.users if not text.split() else [u for u in world.users if test(u)]  # no query: all of them
         if request.query_params.get("sortOrder") == "DESCENDING":
-            users.reverse()
+            users = users[::-1]
         return page(request, users, page_size(request, 100, USERS_MAX, strict=True), "admin#directory#users",
-                    key="users", render=lambda u: user_json(world, u))
+                    key="users", render=lambda u: user_raw(world, u))
 
     async def list_groups(request: Request) -> Response:
         world = world_of(ctx)
@@ -235,7 +256,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             wanted = {r.strip().upper() for r in roles.split(",")}
             members = [m for m in members if m.role in wanted]
         return page(request, members, page_size(request, MEMBERS_MAX, MEMBERS_MAX, strict=False),
-                    "admin#directory#members", key="members", render=lambda m: member_json(world, m))
+                    "admin#directory#members", key="members", render=lambda m: member_raw(world, m))
 
     async def token_endpoint(request: Request) -> Response:
         return await token(ctx, request)

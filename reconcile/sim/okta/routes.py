@@ -17,6 +17,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from reconcile.sim.context import SimContext
+from reconcile.sim.fragments import Fragments
+from reconcile.sim.jsonbody import FastJSONResponse, Raw
 from reconcile.sim.okta import limits
 from reconcile.sim.okta.auth import PREFIX, TOKEN_PATH, authenticate, okta_error, token, world_of
 from reconcile.sim.okta.query import GROUP_FILTER_ATTRS, USER_FILTER_ATTRS, QueryError, parse
@@ -94,8 +96,14 @@ def _links(response: Response, request: Request, base: str, after: str | None, m
 
 
 def routes(ctx: SimContext) -> list[BaseRoute]:
+    fragments = Fragments()  # each user's JSON encoded once (again when its fields change), not once per page
+
     def base(request: Request) -> str:
         return f"{request.url.scheme}://{request.url.netloc}{PREFIX}"
+
+    def user_raw(root: str, user: OktaUser) -> Raw:
+        version = (user.status, user.login, user.email, user.first_name, user.last_name)
+        return fragments.get((root, user.id), version, lambda: user_json(root, user))
 
     def guard(request: Request, scope: str) -> tuple[Response | None, dict[str, str]]:
         world = world_of(ctx)
@@ -139,7 +147,8 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             return keep
         plain: Callable[[str], bool] = keep if narrowed else (lambda i: world.users[i].status != "DEPROVISIONED")
         ids, more = _page(world.user_ids(), plain, params.get("after"), _limit(request, USERS_LIMIT, USERS_LIMIT))
-        response = JSONResponse([user_json(root, world.users[i]) for i in ids], headers=headers)
+        users = world.users
+        response = FastJSONResponse([user_raw(root, users[i]) for i in ids], headers=headers)
         _links(response, request, root, ids[-1] if ids else None, more)
         return response
 
@@ -176,7 +185,8 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         root = base(request)
         ids, more = _page(group.members, lambda i: True, request.query_params.get("after"),
                           _limit(request, MEMBERS_LIMIT, MEMBERS_LIMIT))
-        response = JSONResponse([user_json(root, world.users[i]) for i in ids], headers=headers)
+        users = world.users
+        response = FastJSONResponse([user_raw(root, users[i]) for i in ids], headers=headers)
         _links(response, request, root, ids[-1] if ids else None, more)
         return response
 

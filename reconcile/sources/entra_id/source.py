@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
+import msgspec
 
 from reconcile.config.idp_entra import EntraGuests, EntraKey, EntraSourceSettings
 from reconcile.errors import SourceError
@@ -41,6 +42,27 @@ class _User:
     mail: str | None
     name: str | None
     enabled: bool
+
+
+class _UserRow(msgspec.Struct):
+    """The selected user properties (`Any`: an odd value is judged below as before, not by the decoder)."""
+
+    id: Any = None
+    userPrincipalName: Any = None
+    mail: Any = None
+    displayName: Any = None
+    userType: Any = None
+    accountEnabled: Any = msgspec.UNSET  # UNSET: not sent at all
+
+
+class _GroupRow(msgspec.Struct):
+    id: Any = None
+    displayName: Any = None
+
+
+class _MemberRow(msgspec.Struct):
+    id: Any = None
+    kind: Any = msgspec.field(default=None, name="@odata.type")
 
 
 class EntraSource:
@@ -93,18 +115,19 @@ class EntraSource:
             params["$filter"] = self.config.users.filter
         users: dict[str, _User] = {}
         guests = 0
-        async for page in graph.pages("users", params, what="users"):
+        exclude_guests = self.config.users.guests is EntraGuests.EXCLUDE
+        async for page in graph.pages("users", params, what="users", item=_UserRow):
             for item in page:
-                if "accountEnabled" not in item:  # selected, so Graph sends it: never guess "enabled"
-                    raise SourceError(f"{self.where}: GET {graph.client.url('/v1.0/users')}: user {item.get('id')} "
+                if item.accountEnabled is msgspec.UNSET:  # selected, so Graph sends it: never guess "enabled"
+                    raise SourceError(f"{self.where}: GET {graph.client.url('/v1.0/users')}: user {item.id} "
                                       "came without accountEnabled, so active and disabled cannot be told apart",
                                       hint="the app needs User.Read.All (a lesser permission hides it)")
-                if item.get("userType") == "Guest" and self.config.users.guests is EntraGuests.EXCLUDE:
+                if item.userType == "Guest" and exclude_guests:
                     guests += 1
                     continue
-                uid = str(item.get("id") or "")
-                users[uid] = _User(uid, _text(item.get("userPrincipalName")), _text(item.get("mail")),
-                                   _text(item.get("displayName")), item.get("accountEnabled") is not False)
+                uid = str(item.id or "")
+                users[uid] = _User(uid, _text(item.userPrincipalName), _text(item.mail), _text(item.displayName),
+                                   item.accountEnabled is not False)
         log.info("%s: %d users read", self.where, len(users))
         return users, guests
 
@@ -118,8 +141,8 @@ class EntraSource:
         if gcfg.filter:
             params["$filter"] = gcfg.filter
         found: list[tuple[str, str]] = []
-        async for page in graph.pages("groups", params, what="groups"):
-            found += [(str(g["id"]), str(g["displayName"])) for g in page if g.get("id") and g.get("displayName")]
+        async for page in graph.pages("groups", params, what="groups", item=_GroupRow):
+            found += [(str(g.id), str(g.displayName)) for g in page if g.id and g.displayName]
         names = {norm(name) for _, name in found}
         missing = [p for p in gcfg.include.patterns if not GLOB_CHARS & set(p) and norm(p) not in names]
         if missing:
@@ -142,13 +165,14 @@ class EntraSource:
                 ids: list[str] = []
                 others: dict[str, str] = {}
                 params = {"$select": "id", "$top": str(PAGE)}
-                async for page in graph.pages(f"groups/{gid}/transitiveMembers", params, what="members"):
+                path = f"groups/{gid}/transitiveMembers"
+                async for page in graph.pages(path, params, what="members", item=_MemberRow):
                     for item in page:
-                        kind = str(item.get("@odata.type") or "")
+                        kind = str(item.kind or "")
                         if kind == "#microsoft.graph.user":
-                            ids.append(str(item.get("id")))
+                            ids.append(str(item.id))
                         elif kind != "#microsoft.graph.group":  # nested groups: their users are listed too
-                            others[str(item.get("id"))] = NOT_USERS.get(kind, kind.rsplit(".", 1)[-1] or "unknown")
+                            others[str(item.id)] = NOT_USERS.get(kind, kind.rsplit(".", 1)[-1] or "unknown")
                 return ids, others
 
         results = await _all_of([members(gid) for gid, _ in wanted])

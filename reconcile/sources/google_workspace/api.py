@@ -9,9 +9,10 @@ import random
 import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import msgspec
 
 from reconcile.config.format import REMOTE_HTTP
 from reconcile.config.idp_google import GoogleSourceSettings
@@ -114,6 +115,21 @@ def _api_hint(response: httpx.Response, cfg: GoogleSourceSettings) -> str:
     return f"check {field}"
 
 
+T = TypeVar("T")
+_DECODERS: dict[tuple[str, type], Any] = {}
+
+
+def _decoder(items: str, item: type[T]) -> Any:
+    """A decoder of `{"<items>": [item...], "nextPageToken": ...}` (made once per list kind)."""
+    decoder = _DECODERS.get((items, item))
+    if decoder is None:
+        page = msgspec.defstruct(f"Page_{items}", [("items", list[item] | None, None),  # type: ignore[valid-type]
+                                                  ("next", Any, None)],
+                                 rename={"items": items, "next": "nextPageToken"})
+        decoder = _DECODERS[(items, item)] = msgspec.json.Decoder(page)
+    return decoder
+
+
 class Directory:
     """Authenticated reads of one account's Directory API; every failure a SourceError naming the source."""
 
@@ -162,19 +178,14 @@ class Directory:
         return {"customer": self.cfg.customer or "my_customer"}
 
     async def page(self, path: str, params: Mapping[str, Any], items: str, token: str | None = None, *,
-                   seen: set[str]) -> tuple[list[Any], str | None]:
-        """One page: its `items` list and the `nextPageToken` (None on the last page); a refusal raises.
-        `seen`: the chain's tokens so far (a server repeating one would page forever)."""
+                   seen: set[str], item: type[T]) -> tuple[list[T], str | None]:
+        """One page: its `items` list decoded as `item`s (objects only) and the `nextPageToken` (None on the
+        last page); a refusal raises. `seen`: the chain's tokens so far (a server repeating one would page forever)."""
         query = {**params, **({"pageToken": token} if token else {})}
         response = await self.http.request("GET", f"{DIRECTORY}/{path}", params=query)
         if response.is_error:
             raise self.refused(response)
-        body = self.json(response)
-        page = body.get(items) or []
-        if not isinstance(page, list):
-            raise SourceError(f"{self.where}: GET {self.http.url(str(response.request.url))} -> "
-                              f"{response.status_code}: `{items}` is not a list", hint=self.proxy_hint)
-        following = str(body.get("nextPageToken") or "") or None
+        page, following = self._decode(response, items, item)
         if following is not None and following in seen:
             raise SourceError(f"{self.where}: GET {self.http.url(str(response.request.url))}: the same "
                               "nextPageToken came twice", hint="retry later; nothing was planned")
@@ -182,14 +193,30 @@ class Directory:
             seen.add(following)
         return page, following
 
-    async def pages(self, path: str, params: Mapping[str, Any], items: str) -> AsyncIterator[list[Any]]:
+    async def pages(self, path: str, params: Mapping[str, Any], items: str, item: type[T]) -> AsyncIterator[list[T]]:
         """Each page's `items` list, following `nextPageToken` to the end; any refusal raises."""
         seen: set[str] = set()
-        page, token = await self.page(path, params, items, seen=seen)
+        page, token = await self.page(path, params, items, seen=seen, item=item)
         yield page
         while token is not None:
-            page, token = await self.page(path, params, items, token, seen=seen)
+            page, token = await self.page(path, params, items, token, seen=seen, item=item)
             yield page
+
+    def _decode(self, response: httpx.Response, items: str, item: type[T]) -> tuple[list[T], str | None]:
+        """Typed decoding straight into `item`s (fields not read are skipped); an answer of another shape
+        goes through the generic checks, which say what is wrong or keep its object items."""
+        try:
+            body = _decoder(items, item).decode(response.content)
+            return body.items or [], str(body.next or "") or None
+        except msgspec.MsgspecError:
+            pass
+        generic = self.json(response)
+        page = generic.get(items) or []
+        if not isinstance(page, list):
+            raise SourceError(f"{self.where}: GET {self.http.url(str(response.request.url))} -> "
+                              f"{response.status_code}: `{items}` is not a list", hint=self.proxy_hint)
+        return ([msgspec.convert(x, item) for x in page if isinstance(x, dict)],
+                str(generic.get("nextPageToken") or "") or None)
 
     @property
     def proxy_hint(self) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
+import msgspec
 
 from reconcile.config.idp_google import CustomerMembers, GoogleGroupsSettings, GoogleKey, GoogleSourceSettings
 from reconcile.errors import SourceError
@@ -55,6 +56,28 @@ class GGroup:
 
 
 
+class _UserItem(msgspec.Struct):
+    """The fields of a Directory user the source reads (`Any`: odd values are judged below, not by the decoder)."""
+
+    id: Any = None
+    primaryEmail: Any = None
+    suspended: Any = None
+    archived: Any = None
+    name: Any = None
+
+
+class _GroupItem(msgspec.Struct):
+    id: Any = None
+    email: Any = None
+    name: Any = None
+
+
+class _MemberItem(msgspec.Struct):
+    id: Any = None
+    email: Any = None
+    type: Any = None
+
+
 class GoogleSource:
     """`sources.<name>` with `type: google-workspace`: `read()` is its only operation."""
 
@@ -96,7 +119,7 @@ class GoogleSource:
         users: dict[str, GUser] = {}
         ids: dict[str, set[str]] = {"ASCENDING": set(), "DESCENDING": set()}
 
-        def take(order: str, items: list[Any]) -> bool:
+        def take(order: str, items: list[_UserItem]) -> bool:
             """Keep a page's users; whether the other chain had one of them already (the chains met)."""
             other, mine, met = ids["DESCENDING" if order == "ASCENDING" else "ASCENDING"], ids[order], False
             for user in _parse_users(items):
@@ -107,12 +130,14 @@ class GoogleSource:
 
         async def chain(order: str, token: str | None, seen: set[str]) -> None:
             while True:
-                items, token = await api.page("users", {**base, "sortOrder": order}, "users", token, seen=seen)
+                items, token = await api.page("users", {**base, "sortOrder": order}, "users", token, seen=seen,
+                                              item=_UserItem)
                 if take(order, items) or token is None:
                     return
 
         tokens: set[str] = set()
-        items, token = await api.page("users", {**base, "sortOrder": "ASCENDING"}, "users", seen=tokens)
+        items, token = await api.page("users", {**base, "sortOrder": "ASCENDING"}, "users", seen=tokens,
+                                      item=_UserItem)
         take("ASCENDING", items)
         if token is not None:
             up = asyncio.ensure_future(chain("ASCENDING", token, tokens))
@@ -134,11 +159,10 @@ class GoogleSource:
         if gcfg.query:
             params["query"] = gcfg.query
         listed: dict[str, GGroup] = {}
-        async for page in api.pages("groups", params, "groups"):
+        async for page in api.pages("groups", params, "groups", _GroupItem):
             for item in page:
-                if isinstance(item, dict) and item.get("id") and item.get("email"):
-                    listed[str(item["id"])] = GGroup(str(item["id"]), norm(str(item["email"])),
-                                                     str(item.get("name") or item["email"]))
+                if item.id and item.email:
+                    listed[str(item.id)] = GGroup(str(item.id), norm(str(item.email)), str(item.name or item.email))
         chosen = [g.id for g in listed.values() if gcfg.include.matches(g.email, g.name)]
         self._check_named(api, gcfg.include, listed.values())
         await self._members(api, listed, chosen, nested=gcfg.nested)
@@ -182,17 +206,15 @@ class GoogleSource:
 
     async def _read_group(self, api: Directory, group: GGroup, groups: dict[str, GGroup]) -> None:
         params = {"maxResults": 200, "fields": MEMBER_FIELDS}
-        async for page in api.pages(f"groups/{group.id}/members", params, "members"):
+        async for page in api.pages(f"groups/{group.id}/members", params, "members", _MemberItem):
             for item in page:
-                if not isinstance(item, dict):
-                    continue
-                kind, ident = item.get("type"), str(item.get("id") or "")
+                kind, ident = item.type, str(item.id or "")
                 if kind == "USER" and ident:
                     group.users.add(ident)
                 elif kind == "GROUP" and ident:
                     group.groups.add(ident)
                     if ident not in groups:  # nested from outside groups.query / another domain
-                        email = str(item.get("email") or ident)
+                        email = str(item.email or ident)
                         groups[ident] = GGroup(ident, norm(email), email)
                 elif kind == "CUSTOMER":
                     group.customer = True
@@ -263,11 +285,9 @@ class GoogleSource:
         return DesiredState.build(out.values(), groups=mapped, notes=notes)
 
 
-def _parse_users(items: list[Any]) -> Iterable[GUser]:
+def _parse_users(items: list[_UserItem]) -> Iterable[GUser]:
     for item in items:
-        if not isinstance(item, dict) or not item.get("primaryEmail") or not item.get("id"):
+        if not item.primaryEmail or not item.id:
             continue
-        name = item.get("name")
-        yield GUser(str(item["id"]), norm(str(item["primaryEmail"])),
-                    name.get("fullName") if isinstance(name, dict) else None,
-                    item.get("suspended") is True, item.get("archived") is True)
+        full = item.name.get("fullName") if isinstance(item.name, dict) else None
+        yield GUser(str(item.id), norm(str(item.primaryEmail)), full, item.suspended is True, item.archived is True)

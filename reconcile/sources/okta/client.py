@@ -8,9 +8,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import msgspec
 
 from reconcile.errors import SourceError
 from reconcile.http import (
@@ -34,6 +35,7 @@ TOKEN_PATH = "/oauth2/v1/token"
 # Okta's reset is epoch seconds on Okta's clock: read it against the answer's Date, not ours (as the SDKs do).
 RATE_HEADERS = RateHeaders(remaining="x-rate-limit-remaining", reset="x-rate-limit-reset", reset_from_date=True)
 Json = dict[str, Any]
+T = TypeVar("T")
 
 
 class OktaClient:
@@ -116,20 +118,22 @@ class OktaClient:
             raise error_for(response, self.hint(response.status_code, what), self.http.errors)
         return response
 
-    async def pages(self, path: str, params: Mapping[str, str] | None, what: str) -> AsyncIterator[list[Json]]:
-        """Every page of a list, following `Link: <…>; rel="next"` verbatim until there is none."""
+    async def pages(self, path: str, params: Mapping[str, str] | None, what: str,
+                    decoder: msgspec.json.Decoder[list[T]]) -> AsyncIterator[list[T]]:
+        """Every page of a list, decoded by `decoder` (typed: only the fields read are kept), following
+        `Link: <…>; rel="next"` verbatim until there is none."""
         url: str | None = path
         seen: set[str] = set()
         while url is not None:
             response = await self.get(url, params, what)
             try:
-                body = response.json()
-            except ValueError:
+                body = decoder.decode(response.content)
+            except msgspec.ValidationError:
+                raise SourceError(f"{self.where}: GET {safe_url(response.request.url)} -> {response.status_code}: "
+                                  "expected a list of Okta objects", hint=f"check {self.setting}.url") from None
+            except msgspec.DecodeError:
                 raise SourceError(f"{self.where}: GET {safe_url(response.request.url)} -> {response.status_code}: "
                                   "the answer is not valid JSON", hint=self.hint(0, what)) from None
-            if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
-                raise SourceError(f"{self.where}: GET {safe_url(response.request.url)} -> {response.status_code}: "
-                                  "expected a list of Okta objects", hint=f"check {self.setting}.url")
             yield body
             url = self._next(response, seen)
             params = None  # the next link carries the query

@@ -9,15 +9,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
+import msgspec
 
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
 from reconcile.sources.ldap.mapping import GroupMap
-from reconcile.sources.okta.client import Json, OktaClient
+from reconcile.sources.okta.client import OktaClient
 from reconcile.sources.okta.settings import Desired, OktaGroupsSettings, OktaKey, OktaSourceSettings
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,29 @@ class OktaGroup:
     id: str
     name: str
     mapped: str
+
+
+class _UserItem(msgspec.Struct):
+    """The fields of Okta's user object the source reads (the rest of each page is skipped while decoding);
+    `Any`, so that a missing or odd value reaches the same one-line error as before, not a decoder's."""
+
+    id: Any = None
+    status: Any = None
+    profile: Any = None
+
+
+class _GroupItem(msgspec.Struct):
+    id: Any = None
+    profile: Any = None
+
+
+class _Member(msgspec.Struct):
+    id: Any = None
+
+
+USER_PAGE = msgspec.json.Decoder(list[_UserItem])
+GROUP_PAGE = msgspec.json.Decoder(list[_GroupItem])
+MEMBER_PAGE = msgspec.json.Decoder(list[_Member])
 
 
 class OktaSource:
@@ -120,7 +144,7 @@ class OktaSource:
 
     async def _user_list(self, client: OktaClient, params: dict[str, str], what: str) -> list[OktaUser]:
         out: list[OktaUser] = []
-        async for page in client.pages("/api/v1/users", {**params, "limit": str(USERS_LIMIT)}, what):
+        async for page in client.pages("/api/v1/users", {**params, "limit": str(USERS_LIMIT)}, what, USER_PAGE):
             out.extend(_user(item, client.where) for item in page)
         return out
 
@@ -136,7 +160,7 @@ class OktaSource:
             params = {"q": gcfg.q, "limit": str(GROUPS_LIMIT)}
             what = f"{client.setting}.groups.q {gcfg.q!r}"
         found: list[tuple[str, str]] = []
-        async for page in client.pages("/api/v1/groups", params, what):
+        async for page in client.pages("/api/v1/groups", params, what, GROUP_PAGE):
             found.extend(_group(item, client.where) for item in page)
         if gcfg.q is not None and len(found) >= GROUPS_LIMIT:  # Okta does not page `q`: it may be cut short
             raise SourceError(f"{client.where}: GET {client.http.url('/api/v1/groups')}?q=…: {len(found)} groups "
@@ -163,8 +187,9 @@ class OktaSource:
         async with window:  # each group's pages in order; `concurrency` groups at a time
             ids: list[str] = []
             path = f"/api/v1/groups/{group.id}/users"
-            async for page in client.pages(path, {"limit": str(MEMBERS_LIMIT)}, f"the members of {group.name!r}"):
-                ids.extend(str(item.get("id")) for item in page)
+            what = f"the members of {group.name!r}"
+            async for page in client.pages(path, {"limit": str(MEMBERS_LIMIT)}, what, MEMBER_PAGE):
+                ids.extend(str(item.id) for item in page)
             return ids
 
     # ------------------------------------------------------------------------------------- desired state
@@ -205,23 +230,23 @@ class OktaSource:
         return DesiredState.build(out.values(), groups=mapped)
 
 
-def _user(item: Json, where: str) -> OktaUser:
-    profile = item.get("profile")
-    if not isinstance(profile, dict) or not item.get("id") or not profile.get("login") or not item.get("status"):
-        raise SourceError(f"{where}: an Okta user without id, status or profile.login: {str(item.get('id'))!r}",
+def _user(item: _UserItem, where: str) -> OktaUser:
+    profile = item.profile
+    if not isinstance(profile, dict) or not item.id or not profile.get("login") or not item.status:
+        raise SourceError(f"{where}: an Okta user without id, status or profile.login: {str(item.id)!r}",
                           hint="the answer is not Okta's user object; check the source's url")
     first, last = profile.get("firstName"), profile.get("lastName")
     name = " ".join(str(p) for p in (first, last) if p) or None
     email = profile.get("email")
-    return OktaUser(str(item["id"]), str(profile["login"]), str(email) if email else None, name, str(item["status"]))
+    return OktaUser(str(item.id), str(profile["login"]), str(email) if email else None, name, str(item.status))
 
 
-def _group(item: Json, where: str) -> tuple[str, str]:
-    profile = item.get("profile")
-    if not isinstance(profile, dict) or not item.get("id") or not profile.get("name"):
-        raise SourceError(f"{where}: an Okta group without id or profile.name: {str(item.get('id'))!r}",
+def _group(item: _GroupItem, where: str) -> tuple[str, str]:
+    profile = item.profile
+    if not isinstance(profile, dict) or not item.id or not profile.get("name"):
+        raise SourceError(f"{where}: an Okta group without id or profile.name: {str(item.id)!r}",
                           hint="the answer is not Okta's group object; check the source's url")
-    return str(item["id"]), str(profile["name"])
+    return str(item.id), str(profile["name"])
 
 
 async def _all_of(*reads: Awaitable[T]) -> list[T]:
