@@ -71,6 +71,7 @@ def _compare(op: str, actual: Any, wanted: Any) -> bool:
 class _Parser:
     def __init__(self, tokens: list[str], known: frozenset[str]) -> None:
         self.tokens, self.pos, self.known = tokens, 0, known
+        self.scope: tuple[str, ...] = ()  # inside a value path: the attribute its filter is about
 
     def peek(self) -> str | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -87,37 +88,39 @@ class _Parser:
         if got != token:
             raise FilterError(f"expected {token!r}, found {got!r}")
 
-    def filter(self, prefix: tuple[str, ...] = ()) -> Predicate:
-        parts = [self.conjunction(prefix)]
+    def filter(self) -> Predicate:
+        parts = [self.conjunction()]
         while (self.peek() or "").lower() == "or":
             self.take()
-            parts.append(self.conjunction(prefix))
+            parts.append(self.conjunction())
         return parts[0] if len(parts) == 1 else lambda r: any(p(r) for p in parts)
 
-    def conjunction(self, prefix: tuple[str, ...]) -> Predicate:
-        parts = [self.factor(prefix)]
+    def conjunction(self) -> Predicate:
+        parts = [self.factor()]
         while (self.peek() or "").lower() == "and":
             self.take()
-            parts.append(self.factor(prefix))
+            parts.append(self.factor())
         return parts[0] if len(parts) == 1 else lambda r: all(p(r) for p in parts)
 
-    def factor(self, prefix: tuple[str, ...]) -> Predicate:
+    def factor(self) -> Predicate:
         token = self.take()
         if token == "(":
-            inner = self.filter(prefix)
+            inner = self.filter()
             self.expect(")")
             return inner
         if token.lower() == "not":
             self.expect("(")
-            inner = self.filter(prefix)
+            inner = self.filter()
             self.expect(")")
             return lambda r: not inner(r)
-        path = (*prefix, *token.lower().split("."))
+        path = tuple(token.lower().split("."))
         if self.peek() == "[":  # a value path: a filter over the items of a multi-valued attribute
             self.take()
-            inner = self.filter(())
-            self.expect("]")
             self._check(path, sub=True)
+            outer, self.scope = self.scope, path
+            inner = self.filter()
+            self.scope = outer
+            self.expect("]")
             return lambda r: any(inner(item) for item in _values(r, path) if isinstance(item, dict))
         self._check(path)
         op = self.take().lower()
@@ -129,9 +132,9 @@ class _Parser:
         return lambda r: any(_compare(op, v, wanted) for v in _values(r, path))
 
     def _check(self, path: tuple[str, ...], sub: bool = False) -> None:
-        if self.known and ".".join(path) not in self.known and not (sub and any(
-                k.startswith(".".join(path) + ".") for k in self.known)):
-            raise FilterError(f"unknown attribute: {'.'.join(path)}")
+        name = ".".join((*self.scope, *path))
+        if self.known and name not in self.known and not (sub and any(k.startswith(name + ".") for k in self.known)):
+            raise FilterError(f"unknown attribute: {name}")
 
     @staticmethod
     def _value(token: str) -> Any:

@@ -91,9 +91,7 @@ def project(resource: dict[str, Any], attributes: str | None, excluded: str | No
         for key, value in resource.items():
             lowered = key.lower()
             subs = [p[1:] for p in wanted if p[0] == lowered]
-            if key in ALWAYS:
-                out[key] = value
-            elif subs and any(not s for s in subs):
+            if key in ALWAYS or (subs and any(not s for s in subs)):
                 out[key] = value
             elif subs and isinstance(value, dict):
                 keep = {s[0] for s in subs}

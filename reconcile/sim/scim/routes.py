@@ -67,8 +67,8 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         return f"{request.url.scheme}://{request.url.netloc}{PREFIX}"
 
     def listing(request: Request, world: ScimWorld, items: list[Any], paths: frozenset[str],
-                render: Callable[[Any], dict[str, Any]], match: Callable[[Any], dict[str, Any]] | None = None,
-                ) -> Response:
+                render: Callable[[Any], dict[str, Any]], *,
+                match: Callable[[Any], dict[str, Any]] | None = None) -> Response:
         params = request.query_params
         start, count = _int(params.get("startIndex"), 1), _int(params.get("count"), world.max_results)
         if start is None or count is None:
@@ -104,7 +104,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         members = world.members_on_list and "members" not in excluded and (wanted is None or "members" in wanted)
         return listing(request, world, list(world.groups.values()), r.GROUP_PATHS,
                        lambda g: r.group_json(root, world, g, members=members),
-                       lambda g: r.group_json(root, world, g))  # a filter may name members.value
+                       match=lambda g: r.group_json(root, world, g))  # a filter may name members.value
 
     async def get_user(request: Request) -> Response:
         world, denied = guard(request)

@@ -119,7 +119,8 @@ class ScimWorld:
                 left -= 1
         for j, numbers in enumerate(member_sets):
             gid = scim_id(2, j + 1)
-            world.groups[gid] = ScimGroup(gid, f"team-{j:04d}", members=[(user_ids[n], "User") for n in sorted(numbers)])
+            listed = [(user_ids[n], "User") for n in sorted(numbers)]
+            world.groups[gid] = ScimGroup(gid, f"team-{j:04d}", members=listed)
         order = list(world.groups.values())
         for j in range(min(nested, groups)):
             order[j].members.append((order[(j + 1) % groups].id, "Group"))
