@@ -3,7 +3,7 @@ and SCIM Error bodies (§3.12)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from reconcile.sim.scim.world import ScimGroup, ScimUser, ScimWorld
@@ -83,25 +83,44 @@ def wanted_top(attributes: str | None) -> set[str] | None:
     return {p[0] for p in paths} if paths else None
 
 
-def project(resource: dict[str, Any], attributes: str | None, excluded: str | None) -> dict[str, Any]:
-    """The resource as `attributes` (only these, plus id and schemas) or `excludedAttributes` (all but these)."""
-    wanted = _paths(attributes)
+def projector(attributes: str | None, excluded: str | None) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A resource as `attributes` asks (only these, plus id and schemas) or `excludedAttributes` (all but these);
+    parsed once per request, applied to each resource of the page."""
+    wanted: dict[str, set[str] | None] = {}  # top-level name -> sub-attributes (None: all of it)
+    for path in _paths(attributes):
+        if len(path) == 1 or wanted.get(path[0], set()) is None:
+            wanted[path[0]] = None
+        else:
+            subs = wanted.setdefault(path[0], set())
+            assert subs is not None
+            subs.add(path[1])
     if wanted:
-        out: dict[str, Any] = {}
-        for key, value in resource.items():
-            lowered = key.lower()
-            subs = [p[1:] for p in wanted if p[0] == lowered]
-            if key in ALWAYS or (subs and any(not s for s in subs)):
-                out[key] = value
-            elif subs and isinstance(value, dict):
-                keep = {s[0] for s in subs}
-                out[key] = {k: v for k, v in value.items() if k.lower() in keep}
-            elif subs and isinstance(value, list):
-                keep = {s[0] for s in subs}
-                out[key] = [{k: v for k, v in item.items() if k.lower() in keep} for item in value]
-        return out
+        def only(resource: dict[str, Any]) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for key, value in resource.items():
+                lowered = key.lower()
+                if key in ALWAYS or lowered not in wanted:
+                    if key in ALWAYS:
+                        out[key] = value
+                    continue
+                keep = wanted[lowered]
+                if keep is None:
+                    out[key] = value
+                elif isinstance(value, dict):
+                    out[key] = {k: v for k, v in value.items() if k.lower() in keep}
+                elif isinstance(value, list):
+                    out[key] = [{k: v for k, v in item.items() if k.lower() in keep} for item in value]
+            return out
+        return only
     dropped = {p[0] for p in _paths(excluded) if len(p) == 1} - ALWAYS
-    return {k: v for k, v in resource.items() if k.lower() not in dropped} if dropped else resource
+    if not dropped:
+        return lambda resource: resource
+    return lambda resource: {k: v for k, v in resource.items() if k.lower() not in dropped}
+
+
+def project(resource: dict[str, Any], attributes: str | None, excluded: str | None) -> dict[str, Any]:
+    """One resource through `projector`."""
+    return projector(attributes, excluded)(resource)
 
 
 def service_provider_config(world: ScimWorld) -> dict[str, Any]:

@@ -81,16 +81,16 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
                 return scim_error(400, f"Invalid filter: {exc}", "invalidFilter")
             items = [item for item in items if keep((match or render)(item))]
         start, count = max(1, start), max(0, min(count, world.max_results))
-        attributes, excluded = params.get("attributes"), params.get("excludedAttributes")
+        shape = r.projector(params.get("attributes"), params.get("excludedAttributes"))
         page = items[start - 1:start - 1 + count]
-        return scim_response(r.page_of((r.project(render(i), attributes, excluded) for i in page), len(items), start))
+        return scim_response(r.page_of((shape(render(i)) for i in page), len(items), start))
 
     async def list_users(request: Request) -> Response:
         world, denied = guard(request)
         if world is None:
             return denied or scim_error(500, "no world")
         root = base(request)
-        return listing(request, world, list(world.users.values()), r.USER_PATHS, lambda u: r.user_json(root, u))
+        return listing(request, world, world.user_list(), r.USER_PATHS, lambda u: r.user_json(root, u))
 
     async def list_groups(request: Request) -> Response:
         world, denied = guard(request)
@@ -102,7 +102,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         excluded = r.wanted_top(params.get("excludedAttributes")) or set()
         # members are rendered only when they will be sent, and never by a server that omits them on lists
         members = world.members_on_list and "members" not in excluded and (wanted is None or "members" in wanted)
-        return listing(request, world, list(world.groups.values()), r.GROUP_PATHS,
+        return listing(request, world, world.group_list(), r.GROUP_PATHS,
                        lambda g: r.group_json(root, world, g, members=members),
                        match=lambda g: r.group_json(root, world, g))  # a filter may name members.value
 

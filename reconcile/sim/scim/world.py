@@ -48,6 +48,20 @@ class ScimWorld:
     max_results: int = MAX_RESULTS
     members_on_list: bool = True  # False: GET /Groups omits `members` (INDIGO IAM, graphql-hive): read per group
     rate_limit: float = 0.0  # requests per second per token (burst of the same size); 0: unlimited
+    _lists: dict[str, list[Any]] = field(default_factory=dict)  # list order, kept while the counts stay
+
+    def user_list(self) -> list[ScimUser]:
+        """The users in list order (cached: a 100,000-user list is not rebuilt for every page)."""
+        return self._ordered("users", self.users)
+
+    def group_list(self) -> list[ScimGroup]:
+        return self._ordered("groups", self.groups)
+
+    def _ordered(self, name: str, items: dict[str, Any]) -> list[Any]:
+        cached = self._lists.get(name)
+        if cached is None or len(cached) != len(items):
+            cached = self._lists[name] = list(items.values())
+        return cached
 
     def add_user(self, user: ScimUser) -> ScimUser:
         if user.id in self.users or user.id in self.groups:
@@ -99,7 +113,7 @@ class ScimWorld:
                  nested: int = 0) -> ScimWorld:
         """A deterministic directory: `user000001` (user000001@example.com)…, groups `team-0000`…, about
         `memberships` user memberships spread at random; every tenth user inactive. `nested`: that many groups
-        also get the next group as a member (groups in groups, the last one closing a cycle)."""
+        get the next group as a member (groups in groups; the last of them contains the first: a cycle)."""
         if users < 1 or groups < 1:
             raise ValueError("a generated SCIM directory needs at least 1 user and 1 group")
         rng = random.Random(seed)
@@ -121,7 +135,7 @@ class ScimWorld:
             gid = scim_id(2, j + 1)
             listed = [(user_ids[n], "User") for n in sorted(numbers)]
             world.groups[gid] = ScimGroup(gid, f"team-{j:04d}", members=listed)
-        order = list(world.groups.values())
-        for j in range(min(nested, groups)):
-            order[j].members.append((order[(j + 1) % groups].id, "Group"))
+        order, chained = list(world.groups.values()), min(nested, groups)
+        for j in range(chained):  # team-0000 contains team-0001 ... contains the last, which contains team-0000
+            order[j].members.append((order[(j + 1) % chained].id, "Group"))
         return world
