@@ -112,12 +112,13 @@ def lines(results: Mapping[str, Any]) -> list[Line]:
         row = results["scim_server"]
         if "wall_seconds" in row:
             what = (f"SCIM interoperability: scim2-server read of {row['users']} users ({row['memberships']} "
-                    f"memberships, {row['requests']} requests, reader CPU {row['reader_cpu_seconds']:.1f} s, peak RSS {row['peak_rss_mb']} MB; "
+                    f"memberships, {row['requests']} requests, reader CPU {row['reader_cpu_seconds']:.1f} s, "
+                    f"peak RSS {row['peak_rss_mb']} MB; "
                     f"concurrency 1: {row['wall_seconds_concurrency_1']:.2f} s)")
             out.append(Line(what, f"{row['wall_seconds']:.2f} s", "(reported)", ""))
         else:
-            out.append(Line(f"SCIM interoperability (scim2-server): not available ({row.get('why', 'no reason given')})",
-                            "n/a", "", ""))
+            why = row.get("why", "no reason given")
+            out.append(Line(f"SCIM interoperability (scim2-server): not available ({why})", "n/a", "", ""))
     if "google" in results:
         out += _idp_lines(results["google"])
     return out
