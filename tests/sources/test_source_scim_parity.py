@@ -86,3 +86,5 @@ def test_nested_groups_and_cycles_read_the_same_from_both(scim_server: ScimServe
     real = _read(scim_server.base, scim_server.token, key, nested)
     assert _facts(simulated) == _facts(real) and simulated.groups == real.groups
     assert len(simulated.users) == len(SEED_USERS)
+    # the source builds its state without DesiredState.build's copy: it must be what build would make
+    assert DesiredState.build(real.users.values(), groups=real.groups) == real
