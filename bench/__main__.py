@@ -41,7 +41,8 @@ class Scale:
     google: simproc.World  # a generated Google Workspace account and its latency
     entra: tuple[int, int, int] = (100_000, 2_000, 400_000)  # users, groups, memberships of the Entra tenant
     okta: tuple[int, int, int, float] = (100_000, 2_000, 400_000, 25.0)  # users, groups, memberships, latency ms
-    scim: tuple[int, int, int] = (10_000, 200, 1000)  # users, groups, the server's page size
+    scim: tuple[int, int, int, float] = (100_000, 2_000, 400_000, 25.0)  # the SCIM simulator: + latency ms
+    scim_server: tuple[int, int, int] = (2_000, 40, 1000)  # scim2-server (interoperability): users, groups, page
     sim_pages: int = 100  # pages per read route the `sim` section measures (its world: `plan`'s)
 
 
@@ -67,7 +68,8 @@ SMOKE = Scale(
     repeat=1,
     entra=(300, 12, 1_200),
     okta=(300, 12, 1_200, 2.0),
-    scim=(60, 6, 10),
+    scim=(300, 12, 1_200, 2.0),
+    scim_server=(60, 6, 10),
     google=simproc.World(300, 12, 1_200, latency_ms=2),
     sim_pages=5,
 )
@@ -135,12 +137,20 @@ def _okta(scale: Scale, work: Path) -> dict[str, Any]:
     return okta_bench.run(users, groups, memberships, latency_ms=latency_ms, workdir=work)
 
 
-def _scim(scale: Scale) -> dict[str, Any]:
+def _scim(scale: Scale, work: Path) -> dict[str, Any]:
     from bench import scim_bench
 
-    users, groups, page = scale.scim
+    users, groups, memberships, latency_ms = scale.scim
+    log.info("scim source read of %d users (simulator) ...", users)
+    return scim_bench.run(users, groups, memberships, latency_ms=latency_ms, workdir=work)
+
+
+def _scim_server(scale: Scale) -> dict[str, Any]:
+    from bench import scim_server_bench
+
+    users, groups, page = scale.scim_server
     try:
-        return scim_bench.run(users=users, groups=groups, max_results=page)
+        return scim_server_bench.run(users=users, groups=groups, max_results=page)
     except Exception as exc:  # scim2-server missing, etc.: a row saying why, not a crashed benchmark
         return {"available": False, "why": f"{type(exc).__name__}: {exc}"[:300]}
 
@@ -173,7 +183,8 @@ def run(scale: Scale, sections: Sequence[str], work: Path, out: Path | None = No
         elif name == "okta":
             results["okta"] = _okta(scale, work)
         elif name == "scim":
-            results["scim"] = _scim(scale)
+            results["scim"] = _scim(scale, work)
+            results["scim_server"] = _scim_server(scale)
         elif name == "google":
             results["google"] = _google(scale, work)
         elif name == "sim":

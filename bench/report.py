@@ -104,13 +104,22 @@ def lines(results: Mapping[str, Any]) -> list[Line]:
                         _verdict(fast["peak_rss_mb"] <= PLAN_MB)))
     if "scim" in results:
         row = results["scim"]
+        out += _idp_lines(row)
+        fast, slow = row["fast"], row["concurrency_1"]
+        out.append(Line(f"{row['name']}: CPU at concurrency {fast['concurrency']} / 1 (the floor counts neither)",
+                        f"reader {fast['reader_cpu_s']:.1f} / {slow['reader_cpu_s']:.1f} s, simulator "
+                        f"{fast['simulator_cpu_s']:.1f} / {slow['simulator_cpu_s']:.1f} s", "(reported)", ""))
+    if "scim_server" in results:
+        row = results["scim_server"]
         if "wall_seconds" in row:
-            what = (f"SCIM read of {row['users']} users ({row['memberships']} memberships, {row['requests']} requests, "
-                    f"reader CPU {row['reader_cpu_seconds']:.1f} s, peak RSS {row['peak_rss_mb']} MB; "
+            what = (f"SCIM interoperability: scim2-server read of {row['users']} users ({row['memberships']} "
+                    f"memberships, {row['requests']} requests, reader CPU {row['reader_cpu_seconds']:.1f} s, "
+                    f"peak RSS {row['peak_rss_mb']} MB; "
                     f"concurrency 1: {row['wall_seconds_concurrency_1']:.2f} s)")
             out.append(Line(what, f"{row['wall_seconds']:.2f} s", "(reported)", ""))
         else:
-            out.append(Line(f"SCIM read: not available ({row.get('why', 'no reason given')})", "n/a", "", ""))
+            why = row.get("why", "no reason given")
+            out.append(Line(f"SCIM interoperability (scim2-server): not available ({why})", "n/a", "", ""))
     if "google" in results:
         out += _idp_lines(results["google"])
     if "sim" in results:

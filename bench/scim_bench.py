@@ -1,29 +1,40 @@
-"""SCIM source benchmark: `ScimSource.read()` of a generated scim2-server (users, groups, memberships).
+"""SCIM source benchmark: `ScimSource.read()` of a generated SCIM directory served by `reconcile sim` (/scim/v2)
+at a latency, at the source's concurrency and at concurrency 1, against the latency floor.
 
-`run()` starts scim2-server (tests/support/scim_server.py; pages of at most `max_results`), seeds it through its own
-Bulk endpoint, then reads it in a child process (so peak RSS is the reader's alone) at concurrency 8 and 1.
-scim2-server keeps everything in memory and answers from one thread, so seeding 100,000 users is out of
-reach here: the row is at 10,000 users (docs/performance.md says what that shows and what it does not).
+The simulator runs in one child process and the reader in another (peak RSS is the reader's alone); the CPU
+of each is measured (the simulator's from /proc/<pid>/stat), since the floor counts neither. The small
+scim2-server row (bench/scim_server_bench.py) shows interoperability with someone else's server.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-MEMBERSHIPS_PER_USER = 4
-BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+from tests.support.net import free_port
+from tests.support.simproc import ROOT, child_env
+
+SERVER = """
+import json, sys
+from reconcile.sim.app import build_app
+from reconcile.sim.scim.world import ScimWorld
+from reconcile.sim.server import serve
+a = json.loads(sys.argv[1])
+app = build_app()
+ctx = app.state.ctx
+world = ScimWorld.generate(a["users"], a["groups"], a["memberships"], a["seed"], nested=a["nested"])
+world.max_results = a["max_results"]
+ctx.extra["scim"] = world
+ctx.apply_settings(ctx.settings.updated({"latency_ms": a["latency_ms"]}))
+serve(app, port=a["port"])
+"""
 
 READER = """
 import asyncio, json, resource, sys, time
@@ -32,108 +43,87 @@ from reconcile.settings import HttpSettings, Secret
 from reconcile.sources.scim import ScimSource
 a = json.loads(sys.argv[1])
 config = ScimSourceSettings(name="bench", url=a["url"], token=Secret(a["token"], "${SCIM_TOKEN}"),
-                          page_size=a["page_size"], groups=ScimGroupsSettings(map=(("g*", "team-*"),)),
+                          page_size=a["page_size"], groups=ScimGroupsSettings(map=(("team-*", "team-*"),)),
                           http=HttpSettings(concurrency=a["concurrency"], timeout=120))
 source = ScimSource(config)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+cpu_before = time.process_time()
 started = time.perf_counter()
-state = asyncio.run(source.read())
+box = {}
+async def main():  # the result stays out of the task: asyncio.run would repr it (100,000 users: seconds of CPU)
+    box["state"] = await source.read()
+asyncio.run(main())
+state = box["state"]
 seconds = time.perf_counter() - started
-usage = resource.getrusage(resource.RUSAGE_SELF)
-after, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
-print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "users": len(state.users), "groups": len(state.groups),
+cpu = time.process_time() - cpu_before
+print(json.dumps({"seconds": seconds, "cpu_s": cpu, "users": len(state.users), "groups": len(state.groups),
                   "memberships": sum(len(u.groups) for u in state.users.values()), "requests": source.requests,
-                  "rss_before_kb": before, "rss_after_kb": after}))
+                  "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
 
-def _fixture() -> ModuleType:
-    """The real scim2-server fixture the tests use (tests/support/scim_server.py)."""
-    from tests.support import scim_server
-
-    return scim_server
-
-
-def _chunks(operations: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """At most 1,000 operations and 900 kB per request (the server's maxOperations and maxPayloadSize)."""
-    chunks: list[list[dict[str, Any]]] = [[]]
-    size = 0
-    for operation in operations:
-        length = len(json.dumps(operation))
-        if chunks[-1] and (len(chunks[-1]) == 1000 or size + length > 900_000):
-            chunks.append([])
-            size = 0
-        chunks[-1].append(operation)
-        size += length
-    return chunks
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _bulk(client: httpx.Client, operations: list[dict[str, Any]]) -> list[str]:
-    """POST /Bulk in chunks the server accepts; the ids created, in order."""
-    ids: list[str] = []
-    for chunk in _chunks(operations):
-        response = client.post("/Bulk", json={"schemas": [BULK], "Operations": chunk}, timeout=600)
-        response.raise_for_status()
-        for result in response.json()["Operations"]:
-            if str(result.get("status")) != "201":
-                raise RuntimeError(f"bulk create failed: {result}")
-            ids.append(result["location"].rstrip("/").rsplit("/", 1)[-1])
-    return ids
+def _read(url: str, concurrency: int, latency_ms: float, page_size: int, server_pid: int) -> dict[str, Any]:
+    from reconcile.sim.scim.world import SCIM_TOKEN
+
+    args = {"url": url, "token": SCIM_TOKEN, "concurrency": concurrency, "page_size": page_size}
+    sim_before = _cpu_seconds(server_pid)
+    child = subprocess.run([sys.executable, "-c", READER, json.dumps(args)], capture_output=True, text=True,
+                           cwd=str(ROOT), env=child_env(), timeout=3600, check=False)
+    sim_cpu = _cpu_seconds(server_pid) - sim_before
+    if child.returncode != 0:
+        raise RuntimeError(f"the SCIM bench reader failed:\n{child.stderr[-3000:]}")
+    result = json.loads(child.stdout.strip().splitlines()[-1])
+    floor = result["requests"] / concurrency * latency_ms / 1000
+    return {"concurrency": concurrency, "wall_s": round(result["seconds"], 2), "requests": result["requests"],
+            "latency_floor_s": round(floor, 2), "vs_floor": round(result["seconds"] / floor, 2) if floor else None,
+            "reader_cpu_s": round(result["cpu_s"], 2), "simulator_cpu_s": round(sim_cpu, 2),
+            "peak_rss_mb": round(result["rss_kb"] / 1024, 1), "users": result["users"],
+            "groups": result["groups"], "memberships": result["memberships"]}
 
 
-def seed(client: httpx.Client, users: int, groups: int) -> None:
-    """`users` users (every tenth inactive) and `groups` groups holding 4 memberships per user."""
-    user_ops = [{"method": "POST", "path": "/Users", "bulkId": f"u{i}",
-                 "data": {"schemas": [USER], "userName": f"p{i:06d}", "active": i % 10 != 0,
-                          "emails": [{"value": f"p{i:06d}@bench.example.org", "primary": True}]}}
-                for i in range(users)]
-    user_ids = _bulk(client, user_ops)
-    members: list[list[str]] = [[] for _ in range(groups)]
-    step = max(1, groups // MEMBERSHIPS_PER_USER)
-    for i, uid in enumerate(user_ids):
-        for k in {(i + k * step) % groups for k in range(MEMBERSHIPS_PER_USER)}:
-            members[k].append(uid)
-    group_ops = [{"method": "POST", "path": "/Groups", "bulkId": f"g{g}",
-                  "data": {"schemas": [GROUP], "displayName": f"g{g:05d}",
-                           "members": [{"value": m, "type": "User"} for m in ms]}}
-                 for g, ms in enumerate(members)]
-    _bulk(client, group_ops)
-
-
-def run(users: int = 10_000, groups: int = 200, max_results: int = 1000) -> dict[str, Any]:
-    """Seed the server, read it with ScimSource at concurrency 8 and 1; wall seconds, requests, peak RSS."""
-    fixture = _fixture()
-    fixture.SERVICE_PROVIDER_CONFIG["filter"]["maxResults"] = max_results
-    with tempfile.TemporaryDirectory(prefix="reconcile-scim-bench-") as tmp:
-        server = fixture.start_scim_server(Path(tmp), token="bench-token")
+def run(users: int = 100_000, groups: int = 2_000, memberships: int = 400_000, *, latency_ms: float = 25.0,
+        concurrency: int = 8, max_results: int = 100, seed: int = 1, nested: int = 20,
+        workdir: Path | None = None) -> dict[str, Any]:
+    """Serve a generated directory (pages of at most `max_results`), read it at `concurrency` and at 1."""
+    port = free_port()
+    args = {"users": users, "groups": groups, "memberships": memberships, "seed": seed, "latency_ms": latency_ms,
+            "port": port, "max_results": max_results, "nested": nested}
+    log_path = (workdir or Path("/tmp")) / f"reconcile-scim-sim-{port}.log"
+    with log_path.open("wb") as handle:
+        proc = subprocess.Popen([sys.executable, "-c", SERVER, json.dumps(args)], stdin=subprocess.DEVNULL,
+                                stdout=handle, stderr=subprocess.STDOUT, env=child_env(), cwd=str(ROOT))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        started = time.monotonic()
+        while True:
+            try:
+                httpx.get(f"{url}/_sim/stats", timeout=2.0).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None or time.monotonic() - started > 300:
+                    raise RuntimeError(f"the SCIM simulator did not start: {log_path.read_text()[-2000:]}") from None
+                time.sleep(0.2)
+        generate_s = time.monotonic() - started
+        fast = _read(f"{url}/scim/v2", concurrency, latency_ms, max_results, proc.pid)
+        slow = _read(f"{url}/scim/v2", 1, latency_ms, max_results, proc.pid)
+    finally:
+        proc.terminate()
         try:
-            started = time.perf_counter()
-            with server.client() as client:
-                seed(client, users, groups)
-            seed_seconds = time.perf_counter() - started
-            reads = {}
-            for concurrency in (8, 1):
-                args = {"url": server.base, "token": server.token, "page_size": max_results, "concurrency": concurrency}
-                child = subprocess.run([sys.executable, "-c", READER, json.dumps(args)], capture_output=True,
-                                       text=True, cwd=str(ROOT), timeout=1800, check=False)
-                if child.returncode != 0:
-                    raise RuntimeError(f"SCIM bench reader failed:\n{child.stderr[-3000:]}")
-                reads[concurrency] = json.loads(child.stdout.strip().splitlines()[-1])
-        finally:
-            server.stop()
-    fast, slow = reads[8], reads[1]
-    return {
-        "name": "scim source read (scim2-server, Bearer, startIndex paging)",
-        "users": fast["users"], "groups": fast["groups"], "memberships": fast["memberships"],
-        "seed_seconds": round(seed_seconds, 1),
-        "requests": fast["requests"],
-        "wall_seconds": round(fast["seconds"], 2),
-        "wall_seconds_concurrency_1": round(slow["seconds"], 2),
-        "reader_cpu_seconds": round(fast["cpu_seconds"], 2),  # the client's own share (imports included)
-        "same_result": (fast["users"], fast["memberships"]) == (slow["users"], slow["memberships"]),
-        "peak_rss_mb": round(fast["rss_after_kb"] / 1024, 1),
-    }
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    same = all(fast[k] == slow[k] for k in ("users", "groups", "memberships"))
+    return {"name": f"SCIM read (reconcile sim, pages of {max_results})", "users": users, "groups": groups,
+            "memberships_generated": memberships, "latency_ms": latency_ms, "generate_s": round(generate_s, 1),
+            "fast": fast, "concurrency_1": slow, "same_result": same,
+            "speedup": round(slow["wall_s"] / fast["wall_s"], 2) if fast["wall_s"] else None}
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(*(int(a) for a in sys.argv[1:3])), indent=2))
+    print(json.dumps(run(*(int(a) for a in sys.argv[1:4])), indent=2))

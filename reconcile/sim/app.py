@@ -27,11 +27,12 @@ from reconcile.sim.google_workspace import routes as google_workspace
 from reconcile.sim.middleware import SimMiddleware
 from reconcile.sim.okta import routes as okta
 from reconcile.sim.scenario import Scenario, load_scenario
+from reconcile.sim.scim import routes as scim
 from reconcile.sim.unrouted import not_routed
 
 # Each simulated API's entry (see reconcile/sim/__init__.py); the order is the routing order.
 APIS: tuple[Callable[[SimContext], list[BaseRoute]], ...] = (
-    confluence_dc.routes, atlassian_cloud.routes, okta.routes, google_workspace.routes, entra_id.routes,
+    confluence_dc.routes, atlassian_cloud.routes, okta.routes, google_workspace.routes, entra_id.routes, scim.routes,
 )
 
 

@@ -40,6 +40,14 @@ def sim(  # noqa: PLR0917 - typer maps each parameter to an option
         "--rate-limit", help="Token-bucket limit in requests per second per credential (0: off).")] = None,
     delete_seconds: Annotated[float | None, typer.Option(
         "--delete-seconds", help="How long each Confluence DC user deletion task runs.")] = None,
+    scim_users: Annotated[int | None, typer.Option(
+        "--scim-users", help="Serve a generated SCIM 2.0 directory of this many users under /scim/v2 (with --groups, "
+        "--memberships, --seed).")] = None,
+    scim_directory: Annotated[Path | None, typer.Option(
+        "--scim-directory", help="Serve this SCIM directory (JSON: users, groups) under /scim/v2.",
+        exists=True, dir_okay=False, readable=True)] = None,
+    scim_token: Annotated[str, typer.Option(
+        "--scim-token", help="The SCIM directory's bearer token.")] = "sim-scim-token",
     instance: Annotated[str, typer.Option(
         "--instance", help="A label GET /_sim/stats echoes (with the pid): lets a script check it reached "
         "the simulator it started.")] = "",
@@ -60,6 +68,8 @@ def sim(  # noqa: PLR0917 - typer maps each parameter to an option
       CONFLUENCE_TOKEN=example-admin-token reconcile plan --desired desired
 
       reconcile sim --users 100000 --groups 2000 --memberships 400000 --seed 1 --latency-ms 25
+
+      reconcile sim --scim-users 100000 --groups 2000 --latency-ms 25   # SCIM 2.0 under /scim/v2
 
       reconcile sim --fault-5xx 0.05 --fault-reset 0.01 --burst-429-every 200 --burst-429-length 5
 
@@ -83,5 +93,6 @@ def sim(  # noqa: PLR0917 - typer maps each parameter to an option
         overrides["seed"] = seed
     options = SimOptions(scenario=scenario, users=users, groups=groups, memberships=memberships, seed=seed,
                          dc_version=dc_version, delete_seconds=delete_seconds, cloud=generate_cloud,
-                         overrides=overrides, instance=instance)
+                         overrides=overrides, instance=instance, scim_users=scim_users,
+                         scim_directory=scim_directory, scim_token=scim_token)
     serve(configured_app(options), host=host, port=port)

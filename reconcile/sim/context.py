@@ -22,9 +22,10 @@ SIM = "sim"
 OKTA = "okta"
 GOOGLE = "google-workspace"
 ENTRA = "entra-id"
+SCIM = "scim"
 
 # Path prefixes of the identity providers (a client's base URL includes them: http://host:port/okta).
-IDP_PREFIXES = {"/okta/": OKTA, "/google/": GOOGLE, "/entra/": ENTRA}
+IDP_PREFIXES = {"/okta/": OKTA, "/google/": GOOGLE, "/entra/": ENTRA, "/scim/": SCIM}
 # Path prefixes served by the Cloud part of the simulator; everything else but /_sim/ is DC.
 CLOUD_PREFIXES = ("/admin/v1/", "/admin/v2/", "/users/", "/rest/api/2/", "/rest/api/3/", "/wiki/")
 

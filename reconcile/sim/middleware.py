@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from reconcile.sim.context import CLOUD, DC, ENTRA, GOOGLE, OKTA, SIM, SimContext, api_of
+from reconcile.sim.context import CLOUD, DC, ENTRA, GOOGLE, OKTA, SCIM, SIM, SimContext, api_of
 from reconcile.sim.control import TokenBucket
 from reconcile.sim.google_workspace.errors import google_error_body
 from reconcile.sim.jsonbody import dumps
@@ -34,6 +34,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 
 class ConnectionReset(httpx.RemoteProtocolError):
@@ -242,7 +243,7 @@ def _request_id_headers(api: str, ctx: SimContext) -> list[tuple[bytes, bytes]]:
         return [(b"x-okta-request-id", f"sim{ctx.settings.seed:04x}{number:012x}".encode())]
     if api == ENTRA:  # Graph's request-id is a GUID
         return [(b"request-id", f"{ctx.settings.seed:08x}-0000-4000-8000-{number:012x}".encode())]
-    if api == GOOGLE:
+    if api in (GOOGLE, SCIM):
         return []
     return [(b"atl-traceid", f"{ctx.settings.seed:08x}{number:016x}".encode())]
 
@@ -296,6 +297,8 @@ def server_error_body(path: str, status: int) -> dict[str, Any]:
         return okta_error_body("E0000009", "Internal Server Error", "oaesimulated")
     if api_of(path) == GOOGLE:
         return google_error_body(status, message, "backendError")
+    if api_of(path) == SCIM:  # RFC 7644 §3.12
+        return {"schemas": [SCIM_ERROR], "status": str(status), "detail": message}
     if api_of(path) == ENTRA:  # Graph: {"error": {"code", "message"}}
         return {"error": {"code": "serviceNotAvailable" if status == 503 else "generalException", "message": message}}
     if path.startswith(("/rest/api/2/", "/rest/api/3/")):  # Jira: ErrorCollection
@@ -316,6 +319,8 @@ async def _too_many(send: Send, api: str, headers: list[tuple[bytes, bytes]]) ->
         payload = google_error_body(429, "Rate Limit Exceeded", "rateLimitExceeded")
     elif api == ENTRA:
         payload = {"error": {"code": "TooManyRequests", "message": "Too many requests."}}
+    elif api == SCIM:
+        payload = {"schemas": [SCIM_ERROR], "status": "429", "detail": "Too many requests"}
     else:
         payload = {"code": 429, "message": "Too many requests. Please retry after the Retry-After period."}
     await _json(send, 429, payload, headers)

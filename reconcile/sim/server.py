@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import threading
 import time
@@ -18,11 +19,13 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from reconcile.errors import ConfigError
 from reconcile.sim.app import build_app, cloud_generated
 from reconcile.sim.confluence_dc.generate import generate_dc
 from reconcile.sim.confluence_dc.world import parse_version
 from reconcile.sim.middleware import ConnectionReset
 from reconcile.sim.scenario import load_scenario
+from reconcile.sim.scim.world import SCIM_TOKEN, ScimWorld
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,9 @@ class SimOptions:
     cloud: bool = True  # with `users`: also generate a Cloud organization of the same size
     overrides: Mapping[str, Any] = field(default_factory=dict)
     instance: str = ""  # echoed by GET /_sim/stats
+    scim_users: int | None = None  # generate a SCIM directory of this size (with `groups`, `memberships`)
+    scim_directory: Path | None = None  # or load one (desired/examples/scim/directory.json's shape)
+    scim_token: str = SCIM_TOKEN
 
 
 def configured_app(options: SimOptions) -> Starlette:
@@ -69,6 +75,19 @@ def configured_app(options: SimOptions) -> Starlette:
         described = f"scenario {scenario.source}"
     ctx = app.state.ctx
     ctx.instance = options.instance
+    if options.scim_users is not None:
+        scim_memberships = options.memberships if options.memberships is not None else 4 * options.scim_users
+        ctx.extra["scim"] = ScimWorld.generate(options.scim_users, options.groups, scim_memberships, options.seed,
+                                               token=options.scim_token)
+        described += f"; SCIM directory: {options.scim_users} users"
+    elif options.scim_directory is not None:
+        try:
+            document = json.loads(options.scim_directory.read_text(encoding="utf-8"))
+            ctx.extra["scim"] = ScimWorld.from_directory(document, token=options.scim_token)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError([f"{options.scim_directory}: not a SCIM directory ({type(exc).__name__}: {exc}); "
+                               "see desired/examples/scim/directory.json for the shape"]) from None
+        described += f"; SCIM directory {options.scim_directory}"
     if options.delete_seconds is not None:
         ctx.dc.delete_seconds = options.delete_seconds
     if options.overrides:

@@ -30,6 +30,8 @@ async def not_routed(request: Request, exc: Exception) -> Response:
                             "title": phrase, "detail": detail}]}
     elif path.startswith("/entra/"):  # Graph / the identity platform
         body = {"error": {"code": "Request_ResourceNotFound" if status == 404 else "BadRequest", "message": detail}}
+    elif path.startswith("/scim/"):  # RFC 7644 §3.12
+        body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": str(status), "detail": detail}
     elif path.startswith("/users/"):
         body = {"key": "notFound" if status == 404 else "methodNotAllowed"}
     elif path.startswith(("/rest/api/2/", "/rest/api/3/")):

@@ -103,7 +103,8 @@ def script(cmds: list[str], own_sim: bool) -> str:
             lines += ["stop_sim", f'{base} --port "$PORT" > sim.{n}.log 2>&1 &', "SIM_PID=$!",
                       f"wait_for_sim; echo $? > rc.{n}"]
         else:
-            runnable = command.replace("<digest>", '"$DIGEST"')
+            # a URL of the default simulator port (`export SCIM_URL=http://127.0.0.1:8990/...`) is this session's
+            runnable = command.replace("<digest>", '"$DIGEST"').replace("127.0.0.1:8990", "127.0.0.1:$PORT")
             lines += [f"{{ {runnable} ; }} > out.{n} 2>&1; echo $? > rc.{n}", "note_digest"]
     return "\n".join(lines) + "\n"
 

@@ -316,14 +316,29 @@ def test_settings_are_checked_before_any_request(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_the_bench_section_reads_a_seeded_server_the_same_at_any_concurrency() -> None:
+    from bench import scim_server_bench
+    from bench.report import lines
+
+    row = scim_server_bench.run(users=60, groups=6, max_results=10)
+    assert (row["users"], row["groups"], row["memberships"]) == (60, 6, 240) and row["same_result"]
+    assert row["requests"] == 6 + 1  # 60 users in pages of 10; 6 groups (members in the list) in one page
+    assert any(line.what.startswith("SCIM interoperability: scim2-server read of 60 users (240 memberships, 7 "
+                                    "requests, reader CPU") for line in lines({"scim_server": row}))
+
+
+@pytest.mark.slow
+def test_the_simulator_bench_row_reads_the_same_at_both_concurrencies_against_its_floor(tmp_path: Path) -> None:
     from bench import scim_bench
     from bench.report import lines
 
-    row = scim_bench.run(users=60, groups=6, max_results=10)
-    assert (row["users"], row["groups"], row["memberships"]) == (60, 6, 240) and row["same_result"]
-    assert row["requests"] == 6 + 1  # 60 users in pages of 10; 6 groups (members in the list) in one page
-    assert any(line.what.startswith("SCIM read of 60 users (240 memberships, 7 requests, reader CPU")
-               for line in lines({"scim": row}))
+    row = scim_bench.run(300, 12, 1_200, latency_ms=2.0, max_results=100, nested=3, workdir=tmp_path)
+    fast, slow = row["fast"], row["concurrency_1"]
+    assert row["same_result"] and fast["users"] == 300 and fast["memberships"] >= 1_200
+    assert fast["requests"] == slow["requests"] == 3 + 1  # 300 users in pages of 100; 12 groups with members
+    assert fast["latency_floor_s"] == pytest.approx(fast["requests"] / 8 * 2 / 1000, abs=0.01)
+    assert fast["simulator_cpu_s"] >= 0 and fast["reader_cpu_s"] > 0 and fast["peak_rss_mb"] > 0
+    text = [line.what for line in lines({"scim": row})]
+    assert any(t.startswith("SCIM read (reconcile sim, pages of 100): 300 users") for t in text), text
 
 
 class Omitting:

@@ -10,29 +10,36 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
+import msgspec
 
 from reconcile.config.idp_scim import ScimSourceSettings
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock, ErrorKinds, HttpClient, all_of, bearer, error_for, safe_url
+from reconcile.sources.scim.shapes import ListResponse
 
 log = logging.getLogger(__name__)
 
 SCIM_JSON = "application/scim+json"
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-Resource = dict[str, Any]
 T = TypeVar("T")
 
 
+class _Identified(Protocol):
+    @property
+    def id(self) -> Any: ...
+
+
+R = TypeVar("R", bound=_Identified)
 
 
 @dataclass(frozen=True, slots=True)
 class _Page:
     start: int
     total: int
-    resources: list[Resource]
+    resources: list[Any]  # the Structs of the list's decoder (shapes.py)
 
 
 class ScimClient:
@@ -59,26 +66,29 @@ class ScimClient:
 
     # ------------------------------------------------------------------------------------------ one GET
 
-    async def get(self, path: str, params: Mapping[str, Any], *, setting: str) -> Resource:
-        """The JSON object `GET path` answers with 200; SourceError for anything else. `setting` is the
-        key that decided the request (`users.filter`), named in the hint of a 400."""
+    async def get(self, path: str, params: Mapping[str, Any], *, setting: str,
+                  decoder: msgspec.json.Decoder[T] | None = None) -> T:
+        """What `GET path` answers with 200, decoded by `decoder` (default: a JSON object as a dict);
+        SourceError for anything else. `setting` is the key that decided the request (`users.filter`),
+        named in the hint of a 400."""
         response = await self.http.request("GET", path, params=params)
         await response.aread()
         if response.status_code != 200:
             raise error_for(response, self._what_to_do(response, setting), self.http.errors)
         url = f"GET {safe_url(response.request.url)} -> 200"
         kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        hint = f"check sources.{self.config.name}.url: it must be the SCIM base URL"
         try:
-            body = response.json()
-        except ValueError:
+            body: Any = (decoder or _OBJECT).decode(response.content)
+        except msgspec.ValidationError as exc:  # JSON, but not the shape a SCIM resource or list has
+            raise SourceError(f"{self.where}: {url}: the answer is JSON but not a SCIM resource or list ({exc})",
+                              hint=hint) from None
+        except msgspec.DecodeError:
             raise SourceError(f"{self.where}: {url}: the server answered {kind or 'an unnamed type'}, not SCIM JSON "
                               "(a proxy or a login page?)",
                               hint=f"check sources.{self.config.name}.url: it must be the SCIM base URL "
                               "(…/Users is under it), reachable without a proxy login") from None
-        if not isinstance(body, dict):
-            raise SourceError(f"{self.where}: {url}: the answer is JSON but not a SCIM resource or list",
-                              hint=f"check sources.{self.config.name}.url: it must be the SCIM base URL")
-        return body
+        return body  # type: ignore[no-any-return]
 
     def _what_to_do(self, response: httpx.Response, setting: str) -> str:
         name = self.config.name
@@ -100,38 +110,40 @@ class ScimClient:
 
     # ------------------------------------------------------------------------------------------ lists
 
-    async def _page(self, path: str, params: Mapping[str, Any], start: int, setting: str) -> _Page:
+    async def _page(self, path: str, params: Mapping[str, Any], start: int, setting: str,
+                    decoder: msgspec.json.Decoder[ListResponse[Any]]) -> _Page:
         query = {**params, "startIndex": start, "count": self.config.page_size}
-        body = await self.get(path, query, setting=setting)
+        body = await self.get(path, query, setting=setting, decoder=decoder)
         url = f"GET {self.http.url(path)} (startIndex={start})"
-        total, resources = body.get("totalResults"), body.get("Resources", [])
-        if LIST_RESPONSE not in (body.get("schemas") or ()) or not isinstance(total, int) or total < 0 or \
-                not isinstance(resources, list) or not all(isinstance(r, dict) for r in resources):
+        total, resources = body.totalResults, body.Resources
+        if LIST_RESPONSE not in body.schemas or not isinstance(total, int) or isinstance(total, bool) or total < 0:
             raise SourceError(f"{self.where}: {url}: the answer is not a SCIM ListResponse (no totalResults "
                               "or Resources)",
                               hint=f"check sources.{self.config.name}.url: it must be the SCIM base URL")
-        echoed = body.get("startIndex", start)
+        echoed = start if body.startIndex is None else body.startIndex
         if resources and echoed != start:
             raise SourceError(f"{self.where}: {url}: the server answered startIndex={echoed}; it does not page "
                               "by startIndex, so its lists cannot be read completely",
                               hint="nothing was planned; ask the SCIM server's vendor about RFC 7644 paging")
         return _Page(start, total, resources)
 
-    async def list(self, path: str, params: Mapping[str, Any], *, setting: str) -> list[Resource]:
+    async def list(self, path: str, params: Mapping[str, Any], *, setting: str,
+                   decoder: msgspec.json.Decoder[ListResponse[R]]) -> list[R]:
         """Every resource of `GET path`, in the server's order. The first page shows the server's page size
         (it may lower `count`); the other pages are then read concurrently, and any gap they leave (a
         server that lowers it further) is read in order. Raises SourceError rather than return a part."""
-        first = await self._page(path, params, 1, setting)
+        first = await self._page(path, params, 1, setting, decoder)
         total, step = first.total, len(first.resources)
         pages = {1: first}
         if step and total > step:
-            rest = await all_of(*(self._page(path, params, s, setting) for s in range(1 + step, total + 1, step)))
+            rest = await all_of(*(self._page(path, params, s, setting, decoder)
+                                  for s in range(1 + step, total + 1, step)))
             pages.update((p.start, p) for p in rest)
-        out: list[Resource] = []
+        out: list[R] = []
         seen: set[str] = set()
         start = 1
         while start <= total:
-            page = pages.get(start) or await self._page(path, params, start, setting)
+            page = pages.get(start) or await self._page(path, params, start, setting, decoder)
             where = f"GET {self.http.url(path)} (startIndex={start})"
             if page.total != total:
                 raise SourceError(f"{self.where}: {where}: totalResults changed from {total} to {page.total} "
@@ -141,7 +153,7 @@ class ScimClient:
                                   "advancing before the end of the list", hint="nothing was planned; run again, or "
                                   f"lower sources.{self.config.name}.page_size if the server cuts pages short")
             for resource in page.resources:
-                rid = str(resource.get("id", ""))
+                rid = "" if resource.id is None else str(resource.id)
                 if not rid or rid in seen:
                     what = f"id {rid!r} twice" if rid else "a resource without an id"
                     raise SourceError(f"{self.where}: {where}: {what} in the list: items moved between pages "
@@ -152,3 +164,6 @@ class ScimClient:
             start += len(page.resources)
         log.info("%s: %s: %d resources in %d pages", self.where, path, len(out), len(pages))
         return out
+
+
+_OBJECT: msgspec.json.Decoder[dict[str, Any]] = msgspec.json.Decoder(dict[str, Any])
