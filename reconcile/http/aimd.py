@@ -47,13 +47,13 @@ class Aimd:
         self._last = now
         self.rate = max(self.floor, grown if ceiling is None else min(grown, ceiling * self.margin))
 
-    def measured(self, now: float, remaining: int) -> float | None:
-        """The refill rate the counts since the anchor show, or None before `min_window` seconds."""
+    def measured(self, now: float, remaining: int, window: float | None = None) -> float | None:
+        """The refill rate the counts since the anchor show, or None before `window` seconds."""
         if self._anchor is None:
             return None
         at, left, count = self._anchor
         elapsed = now - at
-        if elapsed < self.min_window:
+        if elapsed < (self.min_window if window is None else window) or elapsed <= 0:
             return None
         return max(0.0, ((self._accepted - count) - (left - remaining)) / elapsed)
 
@@ -71,7 +71,8 @@ class Aimd:
             return  # in flight when we last cut: the same congestion event
         base = self.rate
         if base is None:
-            base = self.measured(now, 0) or sent_rate
+            # The bucket is empty now, a sure end point: a shorter window is good enough.
+            base = self.measured(now, 0, self.min_window / 4) or sent_rate
             self._learn(now, base)
         self.rate = max(self.floor, base * self.decrease)
         self._cut_at = now

@@ -134,10 +134,14 @@ class RateGate:
             if at > now:
                 await self.clock.sleep(at - now)
             if self.resume_at <= self.clock.monotonic():
-                self.sent += 1
-                if self.first_sent is None:
-                    self.first_sent = at
+                self.sending(at)
                 return
+
+    def sending(self, at: float) -> None:
+        """Count a request sent at `at` (for `sent_rate`)."""
+        self.sent += 1
+        if self.first_sent is None:
+            self.first_sent = at
 
     def sent_rate(self, now: float) -> float:
         """Our average send rate so far (the fallback guess of the allowed rate at a first 429)."""

@@ -46,6 +46,7 @@ def drive(requests: int, *, rate: int, concurrency: int = 8, latency: float = 0.
                 continue
         if change_at and t >= change_at[0] and bucket.limit.fill_rate != change_at[1]:
             bucket.limit = RateLimit(fill_rate=change_at[1], interval_seconds=1, max=change_at[1])
+        gate.sending(t)
         answered = t + latency
         now[0] = answered
         ok = bucket.take(answered)
@@ -79,6 +80,7 @@ def test_no_burst_of_429s_in_any_second() -> None:
         in_window = [t for t in run.refused if start <= t < start + 1.0]
         assert len(in_window) <= 8, in_window  # never more than one per worker in flight
     assert run.finished <= 1.10 * ((3_000 - 50) / 50 + 0.025)
+    assert run.gate is not None and run.gate.aimd.rate is not None and 40 <= run.gate.aimd.rate <= 50.5
 
 
 def test_a_lower_limit_later_is_learned_by_backing_off() -> None:

@@ -12,9 +12,11 @@ from reconcile.plan import Action, ActionKind, Subject
 from reconcile.sim.confluence_dc.generate import ADMIN_TOKEN as GENERATED_TOKEN
 from reconcile.sim.confluence_dc.generate import generate_dc
 from reconcile.sim.confluence_dc.mutate import mutate_dc
+from reconcile.sim.confluence_dc.world import INTERNAL_DIRECTORY
 from reconcile.sim.control import RateLimit, SimSettings
 from reconcile.targets.base import Outcome, Result
 from reconcile.targets.confluence_dc import ConfluenceDcTarget
+from reconcile.targets.confluence_dc.polling import PollSchedule
 from tests.support.dc import FAST, DcSim, run
 from tests.support.fake_clock import FakeClock
 
@@ -267,3 +269,41 @@ def test_membership_changes_under_a_rate_limit_are_paced_not_refused() -> None:
     puts = [w for w in sim.writes() if w.startswith("PUT ")]
     assert len(puts) == len(writable)  # each change sent once: nothing refused, nothing repeated
     assert sum(1 for e in sim.ctx.log.entries if e.status == 429) <= 3
+
+
+def test_deletion_tasks_are_polled_at_their_predicted_finish() -> None:
+    """Issue 15 item 5: 12 serialized 0.25 s deletions take ~ the sum of their durations (fake time),
+    with at most two polls per task once the first task's duration is known."""
+    sim = DcSim(generate_dc(60, 4, 10, seed=3))
+    sim.world.delete_seconds = 0.25
+    fake = FakeClock()
+    sim.ctx.clock = fake.monotonic  # tasks progress on the client's clock
+    target = ConfluenceDcTarget(sim.config(token=GENERATED_TOKEN), transport=sim.transport(), backoff=FAST,
+                                clock=fake.clock())
+    victims = [u for u in sim.world.users.values() if not u.unsynced and u.active and u.username != "admin"
+               and u.directory == INTERNAL_DIRECTORY][:12]
+
+    async def go() -> list[Outcome]:
+        await target.fetch(Scope(users=Globs(("*",))))
+        out = []
+        for u in victims:
+            out.append(await target.perform(Action(ActionKind.DELETE, Subject(u.username, u.key))))
+        return out
+
+    started = fake.monotonic()
+    outcomes = run(go())
+    assert [o.result for o in outcomes] == [Result.DONE] * len(victims), [o.message for o in outcomes][:2]
+    assert sim.violations() == []
+    polls = [e for e in sim.ctx.log.entries if e.kind == "request" and "/rest/api/longtask/" in e.path]
+    assert len(polls) <= 2 * len(victims) + 6, len(polls)  # the first task is learned, then ~1 poll each
+    assert fake.monotonic() - started <= 1.05 * 0.25 * len(victims) + 0.1  # (the fetch takes no fake time)
+
+
+def test_a_task_that_does_not_progress_is_polled_ever_more_slowly() -> None:
+    schedule = PollSchedule(first=0.02)
+    delays = [schedule.next(n, 0.0, 1.0 + n, 99.0 if n % 2 else None) for n in range(1, 30)]
+    assert all(b >= a * 0.99 for a, b in zip(delays, delays[1:], strict=False)) or max(delays) == 2.0
+    assert delays[0] < 0.1 and max(delays) == 2.0  # starts soon, backs off to the cap, never beyond
+    schedule.finished(0.25)
+    assert abs(schedule.after_submit(0.025) - (0.25 - 0.025 + schedule.margin)) < 1e-9
+    assert schedule.next(1, 0.025, 0.1, 40.0) == 0.25 - 0.1 - 0.025 + schedule.margin  # the learned duration
