@@ -1,4 +1,4 @@
-"""The request rate a server allows when its headers carry no refill rate (Atlassian Cloud): learned
+"""The request rate a server allows when its headers carry no refill rate: learned
 from the remaining-requests count and from 429s, by additive increase and multiplicative decrease.
 """
 
