@@ -7,6 +7,8 @@ simulator served, and the same plan again with `target.http.concurrency: 1` (sam
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,14 +27,18 @@ class PlanRun:
     actions: int
     sim_cpu: float
     latency_s: float
+    chain: int  # requests on the longest cursor chain (each needs the page before it)
 
     def to_json(self) -> dict[str, Any]:
-        # Floor: a paged read at concurrency c needs at least requests / c round trips in sequence.
-        floor = self.requests / self.concurrency * self.latency_s
-        return {"concurrency": self.concurrency, "cpu_s": round(self.run.cpu_seconds, 2),
+        # Floor: at most `concurrency` requests in flight, and a cursor chain's pages one after another.
+        spread = self.requests / self.concurrency
+        floor = max(spread, self.chain) * self.latency_s
+        how = (f"max({self.requests} requests / concurrency {self.concurrency}, longest cursor chain "
+               f"{self.chain}) x latency")
+        return {"concurrency": self.concurrency, "cpu_s": round(self.run.cpu_seconds, 2), "cursor_chain": self.chain,
                 **floor_row(wall=self.run.seconds, client_cpu=self.run.cpu_seconds, sim_cpu=self.sim_cpu,
                             peak_rss_mb=self.run.peak_rss_mb, requests=self.requests, floor_s=floor,
-                            floor_how=f"{self.requests} requests / concurrency {self.concurrency} x latency"),
+                            floor_how=how),
                 "digest": self.digest, "actions": self.actions, "exit_code": self.run.returncode}
 
 
@@ -45,7 +51,24 @@ def plan_once(sim: Sim, want: desired.Desired, out: Path, concurrency: int, late
         raise RuntimeError(f"reconcile plan exited {run.returncode}: {run.stderr[-2000:]}")
     data = json.loads(out.read_text(encoding="utf-8"))
     return PlanRun(concurrency, run, sim.requests(), data["digest"], len(data["actions"]), sim_cpu,
-                   latency_s)
+                   latency_s, longest_cursor_chain(sim.entries("request")))
+
+
+def longest_cursor_chain(entries: Iterable[Mapping[str, Any]]) -> int:
+    """The most requests of one cursor-paged search (same method, path and body but the `cursor`):
+    each page's cursor comes from the page before, so they cannot overlap. The simulator logs
+    POSTs with their bodies (Cloud's searches), not GETs: a GET chain is not counted."""
+    chains: Counter[str] = Counter()
+    paged: set[str] = set()
+    for e in entries:
+        body = e.get("body")
+        if e.get("api") == "sim" or e.get("method") != "POST" or not isinstance(body, dict):
+            continue
+        key = json.dumps([e.get("path"), {k: v for k, v in body.items() if k != "cursor"}], sort_keys=True)
+        chains[key] += 1
+        if body.get("cursor"):
+            paged.add(key)
+    return max((n for key, n in chains.items() if key in paged), default=0)
 
 
 def run(sim: Sim, target: str, work: Path, *, concurrency: int = 8, compare: bool = True,

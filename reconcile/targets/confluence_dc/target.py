@@ -1,7 +1,7 @@
 """ConfluenceDcTarget: reads the actual state of a Confluence DC site and performs one action at a time.
 
-Deletions run one at a time (a lock, besides `concurrency(DELETE) == 1`), each long task polled to
-completion; a write refused by a read-only directory fails with advice and is never retried.
+Deletions run one at a time (a lock around submit and poll; the next one's checks may overlap), each
+long task polled to completion; a write refused by a read-only directory fails with advice and is never retried.
 """
 
 from __future__ import annotations
@@ -75,7 +75,9 @@ class ConfluenceDcTarget:
     def concurrency(self, kind: ActionKind) -> int:
         match kind:
             case ActionKind.DELETE:
-                return 1  # each deletion is a long task on the server: one at a time
+                # Each deletion is a long task on the server, submitted one at a time (`_delete_lock`);
+                # a second lets the next deletion's identity check run while the previous task does.
+                return 2
             case (ActionKind.ENABLE | ActionKind.ADD_MEMBER | ActionKind.REMOVE_MEMBER | ActionKind.REMOVE_LICENCE
                   | ActionKind.DISABLE):
                 return max(1, self.config.http.concurrency)
@@ -200,10 +202,10 @@ class ConfluenceDcTarget:
         try:
             match action.kind:
                 case ActionKind.DELETE:
+                    if not action.unsynced:
+                        return await self._delete_user(action)  # takes the lock after its checks
                     async with self._delete_lock:
-                        if action.unsynced:
-                            return await self._delete_unsynced(action)
-                        return await self._delete_user(action)
+                        return await self._delete_unsynced(action)
                 case ActionKind.ADD_MEMBER:
                     return await self._write(action, "PUT", "/rest/api/user/{user}/group/{group}")
                 case ActionKind.REMOVE_MEMBER | ActionKind.REMOVE_LICENCE:  # out of the licence group
@@ -258,15 +260,16 @@ class ConfluenceDcTarget:
                 return Outcome(Result.ALREADY, f"{action.describe()}: already deleted")
             return Outcome(Result.FAILED, f"{action.describe()}: username {username!r} no longer names "
                            "this user; re-run plan")
-        sent = self.client.clock.monotonic()
-        response = await self.client.request("DELETE", f"/rest/api/admin/user/{quote(username, safe='')}")
-        rtt = self.client.clock.monotonic() - sent
-        if response.status_code == 404:
-            return Outcome(Result.ALREADY, f"{action.describe()}: already deleted", 404, request_id(response))
-        if response.status_code != 202 and not response.is_success:
-            return self._refused(action, response)
-        task = _task_id(response)
-        return await self._finish(action, task, response, rtt)
+        async with self._delete_lock:  # one task at a time: submitted after the previous one finished
+            sent = self.client.clock.monotonic()
+            response = await self.client.request("DELETE", f"/rest/api/admin/user/{quote(username, safe='')}")
+            rtt = self.client.clock.monotonic() - sent
+            if response.status_code == 404:
+                return Outcome(Result.ALREADY, f"{action.describe()}: already deleted", 404,
+                               request_id(response))
+            if response.status_code != 202 and not response.is_success:
+                return self._refused(action, response)
+            return await self._finish(action, _task_id(response), response, rtt)
 
     async def _delete_unsynced(self, action: Action) -> Outcome:
         ref = action.subject.ref
