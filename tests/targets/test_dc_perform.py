@@ -13,7 +13,7 @@ from reconcile.plan import Action, ActionKind, Subject
 from reconcile.sim.confluence_dc.generate import ADMIN_TOKEN as GENERATED_TOKEN
 from reconcile.sim.confluence_dc.generate import generate_dc
 from reconcile.sim.confluence_dc.mutate import mutate_dc
-from reconcile.sim.confluence_dc.world import INTERNAL_DIRECTORY
+from reconcile.sim.confluence_dc.world import INTERNAL_DIRECTORY, DcUser
 from reconcile.sim.control import RateLimit, SimSettings
 from reconcile.targets.base import Outcome, Result
 from reconcile.targets.confluence_dc import ConfluenceDcTarget
@@ -308,3 +308,38 @@ def test_a_task_that_does_not_progress_is_polled_ever_more_slowly() -> None:
     schedule.finished(0.25)
     assert abs(schedule.after_submit(0.025) - (0.25 - 0.025 + schedule.margin)) < 1e-9
     assert schedule.next(1, 0.025, 0.1, 40.0) == 0.25 - 0.1 - 0.025 + schedule.margin  # the learned duration
+
+
+def test_the_next_deletions_check_runs_while_the_previous_task_does() -> None:
+    """The identity check (GET /rest/api/user) of the next deletion is not on the serialized path:
+    it is sent before the previous task's last poll; the submissions still never overlap."""
+    sim = DcSim(generate_dc(60, 4, 10, seed=3))
+    sim.world.delete_seconds = 0.25
+    fake = FakeClock(overlapping=True)
+    sim.ctx.clock = fake.monotonic
+    transport = sim.transport()
+    target = ConfluenceDcTarget(sim.config(token=GENERATED_TOKEN), transport=transport, backoff=FAST,
+                                clock=fake.clock())
+    victims = [u for u in sim.world.users.values() if not u.unsynced and u.active and u.username != "admin"
+               and u.directory == INTERNAL_DIRECTORY][:4]
+
+    async def go() -> list[Outcome]:
+        await target.fetch(Scope(users=Globs(("*",))))
+        slots = asyncio.Semaphore(target.concurrency(ActionKind.DELETE))
+
+        async def one(u: DcUser) -> Outcome:
+            async with slots:
+                return await target.perform(Action(ActionKind.DELETE, Subject(u.username, u.key)))
+
+        return list(await asyncio.gather(*(one(u) for u in victims)))
+
+    assert [o.result for o in run(go())] == [Result.DONE] * len(victims)
+    assert sim.violations() == []
+    seen = [(m, p) for m, p, _ in transport.seen]
+    start = next(i for i, (m, _) in enumerate(seen) if m == "DELETE")  # after the fetch
+    order = seen[start - 1:]
+    checks = [i for i, (m, p) in enumerate(order) if m == "GET" and p.startswith("/rest/api/user?username=")]
+    deletes = [i for i, (m, _) in enumerate(order) if m == "DELETE"]
+    assert len(checks) == len(deletes) == len(victims)
+    for k in range(1, len(victims)):  # task k-1 was still being polled after check k was sent
+        assert any(p.startswith("/rest/api/longtask/") for _, p in order[checks[k] + 1:deletes[k]]), order
