@@ -80,7 +80,7 @@ def _plan(scale: Scale, work: Path) -> list[dict[str, Any]]:
     with simproc.running(scale.plan, workdir=work) as sim:
         for target in (desired.DC, desired.CLOUD):
             log.info("plan %s ...", target)
-            rows.append(plan_bench.run(sim, target, work))
+            rows.append(plan_bench.run(sim, target, work, latency_s=scale.plan.latency_ms / 1000))
     return rows
 
 

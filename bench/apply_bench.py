@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.runner import Run, reconcile
+from bench.runner import Run, floor_row, process_cpu, reconcile
 from tests.support import desired
 from tests.support.simproc import NON_IDEMPOTENT, Sim, duplicated
 
@@ -32,6 +32,7 @@ class Applied:
     duplicated_writes: int  # the same successful write (method, path, body) more than once
     duplicated_non_idempotent: int  # of those, POSTs (never retried blindly)
     residual_actions: int  # a plan after apply (must be 0)
+    sim_cpu: float  # the simulator's CPU seconds during apply
 
     @property
     def outcomes(self) -> Counter[str]:
@@ -73,8 +74,10 @@ def plan_and_apply(sim: Sim, want: desired.Desired, work: Path, name: str) -> Ap
         raise RuntimeError(f"reconcile plan exited {planned.returncode}: {planned.stderr[-2000:]}")
     plan = json.loads(plan_file.read_text(encoding="utf-8"))
     sim.clear_log()
+    before = process_cpu(sim.proc.pid)
     applied = reconcile(["--desired", str(want.directory), "--state-dir", str(state), "apply", str(plan_file),
                          "--approve", plan["digest"]], env=want.env)
+    sim_cpu = process_cpu(sim.proc.pid) - before
     stats, writes = sim.stats(), sim.writes()
     faults = sim.entries("fault")
     journal_file = state / "journal" / f"{plan['digest']}.jsonl"
@@ -89,7 +92,7 @@ def plan_and_apply(sim: Sim, want: desired.Desired, work: Path, name: str) -> Ap
         rejected_429=sum(1 for f in faults if f["status"] == 429),
         duplicated_writes=len(dup),
         duplicated_non_idempotent=len(duplicated(writes, methods=NON_IDEMPOTENT)),
-        residual_actions=residual_actions,
+        residual_actions=residual_actions, sim_cpu=sim_cpu,
     )
 
 
@@ -102,7 +105,11 @@ def memberships(sim: Sim, target: str, work: Path, *, changes: int, rate: float)
     applied = plan_and_apply(sim, want, work, f"apply-{target}")
     bound = applied.plan_actions / rate  # one write per planned action at least (protected ones are warnings)
     row = {"name": f"apply {changes} membership changes ({target})", "target": target, "rate_limit": rate,
-           "lower_bound_s": round(bound, 3), **applied.to_json()}
+           "lower_bound_s": round(bound, 3), **applied.to_json(),
+           **floor_row(wall=applied.execution_seconds, client_cpu=applied.applied.cpu_seconds,
+                       sim_cpu=applied.sim_cpu, peak_rss_mb=applied.applied.peak_rss_mb,
+                       requests=applied.requests, floor_s=bound,
+                       floor_how=f"{applied.plan_actions} actions / {rate:g} requests/s")}
     row["ratio_execution"] = round(applied.execution_seconds / bound, 3)
     row["ratio_command"] = round(applied.applied.seconds / bound, 3)
     return row
@@ -122,6 +129,10 @@ def deletions(sim: Sim, work: Path, *, count: int, task_seconds: float) -> dict[
     total = len(tasks) * task_seconds
     row = {"name": f"{count} DC deletions (long tasks, serialized)", "target": desired.DC,
            "task_seconds": task_seconds, "tasks": len(tasks), "sum_of_tasks_s": round(total, 3),
-           "serialization_violations": violations, **applied.to_json()}
+           "serialization_violations": violations, **applied.to_json(),
+           **floor_row(wall=applied.execution_seconds, client_cpu=applied.applied.cpu_seconds,
+                       sim_cpu=applied.sim_cpu, peak_rss_mb=applied.applied.peak_rss_mb,
+                       requests=applied.requests, floor_s=total,
+                       floor_how=f"sum of {len(tasks)} task durations of {task_seconds:g} s")}
     row["ratio_execution"] = round(applied.execution_seconds / total, 3) if total else None
     return row

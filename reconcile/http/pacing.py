@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 
 import httpx
 
+from reconcile.http.aimd import Aimd
+
 log = logging.getLogger("reconcile.http")
 
 
@@ -57,6 +59,7 @@ class RateHeaders:
 
     retry_after: str = "retry-after"
     remaining: str | None = None
+    limit: str | None = None  # the bucket's size, when sent (helps measure the refill rate)
     reset: str | None = None
     fill_rate: str | None = None
     interval: str | None = None
@@ -97,7 +100,8 @@ class RateGate:
     """Shared by every caller of one client: a pause all workers honour, and proactive pacing.
 
     A 429 seen by one worker moves `resume_at` forward for all of them; while the server reports
-    few remaining tokens, requests are spaced at the server's refill rate instead of bursting.
+    few remaining tokens, requests are spaced at the server's refill rate instead of bursting. A
+    server that sends no refill rate gets the rate `aimd` learned from its counts and 429s.
     """
 
     def __init__(self, backoff: Backoff, concurrency: int, clock: Clock | None = None,
@@ -110,22 +114,40 @@ class RateGate:
         self.spacing = 0.0  # seconds between requests while pacing (0: not pacing)
         self.next_slot = 0.0
         self.pauses = 0  # how many times a 429/503 paused everyone (for tests and logs)
+        self.aimd = Aimd()
+        self.sent = 0
+        self.first_sent: float | None = None
+
+    def reserve(self, now: float) -> float:
+        """When a caller ready at `now` may send: after any shared pause, in its pacing slot (reserved)."""
+        start = max(now, self.resume_at)
+        if self.spacing:
+            start = max(start, self.next_slot)
+            self.next_slot = start + self.spacing  # concurrent callers queue behind
+        return start
 
     async def wait(self) -> None:
         """Return when this caller may send: after any shared pause, in its pacing slot."""
         while True:
             now = self.clock.monotonic()
-            if self.resume_at > now:
-                await self.clock.sleep(self.resume_at - now)
-                continue
-            if not self.spacing:
-                return
-            slot = max(now, self.next_slot)
-            self.next_slot = slot + self.spacing  # reserve it: concurrent callers queue behind
-            if slot > now:
-                await self.clock.sleep(slot - now)
+            at = self.reserve(now)
+            if at > now:
+                await self.clock.sleep(at - now)
             if self.resume_at <= self.clock.monotonic():
+                self.sending(at)
                 return
+
+    def sending(self, at: float) -> None:
+        """Count a request sent at `at` (for `sent_rate`)."""
+        self.sent += 1
+        if self.first_sent is None:
+            self.first_sent = at
+
+    def sent_rate(self, now: float) -> float:
+        """Our average send rate so far (the fallback guess of the allowed rate at a first 429)."""
+        if self.first_sent is None or now <= self.first_sent:
+            return float(max(self.sent, 1))
+        return self.sent / (now - self.first_sent)
 
     def pause(self, seconds: float) -> None:
         seconds = min(max(seconds, 0.0), self.backoff.max_wait)
@@ -160,19 +182,32 @@ class RateGate:
             return None
         return min(reset, self.backoff.max_wait)
 
-    def observe(self, headers: httpx.Headers) -> None:
-        """Adjust pacing from the rate-limit headers: a refill rate if sent, else remaining / reset."""
+    def observe(self, headers: httpx.Headers, status: int = 200, sent_at: float | None = None) -> None:
+        """Adjust pacing from the rate-limit headers: a refill rate if sent, else the learned rate
+        (remaining counts and 429s, see `Aimd`), else remaining / reset."""
         names = self.headers
         remaining = _int(headers.get(names.remaining)) if names.remaining else None
         if remaining is None:
             return
+        fill = _int(headers.get(names.fill_rate)) if names.fill_rate else None
+        interval = _float(headers.get(names.interval)) if names.interval else None
+        learned: float | None = None
+        if not (fill and interval):
+            now = self.clock.monotonic()
+            if status == 429:
+                self.aimd.refused(now, now if sent_at is None else sent_at, self.sent_rate(now))
+                self._space(self.aimd.spacing, remaining)
+                return
+            self.aimd.accepted(now, remaining, _int(headers.get(names.limit)) if names.limit else None)
+            if remaining <= self.pace_below:
+                learned = self.aimd.start(now, remaining)
         if remaining > self.pace_below:
             self.spacing = 0.0
             return
-        fill = _int(headers.get(names.fill_rate)) if names.fill_rate else None
-        interval = _float(headers.get(names.interval)) if names.interval else None
         if fill and interval:
             spacing = interval / fill
+        elif learned:
+            spacing = 1.0 / learned  # remaining 0 is no reason to stop: a token comes every `spacing`
         else:
             reset = self.reset_in(headers)
             if reset is None:
@@ -180,6 +215,9 @@ class RateGate:
             spacing = reset / max(remaining, 1)
             if remaining == 0:
                 self.pause(reset)
+        self._space(spacing, remaining)
+
+    def _space(self, spacing: float, remaining: int) -> None:
         spacing = min(spacing, self.backoff.max_wait)
         if spacing != self.spacing:
             log.debug("pacing: %d requests left, one request every %.3f s", remaining, spacing)

@@ -96,7 +96,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s %s -> %d in %.0f ms", method, url, response.status_code,
                           (self.clock.monotonic() - started) * 1000)
-            self.gate.observe(response.headers)
+            self.gate.observe(response.headers, response.status_code, started)
             if attempt >= retries:
                 return response
             throttled = await self._throttled(response)

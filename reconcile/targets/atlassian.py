@@ -17,7 +17,7 @@ from reconcile.settings import HttpSettings
 ERRORS = ErrorKinds(error=TargetError, auth=AuthError, url_setting="target.url",
                     request_ids=("x-arequestid", "x-request-id", "atl-traceid", "x-b3-traceid"))
 # DC sends FillRate/Interval-Seconds (a token bucket), Cloud a Reset timestamp, both Remaining.
-RATE_HEADERS = RateHeaders(remaining="x-ratelimit-remaining", reset="x-ratelimit-reset",
+RATE_HEADERS = RateHeaders(remaining="x-ratelimit-remaining", limit="x-ratelimit-limit", reset="x-ratelimit-reset",
                            fill_rate="x-ratelimit-fillrate", interval="x-ratelimit-interval-seconds")
 
 Flavor = Literal["dc", "cloud", "cloud-site"]

@@ -4,6 +4,7 @@ serialized deletions, unsynced entries sharing a username, and idempotence."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -12,9 +13,11 @@ from reconcile.plan import Action, ActionKind, Subject
 from reconcile.sim.confluence_dc.generate import ADMIN_TOKEN as GENERATED_TOKEN
 from reconcile.sim.confluence_dc.generate import generate_dc
 from reconcile.sim.confluence_dc.mutate import mutate_dc
+from reconcile.sim.confluence_dc.world import INTERNAL_DIRECTORY, DcUser
 from reconcile.sim.control import RateLimit, SimSettings
 from reconcile.targets.base import Outcome, Result
 from reconcile.targets.confluence_dc import ConfluenceDcTarget
+from reconcile.targets.confluence_dc.polling import PollSchedule
 from tests.support.dc import FAST, DcSim, run
 from tests.support.fake_clock import FakeClock
 
@@ -96,7 +99,7 @@ def test_deletions_run_one_at_a_time_even_when_called_concurrently() -> None:
     sim = DcSim.from_yaml()
     sim.world.delete_seconds = 0.15
     target = sim.target()
-    assert target.concurrency(ActionKind.DELETE) == 1
+    assert target.concurrency(ActionKind.DELETE) == 2  # checks overlap; the lock serializes the tasks
     assert target.concurrency(ActionKind.ADD_MEMBER) == 4
 
     async def go() -> list[Outcome]:
@@ -267,3 +270,76 @@ def test_membership_changes_under_a_rate_limit_are_paced_not_refused() -> None:
     puts = [w for w in sim.writes() if w.startswith("PUT ")]
     assert len(puts) == len(writable)  # each change sent once: nothing refused, nothing repeated
     assert sum(1 for e in sim.ctx.log.entries if e.status == 429) <= 3
+
+
+def test_deletion_tasks_are_polled_at_their_predicted_finish() -> None:
+    """Issue 15 item 5: 12 serialized 0.25 s deletions take ~ the sum of their durations (fake time),
+    with at most two polls per task once the first task's duration is known."""
+    sim = DcSim(generate_dc(60, 4, 10, seed=3))
+    sim.world.delete_seconds = 0.25
+    fake = FakeClock()
+    sim.ctx.clock = fake.monotonic  # tasks progress on the client's clock
+    target = ConfluenceDcTarget(sim.config(token=GENERATED_TOKEN), transport=sim.transport(), backoff=FAST,
+                                clock=fake.clock())
+    victims = [u for u in sim.world.users.values() if not u.unsynced and u.active and u.username != "admin"
+               and u.directory == INTERNAL_DIRECTORY][:12]
+
+    async def go() -> list[Outcome]:
+        await target.fetch(Scope(users=Globs(("*",))))
+        out = []
+        for u in victims:
+            out.append(await target.perform(Action(ActionKind.DELETE, Subject(u.username, u.key))))
+        return out
+
+    started = fake.monotonic()
+    outcomes = run(go())
+    assert [o.result for o in outcomes] == [Result.DONE] * len(victims), [o.message for o in outcomes][:2]
+    assert sim.violations() == []
+    polls = [e for e in sim.ctx.log.entries if e.kind == "request" and "/rest/api/longtask/" in e.path]
+    assert len(polls) <= 2 * len(victims) + 6, len(polls)  # the first task is learned, then ~1 poll each
+    assert fake.monotonic() - started <= 1.05 * 0.25 * len(victims) + 0.1  # (the fetch takes no fake time)
+
+
+def test_a_task_that_does_not_progress_is_polled_ever_more_slowly() -> None:
+    schedule = PollSchedule(first=0.02)
+    delays = [schedule.next(n, 0.0, 1.0 + n, 99.0) for n in range(1, 30)]  # stuck at 99 %
+    assert all(b >= a for a, b in itertools.pairwise(delays))
+    assert delays[0] < 0.1 and max(delays) == 2.0  # starts soon, backs off to the cap, never beyond
+    schedule.finished(0.25)
+    assert abs(schedule.after_submit(0.025) - (0.25 - 0.025 + schedule.margin)) < 1e-9
+    assert schedule.next(1, 0.025, 0.1, 40.0) == 0.25 - 0.1 - 0.025 + schedule.margin  # the learned duration
+
+
+def test_the_next_deletions_check_runs_while_the_previous_task_does() -> None:
+    """The identity check (GET /rest/api/user) of the next deletion is not on the serialized path:
+    it is sent before the previous task's last poll; the submissions still never overlap."""
+    sim = DcSim(generate_dc(60, 4, 10, seed=3))
+    sim.world.delete_seconds = 0.25
+    fake = FakeClock(overlapping=True)
+    sim.ctx.clock = fake.monotonic
+    transport = sim.transport()
+    target = ConfluenceDcTarget(sim.config(token=GENERATED_TOKEN), transport=transport, backoff=FAST,
+                                clock=fake.clock())
+    victims = [u for u in sim.world.users.values() if not u.unsynced and u.active and u.username != "admin"
+               and u.directory == INTERNAL_DIRECTORY][:4]
+
+    async def go() -> list[Outcome]:
+        await target.fetch(Scope(users=Globs(("*",))))
+        slots = asyncio.Semaphore(target.concurrency(ActionKind.DELETE))
+
+        async def one(u: DcUser) -> Outcome:
+            async with slots:
+                return await target.perform(Action(ActionKind.DELETE, Subject(u.username, u.key)))
+
+        return list(await asyncio.gather(*(one(u) for u in victims)))
+
+    assert [o.result for o in run(go())] == [Result.DONE] * len(victims)
+    assert sim.violations() == []
+    seen = [(m, p) for m, p, _ in transport.seen]
+    start = next(i for i, (m, _) in enumerate(seen) if m == "DELETE")  # after the fetch
+    order = seen[start - 1:]
+    checks = [i for i, (m, p) in enumerate(order) if m == "GET" and p.startswith("/rest/api/user?username=")]
+    deletes = [i for i, (m, _) in enumerate(order) if m == "DELETE"]
+    assert len(checks) == len(deletes) == len(victims)
+    for k in range(1, len(victims)):  # task k-1 was still being polled after check k was sent
+        assert any(p.startswith("/rest/api/longtask/") for _, p in order[checks[k] + 1:deletes[k]]), order

@@ -1,7 +1,7 @@
 """ConfluenceDcTarget: reads the actual state of a Confluence DC site and performs one action at a time.
 
-Deletions run one at a time (a lock, besides `concurrency(DELETE) == 1`), each long task polled to
-completion; a write refused by a read-only directory fails with advice and is never retried.
+Deletions run one at a time (a lock around submit and poll; the next one's checks may overlap), each
+long task polled to completion; a write refused by a read-only directory fails with advice and is never retried.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from reconcile.targets.base import ALL_KINDS, Outcome, Progress, Result
 from reconcile.targets.confluence_dc import read
 from reconcile.targets.confluence_dc.impact import read_impacts
 from reconcile.targets.confluence_dc.licence import read_licence
+from reconcile.targets.confluence_dc.polling import PollSchedule
 from reconcile.targets.confluence_dc.unsynced import AdminPages, UnsyncedEntry
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class ConfluenceDcTarget:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         backoff: Backoff | None = None,
-        poll_interval: float = 0.1,
+        poll_interval: float = 0.02,
         task_timeout: float = 600.0,
         clock: Clock | None = None,
     ) -> None:
@@ -59,6 +60,7 @@ class ConfluenceDcTarget:
                                        transport=transport, backoff=backoff, permanent=readonly_refusal, clock=clock)
         self.admin = AdminPages(self.client, password=config.password if config.token is None else None)
         self.poll_interval = poll_interval
+        self.polls = PollSchedule(first=poll_interval)  # learns the tasks' durations across deletions
         self.task_timeout = task_timeout
         self._users: dict[str, User] = {}  # ref -> user, from the last fetch
         self._members: dict[str, frozenset[str]] = {}  # group -> member refs, from the last fetch
@@ -73,7 +75,9 @@ class ConfluenceDcTarget:
     def concurrency(self, kind: ActionKind) -> int:
         match kind:
             case ActionKind.DELETE:
-                return 1  # each deletion is a long task on the server: one at a time
+                # Each deletion is a long task on the server, submitted one at a time (`_delete_lock`);
+                # a second lets the next deletion's identity check run while the previous task does.
+                return 2
             case (ActionKind.ENABLE | ActionKind.ADD_MEMBER | ActionKind.REMOVE_MEMBER | ActionKind.REMOVE_LICENCE
                   | ActionKind.DISABLE):
                 return max(1, self.config.http.concurrency)
@@ -198,10 +202,10 @@ class ConfluenceDcTarget:
         try:
             match action.kind:
                 case ActionKind.DELETE:
+                    if not action.unsynced:
+                        return await self._delete_user(action)  # takes the lock after its checks
                     async with self._delete_lock:
-                        if action.unsynced:
-                            return await self._delete_unsynced(action)
-                        return await self._delete_user(action)
+                        return await self._delete_unsynced(action)
                 case ActionKind.ADD_MEMBER:
                     return await self._write(action, "PUT", "/rest/api/user/{user}/group/{group}")
                 case ActionKind.REMOVE_MEMBER | ActionKind.REMOVE_LICENCE:  # out of the licence group
@@ -256,13 +260,16 @@ class ConfluenceDcTarget:
                 return Outcome(Result.ALREADY, f"{action.describe()}: already deleted")
             return Outcome(Result.FAILED, f"{action.describe()}: username {username!r} no longer names "
                            "this user; re-run plan")
-        response = await self.client.request("DELETE", f"/rest/api/admin/user/{quote(username, safe='')}")
-        if response.status_code == 404:
-            return Outcome(Result.ALREADY, f"{action.describe()}: already deleted", 404, request_id(response))
-        if response.status_code != 202 and not response.is_success:
-            return self._refused(action, response)
-        task = _task_id(response)
-        return await self._finish(action, task, response)
+        async with self._delete_lock:  # one task at a time: submitted after the previous one finished
+            sent = self.client.clock.monotonic()
+            response = await self.client.request("DELETE", f"/rest/api/admin/user/{quote(username, safe='')}")
+            rtt = self.client.clock.monotonic() - sent
+            if response.status_code == 404:
+                return Outcome(Result.ALREADY, f"{action.describe()}: already deleted", 404,
+                               request_id(response))
+            if response.status_code != 202 and not response.is_success:
+                return self._refused(action, response)
+            return await self._finish(action, _task_id(response), response, rtt)
 
     async def _delete_unsynced(self, action: Action) -> Outcome:
         ref = action.subject.ref
@@ -302,21 +309,29 @@ class ConfluenceDcTarget:
         return Outcome(Result.FAILED, f"{action.describe()}: no longer unsynced (resynced from its "
                        "directory?); re-run plan")
 
-    async def _finish(self, action: Action, task: str | None, submitted: httpx.Response) -> Outcome:
-        """Poll the deletion's long task to completion; confirm by userKey when there is no task."""
+    async def _finish(self, action: Action, task: str | None, submitted: httpx.Response,
+                      rtt: float = 0.0) -> Outcome:
+        """Poll the deletion's long task to completion (`PollSchedule` says when); confirm by userKey
+        when there is no task. `rtt`: how long the submission took, the first guess of a round trip."""
         status, rid = submitted.status_code, request_id(submitted)
         clock = self.client.clock
         deadline = clock.monotonic() + self.task_timeout
-        delay = self.poll_interval
+        delay, polls = self.polls.after_submit(rtt), 0
         while task is not None:
+            await clock.sleep(delay)
+            sent = clock.monotonic()
             response = await self.client.request("GET", f"/rest/api/longtask/{quote(task, safe='')}")
+            rtt, polls = clock.monotonic() - sent, polls + 1
             if response.status_code == 404:
                 break  # finished and forgotten, or run on another node: confirm below
             if response.is_error:
                 return self._refused(action, response)
             body = response.json()
-            finished = body.get("finished") or (body.get("percentageComplete") or 0) >= 100
-            if finished:
+            percent = _number(body.get("percentageComplete"))
+            elapsed = _number(body.get("elapsedTime"))
+            seconds = elapsed / 1000.0 if elapsed is not None else None
+            if body.get("finished") or (percent or 0) >= 100:
+                self.polls.finished(seconds)
                 if body.get("successful", True):
                     self._users.pop(action.subject.ref, None)
                     return Outcome(Result.DONE, action.describe(), status, rid)
@@ -326,8 +341,7 @@ class ConfluenceDcTarget:
             if clock.monotonic() > deadline:
                 return Outcome(Result.FAILED, f"{action.describe()}: the deletion task {task} did not "
                                f"finish within {self.task_timeout:.0f} s; re-run apply later", status, rid)
-            await clock.sleep(delay)
-            delay = min(delay * 1.5, 2.0)
+            delay = self.polls.next(polls, rtt, seconds, percent)
         username = await read.username_of(self.client, action.subject.ref)
         if username is None:
             self._users.pop(action.subject.ref, None)
@@ -365,6 +379,13 @@ def _task_id(response: httpx.Response) -> str | None:
         if "longtask" in tail:
             return tail[tail.index("longtask") + 1]
     return None
+
+
+def _number(value: object) -> float | None:
+    """A numeric field of the task status (`elapsedTime` ms, `percentageComplete`), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
 
 
 def _message(item: object) -> str:
