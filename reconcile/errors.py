@@ -44,10 +44,10 @@ class ReconcileError(Exception):
 class ConfigError(ReconcileError):
     """The desired files are invalid; `problems` holds every `file:line:col: message`."""
 
-    def __init__(self, problems: Sequence[str]) -> None:
+    def __init__(self, problems: Sequence[str], *, subject: str = "the desired state") -> None:
         self.problems = list(problems)
         count = len(self.problems)
-        head = f"{count} problem{'s' if count != 1 else ''} in the desired state:"
+        head = f"{count} problem{'s' if count != 1 else ''} in {subject}:"
         super().__init__("\n".join([head, *(f"  {p}" for p in self.problems)]))
 
 

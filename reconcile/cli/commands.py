@@ -234,7 +234,7 @@ def _register_sim() -> None:
             return
         raise
     app.command(name="sim", cls=Command, epilog="Example: `reconcile sim --port 8990` then, in another shell, "
-                "`CONFLUENCE_TOKEN=... reconcile plan`")(sim)
+                "`CONFLUENCE_TOKEN=... reconcile plan`")(guarded(sim))  # a bad scenario: one line, no traceback
 
 
 _register_sim()

@@ -87,7 +87,7 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([f"{file}: cannot read the scenario: {exc.strerror}"]) from exc
+        raise ConfigError([f"{file}: cannot read the scenario: {exc.strerror}"], subject="the scenario") from exc
     return parse_scenario(text, str(file))
 
 
@@ -98,11 +98,13 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
-        raise ConfigError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from exc
+        problem = f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"
+        raise ConfigError([problem], subject="the scenario") from exc
     if data is None:
         data = CommentedMap()
     if not isinstance(data, Mapping):
-        raise ConfigError([f"{file}:1:1: a scenario is a mapping with confluence_dc/cloud/sim sections"])
+        problem = f"{file}:1:1: a scenario is a mapping with confluence_dc/cloud/sim sections"
+        raise ConfigError([problem], subject="the scenario")
     problems.unknown_keys(data, TOP_KEYS, "the scenario")
     world = _dc_world(data.get("confluence_dc") or CommentedMap(), problems)
     settings = _settings(data.get("sim") or CommentedMap(), problems)
@@ -119,7 +121,7 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
         except (ValueError, TypeError) as exc:
             problems.at(data, "entra_id", f"entra_id: {exc}")
     if problems.items:
-        raise ConfigError(problems.items)
+        raise ConfigError(problems.items, subject="the scenario")
     return Scenario(dc=world, settings=settings, cloud=plain(cloud) if cloud is not None else None, source=file,
                     **idps)
 

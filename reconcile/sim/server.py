@@ -86,7 +86,8 @@ def configured_app(options: SimOptions) -> Starlette:
             ctx.extra["scim"] = ScimWorld.from_directory(document, token=options.scim_token)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError([f"{options.scim_directory}: not a SCIM directory ({type(exc).__name__}: {exc}); "
-                               "see desired/examples/scim/directory.json for the shape"]) from None
+                               "see desired/examples/scim/directory.json for the shape"],
+                              subject="the SCIM directory") from None
         described += f"; SCIM directory {options.scim_directory}"
     if options.delete_seconds is not None:
         ctx.dc.delete_seconds = options.delete_seconds

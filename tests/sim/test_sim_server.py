@@ -14,6 +14,7 @@ import pytest
 from reconcile.sim.app import build_app
 from reconcile.sim.scenario import parse_scenario
 from reconcile.sim.server import running
+from tests.support.cli import reconcile
 from tests.support.net import free_port
 from tests.support.sim import ADMIN_TOKEN, WORLD
 
@@ -65,3 +66,17 @@ def test_reconcile_sim_serves_the_example_world() -> None:
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("users:\n  - bogus: [\n", "bad.yaml:3:1: not valid YAML"),
+    ("users: 5\n", "bad.yaml:1:1: unknown key 'users' in the scenario"),
+])
+def test_a_bad_scenario_is_one_located_message_and_exit_1_not_a_traceback(
+        tmp_path: Path, text: str, problem: str) -> None:
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_text(text)
+    result = reconcile("sim", "--scenario", str(scenario), "--port", str(free_port()))
+    assert result.exit_code == 1
+    assert "Error: 1 problem in the scenario:" in result.stderr and problem in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
