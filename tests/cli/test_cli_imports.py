@@ -71,3 +71,12 @@ def test_sim_is_loaded_when_resolved() -> None:
     assert shown.exit_code == 0, shown.output
     assert "--scenario" in shown.output and "--delete-seconds" in shown.output
     assert "reconcile sim --port 8990" in shown.output  # its epilog
+
+
+@pytest.mark.parametrize("module", ["reconcile.targets.factory", "reconcile.targets.registry",
+                                    "reconcile.sources.registry", "reconcile.config.build"])
+def test_a_registry_imports_first(module: str) -> None:
+    """Importing a registry before anything else works: the CLI no longer loads the config first."""
+    done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=60,
+                          check=False, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
