@@ -60,7 +60,7 @@ def test_validate_imports_no_simulator_and_no_http(world: str, tmp_path: Path) -
 def test_sim_summary_is_the_first_line_of_its_help() -> None:
     from reconcile.sim.command import sim
 
-    assert SIM_SUMMARY == (inspect.getdoc(sim) or "").split("\n\n")[0]
+    assert (inspect.getdoc(sim) or "").split("\n\n")[0] == SIM_SUMMARY
     listed = reconcile("--help", env={"COLUMNS": "200"})
     assert listed.exit_code == 0, listed.output
     assert f"sim {SIM_SUMMARY}" in " ".join(listed.output.replace("│", " ").split())
