@@ -35,11 +35,16 @@ ldap-demo: $(RUNSTAMP)
 
 ## test: everything — lint, types, unit, simulator, targets, real LDAP/AD servers, CLI end to end, coverage floor
 ## Tests run in a random order (pytest-randomly); the seed is printed, and `make test SEED=N` repeats a run.
-## They run on every core (pytest-xdist); tests that share a fixed port or server carry an xdist_group.
+## They run on one worker per core plus one (pytest-xdist): a worker spends about a quarter of `make test` waiting
+## on a simulator, server or child process, which the extra worker fills. `make check`, CPU-bound, runs one per
+## core (an extra worker costs a collection, ~6 s CPU, and fills little). Tests that share a fixed port or server
+## carry an xdist_group.
 SEED ?= $(shell od -An -N2 -tu2 /dev/urandom | tr -d ' ')
 SEED := $(SEED)
-XDIST ?= -n auto --dist loadgroup
-PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -p randomly --randomly-seed=$(SEED) $(XDIST) \
+WORKERS ?= $(shell $(PYTHON) -c 'import os; print(len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) + 1)')
+WORKERS := $(WORKERS)
+XDIST ?= -n $(WORKERS) --dist loadgroup
+PYTEST = $(BIN)/python -m pytest -q -p no:cacheprovider -p randomly --randomly-seed=$(SEED) $(XDIST) \
   --record-mode=none --block-network --allowed-hosts='127\.0\.0\.1,localhost,::1'
 ## mypy runs beside pytest (10 s without its cache: a worker waiting on a server leaves a core free); its
 ## output follows pytest's, and either failing fails the target.
@@ -53,6 +58,7 @@ test: venv system-deps lint
 
 ## check: the edit loop — lint, types and every test but real LDAP/AD servers, kill -9 and the `slow` runs
 ## (end to end, or a large world whose size is the point)
+check: XDIST = -n auto --dist loadgroup
 check: venv lint
 	@echo "Test order: random, seed $(SEED) (repeat this order with: make check SEED=$(SEED))"
 	@$(call WITH_MYPY,$(PYTEST) -m "not ldap and not ad and not kill and not slow" $(PYTEST_ARGS))

@@ -32,13 +32,11 @@ from reconcile.cli.application import (
 from reconcile.cli.bars import Bars, bars_for
 from reconcile.cli.exit import FAILED, guarded
 from reconcile.cli.files import check_directory, check_writable, read_plan_file
-from reconcile.cli.run import Run
 from reconcile.errors import ActionsFailed, ReconcileError, UsageError
-from reconcile.notify import Phase
-from reconcile.plan import check_target
 
 if TYPE_CHECKING:
     from reconcile.apply import ApplyResult, Approval, Prepared
+    from reconcile.cli.run import Run
     from reconcile.plan import Plan
     from reconcile.settings import Config
 
@@ -83,7 +81,10 @@ def apply(  # noqa: PLR0917 - typer maps parameters to options
     or after a refusal or error.
     """
     from reconcile.apply import Approval, check_approval
+    from reconcile.cli.run import Run
     from reconcile.journal import operator_from_env
+    from reconcile.notify import Phase
+    from reconcile.plan import check_target
 
     g = globals_of(ctx, desired)
     with Run(g, Phase.APPLY, report=report, notify=True) as run:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shlex
@@ -14,9 +15,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from reconcile.cli.application import (
+    LAZY_COMMANDS,
     Command,
     DesiredOption,
     Format,
+    Lazy,
     ReportOption,
     StrictOption,
     app,
@@ -31,9 +34,6 @@ from reconcile.cli.application import (
 from reconcile.cli.bars import Bars, bars_for
 from reconcile.cli.exit import CHANGES_PENDING, guarded
 from reconcile.cli.files import check_overwrite, check_writable, export_omits, read_plan_file, write_atomic
-from reconcile.cli.run import Run
-from reconcile.notify import Phase
-from reconcile.render import plan_sentence
 
 if TYPE_CHECKING:
     from reconcile.model import ActualState, DesiredState
@@ -106,6 +106,10 @@ def plan(  # noqa: PLR0917 - typer maps parameters to options
     desired: DesiredOption = None,
 ) -> None:
     """Compute the plan: what apply would change. Changes nothing."""
+    from reconcile.cli.run import Run
+    from reconcile.notify import Phase
+    from reconcile.render import plan_sentence
+
     g = globals_of(ctx, desired)
     with Run(g, Phase.PLAN, report=report, notify=notify) as run:
         if out_file is not None:
@@ -226,15 +230,22 @@ def schema() -> None:
     out(json.dumps(json_schema(), indent=2, sort_keys=True))
 
 
-def _register_sim() -> None:
-    try:
-        from reconcile.sim.command import sim
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("reconcile.sim"):
-            return
-        raise
-    app.command(name="sim", cls=Command, epilog="Example: `reconcile sim --port 8990` then, in another shell, "
-                "`CONFLUENCE_TOKEN=... reconcile plan`")(guarded(sim))  # a bad scenario: one line, no traceback
+# `reconcile --help` lists it by this summary without importing the simulator (a test keeps it equal
+# to the first line of the command's docstring).
+SIM_SUMMARY = "Run the local Atlassian simulator: Confluence Data Center and Atlassian Cloud APIs on one port."
 
 
-_register_sim()
+def _load_sim() -> Command:
+    from reconcile.sim.command import sim
+
+    info = typer.models.CommandInfo(
+        name="sim", cls=Command, callback=guarded(sim), epilog="Example: `reconcile sim --port 8990` then, in another "
+        "shell, `CONFLUENCE_TOKEN=... reconcile plan`")
+    command = typer.main.get_command_from_info(info, pretty_exceptions_short=app.pretty_exceptions_short,
+                                               rich_markup_mode=app.rich_markup_mode)
+    assert isinstance(command, Command)
+    return command
+
+
+if importlib.util.find_spec("reconcile.sim") is not None:  # absent from a build without the simulator
+    LAZY_COMMANDS["sim"] = Lazy("sim", SIM_SUMMARY, _load_sim)

@@ -8,11 +8,13 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from reconcile.config.loader import top_level_keys
 from reconcile.errors import ReconcileError, UsageError
-from reconcile.plan import Plan, not_a_plan
-from reconcile.settings import Config
+
+if TYPE_CHECKING:
+    from reconcile.plan import Plan
+    from reconcile.settings import Config
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -83,6 +85,8 @@ def export_omits(out_file: Path, config: Config) -> tuple[frozenset[str], Path |
     (`target`, `scope`, `policy`) are not written again. Users and groups written there too would be
     defined twice, so that is refused (exit 1, before any network call).
     """
+    from reconcile.config.loader import top_level_keys
+
     if out_file.resolve().parent != Path(config.directory).resolve():
         return frozenset(), None
     others = [Path(f) for f in config.files if Path(f).resolve() != out_file.resolve()]
@@ -99,6 +103,8 @@ def export_omits(out_file: Path, config: Config) -> tuple[frozenset[str], Path |
 
 
 def read_plan_file(path: Path) -> Plan:
+    from reconcile.plan import Plan, not_a_plan
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -5,16 +5,17 @@ Target modules are imported only when a target of their type is built.
 
 from __future__ import annotations
 
-from typing import assert_never
-
-import httpx
+from typing import TYPE_CHECKING, assert_never
 
 from reconcile.config.format import CLOUD, CONFLUENCE_DC, MEMORY
 from reconcile.config.registry import Kind, Registry
 from reconcile.settings import AtlassianCloudSettings, ConfluenceDcSettings, MemorySettings, TargetType
 from reconcile.targets.base import Target
 
-Transport = httpx.AsyncBaseTransport | None
+if TYPE_CHECKING:  # httpx (and the rich it imports) load when a target is built: `validate` needs neither
+    import httpx
+
+    Transport = httpx.AsyncBaseTransport | None
 
 
 def _confluence_dc(config: ConfluenceDcSettings, transport: Transport) -> Target:

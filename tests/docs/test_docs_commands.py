@@ -3,9 +3,14 @@
 Each block is one bash session in a temporary directory holding a copy of `desired/` (pointed at a free
 port), with `reconcile` (and `.venv/bin/reconcile`) on hand. A block that starts `reconcile sim` gets that
 simulator (on the session's port); any other block gets one started for it, `CONFLUENCE_TOKEN` set to the
-example world's token, and a `plan.json` planned beforehand. `<digest>` stands for the digest of the
-`plan.json` at hand (as `$DIGEST` does). Commands that cannot run here are listed in NOT_RUN with the reason;
-a command that is neither run nor listed fails the test.
+example world's token, and a `plan.json` planned beforehand when a command reads one before writing it.
+`<digest>` stands for the digest of the `plan.json` at hand (as `$DIGEST` does). Commands that cannot run here
+are listed in NOT_RUN with the reason; a command that is neither run nor listed fails the test.
+
+A block that changes nothing (no apply, no `/_sim/` call) and needs the example world only (no simulator, or
+a plain `reconcile sim`) runs against one example-world simulator shared by the pytest session, started by the
+same `reconcile sim --port PORT`: its `reconcile sim` checks that simulator answers, and its `kill %1` (the
+shared one outlives the block) is not run; blocks with their own simulator still run both.
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.docs import ROOT, SHELL_LANGUAGES, Block, blocks, commands, pages
 from tests.support.net import free_port
+from tests.support.simproc import Sim, running
 
 NOT_RUN = {
     "make demo": "run end to end, its Next: lines too, by tests/cli/test_demo.py (scripts/demo.sh)",
@@ -47,6 +54,9 @@ EXPECTED = {
         (3, "changes are pending in the example world"),
 }
 SIM = re.compile(r"(?:^|/)reconcile sim\b")
+EXAMPLE_SIM = re.compile(r"^(?:\.venv/bin/)?reconcile sim\s*&?$")  # the example world, nothing else changed
+CHANGES = re.compile(r"(?:^|/)reconcile apply\b|/_sim/")  # writes to the simulator's world or settings
+PLAN_OUT = re.compile(r"(?:^|/)reconcile\b.* plan\b.*--out plan\.json\b")
 SCENARIO = ROOT / "reconcile" / "sim" / "scenarios" / "example.yaml"
 
 
@@ -60,6 +70,34 @@ def documented() -> list[tuple[Block, list[str]]]:
 
 
 SESSIONS = [(block, cmds) for block, cmds in documented() if any(c not in NOT_RUN for c in cmds)]
+
+
+def shares_sim(cmds: list[str]) -> bool:
+    """Whether the block can run against the session's shared example-world simulator (see the docstring)."""
+    run = [c for c in cmds if c not in NOT_RUN]
+    return not any(CHANGES.search(c) for c in run) and all(EXAMPLE_SIM.match(c) for c in run if SIM.search(c))
+
+
+def runs(command: str, shared: bool) -> bool:
+    return command not in NOT_RUN and not (shared and command == "kill %1")
+
+
+def needs_plan_file(cmds: list[str]) -> bool:
+    """A command reads `plan.json` (or its digest) before any command of the block writes it (a plan exits 0, or
+    3 for changes pending, when it writes its --out)."""
+    for command in cmds:
+        if PLAN_OUT.search(command) and EXPECTED.get(command, (0, ""))[0] in (0, 3):
+            return False
+        if "plan.json" in command or "<digest>" in command or "$DIGEST" in command:
+            return True
+    return False
+
+
+@pytest.fixture(scope="session")
+def shared_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    """`reconcile sim --port PORT`: the example world, for the blocks that change nothing."""
+    with running(workdir=tmp_path_factory.mktemp("shared-sim")) as sim:
+        yield sim
 
 
 def reconcile_bin() -> Path:
@@ -90,14 +128,19 @@ trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT
 """
 
 
-def script(cmds: list[str], own_sim: bool) -> str:
+def script(cmds: list[str], own_sim: bool, shared: bool) -> str:
     lines = [PRELUDE]
-    if not own_sim:
-        lines += ['reconcile sim --port "$PORT" > setup-sim.log 2>&1 &', "SIM_PID=$!", "wait_for_sim || exit 90",
-                  "reconcile plan --out plan.json > setup-plan.log 2>&1 || exit 91", "note_digest"]
+    if shared:
+        lines += ["wait_for_sim || exit 90"]
+    elif not own_sim:
+        lines += ['reconcile sim --port "$PORT" > setup-sim.log 2>&1 &', "SIM_PID=$!", "wait_for_sim || exit 90"]
+    if not own_sim and needs_plan_file(cmds):
+        lines += ["reconcile plan --out plan.json > setup-plan.log 2>&1 || exit 91", "note_digest"]
     for n, command in enumerate(cmds):
-        if command in NOT_RUN:
+        if not runs(command, shared):
             lines.append(f"echo skip >> rc.{n}")
+        elif shared and SIM.search(command):
+            lines.append(f"wait_for_sim; echo $? > rc.{n}")
         elif SIM.search(command):
             base = command.removesuffix("&").strip()
             lines += ["stop_sim", f'{base} --port "$PORT" > sim.{n}.log 2>&1 &', "SIM_PID=$!",
@@ -120,10 +163,12 @@ def test_every_command_is_run_or_listed_with_a_reason() -> None:
 
 @pytest.mark.slow  # a simulator and a reconcile process per command: seconds per block (make test runs them)
 @pytest.mark.parametrize(("block", "cmds"), SESSIONS, ids=[b.where for b, _ in SESSIONS])
-def test_the_commands_of_a_block_run_against_the_simulator(block: Block, cmds: list[str], tmp_path: Path) -> None:
+def test_the_commands_of_a_block_run_against_the_simulator(block: Block, cmds: list[str], tmp_path: Path,
+                                                           request: pytest.FixtureRequest) -> None:
     if any(c.startswith("jq ") for c in cmds) and shutil.which("jq") is None:
         pytest.skip(f"{block.where} uses jq, which is not installed here")
-    port = free_port()
+    shared = shares_sim(cmds)
+    port = int(request.getfixturevalue("shared_sim").url.rsplit(":", 1)[1]) if shared else free_port()
     prepare(tmp_path, port)
     own_sim = any(SIM.search(c) for c in cmds if c not in NOT_RUN)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILE_")}
@@ -132,14 +177,14 @@ def test_the_commands_of_a_block_run_against_the_simulator(block: Block, cmds: l
     env.pop("CONFLUENCE_TOKEN", None)
     if not own_sim:
         env["CONFLUENCE_TOKEN"] = "example-admin-token"  # the example world's administrator
-    done = subprocess.run(["bash", "-c", script(cmds, own_sim)], cwd=tmp_path, env=env, timeout=300,
+    done = subprocess.run(["bash", "-c", script(cmds, own_sim, shared)], cwd=tmp_path, env=env, timeout=300,
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, f"{block.where}: set-up failed ({done.returncode}): {done.stderr}" + "".join(
         p.read_text() for p in tmp_path.glob("setup-*.log"))
     for n, command in enumerate(cmds):
         rc_file = tmp_path / f"rc.{n}"
         assert rc_file.exists(), f"{block.where}: `{command}` was not reached"
-        if command in NOT_RUN:
+        if not runs(command, shared):
             continue
         output = "".join(p.read_text() for p in (tmp_path / f"out.{n}", tmp_path / f"sim.{n}.log") if p.exists())
         expected, why = EXPECTED.get(command, (0, ""))
