@@ -142,7 +142,7 @@ class _SafeUrl:
     """`safe_url` of a request's URL, computed only when a line is logged or an error raised: parsing
     it again for every request cost ~7% of a 100,000-user read's CPU, for lines rarely written."""
 
-    __slots__ = ("_url", "_text")
+    __slots__ = ("_text", "_url")
 
     def __init__(self, url: httpx.URL) -> None:
         self._url = url

@@ -12,8 +12,7 @@ import pytest
 
 from reconcile.errors import TargetError
 from reconcile.http import HttpClient
-from reconcile.http import transport as transport_module
-from reconcile.http.errors import ErrorKinds
+from reconcile.http.errors import ErrorKinds, safe_url
 from reconcile.settings import HttpSettings
 
 BASE = "http://dc.test/confluence"
@@ -56,13 +55,12 @@ def test_the_url_sent_is_the_one_httpx_would_build(path: str, params: dict[str, 
 def test_safe_url_runs_only_for_a_logged_line(monkeypatch: pytest.MonkeyPatch,
                                                caplog: pytest.LogCaptureFixture) -> None:
     calls: list[str] = []
-    real = transport_module.safe_url
 
     def counting(url: httpx.URL | str) -> str:
         calls.append(str(url))
-        return real(url)
+        return safe_url(url)
 
-    monkeypatch.setattr(transport_module, "safe_url", counting)
+    monkeypatch.setattr("reconcile.http.transport.safe_url", counting)
     caplog.set_level(logging.INFO, logger="reconcile.http")
     _sent("/rest/api/user/list", {"start": 0})
     assert calls == []  # nothing logged: nothing masked
