@@ -197,8 +197,12 @@ class User:
         """Every identity key of this user, normalised, for glob matching."""
         # unrolled: the planner and the fingerprint ask this of every one of 100,000 users
         u, e, a = self.username, self.email, self.account_id
-        if u and e and a:
-            return (u.strip().lower(), e.strip().lower(), a.strip().lower())
+        if u and e:
+            if a:
+                return (u.strip().lower(), e.strip().lower(), a.strip().lower())
+            return (u.strip().lower(), e.strip().lower())  # Data Center: no account id
+        if e and a and not u:
+            return (e.strip().lower(), a.strip().lower())  # Cloud: no username
         return tuple(k.strip().lower() for k in (u, e, a) if k)
 
     @property
