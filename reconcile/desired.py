@@ -135,7 +135,10 @@ class _Merger:
 
     def _user(self, user: DesiredUser, name: str, source_origin: Location | None) -> None:
         identity = _identity(user)
-        ids = list(dict.fromkeys(norm(i) for i in (user.key, *(v for _, v in identity.items())) if i))
+        ids: list[str] = []  # the normalised key and identity keys, first seen first
+        for i in (user.key, identity.username, identity.email, identity.account_id, identity.external_id):
+            if i and (i := i.strip().lower()) not in ids:
+                ids.append(i)
         index = self.index
         hits = sorted({index[i] for i in ids if i in index})
         stated = name != "yaml" or user.status is Status.DISABLED  # inline `active` is the default

@@ -18,6 +18,7 @@ from fractions import Fraction
 from functools import lru_cache
 
 from reconcile.policies import DeleteGuard, Exemption, ExemptionRules, InactivePolicy, LicencePolicy
+from reconcile.records import quick_init
 
 
 class Status(StrEnum):
@@ -154,6 +155,7 @@ class Activity(Mapping[str, datetime]):
 NO_ACTIVITY = Activity()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Location:
     """Where something was written: `file:line:column` (1-based)."""
@@ -168,6 +170,7 @@ class Location:
         return self.file
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class User:
     """A user as a target reports it (actual state).
@@ -194,8 +197,12 @@ class User:
         """Every identity key of this user, normalised, for glob matching."""
         # unrolled: the planner and the fingerprint ask this of every one of 100,000 users
         u, e, a = self.username, self.email, self.account_id
-        if u and e and a:
-            return (u.strip().lower(), e.strip().lower(), a.strip().lower())
+        if u and e:
+            if a:
+                return (u.strip().lower(), e.strip().lower(), a.strip().lower())
+            return (u.strip().lower(), e.strip().lower())  # Data Center: no account id
+        if e and a and not u:
+            return (e.strip().lower(), a.strip().lower())  # Cloud: no username
         return tuple(k.strip().lower() for k in (u, e, a) if k)
 
     @property
@@ -276,6 +283,7 @@ class ActualState:
         return out
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Identity:
     """The typed identity keys a source knows for one desired user (SPEC §4), as the source wrote them.
@@ -320,6 +328,7 @@ class Identity:
                         external_id=self.external_id or other.external_id)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DesiredUser:
     """A user the desired state names. `key` is how it is shown and keyed (SPEC §4); `identity` holds
@@ -340,7 +349,11 @@ class DesiredUser:
         key = self.key.strip().lower()
         if key and i.username is None and i.account_id is None and (i.email is None or i.email.strip().lower() == key):
             return (key,)  # the common case (a key and at most its own email): no dict to build
-        return tuple(dict.fromkeys(norm(k) for k in (self.key, i.username, i.email, i.account_id) if k))
+        out = [key] if key else []
+        for k in (i.username, i.email, i.account_id):  # first seen wins, as dict.fromkeys would
+            if k and (k := k.strip().lower()) not in out:
+                out.append(k)
+        return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)

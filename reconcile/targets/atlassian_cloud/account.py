@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from reconcile.model import Activity, Group, Status, User, norm, parse_instant
+from reconcile.records import quick_init
 
 # Platform roles that administer users: such accounts are protected (SPEC §5).
 ADMIN_ROLES = frozenset({"atlassian/org-admin", "atlassian/site-admin", "atlassian/user-access-admin"})
@@ -28,6 +29,7 @@ def group_id(value: object) -> str:
     return sys.intern(str(value).removeprefix(GROUP_ARI))
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Account:
     """One `MultiDirectoryUser` (with `expand: [groups, productAccess, platformRoles]`)."""

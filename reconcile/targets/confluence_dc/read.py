@@ -19,6 +19,7 @@ import msgspec
 from reconcile.errors import AuthError, TargetError
 from reconcile.http import HttpClient, all_of
 from reconcile.model import Status, norm, parse_instant
+from reconcile.records import quick_init
 from reconcile.targets.atlassian import fail, raise_for
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ _ACTIVE = frozenset({"active", "enabled"})
 _DISABLED = frozenset({"deactivated", "disabled", "inactive", "deactivate", "unsynced"})
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Person:
     """A DC user object (`/rest/api/user/list`, group members, `/user/current`)."""
@@ -55,6 +57,7 @@ class Person:
         return Person(str(key), norm(str(username)), item.get("displayName"), _status(raw), unsynced)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ActiveUser:
     """An entry of the 9.3+ `/rest/api/admin/users/list/active?expand=lastLogin`."""

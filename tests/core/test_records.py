@@ -1,0 +1,53 @@
+"""`quick_init` records: the same constructor as the dataclass one, still frozen, and refused for shapes it
+cannot reproduce."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Any
+
+import pytest
+
+from reconcile.model import DesiredUser, Identity, Location, Status, User
+from reconcile.records import quick_init
+
+
+@pytest.mark.parametrize("cls", [User, Identity, DesiredUser, Location])
+def test_quick_records_keep_signature_defaults_and_immutability(cls: Any) -> None:
+    init = vars(cls)["__init__"]
+    assert init.__qualname__ == f"{cls.__qualname__}.__init__"
+    assert "__setattr__" not in init.__code__.co_names  # ours, not the generated one
+    params = list(inspect.signature(cls).parameters.values())
+    assert [p.name for p in params] == [f.name for f in dataclasses.fields(cls)]
+    assert [p.default for p in params] == [
+        inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default for f in dataclasses.fields(cls)]
+    made = cls(*(["x"] if params[0].default is inspect.Parameter.empty else []))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.__setattr__(params[0].name, "y")
+
+
+def test_quick_records_equal_and_hash_as_before() -> None:
+    u = User("k", username="u", status=Status.DISABLED)
+    assert u == User(ref="k", username="u", email=None, status=Status.DISABLED) and u.status is Status.DISABLED
+    assert hash(u) == hash(User("k", "u", None, None, None, Status.DISABLED))
+    assert dataclasses.replace(u, email="e@x").email == "e@x"
+    d = DesiredUser("K", groups=frozenset({"a"}))
+    assert d.identity == Identity() and d.keys() == ("k",)
+    with pytest.raises(TypeError):
+        DesiredUser()  # type: ignore[call-arg]
+
+
+def test_quick_init_refuses_what_it_cannot_reproduce() -> None:
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Factory:
+        items: list[str] = dataclasses.field(default_factory=list)
+
+    with pytest.raises(TypeError, match=r"Factory\.items"):
+        quick_init(Factory)
+
+
+def test_desired_user_keys_keep_first_seen_order() -> None:
+    d = DesiredUser(" Bob ", identity=Identity(username="bob", email="Bob@X.org", account_id="bob@x.org"))
+    assert d.keys() == ("bob", "bob@x.org")
+    assert DesiredUser("a@x", identity=Identity(account_id="A1", email="a@x")).keys() == ("a@x", "a1")
