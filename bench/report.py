@@ -10,6 +10,7 @@ from typing import Any
 
 # Issue 15's table: every row has a target (none is "reported" only).
 PLAN_SECONDS, PLAN_CPU, PLAN_MB, APPLY_RATIO, DELETE_RATIO = 15.0, 8.0, 300.0, 1.10, 1.10
+SOURCE_MB = 400.0  # issue 13: an IdP source read of 100,000 users within 400 MB (issue 15's 300 MB is for plans)
 SPEEDUP = {"confluence-dc": 8.0, "atlassian-cloud": 3.0}  # vs concurrency 1
 PLANNER_SECONDS, LDAP_SECONDS, LDAP_MB = 1.0, 6.0, 250.0
 OKTA_FLOOR = 1.3  # issue 13: each IdP read within 1.3x of its latency floor
@@ -103,7 +104,7 @@ def lines(results: Mapping[str, Any]) -> list[Line]:
                             f"peak RSS {run['peak_rss_mb']:.0f} MB{_cpu(run)}",
                             f"{run['seconds']:.2f} s ({ratio}x floor)",
                             "<= 1.3x floor, <= 400 MB",
-                            _verdict(ratio is not None and ratio <= 1.3 and run['peak_rss_mb'] <= 400)))
+                            _verdict(ratio is not None and ratio <= 1.3 and run['peak_rss_mb'] <= SOURCE_MB)))
     if "okta" in results:
         row = results["okta"]
         fast, slow = row["fast"], row["concurrency_1"]
@@ -114,8 +115,8 @@ def lines(results: Mapping[str, Any]) -> list[Line]:
         out.append(Line(f"Okta read at concurrency 1 ({slow['requests']} requests, floor {slow['floor_s']:.1f} s; "
                         f"same read: {'yes' if row['same_read'] else 'NO'})", f"{slow['wall_s']:.1f} s",
                         "(reported)", "" if row["same_read"] else "MISS"))
-        out.append(Line("Okta read: peak RSS of the reader", f"{fast['peak_rss_mb']:.0f} MB", f"<= {PLAN_MB:.0f} MB",
-                        _verdict(fast["peak_rss_mb"] <= PLAN_MB)))
+        out.append(Line("Okta read: peak RSS of the reader", f"{fast['peak_rss_mb']:.0f} MB", f"<= {SOURCE_MB:.0f} MB",
+                        _verdict(fast["peak_rss_mb"] <= SOURCE_MB)))
     if "scim" in results:
         row = results["scim"]
         out += _idp_lines(row)
@@ -157,8 +158,8 @@ def _idp_lines(row: Mapping[str, Any]) -> list[Line]:
              f"at concurrency {fast['concurrency']} (floor {fast['latency_floor_s']:.1f} s{_cpu(fast)})",
              f"{fast['wall_s']:.1f} s = {fast['vs_floor']:.2f}x floor", f"<= {IDP_FLOOR_RATIO}x",
              _verdict(fast["vs_floor"] is not None and fast["vs_floor"] <= IDP_FLOOR_RATIO)),
-        Line(f"{row['name']}: peak RSS of the reader", f"{fast['peak_rss_mb']:.0f} MB", f"<= {PLAN_MB:.0f} MB",
-             _verdict(fast["peak_rss_mb"] <= PLAN_MB)),
+        Line(f"{row['name']}: peak RSS of the reader", f"{fast['peak_rss_mb']:.0f} MB", f"<= {SOURCE_MB:.0f} MB",
+             _verdict(fast["peak_rss_mb"] <= SOURCE_MB)),
         Line(f"{row['name']}: concurrency 1 ({slow['wall_s']:.1f} s = {slow['vs_floor']:.2f}x its floor; same "
              f"result: {'yes' if row['same_result'] else 'NO'})", f"{row['speedup']}x faster", "(reported)", ""),
     ]
