@@ -10,13 +10,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from bench.idp_read import measured, process_cpu_s
+from bench.idp_read import measured, process_cpu_s, served
 from tests.support.net import free_port
 from tests.support.simproc import ROOT, child_env
 
@@ -81,30 +78,9 @@ def run(users: int = 100_000, groups: int = 2_000, memberships: int = 400_000, *
     args = {"users": users, "groups": groups, "memberships": memberships, "seed": seed, "latency_ms": latency_ms,
             "port": port}
     log_path = (workdir or Path("/tmp")) / f"reconcile-okta-sim-{port}.log"
-    with log_path.open("wb") as handle:
-        proc = subprocess.Popen([sys.executable, "-c", SERVER, json.dumps(args)], stdin=subprocess.DEVNULL,
-                                stdout=handle, stderr=subprocess.STDOUT, env=child_env(), cwd=str(ROOT))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        started = time.monotonic()
-        while True:
-            try:
-                httpx.get(f"{url}/_sim/stats", timeout=2.0).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() - started > 300:
-                    raise RuntimeError(f"the Okta simulator did not start: {log_path.read_text()[-2000:]}") from None
-                time.sleep(0.2)
-        generate_s = time.monotonic() - started
+    with served(SERVER, args, name="Okta", log_path=log_path) as (proc, url, generate_s):
         fast = _read(f"{url}/okta", concurrency, latency_ms, proc.pid)
         slow = _read(f"{url}/okta", 1, latency_ms, proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
     same = all(fast[k] == slow[k] for k in ("users", "groups", "memberships"))
     return {"name": "okta source read", "users": users, "groups": groups, "memberships": memberships,
             "latency_ms": latency_ms, "generate_s": round(generate_s, 1), "fast": fast, "concurrency_1": slow,
