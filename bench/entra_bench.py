@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.idp_read import measured, process_cpu_s
+from bench.idp_read import measured
+from bench.runner import process_cpu
 from tests.support import simproc
 from tests.support.net import free_port
 
@@ -75,12 +76,12 @@ def _wait_until_up(url: str, server: subprocess.Popen[bytes], timeout: float = 6
 
 def _read(url: str, concurrency: int, latency_ms: float, sim_pid: int) -> dict[str, Any]:
     args = json.dumps({"url": url, "concurrency": concurrency})
-    sim_cpu = process_cpu_s(sim_pid)
+    sim_cpu = process_cpu(sim_pid)
     done = subprocess.run([sys.executable, "-c", READER, args], env=simproc.child_env(), capture_output=True,
                           text=True, check=False, timeout=3600)
     if done.returncode != 0:
         raise RuntimeError(f"the reader failed: {done.stderr.strip().splitlines()[-1:]}")
-    sim_cpu = process_cpu_s(sim_pid) - sim_cpu
+    sim_cpu = process_cpu(sim_pid) - sim_cpu
     row: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     floor = row["requests"] / concurrency * latency_ms / 1000
     row.update(concurrency=concurrency, latency_ms=latency_ms, latency_floor_s=round(floor, 3),

@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from bench.idp_read import measured, process_cpu_s
+from bench.idp_read import measured
+from bench.runner import process_cpu
 from tests.support import simproc
 from tests.support.net import free_port
 
@@ -66,12 +67,12 @@ print(json.dumps({"seconds": seconds, "users": len(state.users), "groups": len(s
 
 def _read(url: str, concurrency: int, latency_ms: float, sim_pid: int) -> dict[str, Any]:
     args = {"url": url, "key": str(KEY), "subject": ADMIN, "concurrency": concurrency}
-    sim_cpu = process_cpu_s(sim_pid)
+    sim_cpu = process_cpu(sim_pid)
     child = subprocess.run([sys.executable, "-c", READER, json.dumps(args)], capture_output=True, text=True,
                            cwd=str(ROOT), env=simproc.child_env(), timeout=3600, check=False)
     if child.returncode != 0:
         raise RuntimeError(f"the Google reader failed:\n{child.stderr[-3000:]}")
-    sim_cpu = process_cpu_s(sim_pid) - sim_cpu
+    sim_cpu = process_cpu(sim_pid) - sim_cpu
     result = json.loads(child.stdout.strip().splitlines()[-1])
     floor = result["requests"] / concurrency * latency_ms / 1000
     row = {

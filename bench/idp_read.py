@@ -5,7 +5,6 @@ the latency floor (requests / concurrency x latency) and the targets of issue 13
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -19,16 +18,6 @@ import httpx
 from tests.support.simproc import ROOT, child_env
 
 FLOOR_RATIO, RSS_MB = 1.3, 400.0
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a live child process (0.0 where /proc is not there)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
 
 
 def measured(row: dict[str, Any], *, sim_cpu_s: float, concurrency: int, latency_ms: float, wall_s: float,

@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 MEMBERSHIPS_PER_USER = 4
 
 READER = """
-import asyncio, json, resource, sys, time
+import json, resource, sys, time
 from reconcile.settings import LdapGroupsSettings, LdapSourceSettings, LdapUsersSettings, Secret
+from reconcile.aio import run
 from reconcile.sources.ldap import LdapSource
 a = json.loads(sys.argv[1])
 config = LdapSourceSettings(
@@ -31,11 +32,7 @@ config = LdapSourceSettings(
     groups=LdapGroupsSettings(base=a["groups_base"], map=(("g*", "team-*"),)))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started, cpu = time.perf_counter(), time.process_time()
-box = []
-async def main():  # the result off the main task: Python 3.11 reprs it (cli.application.run_async)
-    box.append(await LdapSource(config).read())
-asyncio.run(main())
-state = box[0]
+state = run(LdapSource(config).read())  # not asyncio.run: it would repr() the result (reconcile/aio.py)
 seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "users": len(state.users), "groups": len(state.groups),

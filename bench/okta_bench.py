@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.idp_read import measured, process_cpu_s, served
+from bench.idp_read import measured, served
+from bench.runner import process_cpu
 from tests.support.net import free_port
 from tests.support.simproc import ROOT, child_env
 
@@ -54,12 +55,12 @@ def _read(url: str, concurrency: int, latency_ms: float, sim_pid: int) -> dict[s
     from reconcile.sim.okta.generate import OKTA_TOKEN
 
     args = {"url": url, "token": OKTA_TOKEN, "concurrency": concurrency}
-    sim_cpu = process_cpu_s(sim_pid)
+    sim_cpu = process_cpu(sim_pid)
     child = subprocess.run([sys.executable, "-c", READER, json.dumps(args)], capture_output=True, text=True,
                            cwd=str(ROOT), env=child_env(), timeout=3600, check=False)
     if child.returncode != 0:
         raise RuntimeError(f"the Okta bench reader failed:\n{child.stderr[-3000:]}")
-    sim_cpu = process_cpu_s(sim_pid) - sim_cpu
+    sim_cpu = process_cpu(sim_pid) - sim_cpu
     result = json.loads(child.stdout.strip().splitlines()[-1])
     floor = result["requests"] / concurrency * latency_ms / 1000
     row = {"concurrency": concurrency, "wall_s": round(result["seconds"], 2), "requests": result["requests"],

@@ -9,13 +9,13 @@ scim2-server row (bench/scim_server_bench.py) shows interoperability with someon
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from bench.idp_read import served
+from bench.runner import process_cpu
 from tests.support.net import free_port
 from tests.support.simproc import ROOT, child_env
 
@@ -59,20 +59,14 @@ print(json.dumps({"seconds": seconds, "cpu_s": cpu, "users": len(state.users), "
 """
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of process `pid` so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _read(url: str, concurrency: int, latency_ms: float, page_size: int, server_pid: int) -> dict[str, Any]:
     from reconcile.sim.scim.world import SCIM_TOKEN
 
     args = {"url": url, "token": SCIM_TOKEN, "concurrency": concurrency, "page_size": page_size}
-    sim_before = _cpu_seconds(server_pid)
+    sim_before = process_cpu(server_pid)
     child = subprocess.run([sys.executable, "-c", READER, json.dumps(args)], capture_output=True, text=True,
                            cwd=str(ROOT), env=child_env(), timeout=3600, check=False)
-    sim_cpu = _cpu_seconds(server_pid) - sim_before
+    sim_cpu = process_cpu(server_pid) - sim_before
     if child.returncode != 0:
         raise RuntimeError(f"the SCIM bench reader failed:\n{child.stderr[-3000:]}")
     result = json.loads(child.stdout.strip().splitlines()[-1])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from bench.runner import process_cpu
 from reconcile.sim.app import build_app, cloud_generated
 from reconcile.sim.atlassian_cloud.world import DEFAULT_DIRECTORY
 from reconcile.sim.confluence_dc.generate import ADMIN_PASSWORD, ADMIN_TOKEN, generate_dc
@@ -178,7 +178,7 @@ def served(world: simproc.World, workdir: Path, pages: int) -> dict[str, Any]:
             except httpx.TransportError:
                 time.sleep(0.02)
         seconds = time.perf_counter() - started
-        cpu = _cpu_seconds(process.pid)
+        cpu = process_cpu(process.pid)
         httpx.put(f"{base}/_sim/faults", json={"latency_ms": 0}).raise_for_status()  # CPU, not latency
         rows = []
         with httpx.Client(base_url=base, timeout=30) as client:
@@ -214,12 +214,6 @@ def _served_probe(client: httpx.Client, probe: Probe, world: simproc.World, page
     per = (_served_cpu(client) - first) / count * 1000
     return {"route": probe.name, "requests": count + 1, "first_ms": round((first - before) * 1000, 2),
             "ms": round(per, 2), "target_ms": PAGE_TARGET_MS}
-
-
-def _cpu_seconds(pid: int) -> float:
-    """CPU seconds of `pid` from /proc (10 ms ticks): for the start, before /_sim/stats can answer."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _served_cpu(client: httpx.Client) -> float:
