@@ -35,7 +35,8 @@ serve(app, port=a["port"])
 """
 
 READER = """
-import asyncio, json, resource, sys, time
+import json, resource, sys, time
+from reconcile.aio import run
 from reconcile.config.idp_scim import ScimGroupsSettings, ScimSourceSettings
 from reconcile.settings import HttpSettings, Secret
 from reconcile.sources.scim import ScimSource
@@ -46,11 +47,7 @@ config = ScimSourceSettings(name="bench", url=a["url"], token=Secret(a["token"],
 source = ScimSource(config)
 cpu_before = time.process_time()
 started = time.perf_counter()
-box = {}
-async def main():  # the result stays out of the task: asyncio.run would repr it (100,000 users: seconds of CPU)
-    box["state"] = await source.read()
-asyncio.run(main())
-state = box["state"]
+state = run(source.read())  # not asyncio.run: it would repr() the result (reconcile/aio.py)
 seconds = time.perf_counter() - started
 cpu = time.process_time() - cpu_before
 print(json.dumps({"seconds": seconds, "cpu_s": cpu, "users": len(state.users), "groups": len(state.groups),
