@@ -12,6 +12,8 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from reconcile.sim.draw import memberships as draw_memberships
+
 USER = "user"
 GROUP = "group"
 DEVICE = "device"
@@ -213,15 +215,8 @@ def generate(users: int, groups: int, memberships: int, seed: int = 1) -> EntraW
         world.devices[device.id] = device
         world.service_principals[principal.id] = principal
         team[j].members += [(DEVICE, device.id), (SERVICE_PRINCIPAL, principal.id)]
-    member_sets: list[set[str]] = [set() for _ in team]
-    left = min(memberships, users * groups)
-    while left > 0:
-        g = int(rng.random() * groups)
-        uid = user_ids[int(rng.random() * users)]
-        if uid not in member_sets[g]:
-            member_sets[g].add(uid)
-            team[g].members.append((USER, uid))
-            left -= 1
+    for g, numbers in enumerate(draw_memberships(rng, users, groups, memberships)):
+        team[g].members += [(USER, user_ids[n]) for n in numbers]
     world.apps[GENERATED_CLIENT_ID] = EntraApp(GENERATED_CLIENT_ID, "reconcile", secrets=(GENERATED_SECRET,),
                                                permissions=frozenset({"User.Read.All", "GroupMember.Read.All"}))
     return world

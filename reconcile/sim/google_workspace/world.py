@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconcile.sim.draw import memberships as draw_memberships
 from reconcile.sim.sections import At, plain, unknown_keys
 
 USER_SCOPE = "https://www.googleapis.com/auth/admin.directory.user.readonly"
@@ -199,16 +200,9 @@ class GoogleWorld:
                                      suspended=roll < 0.03, archived=0.03 <= roll < 0.04, admin=i == 0))
         world.groups = [GGroup(f"0{j + 1:014x}", f"team-{j:04d}@example.com", f"team-{j:04d}")
                         for j in range(groups)]
-        member_sets: list[set[int]] = [set() for _ in range(groups)]
-        left = min(memberships, users * groups)
-        while left > 0:
-            members = member_sets[int(rng.random() * groups)]
-            number = int(rng.random() * users)
-            if number not in members:
-                members.add(number)
-                left -= 1
+        drawn = draw_memberships(rng, users, groups, memberships)
         for j, group in enumerate(world.groups):
-            group.members = [GMember("USER", world.users[n].id) for n in sorted(member_sets[j])]
+            group.members = [GMember("USER", world.users[n].id) for n in sorted(drawn[j])]
             if j % 20 == 19 and j + 1 < groups:
                 group.members.append(GMember("GROUP", world.groups[j + 1].id))
         world.index()

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconcile.sim.draw import memberships as draw_memberships
 from reconcile.sim.sections import At, plain, unknown_keys
 
 STATUSES = ("STAGED", "PROVISIONED", "ACTIVE", "RECOVERY", "LOCKED_OUT", "PASSWORD_EXPIRED", "SUSPENDED",
@@ -211,17 +212,9 @@ class OktaWorld:
                                             f"{i + 1:06d}", status)
             world.by_login[f"{name}@example.com"] = user_id
         world._user_ids = ids
-        member_sets: list[set[str]] = [set() for _ in range(groups)]
-        left = min(memberships, users * groups)
-        while left > 0:
-            members = member_sets[int(rng.random() * groups)]
-            user_id = ids[int(rng.random() * users)]
-            if user_id not in members:
-                members.add(user_id)
-                left -= 1
-        for j, members in enumerate(member_sets):
+        for j, numbers in enumerate(draw_memberships(rng, users, groups, memberships)):
             group_id = okta_id("00g", j + 1)
-            world.groups[group_id] = OktaGroup(group_id, f"team-{j:04d}", members=sorted(members))
+            world.groups[group_id] = OktaGroup(group_id, f"team-{j:04d}", members=sorted(ids[n] for n in numbers))
             world._group_ids.append(group_id)
         return world
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconcile.sim.draw import memberships as draw_memberships
+
 SCIM_TOKEN = "sim-scim-token"  # the bearer token of a generated directory
 MAX_RESULTS = 1000  # the page-size cap (ServiceProviderConfig filter.maxResults), as scim2-server's default
 
@@ -123,15 +125,7 @@ class ScimWorld:
             name = f"user{i + 1:06d}"
             world.users[uid] = ScimUser(uid, name, i % 10 != 9, f"emp-{i + 1:06d}", f"User {i + 1:06d}",
                                         ((f"{name}@example.com", "work", True),))
-        member_sets: list[set[int]] = [set() for _ in range(groups)]
-        left = min(memberships, users * groups)
-        while left > 0:
-            members = member_sets[int(rng.random() * groups)]
-            number = int(rng.random() * users)
-            if number not in members:
-                members.add(number)
-                left -= 1
-        for j, numbers in enumerate(member_sets):
+        for j, numbers in enumerate(draw_memberships(rng, users, groups, memberships)):
             gid = scim_id(2, j + 1)
             listed = [(user_ids[n], "User") for n in sorted(numbers)]
             world.groups[gid] = ScimGroup(gid, f"team-{j:04d}", members=listed)
