@@ -275,3 +275,18 @@ def test_a_cloud_site_refusing_the_reads_blocks_the_delete(tmp_path: Path) -> No
     assert bob.reason.startswith(f"delete → disable: personal space unknown (GET {url}/wiki/api/v2/spaces -> 401), "
                                  f"space administrators unknown (GET {url}/wiki/api/v2/spaces -> 401), "
                                  f"content created unknown (GET {url}/wiki/rest/api/search -> 401); ")
+
+
+def test_the_cloud_site_token_appears_in_no_output_plan_or_state_file(tmp_path: Path) -> None:
+    """The guard reads Confluence with `target.site`'s token: refused (401) and accepted, it never leaves memory."""
+    application = build_app()
+    application.state.ctx.cloud.site_credentials["olga@acme.example"] = "rotated"  # every wiki read is refused
+    with running(application) as url:
+        cloud_plan(tmp_path, url, "{}")
+        result = CliRunner().invoke(app, ["--desired", str(tmp_path / "cloud"), "--state-dir", str(tmp_path / "state"),
+                                          "--verbose", "plan"], env=CLOUD_ENV)
+    written = [p.read_text(encoding="utf-8", errors="replace") for p in tmp_path.rglob("*")
+               if p.is_file() and "cloud" not in p.relative_to(tmp_path).parts]
+    assert written and "401" in result.output
+    for text in (result.output, *written):
+        assert CLOUD_ENV["ATLASSIAN_SITE_TOKEN"] not in text
