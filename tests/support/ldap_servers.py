@@ -249,13 +249,19 @@ class SambaAd:
     ldaps_url = "ldaps://127.0.0.1:636"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        _stop_group(self.proc)
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop samba and every process it forked (its own session): no child may keep 389/636 open."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(30)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(5)
 
 
 def _port_busy(port: int) -> bool:
@@ -265,7 +271,12 @@ def _port_busy(port: int) -> bool:
 
 
 def _provision(directory: Path) -> None:
-    """A loopback-only AD DC in `directory` (no DNS, no file services; ldb without fsync)."""
+    """A loopback-only AD DC in `directory` (no DNS, no file services; ldb without fsync).
+
+    Only the LDAP service runs: the tests bind simply over ldap:// and ldaps://. The RPC service would
+    listen on ports from 49152 up, in Linux's ephemeral range, where another test's server or client
+    socket may already sit (a CI run failed so: NT_STATUS_ADDRESS_ALREADY_ASSOCIATED on 49154).
+    """
     tls = directory / "tls"
     for sub in ("run", "log", "tls"):
         (directory / sub).mkdir(parents=True, exist_ok=True)
@@ -273,7 +284,7 @@ def _provision(directory: Path) -> None:
         ["samba-tool", "domain", "provision", "--server-role=dc", "--dns-backend=NONE",
          f"--realm={AD_REALM}", "--domain=EXAMPLE", "--host-name=dc1", f"--adminpass={AD_PASSWORD}",
          f"--targetdir={directory}", "--option=interfaces=lo", "--option=bind interfaces only=yes",
-         "--option=server services=ldap cldap kdc rpc", "--option=ldb:nosync=true", "--option=tls enabled=yes",
+         "--option=server services=ldap", "--option=ldb:nosync=true", "--option=tls enabled=yes",
          f"--option=tls keyfile={tls}/key.pem", f"--option=tls certfile={tls}/cert.pem", "--option=tls cafile=",
          f"--option=pid directory={directory}/run", f"--option=log file={directory}/log/log.%m"],
         capture_output=True, stdin=subprocess.DEVNULL, check=False,
@@ -294,10 +305,14 @@ def start_samba_ad(directory: Path) -> SambaAd:
         proc = subprocess.Popen(
             [SAMBA, "-s", str(directory / "etc" / "smb.conf"), "-F", "--no-process-group", "--debug-stdout",
              "--option=ldap server require strong auth=no"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
-    wait_port(636, proc, log, 60)
-    wait_port(389, proc, log, 60)
+    try:
+        wait_port(636, proc, log, 60)
+        wait_port(389, proc, log, 60)
+    except RuntimeError:
+        _stop_group(proc)  # a failed start must not leave a forked listener behind
+        raise
     return SambaAd(ca_file=str(ca), directory=directory, proc=proc, start_seconds=time.monotonic() - started)
 
 
