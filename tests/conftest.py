@@ -51,7 +51,13 @@ def _weight(item: pytest.Item) -> int:
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle, which stays the order within each weight
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if getattr(config.option, "loadgroup", False):  # an xdist worker of `--dist loadgroup`
+        lost = [item.nodeid for item in items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+        if lost:  # grouped tests would run on several workers at once, each with its own server on the same ports
+            raise pytest.UsageError(
+                f"--dist loadgroup did not group {lost[0]} (and {len(lost) - 1} more): this pytest and pytest-xdist "
+                "do not work together (pytest-dev/pytest-xdist#1386); install the versions pyproject.toml asks for")
     # `--dist loadgroup` (the Makefile's) hands out tests in this order, alternately, as workers free up: long
     # ones last would leave one worker running them alone at the end (xdist_groups go first, largest first).
     items.sort(key=_weight)
