@@ -94,14 +94,16 @@ class LdapSource:
         if by_member_of:
             attrs.append("memberOf")
         users: dict[str, _User] = {}
+        username, email, name = ucfg.username.lower(), ucfg.email.lower(), ucfg.name.lower()
         for entry in client.search(ucfg.base, wrap(ucfg.filter), attrs, what="users.filter"):
+            values = entry.attributes
             disabled = False
             if flavor is LdapFlavor.ACTIVE_DIRECTORY:
                 uac = entry.first("userAccountControl")
                 disabled = bool(uac and uac.lstrip("-").isdigit() and int(uac) & AD_DISABLED)
             users[dn_key(entry.dn)] = _User(
-                dn=entry.dn, username=entry.first(ucfg.username), email=entry.first(ucfg.email),
-                name=entry.first(ucfg.name), disabled=disabled,
+                dn=entry.dn, username=_first(values, username), email=_first(values, email),
+                name=_first(values, name), disabled=disabled,
                 member_of=[dn_key(v) for v in entry.all("memberOf")] if by_member_of else [],
             )
         if ucfg.disabled:
@@ -133,7 +135,10 @@ class LdapSource:
                        if attribute == "memberuid" else {})
 
         groups: dict[str, _Group] = {}
-        memo: dict[str, str] = {}  # member value -> dn key: a user is a member of many groups
+        # member value -> dn key: a user is a member of many groups, and values are mostly written as
+        # the directory returns the user's own DN, whose key is known already
+        by_dn = not in_chain and attribute not in ("memberuid", "memberof")  # member values are DNs
+        memo = {u.dn: key for key, u in users.items() if not u.dn.endswith("'B")} if by_dn else {}
         for entry in client.search(gcfg.base, wrap(gcfg.filter), attrs, what="groups.filter"):
             name = entry.first(gcfg.name)
             if not name:
@@ -186,6 +191,8 @@ class LdapSource:
     def _desired(self, users: dict[str, _User], mapped: set[str]) -> DesiredState:
         out: dict[str, DesiredUser] = {}
         first_dn: dict[str, str] = {}
+        same: dict[frozenset[str], frozenset[str]] = {}  # one set per combination of groups
+        prefix = f"{self.config.url}/"
         for user in users.values():
             email = norm(user.email) if user.email else None
             username = norm(user.username) if user.username else None
@@ -199,13 +206,19 @@ class LdapSource:
                     f"{self._client.where}: two directory entries have the key {key!r}: {first_dn[key]!r} and "
                     f"{user.dn!r}", hint="fix the directory, or narrow users.filter so that one of them is excluded")
             first_dn[key] = user.dn
+            groups = frozenset(user.groups)
             out[key] = DesiredUser(
                 key=key, status=Status.DISABLED if user.disabled else Status.ACTIVE,
-                groups=frozenset(user.groups), identity=Identity(username=username, email=email),
-                display_name=user.name,
-                source=self.name, origin=Location(f"{self.config.url}/{user.dn}"),
+                groups=same.setdefault(groups, groups), identity=Identity(username=username, email=email),
+                display_name=user.name, source=self.name, origin=Location(prefix + user.dn),
             )
         return DesiredState.build(out.values(), groups=mapped)
+
+
+def _first(attributes: dict[str, list[str]], name: str) -> str | None:
+    """`Entry.first` for a lower-cased attribute name."""
+    values = attributes.get(name)
+    return values[0] if values else None
 
 
 def _in_chain(gcfg: LdapGroupsSettings, flavor: LdapFlavor) -> bool:
