@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ldap3.utils.conv import escape_filter_chars
@@ -42,8 +43,8 @@ class _User:
     email: str | None
     name: str | None
     disabled: bool
-    member_of: list[str] = field(default_factory=list)  # dn keys, memberOf mode only
-    groups: set[str] = field(default_factory=set)  # mapped Atlassian names
+    member_of: Sequence[str]  # dn keys, memberOf mode only
+    groups: set[str] | None = None  # mapped Atlassian names; None until the first one
 
 
 @dataclass(slots=True)
@@ -104,7 +105,7 @@ class LdapSource:
             users[dn_key(entry.dn)] = _User(
                 dn=entry.dn, username=_first(values, username), email=_first(values, email),
                 name=_first(values, name), disabled=disabled,
-                member_of=[dn_key(v) for v in entry.all("memberOf")] if by_member_of else [],
+                member_of=[dn_key(v) for v in entry.all("memberOf")] if by_member_of else (),
             )
         if ucfg.disabled:
             query = f"(&{wrap(ucfg.filter)}{wrap(ucfg.disabled)})"
@@ -180,10 +181,14 @@ class LdapSource:
                 members = _closure(group, groups)
             else:
                 members = group.contains
+            target = group.mapped
             for key in members:
                 member = users.get(key)
-                if member is not None and group.mapped:
-                    member.groups.add(group.mapped)
+                if member is not None and target:
+                    if member.groups is None:
+                        member.groups = {target}
+                    else:
+                        member.groups.add(target)
         return {g.mapped for g in mapped if g.mapped}
 
     # ------------------------------------------------------------------------------------- desired state
@@ -194,8 +199,8 @@ class LdapSource:
         same: dict[frozenset[str], frozenset[str]] = {}  # one set per combination of groups
         prefix = f"{self.config.url}/"
         for user in users.values():
-            email = norm(user.email) if user.email else None
-            username = norm(user.username) if user.username else None
+            email = user.email.strip().lower() if user.email else None  # norm(), inlined: 100,000 calls
+            username = user.username.strip().lower() if user.username else None
             key = email or username
             if key is None:
                 log.warning("%s: %s has neither %s nor %s; ignored", self._client.where, user.dn,
@@ -206,13 +211,16 @@ class LdapSource:
                     f"{self._client.where}: two directory entries have the key {key!r}: {first_dn[key]!r} and "
                     f"{user.dn!r}", hint="fix the directory, or narrow users.filter so that one of them is excluded")
             first_dn[key] = user.dn
-            groups = frozenset(user.groups)
+            groups = frozenset(user.groups) if user.groups else _NO_GROUPS
             out[key] = DesiredUser(
                 key=key, status=Status.DISABLED if user.disabled else Status.ACTIVE,
                 groups=same.setdefault(groups, groups), identity=Identity(username=username, email=email),
                 display_name=user.name, source=self.name, origin=Location(prefix + user.dn),
             )
         return DesiredState.build(out.values(), groups=mapped)
+
+
+_NO_GROUPS: frozenset[str] = frozenset()
 
 
 def _first(attributes: dict[str, list[str]], name: str) -> str | None:
