@@ -42,12 +42,15 @@ started, cpu = time.perf_counter(), time.process_time()
 state = run(LdapSource(config).read())  # not asyncio.run: it would repr() the result (reconcile/aio.py)
 seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
 after = peak_kb()
-digest = hashlib.sha256()  # of the whole desired state: an optimisation must not change it
+digest = hashlib.sha256()  # of the whole desired state (less slapd's port): an optimisation must not change it
 for key in sorted(state.users):
     u = state.users[key]
-    digest.update(repr((key, u.status, sorted(u.groups), u.identity, u.display_name, u.source, u.origin, u.fact)).encode())
+    origin = str(u.origin).replace(a["url"], "URL")
+    fields = (key, u.status, sorted(u.groups), u.identity, u.display_name, u.source, origin, u.fact)
+    digest.update(repr(fields).encode())
 digest.update(repr((sorted(state.groups), sorted(state.origins.items()), state.guarded, state.notes)).encode())
-print(json.dumps({"digest": digest.hexdigest(), "seconds": seconds, "cpu_seconds": cpu, "users": len(state.users), "groups": len(state.groups),
+print(json.dumps({"digest": digest.hexdigest(), "seconds": seconds, "cpu_seconds": cpu, "users": len(state.users),
+                  "groups": len(state.groups),
                   "memberships": sum(len(u.groups) for u in state.users.values()),
                   "rss_before_kb": before, "rss_after_kb": after}))
 """

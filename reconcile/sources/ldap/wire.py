@@ -108,14 +108,14 @@ def decode_entry(data: bytes) -> tuple[int, Entry] | None:
     return message_id, Entry(dn, attributes)
 
 
-class EntryStrategy(SyncStrategy):  # type: ignore[misc]  # ldap3 is untyped
+class EntryStrategy(SyncStrategy):
     """ldap3's synchronous strategy with `decode_entry` for search entries (SyncStrategy._get_response)."""
 
     def _get_response(self, message_id: int, timeout: float | None) -> Any:
-        responses: list[dict[str, Any]] = []
+        responses: list[Any] = []  # response dicts, then RESPONSE_COMPLETE
         complete = False
         while not complete:
-            messages = self.receiving()
+            messages = self.receiving()  # type: ignore[no-untyped-call]
             if not messages:
                 return SESSION_TERMINATED_BY_SERVER
             for message in messages:
@@ -127,8 +127,8 @@ class EntryStrategy(SyncStrategy):  # type: ignore[misc]  # ldap3 is untyped
                 if decoded is not None and decoded[0] == message_id:
                     responses.append({"type": "searchResEntry", "entry": decoded[1]})
                     continue
-                ldap_resp = decode_message_fast(message)
-                response = self.decode_response_fast(ldap_resp)
+                ldap_resp = decode_message_fast(message)  # type: ignore[no-untyped-call]
+                response = self.decode_response_fast(ldap_resp)  # type: ignore[no-untyped-call]
                 received = int(ldap_resp["messageID"])
                 if received == message_id:
                     responses.append(response)
