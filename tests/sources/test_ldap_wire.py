@@ -105,3 +105,8 @@ def test_every_slapd_entry_reads_as_with_ldap3s_decoder(slapd: Slapd, base: str,
             assert entries and all(("entry" in r) == (strategy is EntryStrategy) for r in entries)
             found.append(LdapClient._entries(response))
     assert found[0] == found[1]
+
+
+def test_an_entry_left_to_ldap3_with_an_empty_value_set_reads_as_no_values() -> None:
+    item = {"type": "searchResEntry", "dn": "cn=x,dc=y", "raw_attributes": {"Member": None, "cn": [b"x"]}}
+    assert LdapClient._entries([item]) == [Entry("cn=x,dc=y", {"member": [], "cn": ["x"]})]  # ldap3's None

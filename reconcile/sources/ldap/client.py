@@ -206,7 +206,8 @@ class LdapClient:
                 out.append(entry)
                 continue
             attrs = {
-                name.lower(): [v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v) for v in values]
+                name.lower(): [v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v)
+                               for v in values or ()]  # ldap3 gives None for an empty value set
                 for name, values in item["raw_attributes"].items()
             }
             out.append(Entry(item["dn"], attrs))

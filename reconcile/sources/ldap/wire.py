@@ -1,8 +1,6 @@
-"""Search result entries decoded straight from their BER bytes into `Entry` values.
+"""Search entries decoded straight from their BER bytes into `Entry` values (`EntryStrategy`).
 
-ldap3 decodes every entry twice (raw and formatted values, through a generic recursive decoder and a
-config lookup per value): most of an LDAP read's CPU. `EntryStrategy` decodes searchResEntry messages
-itself and leaves every other message (results, controls, referrals, notices) to ldap3.
+ldap3 decodes each entry twice (raw and formatted, a config lookup per value): most of a read's CPU.
 """
 
 from __future__ import annotations
