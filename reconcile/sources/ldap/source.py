@@ -96,6 +96,7 @@ class LdapSource:
             attrs.append("memberOf")
         users: dict[str, _User] = {}
         username, email, name = ucfg.username.lower(), ucfg.email.lower(), ucfg.name.lower()
+        group_keys: dict[str, str] = {}  # memberOf value -> its key: one string per group, not per user
         for entry in client.search(ucfg.base, wrap(ucfg.filter), attrs, what="users.filter"):
             values = entry.attributes
             disabled = False
@@ -105,7 +106,7 @@ class LdapSource:
             users[dn_key(entry.dn)] = _User(
                 dn=entry.dn, username=_first(values, username), email=_first(values, email),
                 name=_first(values, name), disabled=disabled,
-                member_of=[dn_key(v) for v in entry.all("memberOf")] if by_member_of else (),
+                member_of=[_key(group_keys, v) for v in entry.all("memberOf")] if by_member_of else (),
             )
         if ucfg.disabled:
             query = f"(&{wrap(ucfg.filter)}{wrap(ucfg.disabled)})"
@@ -221,6 +222,14 @@ class LdapSource:
 
 
 _NO_GROUPS: frozenset[str] = frozenset()
+
+
+def _key(keys: dict[str, str], dn: str) -> str:
+    """`dn_key(dn)`, computed once per distinct `dn` and then shared."""
+    key = keys.get(dn)
+    if key is None:
+        key = keys[dn] = dn_key(dn)
+    return key
 
 
 def _first(attributes: dict[str, list[str]], name: str) -> str | None:
