@@ -14,13 +14,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.runner import process_cpu
 from tests.support import ldap_servers as servers
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMBERSHIPS_PER_USER = 4
 
 READER = """
-import json, resource, sys, time
+import hashlib, json, resource, sys, time
 from reconcile.settings import LdapGroupsSettings, LdapSourceSettings, LdapUsersSettings, Secret
 from reconcile.aio import run
 from reconcile.sources.ldap import LdapSource
@@ -30,12 +31,26 @@ config = LdapSourceSettings(
     bind_dn=a["bind_dn"], bind_password=Secret(a["password"], "${LDAP_PASSWORD}"),
     users=LdapUsersSettings(base=a["users_base"]),
     groups=LdapGroupsSettings(base=a["groups_base"], map=(("g*", "team-*"),)))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_kb():
+    # VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's peak (kept across fork + exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kb()
 started, cpu = time.perf_counter(), time.process_time()
 state = run(LdapSource(config).read())  # not asyncio.run: it would repr() the result (reconcile/aio.py)
 seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "users": len(state.users), "groups": len(state.groups),
+after = peak_kb()
+digest = hashlib.sha256()  # of the whole desired state (less slapd's port): an optimisation must not change it
+for key in sorted(state.users):
+    u = state.users[key]
+    origin = str(u.origin).replace(a["url"], "URL")
+    fields = (key, u.status, sorted(u.groups), u.identity, u.display_name, u.source, origin, u.fact)
+    digest.update(repr(fields).encode())
+digest.update(repr((sorted(state.groups), sorted(state.origins.items()), state.guarded, state.notes)).encode())
+print(json.dumps({"digest": digest.hexdigest(), "seconds": seconds, "cpu_seconds": cpu, "users": len(state.users),
+                  "groups": len(state.groups),
                   "memberships": sum(len(u.groups) for u in state.users.values()),
                   "rss_before_kb": before, "rss_after_kb": after}))
 """
@@ -72,8 +87,10 @@ def run(users: int = 100_000, groups: int = 2_000, page_size: int = 1000) -> dic
             args = {"url": server.url, "ca_file": server.ca_file, "bind_dn": servers.SERVICE_DN,
                     "password": servers.SERVICE_PASSWORD, "page_size": page_size,
                     "users_base": f"ou=benchpeople,{servers.SUFFIX}", "groups_base": f"ou=benchgroups,{servers.SUFFIX}"}
+            server_cpu = process_cpu(server.proc.pid)
             child = subprocess.run([sys.executable, "-c", READER, json.dumps(args)], capture_output=True,
                                    text=True, cwd=str(ROOT), timeout=1800, check=False)
+            server_cpu = process_cpu(server.proc.pid) - server_cpu
         finally:
             server.stop()
     if child.returncode != 0:
@@ -84,12 +101,14 @@ def run(users: int = 100_000, groups: int = 2_000, page_size: int = 1000) -> dic
         "users": result["users"],
         "groups": result["groups"],
         "memberships": result["memberships"],
+        "digest": result["digest"],  # sha256 of the desired state read
         "load_seconds": round(load_seconds, 2),
         "wall_seconds": round(result["seconds"], 2),
         "cpu_seconds": round(result["cpu_seconds"], 2),  # the reader's own CPU: what load does not distort
+        "server_cpu_seconds": round(server_cpu, 2),  # slapd's, every thread (/proc/<pid>/stat)
         "users_per_second": round(result["users"] / result["seconds"]),
         "peak_rss_delta_mb": round((result["rss_after_kb"] - result["rss_before_kb"]) / 1024, 1),
-        "peak_rss_mb": round(result["rss_after_kb"] / 1024, 1),
+        "peak_rss_mb": round(result["rss_after_kb"] / 1024, 1),  # VmHWM of the reader alone
     }
 
 

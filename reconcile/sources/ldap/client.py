@@ -18,9 +18,11 @@ from urllib.parse import urlsplit
 
 from ldap3 import BASE, NONE, SUBTREE, Connection, Server, Tls
 from ldap3.core import exceptions as lx
+from ldap3.strategy.sync import SyncStrategy
 
 from reconcile.errors import SourceError
 from reconcile.settings import LdapSourceSettings
+from reconcile.sources.ldap.wire import Entry, EntryStrategy
 
 log = logging.getLogger(__name__)
 
@@ -46,21 +48,6 @@ _RESULT_HINTS: dict[int, tuple[str, str]] = {
     8: ("stronger authentication required", "use ldaps:// or start_tls: true"),
     10: ("referral: the base DN is not held by this server", "point the source at the server holding the base DN"),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One search result: its DN and its attributes (lower-cased names -> decoded values)."""
-
-    dn: str
-    attributes: dict[str, list[str]]
-
-    def first(self, attribute: str) -> str | None:
-        values = self.attributes.get(attribute.lower())
-        return values[0] if values else None
-
-    def all(self, attribute: str) -> list[str]:
-        return self.attributes.get(attribute.lower(), [])
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +105,8 @@ class LdapClient:
         conn = Connection(server, user=cfg.bind_dn, password=password, auto_bind=False, read_only=True,
                           raise_exceptions=False, receive_timeout=max(1, math.ceil(cfg.timeout)), auto_referrals=False,
                           auto_range=False, return_empty_attributes=False, check_names=False)
+        if type(conn.strategy) is SyncStrategy:  # always, as built above; the check guards an ldap3 change
+            conn.strategy.__class__ = EntryStrategy  # search entries decoded by wire.decode_entry
         self._conn = conn
         self._call(conn.open, doing="connecting")
         if cfg.start_tls and not (self._call(conn.start_tls, doing="starting TLS") and conn.tls_started):
@@ -212,8 +201,13 @@ class LdapClient:
         for item in response or ():
             if item.get("type") != "searchResEntry":
                 continue  # searchResRef: referrals are not followed
+            entry = item.get("entry")
+            if entry is not None:  # decoded by wire.decode_entry (every well-formed entry)
+                out.append(entry)
+                continue
             attrs = {
-                name.lower(): [v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v) for v in values]
+                name.lower(): [v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v)
+                               for v in values or ()]  # ldap3 gives None for an empty value set
                 for name, values in item["raw_attributes"].items()
             }
             out.append(Entry(item["dn"], attrs))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ldap3.utils.conv import escape_filter_chars
@@ -42,8 +43,8 @@ class _User:
     email: str | None
     name: str | None
     disabled: bool
-    member_of: list[str] = field(default_factory=list)  # dn keys, memberOf mode only
-    groups: set[str] = field(default_factory=set)  # mapped Atlassian names
+    member_of: Sequence[str]  # dn keys, memberOf mode only
+    groups: set[str] | None = None  # mapped Atlassian names; None until the first one
 
 
 @dataclass(slots=True)
@@ -94,15 +95,18 @@ class LdapSource:
         if by_member_of:
             attrs.append("memberOf")
         users: dict[str, _User] = {}
+        username, email, name = ucfg.username.lower(), ucfg.email.lower(), ucfg.name.lower()
+        group_keys: dict[str, str] = {}  # memberOf value -> its key: one string per group, not per user
         for entry in client.search(ucfg.base, wrap(ucfg.filter), attrs, what="users.filter"):
+            values = entry.attributes
             disabled = False
             if flavor is LdapFlavor.ACTIVE_DIRECTORY:
                 uac = entry.first("userAccountControl")
                 disabled = bool(uac and uac.lstrip("-").isdigit() and int(uac) & AD_DISABLED)
             users[dn_key(entry.dn)] = _User(
-                dn=entry.dn, username=entry.first(ucfg.username), email=entry.first(ucfg.email),
-                name=entry.first(ucfg.name), disabled=disabled,
-                member_of=[dn_key(v) for v in entry.all("memberOf")] if by_member_of else [],
+                dn=entry.dn, username=_first(values, username), email=_first(values, email),
+                name=_first(values, name), disabled=disabled,
+                member_of=[_key(group_keys, v) for v in entry.all("memberOf")] if by_member_of else (),
             )
         if ucfg.disabled:
             query = f"(&{wrap(ucfg.filter)}{wrap(ucfg.disabled)})"
@@ -133,7 +137,10 @@ class LdapSource:
                        if attribute == "memberuid" else {})
 
         groups: dict[str, _Group] = {}
-        memo: dict[str, str] = {}  # member value -> dn key: a user is a member of many groups
+        # member value -> dn key: a user is a member of many groups, and values are mostly written as
+        # the directory returns the user's own DN, whose key is known already
+        by_dn = not in_chain and attribute not in ("memberuid", "memberof")  # member values are DNs
+        memo = {u.dn: key for key, u in users.items() if not u.dn.endswith("'B")} if by_dn else {}
         for entry in client.search(gcfg.base, wrap(gcfg.filter), attrs, what="groups.filter"):
             name = entry.first(gcfg.name)
             if not name:
@@ -175,10 +182,14 @@ class LdapSource:
                 members = _closure(group, groups)
             else:
                 members = group.contains
+            target = group.mapped
             for key in members:
                 member = users.get(key)
-                if member is not None and group.mapped:
-                    member.groups.add(group.mapped)
+                if member is not None and target:
+                    if member.groups is None:
+                        member.groups = {target}
+                    else:
+                        member.groups.add(target)
         return {g.mapped for g in mapped if g.mapped}
 
     # ------------------------------------------------------------------------------------- desired state
@@ -186,9 +197,11 @@ class LdapSource:
     def _desired(self, users: dict[str, _User], mapped: set[str]) -> DesiredState:
         out: dict[str, DesiredUser] = {}
         first_dn: dict[str, str] = {}
+        same: dict[frozenset[str], frozenset[str]] = {}  # one set per combination of groups
+        prefix = f"{self.config.url}/"
         for user in users.values():
-            email = norm(user.email) if user.email else None
-            username = norm(user.username) if user.username else None
+            email = user.email.strip().lower() if user.email else None  # norm(), inlined: 100,000 calls
+            username = user.username.strip().lower() if user.username else None
             key = email or username
             if key is None:
                 log.warning("%s: %s has neither %s nor %s; ignored", self._client.where, user.dn,
@@ -199,13 +212,30 @@ class LdapSource:
                     f"{self._client.where}: two directory entries have the key {key!r}: {first_dn[key]!r} and "
                     f"{user.dn!r}", hint="fix the directory, or narrow users.filter so that one of them is excluded")
             first_dn[key] = user.dn
+            groups = frozenset(user.groups) if user.groups else _NO_GROUPS
             out[key] = DesiredUser(
                 key=key, status=Status.DISABLED if user.disabled else Status.ACTIVE,
-                groups=frozenset(user.groups), identity=Identity(username=username, email=email),
-                display_name=user.name,
-                source=self.name, origin=Location(f"{self.config.url}/{user.dn}"),
+                groups=same.setdefault(groups, groups), identity=Identity(username=username, email=email),
+                display_name=user.name, source=self.name, origin=Location(prefix + user.dn),
             )
         return DesiredState.build(out.values(), groups=mapped)
+
+
+_NO_GROUPS: frozenset[str] = frozenset()
+
+
+def _key(keys: dict[str, str], dn: str) -> str:
+    """`dn_key(dn)`, computed once per distinct `dn` and then shared."""
+    key = keys.get(dn)
+    if key is None:
+        key = keys[dn] = dn_key(dn)
+    return key
+
+
+def _first(attributes: dict[str, list[str]], name: str) -> str | None:
+    """`Entry.first` for a lower-cased attribute name."""
+    values = attributes.get(name)
+    return values[0] if values else None
 
 
 def _in_chain(gcfg: LdapGroupsSettings, flavor: LdapFlavor) -> bool:
