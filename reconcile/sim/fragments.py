@@ -4,10 +4,12 @@ and encoded again only when the object's fields change, so a 100,000-user page w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, TypeVar
 
 from reconcile.sim.jsonbody import Raw, dumps
+
+K = TypeVar("K", bound=Hashable)
 
 
 class Fragments:
@@ -17,6 +19,7 @@ class Fragments:
 
     def __init__(self) -> None:
         self._items: dict[Hashable, tuple[Hashable, Raw]] = {}
+        self._scopes: dict[Hashable, dict[Hashable, tuple[Hashable, Raw]]] = {}
 
     def get(self, key: Hashable, version: Hashable, render: Callable[[], Any]) -> Raw:
         hit = self._items.get(key)
@@ -26,5 +29,27 @@ class Fragments:
         self._items[key] = (version, raw)
         return raw
 
+    def many(self, scope: Hashable, keys: Iterable[K], version: Callable[[K], Hashable],
+             render: Callable[[K], Any]) -> list[Raw]:
+        """`get` of each key of a page at once, in a table of its own per `scope` (a base URL, a `$select`):
+        no key tuple, bound method or closure per object, `render(key)` called only for a missing or stale one."""
+        table = self._scopes.get(scope)
+        if table is None:
+            table = self._scopes[scope] = {}
+        hit_of = table.get
+        out: list[Raw] = []
+        append = out.append
+        for key in keys:
+            now = version(key)
+            hit = hit_of(key)
+            if hit is not None and (hit[0] is now or hit[0] == now):
+                append(hit[1])
+            else:
+                raw = Raw(dumps(render(key)))
+                table[key] = (now, raw)
+                append(raw)
+        return out
+
     def clear(self) -> None:
         self._items.clear()
+        self._scopes.clear()

@@ -23,6 +23,7 @@ from reconcile.config.idp_entra import EntraGuests, EntraKey, EntraSourceSetting
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, SourceNote, Status, norm
+from reconcile.sources.collector import full_collections_paused
 from reconcile.sources.entra_id.graph import PAGE, Graph
 from reconcile.sources.ldap.mapping import GroupMap
 
@@ -80,7 +81,8 @@ class EntraSource:
     async def read(self) -> DesiredState:
         graph = Graph(self.config, transport=self._transport, backoff=self._backoff, clock=self._clock)
         try:
-            return await self._read(graph)
+            with full_collections_paused():
+                return await self._read(graph)
         finally:
             self.requests = graph.requests
             await graph.aclose()

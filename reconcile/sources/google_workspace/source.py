@@ -17,6 +17,7 @@ from reconcile.config.idp_google import CustomerMembers, GoogleGroupsSettings, G
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock, all_of
 from reconcile.model import DesiredState, DesiredUser, Globs, Identity, Location, SourceNote, Status, norm
+from reconcile.sources.collector import full_collections_paused
 from reconcile.sources.google_workspace.api import Directory
 from reconcile.sources.ldap.mapping import GroupMap
 
@@ -100,13 +101,14 @@ class GoogleSource:
     async def read(self) -> DesiredState:
         api = Directory(self.config, transport=self._transport, backoff=self._backoff, clock=self._clock)
         try:
-            gcfg = self.config.groups
-            if gcfg is None:
-                return self._desired(api, await self._users(api), {}, [])
-            users = asyncio.ensure_future(self._users(api))  # in parallel with the groups' reads
-            groups = asyncio.ensure_future(self._groups(api, gcfg))
-            await all_of(users, groups)
-            return self._desired(api, users.result(), *groups.result())
+            with full_collections_paused():
+                gcfg = self.config.groups
+                if gcfg is None:
+                    return self._desired(api, await self._users(api), {}, [])
+                users = asyncio.ensure_future(self._users(api))  # in parallel with the groups' reads
+                groups = asyncio.ensure_future(self._groups(api, gcfg))
+                await all_of(users, groups)
+                return self._desired(api, users.result(), *groups.result())
         finally:
             self.requests = api.requests
             await api.aclose()

@@ -17,6 +17,7 @@ import msgspec
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
+from reconcile.sources.collector import full_collections_paused
 from reconcile.sources.ldap.mapping import GroupMap
 from reconcile.sources.okta.client import OktaClient
 from reconcile.sources.okta.settings import Desired, OktaGroupsSettings, OktaKey, OktaSourceSettings
@@ -84,7 +85,8 @@ class OktaSource:
     async def read(self) -> DesiredState:
         client = OktaClient(self.config, transport=self._transport, backoff=self._backoff, clock=self._clock)
         try:
-            return await self._read(client)
+            with full_collections_paused():
+                return await self._read(client)
         finally:
             self.requests = client.requests
             await client.aclose()

@@ -22,6 +22,7 @@ from reconcile.config.idp_scim import ScimKey, ScimSourceSettings
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock, all_of
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
+from reconcile.sources.collector import full_collections_paused
 from reconcile.sources.ldap.mapping import GroupMap
 from reconcile.sources.scim.client import ScimClient
 from reconcile.sources.scim.shapes import GROUP, GROUP_PAGE, USER_PAGE, ScimGroupResource, ScimMember, ScimUserResource
@@ -59,7 +60,8 @@ class ScimSource:
     async def read(self) -> DesiredState:
         client = ScimClient(self.config, transport=self._transport, backoff=self._backoff, clock=self._clock)
         try:
-            return await self._read(client)
+            with full_collections_paused():
+                return await self._read(client)
         finally:
             self.requests = client.requests
             await client.aclose()
