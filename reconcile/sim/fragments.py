@@ -29,24 +29,26 @@ class Fragments:
         self._items[key] = (version, raw)
         return raw
 
-    def many(self, scope: Hashable, keys: Iterable[K], version: Callable[[K], Hashable],
-             render: Callable[[K], Any]) -> list[Raw]:
-        """`get` of each key of a page at once, in a table of its own per `scope` (a base URL, a `$select`):
-        no key tuple, bound method or closure per object, `render(key)` called only for a missing or stale one."""
+    def many(self, scope: Hashable, items: Iterable[K], version: Callable[[K], Hashable],
+             render: Callable[[K], Any], key: Callable[[K], Hashable] | None = None) -> list[Raw]:
+        """`get` of each item of a page at once, in a table of its own per `scope` (a base URL, a `$select`),
+        keyed by the item itself or by `key(item)`: no key tuple, bound method or closure per object, and
+        `render(item)` called only for a missing or stale one."""
         table = self._scopes.get(scope)
         if table is None:
             table = self._scopes[scope] = {}
         hit_of = table.get
         out: list[Raw] = []
         append = out.append
-        for key in keys:
-            now = version(key)
-            hit = hit_of(key)
+        for item in items:
+            name = item if key is None else key(item)
+            now = version(item)
+            hit = hit_of(name)
             if hit is not None and (hit[0] is now or hit[0] == now):
                 append(hit[1])
             else:
-                raw = Raw(dumps(render(key)))
-                table[key] = (now, raw)
+                raw = Raw(dumps(render(item)))
+                table[name] = (now, raw)
                 append(raw)
         return out
 
