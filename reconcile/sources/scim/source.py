@@ -154,9 +154,14 @@ class ScimSource:
         groups_of: dict[str, set[str]] = {}
         with _collector_paused():
             for gid, target in wanted.items():
+                held = groups_of.get
                 for uid in _closure(gid, known) if nested else known[gid].users:
                     if uid in users:  # a member outside users.filter is not a desired user
-                        groups_of.setdefault(uid, set()).add(target)
+                        mine = held(uid)
+                        if mine is None:  # not setdefault: it would build a throwaway set per membership
+                            groups_of[uid] = {target}
+                        else:
+                            mine.add(target)
         log.info("%s: %d groups listed, %d wanted, %d read", self.where, len(listed), len(wanted), len(seen))
         return groups_of, set(wanted.values())
 
