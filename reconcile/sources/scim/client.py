@@ -144,17 +144,19 @@ class ScimClient:
         start = 1
         while start <= total:
             page = pages.get(start) or await self._page(path, params, start, setting, decoder)
-            where = f"GET {self.http.url(path)} (startIndex={start})"
             if page.total != total:
+                where = f"GET {self.http.url(path)} (startIndex={start})"  # masked only for the error line
                 raise SourceError(f"{self.where}: {where}: totalResults changed from {total} to {page.total} "
                                   "while the list was read", hint="the directory changed mid-read; run again")
             if not page.resources:
+                where = f"GET {self.http.url(path)} (startIndex={start})"
                 raise SourceError(f"{self.where}: {where}: no resources at {start} of {total}; the server stopped "
                                   "advancing before the end of the list", hint="nothing was planned; run again, or "
                                   f"lower sources.{self.config.name}.page_size if the server cuts pages short")
             for resource in page.resources:
                 rid = "" if resource.id is None else str(resource.id)
                 if not rid or rid in seen:
+                    where = f"GET {self.http.url(path)} (startIndex={start})"
                     what = f"id {rid!r} twice" if rid else "a resource without an id"
                     raise SourceError(f"{self.where}: {where}: {what} in the list: items moved between pages "
                                       "while it was read",
