@@ -142,7 +142,10 @@ class Tenant:
     def read(self, config: EntraSourceSettings) -> DesiredState:
         source = self.source(config)
         try:
-            return asyncio.run(source.read())
+            state = asyncio.run(source.read())
+            # built in one pass, not by DesiredState.build: the same state it would make
+            assert state == DesiredState.build(state.users.values(), state.groups, state.notes)
+            return state
         finally:
             assert self.contract is not None
             self.contract.check()

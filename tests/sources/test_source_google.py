@@ -123,7 +123,10 @@ class Sim:
                             backoff=google_backoff(random.Random(7)))
 
     def read(self, cfg: GoogleSourceSettings | None = None, **options: Any) -> DesiredState:
-        return asyncio.run(self.source(cfg, **options).read())
+        state = asyncio.run(self.source(cfg, **options).read())
+        # built in one pass, not by DesiredState.build: the same state it would make
+        assert state == DesiredState.build(state.users.values(), state.groups, state.notes)
+        return state
 
     def refused(self, cfg: GoogleSourceSettings | None = None, **options: Any) -> str:
         with pytest.raises(SourceError) as caught:

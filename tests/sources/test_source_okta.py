@@ -515,3 +515,33 @@ def test_a_page_of_another_shape_fails_closed_with_one_line(path: str, body: Any
     with pytest.raises(SourceError) as caught:
         asyncio.run(source.read())
     assert expected in caught.value.message and "\n" not in caught.value.message
+
+
+# ------------------------------------------------------------------ read costs (issue 13's performance target)
+
+
+class Thresholds(httpx.AsyncBaseTransport):
+    """The simulator, noting the collector's thresholds while each request is under way."""
+
+    def __init__(self, sim: Starlette) -> None:
+        self.inner, self.seen = httpx.ASGITransport(app=sim), set[tuple[int, int, int]]()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        import gc
+
+        self.seen.add(gc.get_threshold())
+        return await self.inner.handle_async_request(request)
+
+
+def test_the_read_pauses_full_collections_and_builds_what_desired_state_build_would() -> None:
+    import gc
+
+    from reconcile.model import DesiredState
+    from reconcile.sources.collector import PAUSED
+
+    before = gc.get_threshold()
+    transport = Thresholds(org_app())
+    state = asyncio.run(OktaSource(config(), transport=transport, backoff=Backoff(base=0.5)).read())
+    assert {t[2] for t in transport.seen} == {PAUSED} and gc.get_threshold() == before
+    # built in one pass, without DesiredState.build: the same state it would make (keys, groups normalised)
+    assert state.users and state == DesiredState.build(state.users.values(), state.groups, state.notes)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -202,9 +201,7 @@ class Graph:
                 out.pop("@odata.type", None)  # a typed collection names the type once, in @odata.context
             return out
 
-        fragments = self.fragments
-        body["value"] = [fragments.get((type_name, key, shape), version(key), partial(row, key))
-                         for key in rows[offset:offset + top]]
+        body["value"] = self.fragments.many((type_name, shape), rows[offset:offset + top], version, row)
         return body
 
 
@@ -234,7 +231,12 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             found = list(world.transitive(group_id)) if transitive else world.groups[group_id].members
             return graph.listing(request, "directoryObjects", found, lambda member: render(world, *member),
                                  known=MEMBER_PROPERTIES, default=MEMBER_PROPERTIES, type_name="directoryObject",
-                                 fields=None, version=lambda member: version(world, *member))
+                                 fields=None, version=member_version)
+
+        def member_version(member: tuple[str, str]) -> Hashable:
+            kind, object_id = member
+            user = world.users.get(object_id) if kind == USER else None  # most members: no dispatch
+            return user if user is not None else version(world, kind, object_id)
 
         return page
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -129,24 +129,39 @@ def _user_query(text: str) -> Callable[[GUser], bool] | None:
     return test
 
 
+def _user_id(user: GUser) -> str:
+    return user.id
+
+
+def _member_key(member: GMember) -> Hashable:
+    return member.ref if member.type == "USER" else (member.type, member.ref)  # a user id is never a tuple
+
+
 def routes(ctx: SimContext) -> list[BaseRoute]:
     fragments = Fragments()  # users' and members' JSON encoded once (again when what they show changes)
 
-    def user_raw(world: GoogleWorld, user: GUser) -> Raw:
-        version = (user.primary_email, user.given_name, user.family_name, user.suspended, user.archived,
-                   user.admin, user.org_unit_path, world.customer_id)
-        return fragments.get(("user", user.id), version, lambda: user_json(world, user))
+    def users_raw(world: GoogleWorld, users: Sequence[GUser]) -> list[Raw]:
+        customer = world.customer_id
 
-    def member_raw(world: GoogleWorld, member: GMember) -> Raw:
-        if member.type == "USER":
-            user = world.user_by_id[member.ref]
-            shown: tuple[Any, ...] = (user.primary_email, user.suspended)
-        elif member.type == "GROUP":
-            shown = (world.group_by_id[member.ref].email,)
-        else:
-            shown = ()
-        return fragments.get(("member", member.type, member.ref), (member.role, *shown),
-                             lambda: member_json(world, member))
+        def version(user: GUser) -> Hashable:
+            return (user.primary_email, user.given_name, user.family_name, user.suspended, user.archived,
+                    user.admin, user.org_unit_path, customer)
+
+        return fragments.many("user", users, version, lambda user: user_json(world, user), key=_user_id)
+
+    def members_raw(world: GoogleWorld, members: Sequence[GMember]) -> list[Raw]:
+        user_by_id = world.user_by_id
+
+        def version(member: GMember) -> Hashable:
+            if member.type == "USER":
+                user = user_by_id[member.ref]
+                return member.role, user.primary_email, user.suspended
+            if member.type == "GROUP":
+                return member.role, world.group_by_id[member.ref].email
+            return (member.role,)
+
+        return fragments.many("member", members, version, lambda member: member_json(world, member),
+                              key=_member_key)
 
     def quota(caller: str) -> Response | None:
         world = world_of(ctx)
@@ -180,7 +195,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         return min(value, cap)
 
     def page(request: Request, items: Sequence[Any], size: int | Response, kind: str, *, key: str,
-             render: Callable[[Any], dict[str, Any] | Raw]) -> Response:
+             render: Callable[[Sequence[Any]], list[Any]]) -> Response:
         if isinstance(size, Response):
             return size
         query = "&".join(f"{k}={v}" for k, v in sorted(request.query_params.multi_items()) if k != "pageToken")
@@ -188,7 +203,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         if offset is None:
             return google_error(400, "Invalid Input: pageToken", "invalid", location="pageToken",
                                 locationType="parameter")
-        body: dict[str, Any] = {"kind": kind, "etag": '"sim"', key: [render(x) for x in items[offset:offset + size]]}
+        body: dict[str, Any] = {"kind": kind, "etag": '"sim"', key: render(items[offset:offset + size])}
         if offset + size < len(items):
             body["nextPageToken"] = _token(offset + size, query)
         if not body[key]:
@@ -216,7 +231,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         if request.query_params.get("sortOrder") == "DESCENDING":
             users = users[::-1]
         return page(request, users, page_size(request, 100, USERS_MAX, strict=True), "admin#directory#users",
-                    key="users", render=lambda u: user_raw(world, u))
+                    key="users", render=lambda page: users_raw(world, page))
 
     async def list_groups(request: Request) -> Response:
         world = world_of(ctx)
@@ -239,7 +254,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
                 return google_error(400, "Invalid Input", "invalid")
             groups = [g for g in groups if getattr(g, field).lower().startswith(value.strip("'\"*").lower())]
         return page(request, groups, page_size(request, GROUPS_MAX, GROUPS_MAX, strict=False),
-                    "admin#directory#groups", key="groups", render=group_json)
+                    "admin#directory#groups", key="groups", render=lambda page: [group_json(g) for g in page])
 
     async def list_members(request: Request) -> Response:
         world = world_of(ctx)
@@ -256,7 +271,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             wanted = {r.strip().upper() for r in roles.split(",")}
             members = [m for m in members if m.role in wanted]
         return page(request, members, page_size(request, MEMBERS_MAX, MEMBERS_MAX, strict=False),
-                    "admin#directory#members", key="members", render=lambda m: member_raw(world, m))
+                    "admin#directory#members", key="members", render=lambda page: members_raw(world, page))
 
     async def token_endpoint(request: Request) -> Response:
         return await token(ctx, request)

@@ -187,6 +187,8 @@ class Graph:
         return link
 
     def _refused(self, response: httpx.Response, what: str) -> None:
+        if not response.is_error:  # every page passes here: its URL is masked only for an error line
+            return
         request = f"GET {safe_url(response.request.url)} -> {response.status_code}"
         if response.status_code == 403 and _code(response) == "Authorization_RequestDenied":
             permission = PERMISSION[what]
@@ -194,8 +196,7 @@ class Graph:
                                   f"application permission {permission}",
                                   hint=f"grant {permission} (type Application) to client {self.config.client_id} "
                                   "under API permissions, then 'Grant admin consent'")
-        if response.is_error:
-            raise error_for(response, _fix(what, response, self.config.name), self.kinds)
+        raise error_for(response, _fix(what, response, self.config.name), self.kinds)
 
     def _body(self, response: httpx.Response, what: str) -> dict[str, Any]:
         request = f"GET {safe_url(response.request.url)} -> {response.status_code}"

@@ -23,6 +23,7 @@ from reconcile.config.idp_entra import EntraGuests, EntraKey, EntraSourceSetting
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, SourceNote, Status, norm
+from reconcile.sources.collector import full_collections_paused
 from reconcile.sources.entra_id.graph import PAGE, Graph
 from reconcile.sources.ldap.mapping import GroupMap
 
@@ -80,7 +81,8 @@ class EntraSource:
     async def read(self) -> DesiredState:
         graph = Graph(self.config, transport=self._transport, backoff=self._backoff, clock=self._clock)
         try:
-            return await self._read(graph)
+            with full_collections_paused():
+                return await self._read(graph)
         finally:
             self.requests = graph.requests
             await graph.aclose()
@@ -94,10 +96,9 @@ class EntraSource:
         results = await _all_of(reads)
         users, skipped_guests = results[0]
         member_of, mapped, strangers = results[1] if len(results) > 1 else ({}, set(), Counter())
-        groups_of = {uid: targets for uid, targets in member_of.items() if uid in users}
-        if len(groups_of) < len(member_of):
-            log.info("%s: %d group members outside users.filter (or guests) ignored", self.where,
-                     len(member_of) - len(groups_of))
+        outside = sum(1 for uid in member_of if uid not in users)
+        if outside:
+            log.info("%s: %d group members outside users.filter (or guests) ignored", self.where, outside)
         notes: list[SourceNote] = []
         if strangers:
             kinds = ", ".join(f"{n} {what}{'s' if n > 1 else ''}" for what, n in sorted(strangers.items()))
@@ -105,7 +106,7 @@ class EntraSource:
                                                f"{kinds} (only users are desired users)"))
         if skipped_guests:
             log.info("%s: %d guests left out (users.guests: exclude)", self.where, skipped_guests)
-        return self._desired(users, groups_of, mapped, notes)
+        return self._desired(users, member_of, mapped, notes)
 
     # ------------------------------------------------------------------------------------------ users
 
@@ -156,32 +157,35 @@ class EntraSource:
                            ) -> tuple[dict[str, set[str]], set[str], Counter[str]]:
         """User id -> mapped group names (every user member, read or not), every mapped name, and the
         members that are not users, counted by kind."""
-        wanted = [(gid, target) for gid, name in await self._groups(graph)
+        names: dict[str, str] = {}  # each mapped name normalised once: one string, however many members
+        wanted = [(gid, names.setdefault(norm(target), norm(target))) for gid, name in await self._groups(graph)
                   if (target := group_map.target(name)) is not None]
         window = asyncio.Semaphore(max(1, self.config.http.concurrency))  # member reads in parallel, bounded
+        member_of: dict[str, set[str]] = {}
+        strangers: dict[str, str] = {}
 
-        async def members(gid: str) -> tuple[list[str], dict[str, str]]:
+        async def members(gid: str, target: str) -> None:
+            # each page's members are filed as it arrives (between requests, not in one pass at the end);
+            # a failed read fails the whole read, so what was filed is never used
             async with window:
-                ids: list[str] = []
-                others: dict[str, str] = {}
                 params = {"$select": "id", "$top": str(PAGE)}
                 path = f"groups/{gid}/transitiveMembers"
+                held = member_of.get
                 async for page in graph.pages(path, params, what="members", item=_MemberRow):
                     for item in page:
-                        kind = str(item.kind or "")
+                        kind = item.kind
                         if kind == "#microsoft.graph.user":
-                            ids.append(str(item.id))
+                            uid = str(item.id)
+                            mine = held(uid)
+                            if mine is None:
+                                member_of[uid] = {target}
+                            else:
+                                mine.add(target)
                         elif kind != "#microsoft.graph.group":  # nested groups: their users are listed too
-                            others[str(item.id)] = NOT_USERS.get(kind, kind.rsplit(".", 1)[-1] or "unknown")
-                return ids, others
+                            kind = str(kind or "")
+                            strangers[str(item.id)] = NOT_USERS.get(kind, kind.rsplit(".", 1)[-1] or "unknown")
 
-        results = await _all_of([members(gid) for gid, _ in wanted])
-        strangers: dict[str, str] = {}
-        member_of: dict[str, set[str]] = {}
-        for (_, target), (ids, others) in zip(wanted, results, strict=True):
-            strangers.update(others)
-            for uid in ids:
-                member_of.setdefault(uid, set()).add(target)
+        await _all_of([members(gid, target) for gid, target in wanted])
         mapped = {t for _, t in wanted}
         log.info("%s: %d groups read, %d mapped", self.where, len(wanted), len(mapped))
         return member_of, mapped, Counter(strangers.values())
@@ -193,6 +197,8 @@ class EntraSource:
         out: dict[str, DesiredUser] = {}
         keyless = 0
         by_mail = self.config.key is EntraKey.MAIL
+        origin, name, none = f"{self.config.graph_url}/v1.0/users/", self.name, frozenset[str]()
+        active, disabled = Status.ACTIVE, Status.DISABLED
         for user in users.values():
             value = user.mail if by_mail else user.upn
             if not value:
@@ -203,19 +209,24 @@ class EntraSource:
                 raise SourceError(f"{self.where}: two users have the {self.config.key} {key!r}",
                                   hint=f"key them by the other identity key (sources.{self.name}.key), or leave one "
                                   f"out with sources.{self.name}.users.filter")
-            word = "true" if user.enabled else "false"
+            held = groups_of.get(user.id)
             out[key] = DesiredUser(
-                key=key, status=Status.ACTIVE if user.enabled else Status.DISABLED,
-                groups=frozenset(groups_of.get(user.id, ())), identity=Identity(email=key),
-                display_name=user.name, source=self.name,
-                origin=Location(f"{self.config.graph_url}/v1.0/users/{user.id}"), fact=f"entra accountEnabled={word}")
+                key=key, status=active if user.enabled else disabled,
+                groups=frozenset(held) if held else none, identity=Identity(email=key),
+                display_name=user.name, source=name,
+                origin=Location(origin + user.id), fact=_ENABLED if user.enabled else _DISABLED)
         if keyless:
             field = "mail" if by_mail else "userPrincipalName"
             notes.append(SourceNote(self.name, f"{keyless} users skipped without a {field} (key: {self.config.key})"))
         for note in notes:
             log.warning("source %s: %s", note.source, note.message)
         log.info("%s: %d users, %d mapped groups", self.where, len(out), len(mapped))
-        return DesiredState.build(out.values(), groups=mapped, notes=notes)
+        # what DesiredState.build would make, without a second pass over every user: the keys are normalised
+        # and the group names too (one string each), and every user's groups are among the mapped ones
+        return DesiredState(users=out, groups=frozenset(mapped), notes=tuple(notes))
+
+
+_ENABLED, _DISABLED = "entra accountEnabled=true", "entra accountEnabled=false"
 
 
 def _text(value: object) -> str | None:

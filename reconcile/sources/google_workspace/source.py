@@ -17,6 +17,7 @@ from reconcile.config.idp_google import CustomerMembers, GoogleGroupsSettings, G
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock, all_of
 from reconcile.model import DesiredState, DesiredUser, Globs, Identity, Location, SourceNote, Status, norm
+from reconcile.sources.collector import full_collections_paused
 from reconcile.sources.google_workspace.api import Directory
 from reconcile.sources.ldap.mapping import GroupMap
 
@@ -39,8 +40,15 @@ class GUser:
     @property
     def fact(self) -> str:
         """The raw flags that decide the status, for the plan's reason (`google archived=true`)."""
-        said = [f"{flag}=true" for flag, on in (("suspended", self.suspended), ("archived", self.archived)) if on]
-        return "google " + (" ".join(said) if said else "suspended=false archived=false")
+        return _FACTS[self.suspended, self.archived]
+
+
+def _fact(suspended: bool, archived: bool) -> str:
+    said = [f"{flag}=true" for flag, on in (("suspended", suspended), ("archived", archived)) if on]
+    return "google " + (" ".join(said) if said else "suspended=false archived=false")
+
+
+_FACTS = {(s, a): _fact(s, a) for s in (False, True) for a in (False, True)}  # one string each, not one per user
 
 
 @dataclass(slots=True)
@@ -93,13 +101,14 @@ class GoogleSource:
     async def read(self) -> DesiredState:
         api = Directory(self.config, transport=self._transport, backoff=self._backoff, clock=self._clock)
         try:
-            gcfg = self.config.groups
-            if gcfg is None:
-                return self._desired(api, await self._users(api), {}, [])
-            users = asyncio.ensure_future(self._users(api))  # in parallel with the groups' reads
-            groups = asyncio.ensure_future(self._groups(api, gcfg))
-            await all_of(users, groups)
-            return self._desired(api, users.result(), *groups.result())
+            with full_collections_paused():
+                gcfg = self.config.groups
+                if gcfg is None:
+                    return self._desired(api, await self._users(api), {}, [])
+                users = asyncio.ensure_future(self._users(api))  # in parallel with the groups' reads
+                groups = asyncio.ensure_future(self._groups(api, gcfg))
+                await all_of(users, groups)
+                return self._desired(api, users.result(), *groups.result())
         finally:
             self.requests = api.requests
             await api.aclose()
@@ -250,11 +259,13 @@ class GoogleSource:
         groups_of: dict[str, set[str]] = {}
         notes: list[SourceNote] = []
         mapped: set[str] = set()
+        normal: dict[str, str] = {}  # each mapped name normalised once: one string, however many members
         for group_id in chosen:
             group = groups[group_id]
             target = (group_map.target(group.name) or group_map.target(group.email)) if group_map else None
             if gcfg is None or target is None:
                 continue
+            target = normal.setdefault(norm(target), norm(target))
             mapped.add(target)
             members, customer = self._closure(group, groups)
             if customer and gcfg.customer is CustomerMembers.EXPAND:
@@ -264,25 +275,35 @@ class GoogleSource:
                     f"Google group {group.email} has a CUSTOMER member (every user of the account): not expanded, "
                     f"so {target} gets its other members only; set groups.customer: expand to make every user "
                     "read a member")))
+            held = groups_of.get
             for user_id in members:
-                groups_of.setdefault(user_id, set()).add(target)
+                mine = held(user_id)
+                if mine is None:  # not setdefault: it would build a throwaway set per membership
+                    groups_of[user_id] = {target}
+                else:
+                    mine.add(target)
         out: dict[str, DesiredUser] = {}
         email_of: dict[str, str] = {}
+        by_email, name, origin, none = self.config.key is GoogleKey.PRIMARY_EMAIL, self.name, \
+            f"{self.config.api_url} user ", frozenset[str]()
         for user in users:
-            key = user.email if self.config.key is GoogleKey.PRIMARY_EMAIL else user.email.split("@", 1)[0]
+            key = user.email if by_email else user.email.split("@", 1)[0]
             if key in out:
                 raise SourceError(f"{api.where}: two users have the key {key!r} ({email_of[key]} and "
                                   f"{user.email})", hint=f"set sources.{self.name}.key: primary_email, or narrow "
                                   "users.query to one domain")
-            identity = Identity(email=key) if self.config.key is GoogleKey.PRIMARY_EMAIL else Identity(username=key)
+            identity = Identity(email=key) if by_email else Identity(username=key)
             email_of[key] = user.email
             disabled = user.suspended or user.archived
+            mine = groups_of.get(user.id)
             out[key] = DesiredUser(key=key, status=Status.DISABLED if disabled else Status.ACTIVE,
-                                   groups=frozenset(groups_of.get(user.id, ())), identity=identity,
-                                   display_name=user.name, source=self.name,
-                                   origin=Location(f"{self.config.api_url} user {user.email}"), fact=user.fact)
+                                   groups=frozenset(mine) if mine else none, identity=identity,
+                                   display_name=user.name, source=name,
+                                   origin=Location(origin + user.email), fact=_FACTS[user.suspended, user.archived])
         log.info("source %s (google-workspace): %d users, %d mapped groups", self.name, len(out), len(mapped))
-        return DesiredState.build(out.values(), groups=mapped, notes=notes)
+        # what DesiredState.build would make, without a second pass over every user: keys are normalised
+        # (emails by _parse_users), group names too (one string each), every user's groups among the mapped
+        return DesiredState(users=out, groups=frozenset(mapped), notes=tuple(notes))
 
 
 def _parse_users(items: list[_UserItem]) -> Iterable[GUser]:

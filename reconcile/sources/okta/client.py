@@ -142,13 +142,14 @@ class OktaClient:
         link = response.links.get("next", {}).get("url")
         if not link:
             return None
-        here = safe_url(response.request.url)
         if not link.startswith(self.config.url + "/"):  # the token must not travel to another host
-            raise SourceError(f"{self.where}: GET {here}: the next page's link {safe_url(link)} is outside "
+            raise SourceError(f"{self.where}: GET {safe_url(response.request.url)}: the next page's link "
+                              f"{safe_url(link)} is outside "
                               f"{self.config.url}", hint=f"check {self.setting}.url: use the org URL Okta "
                               "itself names in its links")
         if link in seen:
-            raise SourceError(f"{self.where}: GET {here}: the next page's link repeats an earlier one",
+            raise SourceError(f"{self.where}: GET {safe_url(response.request.url)}: the next page's link repeats "
+                              "an earlier one",
                               hint="Okta's paging went round in a circle; run again later")
         seen.add(link)
         return link

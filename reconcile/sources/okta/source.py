@@ -17,6 +17,7 @@ import msgspec
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
+from reconcile.sources.collector import full_collections_paused
 from reconcile.sources.ldap.mapping import GroupMap
 from reconcile.sources.okta.client import OktaClient
 from reconcile.sources.okta.settings import Desired, OktaGroupsSettings, OktaKey, OktaSourceSettings
@@ -84,7 +85,8 @@ class OktaSource:
     async def read(self) -> DesiredState:
         client = OktaClient(self.config, transport=self._transport, backoff=self._backoff, clock=self._clock)
         try:
-            return await self._read(client)
+            with full_collections_paused():
+                return await self._read(client)
         finally:
             self.requests = client.requests
             await client.aclose()
@@ -93,33 +95,28 @@ class OktaSource:
         # Users and memberships are read at once: the user list is one cursor (a page at a time), so the
         # member reads fill the other lanes meanwhile. A failure of either cancels the other.
         reading = asyncio.ensure_future(self._users(client))
+        members: dict[str, set[str]] = {}  # user id -> mapped group names, filed page by page
         try:
-            groups, lists = await self._memberships(client)
+            groups = await self._memberships(client, members)
         except BaseException:
             reading.cancel()
             await asyncio.gather(reading, return_exceptions=True)
             raise
         users = await reading
-        members: dict[str, set[str]] = {}
-        strangers = 0
-        for group, ids in zip(groups, lists, strict=True):
-            for user_id in ids:
-                if user_id in users:
-                    members.setdefault(user_id, set()).add(group.mapped)
-                else:
-                    strangers += 1
+        strangers = sum(len(names) for user_id, names in members.items() if user_id not in users)
         if strangers:
             log.info("source %s: %d group memberships of users not read (users.search/filter, or a status not "
                      "read) ignored", self.name, strangers)
         return self._desired(users, members, {g.mapped for g in groups})
 
-    async def _memberships(self, client: OktaClient) -> tuple[list[OktaGroup], list[list[str]]]:
-        """The mapped groups and the member ids of each (none without a `groups:` section)."""
+    async def _memberships(self, client: OktaClient, members: dict[str, set[str]]) -> list[OktaGroup]:
+        """The mapped groups (none without a `groups:` section); their members filed into `members`."""
         if self.config.groups is None or self.group_map is None:
-            return [], []
+            return []
         groups = await self._groups(client, self.config.groups, self.group_map)
         window = asyncio.Semaphore(self.config.concurrency)
-        return groups, await _all_of(*(self._members(client, g, window) for g in groups))
+        await _all_of(*(self._members(client, g, window, members) for g in groups))
+        return groups
 
     # ------------------------------------------------------------------------------------------ users
 
@@ -174,23 +171,32 @@ class OktaSource:
                 hint=f"check the spelling in {client.setting}.groups.include (Okta group names, case-insensitive)"
                 + (", and that groups.search/q does not leave it out" if gcfg.search or gcfg.q else ""))
         groups = []
+        normal: dict[str, str] = {}  # each mapped name normalised once: one string, however many members
         for group_id, name in found:
             if not gcfg.include.matches(name):
                 continue
             target = group_map.target(name)
             if target is not None:
-                groups.append(OktaGroup(group_id, name, target))
+                groups.append(OktaGroup(group_id, name, normal.setdefault(norm(target), norm(target))))
         log.info("source %s: %d Okta groups read, %d mapped", self.name, len(found), len(groups))
         return groups
 
-    async def _members(self, client: OktaClient, group: OktaGroup, window: asyncio.Semaphore) -> list[str]:
+    async def _members(self, client: OktaClient, group: OktaGroup, window: asyncio.Semaphore,
+                       members: dict[str, set[str]]) -> None:
+        # each page is filed as it arrives (between requests, not in a pass at the end); a failed read
+        # fails the whole read, so what was filed is never used
         async with window:  # each group's pages in order; `concurrency` groups at a time
-            ids: list[str] = []
             path = f"/api/v1/groups/{group.id}/users"
             what = f"the members of {group.name!r}"
+            name, held = group.mapped, members.get
             async for page in client.pages(path, {"limit": str(MEMBERS_LIMIT)}, what, MEMBER_PAGE):
-                ids.extend(str(item.id) for item in page)
-            return ids
+                for item in page:
+                    user_id = str(item.id)
+                    mine = held(user_id)
+                    if mine is None:
+                        members[user_id] = {name}
+                    else:
+                        mine.add(name)
 
     # ------------------------------------------------------------------------------------- desired state
 
@@ -198,20 +204,25 @@ class OktaSource:
         cfg = self.config
         out: dict[str, DesiredUser] = {}
         skipped: dict[str, int] = {}
+        decided: dict[str, tuple[Desired | None, str]] = {}  # per status: its mapping and the plan's fact
+        by_email, name, origin, none = cfg.key is OktaKey.EMAIL, self.name, f"{cfg.url} ", frozenset[str]()
         for user in users.values():
-            desired = cfg.users.status.of(user.status)
+            seen = decided.get(user.status)
+            if seen is None:
+                seen = decided[user.status] = (cfg.users.status.of(user.status), f"okta status={user.status}")
+            desired, fact = seen
             if desired is None:
                 raise SourceError(
                     f"source '{self.name}' (okta): user {user.login!r} has the status {user.status!r}, which is "
                     "not one of Okta's documented statuses", hint="run again once Okta has finished changing the "
                     "user (a transitional status); nothing was planned")
             if desired is Desired.ABSENT:
-                why = f"okta status={user.status} (users.status: absent)"
+                why = f"{fact} (users.status: absent)"
                 skipped[why] = skipped.get(why, 0) + 1
                 continue
-            value = user.email if cfg.key is OktaKey.EMAIL else user.login
+            value = user.email if by_email else user.login
             if not value:
-                why = f"users without {'an email' if cfg.key is OktaKey.EMAIL else 'a login'}"
+                why = f"users without {'an email' if by_email else 'a login'}"
                 skipped[why] = skipped.get(why, 0) + 1
                 continue
             key = norm(value)
@@ -219,15 +230,18 @@ class OktaSource:
                 raise SourceError(
                     f"source '{self.name}' (okta): two Okta users have the {cfg.key} {key!r}",
                     hint=f"key them by login (sources.{self.name}.key: login), or leave one out with users.search")
-            identity = Identity(email=key) if cfg.key is OktaKey.EMAIL else Identity(username=key)
+            held = members.get(user.id)
             out[key] = DesiredUser(
                 key=key, status=Status.ACTIVE if desired is Desired.ACTIVE else Status.DISABLED,
-                groups=frozenset(members.get(user.id, ())), identity=identity, display_name=user.name,
-                source=self.name, origin=Location(f"{cfg.url} {user.login}"), fact=f"okta status={user.status}")
+                groups=frozenset(held) if held else none,
+                identity=Identity(email=key) if by_email else Identity(username=key), display_name=user.name,
+                source=name, origin=Location(origin + user.login), fact=fact)
         for why, count in sorted(skipped.items()):
             log.warning("source %s: %d users skipped: %s", self.name, count, why)
         log.info("source %s (okta): %d users, %d mapped groups", self.name, len(out), len(mapped))
-        return DesiredState.build(out.values(), groups=mapped)
+        # what DesiredState.build would make, without a second pass over every user: keys and group names are
+        # normalised already (each group name one string), and every user's groups are among the mapped ones
+        return DesiredState(users=out, groups=frozenset(mapped))
 
 
 def _user(item: _UserItem, where: str) -> OktaUser:

@@ -75,16 +75,16 @@ class ScimClient:
         await response.aread()
         if response.status_code != 200:
             raise error_for(response, self._what_to_do(response, setting), self.http.errors)
-        url = f"GET {safe_url(response.request.url)} -> 200"
-        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        hint = f"check sources.{self.config.name}.url: it must be the SCIM base URL"
         try:
             body: Any = (decoder or _OBJECT).decode(response.content)
         except msgspec.ValidationError as exc:  # JSON, but not the shape a SCIM resource or list has
-            raise SourceError(f"{self.where}: {url}: the answer is JSON but not a SCIM resource or list ({exc})",
-                              hint=hint) from None
+            raise SourceError(f"{self.where}: GET {safe_url(response.request.url)} -> 200: the answer is JSON but "
+                              f"not a SCIM resource or list ({exc})",
+                              hint=f"check sources.{self.config.name}.url: it must be the SCIM base URL") from None
         except msgspec.DecodeError:
-            raise SourceError(f"{self.where}: {url}: the server answered {kind or 'an unnamed type'}, not SCIM JSON "
+            kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            raise SourceError(f"{self.where}: GET {safe_url(response.request.url)} -> 200: the server answered "
+                              f"{kind or 'an unnamed type'}, not SCIM JSON "
                               "(a proxy or a login page?)",
                               hint=f"check sources.{self.config.name}.url: it must be the SCIM base URL "
                               "(…/Users is under it), reachable without a proxy login") from None
@@ -114,16 +114,16 @@ class ScimClient:
                     decoder: msgspec.json.Decoder[ListResponse[Any]]) -> _Page:
         query = {**params, "startIndex": start, "count": self.config.page_size}
         body = await self.get(path, query, setting=setting, decoder=decoder)
-        url = f"GET {self.http.url(path)} (startIndex={start})"
         total, resources = body.totalResults, body.Resources
         if LIST_RESPONSE not in body.schemas or not isinstance(total, int) or isinstance(total, bool) or total < 0:
-            raise SourceError(f"{self.where}: {url}: the answer is not a SCIM ListResponse (no totalResults "
-                              "or Resources)",
+            raise SourceError(f"{self.where}: GET {self.http.url(path)} (startIndex={start}): the answer is not a "
+                              "SCIM ListResponse (no totalResults or Resources)",
                               hint=f"check sources.{self.config.name}.url: it must be the SCIM base URL")
         echoed = start if body.startIndex is None else body.startIndex
         if resources and echoed != start:
-            raise SourceError(f"{self.where}: {url}: the server answered startIndex={echoed}; it does not page "
-                              "by startIndex, so its lists cannot be read completely",
+            raise SourceError(f"{self.where}: GET {self.http.url(path)} (startIndex={start}): the server answered "
+                              f"startIndex={echoed}; it does not page by startIndex, so its lists cannot be read "
+                              "completely",
                               hint="nothing was planned; ask the SCIM server's vendor about RFC 7644 paging")
         return _Page(start, total, resources)
 
@@ -144,17 +144,19 @@ class ScimClient:
         start = 1
         while start <= total:
             page = pages.get(start) or await self._page(path, params, start, setting, decoder)
-            where = f"GET {self.http.url(path)} (startIndex={start})"
             if page.total != total:
+                where = f"GET {self.http.url(path)} (startIndex={start})"  # masked only for the error line
                 raise SourceError(f"{self.where}: {where}: totalResults changed from {total} to {page.total} "
                                   "while the list was read", hint="the directory changed mid-read; run again")
             if not page.resources:
+                where = f"GET {self.http.url(path)} (startIndex={start})"
                 raise SourceError(f"{self.where}: {where}: no resources at {start} of {total}; the server stopped "
                                   "advancing before the end of the list", hint="nothing was planned; run again, or "
                                   f"lower sources.{self.config.name}.page_size if the server cuts pages short")
             for resource in page.resources:
                 rid = "" if resource.id is None else str(resource.id)
                 if not rid or rid in seen:
+                    where = f"GET {self.http.url(path)} (startIndex={start})"
                     what = f"id {rid!r} twice" if rid else "a resource without an id"
                     raise SourceError(f"{self.where}: {where}: {what} in the list: items moved between pages "
                                       "while it was read",

@@ -22,6 +22,7 @@ from reconcile.config.idp_scim import ScimKey, ScimSourceSettings
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock, all_of
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
+from reconcile.sources.collector import full_collections_paused
 from reconcile.sources.ldap.mapping import GroupMap
 from reconcile.sources.scim.client import ScimClient
 from reconcile.sources.scim.shapes import GROUP, GROUP_PAGE, USER_PAGE, ScimGroupResource, ScimMember, ScimUserResource
@@ -59,7 +60,8 @@ class ScimSource:
     async def read(self) -> DesiredState:
         client = ScimClient(self.config, transport=self._transport, backoff=self._backoff, clock=self._clock)
         try:
-            return await self._read(client)
+            with full_collections_paused():
+                return await self._read(client)
         finally:
             self.requests = client.requests
             await client.aclose()
@@ -152,9 +154,14 @@ class ScimSource:
         groups_of: dict[str, set[str]] = {}
         with _collector_paused():
             for gid, target in wanted.items():
+                held = groups_of.get
                 for uid in _closure(gid, known) if nested else known[gid].users:
                     if uid in users:  # a member outside users.filter is not a desired user
-                        groups_of.setdefault(uid, set()).add(target)
+                        mine = held(uid)
+                        if mine is None:  # not setdefault: it would build a throwaway set per membership
+                            groups_of[uid] = {target}
+                        else:
+                            mine.add(target)
         log.info("%s: %d groups listed, %d wanted, %d read", self.where, len(listed), len(wanted), len(seen))
         return groups_of, set(wanted.values())
 

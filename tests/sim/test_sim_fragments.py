@@ -1,0 +1,41 @@
+"""`Fragments.many` (reconcile/sim/fragments.py): a page's objects encoded once, again when they change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+from reconcile.sim.fragments import Fragments
+
+
+@dataclass
+class Person:
+    id: str
+    name: str
+
+
+def test_a_page_is_encoded_once_and_again_only_for_what_changed() -> None:
+    people = {p.id: p for p in (Person("a", "Ann"), Person("b", "Bo"))}
+    rendered: list[str] = []
+
+    def render(pid: str) -> dict[str, str]:
+        rendered.append(pid)
+        return {"id": pid, "name": people[pid].name}
+
+    fragments = Fragments()
+    page = fragments.many("base", ["a", "b"], lambda pid: people[pid].name, render)
+    assert msgspec.json.decode(msgspec.json.encode(page)) == [{"id": "a", "name": "Ann"}, {"id": "b", "name": "Bo"}]
+    people["b"].name = "Bob"  # a mutation in place: its fragment must not outlive it
+    again = fragments.many("base", ["a", "b"], lambda pid: people[pid].name, render)
+    assert msgspec.json.decode(msgspec.json.encode(again))[1] == {"id": "b", "name": "Bob"}
+    assert rendered == ["a", "b", "b"]
+    fragments.many("other", ["a"], lambda pid: people[pid].name, render)  # another scope: its own table
+    assert rendered == ["a", "b", "b", "a"]
+
+
+def test_items_keyed_by_a_function_share_a_fragment_per_key() -> None:
+    fragments = Fragments()
+    items = [Person("a", "Ann"), Person("a", "Ann")]  # equal, but unhashable: keyed by id
+    page = fragments.many("base", items, lambda p: p.name, lambda p: {"id": p.id}, key=lambda p: p.id)
+    assert page[0] is page[1]
