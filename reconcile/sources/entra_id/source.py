@@ -21,7 +21,7 @@ import msgspec
 
 from reconcile.config.idp_entra import EntraGuests, EntraKey, EntraSourceSettings
 from reconcile.errors import SourceError
-from reconcile.http import Backoff, Clock
+from reconcile.http import Backoff, Clock, all_of
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, SourceNote, Status, norm
 from reconcile.sources.collector import full_collections_paused
 from reconcile.sources.entra_id.graph import PAGE, Graph
@@ -93,7 +93,7 @@ class EntraSource:
         reads: list[Coroutine[Any, Any, Any]] = [self._users(graph)]
         if self.config.groups is not None and self.group_map is not None:
             reads.append(self._memberships(graph, self.group_map))
-        results = await _all_of(reads)
+        results: list[Any] = await all_of(*reads)
         users, skipped_guests = results[0]
         member_of, mapped, strangers = results[1] if len(results) > 1 else ({}, set(), Counter())
         outside = sum(1 for uid in member_of if uid not in users)
@@ -185,7 +185,7 @@ class EntraSource:
                             kind = str(kind or "")
                             strangers[str(item.id)] = NOT_USERS.get(kind, kind.rsplit(".", 1)[-1] or "unknown")
 
-        await _all_of([members(gid, target) for gid, target in wanted])
+        await all_of(*(members(gid, target) for gid, target in wanted))
         mapped = {t for _, t in wanted}
         log.info("%s: %d groups read, %d mapped", self.where, len(wanted), len(mapped))
         return member_of, mapped, Counter(strangers.values())
@@ -231,14 +231,3 @@ _ENABLED, _DISABLED = "entra accountEnabled=true", "entra accountEnabled=false"
 
 def _text(value: object) -> str | None:
     return str(value) if isinstance(value, str) and value.strip() else None
-
-
-async def _all_of(aws: list[Coroutine[Any, Any, T]]) -> list[T]:
-    """Every read, at once; the first failure cancels the others (fail closed, nothing keeps running)."""
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        raise
