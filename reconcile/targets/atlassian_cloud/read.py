@@ -71,6 +71,7 @@ class OrgReader:
     async def users(self, directory: str, query: Mapping[str, Any]) -> AsyncIterator[list[UserItem]]:
         """Each page of `users/search`, decoded into typed items (`items.py`) without a dict per user."""
         path = f"{self.org}/directories/{directory}/users/search"
+        where = self.http.url(path)  # for the repeated-cursor error: once, not per page
         body: dict[str, Any] = {**query, "limit": PAGE}
         seen: set[str] = set()
         while True:
@@ -86,7 +87,7 @@ class OrgReader:
                 links = data.get("links")
                 nxt = links.get("next") if isinstance(links, Mapping) else None
             yield items
-            cursor = _next_cursor(nxt, seen, self.http.url(path))
+            cursor = _next_cursor(nxt, seen, where)
             if cursor is None:
                 return
             body = {**query, "limit": PAGE, "cursor": cursor}
