@@ -106,6 +106,8 @@ class AtlassianCloudTarget:
                         users[ref], facts[ref] = user, fact
                     else:
                         fact = facts[ref].merge(fact)
+                        fact = interned.setdefault(
+                            (fact.status, fact.account_status, fact.membership_status, fact.directories), fact)
                         users[ref], facts[ref] = merge_users(seen, fact, user), fact
                     for g in item.groups or ():  # keyed by the id as sent: `group_id` once per group, below
                         held = in_group.get(g.id)
