@@ -72,7 +72,7 @@ async def read_ids(world: CloudWorld, transport: httpx.AsyncBaseTransport | None
     target = r.target if transport is None else AtlassianCloudTarget(
         r.target.config, transport=transport, backoff=Backoff(base=0.01, cap=0.1, max_wait=2.0))
     split = SplitRead(target.reader, DEFAULT_DIRECTORY, {"expand": USER_EXPAND})
-    ids = [str(item["accountId"]) async for page in split.pages() for item in page]
+    ids = [item.account_id async for page in split.pages() for item in page]
     single = [str(item["accountId"]) async for page in target.reader.pages(
         "users", DEFAULT_DIRECTORY, {"expand": USER_EXPAND}) for item in page]
     await target.aclose()
@@ -196,7 +196,7 @@ async def test_without_user_counts_the_directory_is_read_as_one_chain() -> None:
     r = rig(world)
     r.api.faults.append(Fault("GET", "/users/count", 403, times=7))  # e.g. a key the count is refused to
     split = SplitRead(r.target.reader, DEFAULT_DIRECTORY, {"expand": USER_EXPAND})
-    ids = [str(item["accountId"]) async for page in split.pages() for item in page]
+    ids = [item.account_id async for page in split.pages() for item in page]
     await r.target.aclose()
     assert split.stats.reread == "users/count unavailable" and split.stats.partitions == []
     assert len(ids) == len(set(ids)) == sum(1 for u in world.users.values() if u.membership)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 import httpx
 
@@ -20,7 +21,7 @@ from reconcile.plan import Action, ActionKind
 from reconcile.settings import AtlassianCloudSettings
 from reconcile.targets import atlassian
 from reconcile.targets.atlassian import fail
-from reconcile.targets.atlassian_cloud.account import Account, CloudGroup
+from reconcile.targets.atlassian_cloud.account import CloudGroup, Facts, group_id, merge_users, user_of
 from reconcile.targets.atlassian_cloud.impact import read_impacts
 from reconcile.targets.atlassian_cloud.read import READ_HINT, USER_EXPAND, OrgReader
 from reconcile.targets.atlassian_cloud.split import SplitRead
@@ -80,20 +81,40 @@ class AtlassianCloudTarget:
     async def fetch(self, scope: Scope, progress: Progress | None = None) -> ActualState:
         directories = await self._directories()
         self.writer.directory = directories[0] if self.config.directory != "-" else "-"
-        accounts: dict[str, Account] = {}
+        # one record per person: the domain's User, built from the decoded item; what Cloud adds (statuses,
+        # directories) is a shared `Facts` value, and memberships go straight into a per-group list
+        users: dict[str, User] = {}
+        facts: dict[str, Facts] = {}
+        interned: dict[tuple[object, ...], Facts] = {}
+        instants: dict[object, datetime | None] = {}
+        in_group: dict[str, list[str]] = {}  # group id as sent -> account ids (members or not; filtered below)
         groups: dict[str, CloudGroup] = {}
         read = {"users": 0, "groups": 0}
 
-        async def users(directory: str) -> None:
+        async def user_list(directory: str) -> None:
             split = SplitRead(self.reader, directory, {"expand": USER_EXPAND})  # concurrent chains, each user once
+            where = frozenset({directory})
             async for page in split.pages():
                 for item in page:
-                    for access in item.get("productAccess") or []:  # the product ARIs seats are counted by
-                        if isinstance(access, dict) and access.get("key") and access.get("id"):
-                            self.products.setdefault(str(access["key"]), str(access["id"]))
-                    acct = Account.from_json(item, directory)
-                    seen = accounts.get(acct.account_id)
-                    accounts[acct.account_id] = acct if seen is None else seen.merge(acct)
+                    for access in item.product_access or ():  # the product ARIs seats are counted by
+                        if access.key and access.id and access.key not in self.products:
+                            self.products[access.key] = access.id
+                    user, fact = user_of(item, instants), Facts.of(item, where, interned)
+                    ref = user.ref
+                    seen = users.get(ref)
+                    if seen is None:
+                        users[ref], facts[ref] = user, fact
+                    else:
+                        fact = facts[ref].merge(fact)
+                        fact = interned.setdefault(
+                            (fact.status, fact.account_status, fact.membership_status, fact.directories), fact)
+                        users[ref], facts[ref] = merge_users(seen, fact, user), fact
+                    for g in item.groups or ():  # keyed by the id as sent: `group_id` once per group, below
+                        held = in_group.get(g.id)
+                        if held is None:
+                            in_group[g.id] = [ref]
+                        else:
+                            held.append(ref)
                 read["users"] += len(page)
                 if progress:
                     progress("users", read["users"], None)
@@ -113,26 +134,26 @@ class AtlassianCloudTarget:
                 if progress:
                     progress("groups", read["groups"], None)
 
-        await asyncio.gather(*(job(d) for d in directories for job in (users, group_list)))
-        members: dict[str, set[str]] = {name: set() for name in groups if scope.owns_group(name)}
-        by_id = {g.id: norm(g.name) for g in groups.values()}
-        live = {a: acct for a, acct in accounts.items() if acct.member}
-        for acct in live.values():
-            for gid in acct.groups:
-                name = by_id.get(gid)
-                if name in members:
-                    members[name].add(acct.account_id)
-        self.writer.remember(live, groups)
+        await asyncio.gather(*(job(d) for d in directories for job in (user_list, group_list)))
+        gone = [ref for ref, fact in facts.items() if not fact.member]
+        for ref in gone:
+            del users[ref], facts[ref]
+        by_id: dict[str, list[str]] = {}  # a group id's memberships, however the users' items wrote it
+        for gid, refs in in_group.items():
+            by_id.setdefault(group_id(gid), []).extend(refs)
+        members: dict[str, frozenset[str]] = {}
+        for group in groups.values():
+            name = norm(group.name)
+            if scope.owns_group(name):
+                refs = by_id.get(group.id, [])
+                members[name] = frozenset(refs if not gone else (r for r in refs if r in users))
+        self.writer.remember(users, facts, groups)
         log.info("atlassian-cloud %s: %d users (%d no longer members skipped), %d groups",
-                 self.config.org_id, len(live), len(accounts) - len(live), len(groups))
-        return ActualState.build(
-            users=(acct.to_user() for acct in live.values()),
-            groups=(g.to_group() for g in groups.values()),
-            members=members,
-            me=self._me(live),
-        )
+                 self.config.org_id, len(users), len(gone), len(groups))
+        return ActualState(users=users, groups={norm(g.name): g.to_group() for g in groups.values()},
+                           members=members, me=self._me(users))
 
-    def _me(self, live: dict[str, Account]) -> str | None:
+    def _me(self, users: Mapping[str, User]) -> str | None:
         """The credentials' own account, protected by the planner: the site credentials' email.
 
         The organization API key belongs to no account the Organizations API reveals.
@@ -140,7 +161,7 @@ class AtlassianCloudTarget:
         if self.config.site is None:
             return None
         email = norm(self.config.site.email)
-        return next((a for a, acct in live.items() if acct.email == email), None)
+        return next((ref for ref, user in users.items() if user.email == email), None)
 
     async def impact(self, users: Sequence[User]) -> Mapping[str, Impact]:
         """What deleting each user would destroy on the Confluence Cloud site of `target.site` (impact.py);

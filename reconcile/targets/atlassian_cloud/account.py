@@ -9,11 +9,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from reconcile.model import Activity, Group, Status, User, norm, parse_instant
+from reconcile.model import NO_ACTIVITY, Activity, Group, Status, User, norm, parse_instant
 from reconcile.records import quick_init
+from reconcile.targets.atlassian_cloud.items import UserItem, item_of
 
 # Platform roles that administer users: such accounts are protected (SPEC §5).
 ADMIN_ROLES = frozenset({"atlassian/org-admin", "atlassian/site-admin", "atlassian/user-access-admin"})
@@ -27,6 +28,121 @@ def group_id(value: object) -> str:
     (`ari:cloud:identity::group/<id>`, as in the Organizations document's example)."""
     # interned: 400,000 memberships name 2,000 group ids; one string each, not one per membership
     return sys.intern(str(value).removeprefix(GROUP_ARI))
+
+
+def user_of(item: UserItem, instants: dict[object, datetime | None]) -> User:
+    """The domain's user, built straight from the decoded item (`instants`: parsed `addedToOrg` values,
+    shared: 100,000 users join on a few hundred days)."""
+    email = item.email
+    if email:
+        normal = norm(email)
+        email = email if normal == email else normal  # one string, not an equal copy
+    else:
+        email = None
+    access = item.product_access or ()
+    stamps = []
+    for p in access:
+        key = p.key or p.id
+        if key:
+            stamp = _instant(p.last_active_timestamp)
+            if stamp is not None:
+                stamps.append((sys.intern(key), stamp))
+    added = item.added_to_org
+    if added not in instants:
+        instants[added] = parse_instant(added)
+    disabled = item.membership_status == "suspended" or item.account_status == "inactive"
+    return User(
+        ref=item.account_id, email=email, account_id=item.account_id,
+        display_name=item.name or None, status=Status.DISABLED if disabled else Status.ACTIVE,
+        idp_managed=item.management_source == "synced",
+        admin=any(r in ADMIN_ROLES for r in item.platform_roles or ()),
+        last_active=(Activity.one(*stamps[0]) if len(stamps) == 1 else Activity(stamps) if stamps
+                     else NO_ACTIVITY),
+        billable=bool(access), added_to_org=instants[added],
+    )
+
+
+def _instant(value: object) -> datetime | None:
+    """`parse_instant`, without its detours for the usual `…Z` text (the same value either way)."""
+    if type(value) is str:
+        try:
+            stamp = datetime.fromisoformat(value)
+        except ValueError:
+            return parse_instant(value)
+        if stamp.tzinfo is UTC:
+            return stamp
+    return parse_instant(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """An account's statuses and directories as Cloud states them, beyond its `User`; a handful of
+    distinct values in an organization, so each is one shared object (`Facts.of(..., interned)`)."""
+
+    status: str  # active | suspended | not_invited | deactivated | for_deletion
+    account_status: str  # active | inactive | closed
+    membership_status: str  # active | suspended | no_membership
+    directories: frozenset[str]  # directory ids this user was found in
+
+    @staticmethod
+    def of(item: UserItem, directories: frozenset[str],
+           interned: dict[tuple[object, ...], Facts] | None = None) -> Facts:
+        key = (item.status or "", item.account_status or "active", item.membership_status or "active",
+               directories)
+        if interned is None:
+            return Facts(*key)
+        found = interned.get(key)
+        if found is None:
+            found = interned[key] = Facts(*key)
+        return found
+
+    @property
+    def member(self) -> bool:
+        """Whether the account is (still) a member of the directory: not removed, closed or deleted."""
+        return (self.status not in GONE and self.account_status != "closed"
+                and self.membership_status != "no_membership")
+
+    @property
+    def suspended(self) -> bool:
+        return self.membership_status == "suspended"
+
+    @property
+    def deactivated(self) -> bool:
+        return self.account_status == "inactive"
+
+    def merge(self, other: Facts) -> Facts:
+        """The same account seen in another directory (as `Account.merge`)."""
+        membership = self.membership_status if self.suspended and other.suspended else "active"
+        return Facts(self.status, self.account_status, membership, self.directories | other.directories)
+
+
+def merge_users(first: User, facts: Facts, other: User) -> User:
+    """The user seen in two directories, `facts` already merged (as `Account.merge`, then `to_user`)."""
+    last: list[tuple[str, datetime]] = [*(first.last_active or NO_ACTIVITY).items(),
+                                        *(other.last_active or NO_ACTIVITY).items()]
+    return User(
+        ref=first.ref, email=first.email or other.email, account_id=first.account_id,
+        display_name=first.display_name or other.display_name,
+        status=Status.DISABLED if facts.suspended or facts.deactivated else Status.ACTIVE,
+        idp_managed=first.idp_managed or other.idp_managed, admin=first.admin or other.admin,
+        last_active=Activity(last), billable=first.billable or other.billable,
+        added_to_org=min((d for d in (first.added_to_org, other.added_to_org) if d), default=None),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What the writer needs of an account it is about to change."""
+
+    account_id: str
+    directories: frozenset[str]
+    idp_managed: bool
+    suspended: bool
+    deactivated: bool
+
+    @staticmethod
+    def of(user: User, facts: Facts) -> Held:
+        return Held(user.ref, facts.directories, user.idp_managed, facts.suspended, facts.deactivated)
 
 
 @quick_init
@@ -50,24 +166,18 @@ class Account:
 
     @staticmethod
     def from_json(data: Mapping[str, Any], directory: str) -> Account:
-        access = [p for p in data.get("productAccess") or [] if isinstance(p, Mapping)]
-        stamps = [(str(p.get("key") or p.get("id")), parse_instant(p.get("lastActiveTimestamp")))
-                  for p in access if p.get("key") or p.get("id")]
-        email = data.get("email")
+        return Account.from_item(item_of(data), directory)
+
+    @staticmethod
+    def from_item(item: UserItem, directory: str) -> Account:
+        user = user_of(item, {})
+        facts = Facts.of(item, frozenset({directory}))
         return Account(
-            account_id=str(data["accountId"]),
-            email=norm(str(email)) if email else None,
-            name=str(data["name"]) if data.get("name") else None,
-            status=str(data.get("status") or ""),
-            account_status=str(data.get("accountStatus") or "active"),
-            membership_status=str(data.get("membershipStatus") or "active"),
-            idp_managed=data.get("managementSource") == "synced",
-            admin=bool(ADMIN_ROLES & set(data.get("platformRoles") or [])),
-            last_active=Activity((key, stamp) for key, stamp in stamps if stamp is not None),
-            licensed=bool(access),
-            groups=frozenset(group_id(g["id"]) for g in data.get("groups") or [] if isinstance(g, Mapping)),
-            directories=frozenset({directory}),
-            added_to_org=parse_instant(data.get("addedToOrg")),
+            account_id=user.ref, email=user.email, name=user.display_name, status=facts.status,
+            account_status=facts.account_status, membership_status=facts.membership_status,
+            idp_managed=user.idp_managed, admin=user.admin, last_active=user.last_active or NO_ACTIVITY,
+            licensed=user.billable, groups=frozenset(group_id(g.id) for g in item.groups or ()),
+            directories=facts.directories, added_to_org=user.added_to_org,
         )
 
     @property
@@ -83,6 +193,9 @@ class Account:
     @property
     def deactivated(self) -> bool:
         return self.account_status == "inactive"
+
+    def held(self) -> Held:
+        return Held(self.account_id, self.directories, self.idp_managed, self.suspended, self.deactivated)
 
     def merge(self, other: Account) -> Account:
         """The same account seen in another directory."""

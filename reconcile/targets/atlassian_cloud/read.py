@@ -17,6 +17,7 @@ from reconcile.errors import TargetError
 from reconcile.http import HttpClient
 from reconcile.targets.atlassian import error_for, fail
 from reconcile.targets.atlassian_cloud.account import Account, CloudGroup
+from reconcile.targets.atlassian_cloud.items import USER_PAGE, UserItem, item_of
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,9 @@ class OrgReader:
             body = _json(response)
             for item in body.get("data") or []:
                 out[str(item["directoryId"])] = str(item.get("name") or item["directoryId"])
-            cursor = _next_cursor(body, seen, self.http.url(f"{self.org}/directories"))
+            links = body.get("links")
+            nxt = links.get("next") if isinstance(links, Mapping) else None
+            cursor = _next_cursor(nxt, seen, self.http.url(f"{self.org}/directories"))
             if cursor is None:
                 return out
             params = {"limit": PAGE, "cursor": cursor}
@@ -58,7 +61,33 @@ class OrgReader:
                 fail(response, READ_HINT)
             data = _json(response)
             yield list(data.get("data") or [])
-            cursor = _next_cursor(data, seen, self.http.url(path))
+            links = data.get("links")
+            cursor = _next_cursor(links.get("next") if isinstance(links, Mapping) else None, seen,
+                                  self.http.url(path))
+            if cursor is None:
+                return
+            body = {**query, "limit": PAGE, "cursor": cursor}
+
+    async def users(self, directory: str, query: Mapping[str, Any]) -> AsyncIterator[list[UserItem]]:
+        """Each page of `users/search`, decoded into typed items (`items.py`) without a dict per user."""
+        path = f"{self.org}/directories/{directory}/users/search"
+        where = self.http.url(path)  # for the repeated-cursor error: once, not per page
+        body: dict[str, Any] = {**query, "limit": PAGE}
+        seen: set[str] = set()
+        while True:
+            response = await self.http.request("POST", path, json=body, idempotent=True)
+            if response.status_code != 200:
+                fail(response, READ_HINT)
+            try:
+                page = USER_PAGE.decode(response.content)
+                items, nxt = page.data or [], page.links.next if page.links else None
+            except msgspec.DecodeError:  # not the usual shape: the generic reading decides, as before
+                data = _json(response)
+                items = [item_of(item) for item in data.get("data") or []]
+                links = data.get("links")
+                nxt = links.get("next") if isinstance(links, Mapping) else None
+            yield items
+            cursor = _next_cursor(nxt, seen, where)
             if cursor is None:
                 return
             body = {**query, "limit": PAGE, "cursor": cursor}
@@ -67,10 +96,10 @@ class OrgReader:
         """A fresh read of one account in `directory` (`-`: all), or None when it is not there."""
         query = {"accountIds": [account_id], "expand": USER_EXPAND}
         found: Account | None = None
-        async for page in self.pages("users", directory, query):
+        async for page in self.users(directory, query):
             for item in page:
-                if str(item.get("accountId")) == account_id:
-                    acct = Account.from_json(item, directory)
+                if item.account_id == account_id:
+                    acct = Account.from_item(item, directory)
                     found = acct if found is None else found.merge(acct)
         return found
 
@@ -99,10 +128,8 @@ def _json(response: Any) -> dict[str, Any]:
     return body
 
 
-def _next_cursor(body: Mapping[str, Any], seen: set[str], where: str) -> str | None:
-    """The cursor of the next page, or None on the last; raises if the server repeats itself."""
-    links = body.get("links") or {}
-    nxt = links.get("next") if isinstance(links, Mapping) else None
+def _next_cursor(nxt: object, seen: set[str], where: str) -> str | None:
+    """The cursor of the next page (`links.next`), or None on the last; raises if the server repeats itself."""
     if not nxt:
         return None
     cursor = str(nxt)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from reconcile.http.gather import all_of
+from reconcile.targets.atlassian_cloud.items import UserItem
 from reconcile.targets.atlassian_cloud.read import PAGE, OrgReader
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,11 @@ class Partition:
     def name(self) -> str:
         return "/".join(str(v[0] if isinstance(v, list) else v) for v in self.query.values()) or "all"
 
-    def holds(self, item: Mapping[str, Any]) -> bool:
+    def holds(self, item: UserItem) -> bool:
         """Whether `item` is what this partition's filter asks for (a server that ignored it is not)."""
         claim, account = self.query.get("claimStatus"), self.query.get("accountStatus")
-        return ((claim is None or item.get("claimStatus") == claim)
-                and (account is None or item.get("accountStatus") in account))
+        return ((claim is None or item.claim_status == claim)
+                and (account is None or item.account_status in account))
 
 
 @dataclass
@@ -75,7 +76,7 @@ class SplitRead:
         self.reader, self.directory, self.query = reader, directory, dict(query)
         self.stats = SplitStats()
         self._emitted: dict[str, int] = {}  # account id -> the partition (index) that read it first
-        self._queue: asyncio.Queue[list[Any] | BaseException | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[list[UserItem] | BaseException | None] = asyncio.Queue()
 
     async def count(self, query: Mapping[str, Any]) -> int | None:
         """`users/count` under `query`; None when it cannot be had (the split is an optimisation: without
@@ -91,7 +92,7 @@ class SplitRead:
             return None
         return count
 
-    async def pages(self) -> AsyncIterator[list[Any]]:
+    async def pages(self) -> AsyncIterator[list[UserItem]]:
         worker = asyncio.ensure_future(self._run())
         try:
             while (page := await self._queue.get()) is not None:
@@ -144,7 +145,7 @@ class SplitRead:
         self.stats.reread = why
         if self.stats.partitions:
             log.warning("atlassian-cloud directory %s: %s; reading it again as one chain", self.directory, why)
-        async for page in self.reader.pages("users", self.directory, self.query):
+        async for page in self.reader.users(self.directory, self.query):
             self.stats.reread_requests += 1
             self._emit(page, -1)
 
@@ -157,12 +158,12 @@ class SplitRead:
         body = {**self.query, **part.query, "sortBy": [{"field": "nick_name", "direction": direction}]}
         part.requests[direction] = 0
         # the reader's generator (it guards against a repeated cursor), closed when the pair has its count
-        pages = cast(AsyncGenerator[list[Any], None], self.reader.pages("users", self.directory, body))
+        pages = cast(AsyncGenerator[list[UserItem], None], self.reader.users(self.directory, body))
         async with contextlib.aclosing(pages):
             async for page in pages:
                 part.requests[direction] += 1
                 for item in page:
-                    if part.seen.setdefault(str(item.get("accountId")), direction) != direction:
+                    if part.seen.setdefault(item.account_id, direction) != direction:
                         part.met = True
                     if not part.holds(item):
                         self.stats.strays += 1
@@ -173,11 +174,11 @@ class SplitRead:
                     return
         part.ended = True
 
-    def _emit(self, page: list[Any], index: int) -> None:
+    def _emit(self, page: list[UserItem], index: int) -> None:
         """Hand on the users not handed on before; a pair's two chains overlap where they meet."""
         fresh = []
         for item in page:
-            account = str(item.get("accountId"))
+            account = item.account_id
             first = self._emitted.get(account)
             if first is None:
                 self._emitted[account] = index

@@ -15,10 +15,11 @@ import httpx
 
 from reconcile.errors import TargetError
 from reconcile.http import HttpClient
+from reconcile.model import User
 from reconcile.plan import Action, ActionKind
 from reconcile.settings import AtlassianCloudSettings, CloudDelete, CloudDisable
 from reconcile.targets.atlassian import error_for, request_id
-from reconcile.targets.atlassian_cloud.account import Account, CloudGroup
+from reconcile.targets.atlassian_cloud.account import Account, CloudGroup, Facts, Held
 from reconcile.targets.atlassian_cloud.read import OrgReader
 from reconcile.targets.base import Outcome, Result
 
@@ -39,13 +40,16 @@ class Writer:
     def __init__(self, config: AtlassianCloudSettings, http: HttpClient, site: HttpClient | None,
                  reader: OrgReader) -> None:
         self.config, self.http, self.site, self.reader = config, http, site, reader
-        self.accounts: dict[str, Account] = {}
+        self.users: Mapping[str, User] = {}  # the last fetch's members, with their `facts`
+        self.facts: Mapping[str, Facts] = {}
+        self.fresh: dict[str, Held | None] = {}  # re-read since (None: not a member any more)
         self.groups: dict[str, CloudGroup] = {}  # lower-cased name -> group
         self.directory = "-"  # where re-reads look: the configured directory's id, or all
 
-    def remember(self, accounts: Mapping[str, Account], groups: Mapping[str, CloudGroup]) -> None:
-        """The state the last fetch saw: directory ids and group ids come from here."""
-        self.accounts, self.groups = dict(accounts), dict(groups)
+    def remember(self, users: Mapping[str, User], facts: Mapping[str, Facts],
+                 groups: Mapping[str, CloudGroup]) -> None:
+        """The state the last fetch saw (kept, not copied): directory ids and group ids come from here."""
+        self.users, self.facts, self.fresh, self.groups = users, facts, {}, dict(groups)
 
     async def perform(self, action: Action) -> Outcome:
         try:
@@ -66,17 +70,18 @@ class Writer:
             return Outcome(Result.FAILED, str(exc), http_status=exc.status)
 
     # ---------------------------------------------------------------- reads the decisions rest on
-    async def _account(self, account_id: str, *, fresh: bool = False) -> Account | None:
-        if not fresh and account_id in self.accounts:
-            return self.accounts[account_id]
+    async def _account(self, account_id: str) -> Held | None:
+        """The account as last seen; read again when unknown, or found gone by the last re-read."""
+        if account_id in self.fresh:
+            known = self.fresh[account_id]
+            if known is not None:
+                return known
+        elif account_id in self.users:
+            return Held.of(self.users[account_id], self.facts[account_id])
         acct = await self.reader.account(account_id, self.directory)
-        if acct is not None and not acct.member:
-            acct = None
-        if acct is None:
-            self.accounts.pop(account_id, None)
-        else:
-            self.accounts[account_id] = acct
-        return acct
+        held = acct.held() if acct is not None and acct.member else None
+        self.fresh[account_id] = held
+        return held
 
     async def _group(self, name: str) -> CloudGroup | None:
         key = name.lower()
@@ -176,14 +181,14 @@ class Writer:
         return not await self._is_member(account_id, group)
 
     # ---------------------------------------------------------------- disable / enable
-    async def _user_or_failed(self, account_id: str) -> Account | Outcome:
+    async def _user_or_failed(self, account_id: str) -> Held | Outcome:
         acct = await self._account(account_id)
         if acct is None:
             return Outcome(Result.FAILED, f"{account_id} is not a member of organization "
                            f"{self.config.org_id} any more; re-run plan")
         return acct
 
-    async def _per_directory(self, acct: Account, verb: str, method: str, done: Callable[[Account], bool],
+    async def _per_directory(self, acct: Held, verb: str, method: str, done: Callable[[Account], bool],
                              ) -> Outcome:
         """suspend | restore | remove a user in every directory it is in."""
         outcome = Outcome(Result.ALREADY)
@@ -207,7 +212,7 @@ class Writer:
                 return self._refused(sent, "re-run plan to see the current state", idp=acct.idp_managed)
         return outcome
 
-    async def _lifecycle(self, acct: Account, verb: str, done: Callable[[Account], bool]) -> Outcome:
+    async def _lifecycle(self, acct: Held, verb: str, done: Callable[[Account], bool]) -> Outcome:
         path = f"/users/{acct.account_id}/manage/lifecycle/{verb}"
 
         async def landed() -> bool:
