@@ -59,6 +59,7 @@ test: venv system-deps lint
 ## check: the edit loop — lint, types and every test but real LDAP/AD servers, kill -9 and the `slow` runs
 ## (end to end, or a large world whose size is the point)
 check: XDIST = -n auto --dist loadgroup
+check: export RECONCILE_EXAMPLES = 0.33  # property tests try a third of their examples (tests/support/examples.py)
 check: venv lint
 	@echo "Test order: random, seed $(SEED) (repeat this order with: make check SEED=$(SEED))"
 	@$(call WITH_MYPY,$(PYTEST) -m "not ldap and not ad and not kill and not slow" $(PYTEST_ARGS))

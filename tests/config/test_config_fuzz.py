@@ -17,6 +17,7 @@ from reconcile.config.nodes import ListOf, MapOf, Node, Nullable
 from reconcile.config.records import Record, Tagged
 from reconcile.errors import ConfigError
 from reconcile.settings import Config
+from tests.support.examples import examples
 
 
 def vocabulary(node: Node, out: set[str]) -> set[str]:
@@ -63,7 +64,7 @@ def dump(data: Any) -> str:
     return stream.getvalue()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(documents, min_size=1, max_size=3))
 def test_any_document_gives_a_config_or_config_error(docs: list[dict[str, Any]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,7 +78,7 @@ def test_any_document_gives_a_config_or_config_error(docs: list[dict[str, Any]])
             assert isinstance(result, Config)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.lists(st.sampled_from(PIECES), max_size=40).map("".join))
 def test_any_text_gives_a_config_or_config_error(text: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:

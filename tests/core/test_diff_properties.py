@@ -26,6 +26,7 @@ from reconcile.model import (
     User,
 )
 from tests.support.builders import NOW, TARGET, apply_plan
+from tests.support.examples import examples
 
 GROUPS = ["team-a", "team-b", "team-ro", "other"]
 SCOPE = Scope(users=Globs(("*@example.com", "u*")), groups=Globs(("team-*",)), protect=Globs(("*9",)))
@@ -97,7 +98,7 @@ def mirror(actual: ActualState) -> DesiredState:
     return DesiredState.build(users)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(worlds())
 def test_equal_states_plan_nothing(world: World) -> None:
     same = World(world.actual, mirror(world.actual),
@@ -105,7 +106,7 @@ def test_equal_states_plan_nothing(world: World) -> None:
     assert plan(same).actions == ()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(worlds())
 def test_applying_a_plan_converges(world: World) -> None:
     first = plan(world)
@@ -113,7 +114,7 @@ def test_applying_a_plan_converges(world: World) -> None:
     assert plan(world, after).actions == ()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(worlds())
 def test_protected_principals_are_never_named(world: World) -> None:
     protected = {
@@ -124,7 +125,7 @@ def test_protected_principals_are_never_named(world: World) -> None:
     assert not {a.subject.ref for a in plan(world).actions} & protected
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(worlds(), st.randoms(use_true_random=False))
 def test_plans_are_deterministic(world: World, rnd) -> None:
     users = list(world.actual.users.values())
@@ -140,7 +141,7 @@ def test_plans_are_deterministic(world: World, rnd) -> None:
     assert a.actions == b.actions and a.warnings == b.warnings
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(worlds())
 def test_out_of_scope_users_and_groups_never_appear(world: World) -> None:
     result = plan(world)

@@ -30,6 +30,7 @@ from reconcile.policies import (
     UnknownActivity,
 )
 from tests.support.builders import actual, dc_user, desired, policy, scope
+from tests.support.examples import examples
 
 DAY = datetime(2026, 3, 2, tzinfo=UTC)  # 00:00 UTC of the evaluation day
 NOW = DAY + timedelta(hours=9, minutes=30)
@@ -262,7 +263,7 @@ def test_a_percentage_threshold_without_a_known_maximum_is_said_not_guessed() ->
 FACTS = st.one_of(st.none(), st.integers(min_value=-400, max_value=10).map(lambda d: DAY + timedelta(days=d)))
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(lasts=st.lists(FACTS, min_size=1, max_size=6), ages=st.lists(FACTS, min_size=6, max_size=6),
        later=st.integers(min_value=0, max_value=400), hours=st.integers(min_value=0, max_value=23))
 def test_a_later_clock_never_unselects_a_user_whose_facts_did_not_change(

@@ -21,6 +21,7 @@ from reconcile.diff import diff
 from reconcile.model import ActualState, DesiredState, DesiredUser, Globs, Group, Policy, Scope, Status, User
 from reconcile.plan import Action, ActionKind, Plan, PlanWarning, Subject, WarningKind, order
 from tests.support.builders import NOW
+from tests.support.examples import examples
 from tests.support.render import TARGET, empty_plan, huge_plan, realistic_plan
 
 GOLDEN = Path(__file__).parents[1] / "golden"
@@ -221,7 +222,7 @@ actions = st.builds(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.lists(actions, max_size=60), st.integers(min_value=1, max_value=6000), st.booleans())
 def test_markdown_is_always_under_max_chars(acts: list[Action], max_chars: int, mask: bool) -> None:
     plan = Plan(target=TARGET, desired_digest="d" * 64, actual_fingerprint="a" * 64, actions=order(acts))
@@ -231,7 +232,7 @@ def test_markdown_is_always_under_max_chars(acts: list[Action], max_chars: int, 
         assert plan.digest in out and f"| **total** | **{len(acts)}** |" in out
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.lists(st.emails(), min_size=1, max_size=20))
 def test_masking_hides_every_local_part(emails: list[str]) -> None:
     acts = [Action(ActionKind.DISABLE, Subject(e, f"r{i}"), reason=f"was {e}") for i, e in enumerate(emails)]
