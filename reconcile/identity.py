@@ -5,7 +5,7 @@ Pure; the planner (reconcile/diff.py) plans only for the pairs this module retur
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from reconcile.errors import IdentityConflict
@@ -27,34 +27,40 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[Match]
     IdentityConflict listing every email that names two accounts and every account that two
     desired users name.
     """
-    by_name: dict[str, list[User]] = {}
-    by_email: dict[str, list[User]] = {}
+    by_name, by_email = _Index(), _Index()
     for user in actual.users.values():
         if user.unsynced:
             continue  # unsynced entries are matched by userKey only, never to desired users
-        for key in (user.username, user.account_id):
-            if key:
-                _index(by_name, key.strip().lower(), user)  # norm(), inlined: 100,000 users
+        if user.username:
+            by_name.file(user.username.strip().lower(), user)  # norm(), inlined: 100,000 users
+        if user.account_id:
+            by_name.file(user.account_id.strip().lower(), user)
         if user.email:
-            _index(by_email, user.email.strip().lower(), user)
+            by_email.file(user.email.strip().lower(), user)
 
     problems: list[str] = []
     matches: list[Match] = []
     missing: list[str] = []
     claimed: dict[str, DesiredUser] = {}
-    for key in sorted(desired.users):
-        want = desired.users[key]
+    users = desired.users
+    for key in sorted(users):
+        want = users[key]
+        ident = want.identity
         # Exact username / account id first (SPEC §4), whatever the key looks like: Confluence DC
         # usernames are often email addresses, and DC before 9.3 reveals no email to fall back on.
-        names = want.identity.names()
-        found = _lookup(by_name, [k for k in (key, *names) if k]) if names or not key else by_name.get(key, [])
+        if ident.username is None and ident.account_id is None:
+            found = by_name.find(key) if key else _NONE  # the usual case: the key is the only name
+        else:
+            found = by_name.find_any([k for k in (key, *ident.names()) if k])
         if len(found) > 1:
             refs = ", ".join(f"{u.label} ({u.ref})" for u in found)
             problems.append(f"{want.key}: its keys name {len(found)} accounts: {refs}")
             continue
         if not found:
-            emails = [k for k in (key, want.identity.email and norm(want.identity.email)) if k and is_email(k)]
-            found = _lookup(by_email, emails)
+            if ident.email is None:
+                found = by_email.find(key) if "@" in key else _NONE
+            else:
+                found = by_email.find_any([k for k in (key, norm(ident.email)) if k and is_email(k)])
             if len(found) > 1:
                 refs = ", ".join(f"{u.label} ({u.ref})" for u in found)
                 problems.append(f"{want.key}: the email matches {len(found)} accounts: {refs}")
@@ -83,20 +89,40 @@ def known_by_email_only(want: DesiredUser) -> bool:
     return is_email(want.key) and not want.identity.names()
 
 
-def _index(index: dict[str, list[User]], key: str, user: User) -> None:
-    """File `user` under `key` once (a username equal to the account id names it once)."""
-    held = index.get(key)
-    if held is None:
-        index[key] = [user]
-    elif all(user.ref != u.ref for u in held):
-        held.append(user)
+_NONE: tuple[User, ...] = ()
 
 
-def _lookup(index: Mapping[str, list[User]], keys: Iterable[str]) -> list[User]:
-    """The distinct accounts any of the keys names."""
-    found: list[User] = []
-    for key in keys:
-        for user in index.get(key, ()):
-            if all(user.ref != f.ref for f in found):
-                found.append(user)
-    return found
+class _Index:
+    """Normalised key -> the distinct accounts it names. Most keys name one account, so those are kept
+    bare (`one`) and only shared keys get a tuple (`shared`): no list per key of 100,000 users."""
+
+    __slots__ = ("one", "shared")
+
+    def __init__(self) -> None:
+        self.one: dict[str, User] = {}
+        self.shared: dict[str, tuple[User, ...]] = {}
+
+    def file(self, key: str, user: User) -> None:
+        """File `user` under `key` once (a username equal to the account id names it once)."""
+        held = self.one.setdefault(key, user)
+        if held is user or held.ref == user.ref:
+            return
+        those = self.shared.get(key, (held,))
+        if all(user.ref != u.ref for u in those):
+            self.shared[key] = (*those, user)
+
+    def find(self, key: str) -> Sequence[User]:
+        """The accounts `key` names."""
+        user = self.one.get(key)
+        if user is None:
+            return _NONE
+        return self.shared.get(key) or (user,)
+
+    def find_any(self, keys: Iterable[str]) -> Sequence[User]:
+        """The distinct accounts any of the keys names."""
+        found: list[User] = []
+        for key in keys:
+            for user in self.find(key):
+                if all(user.ref != f.ref for f in found):
+                    found.append(user)
+        return found
