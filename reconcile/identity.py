@@ -28,47 +28,52 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[Match]
     desired users name.
     """
     by_name, by_email = _Index(), _Index()
+    names, emails = by_name.one.setdefault, by_email.one.setdefault  # `_Index.file`, inlined: 100,000 users
     for user in actual.users.values():
         if user.unsynced:
             continue  # unsynced entries are matched by userKey only, never to desired users
-        if user.username:
-            by_name.file(user.username.strip().lower(), user)  # norm(), inlined: 100,000 users
-        if user.account_id:
-            by_name.file(user.account_id.strip().lower(), user)
-        if user.email:
-            by_email.file(user.email.strip().lower(), user)
+        if user.username and names(k := user.username.strip().lower(), user) is not user:  # norm(), inlined
+            by_name.share(k, user)
+        if user.account_id and names(k := user.account_id.strip().lower(), user) is not user:
+            by_name.share(k, user)
+        if user.email and emails(k := user.email.strip().lower(), user) is not user:
+            by_email.share(k, user)
 
     problems: list[str] = []
     matches: list[Match] = []
     missing: list[str] = []
     claimed: dict[str, DesiredUser] = {}
     users = desired.users
+    one_name, one_email = by_name.one.get, by_email.one.get
+    shared_names, shared_emails = by_name.shared, by_email.shared
     for key in sorted(users):
         want = users[key]
         ident = want.identity
         # Exact username / account id first (SPEC §4), whatever the key looks like: Confluence DC
         # usernames are often email addresses, and DC before 9.3 reveals no email to fall back on.
-        if ident.username is None and ident.account_id is None:
-            found = by_name.find(key) if key else _NONE  # the usual case: the key is the only name
+        if ident.username is None and ident.account_id is None:  # the usual case: the key is the only name
+            found: Sequence[User] = shared_names.get(key, ()) if shared_names and key else ()
+            user = one_name(key) if key and not found else None
         else:
             found = by_name.find_any([k for k in (key, *ident.names()) if k])
+            user = found[0] if len(found) == 1 else None
         if len(found) > 1:
-            refs = ", ".join(f"{u.label} ({u.ref})" for u in found)
-            problems.append(f"{want.key}: its keys name {len(found)} accounts: {refs}")
+            problems.append(f"{want.key}: its keys name {len(found)} accounts: {_refs(found)}")
             continue
-        if not found:
+        if user is None:
             if ident.email is None:
-                found = by_email.find(key) if "@" in key else _NONE
+                email = "@" in key  # is_email(), inlined
+                found = shared_emails.get(key, ()) if shared_emails and email else ()
+                user = one_email(key) if email and not found else None
             else:
                 found = by_email.find_any([k for k in (key, norm(ident.email)) if k and is_email(k)])
+                user = found[0] if len(found) == 1 else None
             if len(found) > 1:
-                refs = ", ".join(f"{u.label} ({u.ref})" for u in found)
-                problems.append(f"{want.key}: the email matches {len(found)} accounts: {refs}")
+                problems.append(f"{want.key}: the email matches {len(found)} accounts: {_refs(found)}")
                 continue
-        if not found:
+        if user is None:
             missing.append(key)
             continue
-        user = found[0]
         other = claimed.get(user.ref)
         if other is not None:
             problems.append(f"{other.key} and {want.key} both name the account {user.label} ({user.ref})")
@@ -82,6 +87,10 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[Match]
             hint="write these users by username (Confluence DC) or account id (Cloud) instead of email",
         )
     return matches, missing
+
+
+def _refs(found: Sequence[User]) -> str:
+    return ", ".join(f"{u.label} ({u.ref})" for u in found)
 
 
 def known_by_email_only(want: DesiredUser) -> bool:
@@ -102,10 +111,11 @@ class _Index:
         self.one: dict[str, User] = {}
         self.shared: dict[str, tuple[User, ...]] = {}
 
-    def file(self, key: str, user: User) -> None:
-        """File `user` under `key` once (a username equal to the account id names it once)."""
-        held = self.one.setdefault(key, user)
-        if held is user or held.ref == user.ref:
+    def share(self, key: str, user: User) -> None:
+        """File `user` under `key`, which `one` holds an account for already (once per account: a
+        username equal to the account id names it once)."""
+        held = self.one[key]
+        if held.ref == user.ref:
             return
         those = self.shared.get(key, (held,))
         if all(user.ref != u.ref for u in those):
