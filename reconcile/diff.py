@@ -314,7 +314,11 @@ class _Planner:
             protected = user.admin or ref == me or (protects and self._protection(user, keys) is not None)
             if not protected:
                 unprotected += 1
-            if idle and want.status is user.status and not (want.groups & managed).symmetric_difference(current):
+            wanted = want.groups
+            if idle and want.status is user.status and (
+                (len(wanted) == len(current) and wanted.issuperset(current) and wanted <= managed)  # no set built
+                or not (wanted & managed).symmetric_difference(current)
+            ):
                 continue  # the usual case: no rule to apply, status and memberships already as desired
             self.plan_desired(user, want, keys, current, protected)
         self.in_scope += counted

@@ -44,16 +44,19 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[Match]
     missing: list[str] = []
     claimed: dict[str, DesiredUser] = {}
     users = desired.users
-    one_name, one_email = by_name.one.get, by_email.one.get
+    keys = sorted(users)
+    one_email = by_email.one.get
     shared_names, shared_emails = by_name.shared, by_email.shared
-    for key in sorted(users):
+    # Exact username / account id first (SPEC §4), whatever the key looks like: Confluence DC
+    # usernames are often email addresses, and DC before 9.3 reveals no email to fall back on.
+    named = map(by_name.one.get, keys)  # the usual case, the key as the only name: looked up in C
+    for key, user in zip(keys, named):
         want = users[key]
         ident = want.identity
-        # Exact username / account id first (SPEC §4), whatever the key looks like: Confluence DC
-        # usernames are often email addresses, and DC before 9.3 reveals no email to fall back on.
-        if ident.username is None and ident.account_id is None:  # the usual case: the key is the only name
+        if ident.username is None and ident.account_id is None:
             found: Sequence[User] = shared_names.get(key, ()) if shared_names and key else ()
-            user = one_name(key) if key and not found else None
+            if found or not key:
+                user = None  # shared: reported below; an empty key names nobody
         else:
             found = by_name.find_any([k for k in (key, *ident.names()) if k])
             user = found[0] if len(found) == 1 else None
