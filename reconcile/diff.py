@@ -28,7 +28,6 @@ from reconcile.model import (
     UnsyncedPolicy,
     User,
     is_email,
-    norm,
 )
 from reconcile.plan import (
     Action,
@@ -299,8 +298,7 @@ class _Planner:
             key = want.key.strip().lower()  # norm(), inlined
             i = want.identity
             if i.username is None and i.email is None and i.account_id is None:  # want.keys() is (key,)
-                if key and key not in keys:
-                    keys = (*keys, key)
+                keys = keys if key in keys or not key else (*keys, key)  # in them when matched by it
             else:
                 extra = [k for k in want.keys() if k not in keys]
                 if extra:

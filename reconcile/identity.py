@@ -28,16 +28,16 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[Match]
     desired users name.
     """
     by_name, by_email = _Index(), _Index()
-    names, emails = by_name.one.setdefault, by_email.one.setdefault  # `_Index.file`, inlined: 100,000 users
-    for user in actual.users.values():
-        if user.unsynced:
+    names, emails = by_name.one.setdefault, by_email.one.setdefault  # filed inline: 100,000 accounts
+    for account in actual.users.values():
+        if account.unsynced:
             continue  # unsynced entries are matched by userKey only, never to desired users
-        if user.username and names(k := user.username.strip().lower(), user) is not user:  # norm(), inlined
-            by_name.share(k, user)
-        if user.account_id and names(k := user.account_id.strip().lower(), user) is not user:
-            by_name.share(k, user)
-        if user.email and emails(k := user.email.strip().lower(), user) is not user:
-            by_email.share(k, user)
+        if account.username and names(k := account.username.strip().lower(), account) is not account:  # norm(), inlined
+            by_name.share(k, account)
+        if account.account_id and names(k := account.account_id.strip().lower(), account) is not account:
+            by_name.share(k, account)
+        if account.email and emails(k := account.email.strip().lower(), account) is not account:
+            by_email.share(k, account)
 
     problems: list[str] = []
     matches: list[Match] = []
@@ -50,9 +50,10 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[Match]
     # Exact username / account id first (SPEC §4), whatever the key looks like: Confluence DC
     # usernames are often email addresses, and DC before 9.3 reveals no email to fall back on.
     named = map(by_name.one.get, keys)  # the usual case, the key as the only name: looked up in C
-    for key, user in zip(keys, named):
+    for key, by_key in zip(keys, named, strict=True):
         want = users[key]
         ident = want.identity
+        user: User | None = by_key
         if ident.username is None and ident.account_id is None:
             found: Sequence[User] = shared_names.get(key, ()) if shared_names and key else ()
             if found or not key:
@@ -117,10 +118,7 @@ class _Index:
     def share(self, key: str, user: User) -> None:
         """File `user` under `key`, which `one` holds an account for already (once per account: a
         username equal to the account id names it once)."""
-        held = self.one[key]
-        if held.ref == user.ref:
-            return
-        those = self.shared.get(key, (held,))
+        those = self.shared.get(key) or (self.one[key],)
         if all(user.ref != u.ref for u in those):
             self.shared[key] = (*those, user)
 
