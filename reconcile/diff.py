@@ -8,9 +8,10 @@ warnings instead of actions for protected, IdP-managed, read-only and missing pr
 from __future__ import annotations
 
 import gc
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
+from itertools import chain
 from typing import assert_never
 
 from reconcile.digest import desired_digest, fingerprint, scoped_users
@@ -173,13 +174,14 @@ def _guard_scope(desired: DesiredState, in_scope: set[str], policy: Policy) -> N
 _NONE: frozenset[str] = frozenset()
 
 
-def _groups_of(actual: ActualState, managed: Iterable[str]) -> Mapping[str, list[str]]:
-    """ref -> the managed groups it is in: `ActualState.groups_of` with lists, not sets (a group is
-    listed once per member anyway), which halves the cost of the one loop over every membership."""
+def _groups_of(actual: ActualState, managed: Iterable[str], refs: set[str] | None = None) -> Mapping[str, list[str]]:
+    """ref -> the managed groups it is in (of `refs` only, when given): `ActualState.groups_of` with lists,
+    not sets (a group lists a member once anyway), which halves the cost of a loop over every membership."""
     out: defaultdict[str, list[str]] = defaultdict(list)
     members = actual.members
     for group in managed:
-        for ref in members.get(group, ()):
+        held = members.get(group, _NONE)
+        for ref in held if refs is None else refs.intersection(held):
             out[ref].append(group)
     return out
 
@@ -201,7 +203,11 @@ class _Planner:
         self.warnings: list[PlanWarning] = []
         self.managed = sorted(g for g in actual.groups if scope.owns_group(g))
         self.managed_set = frozenset(self.managed)
-        self.groups_of = _groups_of(actual, self.managed)
+        members = actual.members
+        self.counts = Counter(chain.from_iterable(members.get(g, _NONE) for g in self.managed))  # ref -> groups
+        # ref -> its managed groups, wanted for the users planned in detail: everyone when a rule applies,
+        # else only those whose memberships or status differ, found without it (`plan_matches`)
+        self.groups_of = {} if rules.idle else _groups_of(actual, self.managed)
         self.me = actual.me
         self.in_scope = 0
         self.unprotected = 0
@@ -223,7 +229,7 @@ class _Planner:
     def _count(self, user: User, keys: tuple[str, ...]) -> bool:
         """Count an in-scope live user for the limits; returns whether it is protected."""
         self.in_scope += 1
-        self.memberships += len(self.groups_of.get(user.ref, ()))
+        self.memberships += self.counts.get(user.ref, 0)
         protected = self._protection(user, keys) is not None
         if not protected:
             self.unprotected += 1
@@ -284,10 +290,11 @@ class _Planner:
         One loop with its lookups hoisted: it runs once per desired user (100,000), and for most of them
         nothing differs; `plan_desired` decides the rest.
         """
-        scoped, groups_of, managed = self.scoped.get, self.groups_of.get, self.managed_set
+        scoped, count, managed, members = self.scoped.get, self.counts.get, self.managed_set, self.actual.members.get
         owns, in_scope = self.scope.users.matches, self.desired_in_scope.add
         me, protects, idle = self.me, self.protects, self.rules.idle
         counted = memberships = unprotected = 0
+        detail: list[tuple[User, DesiredUser, tuple[str, ...], bool]] = []
         for m in matches:
             user, want = m.user, m.desired
             ref = user.ref
@@ -306,22 +313,26 @@ class _Planner:
             if not owned and not owns(*keys):
                 continue  # outside scope.users: never touched, never shown
             in_scope(key)
-            current = groups_of(ref, ())
+            held = count(ref, 0)
             counted += 1
-            memberships += len(current)
+            memberships += held
             protected = user.admin or ref == me or (protects and self._protection(user, keys) is not None)
             if not protected:
                 unprotected += 1
-            wanted = want.groups
-            if idle and want.status is user.status and (
-                (len(wanted) == len(current) and wanted.issuperset(current) and wanted <= managed)  # no set built
-                or not (wanted & managed).symmetric_difference(current)
-            ):
-                continue  # the usual case: no rule to apply, status and memberships already as desired
-            self.plan_desired(user, want, keys, current, protected)
+            if idle and want.status is user.status and len(want.groups) == held:
+                for group in want.groups:  # as many as it is in: equal when it is in each, and each is managed
+                    if group not in managed or ref not in members(group, _NONE):
+                        break
+                else:
+                    continue  # the usual case: no rule to apply, status and memberships already as desired
+            detail.append((user, want, keys, protected))
         self.in_scope += counted
         self.memberships += memberships
         self.unprotected += unprotected
+        if idle:
+            self.groups_of = _groups_of(self.actual, self.managed, {user.ref for user, *_ in detail})
+        for user, want, keys, protected in detail:  # in match order, as if planned in the loop
+            self.plan_desired(user, want, keys, self.groups_of.get(user.ref, ()), protected)
 
     def plan_desired(self, user: User, want: DesiredUser, keys: tuple[str, ...], current: Collection[str],
                      protected: bool) -> None:

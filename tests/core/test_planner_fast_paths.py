@@ -95,3 +95,15 @@ def test_unchanged_memberships_plan_nothing_whatever_unmanaged_groups_are_desire
         (ActionKind.ADD_MEMBER, "team-b")]
     assert [(a.kind, a.group) for a in plan(DesiredState.build([fewer]), actual).actions] == [
         (ActionKind.REMOVE_MEMBER, "team-a")]
+
+
+def test_as_many_groups_as_held_is_not_the_same_groups() -> None:
+    # the quick check counts first: equal counts with an unmanaged or an unheld group still plan the change
+    actual = ActualState.build([ALICE], [Group("team-a"), Group("team-b")], {"team-a": {"a1"}, "team-b": {"a1"}})
+    unmanaged = DesiredUser("alice@example.com", groups=frozenset({"team-a", "unmanaged"}))
+    assert [(a.kind, a.group) for a in plan(DesiredState.build([unmanaged]), actual).actions] == [
+        (ActionKind.REMOVE_MEMBER, "team-b")]
+    alone = ActualState.build([ALICE], [Group("team-a"), Group("team-b")], {"team-a": {"a1"}})
+    other = DesiredUser("alice@example.com", groups=frozenset({"team-b"}))
+    assert [(a.kind, a.group) for a in plan(DesiredState.build([other]), alone).actions] == [
+        (ActionKind.ADD_MEMBER, "team-b"), (ActionKind.REMOVE_MEMBER, "team-a")]
