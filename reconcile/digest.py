@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import Any
 
 from reconcile.model import ActualState, DesiredState, Globs, Policy, Scope, iso_instant, norm
-from reconcile.plan import canonical_json, sha256_json
+from reconcile.plan import canonical_json, raw, sha256_canonical
 
 
 def canonical(value: object) -> Any:
@@ -54,33 +54,51 @@ def canonical(value: object) -> Any:
 
 def desired_digest(desired: DesiredState, scope: Scope, policy: Policy) -> str:
     """sha256 of the normalised merged desired state (with scope and policy), not of the raw files."""
-    users = [
-        [key, u.status.value, sorted(u.groups), [[kind, norm(v)] for kind, v in u.identity.items()]]
-        for key, u in sorted(desired.users.items())
-    ]
-    return sha256_json(
+    users = []
+    by_key = desired.users
+    for key in sorted(by_key):
+        u = by_key[key]
+        i = u.identity
+        if i.username is None and i.email is None and i.account_id is None and i.external_id is None:
+            keys: list[list[str]] = []  # the usual case: the key is the only one
+        else:
+            keys = [[kind, norm(v)] for kind, v in i.items()]
+        users.append([key, u.status, sorted(u.groups), keys])  # a StrEnum encodes as its value
+    return sha256_canonical(
         {
             "users": users,
             "groups": sorted(desired.groups),
-            "scope": canonical(scope),
-            "policy": canonical(policy),
+            "scope": raw(canonical(scope)),  # may hold floats: encoded as canonical_json does
+            "policy": raw(canonical(policy)),
         }
     )
 
 
-def fingerprint(actual: ActualState, scope: Scope) -> str:
-    """sha256 of the normalised in-scope actual state: users, statuses, managed memberships."""
+def scoped_users(actual: ActualState, scope: Scope) -> dict[str, tuple[str, ...]]:
+    """ref -> normalised keys (`User.keys()`) of the users `scope.users` owns, in ref order."""
+    users = actual.users
+    if "*" in scope.users.patterns:  # everyone with a key, without a glob call per user
+        return {ref: keys for ref in sorted(users) if any(keys := users[ref].keys())}
+    owns = scope.users.matches
+    return {ref: keys for ref in sorted(users) if owns(*(keys := users[ref].keys()))}
+
+
+def fingerprint(actual: ActualState, scope: Scope, scoped: Mapping[str, tuple[str, ...]] | None = None) -> str:
+    """sha256 of the normalised in-scope actual state: users, statuses, managed memberships.
+
+    `scoped` is `scoped_users(actual, scope)` when the caller has it already.
+    """
+    if scoped is None:
+        scoped = scoped_users(actual, scope)
     users = []
-    in_scope: set[str] = set()
-    for ref in sorted(actual.users):
-        user = actual.users[ref]
-        keys = user.keys()
-        if scope.users.matches(*keys):
-            in_scope.add(ref)
-            users.append([ref, *keys, user.status.value, user.unsynced, user.admin, user.idp_managed])
+    by_ref = actual.users
+    for ref, keys in scoped.items():
+        user = by_ref[ref]
+        users.append([ref, *keys, user.status, user.unsynced, user.admin, user.idp_managed])
+    in_scope = frozenset(scoped)
     groups = []
     for name in sorted(g for g in actual.groups if scope.owns_group(g)):
         group = actual.groups[name]
-        members = sorted(actual.members.get(name, frozenset()) & in_scope)
-        groups.append([name, group.readonly, group.idp_managed, members])
-    return sha256_json({"users": users, "groups": groups})
+        members = actual.members.get(name, frozenset())
+        groups.append([name, group.readonly, group.idp_managed, sorted(members & in_scope)])
+    return sha256_canonical({"users": users, "groups": groups})

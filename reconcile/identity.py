@@ -5,7 +5,7 @@ Pure; the planner (reconcile/diff.py) plans only for the pairs this module retur
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from reconcile.errors import IdentityConflict
@@ -27,42 +27,57 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[Match]
     IdentityConflict listing every email that names two accounts and every account that two
     desired users name.
     """
-    by_name: dict[str, list[User]] = {}
-    by_email: dict[str, list[User]] = {}
-    for user in actual.users.values():
-        if user.unsynced:
+    by_name, by_email = _Index(), _Index()
+    names, emails = by_name.one.setdefault, by_email.one.setdefault  # filed inline: 100,000 accounts
+    for account in actual.users.values():
+        if account.unsynced:
             continue  # unsynced entries are matched by userKey only, never to desired users
-        for key in (user.username, user.account_id):
-            if key:
-                _index(by_name, key.strip().lower(), user)  # norm(), inlined: 100,000 users
-        if user.email:
-            _index(by_email, user.email.strip().lower(), user)
+        if account.username and names(k := account.username.strip().lower(), account) is not account:  # norm(), inlined
+            by_name.share(k, account)
+        if account.account_id and names(k := account.account_id.strip().lower(), account) is not account:
+            by_name.share(k, account)
+        if account.email and emails(k := account.email.strip().lower(), account) is not account:
+            by_email.share(k, account)
 
     problems: list[str] = []
     matches: list[Match] = []
     missing: list[str] = []
     claimed: dict[str, DesiredUser] = {}
-    for key in sorted(desired.users):
-        want = desired.users[key]
-        # Exact username / account id first (SPEC §4), whatever the key looks like: Confluence DC
-        # usernames are often email addresses, and DC before 9.3 reveals no email to fall back on.
-        names = want.identity.names()
-        found = _lookup(by_name, [k for k in (key, *names) if k]) if names or not key else by_name.get(key, [])
+    users = desired.users
+    keys = sorted(users)
+    one_email = by_email.one.get
+    shared_names, shared_emails = by_name.shared, by_email.shared
+    # Exact username / account id first (SPEC §4), whatever the key looks like: Confluence DC
+    # usernames are often email addresses, and DC before 9.3 reveals no email to fall back on.
+    named = map(by_name.one.get, keys)  # the usual case, the key as the only name: looked up in C
+    for key, by_key in zip(keys, named, strict=True):
+        want = users[key]
+        ident = want.identity
+        user: User | None = by_key
+        if ident.username is None and ident.account_id is None:
+            found: Sequence[User] = shared_names.get(key, ()) if shared_names and key else ()
+            if found or not key:
+                user = None  # shared: reported below; an empty key names nobody
+        else:
+            found = by_name.find_any([k for k in (key, *ident.names()) if k])
+            user = found[0] if len(found) == 1 else None
         if len(found) > 1:
-            refs = ", ".join(f"{u.label} ({u.ref})" for u in found)
-            problems.append(f"{want.key}: its keys name {len(found)} accounts: {refs}")
+            problems.append(f"{want.key}: its keys name {len(found)} accounts: {_refs(found)}")
             continue
-        if not found:
-            emails = [k for k in (key, want.identity.email and norm(want.identity.email)) if k and is_email(k)]
-            found = _lookup(by_email, emails)
+        if user is None:
+            if ident.email is None:
+                email = "@" in key  # is_email(), inlined
+                found = shared_emails.get(key, ()) if shared_emails and email else ()
+                user = one_email(key) if email and not found else None
+            else:
+                found = by_email.find_any([k for k in (key, norm(ident.email)) if k and is_email(k)])
+                user = found[0] if len(found) == 1 else None
             if len(found) > 1:
-                refs = ", ".join(f"{u.label} ({u.ref})" for u in found)
-                problems.append(f"{want.key}: the email matches {len(found)} accounts: {refs}")
+                problems.append(f"{want.key}: the email matches {len(found)} accounts: {_refs(found)}")
                 continue
-        if not found:
+        if user is None:
             missing.append(key)
             continue
-        user = found[0]
         other = claimed.get(user.ref)
         if other is not None:
             problems.append(f"{other.key} and {want.key} both name the account {user.label} ({user.ref})")
@@ -78,25 +93,47 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[Match]
     return matches, missing
 
 
+def _refs(found: Sequence[User]) -> str:
+    return ", ".join(f"{u.label} ({u.ref})" for u in found)
+
+
 def known_by_email_only(want: DesiredUser) -> bool:
     """A desired user with an email and no username / account id: found only where emails show."""
     return is_email(want.key) and not want.identity.names()
 
 
-def _index(index: dict[str, list[User]], key: str, user: User) -> None:
-    """File `user` under `key` once (a username equal to the account id names it once)."""
-    held = index.get(key)
-    if held is None:
-        index[key] = [user]
-    elif all(user.ref != u.ref for u in held):
-        held.append(user)
+_NONE: tuple[User, ...] = ()
 
 
-def _lookup(index: Mapping[str, list[User]], keys: Iterable[str]) -> list[User]:
-    """The distinct accounts any of the keys names."""
-    found: list[User] = []
-    for key in keys:
-        for user in index.get(key, ()):
-            if all(user.ref != f.ref for f in found):
-                found.append(user)
-    return found
+class _Index:
+    """Normalised key -> the distinct accounts it names. Most keys name one account, so those are kept
+    bare (`one`) and only shared keys get a tuple (`shared`): no list per key of 100,000 users."""
+
+    __slots__ = ("one", "shared")
+
+    def __init__(self) -> None:
+        self.one: dict[str, User] = {}
+        self.shared: dict[str, tuple[User, ...]] = {}
+
+    def share(self, key: str, user: User) -> None:
+        """File `user` under `key`, which `one` holds an account for already (once per account: a
+        username equal to the account id names it once)."""
+        those = self.shared.get(key) or (self.one[key],)
+        if all(user.ref != u.ref for u in those):
+            self.shared[key] = (*those, user)
+
+    def find(self, key: str) -> Sequence[User]:
+        """The accounts `key` names."""
+        user = self.one.get(key)
+        if user is None:
+            return _NONE
+        return self.shared.get(key) or (user,)
+
+    def find_any(self, keys: Iterable[str]) -> Sequence[User]:
+        """The distinct accounts any of the keys names."""
+        found: list[User] = []
+        for key in keys:
+            for user in self.find(key):
+                if all(user.ref != f.ref for f in found):
+                    found.append(user)
+        return found

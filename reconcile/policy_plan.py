@@ -78,6 +78,8 @@ class PolicyPlanner:
         self.held: list[str] = []
         self.held_refs: set[str] = set()
         self.warnings: list[PlanWarning] = []
+        # No rule and no exemption: `select` would always say no; the planner skips asking per user.
+        self.idle = self.rule is None and not self.by_user
 
     @property
     def source(self) -> str:
