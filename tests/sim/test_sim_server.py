@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -10,10 +11,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from reconcile.sim.app import build_app
 from reconcile.sim.scenario import parse_scenario
-from reconcile.sim.server import running
+from reconcile.sim.server import running, runtime
 from tests.support.cli import reconcile
 from tests.support.net import free_port
 from tests.support.sim import ADMIN_TOKEN, WORLD
@@ -80,3 +85,38 @@ def test_a_bad_scenario_is_one_located_message_and_exit_1_not_a_traceback(
     assert result.exit_code == 1
     assert "Error: 1 problem in the scenario:" in result.stderr and problem in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def _runtime_route(app: Starlette) -> Starlette:
+    """`GET /_runtime`: the serving event loop's module and the uvicorn protocol module that parsed the request
+    (found on the call stack: the handler runs inside that protocol's request cycle)."""
+
+    async def where(request: Request) -> JSONResponse:
+        frame, modules = sys._getframe(), set()
+        while frame is not None:
+            modules.add(str(frame.f_globals.get("__name__", "")))
+            frame = frame.f_back  # type: ignore[assignment]
+        protocols = sorted(m for m in modules if m.startswith("uvicorn.protocols.http."))
+        return JSONResponse({"loop": type(asyncio.get_running_loop()).__module__, "http": protocols})
+
+    app.router.routes.insert(0, Route("/_runtime", where))
+    return app
+
+
+def test_running_serves_on_uvloop_and_httptools_when_installed() -> None:
+    pytest.importorskip("uvloop")
+    pytest.importorskip("httptools")
+    assert runtime() == ("uvloop", "httptools")
+    with running(_runtime_route(build_app(parse_scenario(WORLD)))) as url:
+        seen = httpx.get(url + "/_runtime").json()
+    assert seen == {"loop": "uvloop", "http": ["uvicorn.protocols.http.httptools_impl"]}
+
+
+def test_without_uvloop_and_httptools_it_serves_on_asyncio_and_h11(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # `import uvloop` raises ImportError (as on Windows)
+    monkeypatch.setitem(sys.modules, "httptools", None)
+    assert runtime() == ("asyncio", "h11")
+    with running(_runtime_route(build_app(parse_scenario(WORLD)))) as url:
+        seen = httpx.get(url + "/_runtime").json()
+    assert seen["http"] == ["uvicorn.protocols.http.h11_impl"]
+    assert seen["loop"].startswith("asyncio")
