@@ -20,6 +20,7 @@ from deepdiff import DeepDiff
 
 from reconcile.diff import diff
 from reconcile.errors import ActionsFailed, ApprovalMismatch, ReconcileError, StalePlan, UsageError
+from reconcile.heap import map_large_buffers
 from reconcile.journal import ApprovalMode, AuditContext, AuditLog, Journal, JournalView
 from reconcile.journal import now as journal_now
 from reconcile.model import ActualState, DesiredState
@@ -135,6 +136,7 @@ async def _desired_and_actual(
     fetch mostly waits. The read runs in its own thread and event loop, so its CPU never stalls the
     fetch's requests. Errors are raised as when it was read first: a desired-state error wins (the
     fetch is cancelled), and a fetch error is raised only once the desired state is known good."""
+    map_large_buffers()  # thousands of page bodies: returned to the system when freed, not kept as heap
     if desired is not None:
         return desired, await target.fetch(config.scope, progress)
     from reconcile import aio
