@@ -20,6 +20,7 @@ from deepdiff import DeepDiff
 
 from reconcile.diff import diff
 from reconcile.errors import ActionsFailed, ApprovalMismatch, ReconcileError, StalePlan, UsageError
+from reconcile.heap import map_large_buffers
 from reconcile.journal import ApprovalMode, AuditContext, AuditLog, Journal, JournalView
 from reconcile.journal import now as journal_now
 from reconcile.model import ActualState, DesiredState
@@ -107,11 +108,7 @@ async def _plan_and_state(
     config: Config, target: Target, *, now: datetime, desired: DesiredState | None = None,
     progress: Progress | None = None,
 ) -> tuple[DesiredState, Plan, ActualState]:
-    if desired is None:
-        from reconcile.desired import gather_desired
-
-        desired = await gather_desired(config)
-    actual = await target.fetch(config.scope, progress)
+    desired, actual = await _desired_and_actual(config, target, desired, progress)
     policy = config.policy
     if policy.inactive is not None or policy.licences.groups or policy.licences.warn_at or policy.licences.fail_at:
         # only then: the seat and licence reads are extra requests a plan without these policies never needs
@@ -130,6 +127,29 @@ async def _plan_and_state(
                 impacts=impacts)
     check_supported(plan, target)
     return desired, replace(plan, created_at=journal_now()), actual
+
+
+async def _desired_and_actual(
+    config: Config, target: Target, desired: DesiredState | None, progress: Progress | None,
+) -> tuple[DesiredState, ActualState]:
+    """The desired state (unless given) read while the actual state is fetched: the read is CPU, the
+    fetch mostly waits. The read runs in its own thread and event loop, so its CPU never stalls the
+    fetch's requests. Errors are raised as when it was read first: a desired-state error wins (the
+    fetch is cancelled), and a fetch error is raised only once the desired state is known good."""
+    map_large_buffers()  # thousands of page bodies: returned to the system when freed, not kept as heap
+    if desired is not None:
+        return desired, await target.fetch(config.scope, progress)
+    from reconcile import aio
+    from reconcile.desired import gather_desired
+
+    fetching = asyncio.ensure_future(target.fetch(config.scope, progress))
+    try:
+        wanted = await asyncio.to_thread(lambda: aio.run(gather_desired(config)))
+    except BaseException:
+        fetching.cancel()
+        await asyncio.gather(fetching, return_exceptions=True)  # no request left running behind the error
+        raise
+    return wanted, await fetching
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,6 +149,45 @@ def test_a_cap_that_changes_between_pages_skips_nothing() -> None:
     assert run(go()) == [f"g{i:03d}" for i in range(500)]
 
 
+def test_a_large_groups_member_pages_are_read_a_window_at_a_time_and_a_small_one_costs_no_extra_page() -> None:
+    """Members are capped at 200 a page: the 3,000 of `big` (15 pages) must not be 15 round trips in a row,
+    and the 250 of `small` (2 pages) must not cost speculative requests past its end."""
+    groups = {"big": [f"k{i:05d}" for i in range(3000)], "small": [f"s{i:05d}" for i in range(250)]}
+    in_flight = {"big": 0, "small": 0}
+    most = dict(in_flight)
+    sent: list[tuple[str, int]] = []
+
+    async def server(request: httpx.Request) -> httpx.Response:
+        group = request.url.path.split("/")[-2]
+        start = int(request.url.params["start"])
+        sent.append((group, start))
+        in_flight[group] += 1
+        most[group] = max(most[group], in_flight[group])
+        for _ in range(3):  # let the other requests of a window arrive before this one is answered
+            await asyncio.sleep(0)
+        in_flight[group] -= 1
+        members = groups[group]
+        limit = min(int(request.url.params["limit"]), 200)
+        chunk = members[start:start + limit]
+        links = {"next": f"/rest/api/group/{group}/member?start={start + len(chunk)}"} \
+            if start + len(chunk) < len(members) else {}
+        return httpx.Response(200, json={"results": [{"type": "known", "userKey": k} for k in chunk],
+                                         "start": start, "limit": limit, "size": len(chunk), "_links": links})
+
+    async def go() -> dict[str, list[str]]:
+        client = atlassian.client("http://dc.test", auth=None, settings=HttpSettings(concurrency=8), flavor="dc",
+                                  transport=httpx.MockTransport(server))
+        try:
+            return {g: await read.list_member_keys(client, g, window=8) for g in groups}
+        finally:
+            await client.aclose()
+
+    assert run(go()) == groups
+    assert sorted(s for g, s in sent if g == "small") == [0, 200]  # no speculative page
+    assert most["big"] == 8  # the big group's pages overlapped, up to the window
+    assert len([s for g, s in sent if g == "big"]) <= 15 + 7  # at most one window past the end
+
+
 @pytest.mark.slow  # a large world is the point: make test runs it, make check leaves it out
 def test_a_5000_user_world_is_fetched_completely() -> None:
     world = generate_dc(5000, 60, 12000, seed=7)

@@ -103,7 +103,7 @@ class ConfluenceDcTarget:
 
         async def members_of(group: str) -> list[str]:
             nonlocal done
-            keys = await read.list_member_keys(self.client, group)
+            keys = await read.list_member_keys(self.client, group, window)
             done += 1
             if progress:
                 progress("group members", done, len(wanted))
