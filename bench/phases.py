@@ -9,7 +9,6 @@ Runs in this process against whatever the desired directory's target points at (
 from __future__ import annotations
 
 import argparse
-import asyncio
 import resource
 import time
 from collections.abc import Callable, Sequence
@@ -39,7 +38,7 @@ def measured(name: str, work: Callable[[], T], report: list[str]) -> T:
 
 
 def phases(directory: Path) -> list[str]:
-    from reconcile import config
+    from reconcile import aio, config
     from reconcile.desired import read_desired
     from reconcile.diff import diff
     from reconcile.targets.factory import build_target
@@ -55,7 +54,7 @@ def phases(directory: Path) -> list[str]:
         finally:
             await target.aclose()
 
-    actual = measured("fetch", lambda: asyncio.run(fetch()), report)
+    actual = measured("fetch", lambda: aio.run(fetch()), report)  # as `reconcile plan` runs it (uvloop; no result repr)
     plan = measured("diff", lambda: diff(wanted, actual, scope=cfg.scope, policy=cfg.policy,  # type: ignore[arg-type]
                                          target=cfg.target.address(), now=NOW), report)
     measured("dumps", plan.dumps, report)
