@@ -75,22 +75,23 @@ def build_undo(plan: Plan, done: Iterable[Action], *, created_at: str, actual_fi
     done = list(done)
     if not done:
         return None
+    undoes = plan.digest
     actions: list[Action] = []
     warnings: list[PlanWarning] = []
     for action in done:
-        back = inverse(action, plan.digest)
+        back = inverse(action, undoes)
         if back is not None:
             actions.append(back)
             continue
         what = (_GONE.get(plan.target.get("type", ""), _GONE[""])
                 if action.kind is ActionKind.DELETE else f"no inverse is known for {action.kind}")
         warnings.append(PlanWarning(WarningKind.IRREVERSIBLE, action.subject.identity,
-                                f"{action.describe()} by the apply of plan {plan.digest[:12]}: {what}"))
+                                f"{action.describe()} by the apply of plan {undoes[:12]}: {what}"))
     return Plan(
         target=dict(plan.target), desired_digest=plan.desired_digest, actual_fingerprint=actual_fingerprint,
         actions=order(actions), warnings=tuple(sorted(warnings, key=lambda w: w.sort_key)),
         limit_base=plan.limit_base, created_at=created_at, evaluated_at=plan.evaluated_at,
-        desired_dir=plan.desired_dir, undoes=plan.digest,
+        desired_dir=plan.desired_dir, undoes=undoes,
     )
 
 
