@@ -17,6 +17,7 @@ from reconcile.errors import TargetError
 from reconcile.http import HttpClient
 from reconcile.http.errors import ErrorKinds, safe_url
 from reconcile.settings import HttpSettings
+from tests.support.examples import examples
 
 BASE = "http://dc.test/confluence"
 
@@ -83,7 +84,7 @@ def test_safe_url_runs_only_for_a_logged_line(monkeypatch: pytest.MonkeyPatch,
 VALUES = st.one_of(st.text(max_size=8), st.integers(), st.booleans(), st.none(), st.sampled_from(["100", "a.b", "%2F"]))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.dictionaries(st.text(max_size=6), VALUES, max_size=4))
 def test_any_params_give_the_url_httpx_would_build(params: dict[str, Any]) -> None:
     expected = httpx.AsyncClient(base_url=BASE).build_request("GET", "/rest/api/x", params=params).url

@@ -273,7 +273,9 @@ async def test_a_lost_response_is_re_read_not_blindly_retried() -> None:
 async def test_x_ratelimit_headers_pace_requests_below_the_limit() -> None:
     limited = SimSettings(rate_limit=RateLimit(fill_rate=20, interval_seconds=1, max=5))
     world = CloudWorld.generate(users=700, groups=5, memberships=900, seed=3, org_id="org-r", api_key="k")
-    r = rig(world, settings=limited)
+    fake = FakeClock()  # the pacing waits on this clock, which the simulator's bucket refills on: no real waits
+    r = rig(world, settings=limited, clock=fake.clock())
+    r.ctx.clock, r.ctx.wall = fake.monotonic, fake.wall
     state = await fetch(r)
     await r.target.aclose()
     assert len(state.users) == sum(1 for u in world.users.values() if u.membership)
