@@ -108,7 +108,8 @@ def receiver_fixture() -> Iterator[tuple[Receiver, int]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # polled often: shutdown() waits for the next poll (0.5 s by default, after every test)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield state, int(server.server_address[1])
     server.shutdown()
