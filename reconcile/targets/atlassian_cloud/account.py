@@ -74,8 +74,31 @@ def _instant(value: object) -> datetime | None:
     return parse_instant(value)
 
 
+class Membership:
+    """What an account's three statuses say (the fields of `Facts` and `Account`, which both carry them)."""
+
+    __slots__ = ()
+    status: str
+    account_status: str
+    membership_status: str
+
+    @property
+    def member(self) -> bool:
+        """Whether the account is (still) a member of the directory: not removed, closed or deleted."""
+        return (self.status not in GONE and self.account_status != "closed"
+                and self.membership_status != "no_membership")
+
+    @property
+    def suspended(self) -> bool:
+        return self.membership_status == "suspended"
+
+    @property
+    def deactivated(self) -> bool:
+        return self.account_status == "inactive"
+
+
 @dataclass(frozen=True, slots=True)
-class Facts:
+class Facts(Membership):
     """An account's statuses and directories as Cloud states them, beyond its `User`; a handful of
     distinct values in an organization, so each is one shared object (`Facts.of(..., interned)`)."""
 
@@ -95,20 +118,6 @@ class Facts:
         if found is None:
             found = interned[key] = Facts(*key)
         return found
-
-    @property
-    def member(self) -> bool:
-        """Whether the account is (still) a member of the directory: not removed, closed or deleted."""
-        return (self.status not in GONE and self.account_status != "closed"
-                and self.membership_status != "no_membership")
-
-    @property
-    def suspended(self) -> bool:
-        return self.membership_status == "suspended"
-
-    @property
-    def deactivated(self) -> bool:
-        return self.account_status == "inactive"
 
     def merge(self, other: Facts) -> Facts:
         """The same account seen in another directory (as `Account.merge`)."""
@@ -147,7 +156,7 @@ class Held:
 
 @quick_init
 @dataclass(frozen=True, slots=True)
-class Account:
+class Account(Membership):
     """One `MultiDirectoryUser` (with `expand: [groups, productAccess, platformRoles]`)."""
 
     account_id: str
@@ -179,20 +188,6 @@ class Account:
             licensed=user.billable, groups=frozenset(group_id(g.id) for g in item.groups or ()),
             directories=facts.directories, added_to_org=user.added_to_org,
         )
-
-    @property
-    def member(self) -> bool:
-        """Whether the account is (still) a member of the directory: not removed, closed or deleted."""
-        return (self.status not in GONE and self.account_status != "closed"
-                and self.membership_status != "no_membership")
-
-    @property
-    def suspended(self) -> bool:
-        return self.membership_status == "suspended"
-
-    @property
-    def deactivated(self) -> bool:
-        return self.account_status == "inactive"
 
     def held(self) -> Held:
         return Held(self.account_id, self.directories, self.idp_managed, self.suspended, self.deactivated)
