@@ -35,10 +35,9 @@ ldap-demo: $(RUNSTAMP)
 
 ## test: everything — lint, types, unit, simulator, targets, real LDAP/AD servers, CLI end to end, coverage floor
 ## Tests run in a random order (pytest-randomly); the seed is printed, and `make test SEED=N` repeats a run.
-## They run on one worker per core plus one (pytest-xdist): a worker spends about a quarter of `make test` waiting
-## on a simulator, server or child process, which the extra worker fills. `make check`, CPU-bound, runs one per
-## core (an extra worker costs a collection, ~6 s CPU, and fills little). Tests that share a fixed port or server
-## carry an xdist_group.
+## They run on one worker per core plus one (pytest-xdist): a worker spends part of its time waiting on a
+## simulator, server or child process, which the extra worker fills (`make check` too: 64 s against 80 s with
+## one per core, on 2 cores). Tests that share a fixed port or server carry an xdist_group.
 SEED ?= $(shell od -An -N2 -tu2 /dev/urandom | tr -d ' ')
 SEED := $(SEED)
 WORKERS ?= $(shell $(PYTHON) -c 'import os; print(len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) + 1)')
@@ -62,7 +61,6 @@ test: venv system-deps lint
 
 ## check: the edit loop — lint, types and every test but real LDAP/AD servers, kill -9 and the `slow` runs
 ## (end to end, or a large world whose size is the point)
-check: XDIST = -n auto --dist loadgroup
 check: export RECONCILE_EXAMPLES = 0.33  # property tests try a third of their examples (tests/support/examples.py)
 check: venv lint
 	@echo "Test order: random, seed $(SEED) (repeat this order with: make check SEED=$(SEED))"
