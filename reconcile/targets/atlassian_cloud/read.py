@@ -7,8 +7,8 @@ the single-object re-reads the writer uses to decide what a failed or ambiguous 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
@@ -20,6 +20,7 @@ from reconcile.targets.atlassian_cloud.account import Account, CloudGroup
 from reconcile.targets.atlassian_cloud.items import USER_PAGE, UserItem, item_of
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PAGE = 100
 USER_EXPAND = ["groups", "productAccess", "platformRoles"]
@@ -50,27 +51,18 @@ class OrgReader:
                 return out
             params = {"limit": PAGE, "cursor": cursor}
 
-    async def pages(self, what: str, directory: str, query: Mapping[str, Any]) -> AsyncIterator[list[Any]]:
-        """Each page of `POST …/directories/{directory}/{what}/search` (what: users | groups)."""
-        path = f"{self.org}/directories/{directory}/{what}/search"
-        body: dict[str, Any] = {**query, "limit": PAGE}
-        seen: set[str] = set()
-        while True:
-            response = await self.http.request("POST", path, json=body, idempotent=True)
-            if response.status_code != 200:
-                fail(response, READ_HINT)
-            data = _json(response)
-            yield list(data.get("data") or [])
-            links = data.get("links")
-            cursor = _next_cursor(links.get("next") if isinstance(links, Mapping) else None, seen,
-                                  self.http.url(path))
-            if cursor is None:
-                return
-            body = {**query, "limit": PAGE, "cursor": cursor}
+    def pages(self, what: str, directory: str, query: Mapping[str, Any]) -> AsyncIterator[list[Any]]:
+        """Each page of `POST …/directories/{directory}/{what}/search` (what: users | groups), as JSON items."""
+        return self._search(what, directory, query, _json_page)
 
-    async def users(self, directory: str, query: Mapping[str, Any]) -> AsyncIterator[list[UserItem]]:
+    def users(self, directory: str, query: Mapping[str, Any]) -> AsyncIterator[list[UserItem]]:
         """Each page of `users/search`, decoded into typed items (`items.py`) without a dict per user."""
-        path = f"{self.org}/directories/{directory}/users/search"
+        return self._search("users", directory, query, _user_page)
+
+    async def _search(self, what: str, directory: str, query: Mapping[str, Any],
+                      read: Callable[[Any], tuple[list[T], object]]) -> AsyncIterator[list[T]]:
+        """The cursor chain of one search: `read` turns an answer into its items and `links.next`."""
+        path = f"{self.org}/directories/{directory}/{what}/search"
         where = self.http.url(path)  # for the repeated-cursor error: once, not per page
         body: dict[str, Any] = {**query, "limit": PAGE}
         seen: set[str] = set()
@@ -78,14 +70,7 @@ class OrgReader:
             response = await self.http.request("POST", path, json=body, idempotent=True)
             if response.status_code != 200:
                 fail(response, READ_HINT)
-            try:
-                page = USER_PAGE.decode(response.content)
-                items, nxt = page.data or [], page.links.next if page.links else None
-            except msgspec.DecodeError:  # not the usual shape: the generic reading decides, as before
-                data = _json(response)
-                items = [item_of(item) for item in data.get("data") or []]
-                links = data.get("links")
-                nxt = links.get("next") if isinstance(links, Mapping) else None
+            items, nxt = read(response)
             yield items
             cursor = _next_cursor(nxt, seen, where)
             if cursor is None:
@@ -109,6 +94,21 @@ class OrgReader:
         async for page in self.pages("groups", directory, {"groupNames": [name]}):
             out += [CloudGroup.from_json(g, directory) for g in page if str(g["name"]).lower() == name.lower()]
         return out
+
+
+def _json_page(response: Any) -> tuple[list[Any], object]:
+    data = _json(response)
+    links = data.get("links")
+    return list(data.get("data") or []), links.get("next") if isinstance(links, Mapping) else None
+
+
+def _user_page(response: Any) -> tuple[list[UserItem], object]:
+    try:
+        page = USER_PAGE.decode(response.content)
+    except msgspec.DecodeError:  # not the usual shape: the generic reading decides, as before
+        items, nxt = _json_page(response)
+        return [item_of(item) for item in items], nxt
+    return page.data or [], page.links.next if page.links else None
 
 
 def _json(response: Any) -> dict[str, Any]:
