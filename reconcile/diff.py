@@ -7,13 +7,13 @@ warnings instead of actions for protected, IdP-managed, read-only and missing pr
 
 from __future__ import annotations
 
-import gc
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from itertools import chain
 from typing import assert_never
 
+from reconcile.collector import collector_paused
 from reconcile.digest import desired_digest, fingerprint, scoped_users
 from reconcile.errors import EmptySource
 from reconcile.identity import Match, known_by_email_only, match_users
@@ -70,13 +70,8 @@ def diff(
     # The planner allocates a few hundred thousand containers at 100,000 users, none of them in a
     # cycle; each allocation burst would make CPython's cycle collector walk the whole heap (both
     # states included) again: a third of the planning CPU. Paused here, restored as it was.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         return _plan(desired, actual, scope=scope, policy=policy, target=target, now=now, impacts=impacts)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _plan(desired: DesiredState, actual: ActualState, *, scope: Scope, policy: Policy, target: Mapping[str, str],

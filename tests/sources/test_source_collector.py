@@ -1,4 +1,4 @@
-"""The cyclic collector's full passes wait while sources read (reconcile/sources/collector.py)."""
+"""The cyclic collector's full passes wait while sources read (reconcile/collector.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from reconcile.sources.collector import PAUSED, full_collections_paused
+from reconcile.collector import PAUSED, full_collections_paused
 
 
 @pytest.fixture(autouse=True)

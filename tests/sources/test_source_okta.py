@@ -536,8 +536,8 @@ class Thresholds(httpx.AsyncBaseTransport):
 def test_the_read_pauses_full_collections_and_builds_what_desired_state_build_would() -> None:
     import gc
 
+    from reconcile.collector import PAUSED
     from reconcile.model import DesiredState
-    from reconcile.sources.collector import PAUSED
 
     before = gc.get_threshold()
     transport = Thresholds(org_app())

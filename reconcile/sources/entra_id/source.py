@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 import httpx
 import msgspec
 
+from reconcile.collector import full_collections_paused
 from reconcile.config.idp_entra import EntraGuests, EntraKey, EntraSourceSettings
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock, all_of
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, SourceNote, Status, norm
-from reconcile.sources.collector import full_collections_paused
 from reconcile.sources.entra_id.graph import PAGE, Graph
 from reconcile.sources.ldap.mapping import GroupMap
 

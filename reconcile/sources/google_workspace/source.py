@@ -13,11 +13,11 @@ from typing import Any, TypeVar
 import httpx
 import msgspec
 
+from reconcile.collector import full_collections_paused
 from reconcile.config.idp_google import CustomerMembers, GoogleGroupsSettings, GoogleKey, GoogleSourceSettings
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock, all_of
 from reconcile.model import DesiredState, DesiredUser, Globs, Identity, Location, SourceNote, Status, norm
-from reconcile.sources.collector import full_collections_paused
 from reconcile.sources.google_workspace.api import Directory
 from reconcile.sources.ldap.mapping import GroupMap
 

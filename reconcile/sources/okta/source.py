@@ -14,10 +14,10 @@ from typing import Any, TypeVar
 import httpx
 import msgspec
 
+from reconcile.collector import full_collections_paused
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
-from reconcile.sources.collector import full_collections_paused
 from reconcile.sources.ldap.mapping import GroupMap
 from reconcile.sources.okta.client import OktaClient
 from reconcile.sources.okta.settings import Desired, OktaGroupsSettings, OktaKey, OktaSourceSettings

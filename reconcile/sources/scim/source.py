@@ -8,21 +8,18 @@ alone (`GET /Groups/{id}?attributes=members`), concurrently. Nested groups are w
 
 from __future__ import annotations
 
-import gc
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
 
+from reconcile.collector import collector_paused, full_collections_paused
 from reconcile.config.idp_scim import ScimKey, ScimSourceSettings
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock, all_of
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
-from reconcile.sources.collector import full_collections_paused
 from reconcile.sources.ldap.mapping import GroupMap
 from reconcile.sources.scim.client import ScimClient
 from reconcile.sources.scim.shapes import GROUP, GROUP_PAGE, USER_PAGE, ScimGroupResource, ScimMember, ScimUserResource
@@ -84,7 +81,7 @@ class ScimSource:
         mapped: set[str] = set()
         if listed_groups is not None:
             groups_of, mapped = await self._memberships(client, listed_groups, users)
-        with _collector_paused():
+        with collector_paused():
             return self._desired(users, groups_of, mapped)
 
     # ------------------------------------------------------------------------------------------ groups
@@ -132,7 +129,7 @@ class ScimSource:
             for group, body in zip(unread, bodies, strict=True):
                 group.members = body.members or []  # an empty group has no `members` at all
             following: list[str] = []
-            with _collector_paused():
+            with collector_paused():
                 for gid in frontier:
                     group = known[gid]
                     for member in group.members or ():
@@ -152,7 +149,7 @@ class ScimSource:
             log.info("%s: %d group members of no type that are neither listed users nor groups: ignored",
                      self.where, untyped)
         groups_of: dict[str, set[str]] = {}
-        with _collector_paused():
+        with collector_paused():
             for gid, target in wanted.items():
                 held = groups_of.get
                 for uid in _closure(gid, known) if nested else known[gid].users:
@@ -221,19 +218,6 @@ class ScimSource:
             raise SourceError(f"{self.where}: user {who!r} has active={raw!r}, not a boolean",
                               hint="nothing was planned; the server breaks RFC 7643 (active is a boolean)")
         return raw, _FACT[raw]
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector: the sets and records built here by the hundred thousand are in no
-    cycle, so it would only re-walk them (a third of the read's CPU at 100,000 users)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _text(value: Any) -> str | None:
