@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from reconcile.sim.scim.world import SCIM_TOKEN
 from reconcile.sim.server import SimOptions, configured_app, serve
 
 
@@ -47,7 +48,7 @@ def sim(  # noqa: PLR0917 - typer maps each parameter to an option
         "--scim-directory", help="Serve this SCIM directory (JSON: users, groups) under /scim/v2.",
         exists=True, dir_okay=False, readable=True)] = None,
     scim_token: Annotated[str, typer.Option(
-        "--scim-token", help="The SCIM directory's bearer token.")] = "sim-scim-token",
+        "--scim-token", help="The SCIM directory's bearer token.")] = SCIM_TOKEN,
     instance: Annotated[str, typer.Option(
         "--instance", help="A label GET /_sim/stats echoes (with the pid): lets a script check it reached "
         "the simulator it started.")] = "",

@@ -19,6 +19,8 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from reconcile.aio import loop_factory
+from reconcile.collector import collector_paused
 from reconcile.errors import ConfigError
 from reconcile.sim.app import build_app, cloud_generated
 from reconcile.sim.confluence_dc.generate import generate_dc
@@ -56,16 +58,13 @@ def configured_app(options: SimOptions) -> Starlette:
     if options.users is not None:
         memberships = options.memberships if options.memberships is not None else 4 * options.users
         version = parse_version(options.dc_version) if options.dc_version else scenario.dc.version
-        gc.disable()  # millions of new objects, none of them garbage: collecting while building is pure cost
-        try:
+        with collector_paused():  # millions of new objects, none of them garbage: collecting is pure cost
             dc = generate_dc(options.users, options.groups, memberships, options.seed, version=version)
             cloud = (cloud_generated(options.users, options.groups, memberships, options.seed)
                      if options.cloud else None)
             # Frozen before collection resumes: no collection ever walks these objects (the first one after
             # a million allocations would otherwise cost a few hundred ms of the start, later ones more).
             gc.freeze()
-        finally:
-            gc.enable()
         app = build_app(scenario, dc=dc, cloud=cloud)
         described = f"generated world: {options.users} users, {options.groups} groups, {memberships} memberships"
     else:
@@ -107,12 +106,7 @@ class _QuietResets(logging.Filter):
 def runtime() -> tuple[str, str]:
     """uvicorn's event loop and HTTP parser: uvloop and httptools when installed (C, a fraction of the CPU per
     request of asyncio and the pure-Python h11 on a busy 2-core machine), else asyncio and h11 (e.g. Windows)."""
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        loop = "asyncio"
-    else:
-        loop = "uvloop"
+    loop = "asyncio" if loop_factory() is None else "uvloop"  # the client's choice too (reconcile.aio)
     try:
         import httptools  # noqa: F401
     except ImportError:
