@@ -27,7 +27,7 @@ from jsonschema.exceptions import (
     ValidationError as JsonSchemaError,
 )
 from jsonschema.exceptions import best_match
-from openapi_core import Config, OpenAPI
+from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from openapi_core.templating.paths.exceptions import PathError
 from openapi_core.templating.paths.finders import APICallPathFinder
@@ -41,6 +41,8 @@ from openapi_core.validation.response.exceptions import DataValidationError, Hea
 from openapi_core.validation.schemas.exceptions import InvalidSchemaValue
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+from tests.support import openapi_validators
 
 Document = dict[str, Any]
 
@@ -373,7 +375,7 @@ def openapi(api: Api) -> OpenAPI:
     doc = _fixed_document(api)
     with _lock:
         if api not in _openapis:
-            _openapis[api] = OpenAPI.from_dict(doc, config=Config(spec_validator_cls=None))
+            _openapis[api] = OpenAPI.from_dict(doc, config=openapi_validators.config())
         return _openapis[api]
 
 

@@ -9,17 +9,19 @@ is one the document declares for that type (the document itself leaves every obj
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
-from openapi_core import Config, OpenAPI
+from openapi_core import OpenAPI
 from openapi_core.templating.paths.exceptions import PathError
 from openapi_core.templating.paths.finders import APICallPathFinder
 from ruamel.yaml import YAML
 
+from tests.support import openapi_validators
 from tests.support.contract import OpenAPIRequest, OpenAPIResponse, _quiet, describe, specs_dir
 
 SLICE = "msgraph-v1.0-users-groups.slice.yaml"
@@ -84,13 +86,14 @@ def openapi() -> OpenAPI:
     doc = document()
     with _lock:
         if "openapi" not in _cache:
-            _cache["openapi"] = OpenAPI.from_dict(copy.deepcopy(doc), config=Config(spec_validator_cls=None))
+            _cache["openapi"] = OpenAPI.from_dict(copy.deepcopy(doc), config=openapi_validators.config())
         spec: OpenAPI = _cache["openapi"]
         return spec
 
 
-def declared(schema_name: str) -> set[str]:
-    """Every property a schema declares, through its `allOf` chain."""
+@functools.cache
+def declared(schema_name: str) -> frozenset[str]:
+    """Every property a schema declares, through its `allOf` chain (the document never changes: built once)."""
     schemas = document()["components"]["schemas"]
     names: set[str] = set()
     stack = [schemas[schema_name]]
@@ -100,7 +103,7 @@ def declared(schema_name: str) -> set[str]:
             stack.append(schemas[node["$ref"].rsplit("/", 1)[-1]])
         names |= set(node.get("properties", {}))
         stack.extend(node.get("allOf", []))
-    return names
+    return frozenset(names)
 
 
 def undeclared(path: str, body: Any) -> list[str]:

@@ -17,10 +17,11 @@ from urllib.parse import parse_qsl
 import httpx
 import yaml
 from jsonschema import Draft7Validator
-from openapi_core import Config, OpenAPI
+from openapi_core import OpenAPI
 from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
+from tests.support import openapi_validators
 from tests.support.contract import OpenAPIRequest, OpenAPIResponse, _quiet, describe, specs_dir
 
 OKTA_FILE = "okta-management-minimal.yaml"
@@ -86,7 +87,7 @@ def okta_slice(doc: Mapping[str, Any], paths: tuple[str, ...] = OKTA_PATHS) -> d
 
 def okta_openapi() -> OpenAPI:
     built: OpenAPI = _once("okta-openapi", lambda: OpenAPI.from_dict(
-        okta_slice(raw_okta()), config=Config(spec_validator_cls=None)))
+        okta_slice(raw_okta()), config=openapi_validators.config()))
     return built
 
 

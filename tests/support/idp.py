@@ -76,8 +76,10 @@ def make_idp_sim(text: str) -> IdpSim:
     return IdpSim(build_app(parse_scenario(text), clock=clock, wall=wall), clock, wall)
 
 
+@cache
 def example_key() -> Any:
-    """The example world's simulator-only private key (reconcile/sim/scenarios/idp-example-key.pem)."""
+    """The example world's simulator-only private key (reconcile/sim/scenarios/idp-example-key.pem), loaded once:
+    loading an RSA key checks it, ~50 ms."""
     text = EXAMPLE.with_name("idp-example-key.pem").read_text(encoding="utf-8")
     return load_pem_private_key(text[text.index("-----BEGIN"):].encode(), password=None)
 
