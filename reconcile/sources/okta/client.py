@@ -105,9 +105,11 @@ class OktaClient:
             return f"Okta's rate limit: lower {self.setting}.concurrency, or raise the app's rate limit in Okta"
         return "Okta (or something in between) failed; try again later"
 
-    async def get(self, path: str, params: Mapping[str, str] | None, what: str) -> httpx.Response:
-        """One GET; the answer must be Okta's JSON and a success, else a SourceError."""
-        response = await self.http.request("GET", path, params=params)
+    async def get(self, path: str, params: Mapping[str, str] | None, what: str,
+                  sent: asyncio.Event | None = None) -> httpx.Response:
+        """One GET; the answer must be Okta's JSON and a success, else a SourceError. `sent`: see
+        `HttpClient.request`."""
+        response = await self.http.request("GET", path, params=params, sent=sent)
         kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if not kind.endswith("json"):
             await response.aread()
@@ -139,7 +141,9 @@ class OktaClient:
                 except SourceError as exc:  # raised after this page is decoded, in the order it always was
                     url, stray = None, exc
                 if url is not None:  # the next link carries the query
-                    following = asyncio.ensure_future(self.get(url, None, what))
+                    sent = asyncio.Event()
+                    following = asyncio.ensure_future(self.get(url, None, what, sent))
+                    await _sent_or_done(sent, following)  # on its way before this page is decoded
                 yield self._decode(response, decoder, what)
                 if stray is not None:
                     raise stray
@@ -177,3 +181,12 @@ class OktaClient:
                               hint="Okta's paging went round in a circle; run again later")
         seen.add(link)
         return link
+
+
+async def _sent_or_done(sent: asyncio.Event, request: asyncio.Future[httpx.Response]) -> None:
+    """Wait until `request` is written to its connection, or over (in-process transports say nothing)."""
+    signal = asyncio.ensure_future(sent.wait())
+    try:
+        await asyncio.wait((signal, request), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        signal.cancel()
