@@ -9,6 +9,7 @@ import asyncio
 import math
 import time
 from contextlib import aclosing
+from typing import Any
 
 import httpx
 import pytest
@@ -79,7 +80,7 @@ def test_a_failing_page_stops_the_chain_and_leaves_no_request_running() -> None:
     asked = Asked(IdpTransport(httpx.ASGITransport(app=sim)))
     client = OktaClient(settings("http://okta.test/okta"), transport=asked)
 
-    async def walk() -> set[asyncio.Task[object]]:
+    async def walk() -> set[asyncio.Task[Any]]:
         try:
             async with aclosing(client.pages("/api/v1/users", {"limit": "200"}, "the user list", USER_PAGE)) as chain:
                 async for _ in chain:
@@ -88,7 +89,7 @@ def test_a_failing_page_stops_the_chain_and_leaves_no_request_running() -> None:
             pass
         left = asyncio.all_tasks() - {asyncio.current_task()}
         await client.aclose()
-        return left  # type: ignore[return-value]
+        return left
 
     assert asyncio.run(walk()) == set()
     assert [line for line in asked.seen if line.startswith(USERS)][2:] == []  # page 3 never asked for
