@@ -9,6 +9,7 @@ import asyncio
 import math
 import time
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -22,8 +23,8 @@ from reconcile.sim.context import OKTA, SimContext
 from reconcile.sim.okta.world import OktaWorld
 from reconcile.sim.server import running
 from reconcile.sources.okta.client import OktaClient
-from reconcile.sources.okta.settings import OktaSourceSettings
-from reconcile.sources.okta.source import USER_PAGE
+from reconcile.sources.okta.settings import OktaGroupsSettings, OktaSourceSettings
+from reconcile.sources.okta.source import USER_PAGE, OktaSource
 from tests.support.contract_idp import IdpTransport
 
 USERS = "GET /okta/api/v1/users"
@@ -118,3 +119,40 @@ def test_over_a_socket_the_next_page_leaves_before_this_page_is_used() -> None:
     with running(sim) as url:
         assert asyncio.run(walk(url)) == [*range(2, pages + 1), pages]
 
+
+
+class Lanes(httpx.AsyncBaseTransport):
+    """Forwards to the simulator, noting the most member reads in flight at once while the user list is read."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner, self.members, self.most, self.listing = inner, 0, 0, True
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        member = "/groups/" in request.url.path
+        self.members += member
+        if self.listing:
+            self.most = max(self.most, self.members)
+        try:
+            response = await self.inner.handle_async_request(request)
+        finally:
+            self.members -= member
+        plain = request.url.path.endswith("/api/v1/users") and "filter" not in request.url.params
+        if plain and 'rel="next"' not in ",".join(response.headers.get_list("link")):
+            self.listing = False  # the (plain) user list's last page; the DEPROVISIONED list is one page here
+        return response
+
+
+def test_the_user_chain_keeps_a_lane_of_its_own_while_members_are_read() -> None:
+    world = OktaWorld.generate(650, 12, 600, api_token="t")
+    sim = build_app()
+    sim.state.ctx.extra["okta"] = world
+    ctx: SimContext = sim.state.ctx  # a little latency, so that requests overlap in process (not injectable)
+    ctx.apply_settings(ctx.settings.updated({"latency_ms": 5}))
+    lanes = Lanes(IdpTransport(httpx.ASGITransport(app=sim)))
+    cfg = replace(settings("http://okta.test/okta"), concurrency=3, groups=OktaGroupsSettings())
+    state = asyncio.run(OktaSource(cfg, transport=lanes).read())
+    # 3 lanes: the user list keeps one (so does the one-page DEPROVISIONED list until it ends), two for members
+    assert lanes.most == 2
+    assert sum(len(u.groups) for u in state.users.values()) == sum(
+        1 for g in world.groups.values() for m in g.members
+        if world.users[m].status not in ("STAGED", "PROVISIONED"))  # absent by default; DEPROVISIONED: disabled
