@@ -4,9 +4,10 @@ error classes and rate-limit header names. Every HTTP source and target talks th
 
 from __future__ import annotations
 
+import asyncio
 import re
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -100,14 +101,19 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
         session_only: bool = False,
+        sent: asyncio.Event | None = None,
     ) -> httpx.Response:
         """Send one request (retried as `RetryTransport` says) and return the final response.
 
         `idempotent` overrides the method's default (a search sent as POST is safe to repeat).
         `session_only` sends no Authorization header: the session cookie alone authenticates (admin
         pages that tie a re-authenticated session to its cookie).
+        `sent` is set once the request is written to the connection (httpcore's trace; a transport in
+        process never sets it): a cursor chain may then work on the page it has while this one travels.
         """
-        extensions = {IDEMPOTENT: idempotent} if idempotent is not None else None
+        extensions: dict[str, Any] | None = {IDEMPOTENT: idempotent} if idempotent is not None else None
+        if sent is not None:
+            extensions = {**(extensions or {}), "trace": _signal(sent)}
         options: dict[str, Any] = {"auth": None} if session_only else {}
         return await self._client.request(method.upper(), self._url(path, params), json=json, data=data,
                                           headers=headers, extensions=extensions, **options)
@@ -122,6 +128,16 @@ class HttpClient:
             if params:
                 full = f"{full}?{_query(params)}"
         return httpx.URL(full)
+
+
+def _signal(sent: asyncio.Event) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+    """An httpcore `trace` callback that sets `sent` when the request (headers and body) is written."""
+
+    async def trace(event: str, info: dict[str, Any]) -> None:
+        if event.endswith(".send_request_body.complete"):
+            sent.set()
+
+    return trace
 
 
 _PLAIN = re.compile(r"[A-Za-z0-9._~-]*")  # RFC 3986 unreserved: what percent-encoding leaves as it is

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -36,6 +36,9 @@ class GUser:
     name: str | None
     suspended: bool
     archived: bool
+    key: str  # made while the users are read (not in a pass over every user after the last page)
+    identity: Identity
+    origin: Location
 
     @property
     def fact(self) -> str:
@@ -62,6 +65,30 @@ class GGroup:
     other: int = 0  # members of other types (EXTERNAL...): not users of the account
 
 
+@dataclass(slots=True)
+class _Filing:
+    """The mapped target of each chosen group, and the memberships already filed by user id: a chosen group
+    without nested groups or a CUSTOMER member is filed as soon as its read ends (its members are its own
+    users), so that little is left to do after the read's last page."""
+
+    targets: dict[str, str]  # chosen group id -> mapped target (normalised; one string per name)
+    nested: bool = True
+    groups_of: dict[str, set[str]] = field(default_factory=dict)
+    filed: set[str] = field(default_factory=set)  # chosen group ids whose members are in `groups_of`
+
+    def file(self, group: GGroup, users: Iterable[str] | None = None) -> None:
+        """File `users` (else the group's own, if they are all of its members) as members of its target."""
+        target = self.targets.get(group.id)
+        if target is None or (users is None and (group.customer or (self.nested and group.groups))):
+            return
+        held, groups_of = self.groups_of.get, self.groups_of
+        for user_id in group.users if users is None else users:
+            mine = held(user_id)
+            if mine is None:  # not setdefault: it would build a throwaway set per membership
+                groups_of[user_id] = {target}
+            else:
+                mine.add(target)
+        self.filed.add(group.id)
 
 
 class _UserItem(msgspec.Struct):
@@ -104,7 +131,7 @@ class GoogleSource:
             with full_collections_paused():
                 gcfg = self.config.groups
                 if gcfg is None:
-                    return self._desired(api, await self._users(api), {}, [])
+                    return self._desired(api, await self._users(api), {}, [], _Filing({}))
                 users = asyncio.ensure_future(self._users(api))  # in parallel with the groups' reads
                 groups = asyncio.ensure_future(self._groups(api, gcfg))
                 await all_of(users, groups)
@@ -127,11 +154,13 @@ class GoogleSource:
             base["query"] = self.config.users.query
         users: dict[str, GUser] = {}
         ids: dict[str, set[str]] = {"ASCENDING": set(), "DESCENDING": set()}
+        key_of = _email if self.config.key is GoogleKey.PRIMARY_EMAIL else _local_part
+        origin = f"{self.config.api_url} user "
 
         def take(order: str, items: list[_UserItem]) -> bool:
             """Keep a page's users; whether the other chain had one of them already (the chains met)."""
             other, mine, met = ids["DESCENDING" if order == "ASCENDING" else "ASCENDING"], ids[order], False
-            for user in _parse_users(items):
+            for user in _parse_users(items, key_of, origin):
                 met = met or user.id in other
                 mine.add(user.id)
                 users[user.id] = user
@@ -162,8 +191,10 @@ class GoogleSource:
 
     # ------------------------------------------------------------------------------------------ groups
 
-    async def _groups(self, api: Directory, gcfg: GoogleGroupsSettings) -> tuple[dict[str, GGroup], list[str]]:
-        """Every group read (the chosen ones and the groups nested in them) by id, and the chosen ids."""
+    async def _groups(self, api: Directory,
+                      gcfg: GoogleGroupsSettings) -> tuple[dict[str, GGroup], list[str], _Filing]:
+        """Every group read (the chosen ones and the groups nested in them) by id, the chosen ids, and the
+        memberships filed while the groups were read."""
         params: dict[str, Any] = {**api.scope_params(), "maxResults": 200, "fields": GROUP_FIELDS}
         if gcfg.query:
             params["query"] = gcfg.query
@@ -174,10 +205,18 @@ class GoogleSource:
                     listed[str(item.id)] = GGroup(str(item.id), norm(str(item.email)), str(item.name or item.email))
         chosen = [g.id for g in listed.values() if gcfg.include.matches(g.email, g.name)]
         self._check_named(api, gcfg.include, listed.values())
-        await self._members(api, listed, chosen, nested=gcfg.nested)
+        filing = _Filing({}, gcfg.nested)
+        normal: dict[str, str] = {}  # each mapped name normalised once: one string, however many members
+        for group_id in chosen:
+            group = listed[group_id]
+            target = (self.group_map.target(group.name) or self.group_map.target(group.email)) \
+                if self.group_map else None
+            if target is not None:
+                filing.targets[group_id] = normal.setdefault(norm(target), norm(target))
+        await self._members(api, listed, chosen, filing)
         log.info("%s: %d groups listed, %d chosen, %d read", api.where, len(listed), len(chosen),
                  sum(1 for g in listed.values() if g.users or g.groups or g.customer))
-        return listed, chosen
+        return listed, chosen, filing
 
     def _check_named(self, api: Directory, include: Globs, groups: Iterable[GGroup]) -> None:
         """An include entry without a wildcard names a group: it must exist (a typo would read nothing)."""
@@ -191,7 +230,7 @@ class GoogleSource:
             raise SourceError(f"{api.where}: no group {unknown[0]!r} in {where}{query}",
                               hint=f"check sources.{self.name}.groups.include (a group's email or name)")
 
-    async def _members(self, api: Directory, groups: dict[str, GGroup], chosen: list[str], *, nested: bool) -> None:
+    async def _members(self, api: Directory, groups: dict[str, GGroup], chosen: list[str], filing: _Filing) -> None:
         """Direct members of the chosen groups, and (nested) of every group inside them, by a pool of
         `http.concurrency` workers: each group's pages in order, the groups in parallel."""
         queue: asyncio.Queue[str] = asyncio.Queue()
@@ -203,7 +242,8 @@ class GoogleSource:
             while not queue.empty():
                 group = groups[queue.get_nowait()]
                 await self._read_group(api, group, groups)
-                for inner in sorted(group.groups) if nested else ():
+                filing.file(group)
+                for inner in sorted(group.groups) if filing.nested else ():
                     if inner not in queued:
                         queued.add(inner)
                         queue.put_nowait(inner)
@@ -254,19 +294,19 @@ class GoogleSource:
         return users, customer
 
     def _desired(self, api: Directory, users: list[GUser], groups: dict[str, GGroup],
-                 chosen: list[str]) -> DesiredState:
-        gcfg, group_map = self.config.groups, self.group_map
-        groups_of: dict[str, set[str]] = {}
+                 chosen: list[str], filing: _Filing) -> DesiredState:
+        gcfg = self.config.groups
+        groups_of = filing.groups_of
         notes: list[SourceNote] = []
         mapped: set[str] = set()
-        normal: dict[str, str] = {}  # each mapped name normalised once: one string, however many members
         for group_id in chosen:
-            group = groups[group_id]
-            target = (group_map.target(group.name) or group_map.target(group.email)) if group_map else None
+            target = filing.targets.get(group_id)
             if gcfg is None or target is None:
                 continue
-            target = normal.setdefault(norm(target), norm(target))
             mapped.add(target)
+            if group_id in filing.filed:
+                continue
+            group = groups[group_id]
             members, customer = self._closure(group, groups)
             if customer and gcfg.customer is CustomerMembers.EXPAND:
                 members = {u.id for u in users}
@@ -275,40 +315,44 @@ class GoogleSource:
                     f"Google group {group.email} has a CUSTOMER member (every user of the account): not expanded, "
                     f"so {target} gets its other members only; set groups.customer: expand to make every user "
                     "read a member")))
-            held = groups_of.get
-            for user_id in members:
-                mine = held(user_id)
-                if mine is None:  # not setdefault: it would build a throwaway set per membership
-                    groups_of[user_id] = {target}
-                else:
-                    mine.add(target)
+            filing.file(group, members)
         out: dict[str, DesiredUser] = {}
         email_of: dict[str, str] = {}
-        by_email, name, origin, none = self.config.key is GoogleKey.PRIMARY_EMAIL, self.name, \
-            f"{self.config.api_url} user ", frozenset[str]()
+        name, none = self.name, frozenset[str]()
         for user in users:
-            key = user.email if by_email else user.email.split("@", 1)[0]
+            key = user.key
             if key in out:
                 raise SourceError(f"{api.where}: two users have the key {key!r} ({email_of[key]} and "
                                   f"{user.email})", hint=f"set sources.{self.name}.key: primary_email, or narrow "
                                   "users.query to one domain")
-            identity = Identity(email=key) if by_email else Identity(username=key)
             email_of[key] = user.email
             disabled = user.suspended or user.archived
             mine = groups_of.get(user.id)
             out[key] = DesiredUser(key=key, status=Status.DISABLED if disabled else Status.ACTIVE,
-                                   groups=frozenset(mine) if mine else none, identity=identity,
+                                   groups=frozenset(mine) if mine else none, identity=user.identity,
                                    display_name=user.name, source=name,
-                                   origin=Location(origin + user.email), fact=_FACTS[user.suspended, user.archived])
+                                   origin=user.origin, fact=_FACTS[user.suspended, user.archived])
         log.info("source %s (google-workspace): %d users, %d mapped groups", self.name, len(out), len(mapped))
         # what DesiredState.build would make, without a second pass over every user: keys are normalised
         # (emails by _parse_users), group names too (one string each), every user's groups among the mapped
         return DesiredState(users=out, groups=frozenset(mapped), notes=tuple(notes))
 
 
-def _parse_users(items: list[_UserItem]) -> Iterable[GUser]:
+def _email(email: str) -> Identity:
+    return Identity(email=email)
+
+
+def _local_part(email: str) -> Identity:
+    return Identity(username=email.split("@", 1)[0])
+
+
+def _parse_users(items: list[_UserItem], key_of: Callable[[str], Identity], origin: str) -> Iterable[GUser]:
+    """The users of a page; `key_of`: the identity of an email (its key its only field), `origin`: a prefix."""
     for item in items:
         if not item.primaryEmail or not item.id:
             continue
         full = item.name.get("fullName") if isinstance(item.name, dict) else None
-        yield GUser(str(item.id), norm(str(item.primaryEmail)), full, item.suspended is True, item.archived is True)
+        email = norm(str(item.primaryEmail))
+        identity = key_of(email)
+        yield GUser(str(item.id), email, full, item.suspended is True, item.archived is True,
+                    identity.email or identity.username or "", identity, Location(origin + email))

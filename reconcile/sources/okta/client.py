@@ -5,8 +5,9 @@ SourceError naming the source, the request and what to do. A source never writes
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -104,9 +105,11 @@ class OktaClient:
             return f"Okta's rate limit: lower {self.setting}.concurrency, or raise the app's rate limit in Okta"
         return "Okta (or something in between) failed; try again later"
 
-    async def get(self, path: str, params: Mapping[str, str] | None, what: str) -> httpx.Response:
-        """One GET; the answer must be Okta's JSON and a success, else a SourceError."""
-        response = await self.http.request("GET", path, params=params)
+    async def get(self, path: str, params: Mapping[str, str] | None, what: str,
+                  sent: asyncio.Event | None = None) -> httpx.Response:
+        """One GET; the answer must be Okta's JSON and a success, else a SourceError. `sent`: see
+        `HttpClient.request`."""
+        response = await self.http.request("GET", path, params=params, sent=sent)
         kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if not kind.endswith("json"):
             await response.aread()
@@ -119,24 +122,49 @@ class OktaClient:
         return response
 
     async def pages(self, path: str, params: Mapping[str, str] | None, what: str,
-                    decoder: msgspec.json.Decoder[list[T]]) -> AsyncIterator[list[T]]:
+                    decoder: msgspec.json.Decoder[list[T]]) -> AsyncGenerator[list[T], None]:
         """Every page of a list, decoded by `decoder` (typed: only the fields read are kept), following
-        `Link: <…>; rel="next"` verbatim until there is none."""
-        url: str | None = path
+        `Link: <…>; rel="next"` verbatim until there is none.
+
+        The next page is requested as soon as its link is known (from the headers), before this page is
+        decoded and used: a chain of pages then costs its latency per page, not latency plus our CPU. At most
+        one request of the chain is in flight; a failure (or the caller stopping, or a cancel) cancels it,
+        so callers close this generator (`contextlib.aclosing`) to stop the request at once."""
         seen: set[str] = set()
-        while url is not None:
-            response = await self.get(url, params, what)
-            try:
-                body = decoder.decode(response.content)
-            except msgspec.ValidationError:
-                raise SourceError(f"{self.where}: GET {safe_url(response.request.url)} -> {response.status_code}: "
-                                  "expected a list of Okta objects", hint=f"check {self.setting}.url") from None
-            except msgspec.DecodeError:
-                raise SourceError(f"{self.where}: GET {safe_url(response.request.url)} -> {response.status_code}: "
-                                  "the answer is not valid JSON", hint=self.hint(0, what)) from None
-            yield body
-            url = self._next(response, seen)
-            params = None  # the next link carries the query
+        following: asyncio.Future[httpx.Response] | None = None
+        try:
+            response = await self.get(path, params, what)
+            while True:
+                try:
+                    url: str | None = self._next(response, seen)
+                    stray: SourceError | None = None
+                except SourceError as exc:  # raised after this page is decoded, in the order it always was
+                    url, stray = None, exc
+                if url is not None:  # the next link carries the query
+                    sent = asyncio.Event()
+                    following = asyncio.ensure_future(self.get(url, None, what, sent))
+                    await _sent_or_done(sent, following)  # on its way before this page is decoded
+                yield self._decode(response, decoder, what)
+                if stray is not None:
+                    raise stray
+                if following is None:
+                    return
+                response = await following
+                following = None
+        finally:
+            if following is not None:  # not awaited: the caller stopped, or this page failed
+                following.cancel()
+                await asyncio.gather(following, return_exceptions=True)
+
+    def _decode(self, response: httpx.Response, decoder: msgspec.json.Decoder[list[T]], what: str) -> list[T]:
+        try:
+            return decoder.decode(response.content)
+        except msgspec.ValidationError:
+            raise SourceError(f"{self.where}: GET {safe_url(response.request.url)} -> {response.status_code}: "
+                              "expected a list of Okta objects", hint=f"check {self.setting}.url") from None
+        except msgspec.DecodeError:
+            raise SourceError(f"{self.where}: GET {safe_url(response.request.url)} -> {response.status_code}: "
+                              "the answer is not valid JSON", hint=self.hint(0, what)) from None
 
     def _next(self, response: httpx.Response, seen: set[str]) -> str | None:
         link = response.links.get("next", {}).get("url")
@@ -153,3 +181,12 @@ class OktaClient:
                               hint="Okta's paging went round in a circle; run again later")
         seen.add(link)
         return link
+
+
+async def _sent_or_done(sent: asyncio.Event, request: asyncio.Future[httpx.Response]) -> None:
+    """Wait until `request` is written to its connection, or over (in-process transports say nothing)."""
+    signal = asyncio.ensure_future(sent.wait())
+    try:
+        await asyncio.wait((signal, request), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        signal.cancel()

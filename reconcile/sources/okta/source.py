@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -38,6 +39,9 @@ class OktaUser:
     email: str | None
     name: str | None
     status: str
+    key: str | None  # the identity key (email or login, normalised); None: the user has none
+    identity: Identity  # made while the user list is read, not in a pass over every user after it
+    origin: Location
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +96,17 @@ class OktaSource:
             await client.aclose()
 
     async def _read(self, client: OktaClient) -> DesiredState:
-        # Users and memberships are read at once: the user list is one cursor (a page at a time), so the
-        # member reads fill the other lanes meanwhile. A failure of either cancels the other.
-        reading = asyncio.ensure_future(self._users(client))
+        # Users and memberships are read at once: each user list is one cursor chain (a page at a time), so
+        # the member reads fill the other lanes meanwhile. A chain is the read's longest path, so it keeps a
+        # lane of its own (never queued behind member reads); its lane joins the member reads when it ends.
+        # A failure of either cancels the other.
+        queries = self._queries(client)
+        reserved = min(len(queries), self.config.concurrency - 1)
+        window = asyncio.Semaphore(self.config.concurrency - reserved)  # member reads of groups at a time
+        reading = asyncio.ensure_future(self._users(client, queries, window, reserved))
         members: dict[str, set[str]] = {}  # user id -> mapped group names, filed page by page
         try:
-            groups = await self._memberships(client, members)
+            groups = await self._memberships(client, members, window)
         except BaseException:
             reading.cancel()
             await asyncio.gather(reading, return_exceptions=True)
@@ -109,29 +118,35 @@ class OktaSource:
                      "read) ignored", self.name, strangers)
         return self._desired(users, members, {g.mapped for g in groups})
 
-    async def _memberships(self, client: OktaClient, members: dict[str, set[str]]) -> list[OktaGroup]:
-        """The mapped groups (none without a `groups:` section); their members filed into `members`."""
+    async def _memberships(self, client: OktaClient, members: dict[str, set[str]],
+                           window: asyncio.Semaphore) -> list[OktaGroup]:
+        """The mapped groups (none without a `groups:` section); their members filed into `members`, the
+        groups read `window` at a time."""
         if self.config.groups is None or self.group_map is None:
             return []
         groups = await self._groups(client, self.config.groups, self.group_map)
-        window = asyncio.Semaphore(self.config.concurrency)
         await _all_of(*(self._members(client, g, window, members) for g in groups))
         return groups
 
     # ------------------------------------------------------------------------------------------ users
 
-    async def _users(self, client: OktaClient) -> dict[str, OktaUser]:
+    def _queries(self, client: OktaClient) -> list[tuple[dict[str, str], str]]:
+        """The user lists to read: their query parameters and how an error names each."""
         ucfg = self.config.users
-        queries: list[tuple[dict[str, str], str]] = []
         if ucfg.search is not None:  # a search or filter finds every status, DEPROVISIONED included
-            queries.append(({"search": ucfg.search}, f"{client.setting}.users.search {ucfg.search!r}"))
-        elif ucfg.filter is not None:
-            queries.append(({"filter": ucfg.filter}, f"{client.setting}.users.filter {ucfg.filter!r}"))
-        else:
-            queries.append(({}, "the user list"))
-            if ucfg.status.deprovisioned is not Desired.ABSENT:  # a plain list omits DEPROVISIONED users
-                queries.append(({"filter": 'status eq "DEPROVISIONED"'}, "the DEPROVISIONED user list"))
-        lists = await _all_of(*(self._user_list(client, params, what) for params, what in queries))
+            return [({"search": ucfg.search}, f"{client.setting}.users.search {ucfg.search!r}")]
+        if ucfg.filter is not None:
+            return [({"filter": ucfg.filter}, f"{client.setting}.users.filter {ucfg.filter!r}")]
+        queries: list[tuple[dict[str, str], str]] = [({}, "the user list")]
+        if ucfg.status.deprovisioned is not Desired.ABSENT:  # a plain list omits DEPROVISIONED users
+            queries.append(({"filter": 'status eq "DEPROVISIONED"'}, "the DEPROVISIONED user list"))
+        return queries
+
+    async def _users(self, client: OktaClient, queries: list[tuple[dict[str, str], str]],
+                     window: asyncio.Semaphore, reserved: int) -> dict[str, OktaUser]:
+        """Every user of the `queries`; the first `reserved` lists each hand their lane to `window` when done."""
+        lists = await _all_of(*(self._user_list(client, params, what, window if i < reserved else None)
+                                for i, (params, what) in enumerate(queries)))
         users: dict[str, OktaUser] = {}
         for found in lists:
             for user in found:
@@ -139,10 +154,16 @@ class OktaSource:
         log.info("source %s: %d Okta users read", self.name, len(users))
         return users
 
-    async def _user_list(self, client: OktaClient, params: dict[str, str], what: str) -> list[OktaUser]:
+    async def _user_list(self, client: OktaClient, params: dict[str, str], what: str,
+                         lane: asyncio.Semaphore | None) -> list[OktaUser]:
         out: list[OktaUser] = []
-        async for page in client.pages("/api/v1/users", {**params, "limit": str(USERS_LIMIT)}, what, USER_PAGE):
-            out.extend(_user(item, client.where) for item in page)
+        by_email, origin = self.config.key is OktaKey.EMAIL, f"{self.config.url} "
+        pages = client.pages("/api/v1/users", {**params, "limit": str(USERS_LIMIT)}, what, USER_PAGE)
+        async with aclosing(pages):
+            async for page in pages:  # each user made whole while the next page travels (not after the read)
+                out.extend(_user(item, client.where, by_email, origin) for item in page)
+        if lane is not None:
+            lane.release()
         return out
 
     # ------------------------------------------------------------------------------------------ groups
@@ -157,8 +178,10 @@ class OktaSource:
             params = {"q": gcfg.q, "limit": str(GROUPS_LIMIT)}
             what = f"{client.setting}.groups.q {gcfg.q!r}"
         found: list[tuple[str, str]] = []
-        async for page in client.pages("/api/v1/groups", params, what, GROUP_PAGE):
-            found.extend(_group(item, client.where) for item in page)
+        pages = client.pages("/api/v1/groups", params, what, GROUP_PAGE)
+        async with aclosing(pages):
+            async for page in pages:
+                found.extend(_group(item, client.where) for item in page)
         if gcfg.q is not None and len(found) >= GROUPS_LIMIT:  # Okta does not page `q`: it may be cut short
             raise SourceError(f"{client.where}: GET {client.http.url('/api/v1/groups')}?q=…: {len(found)} groups "
                               "match, as many as Okta returns for a `q` query; the list may be cut short",
@@ -189,14 +212,16 @@ class OktaSource:
             path = f"/api/v1/groups/{group.id}/users"
             what = f"the members of {group.name!r}"
             name, held = group.mapped, members.get
-            async for page in client.pages(path, {"limit": str(MEMBERS_LIMIT)}, what, MEMBER_PAGE):
-                for item in page:
-                    user_id = str(item.id)
-                    mine = held(user_id)
-                    if mine is None:
-                        members[user_id] = {name}
-                    else:
-                        mine.add(name)
+            pages = client.pages(path, {"limit": str(MEMBERS_LIMIT)}, what, MEMBER_PAGE)
+            async with aclosing(pages):
+                async for page in pages:
+                    for item in page:
+                        user_id = str(item.id)
+                        mine = held(user_id)
+                        if mine is None:
+                            members[user_id] = {name}
+                        else:
+                            mine.add(name)
 
     # ------------------------------------------------------------------------------------- desired state
 
@@ -205,7 +230,7 @@ class OktaSource:
         out: dict[str, DesiredUser] = {}
         skipped: dict[str, int] = {}
         decided: dict[str, tuple[Desired | None, str]] = {}  # per status: its mapping and the plan's fact
-        by_email, name, origin, none = cfg.key is OktaKey.EMAIL, self.name, f"{cfg.url} ", frozenset[str]()
+        by_email, name, none = cfg.key is OktaKey.EMAIL, self.name, frozenset[str]()
         for user in users.values():
             seen = decided.get(user.status)
             if seen is None:
@@ -220,12 +245,11 @@ class OktaSource:
                 why = f"{fact} (users.status: absent)"
                 skipped[why] = skipped.get(why, 0) + 1
                 continue
-            value = user.email if by_email else user.login
-            if not value:
+            key = user.key
+            if key is None:
                 why = f"users without {'an email' if by_email else 'a login'}"
                 skipped[why] = skipped.get(why, 0) + 1
                 continue
-            key = norm(value)
             if key in out:
                 raise SourceError(
                     f"source '{self.name}' (okta): two Okta users have the {cfg.key} {key!r}",
@@ -233,9 +257,8 @@ class OktaSource:
             held = members.get(user.id)
             out[key] = DesiredUser(
                 key=key, status=Status.ACTIVE if desired is Desired.ACTIVE else Status.DISABLED,
-                groups=frozenset(held) if held else none,
-                identity=Identity(email=key) if by_email else Identity(username=key), display_name=user.name,
-                source=name, origin=Location(origin + user.login), fact=fact)
+                groups=frozenset(held) if held else none, identity=user.identity, display_name=user.name,
+                source=name, origin=user.origin, fact=fact)
         for why, count in sorted(skipped.items()):
             log.warning("source %s: %d users skipped: %s", self.name, count, why)
         log.info("source %s (okta): %d users, %d mapped groups", self.name, len(out), len(mapped))
@@ -244,15 +267,20 @@ class OktaSource:
         return DesiredState(users=out, groups=frozenset(mapped))
 
 
-def _user(item: _UserItem, where: str) -> OktaUser:
+def _user(item: _UserItem, where: str, by_email: bool, origin: str) -> OktaUser:
+    """The user of one item; `by_email`: keyed by email, else by login; `origin`: the org URL and a space."""
     profile = item.profile
     if not isinstance(profile, dict) or not item.id or not profile.get("login") or not item.status:
         raise SourceError(f"{where}: an Okta user without id, status or profile.login: {str(item.id)!r}",
                           hint="the answer is not Okta's user object; check the source's url")
     first, last = profile.get("firstName"), profile.get("lastName")
     name = " ".join(str(p) for p in (first, last) if p) or None
-    email = profile.get("email")
-    return OktaUser(str(item.id), str(profile["login"]), str(email) if email else None, name, str(item.status))
+    email, login = profile.get("email"), str(profile["login"])
+    email = str(email) if email else None
+    value = email if by_email else login
+    key = norm(value) if value else None
+    identity = Identity() if key is None else Identity(email=key) if by_email else Identity(username=key)
+    return OktaUser(str(item.id), login, email, name, str(item.status), key, identity, Location(origin + login))
 
 
 def _group(item: _GroupItem, where: str) -> tuple[str, str]:
