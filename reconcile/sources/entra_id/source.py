@@ -24,6 +24,7 @@ from reconcile.config.idp_entra import EntraGuests, EntraKey, EntraSourceSetting
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock, all_of
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, SourceNote, Status, norm
+from reconcile.records import quick_init
 from reconcile.sources.entra_id.graph import PAGE, Graph
 from reconcile.sources.ldap.mapping import GroupMap
 
@@ -36,6 +37,7 @@ NOT_USERS = {"#microsoft.graph.device": "device", "#microsoft.graph.servicePrinc
              "#microsoft.graph.orgContact": "organizational contact"}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class _User:
     """A read user with what its desired user needs but its groups: made in the user chain, while member

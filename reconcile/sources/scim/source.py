@@ -20,6 +20,7 @@ from reconcile.config.idp_scim import ScimKey, ScimSourceSettings
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock, all_of
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
+from reconcile.records import quick_init
 from reconcile.sources.ldap.mapping import GroupMap
 from reconcile.sources.scim.client import ScimClient
 from reconcile.sources.scim.members import Filer, Group, closure
@@ -35,6 +36,7 @@ NO_IDENTITY = Identity()  # a user's who is skipped or in error
 _ABSENT_FACT = {flag: f"scim active absent (users.active_when_missing: {str(flag).lower()})" for flag in (True, False)}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class _Ready:
     """A listed user made ready as its page arrived: its desired user but groups, or why it is none."""
