@@ -27,13 +27,18 @@ from reconcile.model import DesiredState, Globs
 from reconcile.settings import HttpSettings, Secret
 from reconcile.sim.app import build_app
 from reconcile.sim.control import SimSettings
+from reconcile.sim.entra_id.odata import project
+from reconcile.sim.entra_id.routes import GETTERS, render, selected
 from reconcile.sim.entra_id.world import USER, EntraApp, EntraGroup, EntraUser, EntraWorld
+from reconcile.sim.scenario import parse_scenario
 from reconcile.sim.scim.world import SCIM_TOKEN, ScimWorld
 from reconcile.sources.entra_id import EntraSource
 from reconcile.sources.scim import ScimSource
 from tests.support.contract_graph import GraphContractTransport
-from tests.support.entra import CLIENT, SECRET, TENANT
+from tests.support.entra import CLIENT, SECRET, TENANT, Keys, keys_fixture, scenario
 from tests.support.fake_clock import FakeClock
+
+__all__ = ["keys_fixture"]  # the certificate keys the Entra ID scenario names (module scope)
 
 Scope = MutableMapping[str, Any]
 ASGI = Callable[[Scope, Any, Any], Awaitable[None]]
@@ -238,3 +243,21 @@ def test_scim_a_failing_page_still_stops_the_read_with_no_request_left_running(b
     assert caught.value.message.startswith(f"source 'idp' (scim): GET http://testserver/scim/v2/{path}?")
     assert "startIndex=21" in caught.value.message and "-> 503" in caught.value.message
     assert seen.in_flight == 0
+
+
+# ------------------------------------------------------------------------------------- the Graph simulator
+
+
+def test_graph_rows_selected_without_a_full_rendering_are_the_projection_of_one(keys: Keys) -> None:
+    world = build_app(parse_scenario(scenario(keys))).state.ctx.entra_id
+    assert world is not None
+    tables = {"user": world.users, "group": world.groups, "device": world.devices,
+              "servicePrincipal": world.service_principals}
+    objects = [(kind, oid) for kind, table in tables.items() for oid in table]
+    assert {kind for kind, _ in objects} == set(GETTERS)
+    rng = random.Random(1)
+    for kind, oid in objects:
+        everything = [*GETTERS["user"], *GETTERS["group"], *GETTERS["device"], *GETTERS["servicePrincipal"]]
+        for names in (["id"], ["id", "displayName"], list(GETTERS[kind]), rng.sample(everything, 7)):
+            assert selected(world, kind, oid, names) == project(render(world, kind, oid), names, ())
+            assert list(selected(world, kind, oid, names)) == list(project(render(world, kind, oid), names, ()))

@@ -73,6 +73,7 @@ class ScimSource:
                 return await self._read(client)
         finally:
             self.requests = client.requests
+            self._prepared = {}
             await client.aclose()
 
     async def _read(self, client: ScimClient) -> DesiredState:
