@@ -4,6 +4,7 @@ A user is keyed by `key` (its primary email, userName or externalId); userName a
 
 Groups come with their `members` from the list when the server sends them; a group without them is read
 alone (`GET /Groups/{id}?attributes=members`), concurrently. Nested groups are walked here, cycle-safe.
+Users are made ready and typed members filed as their pages arrive; the pass after the last page attaches groups.
 """
 
 from __future__ import annotations
