@@ -7,6 +7,7 @@ and a failure still stops the read with its own error and no request left runnin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -26,7 +27,6 @@ from reconcile.http import Backoff
 from reconcile.model import DesiredState, Globs
 from reconcile.settings import HttpSettings, Secret
 from reconcile.sim.app import build_app
-from reconcile.sim.control import SimSettings
 from reconcile.sim.entra_id.odata import project
 from reconcile.sim.entra_id.routes import GETTERS, render, selected
 from reconcile.sim.entra_id.world import USER, EntraApp, EntraGroup, EntraUser, EntraWorld
@@ -46,10 +46,15 @@ ASGI = Callable[[Scope, Any, Any], Awaitable[None]]
 
 @dataclass
 class Seen:
-    """An ASGI wrapper in front of the simulator: each request's start and end, in the order they happen."""
+    """An ASGI wrapper in front of the simulator: each request's start and end, in the order they happen.
+    A request `hold` picks is answered only once one `until` picks has started (or after 5 s, so that a
+    reader that never sends it fails the test instead of hanging it): no timing decides the order."""
 
     app: ASGI
+    hold: Callable[[str], bool] = lambda what: False
+    until: Callable[[str], bool] = lambda what: False
     events: list[tuple[str, str]] = field(default_factory=list)
+    started: asyncio.Event | None = None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -57,7 +62,14 @@ class Seen:
             return
         what = f"{scope['path']}?{scope.get('query_string', b'').decode()}"
         self.events.append(("start", what))
+        if self.started is None:
+            self.started = asyncio.Event()
+        if self.until(what):
+            self.started.set()
         try:
+            if self.hold(what):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.started.wait(), 5.0)
             await self.app(scope, receive, send)
         finally:
             self.events.append(("end", what))
@@ -92,9 +104,10 @@ def _tenant(groups: int) -> EntraWorld:
 
 def _entra_read(include: tuple[str, ...]) -> tuple[Seen, DesiredState | SourceError]:
     fake = FakeClock()
-    # a little real latency: without it the in-process simulator answers each page before any task switch
-    app = build_app(entra=_tenant(1_000), settings=SimSettings(latency_ms=2.0), clock=fake.monotonic, wall=fake.wall)
-    seen = Seen(app)
+    app = build_app(entra=_tenant(1_000), clock=fake.monotonic, wall=fake.wall)
+    # the group list's second page is answered once a member read has started: the reader must not wait for it
+    seen = Seen(app, hold=lambda w: w.startswith("/entra/v1.0/groups?") and "skiptoken" in w,
+                until=lambda w: "/transitiveMembers?" in w)
     contract = GraphContractTransport(httpx.ASGITransport(app=seen))  # every answer checked against Graph's slice
     base = "http://testserver/entra"
     config = EntraSourceSettings(name="entra", tenant=TENANT, client_id=CLIENT, client_secret=Secret(SECRET, "${S}"),
