@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 from urllib.parse import quote
 
@@ -33,6 +34,7 @@ from reconcile.sim.entra_id.world import (
     READ_GROUPS,
     READ_MEMBERS,
     READ_USERS,
+    SERVICE_PRINCIPAL,
     USER,
     EntraWorld,
     stable_id,
@@ -53,30 +55,59 @@ GROUP_FIELDS = {"id": "Edm.String", "displayName": "Edm.String", "mail": "Edm.St
                 "mailEnabled": "Edm.Boolean", "securityEnabled": "Edm.Boolean", "description": "Edm.String"}
 
 
+def _constant(value: Any) -> Callable[[Any], Any]:
+    return lambda _: value
+
+
+_NONE = _constant(None)
+# Each property of each kind of directory object, in the order a full rendering lists them (after `@odata.type`).
+GETTERS: dict[str, dict[str, Callable[[Any], Any]]] = {
+    USER: {"id": attrgetter("id"), "deletedDateTime": _NONE, "businessPhones": lambda u: [],
+           "displayName": attrgetter("display_name"), "givenName": attrgetter("given_name"),
+           "jobTitle": attrgetter("job_title"), "mail": attrgetter("mail"), "mobilePhone": _NONE,
+           "officeLocation": _NONE, "preferredLanguage": _NONE, "surname": attrgetter("surname"),
+           "userPrincipalName": attrgetter("user_principal_name"), "accountEnabled": attrgetter("account_enabled"),
+           "userType": attrgetter("user_type"), "otherMails": lambda u: list(u.other_mails),
+           "externalUserState": attrgetter("external_user_state"), "createdDateTime": _constant(CREATED),
+           "department": _NONE, "employeeId": _NONE, "onPremisesSamAccountName": _NONE,
+           "onPremisesSyncEnabled": _NONE},
+    GROUP: {"id": attrgetter("id"), "deletedDateTime": _NONE, "createdDateTime": _constant(CREATED),
+            "description": attrgetter("description"), "displayName": attrgetter("display_name"),
+            "groupTypes": lambda g: list(g.group_types), "mail": attrgetter("mail"),
+            "mailEnabled": attrgetter("mail_enabled"), "mailNickname": attrgetter("mail_nickname"),
+            "membershipRule": _NONE, "securityEnabled": attrgetter("security_enabled"), "visibility": _NONE,
+            "onPremisesSyncEnabled": _NONE},
+    DEVICE: {"id": attrgetter("id"), "deletedDateTime": _NONE, "displayName": attrgetter("display_name"),
+             "deviceId": attrgetter("device_id"), "accountEnabled": attrgetter("account_enabled"),
+             "operatingSystem": attrgetter("operating_system")},
+    SERVICE_PRINCIPAL: {"id": attrgetter("id"), "deletedDateTime": _NONE, "displayName": attrgetter("display_name"),
+                         "appId": attrgetter("app_id"), "accountEnabled": _constant(True),
+                         "servicePrincipalType": attrgetter("service_principal_type")},
+}
+
+
+def _object(world: EntraWorld, kind: str, object_id: str) -> Any:
+    table = world.users if kind == USER else world.groups if kind == GROUP else world.devices if kind == DEVICE \
+        else world.service_principals
+    return table[object_id]
+
+
 def render(world: EntraWorld, kind: str, object_id: str) -> dict[str, Any]:
     """Every property the simulator knows of a directory object, with its `@odata.type`."""
-    head: dict[str, Any] = {"@odata.type": f"#microsoft.graph.{kind}", "id": object_id, "deletedDateTime": None}
-    if kind == USER:
-        u = world.users[object_id]
-        return {**head, "businessPhones": [], "displayName": u.display_name, "givenName": u.given_name,
-                "jobTitle": u.job_title, "mail": u.mail, "mobilePhone": None, "officeLocation": None,
-                "preferredLanguage": None, "surname": u.surname, "userPrincipalName": u.user_principal_name,
-                "accountEnabled": u.account_enabled, "userType": u.user_type, "otherMails": list(u.other_mails),
-                "externalUserState": u.external_user_state, "createdDateTime": CREATED, "department": None,
-                "employeeId": None, "onPremisesSamAccountName": None, "onPremisesSyncEnabled": None}
-    if kind == GROUP:
-        g = world.groups[object_id]
-        return {**head, "createdDateTime": CREATED, "description": g.description, "displayName": g.display_name,
-                "groupTypes": list(g.group_types), "mail": g.mail, "mailEnabled": g.mail_enabled,
-                "mailNickname": g.mail_nickname, "membershipRule": None, "securityEnabled": g.security_enabled,
-                "visibility": None, "onPremisesSyncEnabled": None}
-    if kind == DEVICE:
-        d = world.devices[object_id]
-        return {**head, "displayName": d.display_name, "deviceId": d.device_id, "accountEnabled": d.account_enabled,
-                "operatingSystem": d.operating_system}
-    sp = world.service_principals[object_id]
-    return {**head, "displayName": sp.display_name, "appId": sp.app_id, "accountEnabled": True,
-            "servicePrincipalType": sp.service_principal_type}
+    obj = _object(world, kind, object_id)
+    return {"@odata.type": f"#microsoft.graph.{kind}", **{name: get(obj) for name, get in GETTERS[kind].items()}}
+
+
+def selected(world: EntraWorld, kind: str, object_id: str, names: Sequence[str]) -> dict[str, Any]:
+    """`project(render(...), names)` without rendering the properties not asked for (a member page selects `id`
+    alone, a user page six of 21)."""
+    obj, getters = _object(world, kind, object_id), GETTERS[kind]
+    out: dict[str, Any] = {"@odata.type": f"#microsoft.graph.{kind}"}
+    for name in names:
+        get = getters.get(name)
+        if get is not None:
+            out[name] = get(obj)
+    return out
 
 
 USER_PROPERTIES = ("id", "deletedDateTime", "businessPhones", "displayName", "givenName", "jobTitle", "mail",
@@ -158,7 +189,8 @@ class Graph:
 
     def listing(self, request: Request, entity: str, keys: Sequence[Any], draw: Callable[[Any], dict[str, Any]], *,
                 known: Sequence[str], default: Sequence[str], type_name: str, fields: dict[str, str] | None,
-                version: Callable[[Any], Hashable]) -> dict[str, Any]:
+                version: Callable[[Any], Hashable],
+                pick: Callable[[Any, Sequence[str]], dict[str, Any]] | None = None) -> dict[str, Any]:
         """One page of a collection: $filter, $select, $top, $count, and `@odata.nextLink` while more remain."""
         query = dict(request.query_params)
         advanced = request.headers.get("consistencylevel", "").lower() == "eventual" and query.get("$count") == "true"
@@ -196,7 +228,7 @@ class Graph:
         shape = tuple(select) if select is not None else None
 
         def row(key: Any) -> dict[str, Any]:
-            out = project(draw(key), select, default)
+            out = pick(key, select) if pick is not None and select is not None else project(draw(key), select, default)
             if typed:
                 out.pop("@odata.type", None)  # a typed collection names the type once, in @odata.context
             return out
@@ -214,7 +246,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
     def users(request: Request) -> dict[str, Any]:
         return graph.listing(request, "users", list(world.users), lambda uid: render(world, USER, uid),
                              known=USER_PROPERTIES, default=USER_DEFAULT, type_name="user", fields=USER_FIELDS,
-                             version=world.users.__getitem__)
+                             version=world.users.__getitem__, pick=lambda uid, names: selected(world, USER, uid, names))
 
     def groups(request: Request) -> dict[str, Any]:
         return graph.listing(request, "groups", list(world.groups), lambda gid: render(world, GROUP, gid),
@@ -231,7 +263,8 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
             found = list(world.transitive(group_id)) if transitive else world.groups[group_id].members
             return graph.listing(request, "directoryObjects", found, lambda member: render(world, *member),
                                  known=MEMBER_PROPERTIES, default=MEMBER_PROPERTIES, type_name="directoryObject",
-                                 fields=None, version=member_version)
+                                 fields=None, version=member_version,
+                                 pick=lambda member, names: selected(world, member[0], member[1], names))
 
         def member_version(member: tuple[str, str]) -> Hashable:
             kind, object_id = member

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ from reconcile.config.idp_entra import EntraGuests, EntraKey, EntraSourceSetting
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock, all_of
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, SourceNote, Status, norm
+from reconcile.records import quick_init
 from reconcile.sources.entra_id.graph import PAGE, Graph
 from reconcile.sources.ldap.mapping import GroupMap
 
@@ -36,13 +37,18 @@ NOT_USERS = {"#microsoft.graph.device": "device", "#microsoft.graph.servicePrinc
              "#microsoft.graph.orgContact": "organizational contact"}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class _User:
+    """A read user with what its desired user needs but its groups: made in the user chain, while member
+    reads still run, so the pass after the last response only attaches groups (`key` "": it has none)."""
+
     id: str
-    upn: str | None
-    mail: str | None
-    name: str | None
+    key: str
     enabled: bool
+    identity: Identity
+    name: str | None
+    origin: Location
 
 
 class _UserRow(msgspec.Struct):
@@ -117,6 +123,8 @@ class EntraSource:
         users: dict[str, _User] = {}
         guests = 0
         exclude_guests = self.config.users.guests is EntraGuests.EXCLUDE
+        by_mail = self.config.key is EntraKey.MAIL
+        origin = f"{self.config.graph_url}/v1.0/users/"
         async for page in graph.pages("users", params, what="users", item=_UserRow):
             for item in page:
                 if item.accountEnabled is msgspec.UNSET:  # selected, so Graph sends it: never guess "enabled"
@@ -127,39 +135,48 @@ class EntraSource:
                     guests += 1
                     continue
                 uid = str(item.id or "")
-                users[uid] = _User(uid, _text(item.userPrincipalName), _text(item.mail), _text(item.displayName),
-                                   item.accountEnabled is not False)
+                value = _text(item.mail if by_mail else item.userPrincipalName)
+                if value:
+                    key = norm(value)
+                    users[uid] = _User(uid, key, item.accountEnabled is not False, Identity(email=key),
+                                       _text(item.displayName), Location(origin + uid))
+                else:
+                    users[uid] = _User(uid, "", False, _NO_IDENTITY, None, _NO_ORIGIN)
         log.info("%s: %d users read", self.where, len(users))
         return users, guests
 
     # ------------------------------------------------------------------------------------------ groups
 
-    async def _groups(self, graph: Graph) -> list[tuple[str, str]]:
-        """(id, displayName) of the included groups; an explicit name that matches no group is an error."""
+    async def _groups(self, graph: Graph) -> AsyncIterator[tuple[str, str]]:
+        """(id, displayName) of the included groups, page by page as they arrive; after the last page, an
+        explicit name that matches no group is an error."""
         gcfg = self.config.groups
         assert gcfg is not None
         params = {"$select": "id,displayName", "$top": str(PAGE)}
         if gcfg.filter:
             params["$filter"] = gcfg.filter
-        found: list[tuple[str, str]] = []
+        names: set[str] = set()
         async for page in graph.pages("groups", params, what="groups", item=_GroupRow):
-            found += [(str(g.id), str(g.displayName)) for g in page if g.id and g.displayName]
-        names = {norm(name) for _, name in found}
+            found = [(str(g.id), str(g.displayName)) for g in page if g.id and g.displayName]
+            names.update(norm(name) for _, name in found)
+            for gid, name in found:
+                if gcfg.include.matches(name):
+                    yield gid, name
         missing = [p for p in gcfg.include.patterns if not GLOB_CHARS & set(p) and norm(p) not in names]
         if missing:
             narrowed = " (among those groups.filter selects)" if gcfg.filter else ""
             raise SourceError(f"{self.where}: no group named {', '.join(repr(m) for m in missing)} in the tenant"
                               f"{narrowed}", hint=f"check the spelling in sources.{self.name}.groups.include "
                               "(display names), or use a glob such as 'atl-*'")
-        return [(gid, name) for gid, name in found if gcfg.include.matches(name)]
 
     async def _memberships(self, graph: Graph, group_map: GroupMap
                            ) -> tuple[dict[str, set[str]], set[str], Counter[str]]:
         """User id -> mapped group names (every user member, read or not), every mapped name, and the
-        members that are not users, counted by kind."""
+        members that are not users, counted by kind.
+
+        A group's member read starts as soon as its page of the group list arrives (not after the last
+        page); an error anywhere (the list, a missing name, a member read) cancels every member read."""
         names: dict[str, str] = {}  # each mapped name normalised once: one string, however many members
-        wanted = [(gid, names.setdefault(norm(target), norm(target))) for gid, name in await self._groups(graph)
-                  if (target := group_map.target(name)) is not None]
         window = asyncio.Semaphore(max(1, self.config.http.concurrency))  # member reads in parallel, bounded
         member_of: dict[str, set[str]] = {}
         strangers: dict[str, str] = {}
@@ -185,9 +202,22 @@ class EntraSource:
                             kind = str(kind or "")
                             strangers[str(item.id)] = NOT_USERS.get(kind, kind.rsplit(".", 1)[-1] or "unknown")
 
-        await all_of(*(members(gid, target) for gid, target in wanted))
-        mapped = {t for _, t in wanted}
-        log.info("%s: %d groups read, %d mapped", self.where, len(wanted), len(mapped))
+        reads: list[asyncio.Future[None]] = []
+        mapped: set[str] = set()
+        try:
+            async for gid, name in self._groups(graph):
+                if (target := group_map.target(name)) is not None:
+                    mapped.add(wanted := names.setdefault(norm(target), norm(target)))
+                    reads.append(asyncio.ensure_future(members(gid, wanted)))
+            await all_of(*reads)
+        except BaseException:
+            for read in reads:  # none keeps running behind the error; a failure already seen is retrieved
+                if not read.done():
+                    read.cancel()
+                elif not read.cancelled():
+                    read.exception()
+            raise
+        log.info("%s: %d groups read, %d mapped", self.where, len(reads), len(mapped))
         return member_of, mapped, Counter(strangers.values())
 
     # ------------------------------------------------------------------------------------- desired state
@@ -196,15 +226,13 @@ class EntraSource:
                  notes: list[SourceNote]) -> DesiredState:
         out: dict[str, DesiredUser] = {}
         keyless = 0
-        by_mail = self.config.key is EntraKey.MAIL
-        origin, name, none = f"{self.config.graph_url}/v1.0/users/", self.name, frozenset[str]()
+        name, none = self.name, frozenset[str]()
         active, disabled = Status.ACTIVE, Status.DISABLED
-        for user in users.values():
-            value = user.mail if by_mail else user.upn
-            if not value:
+        for user in users.values():  # after the last response: only groups are attached here
+            key = user.key
+            if not key:
                 keyless += 1
                 continue
-            key = norm(value)
             if key in out:
                 raise SourceError(f"{self.where}: two users have the {self.config.key} {key!r}",
                                   hint=f"key them by the other identity key (sources.{self.name}.key), or leave one "
@@ -212,11 +240,11 @@ class EntraSource:
             held = groups_of.get(user.id)
             out[key] = DesiredUser(
                 key=key, status=active if user.enabled else disabled,
-                groups=frozenset(held) if held else none, identity=Identity(email=key),
-                display_name=user.name, source=name,
-                origin=Location(origin + user.id), fact=_ENABLED if user.enabled else _DISABLED)
+                groups=frozenset(held) if held else none, identity=user.identity,
+                display_name=user.name, source=name, origin=user.origin,
+                fact=_ENABLED if user.enabled else _DISABLED)
         if keyless:
-            field = "mail" if by_mail else "userPrincipalName"
+            field = "mail" if self.config.key is EntraKey.MAIL else "userPrincipalName"
             notes.append(SourceNote(self.name, f"{keyless} users skipped without a {field} (key: {self.config.key})"))
         for note in notes:
             log.warning("source %s: %s", note.source, note.message)
@@ -227,6 +255,7 @@ class EntraSource:
 
 
 _ENABLED, _DISABLED = "entra accountEnabled=true", "entra accountEnabled=false"
+_NO_IDENTITY, _NO_ORIGIN = Identity(), Location("")  # a keyless user's: never used
 
 
 def _text(value: object) -> str | None:

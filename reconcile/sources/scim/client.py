@@ -7,8 +7,9 @@ server that stops advancing, repeats items or changes its total mid-read fails t
 
 from __future__ import annotations
 
+import builtins
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -33,6 +34,7 @@ class _Identified(Protocol):
 
 
 R = TypeVar("R", bound=_Identified)
+OnPage = Callable[[list[Any]], None]  # a page's resources as it arrives
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +113,7 @@ class ScimClient:
     # ------------------------------------------------------------------------------------------ lists
 
     async def _page(self, path: str, params: Mapping[str, Any], start: int, setting: str,
-                    decoder: msgspec.json.Decoder[ListResponse[Any]]) -> _Page:
+                    decoder: msgspec.json.Decoder[ListResponse[Any]], *, on_page: OnPage | None = None) -> _Page:
         query = {**params, "startIndex": start, "count": self.config.page_size}
         body = await self.get(path, query, setting=setting, decoder=decoder)
         total, resources = body.totalResults, body.Resources
@@ -125,25 +127,38 @@ class ScimClient:
                               f"startIndex={echoed}; it does not page by startIndex, so its lists cannot be read "
                               "completely",
                               hint="nothing was planned; ask the SCIM server's vendor about RFC 7644 paging")
+        if on_page is not None:
+            on_page(resources)
         return _Page(start, total, resources)
 
     async def list(self, path: str, params: Mapping[str, Any], *, setting: str,
-                   decoder: msgspec.json.Decoder[ListResponse[R]]) -> list[R]:
-        """Every resource of `GET path`, in the server's order. The first page shows the server's page size
-        (it may lower `count`); the other pages are then read concurrently, and any gap they leave (a
-        server that lowers it further) is read in order. Raises SourceError rather than return a part."""
-        first = await self._page(path, params, 1, setting, decoder)
+                   decoder: msgspec.json.Decoder[ListResponse[R]], on_page: OnPage | None = None) -> list[R]:
+        """Every resource of `GET path`, in the server's order (`first`, then `rest`)."""
+        first = await self.first(path, params, setting=setting, decoder=decoder, on_page=on_page)
+        return await self.rest(first, path, params, setting=setting, decoder=decoder, on_page=on_page)
+
+    async def first(self, path: str, params: Mapping[str, Any], *, setting: str,
+                    decoder: msgspec.json.Decoder[ListResponse[R]], on_page: OnPage | None = None) -> _Page:
+        """The list's first page: it shows the server's page size (it may lower `count`) and the total."""
+        return await self._page(path, params, 1, setting, decoder, on_page=on_page)
+
+    async def rest(self, first: _Page, path: str, params: Mapping[str, Any], *, setting: str,
+                   decoder: msgspec.json.Decoder[ListResponse[R]], on_page: OnPage | None = None) -> builtins.list[R]:
+        """Every resource of the list `first` began: the other pages are read concurrently (queued in the
+        order asked, so a list whose `rest` starts first is served first), and any gap they leave (a server
+        that lowers the page size further) is read in order. `on_page` sees each page as it arrives, before
+        the list is known complete. Raises SourceError rather than return a part."""
         total, step = first.total, len(first.resources)
         pages = {1: first}
         if step and total > step:
-            rest = await all_of(*(self._page(path, params, s, setting, decoder)
+            rest = await all_of(*(self._page(path, params, s, setting, decoder, on_page=on_page)
                                   for s in range(1 + step, total + 1, step)))
             pages.update((p.start, p) for p in rest)
         out: list[R] = []
         seen: set[str] = set()
         start = 1
         while start <= total:
-            page = pages.get(start) or await self._page(path, params, start, setting, decoder)
+            page = pages.get(start) or await self._page(path, params, start, setting, decoder, on_page=on_page)
             if page.total != total:
                 where = f"GET {self.http.url(path)} (startIndex={start})"  # masked only for the error line
                 raise SourceError(f"{self.where}: {where}: totalResults changed from {total} to {page.total} "

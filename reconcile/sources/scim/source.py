@@ -4,12 +4,13 @@ A user is keyed by `key` (its primary email, userName or externalId); userName a
 
 Groups come with their `members` from the list when the server sends them; a group without them is read
 alone (`GET /Groups/{id}?attributes=members`), concurrently. Nested groups are walked here, cycle-safe.
+Users are made ready and typed members filed as their pages arrive; the pass after the last page attaches groups.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -20,9 +21,11 @@ from reconcile.config.idp_scim import ScimKey, ScimSourceSettings
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock, all_of
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
+from reconcile.records import quick_init
 from reconcile.sources.ldap.mapping import GroupMap
 from reconcile.sources.scim.client import ScimClient
-from reconcile.sources.scim.shapes import GROUP, GROUP_PAGE, USER_PAGE, ScimGroupResource, ScimMember, ScimUserResource
+from reconcile.sources.scim.members import Filer, Group, closure
+from reconcile.sources.scim.shapes import GROUP, GROUP_PAGE, USER_PAGE, ScimGroupResource, ScimUserResource
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +33,24 @@ USER_ATTRIBUTES = "userName,externalId,active,displayName,name.formatted,emails"
 GROUP_ATTRIBUTES = "displayName,members"
 # the raw facts, one string each rather than one per user
 _FACT = {True: "scim active=true", False: "scim active=false"}
+NO_IDENTITY = Identity()  # a user's who is skipped or in error
 _ABSENT_FACT = {flag: f"scim active absent (users.active_when_missing: {str(flag).lower()})" for flag in (True, False)}
 
 
-@dataclass(slots=True)
-class _Group:
-    id: str
-    name: str | None  # None: reached only as a nested member, outside the groups listed
-    members: list[ScimMember] | None  # None: not read yet
-    users: set[str] = field(default_factory=set)  # ids of member users
-    groups: set[str] = field(default_factory=set)  # ids of member groups
+@quick_init
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """A listed user made ready as its page arrived: its desired user but groups, or why it is none."""
+
+    resource: ScimUserResource  # the object it was made from (the list's own, or made again)
+    key: str  # "": the user has no key and is skipped
+    who: str  # its userName, else its id (for messages)
+    status: Status = Status.ACTIVE
+    fact: str = ""
+    identity: Identity = NO_IDENTITY
+    display_name: str | None = None
+    origin: Location | None = None
+    error: SourceError | None = None  # raised in list order, after the read
 
 
 class ScimSource:
@@ -53,40 +64,47 @@ class ScimSource:
         self._transport, self._backoff, self._clock = transport, backoff, clock
         self.map = GroupMap.parse(config.groups.map, where=self.where) if config.groups else None
         self.requests = 0  # requests of the last read (retries included)
+        self._prepared: dict[str, _Ready] = {}  # user id -> its desired user but groups (`_ready`)
 
     async def read(self) -> DesiredState:
+        self._prepared = {}
         client = ScimClient(self.config, transport=self._transport, backoff=self._backoff, clock=self._clock)
         try:
             with full_collections_paused():
                 return await self._read(client)
         finally:
             self.requests = client.requests
+            self._prepared = {}
             await client.aclose()
 
     async def _read(self, client: ScimClient) -> DesiredState:
         cfg = self.config
         user_params = {"attributes": USER_ATTRIBUTES, **({"filter": cfg.users.filter} if cfg.users.filter else {})}
-        read_users = client.list("/Users", user_params, setting="users.filter", decoder=USER_PAGE)
-        listed_groups: list[ScimGroupResource] | None = None
+        users_at = ("/Users", user_params)
         if cfg.groups is None:
-            listed_users = await read_users
-        else:
-            group_params = {"attributes": GROUP_ATTRIBUTES,
-                            **({"filter": cfg.groups.filter} if cfg.groups.filter else {})}
-            both = await all_of(read_users, client.list("/Groups", group_params, setting="groups.filter",
-                                                        decoder=GROUP_PAGE))
-            listed_users, listed_groups = cast(list[ScimUserResource], both[0]), cast(list[ScimGroupResource], both[1])
-        users = {str(u.id): u for u in listed_users}
-        groups_of: dict[str, set[str]] = {}
-        mapped: set[str] = set()
-        if listed_groups is not None:
-            groups_of, mapped = await self._memberships(client, listed_groups, users)
+            listed = await client.list(*users_at, setting="users.filter", decoder=USER_PAGE, on_page=self._ready)
+            with collector_paused():
+                return self._desired({str(u.id): u for u in listed}, {}, set())
+        group_params = {"attributes": GROUP_ATTRIBUTES, **({"filter": cfg.groups.filter} if cfg.groups.filter else {})}
+        groups_at = ("/Groups", group_params)
+        filer = Filer(cfg.groups.include, self._target)
+        firsts = await all_of(client.first(*users_at, setting="users.filter", decoder=USER_PAGE, on_page=self._ready),
+                              client.first(*groups_at, setting="groups.filter", decoder=GROUP_PAGE,
+                                           on_page=filer.page))
+        # the group pages are queued first: each is large (every member of 100 groups), so they are served while
+        # the many small user pages still are, not after them; their members are filed as they arrive
+        both = await all_of(client.rest(firsts[1], *groups_at, setting="groups.filter", decoder=GROUP_PAGE,
+                                        on_page=filer.page),
+                            client.rest(firsts[0], *users_at, setting="users.filter", decoder=USER_PAGE,
+                                        on_page=self._ready))
+        users = {str(u.id): u for u in cast(list[ScimUserResource], both[1])}
+        groups_of, mapped = await self._memberships(client, cast(list[ScimGroupResource], both[0]), users, filer)
         with collector_paused():
             return self._desired(users, groups_of, mapped)
 
     # ------------------------------------------------------------------------------------------ groups
 
-    def _wanted(self, listed: dict[str, _Group], client: ScimClient) -> dict[str, str]:
+    def _wanted(self, listed: dict[str, Group], client: ScimClient) -> dict[str, str]:
         """Group id -> target group, for the included, mapped groups; an included name not found is an error."""
         assert self.config.groups is not None and self.map is not None
         include = self.config.groups.include
@@ -111,18 +129,26 @@ class ScimSource:
         return None if target is None else norm(target)
 
     async def _memberships(self, client: ScimClient, resources: list[ScimGroupResource],
-                           users: dict[str, ScimUserResource]) -> tuple[dict[str, set[str]], set[str]]:
-        """User id -> the target groups it is in (through nesting when `nested`), and every mapped group."""
+                           users: dict[str, ScimUserResource], filer: Filer
+                           ) -> tuple[dict[str, set[str]], set[str]]:
+        """User id -> the target groups it is in (through nesting when `nested`), and every mapped group.
+
+        `filer` has filed the typed members of the listed groups as their pages arrived; what is left here is
+        what needs the whole read: untyped members, groups read alone, nesting. When the pages it saw are not
+        the list's (a server whose pages overlapped), everything is filed again from the list."""
         assert self.config.groups is not None
         nested = self.config.groups.nested
-        listed = {str(r.id): _Group(str(r.id), _text(r.displayName), r.members) for r in resources}
+        if not filer.holds(resources):
+            filer = Filer(self.config.groups.include, self._target)
+            filer.page(resources)
+        listed = {str(r.id): filer.listed[str(r.id)] for r in resources}  # in the list's order
         wanted = self._wanted(listed, client)
         known = dict(listed)
         frontier = list(wanted)
         seen = set(frontier)
         untyped = 0
         while frontier:  # breadth-first over the groups reached from the wanted ones: each read once
-            unread = [known.setdefault(gid, _Group(gid, None, None)) for gid in frontier]
+            unread = [known.setdefault(gid, Group(gid, None, None)) for gid in frontier]
             unread = [g for g in unread if g.members is None]
             bodies = await all_of(*(client.get(f"/Groups/{quote(g.id, safe='')}", {"attributes": "members"},
                                                setting="groups.include", decoder=GROUP) for g in unread))
@@ -132,27 +158,34 @@ class ScimSource:
             with collector_paused():
                 for gid in frontier:
                     group = known[gid]
-                    for member in group.members or ():
+                    if group.filed is None:  # not filed as its page arrived: every member is judged here
+                        group.late = list(group.members or ())
+                    for member in group.late:
                         value = "" if member.value is None else str(member.value)
                         kind = member.type or ("User" if value in users else "Group" if value in known else None)
                         if kind == "User":
                             group.users.add(value)
                         elif kind == "Group":
                             group.groups.add(value)
-                            if nested and value not in seen:
-                                seen.add(value)
-                                following.append(value)
+                            group.inner.append(value)
                         else:
                             untyped += 1
+                    for value in group.inner if nested else ():
+                        if value not in seen:
+                            seen.add(value)
+                            following.append(value)
             frontier = following
         if untyped:
             log.info("%s: %d group members of no type that are neither listed users nor groups: ignored",
                      self.where, untyped)
-        groups_of: dict[str, set[str]] = {}
+        groups_of = filer.groups_of
         with collector_paused():
             for gid, target in wanted.items():
+                group = known[gid]
+                if group.filed == target and not group.late and not (nested and group.groups):
+                    continue  # its users were filed as its page arrived, and it has no others
                 held = groups_of.get
-                for uid in _closure(gid, known) if nested else known[gid].users:
+                for uid in closure(gid, known) if nested else known[gid].users:
                     if uid in users:  # a member outside users.filter is not a desired user
                         mine = held(uid)
                         if mine is None:  # not setdefault: it would build a throwaway set per membership
@@ -164,39 +197,64 @@ class ScimSource:
 
     # ------------------------------------------------------------------------------------- desired state
 
+    def _ready(self, resources: list[ScimUserResource]) -> None:
+        """What each user of a page becomes but its groups, made as the page arrives (`on_page`), so the pass
+        after the last response only checks keys and attaches groups; errors wait for that pass, in list order."""
+        cfg, ready = self.config, self._prepared
+        with collector_paused():
+            for resource in resources:
+                uid = str(resource.id)
+                username = _text(resource.userName)
+                external = _text(resource.externalId)
+                email = _primary_email(resource)
+                value = email if cfg.key is ScimKey.EMAIL else username if cfg.key is ScimKey.USERNAME else external
+                if not value:
+                    ready[uid] = _Ready(resource, "", username or uid)
+                    continue
+                key = norm(value)
+                try:
+                    active, fact = self._active(resource, username or uid)
+                except SourceError as exc:
+                    ready[uid] = _Ready(resource, key, username or uid, error=exc)
+                    continue
+                if cfg.key is ScimKey.EXTERNAL_ID:  # the externalId alone names the target's account
+                    identity = Identity(external_id=external)
+                else:  # both kept, as LDAP does: DC matches the username first (disabled DC users show no email)
+                    identity = Identity(username=(key if cfg.key is ScimKey.USERNAME else norm(username)) if username
+                                        else None, email=(key if cfg.key is ScimKey.EMAIL else norm(email)) if email
+                                        else None, external_id=external)
+                ready[uid] = _Ready(resource, key, username or uid, Status.ACTIVE if active else Status.DISABLED,
+                                    fact, identity, _display_name(resource), Location(f"{cfg.url}/Users/{uid}"))
+
     def _desired(self, users: dict[str, ScimUserResource], groups_of: dict[str, set[str]],
                  mapped: set[str]) -> DesiredState:
         cfg = self.config
         out: dict[str, DesiredUser] = {}
         named: dict[str, str] = {}
         skipped = 0
+        prepared = self._prepared.get
         for uid, resource in users.items():
-            username = _text(resource.userName)
-            external = _text(resource.externalId)
-            email = _primary_email(resource)
-            value = email if cfg.key is ScimKey.EMAIL else username if cfg.key is ScimKey.USERNAME else external
-            if not value:
+            ready = prepared(uid)
+            if ready is None or ready.resource is not resource:  # not the page the list kept: made again
+                self._ready([resource])
+                ready = self._prepared[uid]
+            key, who = ready.key, ready.who
+            if not key:
                 skipped += 1
-                log.info("%s: user %s has no %s; skipped", self.where, username or uid, cfg.key)
+                log.info("%s: user %s has no %s; skipped", self.where, who, cfg.key)
                 continue
-            key = norm(value)
             if key in out:
                 raise SourceError(
-                    f"{self.where}: users {named[key]!r} and {username or uid!r} have the same {cfg.key} {key!r}",
+                    f"{self.where}: users {named[key]!r} and {who!r} have the same {cfg.key} {key!r}",
                     hint=f"fix the identity provider, or key users by another attribute (sources.{self.name}.key), "
                     f"or leave one out with sources.{self.name}.users.filter")
-            active, fact = self._active(resource, username or uid)
-            if cfg.key is ScimKey.EXTERNAL_ID:  # the externalId alone names the target's account
-                identity = Identity(external_id=external)
-            else:  # both kept, as LDAP does: DC matches the username first (disabled DC users show no email)
-                identity = Identity(username=(key if cfg.key is ScimKey.USERNAME else norm(username)) if username
-                                    else None, email=(key if cfg.key is ScimKey.EMAIL else norm(email)) if email
-                                    else None, external_id=external)
-            named[key] = username or uid
+            if ready.error is not None:
+                raise ready.error
+            named[key] = who
             out[key] = DesiredUser(
-                key=key, status=Status.ACTIVE if active else Status.DISABLED, groups=frozenset(groups_of.get(uid, ())),
-                identity=identity, display_name=_display_name(resource), source=self.name,
-                origin=Location(f"{cfg.url}/Users/{uid}"), fact=fact)
+                key=key, status=ready.status, groups=frozenset(groups_of.get(uid, ())), identity=ready.identity,
+                display_name=ready.display_name, source=self.name, origin=ready.origin, fact=ready.fact)
+        self._prepared = {}
         if skipped:
             log.warning("source %s: %d users without %s skipped", self.name, skipped,
                         {ScimKey.EMAIL: "an email", ScimKey.USERNAME: "a userName",
@@ -235,20 +293,3 @@ def _primary_email(resource: ScimUserResource) -> str | None:
 def _display_name(resource: ScimUserResource) -> str | None:
     formatted = _text(resource.name.formatted) if resource.name is not None else None
     return _text(resource.displayName) or formatted
-
-
-def _closure(gid: str, groups: dict[str, _Group]) -> set[str]:
-    """Every user id in group `gid` and in the groups nested in it; cycle-safe."""
-    users: set[str] = set()
-    seen = {gid}
-    stack = [gid]
-    while stack:
-        group = groups.get(stack.pop())
-        if group is None:
-            continue
-        users |= group.users
-        for inner in group.groups:
-            if inner not in seen:
-                seen.add(inner)
-                stack.append(inner)
-    return users
