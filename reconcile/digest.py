@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, KeysView, Mapping
 from datetime import date, datetime, timedelta
 from enum import Enum
 from fractions import Fraction
@@ -57,13 +57,13 @@ def canonical(value: object) -> Any:
 
 
 _SORTED = msgspec.json.Encoder(order="sorted")  # as `sha256_canonical` encodes
-CHUNK = 2048  # list items encoded at once: few encoder calls, and no list of every user held at once
+ROWS = 2048  # users' rows encoded at once: few encoder calls, and no list of every user held at once
 
 
-def sha256_streamed(fields: Mapping[str, Any], lists: Mapping[str, Iterable[Any]]) -> str:
-    """`sha256_canonical({**fields, **lists})`, the same digest, with each of `lists` consumed and encoded a
-    chunk at a time: the state digests of 100,000 users would otherwise build every user's row, and the
-    whole encoded document, at the plan's peak (issue 15: ~70 MB each)."""
+def sha256_streamed(fields: Mapping[str, Any], lists: Mapping[str, tuple[Iterable[Any], int]]) -> str:
+    """`sha256_canonical` of `fields` and `lists` as one object, the same digest, with each list (items, how
+    many to encode at once) consumed and encoded a chunk at a time: the state digests of 100,000 users would
+    otherwise build every user's row, and the whole encoded document, at the plan's peak (issue 15)."""
     digest = hashlib.sha256(b"{")
     for n, name in enumerate(sorted({*fields, *lists})):  # the keys in the order `order="sorted"` writes them
         digest.update(b"," if n else b"")
@@ -71,11 +71,13 @@ def sha256_streamed(fields: Mapping[str, Any], lists: Mapping[str, Iterable[Any]
         if name in fields:
             digest.update(_SORTED.encode(fields[name]))
             continue
+        items, size = lists[name]
+        rows = iter(items)
         digest.update(b"[")
-        items = iter(lists[name])
         first = True
-        while chunk := list(islice(items, CHUNK)):
-            digest.update(_SORTED.encode(chunk)[1:-1] if first else b"," + _SORTED.encode(chunk)[1:-1])
+        while chunk := list(islice(rows, size)):
+            digest.update(b"" if first else b",")
+            digest.update(memoryview(_SORTED.encode(chunk))[1:-1])  # the items without the list's brackets
             first = False
         digest.update(b"]")
     digest.update(b"}")
@@ -90,7 +92,7 @@ def desired_digest(desired: DesiredState, scope: Scope, policy: Policy) -> str:
             "scope": raw(canonical(scope)),  # may hold floats: encoded as canonical_json does
             "policy": raw(canonical(policy)),
         },
-        {"users": _desired_rows(desired)},
+        {"users": (_desired_rows(desired), ROWS)},
     )
 
 
@@ -125,11 +127,13 @@ def fingerprint(actual: ActualState, scope: Scope, scoped: Mapping[str, tuple[st
     by_ref = actual.users
     users = ([ref, *keys, (u := by_ref[ref]).status, u.unsynced, u.admin, u.idp_managed]
              for ref, keys in scoped.items())
-    return sha256_streamed({}, {"users": users, "groups": _group_rows(actual, scope, frozenset(scoped))})
+    groups = _group_rows(actual, scope, scoped.keys())
+    return sha256_streamed({}, {"users": (users, ROWS), "groups": (groups, 1)})  # a group's row: up to every user
 
 
-def _group_rows(actual: ActualState, scope: Scope, in_scope: frozenset[str]) -> Iterator[list[Any]]:
+def _group_rows(actual: ActualState, scope: Scope, in_scope: KeysView[str]) -> Iterator[list[Any]]:
     for name in sorted(g for g in actual.groups if scope.owns_group(g)):
         group = actual.groups[name]
         members = actual.members.get(name, frozenset())
-        yield [name, group.readonly, group.idp_managed, sorted(members & in_scope)]
+        # a view, not a set of every scoped ref: the intersection walks the members, looking each up
+        yield [name, group.readonly, group.idp_managed, sorted(in_scope & members)]
