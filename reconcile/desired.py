@@ -137,7 +137,7 @@ class _Merger:
         identity = _identity(user)
         ids: list[str] = []  # the normalised key and identity keys, first seen first
         for i in (user.key, identity.username, identity.email, identity.account_id, identity.external_id):
-            if i and (i := i.strip().lower()) not in ids:
+            if i and (i := norm(i)) not in ids:  # the key itself when normal: the index keeps no copies
                 ids.append(i)
         index = self.index
         hits = sorted({index[i] for i in ids if i in index})

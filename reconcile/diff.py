@@ -297,7 +297,8 @@ class _Planner:
             owned = keys is not None  # by its own keys; else perhaps by the desired user's
             if keys is None:
                 keys = user.keys()
-            key = want.key.strip().lower()  # norm(), inlined
+            key = want.key.strip().lower()  # norm(), inlined: the key itself when normal (kept in a set)
+            key = want.key if key == want.key else key
             i = want.identity
             if i.username is None and i.email is None and i.account_id is None:  # want.keys() is (key,)
                 keys = keys if key in keys or not key else (*keys, key)  # in them when matched by it

@@ -7,14 +7,18 @@ never change without the plan becoming stale. Pure; `sha256_json` gives the same
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Iterable, Iterator, KeysView, Mapping
 from datetime import date, datetime, timedelta
 from enum import Enum
 from fractions import Fraction
+from itertools import islice
 from typing import Any
 
+import msgspec
+
 from reconcile.model import ActualState, DesiredState, Globs, Policy, Scope, iso_instant, norm
-from reconcile.plan import canonical_json, raw, sha256_canonical
+from reconcile.plan import canonical_json, raw
 
 
 def canonical(value: object) -> Any:
@@ -52,9 +56,47 @@ def canonical(value: object) -> Any:
     raise TypeError(f"no canonical form for {type(value).__name__}: {value!r}")
 
 
+_SORTED = msgspec.json.Encoder(order="sorted")  # as `sha256_canonical` encodes
+ROWS = 2048  # users' rows encoded at once: few encoder calls, and no list of every user held at once
+
+
+def sha256_streamed(fields: Mapping[str, Any], lists: Mapping[str, tuple[Iterable[Any], int]]) -> str:
+    """`sha256_canonical` of `fields` and `lists` as one object, the same digest, with each list (items, how
+    many to encode at once) consumed and encoded a chunk at a time: the state digests of 100,000 users would
+    otherwise build every user's row, and the whole encoded document, at the plan's peak (issue 15)."""
+    digest = hashlib.sha256(b"{")
+    for n, name in enumerate(sorted({*fields, *lists})):  # the keys in the order `order="sorted"` writes them
+        digest.update(b"," if n else b"")
+        digest.update(_SORTED.encode(name) + b":")
+        if name in fields:
+            digest.update(_SORTED.encode(fields[name]))
+            continue
+        items, size = lists[name]
+        rows = iter(items)
+        digest.update(b"[")
+        first = True
+        while chunk := list(islice(rows, size)):
+            digest.update(b"" if first else b",")
+            digest.update(memoryview(_SORTED.encode(chunk))[1:-1])  # the items without the list's brackets
+            first = False
+        digest.update(b"]")
+    digest.update(b"}")
+    return digest.hexdigest()
+
+
 def desired_digest(desired: DesiredState, scope: Scope, policy: Policy) -> str:
     """sha256 of the normalised merged desired state (with scope and policy), not of the raw files."""
-    users = []
+    return sha256_streamed(
+        {
+            "groups": sorted(desired.groups),
+            "scope": raw(canonical(scope)),  # may hold floats: encoded as canonical_json does
+            "policy": raw(canonical(policy)),
+        },
+        {"users": (_desired_rows(desired), ROWS)},
+    )
+
+
+def _desired_rows(desired: DesiredState) -> Iterator[list[Any]]:
     by_key = desired.users
     for key in sorted(by_key):
         u = by_key[key]
@@ -63,15 +105,7 @@ def desired_digest(desired: DesiredState, scope: Scope, policy: Policy) -> str:
             keys: list[list[str]] = []  # the usual case: the key is the only one
         else:
             keys = [[kind, norm(v)] for kind, v in i.items()]
-        users.append([key, u.status, sorted(u.groups), keys])  # a StrEnum encodes as its value
-    return sha256_canonical(
-        {
-            "users": users,
-            "groups": sorted(desired.groups),
-            "scope": raw(canonical(scope)),  # may hold floats: encoded as canonical_json does
-            "policy": raw(canonical(policy)),
-        }
-    )
+        yield [key, u.status, sorted(u.groups), keys]  # a StrEnum encodes as its value
 
 
 def scoped_users(actual: ActualState, scope: Scope) -> dict[str, tuple[str, ...]]:
@@ -90,15 +124,16 @@ def fingerprint(actual: ActualState, scope: Scope, scoped: Mapping[str, tuple[st
     """
     if scoped is None:
         scoped = scoped_users(actual, scope)
-    users = []
     by_ref = actual.users
-    for ref, keys in scoped.items():
-        user = by_ref[ref]
-        users.append([ref, *keys, user.status, user.unsynced, user.admin, user.idp_managed])
-    in_scope = frozenset(scoped)
-    groups = []
+    users = ([ref, *keys, (u := by_ref[ref]).status, u.unsynced, u.admin, u.idp_managed]
+             for ref, keys in scoped.items())
+    groups = _group_rows(actual, scope, scoped.keys())
+    return sha256_streamed({}, {"users": (users, ROWS), "groups": (groups, 1)})  # a group's row: up to every user
+
+
+def _group_rows(actual: ActualState, scope: Scope, in_scope: KeysView[str]) -> Iterator[list[Any]]:
     for name in sorted(g for g in actual.groups if scope.owns_group(g)):
         group = actual.groups[name]
         members = actual.members.get(name, frozenset())
-        groups.append([name, group.readonly, group.idp_managed, sorted(members & in_scope)])
-    return sha256_canonical({"users": users, "groups": groups})
+        # a view, not a set of every scoped ref: the intersection walks the members, looking each up
+        yield [name, group.readonly, group.idp_managed, sorted(in_scope & members)]

@@ -32,12 +32,14 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[Match]
     for account in actual.users.values():
         if account.unsynced:
             continue  # unsynced entries are matched by userKey only, never to desired users
-        if account.username and names(k := account.username.strip().lower(), account) is not account:  # norm(), inlined
-            by_name.share(k, account)
-        if account.account_id and names(k := account.account_id.strip().lower(), account) is not account:
-            by_name.share(k, account)
-        if account.email and emails(k := account.email.strip().lower(), account) is not account:
-            by_email.share(k, account)
+        # norm(), inlined: a key already normal files the account's own string, not a copy of it (the
+        # copies of 100,000 usernames and emails were the diff's peak, issue 15)
+        if (u := account.username) and names(u if (k := u.strip().lower()) == u else k, account) is not account:
+            by_name.share(norm(u), account)
+        if (a := account.account_id) and names(a if (k := a.strip().lower()) == a else k, account) is not account:
+            by_name.share(norm(a), account)
+        if (e := account.email) and emails(e if (k := e.strip().lower()) == e else k, account) is not account:
+            by_email.share(norm(e), account)
 
     problems: list[str] = []
     matches: list[Match] = []

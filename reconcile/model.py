@@ -44,8 +44,12 @@ class UnsyncedPolicy(StrEnum):
 
 
 def norm(value: str) -> str:
-    """The comparison form of a username, email, account id or group name."""
-    return value.strip().lower()
+    """The comparison form of a username, email, account id or group name.
+
+    `value` itself when it is already in that form (the usual case): a key kept by several records, or
+    as a dict key, is then one string, not a copy each (100,000 users: ~6 MB per copy, issue 15)."""
+    normal = value.strip().lower()
+    return value if normal == value else normal
 
 
 def is_email(key: str) -> bool:
@@ -196,14 +200,18 @@ class User:
     def keys(self) -> tuple[str, ...]:
         """Every identity key of this user, normalised, for glob matching."""
         # unrolled: the planner and the fingerprint ask this of every one of 100,000 users
+        # norm(), inlined: a key already normal is itself, not a copy (the planner keeps these tuples)
         u, e, a = self.username, self.email, self.account_id
         if u and e:
+            nu, ne = u.strip().lower(), e.strip().lower()
+            nu, ne = u if nu == u else nu, e if ne == e else ne
             if a:
-                return (u.strip().lower(), e.strip().lower(), a.strip().lower())
-            return (u.strip().lower(), e.strip().lower())  # Data Center: no account id
+                return (nu, ne, a if (na := a.strip().lower()) == a else na)
+            return (nu, ne)  # Data Center: no account id
         if e and a and not u:
-            return (e.strip().lower(), a.strip().lower())  # Cloud: no username
-        return tuple(k.strip().lower() for k in (u, e, a) if k)
+            ne, na = e.strip().lower(), a.strip().lower()
+            return (e if ne == e else ne, a if na == a else na)  # Cloud: no username
+        return tuple(norm(k) for k in (u, e, a) if k)
 
     @property
     def label(self) -> str:
@@ -346,12 +354,12 @@ class DesiredUser:
     def keys(self) -> tuple[str, ...]:
         """The key and the identity keys scope globs match (an IdP's external id is not one of them)."""
         i = self.identity
-        key = self.key.strip().lower()
+        key = norm(self.key)
         if key and i.username is None and i.account_id is None and (i.email is None or i.email.strip().lower() == key):
             return (key,)  # the common case (a key and at most its own email): no dict to build
         out = [key] if key else []
         for k in (i.username, i.email, i.account_id):  # first seen wins, as dict.fromkeys would
-            if k and (k := k.strip().lower()) not in out:
+            if k and (k := norm(k)) not in out:
                 out.append(k)
         return tuple(out)
 
