@@ -25,15 +25,16 @@ def verdict(fast_wall: float, slow_wall: float, chain: int, *, same: bool = True
     return line.target, line.verdict
 
 
-@pytest.mark.parametrize(("fast", "slow", "chain", "same", "rule", "expected"), [
-    (11.0, 34.0, 200, True, ">= 3x", "PASS"),  # 3x met: judged by 3x, whatever the chains
-    (22.5, 34.3, 200, True, ">= 3x", "MISS"),  # a split that could reach 3x (200 <= 1000 / 3) must
-    (22.5, 34.3, 491, True, "1.2x one chain's floor (25.0 s)", "PASS"),  # 491 > 333: 22.5 s <= 30 s
-    (31.0, 34.3, 491, True, "1.2x one chain's floor (25.0 s)", "MISS"),  # slower than 1.2x the chain itself
-    (22.5, 34.3, 491, False, "1.2x one chain's floor", "MISS"),  # never with a different plan
+@pytest.mark.parametrize(("case", "rule", "expected"), [
+    ((11.0, 34.0, 200, True), ">= 3x", "PASS"),  # 3x met: judged by 3x, whatever the chains
+    ((22.5, 34.3, 200, True), ">= 3x", "MISS"),  # a split that could reach 3x (200 <= 1000 / 3) must
+    ((22.5, 34.3, 491, True), "1.2x one chain's floor (25.0 s)", "PASS"),  # 491 > 333: 22.5 s <= 30 s
+    ((31.0, 34.3, 491, True), "1.2x one chain's floor (25.0 s)", "MISS"),  # slower than 1.2x the chain itself
+    ((22.5, 34.3, 491, False), "1.2x one chain's floor", "MISS"),  # never with a different plan
 ])
 def test_the_fallback_applies_only_where_no_split_reaches_3x(
-        fast: float, slow: float, chain: int, same: bool, rule: str, expected: str) -> None:
+        case: tuple[float, float, int, bool], rule: str, expected: str) -> None:
+    fast, slow, chain, same = case
     target, result = verdict(fast, slow, chain, same=same)
     assert rule in target and result == expected
     assert ("unreachable" in target) == (chain * 3 > 1000 and slow / fast < 3)

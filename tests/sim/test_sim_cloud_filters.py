@@ -4,6 +4,8 @@ Every answer is checked against the Organizations document."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.sim.test_sim_fidelity import DIR, exchange
 from tests.targets.test_cloud_split import mixed_world
 
@@ -75,7 +77,7 @@ def test_status_filters_answered_from_the_index_select_exactly_what_a_scan_of_ev
     filters = product((None, "managed", "unmanaged"), (None, ["active"], ["inactive", "closed"]),
                       (None, ["active"], ["suspended", "no_membership"]), (None, ["deactivated", "for_deletion"]))
 
-    def scan(body: dict[str, object], dirs: list[str], everywhere: bool) -> list[str]:
+    def scan(body: dict[str, Any], dirs: list[str], everywhere: bool) -> list[str]:
         return [u.account_id for u in world.users.values()
                 if (any(d in u.membership for d in dirs) or (everywhere and u.claim_status == "managed"))
                 and user_matches(world, u, body, dirs)]

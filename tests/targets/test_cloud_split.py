@@ -92,7 +92,7 @@ async def test_chains_together_read_every_user_exactly_once() -> None:
     stats = split.stats
     held = {(u.claim_status, u.account_status, u.membership_status) for u in world.users.values() if u.membership}
     assert len(held) == 7 and held <= set(CELLS)  # every claim x account cell, and suspended users among them
-    assert {p.name for p in stats.partitions} == {"/".join(cell) for cell in held}  # every cell with users
+    assert {p.name for p in stats.partitions} == {f"{c}/{a}/{m}" for c, a, m in held}  # every cell with users
     for part in stats.partitions:  # each pair read its partition exactly, and stopped where they met
         cell = (part.query["claimStatus"], part.query["accountStatus"][0], part.query["membershipStatus"][0])
         expected = {a for a, u in world.users.items()
