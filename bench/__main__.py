@@ -1,8 +1,8 @@
 """`make bench` (`python -m bench`): SPEC §11's performance table, printed and written to bench/results.json.
 
-Sections: plan (a), apply under a rate limit (b), serialized DC deletions (c), planner alone (d),
-LDAP read (e), Entra ID (f), Okta (g), SCIM (h) and Google Workspace (i) source reads, and the simulator's
-own start time and CPU per page (sim). `--scale smoke`
+Sections: plan (a; plan-cloud: its Cloud rows alone), apply under a rate limit (b), serialized DC deletions (c),
+planner alone (d), LDAP read (e), Entra ID (f), Okta (g), SCIM (h) and Google Workspace (i) source reads,
+and the simulator's own start time and CPU per page (sim). `--scale smoke`
 runs every section at toy sizes in seconds (tests/bench/test_bench_smoke.py).
 """
 
