@@ -62,7 +62,7 @@ def lines(results: Mapping[str, Any]) -> list[Line]:
         if "speedup" in row:
             slow, want = row["concurrency_1"], SPEEDUP.get(row["target"], 3.0)
             measured, target, ok = f"{row['speedup']:.1f}x", f">= {want:.0f}x", row["speedup"] >= want
-            single, chain = row.get("single_chain"), fast["cursor_chain"]
+            single, chain = row.get("single_chain"), fast.get("cursor_chain", 0)
             if not ok and single and chain * want > single:
                 # issue 15 item 3: when no split cuts the longest chain to 1/want of the single chain, `want`
                 # is out of reach from latency alone, and the wall is judged against that single chain instead
