@@ -12,6 +12,7 @@ from typing import Any
 PLAN_SECONDS, PLAN_CPU, PLAN_MB, APPLY_RATIO, DELETE_RATIO = 15.0, 8.0, 300.0, 1.10, 1.10
 SOURCE_MB = 400.0  # issue 13: an IdP source read of 100,000 users within 400 MB (issue 15's 300 MB is for plans)
 SPEEDUP = {"confluence-dc": 8.0, "atlassian-cloud": 3.0}  # vs concurrency 1
+SINGLE_CHAIN = 1.2  # issue 15 item 3: Cloud's wall within 1.2x one unsplit chain's floor when no split reaches 3x
 PLANNER_SECONDS, LDAP_SECONDS, LDAP_MB = 1.0, 6.0, 250.0
 OKTA_FLOOR = 1.3  # issue 13: each IdP read within 1.3x of its latency floor
 IDP_FLOOR_RATIO = 1.3  # issue 13: an IdP read within 1.3x of requests / concurrency x latency
@@ -60,9 +61,19 @@ def lines(results: Mapping[str, Any]) -> list[Line]:
                         f"<= {PLAN_MB:.0f} MB", _verdict(fast["peak_rss_mb"] <= PLAN_MB)))
         if "speedup" in row:
             slow, want = row["concurrency_1"], SPEEDUP.get(row["target"], 3.0)
+            measured, target, ok = f"{row['speedup']:.1f}x", f">= {want:.0f}x", row["speedup"] >= want
+            single, chain = row.get("single_chain"), fast.get("cursor_chain", 0)
+            if not ok and single and chain * want > single:
+                # issue 15 item 3: when no split cuts the longest chain to 1/want of the single chain, `want`
+                # is out of reach from latency alone, and the wall is judged against that single chain instead
+                floor = row["single_chain_floor_s"]
+                measured += f"; wall {fast['wall_s'] / floor:.2f}x one chain's floor"
+                target = (f">= {want:.0f}x, unreachable (longest chain {chain} > {single} / {want:.0f}): "
+                          f"<= {SINGLE_CHAIN}x one chain's floor ({floor:.1f} s)")
+                ok = fast["wall_s"] <= SINGLE_CHAIN * floor
             out.append(Line(f"{name}: vs concurrency 1 ({columns(slow)}; same plan: "
-                            f"{'yes' if row['same_plan'] else 'NO'})", f"{row['speedup']:.1f}x",
-                            f">= {want:.0f}x", _verdict(row["speedup"] >= want and row["same_plan"])))
+                            f"{'yes' if row['same_plan'] else 'NO'})", measured, target,
+                            _verdict(ok and row["same_plan"])))
     for row in results.get("apply", []):
         clean = row["failed"] == 0 and row["duplicated_writes"] == 0 and row["residual_actions"] == 0
         out.append(Line(f"{row['name']}: {columns(row)}; command {row['apply_wall_s']:.1f} s",

@@ -4,6 +4,8 @@ Every answer is checked against the Organizations document."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.sim.test_sim_fidelity import DIR, exchange
 from tests.targets.test_cloud_split import mixed_world
 
@@ -52,3 +54,48 @@ def test_partition_counts_add_up_to_the_total_unless_a_claim_status_is_absent() 
         found = answers[-1].json()["data"]
         assert [("claimStatus" in u) for u in found] == ([False] if absent else [])  # absent, not null
         assert transport.violations == []
+
+
+def test_status_filters_answered_from_the_index_select_exactly_what_a_scan_of_every_user_selects() -> None:
+    """Searches and counts filtered by statuses only are decided once per kind of user (matching.py);
+    every combination, in one directory or all, equals the per-user scan, also after a write."""
+    from itertools import product
+
+    from reconcile.sim.atlassian_cloud.matching import matching
+    from reconcile.sim.atlassian_cloud.shapes import user_matches
+    from reconcile.sim.atlassian_cloud.world import DEFAULT_DIRECTORY
+
+    world = mixed_world(absent_claim=True)
+    world.directories["d2"] = "Second"
+    for i, user in enumerate(world.users.values()):  # two directories, mixed memberships, some in neither
+        if i % 5 == 0:
+            user.membership["d2"] = "suspended" if i % 10 else "active"
+        elif i % 23 == 0:
+            user.membership = {"d2": "active"}
+        elif i % 29 == 0:
+            user.membership = {}
+    filters = product((None, "managed", "unmanaged"), (None, ["active"], ["inactive", "closed"]),
+                      (None, ["active"], ["suspended", "no_membership"]), (None, ["deactivated", "for_deletion"]))
+
+    def scan(body: dict[str, Any], dirs: list[str], everywhere: bool) -> list[str]:
+        return [u.account_id for u in world.users.values()
+                if (any(d in u.membership for d in dirs) or (everywhere and u.claim_status == "managed"))
+                and user_matches(world, u, body, dirs)]
+
+    def check() -> set[int]:
+        sizes = set()
+        for claim, account, membership, status in filters:
+            body = {k: v for k, v in (("claimStatus", claim), ("accountStatus", account),
+                                      ("membershipStatus", membership), ("status", status)) if v is not None}
+            for dirs, everywhere in (([DEFAULT_DIRECTORY], False), (list(world.directories), True),
+                                     (["d2"], False)):
+                want = scan(body, dirs, everywhere)
+                assert matching(world, body, dirs, everywhere) == want, (body, dirs)
+                sizes.add(len(want))
+        return sizes
+
+    assert len(check()) > 20  # the combinations select many different sets, not all or nothing
+    mover = next(u for u in world.users.values() if u.membership.get("d2") == "suspended")
+    mover.membership["d2"] = "active"
+    world.record("restore", account_id=mover.account_id, directory="d2")
+    check()

@@ -84,9 +84,10 @@ async def test_pagination_reads_every_page_of_100() -> None:
     await r.target.aclose()
     assert len(state.users) == sum(1 for u in world.users.values() if u.membership)
     searches = [p for m, p in r.api.requests if p.endswith("/users/search")]
-    # the active users (244) from both ends, two pages of 100 each, the inactive ones (6) in one page:
-    # two requests on the longest chain where one chain took three (tests/targets/test_cloud_split.py)
-    assert len(searches) == 5
+    # the active users (235) from both ends, two pages of 100 each, the suspended (10) and the inactive
+    # ones (5) in one page each: two requests on the longest chain where one chain took three
+    # (tests/targets/test_cloud_split.py)
+    assert len(searches) == 6
     r.contract.check()
 
 

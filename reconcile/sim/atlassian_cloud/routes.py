@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from reconcile.sim.atlassian_cloud.activity import Activity
 from reconcile.sim.atlassian_cloud.lifecycle import Keyed, Lifecycle
+from reconcile.sim.atlassian_cloud.matching import matching, status_only
 from reconcile.sim.atlassian_cloud.shapes import (
     BODY_FIELDS,
     OrgError,
@@ -205,10 +206,12 @@ class CloudApi:
                                                if k not in ("cursor", "limit", "expand")}], sort_keys=True)
         cached = self._searches.get(query)
         if cached is None or cached[0] != self.world.version:
-            unfiltered = set(body) <= PAGING_ONLY  # no filter at all: skip matching 100,000 users one by one
-            ids = [u.account_id for u in self.world.users.values()
-                   if (any(d in u.membership for d in dirs) or (everywhere and u.claim_status == "managed"))
-                   and (unfiltered or user_matches(self.world, u, body, dirs))]
+            if status_only(body, PAGING_ONLY):  # decided once per kind of user, not per user (matching.py)
+                ids = matching(self.world, body, dirs, everywhere)
+            else:
+                ids = [u.account_id for u in self.world.users.values()
+                       if (any(d in u.membership for d in dirs) or (everywhere and u.claim_status == "managed"))
+                       and user_matches(self.world, u, body, dirs)]
             ids = ordered(self.world, ids, body)
             cached = self._searches[query] = (self.world.version, ids)
         version = (self.world.version, self.stuck_cursor, self.settings().faults.links_next)

@@ -101,6 +101,7 @@ class CloudWorld:
     _index: tuple[int, dict[str, list[CloudGroup]]] | None = field(default=None, repr=False)
     _by_nickname: tuple[int, int, list[str]] | None = field(default=None, repr=False)  # version, size, ids
     _aris: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+    _kinds: Any = field(default=None, repr=False)  # matching.py's status index: version, size, rows, samples
 
     # ---------------------------------------------------------------- queries used by the handlers
     def resource_ari(self, product: str) -> str:

@@ -1,12 +1,13 @@
-"""The user read split into independent cursor chains: per claimStatus x accountStatus partition, one
-chain from each end of the `nick_name` order, stopping once they have met and hold the partition's count.
+"""The user read split into independent cursor chains: per claimStatus x accountStatus x membershipStatus
+partition, one chain from each end of the `nick_name` order, stopping once they have met and hold the
+partition's count.
 
-Why this is exact (docs/targets/atlassian-cloud.md, "Reading 100,000 users"): a user has one
-`claimStatus` and one `accountStatus`, so the partitions are disjoint; `users/count` proves they are
-exhaustive for this organization (their counts must add up to the unfiltered count, else one unfiltered
-pair is read); a pair holding `count` distinct users of its partition holds all of it. A user who moves
-between partitions mid-read is read once (a second sighting is dropped and counted) or, if both chains
-missed them, found by the closing count check and one unfiltered re-read. Without counts: one chain.
+Why this is exact (docs/targets/atlassian-cloud.md, "Reading 100,000 users"): a user has one value of
+each, so the partitions are disjoint; `users/count` proves they are exhaustive for this organization
+(their counts must add up to the unfiltered count, else one unfiltered pair is read); a pair holding
+`count` distinct users of its partition holds all of it. A user who moves between partitions mid-read
+is read once (a second sighting is dropped and counted) or, if both chains missed them, found by the
+closing count check and one unfiltered re-read. Without counts: one chain.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 
 CLAIM = ("managed", "unmanaged")  # the document's ClaimStatus enum; "by default, both ... are returned"
 ACCOUNT = ("active", "inactive", "closed")  # the document's AccountStatus enum
+# the document's membershipStatus enum: it takes the suspended (often many: people who left) out of the
+# large active cell, so that cell's chains are shorter (docs/performance.md, "Cloud plan")
+MEMBERSHIP = ("active", "suspended", "no_membership")
 EVERYONE: dict[str, Any] = {}  # the unfiltered read: what the partitions must add up to
 
 
@@ -45,7 +49,9 @@ class Partition:
         return "/".join(str(v[0] if isinstance(v, list) else v) for v in self.query.values()) or "all"
 
     def holds(self, item: UserItem) -> bool:
-        """Whether `item` is what this partition's filter asks for (a server that ignored it is not)."""
+        """Whether `item` is what this partition's filter asks for (a server that ignored it is not).
+        `membershipStatus` is not compared: the document defines it across directories, and a pair that
+        read users of other membership statuses read its whole cell anyway (it stops only where it met)."""
         claim, account = self.query.get("claimStatus"), self.query.get("accountStatus")
         return ((claim is None or item.claim_status == claim)
                 and (account is None or item.account_status in account))
@@ -114,7 +120,8 @@ class SplitRead:
             self._queue.put_nowait(exc)
 
     async def _read(self) -> None:
-        parts = [{"claimStatus": c, "accountStatus": [a]} for c in CLAIM for a in ACCOUNT]
+        parts = [{"claimStatus": c, "accountStatus": [a], "membershipStatus": [m]}
+                 for c in CLAIM for a in ACCOUNT for m in MEMBERSHIP]
         total, *counts = await all_of(*(self.count(q) for q in [EVERYONE, *parts]))
         if total is None or total == 0:  # no count to stop at (and 0 is cheap to confirm: one page)
             await self._single("users/count unavailable" if total is None else "no users counted")
@@ -123,7 +130,7 @@ class SplitRead:
         if sum(n or 0 for n in counts) == total and None not in counts:
             chosen = [Partition(q, n) for q, n in zip(parts, counts, strict=True) if n]
         else:  # some users carry neither documented value (an absent field): read everyone as one partition
-            log.info("users/count: the claimStatus x accountStatus partitions hold %s of %d users; "
+            log.info("users/count: the status partitions hold %s of %d users; "
                      "reading them unpartitioned", sum(n or 0 for n in counts), total)
             chosen = [Partition(dict(EVERYONE), total)] if total else []
         self.stats.partitions = chosen
