@@ -302,3 +302,20 @@ def test_dc_disabled_account_with_a_hidden_email_is_not_deleted_as_absent(tmp_pa
     assert "sybil" in deleted and "alice" in deleted, "absent users with a known email are still deleted"
     assert not deleted & {"zoe", "yusuf"}
     assert {(w["kind"], w["subject"]) for w in plan["warnings"]} >= {("ambiguous", "zoe"), ("ambiguous", "yusuf")}
+
+
+def test_no_full_garbage_collection_runs_while_the_target_is_fetched() -> None:
+    """A 100,000-user fetch keeps ~a million objects: a full pass walks them all (issue 15). The threshold
+    the caller set is back afterwards."""
+    import gc
+
+    from reconcile.collector import PAUSED
+
+    sim = DcSim.from_yaml()
+    target = sim.basic_target()
+    during: list[int] = []
+    before = gc.get_threshold()
+    run(target.fetch(SCOPE, progress=lambda *_: during.append(gc.get_threshold()[2])))
+    run(target.aclose())
+    assert during and set(during) == {PAUSED}
+    assert gc.get_threshold() == before
