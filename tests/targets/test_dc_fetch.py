@@ -319,3 +319,14 @@ def test_no_full_garbage_collection_runs_while_the_target_is_fetched() -> None:
     run(target.aclose())
     assert during and set(during) == {PAUSED}
     assert gc.get_threshold() == before
+
+
+def test_member_sets_keep_only_keys_that_are_users() -> None:
+    """A member the user list did not show and that could not be read alone is no member of the state."""
+    from reconcile.model import User
+    from reconcile.targets.confluence_dc.target import _known
+
+    users = {k: User(ref=k, username=k) for k in ("k1", "k2")}
+    assert _known(["k1", "k2", "k1"], users) == frozenset({"k1", "k2"})
+    assert _known(["k1", "gone", "k2"], users) == frozenset({"k1", "k2"})
+    assert _known([], users) == frozenset()
