@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
+import httpx
 import msgspec
 
 from reconcile.errors import AuthError, TargetError
@@ -25,6 +26,7 @@ from reconcile.targets.atlassian import fail, raise_for
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_READ = httpx.ByteStream(b"")  # a page's stream once its body is read
 PAGE_LIMIT = 1000  # asked for; servers cap it silently (group members: 200)
 
 _ACTIVE = frozenset({"active", "enabled"})
@@ -203,6 +205,9 @@ class _Page(Generic[T]):
 async def _page(client: HttpClient, path: str, params: Mapping[str, Any], start: int, *,
                 parse: Callable[[Any], T | None], typed: Typed[T] | None) -> _Page[T]:
     response = await client.request("GET", path, params={**params, "start": start, "limit": PAGE_LIMIT})
+    # Read already: unbinding the stream breaks httpx's response <-> stream cycle, so the page's body goes
+    # when the response does, not at the next full collection (paused during the fetch).
+    response.stream = _READ
     raise_for(response, "the account needs Confluence system administrator permission to list users "
                         "and group members; check target.auth")
     if typed is not None:
