@@ -9,6 +9,7 @@ filing memberships): no collection, restored as it was.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,6 +21,7 @@ class _Pause:
 
     depth = 0
     saved = (700, 10, 10)
+    lock = threading.Lock()  # entries and exits of two threads must not interleave (the saved threshold)
 
 
 @contextmanager
@@ -36,15 +38,18 @@ def collector_paused() -> Iterator[None]:
 
 @contextmanager
 def full_collections_paused() -> Iterator[None]:
-    """Within: no full (generation 2) collection starts; reentrant, so sources read at once share it."""
-    if _Pause.depth == 0:
-        _Pause.saved = gc.get_threshold()
-        young, middle, _ = _Pause.saved
-        gc.set_threshold(young, middle, PAUSED)
-    _Pause.depth += 1
+    """Within: no full (generation 2) collection starts; reentrant, so sources read at once share it.
+    Thread-safe: a plan fetches its target while another thread reads the desired state."""
+    with _Pause.lock:
+        if _Pause.depth == 0:
+            _Pause.saved = gc.get_threshold()
+            young, middle, _ = _Pause.saved
+            gc.set_threshold(young, middle, PAUSED)
+        _Pause.depth += 1
     try:
         yield
     finally:
-        _Pause.depth -= 1
-        if _Pause.depth == 0:
-            gc.set_threshold(*_Pause.saved)
+        with _Pause.lock:
+            _Pause.depth -= 1
+            if _Pause.depth == 0:
+                gc.set_threshold(*_Pause.saved)

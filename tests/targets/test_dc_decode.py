@@ -15,6 +15,9 @@ USERS: list[Any] = [
     {"type": "known", "userKey": "k2", "username": "bob", "status": "Deactivated"},
     {"type": "known", "userKey": "k3", "username": "carol", "status": "Unsynced"},
     {"type": "known", "userKey": "k4", "username": "dave"},
+    {"type": "known", "userKey": "k6", "username": " Erin ", "status": "active"},  # not one of DC's own words
+    {"type": "known", "userKey": "k7", "username": "fay", "status": " unsynced "},
+    {"type": "known", "userKey": "k8", "username": "gus", "status": "disabled"},
     {"type": "anonymous", "userKey": "k5", "username": "anon"},
     {"type": "known", "userKey": "", "username": "nokey"},
 ]
@@ -30,7 +33,7 @@ MEMBERS: list[Any] = [{"userKey": "k1", "type": "known"}, {"userKey": "k5", "typ
 
 def _typed(typed: read.Typed[Any], results: list[Any], **extra: Any) -> tuple[list[Any], Any]:
     page = typed.decoder.decode(json.dumps({"results": results, **extra}).encode())
-    return [x for x in map(typed.convert, page.results) if x is not None], page
+    return typed.convert(page.results), page
 
 
 @pytest.mark.parametrize(("typed", "parse", "items"), [
