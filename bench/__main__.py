@@ -1,7 +1,7 @@
 """`make bench` (`python -m bench`): SPEC §11's performance table, printed and written to bench/results.json.
 
-Sections: plan (a; plan-cloud: its Cloud rows alone), apply under a rate limit (b), serialized DC deletions (c),
-planner alone (d), LDAP read (e), Entra ID (f), Okta (g), SCIM (h) and Google Workspace (i) source reads,
+Sections: plan (a; `--only plan-dc` or `plan-cloud`: one target's rows alone), apply under a rate limit (b),
+serialized DC deletions (c), planner alone (d), LDAP read (e), Entra ID (f), Okta (g), SCIM (h) and Google Workspace (i) source reads,
 and the simulator's own start time and CPU per page (sim). `--scale smoke`
 runs every section at toy sizes in seconds (tests/bench/test_bench_smoke.py).
 """
@@ -24,7 +24,8 @@ from bench import apply_bench, plan_bench, planner, report
 from tests.support import desired, simproc
 
 log = logging.getLogger("bench")
-SECTIONS = ("plan", "plan-cloud", "apply", "delete", "planner", "ldap", "entra", "okta", "scim", "google", "sim")
+SECTIONS = ("plan", "apply", "delete", "planner", "ldap", "entra", "okta", "scim", "google", "sim")  # a whole run
+PLAN_PARTS = {"plan-dc": (desired.DC,), "plan-cloud": (desired.CLOUD,)}  # one target's rows of `plan`, for --only
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +171,8 @@ def run(scale: Scale, sections: Sequence[str], work: Path, out: Path | None = No
         started = time.perf_counter()
         if name == "plan":
             results["plan"] = _plan(scale, work)
-        elif name == "plan-cloud":  # the Cloud rows of `plan` alone
-            results["plan"] = _plan(scale, work, (desired.CLOUD,))
+        elif name in PLAN_PARTS:
+            results["plan"] = _plan(scale, work, PLAN_PARTS[name])
         elif name == "apply":
             results["apply"] = _apply(scale, work)
         elif name == "delete":
@@ -204,14 +205,14 @@ def run(scale: Scale, sections: Sequence[str], work: Path, out: Path | None = No
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--scale", choices=("full", "smoke"), default="full")
-    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS} (or {tuple(PLAN_PARTS)})")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results.json")
     parser.add_argument("--work", type=Path, default=None, help="keep generated files here (default: a temp dir)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = set(sections) - set(SECTIONS)
+    unknown = set(sections) - set(SECTIONS) - set(PLAN_PARTS)
     if unknown:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
     scale = FULL if args.scale == "full" else SMOKE

@@ -65,18 +65,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=_weight)
 
 
-# `make test` measures branch coverage (--cov, floors in scripts/coverage_floor.py) over the tests of the planner,
-# the apply engine and the command line, which drive every floored module. Under the tracer the other tests,
-# which run simulators and servers in process, took twice as long, and added three lines of diff.py and five
-# of apply.py to what these cover.
+# `make test` measures branch coverage (--cov, floors in scripts/coverage_floor.py) over the example-based tests of
+# the planner, the apply engine and the command line, which drive every floored module. Under the tracer the other
+# tests, which run simulators and servers in process, took twice as long, and added three lines of diff.py and five
+# of apply.py to what these cover. Property tests (Hypothesis) and `slow` ones run untraced too: they doubled
+# their CPU under the tracer, and a branch only they reached now has an example test of its own.
 COVERAGE_TESTS = ("tests/core/", "tests/apply/", "tests/cli/")
+UNTRACED_MARKS = ("hypothesis", "slow")
+
+
+def traced(item: pytest.Item) -> bool:
+    """Whether coverage measures `item` (see above)."""
+    return item.nodeid.startswith(COVERAGE_TESTS) and not any(
+        item.get_closest_marker(mark) for mark in UNTRACED_MARKS)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
     measuring = sys.modules.get("coverage")
     current = measuring.Coverage.current() if measuring is not None else None
-    if current is None or item.nodeid.startswith(COVERAGE_TESTS):
+    if current is None or traced(item):
         return (yield)
     current.stop()
     try:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bench.__main__ import main
+from bench.__main__ import PLAN_PARTS, SECTIONS, main
 from bench.report import lines
 
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -30,6 +30,12 @@ def smoke(work: Path, sections: str) -> tuple[dict[str, Any], str]:
     text = out.read_text()
     assert "sim-admin-token" not in text and "sim-cloud-key" not in text, "no credential in results.json"
     return json.loads(text), text
+
+
+def test_a_whole_run_plans_each_target_once() -> None:
+    """`plan-dc`/`plan-cloud` are for --only: in a whole run one would replace `plan`'s rows with its own."""
+    assert "plan" in SECTIONS and not set(PLAN_PARTS) & set(SECTIONS)
+    assert {target for part in PLAN_PARTS.values() for target in part} == {"confluence-dc", "atlassian-cloud"}
 
 
 @pytest.mark.slow

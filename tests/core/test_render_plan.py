@@ -84,6 +84,27 @@ def test_text_lists_kinds_in_execution_order_and_closes_with_the_counts() -> Non
     assert "digest " + realistic_plan().digest[:12] in out
 
 
+def test_text_of_an_undo_plan_names_the_plan_it_reverses_and_an_action_without_reason_has_no_comment() -> None:
+    plan = Plan(target=TARGET, desired_digest="d" * 64, actual_fingerprint="a" * 64, undoes="f" * 64,
+                actions=(Action(ActionKind.ENABLE, Subject("dave@example.com", "r1")),))
+    out = render.text(plan, color=False)
+    assert "  undo plan: reverses what the apply of plan ffffffffffff did" in out
+    [line] = [line for line in out.splitlines() if "dave@example.com" in line]
+    assert "#" not in line and line == line.rstrip()
+
+
+def test_markdown_too_small_for_any_details_keeps_the_counts_then_is_cut_to_the_limit() -> None:
+    plan = realistic_plan()
+    counts_only = render.markdown(plan, max_chars=1_500)  # under 300 characters a kind: no <details> fits
+    assert len(counts_only) < 1_500
+    assert "<details>" not in counts_only and "| **total** |" in counts_only
+    assert "(cut to the size limit)" not in counts_only
+    cut = render.markdown(plan, max_chars=200)
+    assert len(cut) < 200 and cut.endswith("\n… (cut to the size limit)\n")
+    assert cut[:150] == counts_only[:150]
+    assert render.markdown(plan, max_chars=10) == ""  # not even the marker fits
+
+
 HOSTILE = [
     Action(ActionKind.DISABLE, Subject("evil\x1b[2J\x1b[Hroot", "r1"), reason="line one\nline two"),
     Action(ActionKind.DISABLE, Subject("<img src=x onerror=alert(1)>", "r2"), reason="see [here](http://x)"),

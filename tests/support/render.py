@@ -74,7 +74,6 @@ def empty_plan() -> Plan:
 
 
 @functools.cache
-@functools.cache
 def huge_plan(n: int = 100_000) -> Plan:
     """`n` actions over every kind, with long emails, and 2,000 warnings."""
     kinds = list(ActionKind)
