@@ -1,8 +1,8 @@
 """`make bench` (`python -m bench`): SPEC §11's performance table, printed and written to bench/results.json.
 
 Sections: plan (a; `--only plan-dc` or `plan-cloud`: one target's rows alone), apply under a rate limit (b),
-serialized DC deletions (c), planner alone (d), LDAP read (e), Entra ID (f), Okta (g), SCIM (h) and Google Workspace (i) source reads,
-and the simulator's own start time and CPU per page (sim). `--scale smoke`
+serialized DC deletions (c), planner alone (d), LDAP read (e), Entra ID (f), Okta (g), SCIM (h) and Google
+Workspace (i) source reads, and the simulator's own start time and CPU per page (sim). `--scale smoke`
 runs every section at toy sizes in seconds (tests/bench/test_bench_smoke.py).
 """
 
@@ -205,7 +205,8 @@ def run(scale: Scale, sections: Sequence[str], work: Path, out: Path | None = No
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--scale", choices=("full", "smoke"), default="full")
-    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS} (or {tuple(PLAN_PARTS)})")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated subset of {SECTIONS} (or {tuple(PLAN_PARTS)})")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results.json")
     parser.add_argument("--work", type=Path, default=None, help="keep generated files here (default: a temp dir)")
     args = parser.parse_args(argv)
