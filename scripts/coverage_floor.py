@@ -10,13 +10,13 @@ import sys
 
 import coverage
 
-FLOORS = {  # path: lowest acceptable line+branch coverage, percent (measured 2026-12-04 after the policy
-    # merges: 94.5, 100, 97.2, 96.0, 98.2; diff.py was 98.0 before them: its new policy branches want tests)
-    "reconcile/diff.py": 93,
+FLOORS = {  # path: lowest acceptable line+branch coverage, percent (measured 2026-12-05 over the example-based
+    # tests, property and slow tests untraced: 95.8, 100, 97.3, 94.1, 99.5)
+    "reconcile/diff.py": 94,
     "reconcile/identity.py": 98,
     "reconcile/plan.py": 94,
     "reconcile/apply.py": 93,
-    "reconcile/render.py": 97,
+    "reconcile/render.py": 98,
 }
 
 

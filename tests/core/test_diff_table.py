@@ -9,7 +9,7 @@ import pytest
 
 from reconcile.diff import diff
 from reconcile.errors import ConfigError, EmptySource, IdentityConflict, LimitExceeded, ReconcileError
-from reconcile.model import AbsentPolicy, Limit, UnsyncedPolicy, User
+from reconcile.model import AbsentPolicy, Limit, SourceNote, UnsyncedPolicy, User
 from reconcile.plan import ActionKind, Plan, WarningKind
 from tests.support.builders import NOW, TARGET, actual, dc_user, desired, lines, policy, scope
 
@@ -422,3 +422,14 @@ def test_a_desired_user_whose_keys_name_two_accounts_is_an_error_not_a_pick() ->
     with pytest.raises(IdentityConflict, match=r"bob@example.com: its keys name 2 accounts: bob@example.com \(key-1\)"):
         diff(desired({"bob@example.com": {"username": "robert"}}), actual([one, two]), scope=scope(),
              policy=policy(), target=TARGET, now=NOW)
+
+
+def test_what_a_source_reports_about_its_read_is_a_warning_named_with_that_source():
+    notes = (SourceNote("entra", "2 group members skipped, not users: 2 devices"),
+             SourceNote("google", "a CUSTOMER member (everyone in the account) is not expanded", subject="all@ex.com"))
+    p = diff(replace(desired({"alice": {}}), notes=notes), actual([ALICE]), scope=scope(), policy=policy(),
+             target=TARGET, now=NOW)
+    assert [(w.subject, w.message) for w in p.warnings if w.kind is WarningKind.SOURCE] == [  # by subject
+        ("all@ex.com", "source 'google': a CUSTOMER member (everyone in the account) is not expanded"),
+        ("source entra", "2 group members skipped, not users: 2 devices"),
+    ]

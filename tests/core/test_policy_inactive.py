@@ -289,3 +289,21 @@ def test_no_policy_no_record_no_seats() -> None:
     p = diff(desired({"a": {}}), ActualState.build([dc_user("a")]), scope=scope(), policy=policy(), target=DC,
              now=NOW)
     assert p.policy is None and p.seats is None and "seats" not in p.summary() and "policy" not in p.body()
+
+
+def test_a_licence_group_the_tool_cannot_write_is_a_warning_with_the_reason_not_an_action() -> None:
+    ann = user("ann", DAY - timedelta(days=200))
+    state = actual([ann], {"ro-licence": ["ann"], "idp-licence": ["ann"]}, readonly=["ro-licence"],
+                   idp_managed=["idp-licence"])
+    p = diff(desired({"ann": {"groups": ["ro-licence", "idp-licence"]}}), state, scope=scope(groups=["*-licence"]),
+             policy=policy(inactive=rule(), licences=LicencePolicy(groups=("ro-licence", "idp-licence"))),
+             target=DC, now=NOW)
+    why = ("inactive: last active 2025-08-14T00:00:00Z (lastLogin), before the cutoff 2025-12-02 "
+           "(policy.inactive.after: 90d)")
+    assert selected(p) == []
+    assert warned(p, WarningKind.READONLY) == [
+        f"ann: ro-licence belongs to a read-only directory: would remove the licence group ro-licence ({why}); "
+        "change it in the directory"]
+    assert warned(p, WarningKind.IDP_MANAGED) == [
+        f"ann: idp-licence is synced from the identity provider: would remove the licence group idp-licence ({why}); "
+        "change it in the IdP"]
