@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Mapping
-from operator import attrgetter
 from typing import Any
 from urllib.parse import urlencode
 
@@ -30,8 +29,6 @@ GROUPS_LIMIT = 10_000  # the document's maximum
 GROUPS_Q_LIMIT = 300  # with `q`: "paging and searching are currently mutually exclusive"
 MEMBERS_LIMIT = 1_000  # okta/okta-developer-docs#368: the maximum is 1,000 (not 10,000)
 USERS_Q_LIMIT = 10
-_ID = attrgetter("id")
-_SHOWN = attrgetter("status", "login", "email", "first_name", "last_name")  # the fields user_json shows that change
 
 
 def user_json(base: str, user: OktaUser) -> dict[str, Any]:
@@ -88,19 +85,6 @@ def _page(ids: list[str], keep: Callable[[str], bool], after: str | None, limit:
     return out, False
 
 
-def _listed(ids: list[str], users: Mapping[str, OktaUser], after: str | None, limit: int) -> tuple[list[str], bool]:
-    """`_page` of a plain user list (every user but the DEPROVISIONED ones), the test inline, not a call per id."""
-    start = bisect.bisect_right(ids, after) if after else 0
-    out: list[str] = []
-    for i in range(start, len(ids)):
-        user_id = ids[i]
-        if users[user_id].status != "DEPROVISIONED":
-            if len(out) == limit:
-                return out, True
-            out.append(user_id)
-    return out, False
-
-
 def _slice(ids: list[str], after: str | None, limit: int) -> tuple[list[str], bool]:
     """`_page` keeping every id: a slice, not a test per id."""
     start = bisect.bisect_right(ids, after) if after else 0
@@ -125,9 +109,11 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
 
     def users_raw(root: str, ids: list[str], users: Mapping[str, OktaUser]) -> list[Raw]:
         """The JSON of the users `ids`, each encoded once per org URL (again when a field it shows changes)."""
-        # the users themselves, keyed by id and versioned by what they show, all through C-level getters:
-        # no Python call per user of a page (a member page is 1,000 users)
-        return fragments.many(root, map(users.__getitem__, ids), _SHOWN, lambda u: user_json(root, u), key=_ID)
+        def version(i: str) -> tuple[str, ...]:
+            user = users[i]
+            return user.status, user.login, user.email, user.first_name, user.last_name
+
+        return fragments.many(root, ids, version, lambda i: user_json(root, users[i]))
 
     def guard(request: Request, scope: str) -> tuple[Response | None, dict[str, str]]:
         world = world_of(ctx)
@@ -169,9 +155,8 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         keep = predicate(request, USER_FILTER_ATTRS, lambda i: user_record(world.users[i]))
         if isinstance(keep, Response):
             return keep
-        after, limit = params.get("after"), _limit(request, USERS_LIMIT, USERS_LIMIT)
-        ids, more = _page(world.user_ids(), keep, after, limit) if narrowed else \
-            _listed(world.user_ids(), world.users, after, limit)
+        plain: Callable[[str], bool] = keep if narrowed else (lambda i: world.users[i].status != "DEPROVISIONED")
+        ids, more = _page(world.user_ids(), plain, params.get("after"), _limit(request, USERS_LIMIT, USERS_LIMIT))
         response = FastJSONResponse(users_raw(root, ids, world.users), headers=headers)
         _links(response, request, root, ids[-1] if ids else None, more)
         return response
