@@ -236,3 +236,16 @@ async def test_member_rows_of_ids_stay_right_and_selected_names_follow_a_change(
     assert renamed[0] == {**names[0], "displayName": "Alice Renamed"} and renamed[1:] == names[1:]
     assert ids[0] == {"@odata.type": "#microsoft.graph.user", "id": alice.id}
     assert entra.transport.request_violations == []
+
+
+def test_transitive_members_of_a_flat_group_are_its_member_list_else_the_walk() -> None:
+    from reconcile.sim.entra_id.routes import _transitive
+    from reconcile.sim.entra_id.world import GROUP, USER, EntraGroup, EntraWorld
+
+    world = EntraWorld(groups={"flat": EntraGroup("flat", "Flat", members=[(USER, "a"), (USER, "b")]),
+                               "twice": EntraGroup("twice", "Twice", members=[(USER, "a"), (USER, "a")]),
+                               "outer": EntraGroup("outer", "Outer", members=[(USER, "c"), (GROUP, "flat")])})
+    for gid in world.groups:
+        assert list(_transitive(world, gid)) == list(world.transitive(gid))
+    assert _transitive(world, "flat") is world.groups["flat"].members
+    assert list(_transitive(world, "outer")) == [(USER, "c"), (GROUP, "flat"), (USER, "a"), (USER, "b")]

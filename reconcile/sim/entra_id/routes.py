@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import islice
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, overload
 from urllib.parse import quote
 
@@ -266,6 +266,18 @@ class _Keys(Sequence[str]):
         return list(self._table)[index]
 
 
+def _transitive(world: EntraWorld, group_id: str) -> Sequence[tuple[str, str]]:
+    """`world.transitive(group_id)` as a list; a group without nested groups or repeated members (most) is
+    its own member list, told in C (no generator step and set entry per member, on every member page)."""
+    members = world.groups[group_id].members
+    if GROUP not in map(_KIND, members) and len(set(map(_MEMBER_ID, members))) == len(members):
+        return members
+    return list(world.transitive(group_id))
+
+
+_KIND, _MEMBER_ID = itemgetter(0), itemgetter(1)
+
+
 def routes(ctx: SimContext) -> list[BaseRoute]:
     world: EntraWorld | None = ctx.entra_id
     if world is None:
@@ -289,7 +301,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
                 raise GraphError(404, "Request_ResourceNotFound", f"Resource '{group_id}' does not exist or one of "
                                                                   f"its queried reference-property objects are not "
                                                                   f"present.")
-            found = list(world.transitive(group_id)) if transitive else world.groups[group_id].members
+            found = _transitive(world, group_id) if transitive else world.groups[group_id].members
             return graph.listing(request, "directoryObjects", found, lambda member: render(world, *member),
                                  known=MEMBER_PROPERTIES, default=MEMBER_PROPERTIES, type_name="directoryObject",
                                  fields=None, version=member_version,
