@@ -29,17 +29,26 @@ class Fragments:
         self._items[key] = (version, raw)
         return raw
 
-    def many(self, scope: Hashable, items: Iterable[K], version: Callable[[K], Hashable],
+    def many(self, scope: Hashable, items: Iterable[K], version: Callable[[K], Hashable] | None,
              render: Callable[[K], Any], key: Callable[[K], Hashable] | None = None) -> list[Raw]:
         """`get` of each item of a page at once, in a table of its own per `scope` (a base URL, a `$select`),
         keyed by the item itself or by `key(item)`: no key tuple, bound method or closure per object, and
-        `render(item)` called only for a missing or stale one."""
+        `render(item)` called only for a missing or stale one. `version` None: what `render` shows depends on
+        the key alone (a row of ids), so a cached row is never stale and no version is computed per item."""
         table = self._scopes.get(scope)
         if table is None:
             table = self._scopes[scope] = {}
         hit_of = table.get
         out: list[Raw] = []
         append = out.append
+        if version is None:
+            for item in items:
+                name = item if key is None else key(item)
+                hit = hit_of(name)
+                if hit is None:
+                    hit = table[name] = (None, Raw(dumps(render(item))))
+                append(hit[1])
+            return out
         for item in items:
             name = item if key is None else key(item)
             now = version(item)

@@ -204,3 +204,48 @@ async def test_wrong_methods_under_entra_answer_in_graphs_format(entra: Entra) -
     assert response.json()["error"] == {"code": "BadRequest",
                                         "message": f"No GET operation at /entra/{TENANT}/oauth2/v2.0/token"}
 
+
+
+def test_the_users_listing_pages_the_live_keys_as_a_list_would() -> None:
+    from reconcile.sim.entra_id.routes import _Keys
+
+    table = {k: k.upper() for k in "abcdefg"}
+    keys, copy = _Keys(table), list(table)
+    for index in (slice(0, 3), slice(5, 99), slice(2, 6, 2), slice(None, None, -1), slice(-3, None), 0, -1):
+        assert keys[index] == copy[index]
+    assert len(keys) == 7 and list(keys) == copy
+    table["h"] = "H"  # a view, not a copy: a user added after it was made is paged too
+    assert keys[6:] == ["g", "h"] and len(keys) == 8
+
+
+async def test_member_rows_of_ids_stay_right_and_selected_names_follow_a_change(entra: Entra) -> None:
+    from dataclasses import replace
+
+    from reconcile.sim.entra_id.world import USER
+
+    headers = await entra.bearer()
+    gid = await group_id(entra, headers, "Engineering")
+    url = f"/v1.0/groups/{gid}/members"
+    ids = [m for p in await entra.pages(url, headers, {"$select": "id"}) for m in p["value"]]
+    names = [m for p in await entra.pages(url, headers, {"$select": "id,displayName"}) for m in p["value"]]
+    world = entra.app.state.ctx.entra_id
+    alice = next(world.users[i] for kind, i in world.groups[gid].members if kind == USER)
+    world.users[alice.id] = replace(alice, display_name="Alice Renamed")  # rows showing the name re-render
+    assert [m for p in await entra.pages(url, headers, {"$select": "id"}) for m in p["value"]] == ids
+    renamed = [m for p in await entra.pages(url, headers, {"$select": "id,displayName"}) for m in p["value"]]
+    assert renamed[0] == {**names[0], "displayName": "Alice Renamed"} and renamed[1:] == names[1:]
+    assert ids[0] == {"@odata.type": "#microsoft.graph.user", "id": alice.id}
+    assert entra.transport.request_violations == []
+
+
+def test_transitive_members_of_a_flat_group_are_its_member_list_else_the_walk() -> None:
+    from reconcile.sim.entra_id.routes import _transitive
+    from reconcile.sim.entra_id.world import GROUP, USER, EntraGroup, EntraWorld
+
+    world = EntraWorld(groups={"flat": EntraGroup("flat", "Flat", members=[(USER, "a"), (USER, "b")]),
+                               "twice": EntraGroup("twice", "Twice", members=[(USER, "a"), (USER, "a")]),
+                               "outer": EntraGroup("outer", "Outer", members=[(USER, "c"), (GROUP, "flat")])})
+    for gid in world.groups:
+        assert list(_transitive(world, gid)) == list(world.transitive(gid))
+    assert _transitive(world, "flat") is world.groups["flat"].members
+    assert list(_transitive(world, "outer")) == [(USER, "c"), (GROUP, "flat"), (USER, "a"), (USER, "b")]

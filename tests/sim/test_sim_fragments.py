@@ -39,3 +39,17 @@ def test_items_keyed_by_a_function_share_a_fragment_per_key() -> None:
     items = [Person("a", "Ann"), Person("a", "Ann")]  # equal, but unhashable: keyed by id
     page = fragments.many("base", items, lambda p: p.name, lambda p: {"id": p.id}, key=lambda p: p.id)
     assert page[0] is page[1]
+
+
+def test_rows_that_depend_on_the_key_alone_are_rendered_once_and_never_versioned() -> None:
+    fragments = Fragments()
+    rendered: list[str] = []
+
+    def render(pid: str) -> dict[str, str]:
+        rendered.append(pid)
+        return {"id": pid}
+
+    first = fragments.many(("member", ("id",)), ["a", "b", "a"], None, render)
+    again = fragments.many(("member", ("id",)), ["b", "c"], None, render)
+    assert [msgspec.json.decode(r) for r in (*first, *again)] == [{"id": k} for k in "abab" + "c"]
+    assert rendered == ["a", "b", "c"] and first[0] is first[2] and again[0] is first[1]
