@@ -184,8 +184,12 @@ class GoogleSource:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            for task in done:
-                task.result()  # a chain that failed fails the read
+            # a chain that failed fails the read; both may have failed at once: each error is retrieved (no
+            # "never retrieved" report later) and the ascending chain's is the one raised, whatever the timing
+            failures = [task.exception() for task in (up, down) if task in done]
+            for failure in failures:
+                if failure is not None:
+                    raise failure
         log.info("%s: %d users read", api.where, len(users))
         return list(users.values())
 
