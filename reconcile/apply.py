@@ -18,6 +18,7 @@ from pathlib import Path
 
 from deepdiff import DeepDiff
 
+from reconcile.collector import full_collections_paused
 from reconcile.diff import diff
 from reconcile.errors import ActionsFailed, ApprovalMismatch, ReconcileError, StalePlan, UsageError
 from reconcile.heap import map_large_buffers
@@ -142,14 +143,18 @@ async def _desired_and_actual(
     from reconcile import aio
     from reconcile.desired import gather_desired
 
-    fetching = asyncio.ensure_future(target.fetch(config.scope, progress))
-    try:
-        wanted = await asyncio.to_thread(lambda: aio.run(gather_desired(config)))
-    except BaseException:
-        fetching.cancel()
-        await asyncio.gather(fetching, return_exceptions=True)  # no request left running behind the error
-        raise
-    return wanted, await fetching
+    # No full collection while both run: one started by the read's thread (it builds ~a million objects)
+    # stops the fetch's event loop with it, 0.04-0.23 s a pass, six passes in a 100,000-user plan's first
+    # 2 s (docs/performance.md, "Cloud plan: where a page's time goes"). Young collections still run.
+    with full_collections_paused():
+        fetching = asyncio.ensure_future(target.fetch(config.scope, progress))
+        try:
+            wanted = await asyncio.to_thread(lambda: aio.run(gather_desired(config)))
+        except BaseException:
+            fetching.cancel()
+            await asyncio.gather(fetching, return_exceptions=True)  # no request left running behind the error
+            raise
+        return wanted, await fetching
 
 
 @dataclass(frozen=True, slots=True)

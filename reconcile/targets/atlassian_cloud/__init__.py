@@ -13,6 +13,7 @@ from datetime import datetime
 
 import httpx
 
+from reconcile.collector import full_collections_paused
 from reconcile.errors import TargetError
 from reconcile.http import Backoff, Clock, HttpClient, basic, bearer
 from reconcile.impact import Impact
@@ -134,7 +135,9 @@ class AtlassianCloudTarget:
                 if progress:
                     progress("groups", read["groups"], None)
 
-        await asyncio.gather(*(job(d) for d in directories for job in (user_list, group_list)))
+        # no full collection mid-read (one pass over the ~million objects kept: ~0.23 s with the loop stopped)
+        with full_collections_paused():
+            await asyncio.gather(*(job(d) for d in directories for job in (user_list, group_list)))
         gone = [ref for ref, fact in facts.items() if not fact.member]
         for ref in gone:
             del users[ref], facts[ref]
