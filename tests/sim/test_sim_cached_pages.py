@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -182,3 +183,17 @@ async def test_the_unsynced_page_lists_an_entry_unsynced_since_the_last_read() -
         mutated = await client.post("/_sim/mutate", json={"op": "unsync_user", "username": "dave"})
         assert mutated.status_code == 200, mutated.text
         assert dave in page_keys((await client.get(PAGE)).text)
+
+
+async def test_the_next_cloud_search_page_is_rendered_before_it_is_asked_for_and_reads_the_same() -> None:
+    client, _, api = _cloud_app()
+    query = {"expand": ["groups", "productAccess"], "limit": 10, "claimStatus": "managed"}
+    async with client:
+        first = await _search(client, query)
+        await asyncio.sleep(0)  # the answer is on its way: the simulator renders the next page meanwhile
+        hits = api._pages.hits
+        ahead = await client.post(SEARCH, json={**query, "cursor": first["links"]["next"]})
+        assert api._pages.hits == hits + 1, "the next page was rendered when it was asked for"
+        api._pages.bodies.clear()
+        fresh = await client.post(SEARCH, json={**query, "cursor": first["links"]["next"]})
+        assert ahead.content == fresh.content

@@ -7,6 +7,7 @@ faults and the request log come from its middleware, `CloudApi.faults` adds targ
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -218,11 +219,36 @@ class CloudApi:
         key = (query, str(request.url), body.get("cursor"), body.get("limit"), tuple(sorted(expand)))
         rendered = self._pages.get(version, key)
         if rendered is None:
-            page = self._page(request, cached[1], body, 50)
-            users = self.world.users
-            page["data"] = [user_json(self.world, users[a], dirs, expand) for a in page["data"]]
-            rendered = self._pages.put(version, key, dumps(page))
+            rendered = self._render(request, version, key, ids=cached[1], body=body, dirs=dirs, expand=expand)
+        if not self.stuck_cursor and version[2] == "cursor":
+            self._render_next(request, version, key, ids=cached[1], body=body, dirs=dirs, expand=expand)
         return Response(rendered, media_type="application/json")
+
+    def _render(self, request: Request, version: tuple[Any, ...], key: tuple[Any, ...], *, ids: list[str],
+                body: dict[str, Any], dirs: list[str], expand: set[str]) -> bytes:
+        page = self._page(request, ids, body, 50)
+        users = self.world.users
+        page["data"] = [user_json(self.world, users[a], dirs, expand) for a in page["data"]]
+        return self._pages.put(version, key, dumps(page))
+
+    def _render_next(self, request: Request, version: tuple[Any, ...], key: tuple[Any, ...], *, ids: list[str],
+                     body: dict[str, Any], dirs: list[str], expand: set[str]) -> None:
+        """Render the page after this one once this answer is on its way: a cursor chain asks for it one
+        round trip later, and rendering it then (~0.8 ms of 100 users) sat on every page's critical path."""
+        limit = body.get("limit", 50)
+        offset = decode_cursor(str(body["cursor"])) + limit if body.get("cursor") else limit
+        if offset >= len(ids):
+            return
+        cursor = encode_cursor(offset, limit)
+        after = {**body, "cursor": cursor}
+        following = (key[0], key[1], cursor, key[3], key[4])
+
+        def render() -> None:
+            # not asked for meanwhile, and the world not changed (its pages are then dropped, not rendered)
+            if self._pages.revision == version and following not in self._pages.bodies:
+                self._render(request, version, following, ids=ids, body=after, dirs=dirs, expand=expand)
+
+        asyncio.get_running_loop().call_soon(render)
 
     async def search_groups(self, request: Request) -> Response:
         dirs = self._org(request)
