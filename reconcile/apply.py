@@ -9,6 +9,7 @@ back only the same user's later membership changes; every other action still run
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -154,7 +155,9 @@ async def _desired_and_actual(
             fetching.cancel()
             await asyncio.gather(fetching, return_exceptions=True)  # no request left running behind the error
             raise
-        return wanted, await fetching
+        actual = await fetching
+    gc.collect()  # one full pass now, before the diff: the cycles the pause kept would otherwise stay through it
+    return wanted, actual
 
 
 @dataclass(frozen=True, slots=True)
