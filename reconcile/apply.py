@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 LineSink = Callable[[str], None]
 HEX = frozenset("0123456789abcdef")
 MIN_PREFIX = 12
+OVERLAP_SWITCH = 0.001  # s: the GIL's switch interval while the desired state is read in a thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,14 +149,19 @@ async def _desired_and_actual(
     # No full collection while both run: one started by the read's thread (it builds ~a million objects)
     # stops the fetch's event loop with it, 0.04-0.23 s a pass, six passes in a 100,000-user plan's first
     # 2 s (docs/performance.md, "Cloud plan: where a page's time goes"). Young collections still run.
+    # And the GIL changes hands every 1 ms, not 5: each response the loop thread takes in waited for it.
     with full_collections_paused():
         fetching = asyncio.ensure_future(target.fetch(config.scope, progress))
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(OVERLAP_SWITCH)
         try:
             wanted = await asyncio.to_thread(lambda: aio.run(gather_desired(config)))
         except BaseException:
             fetching.cancel()
             await asyncio.gather(fetching, return_exceptions=True)  # no request left running behind the error
             raise
+        finally:
+            sys.setswitchinterval(switch)  # the read's thread is done: the loop thread runs alone again
         actual = await fetching
     gc.collect()  # one full pass now, before the diff: the cycles the pause kept would otherwise stay through it
     return wanted, actual
