@@ -9,7 +9,6 @@ back only the same user's later membership changes; every other action still run
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import sys
 import time
@@ -162,9 +161,7 @@ async def _desired_and_actual(
             raise
         finally:
             sys.setswitchinterval(switch)  # the read's thread is done: the loop thread runs alone again
-        actual = await fetching
-    gc.collect()  # one full pass now, before the diff: the cycles the pause kept would otherwise stay through it
-    return wanted, actual
+        return wanted, await fetching
 
 
 @dataclass(frozen=True, slots=True)
