@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from deepdiff import DeepDiff
 
+from reconcile.collector import full_collections_paused
 from reconcile.diff import diff
 from reconcile.errors import ActionsFailed, ApprovalMismatch, ReconcileError, StalePlan, UsageError
 from reconcile.heap import map_large_buffers
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 LineSink = Callable[[str], None]
 HEX = frozenset("0123456789abcdef")
 MIN_PREFIX = 12
+OVERLAP_SWITCH = 0.001  # s: the GIL's switch interval while the desired state is read in a thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,14 +145,23 @@ async def _desired_and_actual(
     from reconcile import aio
     from reconcile.desired import gather_desired
 
-    fetching = asyncio.ensure_future(target.fetch(config.scope, progress))
-    try:
-        wanted = await asyncio.to_thread(lambda: aio.run(gather_desired(config)))
-    except BaseException:
-        fetching.cancel()
-        await asyncio.gather(fetching, return_exceptions=True)  # no request left running behind the error
-        raise
-    return wanted, await fetching
+    # No full collection while both run: one started by the read's thread (it builds ~a million objects)
+    # stops the fetch's event loop with it, 0.04-0.23 s a pass, six passes in a 100,000-user plan's first
+    # 2 s (docs/performance.md, "Cloud plan: where a page's time goes"). Young collections still run.
+    # And the GIL changes hands every 1 ms, not 5: each response the loop thread takes in waited for it.
+    with full_collections_paused():
+        fetching = asyncio.ensure_future(target.fetch(config.scope, progress))
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(OVERLAP_SWITCH)
+        try:
+            wanted = await asyncio.to_thread(lambda: aio.run(gather_desired(config)))
+        except BaseException:
+            fetching.cancel()
+            await asyncio.gather(fetching, return_exceptions=True)  # no request left running behind the error
+            raise
+        finally:
+            sys.setswitchinterval(switch)  # the read's thread is done: the loop thread runs alone again
+        return wanted, await fetching
 
 
 @dataclass(frozen=True, slots=True)

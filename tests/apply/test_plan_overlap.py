@@ -105,3 +105,38 @@ def test_a_good_desired_state_and_a_refused_token_give_the_fetch_error(
     config = _config(tmp_path, monkeypatch, "admin,,Active,\nalice,alice@example.com,Active,team-docs\n")
     with pytest.raises(AuthError, match="anonymous"):
         run(make_plan(config, sim.target(token="pat-that-was-revoked"), now=NOW))
+
+
+def test_no_full_collection_starts_while_the_desired_state_is_read_and_the_target_fetched(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full collection started by either thread stops both: paused for the overlap, restored after."""
+    import gc
+    import sys
+
+    from reconcile.apply import OVERLAP_SWITCH
+    from reconcile.collector import PAUSED
+    from reconcile.desired import gather_desired
+
+    sim = DcSim.from_yaml(WORLD)
+    config = _config(tmp_path, monkeypatch, "admin,,Active,\n")
+    seen: dict[str, float] = {}
+    target = sim.target()
+    fetch = target.fetch
+
+    async def desired(config: Config, **kwargs: Any) -> Any:
+        seen["desired"] = gc.get_threshold()[2]
+        seen["switch"] = sys.getswitchinterval()
+        return await gather_desired(config, **kwargs)
+
+    async def fetched(*args: Any, **kwargs: Any) -> Any:
+        seen["fetch"] = gc.get_threshold()[2]
+        return await fetch(*args, **kwargs)
+
+    monkeypatch.setattr("reconcile.desired.gather_desired", desired)
+    monkeypatch.setattr(target, "fetch", fetched)
+    before, switch = gc.get_threshold(), sys.getswitchinterval()
+    run(make_plan(config, target, now=NOW))
+    # and the GIL changes hands often while the read's thread runs (the loop thread waits less for it)
+    assert seen == {"desired": PAUSED, "fetch": PAUSED, "switch": OVERLAP_SWITCH}
+    assert switch > OVERLAP_SWITCH
+    assert (gc.get_threshold(), sys.getswitchinterval()) == (before, switch)

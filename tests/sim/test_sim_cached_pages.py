@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -182,3 +183,19 @@ async def test_the_unsynced_page_lists_an_entry_unsynced_since_the_last_read() -
         mutated = await client.post("/_sim/mutate", json={"op": "unsync_user", "username": "dave"})
         assert mutated.status_code == 200, mutated.text
         assert dave in page_keys((await client.get(PAGE)).text)
+
+
+async def test_the_next_cloud_search_page_is_rendered_before_it_is_asked_for_and_reads_the_same() -> None:
+    client, _, api = _cloud_app()
+    query = {"expand": ["groups", "productAccess"], "limit": 5, "claimStatus": "managed"}
+    async with client:
+        first = await _search(client, query)
+        await asyncio.sleep(0)  # the answer is on its way: the simulator renders the next page meanwhile
+        (second,) = api._ahead  # the next page, rendered ahead
+        ahead = await client.post(SEARCH, json={**query, "cursor": first["links"]["next"]})
+        await asyncio.sleep(0)
+        assert second not in api._ahead and len(api._ahead) == 1  # served from there, dropped; the third ahead
+        api._pages.bodies.clear()
+        api._ahead.clear()
+        fresh = await client.post(SEARCH, json={**query, "cursor": first["links"]["next"]})
+        assert ahead.content == fresh.content

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconcile.sim.atlassian_cloud.world import CloudWorld
 from tests.sim.test_sim_fidelity import DIR, exchange
 from tests.targets.test_cloud_split import mixed_world
 
@@ -99,3 +100,13 @@ def test_status_filters_answered_from_the_index_select_exactly_what_a_scan_of_ev
     mover.membership["d2"] = "active"
     world.record("restore", account_id=mover.account_id, directory="d2")
     check()
+
+
+def test_a_generated_world_starts_with_its_nickname_order_and_group_index_built() -> None:
+    """Built at the simulator's start, not on a plan's first sorted search; what they answer is unchanged."""
+    world = CloudWorld.generate(40, 4, 120, seed=5)
+    assert world._by_nickname is not None and world._index is not None
+    ordered, index = list(world.by_nickname()), {a: world.groups_of(a, world.directories) for a in world.users}
+    world._by_nickname = world._index = None  # what a lazily built world computes
+    assert world.by_nickname() == ordered
+    assert {a: world.groups_of(a, world.directories) for a in world.users} == index

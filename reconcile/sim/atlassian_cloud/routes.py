@@ -7,6 +7,7 @@ faults and the request log come from its middleware, `CloudApi.faults` adds targ
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -50,6 +51,7 @@ ALREADY_OR_LIMIT = ("The user is already in the group or you’ve exceeded your 
                     "that the group grants access to.")
 USER_EXPANDS = {"platformRoles", "counts.resources", "productAccess", "groups"}
 GROUP_EXPANDS = {"counts.resources", "counts.users"}
+AHEAD = 256  # next pages rendered ahead at most (one per cursor chain under way)
 PAGING_ONLY = frozenset({"cursor", "limit", "expand", "sortBy"})  # search body keys that select no users
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -84,6 +86,7 @@ class CloudApi:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests
         self._searches: dict[str, tuple[int, list[str]]] = {}  # query -> (world version, account ids)
         self._pages = BodyCache()  # rendered search pages, valid while the world's version stands
+        self._ahead: dict[tuple[Any, ...], bytes] = {}  # (version, key) -> a next page rendered before asked for
 
     # ---------------------------------------------------------------- plumbing
     def _fault(self, request: Request, after: bool) -> Response | None:
@@ -216,13 +219,42 @@ class CloudApi:
             cached = self._searches[query] = (self.world.version, ids)
         version = (self.world.version, self.stuck_cursor, self.settings().faults.links_next)
         key = (query, str(request.url), body.get("cursor"), body.get("limit"), tuple(sorted(expand)))
-        rendered = self._pages.get(version, key)
+        rendered = self._ahead.pop((version, key), None) or self._pages.get(version, key)
         if rendered is None:
-            page = self._page(request, cached[1], body, 50)
-            users = self.world.users
-            page["data"] = [user_json(self.world, users[a], dirs, expand) for a in page["data"]]
-            rendered = self._pages.put(version, key, dumps(page))
+            rendered = self._pages.put(version, key, self._render(request, ids=cached[1], body=body, dirs=dirs,
+                                                                  expand=expand))
+        if not self.stuck_cursor and version[2] == "cursor":
+            self._render_next(request, version, key, ids=cached[1], body=body, dirs=dirs, expand=expand)
         return Response(rendered, media_type="application/json")
+
+    def _render(self, request: Request, *, ids: list[str], body: dict[str, Any], dirs: list[str],
+                expand: set[str]) -> bytes:
+        page = self._page(request, ids, body, 50)
+        users = self.world.users
+        page["data"] = [user_json(self.world, users[a], dirs, expand) for a in page["data"]]
+        return dumps(page)
+
+    def _render_next(self, request: Request, version: tuple[Any, ...], key: tuple[Any, ...], *, ids: list[str],
+                     body: dict[str, Any], dirs: list[str], expand: set[str]) -> None:
+        """Render the page after this one once this answer is on its way: a cursor chain asks for it one
+        round trip later, and rendering it then (~0.8 ms of 100 users) sat on every page's critical path.
+        Kept aside until asked for (then dropped), not in `_pages`: 1,000 pages of 100 users outgrow its budget."""
+        limit = body.get("limit", 50)
+        offset = decode_cursor(str(body["cursor"])) + limit if body.get("cursor") else limit
+        if offset >= len(ids):
+            return
+        cursor = encode_cursor(offset, limit)
+        after = {**body, "cursor": cursor}
+        following = (version, (key[0], key[1], cursor, key[3], key[4]))
+
+        def render() -> None:
+            if following in self._ahead or self._pages.bodies.get(following[1]) is not None:
+                return
+            if len(self._ahead) >= AHEAD:  # chains that stopped (or a world that changed) left theirs
+                self._ahead.clear()
+            self._ahead[following] = self._render(request, ids=ids, body=after, dirs=dirs, expand=expand)
+
+        asyncio.get_running_loop().call_soon(render)
 
     async def search_groups(self, request: Request) -> Response:
         dirs = self._org(request)

@@ -148,6 +148,12 @@ class CloudWorld:
             self._by_nickname = (self.version, size, order)
         return self._by_nickname[2]
 
+    def warm(self) -> None:
+        """Build the nickname order and the group index now, at a generated world's start (~0.4 s of CPU at
+        100,000 users): a plan's first sorted search paid them otherwise, on its longest cursor chain."""
+        self.by_nickname()
+        self.groups_of("", ())
+
     def record(self, action: str, **details: Any) -> None:
         """Log a change (the mutation log) and invalidate cached views; call after every change."""
         self.version += 1
@@ -336,6 +342,7 @@ class CloudWorld:
                 while a >= n_ids:
                     a = bits(k_ids)
                 member_sets[g].add(ids[a])
+        world.warm()
         return world
 
 
