@@ -7,14 +7,13 @@ through it, the user management lifecycle API and (optionally) a Jira site's RES
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import httpx
 
-from reconcile.collector import full_collections_paused
+from reconcile.collector import collect_after_read, full_collections_paused
 from reconcile.errors import TargetError
 from reconcile.http import Backoff, Clock, HttpClient, basic, bearer
 from reconcile.impact import Impact
@@ -144,7 +143,7 @@ class AtlassianCloudTarget:
         # one after, as the DC fetch: the cycles the pause kept (the desired read's too) would stay through the diff
         with full_collections_paused():
             await asyncio.gather(*(job(d) for d in directories for job in (user_list, group_list)))
-        gc.collect()
+        collect_after_read(len(users))
         gone = [ref for ref, fact in facts.items() if not fact.member]
         for ref in gone:
             del users[ref], facts[ref]
