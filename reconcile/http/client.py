@@ -4,7 +4,6 @@ error classes and rate-limit header names. Every HTTP source and target talks th
 
 from __future__ import annotations
 
-import asyncio
 import re
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
@@ -101,19 +100,19 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
         session_only: bool = False,
-        sent: asyncio.Event | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> httpx.Response:
         """Send one request (retried as `RetryTransport` says) and return the final response.
 
         `idempotent` overrides the method's default (a search sent as POST is safe to repeat).
         `session_only` sends no Authorization header: the session cookie alone authenticates (admin
         pages that tie a re-authenticated session to its cookie).
-        `sent` is set once the request is written to the connection (httpcore's trace; a transport in
-        process never sets it): a cursor chain may then work on the page it has while this one travels.
+        `on_sent` is called once the request is written to the connection (httpcore's trace; a transport in
+        process never calls it): a cursor chain may then work on the page it has while this one travels.
         """
         extensions: dict[str, Any] | None = {IDEMPOTENT: idempotent} if idempotent is not None else None
-        if sent is not None:
-            extensions = {**(extensions or {}), "trace": _signal(sent)}
+        if on_sent is not None:
+            extensions = {**(extensions or {}), "trace": _written(on_sent)}
         options: dict[str, Any] = {"auth": None} if session_only else {}
         return await self._client.request(method.upper(), self._url(path, params), json=json, data=data,
                                           headers=headers, extensions=extensions, **options)
@@ -130,12 +129,12 @@ class HttpClient:
         return httpx.URL(full)
 
 
-def _signal(sent: asyncio.Event) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
-    """An httpcore `trace` callback that sets `sent` when the request (headers and body) is written."""
+def _written(on_sent: Callable[[], None]) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+    """An httpcore `trace` callback that calls `on_sent` when the request (headers and body) is written."""
 
     async def trace(event: str, info: dict[str, Any]) -> None:
         if event.endswith(".send_request_body.complete"):
-            sent.set()
+            on_sent()
 
     return trace
 

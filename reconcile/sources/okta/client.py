@@ -107,9 +107,10 @@ class OktaClient:
 
     async def get(self, path: str, params: Mapping[str, str] | None, what: str,
                   sent: asyncio.Event | None = None) -> httpx.Response:
-        """One GET; the answer must be Okta's JSON and a success, else a SourceError. `sent`: see
-        `HttpClient.request`."""
-        response = await self.http.request("GET", path, params=params, sent=sent)
+        """One GET; the answer must be Okta's JSON and a success, else a SourceError. `sent` is set once the
+        request is written (`HttpClient.request`'s `on_sent`)."""
+        response = await self.http.request("GET", path, params=params,
+                                           on_sent=sent.set if sent is not None else None)
         kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if not kind.endswith("json"):
             await response.aread()

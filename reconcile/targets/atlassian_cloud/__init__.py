@@ -33,9 +33,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["AtlassianCloudTarget"]
 
-SLICE = 20  # users built between two turns of the event loop (docs/performance.md, "where a page's time goes")
-
-
 class AtlassianCloudTarget:
     """Reads users (with groups, product access and platform roles in one sweep) and groups.
 
@@ -98,9 +95,7 @@ class AtlassianCloudTarget:
             split = SplitRead(self.reader, directory, {"expand": USER_EXPAND})  # concurrent chains, each user once
             where = frozenset({directory})
             async for page in split.pages():
-                for at, item in enumerate(page):
-                    if at and not at % SLICE:  # a chain's response waits for a slice, not a whole page (~3 ms)
-                        await asyncio.sleep(0)
+                for item in page:
                     for access in item.product_access or ():  # the product ARIs seats are counted by
                         if access.key and access.id and access.key not in self.products:
                             self.products[access.key] = access.id

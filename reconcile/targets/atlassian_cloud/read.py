@@ -6,7 +6,6 @@ the single-object re-reads the writer uses to decide what a failed or ambiguous 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar
@@ -57,22 +56,21 @@ class OrgReader:
         return self._search(what, directory, query, _json_page)
 
     def users(self, directory: str, query: Mapping[str, Any],
-              sent: Callable[[], asyncio.Event] | None = None) -> AsyncIterator[list[UserItem]]:
+              on_sent: Callable[[], None] | None = None) -> AsyncIterator[list[UserItem]]:
         """Each page of `users/search`, decoded into typed items (`items.py`) without a dict per user;
-        `sent()`: an event per request, set once it is written (`HttpClient.request`)."""
-        return self._search("users", directory, query, _user_page, sent)
+        `on_sent` is called as each request is written (`HttpClient.request`)."""
+        return self._search("users", directory, query, _user_page, on_sent)
 
     async def _search(self, what: str, directory: str, query: Mapping[str, Any],
                       read: Callable[[Any], tuple[list[T], object]],
-                      sent: Callable[[], asyncio.Event] | None = None) -> AsyncIterator[list[T]]:
+                      on_sent: Callable[[], None] | None = None) -> AsyncIterator[list[T]]:
         """The cursor chain of one search: `read` turns an answer into its items and `links.next`."""
         path = f"{self.org}/directories/{directory}/{what}/search"
         where = self.http.url(path)  # for the repeated-cursor error: once, not per page
         body: dict[str, Any] = {**query, "limit": PAGE}
         seen: set[str] = set()
         while True:
-            response = await self.http.request("POST", path, json=body, idempotent=True,
-                                               sent=sent() if sent is not None else None)
+            response = await self.http.request("POST", path, json=body, idempotent=True, on_sent=on_sent)
             if response.status_code != 200:
                 fail(response, READ_HINT)
             items, nxt = read(response)

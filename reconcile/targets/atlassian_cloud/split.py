@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -176,7 +176,7 @@ class SplitRead:
                 self._emit(held.pop(), index)
 
         pages = cast(AsyncGenerator[list[UserItem], None],
-                     self.reader.users(self.directory, body, sent=lambda: _Sent(release)))
+                     self.reader.users(self.directory, body, on_sent=release))
         async with contextlib.aclosing(pages):
             async for page in pages:
                 release()
@@ -209,14 +209,3 @@ class SplitRead:
         if fresh:
             self._queue.put_nowait(fresh)
 
-
-class _Sent(asyncio.Event):
-    """A request's "written" event that also runs `then` at once, in the writing task (no task to wake)."""
-
-    def __init__(self, then: Callable[[], None]) -> None:
-        super().__init__()
-        self.then = then
-
-    def set(self) -> None:
-        super().set()
-        self.then()
