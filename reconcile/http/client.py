@@ -4,6 +4,7 @@ error classes and rate-limit header names. Every HTTP source and target talks th
 
 from __future__ import annotations
 
+import functools
 import re
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
@@ -15,6 +16,13 @@ from reconcile.http.errors import ErrorKinds, safe_url
 from reconcile.http.pacing import Backoff, Clock, RateGate, RateHeaders
 from reconcile.http.transport import IDEMPOTENT, Lanes, RetryPolicy, RetryTransport
 from reconcile.settings import HttpSettings
+
+
+@functools.lru_cache(maxsize=8)
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """The verifying TLS context for a CA bundle (None: httpx's default bundle), one per process for every lane of
+    every client: loading a bundle costs ~20 ms of CPU, and a run builds a client per source and target."""
+    return ssl.create_default_context(cafile=ca_file) if ca_file else httpx.create_ssl_context()
 
 
 class HttpClient:
@@ -48,10 +56,7 @@ class HttpClient:
         if transport is not None:
             inner = Lanes.shared(lanes, transport)
         else:
-            verify: ssl.SSLContext | bool = False
-            if settings.verify_tls:  # one context for every lane: loading the CA bundle is not free
-                verify = (ssl.create_default_context(cafile=settings.ca_file) if settings.ca_file
-                          else httpx.create_ssl_context())
+            verify = tls_context(settings.ca_file) if settings.verify_tls else False
             inner = Lanes.network(lanes, self.base_url, verify)
         policy = RetryPolicy(retries=settings.max_retries, permanent=permanent, throttled=throttled)
         self.transport = RetryTransport(inner, errors=errors, policy=policy, gate=self.gate,

@@ -6,19 +6,27 @@ from __future__ import annotations
 from jsonschema import Draft7Validator
 from openapi_spec_validator import OpenAPIV30SpecValidator
 
+from tests.support.contract import specs_dir
 from tests.support.contract_idp import (
     OKTA_PATHS,
+    OKTA_SLICE_FILE,
+    carried_okta_slice,
     convert,
     google_schema,
-    okta_slice,
+    okta_slice_text,
     raw_google,
     raw_okta,
     token_problems,
 )
 
 
+def test_the_carried_okta_slice_is_the_one_cut_from_the_document() -> None:
+    carried = (specs_dir() / OKTA_SLICE_FILE).read_text(encoding="utf-8")
+    assert carried == okta_slice_text(raw_okta())  # else: write_okta_slice (tests/specs/README.md)
+
+
 def test_the_okta_slice_is_valid_openapi_without_fixups() -> None:
-    doc = okta_slice(raw_okta())
+    doc = carried_okta_slice()
     assert list(doc["paths"]) == list(OKTA_PATHS) and doc["servers"] == [{"url": "/okta"}]
     assert {"User", "Group", "Error", "UserStatus"} <= set(doc["components"]["schemas"])
     assert [str(e).split("\n", 1)[0] for e in OpenAPIV30SpecValidator(doc).iter_errors()] == []

@@ -79,6 +79,22 @@ def test_wrong_type_is_reported_with_method_path_status_and_json_path() -> None:
     ]
 
 
+def test_a_verdict_is_kept_only_for_the_same_exchange_under_the_same_settings() -> None:
+    url = "http://sim/rest/api/group/g/member"
+    bad = body({**MEMBER_PAGE, "size": "one"})
+    for _ in range(2):  # the second time from the kept verdicts: the same answers, good and bad
+        assert validate_response("GET", url, 200, JSON, body(MEMBER_PAGE)) == []
+        assert validate_response("GET", url, 200, JSON, bad) == [
+            "GET /rest/api/group/g/member -> 200: response body $.size: 'one' is not of type 'number'"]
+        assert validate_response("GET", url, 200, {**JSON, "date": "Sat, 05 Dec 2026 07:00:00 GMT"}, bad) == [
+            "GET /rest/api/group/g/member -> 200: response body $.size: 'one' is not of type 'number'"]
+    gone = body({"message": "no such group"})
+    assert validate_response("GET", url, 418, JSON, gone) == [
+        "GET /rest/api/group/g/member -> 418: status 418 is not documented for this operation"]
+    assert validate_response("GET", url, 418, JSON, gone, allowed_statuses=[418]) == []  # settings decide too
+    assert validate_response("GET", url, 418, {"content-type": "text/plain"}, gone) != []
+
+
 def test_missing_required_field_is_reported() -> None:
     # The DC document marks nothing required; the user-management errors do.
     url = "http://sim/users/557058:abc/manage/lifecycle/disable"

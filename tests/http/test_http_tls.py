@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from reconcile.errors import TargetError
 from reconcile.http import Backoff
+from reconcile.http.client import tls_context
 from reconcile.settings import HttpSettings
 from reconcile.targets import atlassian
 from tests.support.fake_clock import FakeClock
@@ -79,3 +80,11 @@ def test_an_untrusted_certificate_is_refused_at_once_with_what_to_do(tls_server:
 def test_ca_file_trusts_the_server_certificate(tls_server: tuple[str, Path]) -> None:
     url, cert = tls_server
     assert asyncio.run(_get(url, HttpSettings(ca_file=str(cert)))) == 200
+
+
+def test_a_bundle_is_loaded_once_per_process_and_trusts_only_where_it_is_named(tls_server: tuple[str, Path]) -> None:
+    url, cert = tls_server
+    assert tls_context(str(cert)) is tls_context(str(cert)) and tls_context(None) is tls_context(None)
+    assert asyncio.run(_get(url, HttpSettings(ca_file=str(cert)))) == 200
+    with pytest.raises(TargetError, match="TLS verification failed"):  # the default context did not learn it
+        asyncio.run(_get(url, HttpSettings(max_retries=0)))

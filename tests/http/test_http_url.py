@@ -81,13 +81,14 @@ def test_safe_url_runs_only_for_a_logged_line(monkeypatch: pytest.MonkeyPatch,
     assert "s3cret" not in caplog.text and "/rest/api/user/list?start=0&token=***" in caplog.text
 
 
+REFERENCE = httpx.AsyncClient(base_url=BASE, transport=httpx.MockTransport(lambda request: httpx.Response(200)))
 VALUES = st.one_of(st.text(max_size=8), st.integers(), st.booleans(), st.none(), st.sampled_from(["100", "a.b", "%2F"]))
 
 
 @settings(max_examples=examples(150), deadline=None)
 @given(st.dictionaries(st.text(max_size=6), VALUES, max_size=4))
 def test_any_params_give_the_url_httpx_would_build(params: dict[str, Any]) -> None:
-    expected = httpx.AsyncClient(base_url=BASE).build_request("GET", "/rest/api/x", params=params).url
+    expected = REFERENCE.build_request("GET", "/rest/api/x", params=params).url
     assert _sent("/rest/api/x", params) == str(expected)
 
 

@@ -9,10 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
+from ruamel.yaml import YAML
 
 from reconcile.errors import ConfigError
+from reconcile.sim import scenario as scenario_module
 from reconcile.sim.app import build_app
-from reconcile.sim.scenario import parse_scenario
+from reconcile.sim.scenario import EXAMPLE, parse_scenario
+from reconcile.sim.sections import plain
 from tests.support.sim import make_sim
 
 pytestmark = pytest.mark.anyio
@@ -186,6 +189,19 @@ sim:
         "world.yaml:7:20: member 'zed' is not a user of this scenario",
         "world.yaml:9:3: unknown key 'latency' in sim (allowed: faults, latency_ms, rate_limit, seed)",
     ]
+
+
+def test_a_scenario_built_twice_from_one_text_gives_two_independent_worlds() -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    first, second = parse_scenario(text), parse_scenario(text)  # the second from the kept YAML tree
+    assert first.dc is not second.dc and first.okta is not second.okta
+    first.dc.users.clear()
+    assert first.okta is not None
+    first.okta.users.clear()
+    third = parse_scenario(text)
+    assert third.dc.users.keys() == second.dc.users.keys() and third.dc.users
+    assert second.okta is not None and third.okta is not None and third.okta.users.keys() == second.okta.users.keys()
+    assert plain(YAML(typ="rt").load(text)) == plain(scenario_module._load_small(text))  # the kept tree, unchanged
 
 
 async def test_injected_5xx_bodies_follow_each_apis_error_model() -> None:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import os
 import re
 import threading
 import warnings
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -389,11 +390,47 @@ def _decoded_path(raw: str) -> str:
     return "/".join(unquote(segment.replace("%2F", "%252F").replace("%2f", "%252F")) for segment in raw.split("/"))
 
 
+def _decisive(headers: httpx.Headers) -> tuple[tuple[str, str], ...]:
+    """Every header but `date`, which no document constrains and which makes equal exchanges look different."""
+    return tuple((name, value) for name, value in headers.multi_items() if name.lower() != "date")
+
+
+def _digest(body: bytes | str) -> bytes:  # a cassette's body may be text
+    return hashlib.blake2b(body.encode() if isinstance(body, str) else body, digest_size=16).digest()
+
+
+class _Verdicts:
+    """The problems found in an exchange, kept by everything they depend on (the document, the request, the
+    response and the recorder's settings): a test run sends the same exchange again and again (the same first
+    page of the same world, the same token request), and validating it again finds the same problems."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._kept: OrderedDict[tuple[Any, ...], tuple[str, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...], find: Callable[[], list[str]]) -> list[str]:
+        with self._lock:
+            if key in self._kept:
+                self._kept.move_to_end(key)
+                return list(self._kept[key])
+        found = find()
+        with self._lock:
+            self._kept[key] = tuple(found)
+            if len(self._kept) > self._size:
+                self._kept.popitem(last=False)
+        return found
+
+
+_verdicts = _Verdicts()
+
+
 class OpenAPIRequest:
     """An httpx request as openapi-core sees it (the body must already be read)."""
 
     def __init__(self, method: str, url: httpx.URL, headers: httpx.Headers, body: bytes) -> None:
         self.method = method.lower()
+        self.key = (self.method, str(url), _decisive(headers), _digest(body))  # all a verdict depends on
         self.host_url = f"{url.scheme}://{url.netloc.decode('ascii')}"
         self.path = _decoded_path(url.raw_path.decode("ascii").split("?", 1)[0])
         self.body: bytes | None = body or None
@@ -415,6 +452,7 @@ class OpenAPIResponse:
 
     def __init__(self, status_code: int, headers: httpx.Headers, body: bytes) -> None:
         self.status_code = status_code
+        self.key = (status_code, _decisive(headers), _digest(body))
         self.headers = Headers(list(headers.multi_items()))
         self.content_type = headers.get("content-type", "").lower()
         self.data: bytes | None = body or None
@@ -544,6 +582,10 @@ class ContractRecorder:
         api = route(request.path)
         if api is None:
             return []
+        return _verdicts.get(("request", id(openapi(api)), request.key, self.require_auth),
+                             lambda: self._request_problems(api, request))
+
+    def _request_problems(self, api: Api, request: OpenAPIRequest) -> list[str]:
         with _quiet():
             errors = list(openapi(api).iter_request_errors(request))
         # openapi-core checks security only where the document has no anonymous/oauth2 alternative;
@@ -566,6 +608,12 @@ class ContractRecorder:
         api = route(request.path)
         if api is None:
             return []
+        settings = (self.allowed_statuses, tuple(sorted(self.undocumented.items())), path_errors)
+        return _verdicts.get(("response", id(openapi(api)), request.key, response.key, settings),
+                             lambda: self._response_problems(api, request, response, path_errors))
+
+    def _response_problems(self, api: Api, request: OpenAPIRequest, response: OpenAPIResponse,
+                           path_errors: bool) -> list[str]:
         problems = []
         with _quiet():
             errors = list(openapi(api).iter_response_errors(request, response))
