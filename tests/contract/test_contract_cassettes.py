@@ -5,11 +5,12 @@ Cassettes are scrubbed of Authorization (tests/conftest.py), so requests are che
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ruamel.yaml import YAML
+import yaml
 
 from tests.support.contract import ContractRecorder
 
@@ -17,8 +18,10 @@ CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
 FILES = sorted(CASSETTES.glob("*/*.yaml"))
 
 
+@functools.cache
 def interactions(path: Path) -> list[dict[str, Any]]:
-    loaded = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    """A cassette's exchanges, read once per process (both tests read each) with libyaml, as vcrpy reads it."""
+    loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     found: list[dict[str, Any]] = loaded.get("interactions", []) if isinstance(loaded, dict) else []
     return found
 
@@ -32,7 +35,7 @@ def as_bytes(value: Any) -> bytes:
 
 
 def single_headers(headers: dict[str, list[str]] | None) -> dict[str, str]:
-    # str(): vcrpy writes a trace id like 000000010000000000000008 unquoted, which YAML 1.2 reads as an int
+    # str(): vcrpy writes a trace id like 000000010000000000000008 unquoted; YAML 1.2 readers take it for an int
     return {name: ", ".join(str(v) for v in values) for name, values in (headers or {}).items()}
 
 
