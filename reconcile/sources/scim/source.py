@@ -9,7 +9,9 @@ Users are made ready and typed members filed as their pages arrive; the pass aft
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import quote
@@ -23,7 +25,7 @@ from reconcile.http import Backoff, Clock, all_of
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
 from reconcile.records import quick_init
 from reconcile.sources.ldap.mapping import GroupMap
-from reconcile.sources.scim.client import ScimClient
+from reconcile.sources.scim.client import Listing, ScimClient
 from reconcile.sources.scim.members import Filer, Group, closure
 from reconcile.sources.scim.shapes import GROUP, GROUP_PAGE, USER_PAGE, ScimGroupResource, ScimUserResource
 
@@ -65,16 +67,18 @@ class ScimSource:
         self.map = GroupMap.parse(config.groups.map, where=self.where) if config.groups else None
         self.requests = 0  # requests of the last read (retries included)
         self._prepared: dict[str, _Ready] = {}  # user id -> its desired user but groups (`_ready`)
+        self._groups_of: dict[str, set[str]] | None = None  # user id -> target groups, once final (`_attach`)
+        self._built: dict[str, DesiredUser] = {}  # user id -> its desired user, once its groups are final
 
     async def read(self) -> DesiredState:
-        self._prepared = {}
+        self._prepared, self._groups_of, self._built = {}, None, {}
         client = ScimClient(self.config, transport=self._transport, backoff=self._backoff, clock=self._clock)
         try:
             with full_collections_paused():
                 return await self._read(client)
         finally:
             self.requests = client.requests
-            self._prepared = {}
+            self._prepared, self._groups_of, self._built = {}, None, {}
             await client.aclose()
 
     async def _read(self, client: ScimClient) -> DesiredState:
@@ -91,16 +95,25 @@ class ScimSource:
         firsts = await all_of(client.first(*users_at, setting="users.filter", decoder=USER_PAGE, on_page=self._ready),
                               client.first(*groups_at, setting="groups.filter", decoder=GROUP_PAGE,
                                            on_page=filer.page))
-        # the group pages are queued first: each is large (every member of 100 groups), so they are served while
-        # the many small user pages still are, not after them; their members are filed as they arrive
-        both = await all_of(client.rest(firsts[1], *groups_at, setting="groups.filter", decoder=GROUP_PAGE,
-                                        on_page=filer.page),
-                            client.rest(firsts[0], *users_at, setting="users.filter", decoder=USER_PAGE,
-                                        on_page=self._ready))
-        users = {str(u.id): u for u in cast(list[ScimUserResource], both[1])}
-        groups_of, mapped = await self._memberships(client, cast(list[ScimGroupResource], both[0]), users, filer)
+        users_in: asyncio.Future[dict[str, ScimUserResource]] = asyncio.get_running_loop().create_future()
+
+        async def users_read(resources: list[ScimUserResource]) -> dict[str, ScimUserResource]:
+            users_in.set_result({str(u.id): u for u in resources})
+            return users_in.result()
+
+        async def groups_read(resources: list[ScimGroupResource]) -> set[str]:
+            groups_of, mapped = await self._memberships(client, resources, users_in, filer)
+            self._attach(groups_of)  # the users read so far become desired users, the others as they arrive
+            return mapped
+
+        # the group pages (each every member of 100 groups) are spread over the first part of the user pages, and
+        # their members filed as they arrive; once the group list is read the memberships are final, and each
+        # user is built as its page arrives: little is left after the last response
+        both = await client.rests(Listing(firsts[1], *groups_at, "groups.filter", GROUP_PAGE, filer.page, groups_read),
+                                  Listing(firsts[0], *users_at, "users.filter", USER_PAGE, self._ready, users_read))
         with collector_paused():
-            return self._desired(users, groups_of, mapped)
+            return self._desired(cast(dict[str, ScimUserResource], both[1]), self._groups_of or {},
+                                 cast(set[str], both[0]))
 
     # ------------------------------------------------------------------------------------------ groups
 
@@ -129,13 +142,14 @@ class ScimSource:
         return None if target is None else norm(target)
 
     async def _memberships(self, client: ScimClient, resources: list[ScimGroupResource],
-                           users: dict[str, ScimUserResource], filer: Filer
+                           listed_users: Awaitable[dict[str, ScimUserResource]], filer: Filer
                            ) -> tuple[dict[str, set[str]], set[str]]:
         """User id -> the target groups it is in (through nesting when `nested`), and every mapped group.
 
         `filer` has filed the typed members of the listed groups as their pages arrived; what is left here is
-        what needs the whole read: untyped members, groups read alone, nesting. When the pages it saw are not
-        the list's (a server whose pages overlapped), everything is filed again from the list."""
+        what needs the whole group list: groups read alone, nesting, untyped members (these need the whole user
+        list too, `listed_users`, awaited only then). When the pages it saw are not the list's (a server whose
+        pages overlapped), everything is filed again from the list."""
         assert self.config.groups is not None
         nested = self.config.groups.nested
         if not filer.holds(resources):
@@ -147,6 +161,7 @@ class ScimSource:
         frontier = list(wanted)
         seen = set(frontier)
         untyped = 0
+        users: dict[str, ScimUserResource] | None = None  # the whole user list, once a member needs it
         while frontier:  # breadth-first over the groups reached from the wanted ones: each read once
             unread = [known.setdefault(gid, Group(gid, None, None)) for gid in frontier]
             unread = [g for g in unread if g.members is None]
@@ -155,6 +170,9 @@ class ScimSource:
             for group, body in zip(unread, bodies, strict=True):
                 group.members = body.members or []  # an empty group has no `members` at all
             following: list[str] = []
+            if users is None and any(not m.type for gid in frontier for m in (
+                    known[gid].late if known[gid].filed is not None else known[gid].members or ())):
+                users = await listed_users  # a member of no type is told apart by the user list
             with collector_paused():
                 for gid in frontier:
                     group = known[gid]
@@ -162,7 +180,8 @@ class ScimSource:
                         group.late = list(group.members or ())
                     for member in group.late:
                         value = "" if member.value is None else str(member.value)
-                        kind = member.type or ("User" if value in users else "Group" if value in known else None)
+                        kind = member.type or ("User" if users is not None and value in users
+                                               else "Group" if value in known else None)
                         if kind == "User":
                             group.users.add(value)
                         elif kind == "Group":
@@ -186,7 +205,7 @@ class ScimSource:
                     continue  # its users were filed as its page arrived, and it has no others
                 held = groups_of.get
                 for uid in closure(gid, known) if nested else known[gid].users:
-                    if uid in users:  # a member outside users.filter is not a desired user
+                    if users is None or uid in users:  # outside users.filter: not a desired user (nor looked up)
                         mine = held(uid)
                         if mine is None:  # not setdefault: it would build a throwaway set per membership
                             groups_of[uid] = {target}
@@ -223,8 +242,24 @@ class ScimSource:
                     identity = Identity(username=(key if cfg.key is ScimKey.USERNAME else norm(username)) if username
                                         else None, email=(key if cfg.key is ScimKey.EMAIL else norm(email)) if email
                                         else None, external_id=external)
-                ready[uid] = _Ready(resource, key, username or uid, Status.ACTIVE if active else Status.DISABLED,
-                                    fact, identity, _display_name(resource), Location(f"{cfg.url}/Users/{uid}"))
+                made = ready[uid] = _Ready(resource, key, username or uid, Status.ACTIVE if active else Status.DISABLED,
+                                           fact, identity, _display_name(resource), Location(f"{cfg.url}/Users/{uid}"))
+                if self._groups_of is not None:
+                    self._built[uid] = self._user(uid, made, self._groups_of)
+
+    def _attach(self, groups_of: dict[str, set[str]]) -> None:
+        """The memberships are final: the users made ready so far become desired users, later ones as they arrive."""
+        self._groups_of = groups_of
+        built, user = self._built, self._user
+        with collector_paused():
+            for uid, ready in self._prepared.items():
+                if ready.key and ready.error is None:
+                    built[uid] = user(uid, ready, groups_of)
+
+    def _user(self, uid: str, ready: _Ready, groups_of: dict[str, set[str]]) -> DesiredUser:
+        return DesiredUser(key=ready.key, status=ready.status, groups=frozenset(groups_of.get(uid, ())),
+                           identity=ready.identity, display_name=ready.display_name, source=self.name,
+                           origin=ready.origin, fact=ready.fact)
 
     def _desired(self, users: dict[str, ScimUserResource], groups_of: dict[str, set[str]],
                  mapped: set[str]) -> DesiredState:
@@ -233,6 +268,7 @@ class ScimSource:
         named: dict[str, str] = {}
         skipped = 0
         prepared = self._prepared.get
+        built = self._built.get
         for uid, resource in users.items():
             ready = prepared(uid)
             if ready is None or ready.resource is not resource:  # not the page the list kept: made again
@@ -251,10 +287,9 @@ class ScimSource:
             if ready.error is not None:
                 raise ready.error
             named[key] = who
-            out[key] = DesiredUser(
-                key=key, status=ready.status, groups=frozenset(groups_of.get(uid, ())), identity=ready.identity,
-                display_name=ready.display_name, source=self.name, origin=ready.origin, fact=ready.fact)
-        self._prepared = {}
+            made = built(uid)  # built from the `_Ready` held now (`_ready` builds again whatever it makes again)
+            out[key] = made if made is not None else self._user(uid, ready, groups_of)
+        self._prepared, self._built = {}, {}
         if skipped:
             log.warning("source %s: %d users without %s skipped", self.name, skipped,
                         {ScimKey.EMAIL: "an email", ScimKey.USERNAME: "a userName",
