@@ -180,9 +180,9 @@ def test_scim_group_pages_are_spread_over_the_user_pages_and_users_built_before_
     source = ScimSource(config, transport=httpx.ASGITransport(app=seen))
     attach = source._attach
 
-    def attached(groups_of: dict[str, set[str]]) -> None:
+    async def attached(groups_of: dict[str, set[str]], slice_size: int = 2_000) -> None:
         seen.events.append(("attach", ""))  # the memberships are final: users are built from here on
-        attach(groups_of)
+        await attach(groups_of, slice_size)
 
     source._attach = attached  # type: ignore[method-assign]
     state = asyncio.run(source.read())

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from reconcile.sim.jsonbody import Raw, dumps
-from reconcile.sim.scim.world import ENCODED_BASE, ScimGroup, ScimUser, ScimWorld
+from reconcile.sim.scim.world import ENCODED_BASE, MEMBER_FIELDS, ScimGroup, ScimUser, ScimWorld
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -54,17 +54,17 @@ def user_json(base: str, user: ScimUser) -> dict[str, Any]:
 
 
 def group_json(base: str, world: ScimWorld, group: ScimGroup, *, members: bool = True,
-               encoded: bool = False) -> dict[str, Any]:
-    """A group's JSON; `encoded`: its members as the world's pre-encoded JSON (`members_json`), for a page whose
-    projection sends `members` whole."""
+               encoded: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """A group's JSON; `encoded`: its members as the world's pre-encoded JSON (`members_json`) of these
+    sub-attributes, for a page whose projection sends `members` so (`sent_members`)."""
     out: dict[str, Any] = {"schemas": [GROUP], "id": group.id, "displayName": group.display_name}
     if group.external_id is not None:
         out["externalId"] = group.external_id
     if members and group.members:  # an empty multi-valued attribute is absent (RFC 7643 §2.5)
-        if encoded:
-            out["members"] = Raw(world.members_json(group).replace(ENCODED_BASE, dumps(base)[1:-1]))
-        else:
-            out["members"] = msgspec.json.decode(world.members_json(group).replace(ENCODED_BASE, dumps(base)[1:-1]))
+        listed = world.members_json(group, encoded or MEMBER_FIELDS)
+        if "$ref" in (encoded or MEMBER_FIELDS):
+            listed = listed.replace(ENCODED_BASE, dumps(base)[1:-1])
+        out["members"] = Raw(listed) if encoded else msgspec.json.decode(listed)
     out["meta"] = _meta(base, "Group", group.id)
     return out
 
@@ -89,11 +89,14 @@ def wanted_top(attributes: str | None) -> set[str] | None:
 _DROP: set[str] = set()  # `wanted.get`'s default: an attribute not asked for
 
 
-def sends_whole(attributes: str | None, name: str) -> bool:
-    """Whether a projection by `attributes` sends top-level attribute `name` as it is (not some of its
-    sub-attributes), so that its value may be pre-encoded JSON."""
+def sent_members(attributes: str | None) -> tuple[str, ...] | None:
+    """The sub-attributes of `members` a projection by `attributes` sends (all of them when it sends `members`
+    whole), in rendering order; None when it sends none."""
     paths = _paths(attributes)
-    return not paths or (name,) in paths
+    if not paths or ("members",) in paths:
+        return MEMBER_FIELDS
+    subs = {p[1] for p in paths if len(p) == 2 and p[0] == "members"}
+    return tuple(f for f in MEMBER_FIELDS if f.lower() in subs) or None
 
 
 def projector(attributes: str | None, excluded: str | None) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -122,7 +125,7 @@ def projector(attributes: str | None, excluded: str | None) -> Callable[[dict[st
                 keep = wanted.get(name, _DROP)
                 if keep is _DROP:
                     continue
-                if keep is None:
+                if keep is None or isinstance(value, Raw):  # Raw: encoded as projected (`sent_members`)
                     out[key] = value
                 elif isinstance(value, dict):
                     out[key] = {k: v for k, v in value.items() if k.lower() in keep}

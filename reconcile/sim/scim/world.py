@@ -19,6 +19,7 @@ SCIM_TOKEN = "sim-scim-token"  # the bearer token of a generated directory
 MAX_RESULTS = 1000  # the page-size cap (ServiceProviderConfig filter.maxResults), as scim2-server's default
 BASE = "\x00base\x00"  # where the base URL goes in pre-encoded members (no URL holds a NUL)
 ENCODED_BASE = msgspec.json.encode(BASE)[1:-1]
+MEMBER_FIELDS = ("value", "$ref", "type", "display")  # a group member's sub-attributes, in the order rendered
 
 
 def scim_id(kind: int, number: int) -> str:
@@ -56,7 +57,7 @@ class ScimWorld:
     rate_limit: float = 0.0  # requests per second per token (burst of the same size); 0: unlimited
     _lists: dict[str, list[Any]] = field(default_factory=dict)  # list order, kept while the counts stay
     revision: int = 0  # bumped by every change (`changed()`): it invalidates the pre-encoded members
-    _members: dict[str, tuple[tuple[int, int], bytes]] = field(default_factory=dict)  # group id -> JSON, version
+    _members: dict[tuple[str, tuple[str, ...]], tuple[tuple[int, int], bytes]] = field(default_factory=dict)
 
     def user_list(self) -> list[ScimUser]:
         """The users in list order (cached: a 100,000-user list is not rebuilt for every page)."""
@@ -75,22 +76,27 @@ class ScimWorld:
         """Say that users or groups changed in place (a member, a userName): pre-encoded members are stale."""
         self.revision += 1
 
-    def members_json(self, group: ScimGroup) -> bytes:
-        """The JSON array of `group.members` (value, $ref, type, display), `$ref` holding `BASE` for the base URL:
-        encoded once per revision, since a page of 100 groups lists ~20,000 members (~30 ms to render each time,
-        on the core the reader shares)."""
+    def members_json(self, group: ScimGroup, keep: tuple[str, ...] = MEMBER_FIELDS) -> bytes:
+        """The JSON array of `group.members` with the sub-attributes `keep` (of value, $ref, type, display; `$ref`
+        holding `BASE` for the base URL): encoded once per revision, since a page of 100 groups lists ~20,000
+        members (~30 ms to render each time, on the core the reader shares)."""
         version = (self.revision, len(group.members))
-        hit = self._members.get(group.id)
+        hit = self._members.get((group.id, keep))
         if hit is not None and hit[0] == version:
             return hit[1]
         user_of, group_of = self.users.get, self.groups.get
         listed = []
+        ref, display = "$ref" in keep, "display" in keep
         for mid, kind in group.members:
-            other = user_of(mid) if kind == "User" else None
-            display = other.user_name if other is not None else (g.display_name if (g := group_of(mid)) else mid)
-            listed.append({"value": mid, "$ref": f"{BASE}/{kind}s/{mid}", "type": kind, "display": display})
+            member = {"value": mid, "$ref": f"{BASE}/{kind}s/{mid}", "type": kind} if ref else \
+                {"value": mid, "type": kind}
+            if display:  # a lookup per member: what makes rendering slow
+                other = user_of(mid) if kind == "User" else None
+                member["display"] = other.user_name if other is not None else (
+                    g.display_name if (g := group_of(mid)) else mid)
+            listed.append(member if keep == MEMBER_FIELDS else {k: member[k] for k in keep})
         body = msgspec.json.encode(listed)
-        self._members[group.id] = (version, body)
+        self._members[(group.id, keep)] = (version, body)
         return body
 
     def add_user(self, user: ScimUser) -> ScimUser:

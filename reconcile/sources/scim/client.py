@@ -35,7 +35,7 @@ class _Identified(Protocol):
 
 
 R = TypeVar("R", bound=_Identified)
-OnPage = Callable[[list[Any]], None]  # a page's resources as it arrives
+OnPage = Callable[[list[Any]], Awaitable[None] | None]  # a page's resources as it arrives
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +129,9 @@ class ScimClient:
                               "completely",
                               hint="nothing was planned; ask the SCIM server's vendor about RFC 7644 paging")
         if on_page is not None:
-            on_page(resources)
+            working = on_page(resources)
+            if working is not None:  # it works in slices, letting other responses be handled in between
+                await working
         return _Page(start, total, resources)
 
     async def list(self, path: str, params: Mapping[str, Any], *, setting: str,
