@@ -59,18 +59,19 @@ class Filer:
                 if target is None:
                     continue
                 group.filed = target
+                add_user = group.users.add  # bound once: ~20,000 members a page
                 for member in resource.members:
-                    kind = member.type
+                    kind, value = member.type, member.value
+                    if type(value) is not str:
+                        value = "" if value is None else str(value)
                     if kind == "User":
-                        value = "" if member.value is None else str(member.value)
-                        group.users.add(value)
+                        add_user(value)
                         mine = held(value)
                         if mine is None:
                             groups_of[value] = {target}
                         else:
                             mine.add(target)
                     elif kind == "Group":
-                        value = "" if member.value is None else str(member.value)
                         group.groups.add(value)
                         group.inner.append(value)
                     else:  # no type (told apart by the whole read) or an odd one: judged after the read

@@ -221,32 +221,42 @@ class ScimSource:
         """What each user of a page becomes but its groups, made as the page arrives (`on_page`), so the pass
         after the last response only checks keys and attaches groups; errors wait for that pass, in list order."""
         cfg, ready = self.config, self._prepared
+        by, url, groups_of, built, user = cfg.key, cfg.url, self._groups_of, self._built, self._user
         with collector_paused():
             for resource in resources:
-                uid = str(resource.id)
+                rid = resource.id
+                uid = rid if type(rid) is str else str(rid)
                 username = _text(resource.userName)
                 external = _text(resource.externalId)
-                email = _primary_email(resource)
-                value = email if cfg.key is ScimKey.EMAIL else username if cfg.key is ScimKey.USERNAME else external
+                emails = resource.emails
+                # the usual one email: `_primary_email`'s answer without its lists
+                email = (_text(emails[0].value) if emails is not None and len(emails) == 1
+                         else _primary_email(resource))
+                value = email if by is ScimKey.EMAIL else username if by is ScimKey.USERNAME else external
+                who = username or uid
                 if not value:
-                    ready[uid] = _Ready(resource, "", username or uid)
+                    ready[uid] = _Ready(resource, "", who)
                     continue
                 key = norm(value)
-                try:
-                    active, fact = self._active(resource, username or uid)
-                except SourceError as exc:
-                    ready[uid] = _Ready(resource, key, username or uid, error=exc)
-                    continue
-                if cfg.key is ScimKey.EXTERNAL_ID:  # the externalId alone names the target's account
+                raw = resource.active
+                if raw is True or raw is False:  # the usual case of `_active`
+                    active, fact = raw, _FACT[raw]
+                else:
+                    try:
+                        active, fact = self._active(resource, who)
+                    except SourceError as exc:
+                        ready[uid] = _Ready(resource, key, who, error=exc)
+                        continue
+                if by is ScimKey.EXTERNAL_ID:  # the externalId alone names the target's account
                     identity = Identity(external_id=external)
                 else:  # both kept, as LDAP does: DC matches the username first (disabled DC users show no email)
-                    identity = Identity(username=(key if cfg.key is ScimKey.USERNAME else norm(username)) if username
-                                        else None, email=(key if cfg.key is ScimKey.EMAIL else norm(email)) if email
+                    identity = Identity(username=(key if by is ScimKey.USERNAME else norm(username)) if username
+                                        else None, email=(key if by is ScimKey.EMAIL else norm(email)) if email
                                         else None, external_id=external)
-                made = ready[uid] = _Ready(resource, key, username or uid, Status.ACTIVE if active else Status.DISABLED,
-                                           fact, identity, _display_name(resource), Location(f"{cfg.url}/Users/{uid}"))
-                if self._groups_of is not None:
-                    self._built[uid] = self._user(uid, made, self._groups_of)
+                made = ready[uid] = _Ready(resource, key, who, Status.ACTIVE if active else Status.DISABLED,
+                                           fact, identity, _display_name(resource), Location(f"{url}/Users/{uid}"))
+                if groups_of is not None:
+                    built[uid] = user(uid, made, groups_of)
 
     async def _attach(self, groups_of: dict[str, set[str]], slice_size: int = 2_000) -> None:
         """The memberships are final: the users made ready so far become desired users (in slices, the loop free
@@ -332,5 +342,4 @@ def _primary_email(resource: ScimUserResource) -> str | None:
 
 
 def _display_name(resource: ScimUserResource) -> str | None:
-    formatted = _text(resource.name.formatted) if resource.name is not None else None
-    return _text(resource.displayName) or formatted
+    return _text(resource.displayName) or (_text(resource.name.formatted) if resource.name is not None else None)
