@@ -4,7 +4,8 @@ A user is keyed by `key` (its primary email, userName or externalId); userName a
 
 Groups come with their `members` from the list when the server sends them; a group without them is read
 alone (`GET /Groups/{id}?attributes=members`), concurrently. Nested groups are walked here, cycle-safe.
-Users are made ready and typed members filed as their pages arrive; the pass after the last page attaches groups.
+Users are made ready and typed members filed as their pages arrive; once the group list is read, each user is
+built whole as its page arrives, and the pass after the last page only checks keys in list order.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 from urllib.parse import quote
 
 import httpx
@@ -23,36 +23,16 @@ from reconcile.config.idp_scim import ScimKey, ScimSourceSettings
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock, all_of
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
-from reconcile.records import quick_init
 from reconcile.sources.ldap.mapping import GroupMap
 from reconcile.sources.scim.client import Listing, ScimClient
 from reconcile.sources.scim.members import Filer, Group, closure
 from reconcile.sources.scim.shapes import GROUP, GROUP_PAGE, USER_PAGE, ScimGroupResource, ScimUserResource
+from reconcile.sources.scim.users import ABSENT_FACT, FACT, Ready, display_name_of, primary_email, text_of
 
 log = logging.getLogger(__name__)
 
 USER_ATTRIBUTES = "userName,externalId,active,displayName,name.formatted,emails"
 GROUP_ATTRIBUTES = "displayName,members.value,members.type"  # not $ref, display: ~60% of the bytes
-# the raw facts, one string each rather than one per user
-_FACT = {True: "scim active=true", False: "scim active=false"}
-NO_IDENTITY = Identity()  # a user's who is skipped or in error
-_ABSENT_FACT = {flag: f"scim active absent (users.active_when_missing: {str(flag).lower()})" for flag in (True, False)}
-
-
-@quick_init
-@dataclass(frozen=True, slots=True)
-class _Ready:
-    """A listed user made ready as its page arrived: its desired user but groups, or why it is none."""
-
-    resource: ScimUserResource  # the object it was made from (the list's own, or made again)
-    key: str  # "": the user has no key and is skipped
-    who: str  # its userName, else its id (for messages)
-    status: Status = Status.ACTIVE
-    fact: str = ""
-    identity: Identity = NO_IDENTITY
-    display_name: str | None = None
-    origin: Location | None = None
-    error: SourceError | None = None  # raised in list order, after the read
 
 
 class ScimSource:
@@ -66,7 +46,7 @@ class ScimSource:
         self._transport, self._backoff, self._clock = transport, backoff, clock
         self.map = GroupMap.parse(config.groups.map, where=self.where) if config.groups else None
         self.requests = 0  # requests of the last read (retries included)
-        self._prepared: dict[str, _Ready] = {}  # user id -> its desired user but groups (`_ready`)
+        self._prepared: dict[str, Ready] = {}  # user id -> its desired user but groups (`_ready`)
         self._groups_of: dict[str, set[str]] | None = None  # user id -> target groups, once final (`_attach`)
         self._built: dict[str, DesiredUser] = {}  # user id -> its desired user, once its groups are final
 
@@ -226,26 +206,26 @@ class ScimSource:
             for resource in resources:
                 rid = resource.id
                 uid = rid if type(rid) is str else str(rid)
-                username = _text(resource.userName)
-                external = _text(resource.externalId)
+                username = text_of(resource.userName)
+                external = text_of(resource.externalId)
                 emails = resource.emails
-                # the usual one email: `_primary_email`'s answer without its lists
-                email = (_text(emails[0].value) if emails is not None and len(emails) == 1
-                         else _primary_email(resource))
+                # the usual one email: `primary_email`'s answer without its lists
+                email = (text_of(emails[0].value) if emails is not None and len(emails) == 1
+                         else primary_email(resource))
                 value = email if by is ScimKey.EMAIL else username if by is ScimKey.USERNAME else external
                 who = username or uid
                 if not value:
-                    ready[uid] = _Ready(resource, "", who)
+                    ready[uid] = Ready(resource, "", who)
                     continue
                 key = norm(value)
                 raw = resource.active
                 if raw is True or raw is False:  # the usual case of `_active`
-                    active, fact = raw, _FACT[raw]
+                    active, fact = raw, FACT[raw]
                 else:
                     try:
                         active, fact = self._active(resource, who)
                     except SourceError as exc:
-                        ready[uid] = _Ready(resource, key, who, error=exc)
+                        ready[uid] = Ready(resource, key, who, error=exc)
                         continue
                 if by is ScimKey.EXTERNAL_ID:  # the externalId alone names the target's account
                     identity = Identity(external_id=external)
@@ -253,8 +233,8 @@ class ScimSource:
                     identity = Identity(username=(key if by is ScimKey.USERNAME else norm(username)) if username
                                         else None, email=(key if by is ScimKey.EMAIL else norm(email)) if email
                                         else None, external_id=external)
-                made = ready[uid] = _Ready(resource, key, who, Status.ACTIVE if active else Status.DISABLED,
-                                           fact, identity, _display_name(resource), Location(f"{url}/Users/{uid}"))
+                made = ready[uid] = Ready(resource, key, who, Status.ACTIVE if active else Status.DISABLED,
+                                           fact, identity, display_name_of(resource), Location(f"{url}/Users/{uid}"))
                 if groups_of is not None:
                     built[uid] = user(uid, made, groups_of)
 
@@ -272,7 +252,7 @@ class ScimSource:
                     if ready.key and ready.error is None and held(uid) is ready:  # not made again since
                         built[uid] = user(uid, ready, groups_of)
 
-    def _user(self, uid: str, ready: _Ready, groups_of: dict[str, set[str]]) -> DesiredUser:
+    def _user(self, uid: str, ready: Ready, groups_of: dict[str, set[str]]) -> DesiredUser:
         return DesiredUser(key=ready.key, status=ready.status, groups=frozenset(groups_of.get(uid, ())),
                            identity=ready.identity, display_name=ready.display_name, source=self.name,
                            origin=ready.origin, fact=ready.fact)
@@ -303,7 +283,7 @@ class ScimSource:
             if ready.error is not None:
                 raise ready.error
             named[key] = who
-            made = built(uid)  # built from the `_Ready` held now (`_ready` builds again whatever it makes again)
+            made = built(uid)  # built from the `Ready` held now (`_ready` builds again whatever it makes again)
             out[key] = made if made is not None else self._user(uid, ready, groups_of)
         self._prepared, self._built = {}, {}
         if skipped:
@@ -320,26 +300,12 @@ class ScimSource:
         raw = resource.active
         if raw is None:
             active = self.config.users.active_when_missing
-            return active, _ABSENT_FACT[active]
+            return active, ABSENT_FACT[active]
         if isinstance(raw, str) and raw.lower() in ("true", "false"):
             raw = raw.lower() == "true"  # some servers send the boolean as text
         if not isinstance(raw, bool):
             raise SourceError(f"{self.where}: user {who!r} has active={raw!r}, not a boolean",
                               hint="nothing was planned; the server breaks RFC 7643 (active is a boolean)")
-        return raw, _FACT[raw]
+        return raw, FACT[raw]
 
 
-def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
-
-
-def _primary_email(resource: ScimUserResource) -> str | None:
-    """`emails[primary eq true].value`; the only email when none is marked primary."""
-    emails = [e for e in resource.emails or () if _text(e.value)]
-    primary = [e for e in emails if e.primary is True]
-    chosen = primary[0] if primary else emails[0] if len(emails) == 1 else None
-    return _text(chosen.value) if chosen else None
-
-
-def _display_name(resource: ScimUserResource) -> str | None:
-    return _text(resource.displayName) or (_text(resource.name.formatted) if resource.name is not None else None)
