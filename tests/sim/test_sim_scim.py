@@ -223,3 +223,33 @@ def test_reconcile_sim_options_serve_a_scim_directory(tmp_path: Path) -> None:
     bad.write_text('{"users": [{"active": true}]}', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"bad.json: not a SCIM directory \(KeyError: 'userName'\)"):
         configured_app(SimOptions(scim_directory=bad))
+
+
+def test_group_members_are_encoded_once_and_again_after_a_change_as_each_projection_renders_them() -> None:
+    world = ScimWorld.generate(40, 4, 80, seed=2, nested=2)
+    with httpx.Client(transport=_SyncAsgi(app_with(world)), base_url=BASE,
+                      headers={"Authorization": f"Bearer {SCIM_TOKEN}"}) as client:
+
+        def members(attributes: str | None) -> list[Any]:
+            params = {"attributes": attributes} if attributes else {}
+            return [g.get("members") for g in client.get("/Groups", params=params).json()["Resources"]]
+
+        def expected(keep: tuple[str, ...]) -> list[Any]:  # what the members are, from the world itself
+            out = []
+            for group in world.groups.values():
+                listed = []
+                for mid, kind in group.members:
+                    display = world.users[mid].user_name if kind == "User" else world.groups[mid].display_name
+                    every = {"value": mid, "$ref": f"{BASE}/{kind}s/{mid}", "type": kind, "display": display}
+                    listed.append({k: v for k, v in every.items() if k in keep})
+                out.append(listed)
+            return out
+
+        every = ("value", "$ref", "type", "display")
+        assert members(None) == members("displayName,members") == expected(every)
+        assert members("members.value,members.type") == expected(("value", "type"))
+        assert members("members.display,members.$ref") == expected(("$ref", "display"))
+        first = next(iter(world.groups.values())).members[0][0]
+        world.users[first].user_name = "renamed"
+        world.changed()  # what invalidates the encoded members
+        assert members(None) == expected(every) and "renamed" in json.dumps(members(None))

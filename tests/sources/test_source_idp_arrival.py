@@ -1,7 +1,7 @@
 """Entra ID and SCIM reads do their work as pages arrive (issue 13's latency floor), observed at the simulator:
-Entra member reads start before the group list's last page, SCIM group pages are served before the user
-pages queued behind them and are filed as they arrive; the result is the same as filing from the whole list,
-and a failure still stops the read with its own error and no request left running.
+Entra member reads start before the group list's last page, SCIM group pages are spread over the first part of
+the user pages and filed as they arrive, and users are built before the last user page; the result is the same
+as filing from the whole list, and a failure still stops the read with its own error and no request left running.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from reconcile.sim.scenario import parse_scenario
 from reconcile.sim.scim.world import SCIM_TOKEN, ScimWorld
 from reconcile.sources.entra_id import EntraSource
 from reconcile.sources.scim import ScimSource
+from reconcile.sources.scim.client import _interleave
 from tests.support.contract_graph import GraphContractTransport
 from tests.support.entra import CLIENT, SECRET, TENANT, Keys, keys_fixture, scenario
 from tests.support.fake_clock import FakeClock
@@ -167,16 +168,42 @@ def _memberships(state: DesiredState) -> dict[str, tuple[str, ...]]:
     return {key: tuple(sorted(u.groups)) for key, u in state.users.items()}
 
 
-def test_scim_group_pages_are_served_before_the_user_pages_queued_behind_them() -> None:
+def test_scim_group_pages_are_spread_over_the_user_pages_and_users_built_before_the_last_one() -> None:
     world = ScimWorld.generate(200, 30, 600, seed=3, nested=4)
     world.max_results = 10
-    seen, state = _scim_read(world)
+    app = build_app()
+    app.state.ctx.extra["scim"] = world
+    seen = Seen(app)
+    config = ScimSourceSettings(name="idp", url="http://testserver/scim/v2", token=Secret(SCIM_TOKEN, "${T}"),
+                                page_size=10, groups=ScimGroupsSettings(map=(("team-*", "t-*"),)),
+                                http=HttpSettings(concurrency=2, max_retries=0))
+    source = ScimSource(config, transport=httpx.ASGITransport(app=seen))
+    attach = source._attach
+
+    async def attached(groups_of: dict[str, set[str]], slice_size: int = 2_000) -> None:
+        seen.events.append(("attach", ""))  # the memberships are final: users are built from here on
+        await attach(groups_of, slice_size)
+
+    source._attach = attached  # type: ignore[method-assign]
+    state = asyncio.run(source.read())
     starts = [w for k, w in seen.events if k == "start"]
     user_rest = [i for i, w in enumerate(starts) if w.startswith("/scim/v2/Users?") and "startIndex=1&" not in w]
     group_rest = [i for i, w in enumerate(starts) if w.startswith("/scim/v2/Groups?") and "startIndex=1&" not in w]
     assert len(user_rest) == 19 and len(group_rest) == 2
-    assert max(group_rest) < min(user_rest)  # before: queued behind every user page, served last
+    # spread over the first 60% of the user pages: neither all first (they held the reader and the server while
+    # the lanes waited) nor last (the memberships, then every user, would be built after the last response)
+    assert min(user_rest) < min(group_rest) and max(group_rest) < user_rest[12]
+    attached_at = seen.events.index(("attach", ""))
+    last_user_page = max(i for i, (k, w) in enumerate(seen.events) if k == "end" and w.startswith("/scim/v2/Users?"))
+    assert attached_at < last_user_page
     assert sum(len(u.groups) for u in state.users.values()) > 600
+
+
+def test_scim_pages_of_one_list_are_spread_evenly_over_the_first_part_of_the_other() -> None:
+    assert _interleave(["g1", "g2"], [f"u{i}" for i in range(10)], 0.6) == [
+        "u0", "u1", "u2", "g1", "u3", "u4", "u5", "g2", "u6", "u7", "u8", "u9"]
+    assert _interleave(["g1", "g2", "g3"], ["u0"], 0.6) == ["u0", "g1", "g2", "g3"]
+    assert _interleave(["g1"], [], 0.6) == ["g1"] and _interleave([], ["u0"], 0.6) == ["u0"]
 
 
 def test_scim_members_filed_as_pages_arrive_equal_members_read_per_group_at_the_end() -> None:

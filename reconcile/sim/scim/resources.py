@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from reconcile.sim.scim.world import ScimGroup, ScimUser, ScimWorld
+import msgspec
+
+from reconcile.sim.jsonbody import Raw, dumps
+from reconcile.sim.scim.world import ENCODED_BASE, MEMBER_FIELDS, ScimGroup, ScimUser, ScimWorld
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -50,19 +53,18 @@ def user_json(base: str, user: ScimUser) -> dict[str, Any]:
     return out
 
 
-def group_json(base: str, world: ScimWorld, group: ScimGroup, *, members: bool = True) -> dict[str, Any]:
+def group_json(base: str, world: ScimWorld, group: ScimGroup, *, members: bool = True,
+               encoded: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """A group's JSON; `encoded`: its members as the world's pre-encoded JSON (`members_json`) of these
+    sub-attributes, for a page whose projection sends `members` so (`sent_members`)."""
     out: dict[str, Any] = {"schemas": [GROUP], "id": group.id, "displayName": group.display_name}
     if group.external_id is not None:
         out["externalId"] = group.external_id
     if members and group.members:  # an empty multi-valued attribute is absent (RFC 7643 §2.5)
-        # one pass with the lookups bound once: a page of 100 groups lists ~24,000 members
-        listed: list[dict[str, str]] = []
-        append, user_of, group_of = listed.append, world.users.get, world.groups.get
-        for mid, kind in group.members:
-            other = user_of(mid) if kind == "User" else None
-            display = other.user_name if other is not None else (g.display_name if (g := group_of(mid)) else mid)
-            append({"value": mid, "$ref": f"{base}/{kind}s/{mid}", "type": kind, "display": display})
-        out["members"] = listed
+        listed = world.members_json(group, encoded or MEMBER_FIELDS)
+        if "$ref" in (encoded or MEMBER_FIELDS):
+            listed = listed.replace(ENCODED_BASE, dumps(base)[1:-1])
+        out["members"] = Raw(listed) if encoded else msgspec.json.decode(listed)
     out["meta"] = _meta(base, "Group", group.id)
     return out
 
@@ -85,6 +87,16 @@ def wanted_top(attributes: str | None) -> set[str] | None:
 
 
 _DROP: set[str] = set()  # `wanted.get`'s default: an attribute not asked for
+
+
+def sent_members(attributes: str | None) -> tuple[str, ...] | None:
+    """The sub-attributes of `members` a projection by `attributes` sends (all of them when it sends `members`
+    whole), in rendering order; None when it sends none."""
+    paths = _paths(attributes)
+    if not paths or ("members",) in paths:
+        return MEMBER_FIELDS
+    subs = {p[1] for p in paths if len(p) == 2 and p[0] == "members"}
+    return tuple(f for f in MEMBER_FIELDS if f.lower() in subs) or None
 
 
 def projector(attributes: str | None, excluded: str | None) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -113,7 +125,7 @@ def projector(attributes: str | None, excluded: str | None) -> Callable[[dict[st
                 keep = wanted.get(name, _DROP)
                 if keep is _DROP:
                     continue
-                if keep is None:
+                if keep is None or isinstance(value, Raw):  # Raw: encoded as projected (`sent_members`)
                     out[key] = value
                 elif isinstance(value, dict):
                     out[key] = {k: v for k, v in value.items() if k.lower() in keep}

@@ -102,8 +102,9 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         excluded = r.wanted_top(params.get("excludedAttributes")) or set()
         # members are rendered only when they will be sent, and never by a server that omits them on lists
         members = world.members_on_list and "members" not in excluded and (wanted is None or "members" in wanted)
+        encoded = r.sent_members(params.get("attributes"))  # members as pre-encoded JSON, as projected
         return listing(request, world, world.group_list(), r.GROUP_PATHS,
-                       lambda g: r.group_json(root, world, g, members=members),
+                       lambda g: r.group_json(root, world, g, members=members, encoded=encoded),
                        match=lambda g: r.group_json(root, world, g))  # a filter may name members.value
 
     async def get_user(request: Request) -> Response:

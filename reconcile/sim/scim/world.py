@@ -11,10 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from reconcile.sim.draw import memberships as draw_memberships
 
 SCIM_TOKEN = "sim-scim-token"  # the bearer token of a generated directory
 MAX_RESULTS = 1000  # the page-size cap (ServiceProviderConfig filter.maxResults), as scim2-server's default
+BASE = "\x00base\x00"  # where the base URL goes in pre-encoded members (no URL holds a NUL)
+ENCODED_BASE = msgspec.json.encode(BASE)[1:-1]
+MEMBER_FIELDS = ("value", "$ref", "type", "display")  # a group member's sub-attributes, in the order rendered
 
 
 def scim_id(kind: int, number: int) -> str:
@@ -51,6 +56,8 @@ class ScimWorld:
     members_on_list: bool = True  # False: GET /Groups omits `members` (INDIGO IAM, graphql-hive): read per group
     rate_limit: float = 0.0  # requests per second per token (burst of the same size); 0: unlimited
     _lists: dict[str, list[Any]] = field(default_factory=dict)  # list order, kept while the counts stay
+    revision: int = 0  # bumped by every change (`changed()`): it invalidates the pre-encoded members
+    _members: dict[tuple[str, tuple[str, ...]], tuple[tuple[int, int], bytes]] = field(default_factory=dict)
 
     def user_list(self) -> list[ScimUser]:
         """The users in list order (cached: a 100,000-user list is not rebuilt for every page)."""
@@ -65,16 +72,45 @@ class ScimWorld:
             cached = self._lists[name] = list(items.values())
         return cached
 
+    def changed(self) -> None:
+        """Say that users or groups changed in place (a member, a userName): pre-encoded members are stale."""
+        self.revision += 1
+
+    def members_json(self, group: ScimGroup, keep: tuple[str, ...] = MEMBER_FIELDS) -> bytes:
+        """The JSON array of `group.members` with the sub-attributes `keep` (of value, $ref, type, display; `$ref`
+        holding `BASE` for the base URL): encoded once per revision, since a page of 100 groups lists ~20,000
+        members (~30 ms to render each time, on the core the reader shares)."""
+        version = (self.revision, len(group.members))
+        hit = self._members.get((group.id, keep))
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        user_of, group_of = self.users.get, self.groups.get
+        listed = []
+        ref, display = "$ref" in keep, "display" in keep
+        for mid, kind in group.members:
+            member = {"value": mid, "$ref": f"{BASE}/{kind}s/{mid}", "type": kind} if ref else \
+                {"value": mid, "type": kind}
+            if display:  # a lookup per member: what makes rendering slow
+                other = user_of(mid) if kind == "User" else None
+                member["display"] = other.user_name if other is not None else (
+                    g.display_name if (g := group_of(mid)) else mid)
+            listed.append(member if keep == MEMBER_FIELDS else {k: member[k] for k in keep})
+        body = msgspec.json.encode(listed)
+        self._members[(group.id, keep)] = (version, body)
+        return body
+
     def add_user(self, user: ScimUser) -> ScimUser:
         if user.id in self.users or user.id in self.groups:
             raise ValueError(f"SCIM id {user.id!r} is taken")
         self.users[user.id] = user
+        self.changed()
         return user
 
     def add_group(self, group: ScimGroup) -> ScimGroup:
         if group.id in self.groups or group.id in self.users:
             raise ValueError(f"SCIM id {group.id!r} is taken")
         self.groups[group.id] = group
+        self.changed()
         return group
 
     def to_json(self) -> dict[str, Any]:
@@ -108,6 +144,7 @@ class ScimWorld:
                     if name not in ids:
                         raise ValueError(f"SCIM group {group.display_name!r}: member {name!r} is not in the directory")
                     group.members.append((ids[name], kind))
+        world.changed()
         return world
 
     @classmethod
@@ -132,4 +169,6 @@ class ScimWorld:
         order, chained = list(world.groups.values()), min(nested, groups)
         for j in range(chained):  # team-0000 contains team-0001 ... contains the last, which contains team-0000
             order[j].members.append((order[(j + 1) % chained].id, "Group"))
+        for group in order:  # encoded now, as a server's index is built before it serves, not during a read
+            world.members_json(group)
         return world

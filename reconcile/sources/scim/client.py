@@ -7,9 +7,10 @@ server that stops advancing, repeats items or changes its total mid-read fails t
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -34,7 +35,7 @@ class _Identified(Protocol):
 
 
 R = TypeVar("R", bound=_Identified)
-OnPage = Callable[[list[Any]], None]  # a page's resources as it arrives
+OnPage = Callable[[list[Any]], Awaitable[None] | None]  # a page's resources as it arrives
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +129,9 @@ class ScimClient:
                               "completely",
                               hint="nothing was planned; ask the SCIM server's vendor about RFC 7644 paging")
         if on_page is not None:
-            on_page(resources)
+            working = on_page(resources)
+            if working is not None:  # it works in slices, letting other responses be handled in between
+                await working
         return _Page(start, total, resources)
 
     async def list(self, path: str, params: Mapping[str, Any], *, setting: str,
@@ -144,17 +147,74 @@ class ScimClient:
 
     async def rest(self, first: _Page, path: str, params: Mapping[str, Any], *, setting: str,
                    decoder: msgspec.json.Decoder[ListResponse[R]], on_page: OnPage | None = None) -> builtins.list[R]:
-        """Every resource of the list `first` began: the other pages are read concurrently (queued in the
-        order asked, so a list whose `rest` starts first is served first), and any gap they leave (a server
-        that lowers the page size further) is read in order. `on_page` sees each page as it arrives, before
-        the list is known complete. Raises SourceError rather than return a part."""
-        total, step = first.total, len(first.resources)
-        pages = {1: first}
-        if step and total > step:
-            rest = await all_of(*(self._page(path, params, s, setting, decoder, on_page=on_page)
-                                  for s in range(1 + step, total + 1, step)))
-            pages.update((p.start, p) for p in rest)
-        out: list[R] = []
+        """Every resource of the list `first` began (`rests` of this one list)."""
+        return (await self.rests(Listing(first, path, params, setting, decoder, on_page)))[0]  # type: ignore[no-any-return]
+
+    async def rests(self, *lists: Listing, spread: float = 0.6) -> builtins.list[Any]:
+        """Every resource of each list (a `Listing`, begun by `first`): the other pages of all of them are read
+        concurrently by twice the client's concurrency of requesters (half of them waiting with a request
+        built, to take a lane the moment one frees), not by a thousand requests built up front while the
+        lanes wait. The first list's pages are spread over the first `spread` of the second's: its pages may be
+        large (a group page holds every member of 100 groups), and one after another they would hold the
+        reader (and the server) while the lanes wait. Any gap the pages leave (a server that lowers the
+        page size further) is read in order. `on_page` sees each page as it arrives, before the list is
+        known complete; a list's `then` runs once its pages are in, while the others are still read. Raises
+        SourceError rather than return a part: of several failed pages, the first by list and position (else
+        the failure of a `then`); after a failure no other page is asked for."""
+        starts = [range(1 + len(x.first.resources), x.first.total + 1, len(x.first.resources))
+                  if x.first.resources else range(0) for x in lists]
+        jobs = _interleave([(0, s) for s in starts[0]], [(1, s) for s in starts[1]], spread) if len(lists) == 2 \
+            else [(i, s) for i, r in enumerate(starts) for s in r]
+        got: dict[tuple[int, int], _Page] = {}
+        failed: dict[tuple[int, int], Exception] = {}
+        remaining = [len(r) for r in starts]
+        ends: dict[int, asyncio.Task[Any]] = {}
+        stopped: list[BaseException] = []  # a list's `then` that failed: no more pages are asked for
+
+        def end(i: int) -> None:  # every page of list i is in: assemble it (and run its `then`) now
+            task = ends[i] = asyncio.ensure_future(self._end(lists[i], {s: got[(i, s)] for s in starts[i]}))
+            task.add_done_callback(lambda t: None if t.cancelled() or t.exception() is None
+                                   else stopped.append(t.exception()))  # type: ignore[arg-type]
+
+        for i, left in enumerate(remaining):
+            if not left:
+                end(i)
+        queue = iter(jobs)
+
+        async def reader() -> None:
+            for job in queue:  # shared by the readers: each job is taken by one
+                if failed or stopped:
+                    return
+                x = lists[job[0]]
+                try:
+                    got[job] = await self._page(x.path, x.params, job[1], x.setting, x.decoder, on_page=x.on_page)
+                except Exception as exc:
+                    failed[job] = exc  # raised below, once every reader has stopped
+                    return
+                remaining[job[0]] -= 1
+                if not remaining[job[0]]:
+                    end(job[0])
+                await asyncio.sleep(0)  # a turn for the others (a list's `then`) where no request suspends (in process)
+
+        await all_of(*(reader() for _ in range(min(2 * self.http.settings.concurrency, len(jobs)))))
+        if failed or stopped:
+            for task in ends.values():
+                task.cancel()
+            await asyncio.gather(*ends.values(), return_exceptions=True)
+            raise failed[min(failed)] if failed else stopped[0]
+        return await all_of(*(ends[i] for i in range(len(lists))))
+
+    async def _end(self, listing: Listing, pages: dict[int, _Page]) -> Any:
+        resources = await self._assemble(listing, pages)
+        return resources if listing.then is None else await listing.then(resources)
+
+    async def _assemble(self, listing: Listing, pages: dict[int, _Page]) -> builtins.list[Any]:
+        """The list's resources in order, from its pages (`rests`): checked complete and distinct."""
+        first, path, params, setting, decoder, on_page = (listing.first, listing.path, listing.params,
+                                                         listing.setting, listing.decoder, listing.on_page)
+        total = first.total
+        pages[1] = first
+        out: builtins.list[Any] = []
         seen: set[str] = set()
         start = 1
         while start <= total:
@@ -181,6 +241,37 @@ class ScimClient:
             start += len(page.resources)
         log.info("%s: %s: %d resources in %d pages", self.where, path, len(out), len(pages))
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One list to read to its end (`ScimClient.rests`): its first page and how the others are asked for."""
+
+    first: _Page
+    path: str
+    params: Mapping[str, Any]
+    setting: str
+    decoder: msgspec.json.Decoder[Any]
+    on_page: OnPage | None = None
+    then: Callable[[builtins.list[Any]], Awaitable[Any]] | None = None  # run on the list once it is read,
+    # while the other lists still are; what it returns is the list's result in `rests`
+
+
+def _interleave(some: builtins.list[T], others: builtins.list[T], spread: float) -> builtins.list[T]:
+    """`others` in order with `some` in order spread evenly over their first `spread` (all of them at once,
+    first, when there are no others)."""
+    if not some or not others:
+        return some + others
+    span = max(1, int(len(others) * spread))
+    out: builtins.list[T] = []
+    taken = 0
+    for n, item in enumerate(others):
+        due = (n * len(some)) // span  # how many of `some` belong before the n-th of `others`
+        while taken < min(due, len(some)):
+            out.append(some[taken])
+            taken += 1
+        out.append(item)
+    return out + some[taken:]
 
 
 _OBJECT: msgspec.json.Decoder[dict[str, Any]] = msgspec.json.Decoder(dict[str, Any])
