@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 import httpx
@@ -238,11 +238,14 @@ class EntraSource:
                                   hint=f"key them by the other identity key (sources.{self.name}.key), or leave one "
                                   f"out with sources.{self.name}.users.filter")
             held = groups_of.get(user.id)
-            out[key] = DesiredUser(
-                key=key, status=active if user.enabled else disabled,
-                groups=frozenset(held) if held else none, identity=user.identity,
-                display_name=user.name, source=name, origin=user.origin,
-                fact=_ENABLED if user.enabled else _DISABLED)
+            # positional, in DesiredUser's field order (_FIELDS): a third less per call than by keyword, in the
+            # one pass after the last answer
+            if user.enabled:
+                out[key] = DesiredUser(key, active, frozenset(held) if held else none, user.identity, user.name, name,
+                                       user.origin, _ENABLED)
+            else:
+                out[key] = DesiredUser(key, disabled, frozenset(held) if held else none, user.identity, user.name,
+                                       name, user.origin, _DISABLED)
         if keyless:
             field = "mail" if self.config.key is EntraKey.MAIL else "userPrincipalName"
             notes.append(SourceNote(self.name, f"{keyless} users skipped without a {field} (key: {self.config.key})"))
@@ -255,6 +258,9 @@ class EntraSource:
 
 
 _ENABLED, _DISABLED = "entra accountEnabled=true", "entra accountEnabled=false"
+_FIELDS = ("key", "status", "groups", "identity", "display_name", "source", "origin", "fact")
+# _desired builds DesiredUser positionally: a field added or moved in the model must fail here, not mislabel
+assert tuple(f.name for f in fields(DesiredUser)) == _FIELDS, "DesiredUser's fields changed: update _desired"
 _NO_IDENTITY, _NO_ORIGIN = Identity(), Location("")  # a keyless user's: never used
 
 
