@@ -282,3 +282,14 @@ async def test_the_next_users_page_is_rendered_ahead_and_a_change_meanwhile_stil
     assert rendered[:1] == [changed.id]  # of its rows only the changed one was rendered again on request
     assert second["value"][1]["displayName"] == "Renamed Meanwhile"
     assert entra.transport.request_violations == []
+
+
+def test_graph_requests_are_routed_before_the_dc_and_cloud_routes() -> None:
+    from starlette.routing import Mount
+
+    from reconcile.sim.app import build_app
+
+    routes = build_app().routes
+    first_api = next(i for i, r in enumerate(routes) if not getattr(r, "path", "").startswith("/_sim"))
+    entra = routes[first_api]
+    assert isinstance(entra, Mount) and entra.path == "/entra"  # not after ~65 DC and Cloud routes tried in turn
