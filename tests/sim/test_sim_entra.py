@@ -284,12 +284,13 @@ async def test_the_next_users_page_is_rendered_ahead_and_a_change_meanwhile_stil
     assert entra.transport.request_violations == []
 
 
-def test_graph_requests_are_routed_before_the_dc_and_cloud_routes() -> None:
+def test_graph_and_okta_requests_are_routed_before_the_dc_and_cloud_routes() -> None:
     from starlette.routing import Mount
 
     from reconcile.sim.app import build_app
 
     routes = build_app().routes
     first_api = next(i for i, r in enumerate(routes) if not getattr(r, "path", "").startswith("/_sim"))
-    entra = routes[first_api]
+    entra, okta = routes[first_api], routes[first_api + 1:first_api + 5]
     assert isinstance(entra, Mount) and entra.path == "/entra"  # not after ~65 DC and Cloud routes tried in turn
+    assert all(r.path.startswith("/okta/") for r in okta)  # type: ignore[attr-defined]
