@@ -104,7 +104,7 @@ class EntraSource:
         results: list[Any] = await all_of(*reads)
         users, skipped_guests = results[0]
         member_of, mapped, strangers = results[1] if len(results) > 1 else ({}, set(), Counter())
-        outside = sum(1 for uid in member_of if uid not in users)
+        outside = len(member_of.keys() - users.keys())  # in C: this runs after the last answer
         if outside:
             log.info("%s: %d group members outside users.filter (or guests) ignored", self.where, outside)
         notes: list[SourceNote] = []
