@@ -1,119 +1,195 @@
-"""A timeline of one IdP bench read, `python -m bench.idp_timeline scim|google [USERS GROUPS MEMBERSHIPS
-[CONCURRENCY]]`: the bench's simulator and reader script (bench/scim_bench.py, bench/google_bench.py), with each
-request's lane wait, write and answer recorded in the reader (httpcore's trace), then summarised: start-up,
-requests in flight per 0.5 s, time per request, the group pages' span, and what happens after the last answer.
-A measuring tool, not a bench row.
+"""Where an IdP read's wall goes beyond its latency floor, request by request: `python -m bench.idp_timeline
+entra|okta [--scale smoke]` serves the bench's world (bench/entra_bench.py, bench/okta_bench.py) and reads it once
+at the bench's concurrency, both processes timestamping every request on the shared monotonic clock.
+
+Per kind of request (user pages, group pages, member reads), mean milliseconds: queued in the reader until a lane
+took it, written, waiting in the simulator beyond its latency (a busy event loop), rendered, sent, until the
+reader had the headers; the lanes in use on average, how many requests reach the simulator within 1 ms of the one
+before (lanes in step: waves), the time before the first request and after the last answer. A diagnostic, not a
+benchmark row: the instrumentation costs some CPU of its own.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from bench import google_bench, scim_bench
 from bench.idp_read import served
-from bench.runner import process_cpu
 from tests.support.net import free_port
 from tests.support.simproc import ROOT, child_env
 
-# Run in the reader before the bench's script: wraps `Lanes.handle_async_request` (queued, lane taken, request
-# written, answer's headers, returned) and notes when the timed read starts and ends.
-PRELUDE = r'''
-import atexit as _atexit, json as _json, os as _os, time as _t
-import reconcile.http.transport as _transport
-_EVENTS, MARKS = [], {}
-async def _timed(self, request):
-    queued, marks = _t.perf_counter(), {}
+_SIM = """
+import json, sys, time
+from reconcile.sim import middleware as mw
+from reconcile.sim.app import build_app
+from reconcile.sim.server import serve
+a = json.loads(sys.argv[1])
+rows, mono, init, call = [], time.monotonic, mw.SimMiddleware.__init__, mw.SimMiddleware.__call__
+def traced_init(self, app, ctx):
+    async def inner(scope, receive, send):
+        row = scope.get("timeline")
+        if row is not None:
+            row["app"] = mono()
+        async def traced_send(message):
+            if row is not None and message["type"] == "http.response.start":
+                row["start"] = mono()
+            await send(message)
+            if row is not None and message["type"] == "http.response.body" and not message.get("more_body"):
+                row["sent"] = mono()
+        await app(scope, receive, traced_send)
+    init(self, inner, ctx)
+async def traced_call(self, scope, receive, send):
+    if scope["type"] == "http" and not scope["path"].startswith("/_sim"):
+        scope["timeline"] = {"path": scope["path"] + "?" + scope["query_string"].decode(), "arrive": mono()}
+        rows.append(scope["timeline"])
+    await call(self, scope, receive, send)
+mw.SimMiddleware.__init__, mw.SimMiddleware.__call__ = traced_init, traced_call
+sized = (a["users"], a["groups"], a["memberships"])
+if a["idp"] == "entra":
+    from reconcile.sim.control import SimSettings
+    from reconcile.sim.entra_id.generate import generate_entra
+    app = build_app(entra=generate_entra(*sized), settings=SimSettings(latency_ms=a["latency_ms"]))
+else:
+    from reconcile.sim.okta.generate import generate_okta
+    app = build_app()
+    app.state.ctx.extra["okta"] = generate_okta(*sized, 1)
+    app.state.ctx.apply_settings(app.state.ctx.settings.updated({"latency_ms": a["latency_ms"]}))
+try:
+    serve(app, port=a["port"])
+finally:
+    open(a["out"], "w").write(json.dumps(rows))
+"""
+
+_READER = """
+import json, sys, time
+import httpx
+from reconcile.aio import run
+a = json.loads(sys.argv[1])
+rows, mono, handle = [], time.monotonic, httpx.AsyncHTTPTransport.handle_async_request
+async def traced(self, request):
+    row = {"path": request.url.raw_path.decode(), "lane": mono()}
+    rows.append(row)
+    outer = request.extensions.get("trace")
     async def trace(event, info):
-        marks[event.rsplit(".", 2)[-2] + "." + event.rsplit(".", 1)[-1]] = _t.perf_counter()
+        if event.endswith(".send_request_body.complete"):
+            row["wrote"] = mono()
+        elif event.endswith(".receive_response_headers.complete"):
+            row["headers"] = mono()
+        if outer is not None:
+            await outer(event, info)
     request.extensions["trace"] = trace
-    async with self._slots:
-        lane, taken = self._free.pop(), _t.perf_counter()
-        try:
-            return await lane.handle_async_request(request)
-        finally:
-            _EVENTS.append((queued, taken, _t.perf_counter(), request.url.path, marks.get("send_request_body.complete"),
-                            marks.get("receive_response_headers.complete")))
-            self._free.append(lane)
-_transport.Lanes.handle_async_request = _timed
-_atexit.register(lambda: open(_os.environ["TIMELINE_OUT"], "w").write(_json.dumps({"events": _EVENTS, "marks": MARKS})))
-'''
+    response = await handle(self, request)
+    row["ret"] = mono()
+    return response
+httpx.AsyncHTTPTransport.handle_async_request = traced
+exec(a["make_source"])
+started = mono()
+state = run(source.read())
+ended = mono()
+open(a["out"], "w").write(json.dumps({"start": started, "end": ended, "rows": rows, "users": len(state.users)}))
+"""
+
+_ENTRA = """
+from reconcile.config.idp_entra import EntraGroupsSettings, EntraSourceSettings
+from reconcile.settings import HttpSettings, Secret
+from reconcile.sim.entra_id.world import GENERATED_CLIENT_ID, GENERATED_SECRET
+from reconcile.sources.entra_id import EntraSource
+source = EntraSource(EntraSourceSettings(
+    name="bench", tenant="example.onmicrosoft.com", client_id=GENERATED_CLIENT_ID,
+    client_secret=Secret(GENERATED_SECRET, "${ENTRA_CLIENT_SECRET}"), authority=a["url"], graph_url=a["url"],
+    groups=EntraGroupsSettings(map=(("team-*", "team-*"),)), http=HttpSettings(concurrency=8, timeout=120)))
+"""
+
+_OKTA = """
+from reconcile.settings import HttpSettings, Secret
+from reconcile.sim.okta.generate import OKTA_TOKEN
+from reconcile.sources.okta.settings import OktaGroupsSettings, OktaSourceSettings
+from reconcile.sources.okta.source import OktaSource
+source = OktaSource(OktaSourceSettings(
+    name="bench", url=a["url"], token=Secret(OKTA_TOKEN, "${OKTA_TOKEN}"),
+    groups=OktaGroupsSettings(map=(("team-*", "team-*"),)), concurrency=4, http=HttpSettings(timeout=120)))
+"""
+
+SIZES = {"full": (100_000, 2_000, 400_000), "smoke": (300, 12, 1_200)}
+LANES = {"entra": 8, "okta": 4}
 
 
-def timeline(source: str, users: int, groups: int, memberships: int, concurrency: int = 8, *,
-             latency_ms: float = 25.0) -> dict[str, Any]:
-    """Serve the bench's world of `source` (scim, google), read it once at `concurrency` with the timeline
-    recorded; the summary."""
-    from reconcile.sim.scim.world import SCIM_TOKEN
-
-    bench = {"scim": scim_bench, "google": google_bench}[source]
-    timed = "state = run(source.read())"
-    assert timed in bench.READER
-    reader = PRELUDE + bench.READER.replace(
-        timed, f"MARKS['start'] = time.perf_counter(); {timed}; MARKS['end'] = time.perf_counter()")
-    port = free_port()
-    args = {"users": users, "groups": groups, "memberships": memberships, "seed": 1, "latency_ms": latency_ms,
-            "port": port, "max_results": 100, "nested": 20}
-    with tempfile.TemporaryDirectory() as work:
-        out = Path(work) / "timeline.json"
-        with served(bench.SERVER, args, name=source, log_path=Path(work) / "sim.log") as (proc, url, _):
-            read: dict[str, Any] = {"concurrency": concurrency}
-            if source == "scim":
-                read.update(url=f"{url}/scim/v2", token=SCIM_TOKEN, page_size=100)
-            else:
-                read.update(url=url, key=str(google_bench.KEY), subject=google_bench.ADMIN)
-            sim_before = process_cpu(proc.pid)
-            child = subprocess.run([sys.executable, "-c", reader, json.dumps(read)], capture_output=True, text=True,
-                                   cwd=str(ROOT), env={**child_env(), "TIMELINE_OUT": str(out)}, check=False)
-            sim_cpu = process_cpu(proc.pid) - sim_before
-        if child.returncode != 0:
-            raise RuntimeError(f"the reader failed:\n{child.stderr[-3000:]}")
-        result = json.loads(child.stdout.strip().splitlines()[-1])
-        recorded = json.loads(out.read_text())
-    return summary(recorded, result, concurrency, latency_ms, sim_cpu)
+def _kind(path: str) -> str:
+    path = path.partition("?")[0]
+    if path.endswith(("/members", "/transitiveMembers")) or ("/groups/" in path and path.endswith("/users")):
+        return "members"
+    return "users" if "/users" in path else "groups" if "/groups" in path else "token"
 
 
-def summary(recorded: dict[str, Any], result: dict[str, Any], concurrency: int, latency_ms: float,
-            sim_cpu: float) -> dict[str, Any]:
-    start, end = recorded["marks"]["start"], recorded["marks"]["end"]
-    cpu = float(result["cpu_s"] if "cpu_s" in result else result["cpu_seconds"])
-    events = sorted(recorded["events"], key=lambda e: e[1])
-    n = len(events)
-    first_written = min(e[4] or e[1] for e in events) - start
-    last_answer = max(e[2] for e in events) - start
-    busy = sum(e[2] - e[1] for e in events)
-    span = last_answer - (events[0][1] - start)
-    buckets = [0.0] * (int((end - start) / 0.5) + 1)
-    for _, taken, done, *_rest in events:
-        a, b = taken - start, done - start
-        for k in range(int(a / 0.5), min(len(buckets), int(b / 0.5) + 1)):
-            overlap = min(b, (k + 1) * 0.5) - max(a, k * 0.5)
-            buckets[k] += max(0.0, overlap) / 0.5
-    written = [e for e in events if e[4] and e[5]]
-    group_pages = [e for e in events if "/Groups" in e[3] or e[3].endswith("/groups")]
-    floor = n / concurrency * latency_ms / 1000
-    return {
-        "wall_s": round(result["seconds"], 2), "floor_s": round(floor, 2),
-        "vs_floor": round(result["seconds"] / floor, 2),
-        "requests": n, "reader_cpu_s": round(cpu, 2), "sim_cpu_s": round(sim_cpu, 2),
-        "first_request_written_ms": round(first_written * 1000), "last_answer_s": round(last_answer, 2),
-        "after_last_answer_s": round(end - start - last_answer, 2), "mean_in_flight": round(busy / span, 2),
-        "mean_request_ms": round(busy / n * 1000, 1),
-        "lane_to_written_ms": round(sum(e[4] - e[1] for e in written) / len(written) * 1000, 1) if written else None,
-        "written_to_answer_ms": round(sum(e[5] - e[4] for e in written) / len(written) * 1000, 1) if written else None,
-        "in_flight_per_half_second": [round(b, 1) for b in buckets],
-        "group_pages_s": [round(min(e[1] for e in group_pages) - start, 2),
-                          round(max(e[2] for e in group_pages) - start, 2)] if group_pages else None,
-        "first_requests": [(e[3], round((e[1] - start) * 1000), round((e[2] - start) * 1000)) for e in events[:24]],
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-    }
+def summary(reader: dict[str, Any], sim_rows: list[dict[str, Any]], *, lanes: int, latency_ms: float) -> list[str]:
+    """The report's lines (milliseconds) from the two processes' rows, matched by path and query."""
+    served_at = {row["path"].rstrip("?"): row for row in sim_rows if "sent" in row}
+    lines, late = [], latency_ms / 1000
+    for kind in ("users", "groups", "members"):
+        pairs = [(r, served_at[r["path"].rstrip("?")]) for r in reader["rows"]
+                 if _kind(r["path"]) == kind and r["path"].rstrip("?") in served_at and "headers" in r]
+        if not pairs:
+            continue
+
+        def mean(values: list[float]) -> str:
+            return f"{statistics.fmean(values) * 1000:5.1f}"
+
+        lines.append(f"{kind:8s} n={len(pairs):5d}  write {mean([r['wrote'] - r['lane'] for r, _ in pairs])}"
+                     f"  sim late {mean([s['app'] - s['arrive'] - late for _, s in pairs])}"
+                     f"  render {mean([s['start'] - s['app'] for _, s in pairs])}"
+                     f"  send {mean([s['sent'] - s['start'] for _, s in pairs])}"
+                     f"  to reader {mean([r['headers'] - s['sent'] for r, s in pairs])}"
+                     f"  lane held {mean([r['ret'] - r['lane'] for r, _ in pairs])}")
+    events = sorted([(r["lane"], 1) for r in reader["rows"]] + [(r["ret"], -1) for r in reader["rows"]])
+    held, level, last = 0.0, 0, events[0][0]
+    for at, step in events:
+        held, level, last = held + level * (at - last), level + step, at
+    arrivals = sorted(row["arrive"] for row in sim_rows)
+    together = sum(1 for a, b in pairwise(arrivals) if b - a < 0.001)
+    lines.append(f"lanes in use {held / (events[-1][0] - events[0][0]):.2f} of {lanes}; "
+                 f"{together} of {len(arrivals) - 1} requests reached the simulator within 1 ms of the one before")
+    lines.append(f"before the first request {(events[0][0] - reader['start']) * 1000:.0f} ms; "
+                 f"after the last answer {(reader['end'] - events[-1][0]) * 1000:.0f} ms; "
+                 f"wall {(reader['end'] - reader['start']) * 1000:.0f} ms, {len(reader['rows'])} requests")
+    return lines
+
+
+def trace(idp: str, scale: str = "full", latency_ms: float = 25.0) -> list[str]:
+    users, groups, memberships = SIZES[scale]
+    with tempfile.TemporaryDirectory() as tmp:
+        sim_out, reader_out = Path(tmp) / "sim.json", Path(tmp) / "reader.json"
+        args = {"idp": idp, "users": users, "groups": groups, "memberships": memberships, "latency_ms": latency_ms,
+                "port": free_port(), "out": str(sim_out)}
+        with served(_SIM, args, name=idp, log_path=Path(tmp) / "sim.log") as (simulator, url, _started):
+            source = _ENTRA if idp == "entra" else _OKTA
+            reading = {"url": f"{url}/{idp}", "out": str(reader_out), "make_source": source}
+            done = subprocess.run([sys.executable, "-c", _READER, json.dumps(reading)], capture_output=True,
+                                  text=True, cwd=str(ROOT), env=child_env(), check=False, timeout=3600)
+            if done.returncode != 0:
+                raise RuntimeError(f"the reader failed: {done.stderr[-2000:]}")
+            simulator.send_signal(signal.SIGINT)  # uvicorn re-raises it once stopped: the script's `finally` runs
+            simulator.wait(60)
+        if not sim_out.exists():
+            raise RuntimeError(f"the simulator wrote no timeline: {(Path(tmp) / 'sim.log').read_text()[-2000:]}")
+        return summary(json.loads(reader_out.read_text()), json.loads(sim_out.read_text()), lanes=LANES[idp],
+                       latency_ms=latency_ms)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("idp", choices=sorted(LANES))
+    parser.add_argument("--scale", choices=sorted(SIZES), default="full")
+    options = parser.parse_args()
+    print("\n".join(trace(options.idp, options.scale)))
 
 
 if __name__ == "__main__":
-    numbers = [int(a) for a in sys.argv[2:6]] or [100_000, 2_000, 400_000]
-    print(json.dumps(timeline(sys.argv[1], *numbers), indent=1))
+    main()

@@ -30,9 +30,11 @@ from reconcile.sim.scenario import Scenario, load_scenario
 from reconcile.sim.scim import routes as scim
 from reconcile.sim.unrouted import not_routed
 
-# Each simulated API's entry (see reconcile/sim/__init__.py); the order is the routing order.
+# Each simulated API's entry (see reconcile/sim/__init__.py); the order is the routing order. Entra ID (one
+# Mount, /entra) and Okta (4 routes, all /okta/...) match no other API's paths: first, each of their requests
+# skips the ~65 route checks of DC and Cloud.
 APIS: tuple[Callable[[SimContext], list[BaseRoute]], ...] = (
-    confluence_dc.routes, atlassian_cloud.routes, okta.routes, google_workspace.routes, entra_id.routes, scim.routes,
+    entra_id.routes, okta.routes, confluence_dc.routes, atlassian_cloud.routes, google_workspace.routes, scim.routes,
 )
 
 

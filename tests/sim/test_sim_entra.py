@@ -249,3 +249,48 @@ def test_transitive_members_of_a_flat_group_are_its_member_list_else_the_walk() 
         assert list(_transitive(world, gid)) == list(world.transitive(gid))
     assert _transitive(world, "flat") is world.groups["flat"].members
     assert list(_transitive(world, "outer")) == [(USER, "c"), (GROUP, "flat"), (USER, "a"), (USER, "b")]
+
+
+async def test_the_next_users_page_is_rendered_ahead_and_a_change_meanwhile_still_shows(
+        entra: Entra, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    from dataclasses import replace
+
+    from reconcile.sim.entra_id import routes
+
+    rendered: list[str] = []
+    original = routes.selected
+
+    def counting(world: object, kind: str, object_id: str, names: object) -> dict[str, object]:
+        rendered.append(object_id)
+        return original(world, kind, object_id, names)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(routes, "selected", counting)
+    headers = await entra.bearer()
+    select = {"$top": "5", "$select": "id,displayName"}
+    first = (await entra.client.get("/v1.0/users", params=select, headers=headers)).json()
+    for _ in range(4):  # the render ahead runs a slice per loop turn, after the answer
+        await asyncio.sleep(0)
+    ahead = rendered[5:]
+    assert len(ahead) == 5 and not set(ahead) & {u["id"] for u in first["value"]}
+    world = entra.app.state.ctx.entra_id
+    changed = world.users[ahead[1]]
+    world.users[changed.id] = replace(changed, display_name="Renamed Meanwhile")
+    rendered.clear()
+    second = (await entra.client.get(first["@odata.nextLink"], headers=headers)).json()
+    assert [u["id"] for u in second["value"]] == ahead  # the page rendered ahead is the page asked for next
+    assert rendered[:1] == [changed.id]  # of its rows only the changed one was rendered again on request
+    assert second["value"][1]["displayName"] == "Renamed Meanwhile"
+    assert entra.transport.request_violations == []
+
+
+def test_graph_and_okta_requests_are_routed_before_the_dc_and_cloud_routes() -> None:
+    from starlette.routing import Mount
+
+    from reconcile.sim.app import build_app
+
+    routes = build_app().routes
+    first_api = next(i for i, r in enumerate(routes) if not getattr(r, "path", "").startswith("/_sim"))
+    entra, okta = routes[first_api], routes[first_api + 1:first_api + 5]
+    assert isinstance(entra, Mount) and entra.path == "/entra"  # not after ~65 DC and Cloud routes tried in turn
+    assert all(r.path.startswith("/okta/") for r in okta)  # type: ignore[attr-defined]

@@ -197,6 +197,14 @@ def test_users_status_fact_guests_and_transitive_members_with_a_cycle(tenant: Te
         "2 group members skipped, not users: 1 device, 1 service principal (only users are desired users)"]
 
 
+def test_two_groups_mapped_to_one_name_give_it_once(tenant: Tenant) -> None:
+    # members are filed as one list of names per user (each group's name appended): the desired user holds a
+    # name once however many of its groups map to it, and the state is what DesiredState.build makes of it
+    state = tenant.read(config(groups=EntraGroupsSettings(include=Globs(("Loop *",)), map=(("loop *", "loops"),))))
+    assert groups_of(state)["user02@contoso.com"] == ["loops"] and state.groups == frozenset({"loops"})
+    assert state == DesiredState.build(list(state.users.values()), state.groups, state.notes)
+
+
 def test_guests_included_and_the_upn_key(tenant: Tenant) -> None:
     state = tenant.read(config(users=EntraUsersSettings(guests=EntraGuests.INCLUDE), key=EntraKey.UPN, groups=None))
     assert "guest_fabrikam.com#ext#@contoso.onmicrosoft.com" in state.users

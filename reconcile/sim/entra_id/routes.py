@@ -7,6 +7,7 @@ both `http://host:port/entra` (for `https://graph.microsoft.com` and `https://lo
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import islice
@@ -44,6 +45,7 @@ from reconcile.sim.fragments import Fragments
 from reconcile.sim.jsonbody import FastJSONResponse
 
 PREFIX = "/entra"
+AHEAD_SLICE = 100  # rows of a next page rendered per loop turn (~1 ms): answers due meanwhile are not held up
 CREATED = "2024-01-01T00:00:00Z"
 
 # Returned without $select (Graph's user-list documentation; the other properties only when selected).
@@ -142,6 +144,7 @@ class Graph:
         self.ctx, self.world = ctx, world
         self.filtered: dict[tuple[str, str, bool], list[Any]] = {}  # reads never change the world: cache matches
         self.fragments = Fragments()  # each object's projected row, encoded once per $select
+        self.ahead: set[asyncio.Task[None]] = set()  # next pages being rendered (referenced until done)
 
     def error(self, exc: GraphError, headers: dict[str, str] | None = None) -> Response:
         request_id = stable_id("request", str(self.world.requests))
@@ -236,8 +239,30 @@ class Graph:
                 out.pop("@odata.type", None)  # a typed collection names the type once, in @odata.context
             return out
 
-        body["value"] = self.fragments.many((type_name, shape), rows[offset:offset + top], version, row)
+        ahead = "@odata.nextLink" in body
+        window = rows[offset:offset + (2 * top if ahead else top)]  # one slice of the live keys: this page and the next
+        body["value"] = self.fragments.many((type_name, shape), window[:top], version, row)
+        if ahead:
+            self._render_ahead((type_name, shape), window[top:], version, row)
         return body
+
+    def _render_ahead(self, scope: Hashable, rows: Sequence[Any], version: Callable[[Any], Hashable] | None,
+                      row: Callable[[Any], dict[str, Any]]) -> None:
+        """Render the next page's rows into the fragment cache while the client's next request travels, a
+        slice per loop turn: its answer is then a join of cached rows, and no answer due meanwhile waits behind
+        a whole page of 999 users rendered at once (~10 ms: the head of the line of every lane)."""
+
+        async def render() -> None:
+            for start in range(0, len(rows), AHEAD_SLICE):
+                await asyncio.sleep(0)  # this page's answer goes out first
+                try:
+                    self.fragments.many(scope, rows[start:start + AHEAD_SLICE], version, row)
+                except LookupError:  # the world changed meanwhile: the request itself renders what is there
+                    return
+
+        task = asyncio.get_running_loop().create_task(render())
+        self.ahead.add(task)
+        task.add_done_callback(self.ahead.discard)
 
 
 class _Keys(Sequence[str]):

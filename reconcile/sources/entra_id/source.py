@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from collections.abc import AsyncIterator, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from itertools import repeat
 from typing import Any, TypeVar
 
 import httpx
@@ -33,6 +34,7 @@ T = TypeVar("T")
 
 USER_SELECT = "id,userPrincipalName,mail,displayName,userType,accountEnabled"  # accountEnabled: only if selected
 GLOB_CHARS = frozenset("*?[")
+USER_TYPE, GROUP_TYPE = "#microsoft.graph.user", "#microsoft.graph.group"
 NOT_USERS = {"#microsoft.graph.device": "device", "#microsoft.graph.servicePrincipal": "service principal",
              "#microsoft.graph.orgContact": "organizational contact"}
 
@@ -102,7 +104,7 @@ class EntraSource:
         results: list[Any] = await all_of(*reads)
         users, skipped_guests = results[0]
         member_of, mapped, strangers = results[1] if len(results) > 1 else ({}, set(), Counter())
-        outside = sum(1 for uid in member_of if uid not in users)
+        outside = len(member_of.keys() - users.keys())  # in C: this runs after the last answer
         if outside:
             log.info("%s: %d group members outside users.filter (or guests) ignored", self.where, outside)
         notes: list[SourceNote] = []
@@ -170,37 +172,34 @@ class EntraSource:
                               "(display names), or use a glob such as 'atl-*'")
 
     async def _memberships(self, graph: Graph, group_map: GroupMap
-                           ) -> tuple[dict[str, set[str]], set[str], Counter[str]]:
-        """User id -> mapped group names (every user member, read or not), every mapped name, and the
-        members that are not users, counted by kind.
+                           ) -> tuple[dict[str, list[str]], set[str], Counter[str]]:
+        """User id -> mapped group names (every user member, read or not; a name twice when two groups map to
+        it), every mapped name, and the members that are not users, counted by kind.
 
         A group's member read starts as soon as its page of the group list arrives (not after the last
         page); an error anywhere (the list, a missing name, a member read) cancels every member read."""
         names: dict[str, str] = {}  # each mapped name normalised once: one string, however many members
         window = asyncio.Semaphore(max(1, self.config.http.concurrency))  # member reads in parallel, bounded
-        member_of: dict[str, set[str]] = {}
+        member_of: defaultdict[str, list[str]] = defaultdict(list)
         strangers: dict[str, str] = {}
 
         async def members(gid: str, target: str) -> None:
-            # each page's members are filed as it arrives (between requests, not in one pass at the end);
-            # a failed read fails the whole read, so what was filed is never used
+            # each page's members are filed as it arrives (between requests, not in one pass at the end); a
+            # failed read fails the whole read, so what was filed is never used
             async with window:
                 params = {"$select": "id", "$top": str(PAGE)}
                 path = f"groups/{gid}/transitiveMembers"
-                held = member_of.get
                 async for page in graph.pages(path, params, what="members", item=_MemberRow):
-                    for item in page:
-                        kind = item.kind
-                        if kind == "#microsoft.graph.user":
-                            uid = str(item.id)
-                            mine = held(uid)
-                            if mine is None:
-                                member_of[uid] = {target}
-                            else:
-                                mine.add(target)
-                        elif kind != "#microsoft.graph.group":  # nested groups: their users are listed too
-                            kind = str(kind or "")
-                            strangers[str(item.id)] = NOT_USERS.get(kind, kind.rsplit(".", 1)[-1] or "unknown")
+                    ids = [item.id for item in page if item.kind == USER_TYPE]
+                    # filed in C (the reader's event loop is every lane's): each user's list, then the name
+                    # appended to each; a Python loop per member was a fifth of the read's CPU
+                    deque(map(list.append, map(member_of.__getitem__, map(str, ids)), repeat(target)), maxlen=0)
+                    if len(ids) < len(page):
+                        for item in page:
+                            kind = item.kind
+                            if kind not in (USER_TYPE, GROUP_TYPE):  # nested groups: their users are listed
+                                kind = str(kind or "")
+                                strangers[str(item.id)] = NOT_USERS.get(kind, kind.rsplit(".", 1)[-1] or "unknown")
 
         reads: list[asyncio.Future[None]] = []
         mapped: set[str] = set()
@@ -222,7 +221,7 @@ class EntraSource:
 
     # ------------------------------------------------------------------------------------- desired state
 
-    def _desired(self, users: dict[str, _User], groups_of: dict[str, set[str]], mapped: set[str],
+    def _desired(self, users: dict[str, _User], groups_of: dict[str, list[str]], mapped: set[str],
                  notes: list[SourceNote]) -> DesiredState:
         out: dict[str, DesiredUser] = {}
         keyless = 0
@@ -238,11 +237,14 @@ class EntraSource:
                                   hint=f"key them by the other identity key (sources.{self.name}.key), or leave one "
                                   f"out with sources.{self.name}.users.filter")
             held = groups_of.get(user.id)
-            out[key] = DesiredUser(
-                key=key, status=active if user.enabled else disabled,
-                groups=frozenset(held) if held else none, identity=user.identity,
-                display_name=user.name, source=name, origin=user.origin,
-                fact=_ENABLED if user.enabled else _DISABLED)
+            # positional, in DesiredUser's field order (_FIELDS): a third less per call than by keyword, in the
+            # one pass after the last answer
+            if user.enabled:
+                out[key] = DesiredUser(key, active, frozenset(held) if held else none, user.identity, user.name, name,
+                                       user.origin, _ENABLED)
+            else:
+                out[key] = DesiredUser(key, disabled, frozenset(held) if held else none, user.identity, user.name,
+                                       name, user.origin, _DISABLED)
         if keyless:
             field = "mail" if self.config.key is EntraKey.MAIL else "userPrincipalName"
             notes.append(SourceNote(self.name, f"{keyless} users skipped without a {field} (key: {self.config.key})"))
@@ -255,6 +257,9 @@ class EntraSource:
 
 
 _ENABLED, _DISABLED = "entra accountEnabled=true", "entra accountEnabled=false"
+_FIELDS = ("key", "status", "groups", "identity", "display_name", "source", "origin", "fact")
+# _desired builds DesiredUser positionally: a field added or moved in the model must fail here, not mislabel
+assert tuple(f.name for f in fields(DesiredUser)) == _FIELDS, "DesiredUser's fields changed: update _desired"
 _NO_IDENTITY, _NO_ORIGIN = Identity(), Location("")  # a keyless user's: never used
 
 
