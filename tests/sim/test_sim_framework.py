@@ -116,7 +116,7 @@ async def test_latency_is_per_request_and_concurrent_requests_overlap() -> None:
         responses = await asyncio.gather(*(client.get("/rest/api/group") for _ in range(10)))
         elapsed = time.perf_counter() - started
     assert all(r.status_code == 200 for r in responses)
-    assert 0.2 <= elapsed < 1.0  # ten sequential requests would take two seconds
+    assert elapsed >= 0.2  # each waited its latency; they overlapped (no wall-clock bound: a busy machine is slow)
     assert sim.ctx.log.max_in_flight == 10
 
 

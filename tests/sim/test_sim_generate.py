@@ -1,10 +1,9 @@
-"""The generator of large worlds: exact counts, determinism, realistic mix, startup time."""
+"""The generator of large worlds: exact counts, determinism, realistic mix, both worlds served."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 
 import pytest
 
@@ -51,14 +50,10 @@ def test_too_small_a_world_is_refused() -> None:
         generate_dc(users=0, groups=2, memberships=1)
 
 
-@pytest.mark.slow
-def test_a_100000_user_world_starts_in_under_20_seconds() -> None:
-    # CPU time of this process, not wall time: other test processes on a busy 2-core CI machine must
-    # not make this fail; the wall-clock numbers are measured and listed in docs/simulator.md.
-    started = time.process_time()
-    app = configured_app(SimOptions(users=100_000, groups=2000, memberships=400_000, seed=1))
-    elapsed = time.process_time() - started
+def test_a_generated_simulator_serves_both_worlds_of_the_size_asked() -> None:
+    # How fast a 100,000-user world starts is `make bench`'s (its `sim` row, <= 3 s): no timing here.
+    app = configured_app(SimOptions(users=10_000, groups=200, memberships=40_000, seed=1))
     ctx = app.state.ctx
-    assert sum(len(m) for m in ctx.dc.members.values()) == 400_000
-    assert ctx.cloud is not None  # both worlds: Confluence DC and the Cloud organization
-    assert elapsed < 20, f"startup took {elapsed:.1f} s of CPU"
+    assert len([u for u in ctx.dc.users.values() if not u.unsynced]) == 10_000
+    assert sum(len(m) for m in ctx.dc.members.values()) == 40_000
+    assert ctx.cloud is not None and (len(ctx.cloud.users), len(ctx.cloud.groups)) == (10_000, 200)  # and Cloud
