@@ -59,12 +59,6 @@ class Columns:
         )
 
 
-def _lower(text: str) -> str:
-    """`text.lower()`, or `text` itself when that is the same: one string kept per email, not two."""
-    lower = text.lower()
-    return text if lower == text else lower
-
-
 class CsvSource:
     """Reads one "Export users" CSV file; `read()` raises SourceError with `file:line`."""
 
@@ -164,7 +158,7 @@ class CsvSource:
             key=key,
             status=status,
             groups=frozenset(groups),
-            identity=Identity(account_id=account_id or None, email=_lower(email) if email else None),
+            identity=Identity(account_id=account_id or None, email=norm(email) if email else None),
             display_name=cell(cols.name) or None,
             source=self.name,
             origin=at,

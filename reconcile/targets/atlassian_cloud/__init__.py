@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["AtlassianCloudTarget"]
 
+
 class AtlassianCloudTarget:
     """Reads users (with groups, product access and platform roles in one sweep) and groups.
 

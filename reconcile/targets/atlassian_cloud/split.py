@@ -208,4 +208,3 @@ class SplitRead:
                 self.stats.duplicates += 1  # read by another partition too: it changed partition mid-read
         if fresh:
             self._queue.put_nowait(fresh)
-

@@ -153,11 +153,11 @@ def _persons(items: list[_UserItem]) -> list[Person]:
         if not key or not name or item.type == "anonymous":
             continue
         if raw is None:
-            add(Person(intern(key), name.strip().lower(), item.displayName))
+            add(Person(intern(key), norm(name), item.displayName))
         elif (known := words.get(raw)) is not None:  # "Active" / "Deactivated": not "unsynced"
-            add(Person(intern(key), name.strip().lower(), item.displayName, known))
+            add(Person(intern(key), norm(name), item.displayName, known))
         else:
-            add(Person(intern(key), name.strip().lower(), item.displayName, _status(raw),
+            add(Person(intern(key), norm(name), item.displayName, _status(raw),
                        raw.strip().lower() == "unsynced"))
     return out
 
