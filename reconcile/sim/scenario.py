@@ -128,8 +128,6 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
                     **idps)
 
 
-
-
 @functools.lru_cache(maxsize=16)
 def _load_small(text: str) -> Any:
     """The YAML tree of a small scenario text, kept for the next simulator built from the same text (the example
