@@ -1,7 +1,8 @@
 """(a) `reconcile plan` of a large world for each target, against the simulator in its own process.
 
-Each run is a real `reconcile plan` child process: wall time, its peak RSS and CPU, the requests the
-simulator served, and the same plan again with `target.http.concurrency: 1` (same digest required).
+Each run is a real `reconcile plan` child process at the target's default concurrency (Confluence DC 16,
+Cloud 8: the desired file does not set it): wall time, its peak RSS and CPU, the requests the simulator
+served, and the same plan again with `target.http.concurrency: 1` (same digest required).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.runner import Run, floor_row, process_cpu, reconcile
+from reconcile.settings import DC_CONCURRENCY, HttpSettings
 from tests.support import desired
 from tests.support.simproc import Sim
 
@@ -74,15 +76,22 @@ def longest_cursor_chain(entries: Iterable[Mapping[str, Any]]) -> int:
     return max((n for key, n in chains.items() if key in paged), default=0)
 
 
-def run(sim: Sim, target: str, work: Path, *, concurrency: int = 8, compare: bool = True,
+def default_concurrency(target: str) -> int:
+    """The requests in flight a target's plan uses when `http.concurrency` is not given."""
+    return DC_CONCURRENCY if target == desired.DC else HttpSettings().concurrency
+
+
+def run(sim: Sim, target: str, work: Path, *, concurrency: int | None = None, compare: bool = True,
         latency_s: float = 0.0) -> dict[str, Any]:
-    """Plan `target` at `concurrency`, then (when `compare`) at concurrency 1; returns the result row."""
+    """Plan `target` at `concurrency` (None: the target's default, not written in the desired file), then
+    (when `compare`) at concurrency 1; returns the result row."""
     state = sim.state(target)
     people, groups = desired.people_of(state, target)
     want = desired.drifted(people, groups)
-    fast_dir = desired.write(work / f"plan-{target}-c{concurrency}", target, sim.url, want, groups,
+    used = concurrency or default_concurrency(target)
+    fast_dir = desired.write(work / f"plan-{target}-c{used}", target, sim.url, want, groups,
                              concurrency=concurrency)
-    fast = plan_once(sim, fast_dir, work / f"plan-{target}-c{concurrency}.json", concurrency, latency_s)
+    fast = plan_once(sim, fast_dir, work / f"plan-{target}-c{used}.json", used, latency_s)
     row: dict[str, Any] = {"name": f"plan {target}", "target": target, "users": len(people),
                            "groups": len(groups), "desired_users": len(want), "fast": fast.to_json()}
     if compare:

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from reconcile.model import ActualState, Globs, Policy, Scope, Status, User, iso_instant
 from reconcile.settings import (
+    DC_HTTP,
     AtlassianCloudSettings,
     ConfluenceDcSettings,
     HttpSettings,
@@ -57,8 +58,7 @@ def _globs_line(key: str, globs: Globs, indent: str = "  ") -> str:
     return f"{indent}{key}: {flow_list(globs.patterns)}"
 
 
-def _http_lines(http: HttpSettings) -> list[str]:
-    default = HttpSettings()
+def _http_lines(http: HttpSettings, default: HttpSettings) -> list[str]:
     lines = [f"    {k}: {v}" for k, v, d in (
         ("timeout", f"{http.timeout:g}", f"{default.timeout:g}"),
         ("concurrency", str(http.concurrency), str(default.concurrency)),
@@ -82,7 +82,7 @@ def target_lines(target: TargetSettings) -> list[str]:
             lines += _secret_lines("token", target.token, "CONFLUENCE_TOKEN", "    ")
         lines.append(_globs_line("admin_groups", target.admin_groups))
         lines.append(_globs_line("readonly_groups", target.readonly_groups))
-        lines += _http_lines(target.http)
+        lines += _http_lines(target.http, DC_HTTP)
         lines += ["  insecure: true"] if target.insecure else []
     elif isinstance(target, AtlassianCloudSettings):
         lines.append(f"  org_id: {scalar(target.org_id)}")
@@ -95,7 +95,7 @@ def target_lines(target: TargetSettings) -> list[str]:
         if target.site is not None:
             lines += ["  site:", f"    url: {scalar(target.site.url)}", f"    email: {scalar(target.site.email)}"]
             lines += _secret_lines("token", target.site.token, "ATLASSIAN_SITE_TOKEN", "    ")
-        lines += _http_lines(target.http)
+        lines += _http_lines(target.http, HttpSettings())
         lines += ["  insecure: true"] if target.insecure else []
     elif isinstance(target, MemorySettings):
         lines.append(f"  state: {scalar(target.state)}")

@@ -59,6 +59,14 @@ class HttpSettings:
     ca_file: str | None = None
 
 
+# A Confluence DC site's reads default to 16 requests in flight, not 8: its REST API documents no
+# concurrency limit (rate limiting is off unless an admin turns it on, and then its 429s and
+# X-RateLimit-* headers are honoured), and a 100,000-user plan is 4,500 reads of small pages
+# (docs/targets/confluence-dc.md). `http.concurrency` lowers it for a small node.
+DC_CONCURRENCY = 16
+DC_HTTP = HttpSettings(concurrency=DC_CONCURRENCY)
+
+
 @dataclass(frozen=True, slots=True)
 class ConfluenceDcSettings:
     url: str
@@ -67,7 +75,7 @@ class ConfluenceDcSettings:
     password: Secret | None = None
     admin_groups: Globs = Globs(("confluence-administrators",))
     readonly_groups: Globs = Globs()
-    http: HttpSettings = HttpSettings()
+    http: HttpSettings = DC_HTTP
     insecure: bool = False  # an http:// url to another host was accepted explicitly
     type: TargetType = TargetType.CONFLUENCE_DC
 
@@ -211,7 +219,7 @@ class DcSourceSettings:
     users: SiteUsersSettings = SiteUsersSettings()
     groups: SiteGroupsSettings | None = None  # None: no memberships are read
     key: SiteKey = SiteKey.EMAIL
-    http: HttpSettings = HttpSettings()
+    http: HttpSettings = DC_HTTP
     insecure: bool = False
     allow_empty: bool = False
     origin: Location | None = None

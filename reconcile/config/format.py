@@ -17,6 +17,7 @@ from reconcile.config.scalars import Boolean, Choice, Const, Integer, LimitValue
 from reconcile.model import AbsentPolicy, Policy, Scope, Status, UnsyncedPolicy, norm
 from reconcile.plan import ActionKind
 from reconcile.settings import (
+    DC_CONCURRENCY,
     AtlassianCloudSettings,
     CloudDelete,
     CloudDisable,
@@ -93,16 +94,16 @@ def secret_pair(name: str, doc: str) -> dict[str, Node]:
     }
 
 
-def http() -> Record:
+def http(concurrency: int = HttpSettings().concurrency) -> Record:
     return Record(
         {
             "timeout": Number(above=0, doc="seconds, connect and read", default=30.0),
-            "concurrency": Integer(minimum=1, doc="parallel requests", default=8),
+            "concurrency": Integer(minimum=1, doc="parallel requests", default=concurrency),
             "max_retries": Integer(minimum=0, doc="retries of a failed idempotent request", default=4),
             "ca_file": FilePath(doc="PEM bundle to verify the server with (default: system store)"),
         },
         doc="HTTP client settings",
-        into=Into(HttpSettings, fixed=("verify_tls",)),
+        into=Into(HttpSettings, fixed=("verify_tls",), defaults={"concurrency": concurrency}),
     )
 
 
@@ -142,7 +143,7 @@ CONFLUENCE_DC = Record(
         "auth": dc_auth(),
         "admin_groups": globs("members are protected", ADMIN_GROUPS),
         "readonly_groups": globs("groups of read-only directories: warnings, never written", []),
-        "http": http(),
+        "http": http(DC_CONCURRENCY),
         "insecure": insecure("an http:// url to another host (the token travels in clear)"),
     },
     required=["url", "auth"],
@@ -290,7 +291,7 @@ DC_SOURCE = Record(
         "users": site_users(),
         "groups": site_groups(),
         "key": site_key(SiteKey.EMAIL, SiteKey.USERNAME),
-        "http": http(),
+        "http": http(DC_CONCURRENCY),
         "insecure": insecure("an http:// url to another host (the token travels in clear)"),
         "allow_empty": Boolean(doc="allow this source to yield no users", default=False),
     },

@@ -26,6 +26,8 @@ class Into:
     `keys`: field -> record keys tried in order, `a.b` for a key of a nested record (the first given
     wins: `token` <- `auth.token`, `auth.token_file`). `convert`: field -> a function of the built value.
     `given`: fields the caller supplies (a source's name); `fixed`: fields no key sets.
+    `defaults`: field -> the value an absent key means, instead of the dataclass default (a
+    Confluence DC site's `http.concurrency`).
     """
 
     cls: type[Any]
@@ -33,6 +35,7 @@ class Into:
     convert: Mapping[str, Callable[[Any], Any]] = dataclasses.field(default_factory=dict)
     given: tuple[str, ...] = ()
     fixed: tuple[str, ...] = ()
+    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def paths(self, name: str) -> tuple[str, ...]:
         return self.keys.get(name, (name,))
@@ -57,7 +60,7 @@ def check_into(record: Any) -> None:
     if into is None:
         raise IntoError(f"record {record.doc or record.fields.keys()!r} names no dataclass")
     names = {f.name for f in dataclasses.fields(into.cls)}
-    for bad in set(into.keys) | set(into.convert) | set(into.given) | set(into.fixed):
+    for bad in set(into.keys) | set(into.convert) | set(into.given) | set(into.fixed) | set(into.defaults):
         if bad not in names:
             raise IntoError(f"{into.cls.__name__} has no field '{bad}'")
     used: dict[str, set[str]] = {}  # record key -> the keys of its nested record that are used
@@ -157,6 +160,8 @@ def build(record: Any, cls: type[T], fields: Mapping[str, Item] | None, **given:
         found = next((hit for p in into.paths(f.name) if (hit := _lookup(record, fields or {}, p))), None)
         if found is not None:
             value = _value(hints[f.name], found[0].value, found[1])
+        elif f.name in into.defaults:
+            value = into.defaults[f.name]
         elif f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
             continue
         else:

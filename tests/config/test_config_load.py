@@ -99,8 +99,24 @@ def test_defaults(tmp_path: Path) -> None:
     assert config.policy.limits == {} and config.policy.allow_empty is False
     assert isinstance(config.target, ConfluenceDcSettings)
     assert config.target.admin_groups == Globs(("confluence-administrators",))
-    assert config.target.http.concurrency == 8
+    assert config.target.http.concurrency == 16  # a DC site's own default (reconcile/settings.py)
     assert config.inline.users["bob"].status is Status.ACTIVE
+
+
+def test_concurrency_defaults_to_16_on_a_dc_site_and_8_elsewhere_unless_given(tmp_path: Path) -> None:
+    def concurrency(name: str, text: str) -> int:
+        target = load(write(tmp_path / name, {"main.yaml": text}), {"TOKEN": "x", "KEY": "y"}).target
+        assert isinstance(target, ConfluenceDcSettings | AtlassianCloudSettings)
+        return target.http.concurrency
+
+    dc_http = HEAD.replace("    token: ${TOKEN}\n", "    token: ${TOKEN}\n  http:\n    timeout: 5\n")
+    cloud = HEAD.replace("  type: confluence-dc\n  url: https://confluence.example.com\n  auth:\n    token: ${TOKEN}\n",
+                         "  type: atlassian-cloud\n  org_id: org-1\n  auth:\n    api_key: ${KEY}\n")
+    assert concurrency("dc", HEAD) == 16
+    assert concurrency("dc-http", dc_http) == 16  # an http block without the key keeps the site's default
+    assert concurrency("dc-4", dc_http.replace("timeout: 5", "concurrency: 4")) == 4
+    assert concurrency("cloud", cloud) == 8
+    assert concurrency("cloud-http", cloud.replace("${KEY}\n", "${KEY}\n  http:\n    timeout: 5\n")) == 8
 
 
 def test_members_find_users_by_their_extra_keys(tmp_path: Path) -> None:

@@ -125,10 +125,11 @@ def without(people: Sequence[Person], count: int, *, only: Iterable[str] | None 
 
 
 def write(directory: Path, target: str, url: str, people: Sequence[Person], managed: Sequence[str], *,
-          concurrency: int = 8, absent: str = "disable", limits: Mapping[str, int | str] | None = None,
+          concurrency: int | None = 8, absent: str = "disable", limits: Mapping[str, int | str] | None = None,
           timeout: float | None = None, max_retries: int | None = None, insecure: bool = False) -> Desired:
     """A desired directory: `reconcile.yaml` (target, scope, policy, a csv source) and `desired.csv`.
 
+    `concurrency`: the target's `http.concurrency`; None leaves it out (the target's default).
     `insecure`: the target's `insecure: true`, for an http:// URL that is not loopback (an in-process app).
     """
     directory.mkdir(parents=True, exist_ok=True)
@@ -141,11 +142,12 @@ def write(directory: Path, target: str, url: str, people: Sequence[Person], mana
     lim = "".join(f"    {k}: {v!r}\n" if isinstance(v, str) else f"    {k}: {v}\n"
                   for k, v in (limits or {}).items())
     policy = f"policy:\n  absent: {absent}\n" + (f"  limits:\n{lim}" if lim else "")
-    http = f"  http:\n    concurrency: {concurrency}\n"
+    http = f"    concurrency: {concurrency}\n" if concurrency is not None else ""
     if timeout is not None:
         http += f"    timeout: {timeout}\n"
     if max_retries is not None:
         http += f"    max_retries: {max_retries}\n"
+    http = f"  http:\n{http}" if http else ""
     if insecure:
         http += "  insecure: true\n"
     if target == DC:
