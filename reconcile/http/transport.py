@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import httpx
 
 from reconcile.http.errors import ErrorKinds, failure, is_tls, safe_url, tls_failed, transport_error, unreachable
+from reconcile.http.lane import Lane
 from reconcile.http.pacing import Backoff, Clock, RateGate
 
 log = logging.getLogger("reconcile.http")
@@ -170,7 +171,11 @@ class Lanes(httpx.AsyncBaseTransport):
 
     @classmethod
     def network(cls, count: int, url: str, verify: ssl.SSLContext | bool) -> Lanes:
+        """Lanes of our own HTTP/1.1 connections (`Lane`); httpx's through a proxy, when not verifying, or
+        when something has patched httpx's transport to see every request (VCR.py's cassettes)."""
         proxy = env_proxy(httpx.URL(url))
+        if proxy is None and isinstance(verify, ssl.SSLContext) and not _httpx_patched():
+            return cls(count, lambda: Lane(verify))
         return cls(count, lambda: httpx.AsyncHTTPTransport(
             verify=verify, proxy=proxy, limits=httpx.Limits(max_connections=1, max_keepalive_connections=1)))
 
@@ -189,6 +194,14 @@ class Lanes(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         for lane in {id(lane): lane for lane in self._lanes}.values():  # a shared transport once
             await lane.aclose()
+
+
+_HTTPX_SEND = httpx.AsyncHTTPTransport.handle_async_request  # as imported, before any test patches it
+
+
+def _httpx_patched() -> bool:
+    send = httpx.AsyncHTTPTransport.handle_async_request
+    return send is not _HTTPX_SEND or hasattr(send, "__wrapped__")
 
 
 def env_proxy(url: httpx.URL) -> str | None:
