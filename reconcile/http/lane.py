@@ -181,6 +181,9 @@ class Lane(httpx.AsyncBaseTransport):
         try:
             assert conn.transport is not None
             conn.transport.write(sent)
+            trace = request.extensions.get("trace")
+            if trace is not None:  # httpcore's event for "written"; the one callers use (HttpClient's on_sent)
+                await trace("http11.send_request_body.complete", {"request": request})
             await waiter
         except BaseException:
             conn.abort()  # a half-read answer (or a cancelled request) leaves the connection unusable

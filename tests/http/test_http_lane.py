@@ -107,6 +107,22 @@ def test_requests_share_one_connection_and_answers_split_at_every_byte_are_whole
     assert b"\r\nhost: 127.0.0.1:" in head.lower() and b"\r\nx-test: yes\r\n" in head.lower()
 
 
+def test_the_written_trace_event_comes_after_the_request_is_written_and_before_its_answer() -> None:
+    events: list[tuple[str, int]] = []
+
+    async def scenario(server: Server) -> None:
+        async def trace(event: str, info: dict[str, object]) -> None:
+            events.append((event, len(server.requests)))  # the server has not read it yet: 0 answered
+
+        async with client(server) as http:
+            response = await http.get("/", extensions={"trace": trace})
+            events.append(("answered", len(server.requests)))
+            assert response.status_code == 200
+
+    run(keep_answering, scenario)
+    assert events == [("http11.send_request_body.complete", 0), ("answered", 1)]
+
+
 def test_a_chunked_gzip_answer_is_reassembled_and_decoded_as_httpx_would() -> None:
     payload = b'{"results": [' + b",".join(b'{"n": %d}' % i for i in range(500)) + b"]}"
     packed = gzip.compress(payload)
