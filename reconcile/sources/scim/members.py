@@ -20,11 +20,24 @@ class Group:
     id: str
     name: str | None  # None: reached only as a nested member, outside the groups listed
     members: list[ScimMember] | None  # None: not read yet
-    users: set[str] = field(default_factory=set)  # ids of member users
+    users: set[str] = field(default_factory=set)  # ids of member users (`member_users`)
     groups: set[str] = field(default_factory=set)  # ids of member groups
     filed: str | None = None  # the target its typed members were filed under as its page arrived
     late: list[ScimMember] = field(default_factory=list)  # members judged after the read (untyped ones)
     inner: list[str] = field(default_factory=list)  # member groups filed on arrival, in the order listed
+    typed_left: bool = False  # its typed users are in `members` only (filed on arrival), not yet in `users`
+
+    def member_users(self) -> set[str]:
+        """The ids of its member users. A group filed on arrival keeps its typed users in `members` until
+        asked (only a nested or a late-judged group is): not a set of ~200 ids per group that nothing reads."""
+        if self.typed_left:
+            self.typed_left = False
+            add = self.users.add
+            for member in self.members or ():
+                if member.type == "User":
+                    value = member.value
+                    add(value if type(value) is str else "" if value is None else str(value))
+        return self.users
 
 
 class Filer:
@@ -58,14 +71,12 @@ class Filer:
                 target = self.target(name)
                 if target is None:
                     continue
-                group.filed = target
-                add_user = group.users.add  # bound once: ~20,000 members a page
+                group.filed, group.typed_left = target, True
                 for member in resource.members:
                     kind, value = member.type, member.value
                     if type(value) is not str:
                         value = "" if value is None else str(value)
                     if kind == "User":
-                        add_user(value)
                         mine = held(value)
                         if mine is None:
                             groups_of[value] = {target}
@@ -91,7 +102,7 @@ def closure(gid: str, groups: dict[str, Group]) -> set[str]:
         group = groups.get(stack.pop())
         if group is None:
             continue
-        users |= group.users
+        users |= group.member_users()
         for inner in group.groups:
             if inner not in seen:
                 seen.add(inner)

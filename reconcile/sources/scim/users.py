@@ -3,12 +3,12 @@ attribute readings that make it: the primary email, the display name, the raw `a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from reconcile.errors import SourceError
 from reconcile.model import Identity, Location, Status
-from reconcile.records import quick_init
 from reconcile.sources.scim.shapes import ScimUserResource
 
 # the raw facts, one string each rather than one per user
@@ -17,9 +17,9 @@ NO_IDENTITY = Identity()  # a user's who is skipped or in error
 ABSENT_FACT = {flag: f"scim active absent (users.active_when_missing: {str(flag).lower()})" for flag in (True, False)}
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
-class Ready:
+# A Struct, not a dataclass: built in C, positionally, 100,000 times a read and thrown away; gc=False, as it holds
+# only the page's Structs, strings and frozen records (no cycles), so the collector never walks them.
+class Ready(msgspec.Struct, frozen=True, gc=False):
     """A listed user made ready as its page arrived: its desired user but groups, or why it is none."""
 
     resource: ScimUserResource  # the object it was made from (the list's own, or made again)
