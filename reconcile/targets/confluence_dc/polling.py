@@ -34,18 +34,19 @@ class Volley:
 class PollSchedule:
     """Delays between polls of one target's deletion tasks (shared: later tasks learn from earlier ones).
 
-    A poll sent `d` seconds from now is answered about a round trip later, so each delay aims the
-    *answer* at the predicted finish plus `margin`, using the quickest recent round trip (a poll that
-    arrives early costs a whole round trip more; one that comes late only the lateness). The gap below
-    which rounds never come grows by `growth` per round of the same task, up to `cap`, so a stuck
-    task is polled ever more slowly; only a round aimed at a predicted finish has more than one poll.
+    A poll sent `d` seconds from now is answered about a round trip later, so a round aimed at a
+    predicted finish times its first *answer* for the finish plus `margin`, using the quickest recent
+    round trip. Past the durations of the tasks before, the gap below which rounds never come grows by
+    `growth` per round of the same task, up to `cap`, so a stuck task is polled ever more slowly.
     """
 
     first: float = 0.02  # seconds after the 202 when nothing is known yet
     growth: float = 1.3
     cap: float = 2.0
-    margin: float = 0.0  # aim the first answer at the predicted finish: the later ones cover a quicker trip
-    spread: tuple[float, ...] = (0.0015, 0.003)  # the round's later polls, seconds after its first
+    # A round's first poll is meant to come a little early: an answer before the finish is dealt with
+    # before it, while each one after the one that sees the finish competes with the next submission.
+    margin: float = -0.0025
+    spread: tuple[float, ...] = (0.002, 0.0045)  # the round's later polls, seconds after its first
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=9))
     rtts: deque[float] = field(default_factory=lambda: deque(maxlen=8))
 
@@ -70,17 +71,16 @@ class PollSchedule:
     def next(self, rounds: int, rtt: float, elapsed: float | None, percent: float | None) -> Volley:
         """Round `rounds` + 1 of a task that answered `elapsed` s, `percent` % done (after `rtt` s)."""
         rtt = self.round_trip(rtt)
-        gap = min(self.first * self.growth ** rounds, self.cap)
-        left: float | None = None
         typical = self.typical()
-        if elapsed is not None:
-            if typical is not None and elapsed + self.margin < typical:
-                left = typical - elapsed
-            elif percent is not None and 0 < percent < 100:
-                left = elapsed * (100 - percent) / percent  # linear progress, as the server reports it
-        if left is None:
-            return Volley(gap)
-        return self._aimed(left - rtt, gap)
+        if elapsed is not None and typical is not None and elapsed < typical:
+            # Not yet as long as the tasks before: aim at their duration, at once if a round just missed
+            # it (each round takes a round trip of elapsed time, so this path ends by itself).
+            return self._aimed(typical - elapsed - rtt, 0.0)
+        gap = min(self.first * self.growth ** rounds, self.cap)
+        if elapsed is not None and percent is not None and 0 < percent < 100:
+            left = elapsed * (100 - percent) / percent  # linear progress, as the server reports it
+            return self._aimed(left - rtt, gap)
+        return Volley(gap)
 
     def _aimed(self, delay: float, floor: float) -> Volley:
         """A round whose first answer comes `margin` after a finish `delay` + a round trip from now."""
