@@ -143,8 +143,9 @@ def deletions(sim: Sim, work: Path, *, count: int, task_seconds: float) -> dict[
 
 
 def between_tasks(arrivals: list[float], task_seconds: float) -> dict[str, float] | None:
-    """On the simulator's clock: from each task's finish to the next deletion's arrival (ms). It holds the
-    poll that sees the finish and the next DELETE's own latency, the whole price of strict serialization."""
+    """On the simulator's clock: from each task's finish to the next deletion handled (ms; the log's time of a
+    DELETE is when it was handled, and its task starts then). It holds the poll that sees the finish, the
+    client's turn-around and the next DELETE's own latency: the whole price of strict serialization."""
     gaps = sorted(1000 * (b - a - task_seconds) for a, b in itertools.pairwise(arrivals))
     if not gaps:
         return None
