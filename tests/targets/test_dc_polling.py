@@ -8,7 +8,6 @@ import asyncio
 import itertools
 import random
 import statistics
-import time
 from dataclasses import dataclass
 
 import httpx
@@ -72,7 +71,7 @@ def delete_on_virtual_time(count: int, seed: int) -> tuple[list[Outcome], list[E
     async def go() -> list[Outcome]:
         loop = asyncio.get_running_loop()
         sim.ctx.clock = loop.time
-        clock = Clock(monotonic=loop.time, wall=time.time, sleep=asyncio.sleep)
+        clock = Clock(monotonic=loop.time, wall=lambda: 1_790_000_000.0 + loop.time(), sleep=asyncio.sleep)
         target = ConfluenceDcTarget(sim.config(token=GENERATED_TOKEN), transport=network, backoff=FAST, clock=clock)
         await target.fetch(Scope(users=Globs(("*",))))
         slots = asyncio.Semaphore(target.concurrency(ActionKind.DELETE))  # as apply runs them
