@@ -6,7 +6,9 @@ against a simulator process, and read the outcome from the journal and the simul
 
 from __future__ import annotations
 
+import itertools
 import json
+import statistics
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -126,6 +128,7 @@ def deletions(sim: Sim, work: Path, *, count: int, task_seconds: float) -> dict[
     applied = plan_and_apply(sim, want, work, "delete-dc")
     tasks = [e for e in sim.writes() if e.method == "DELETE" and e.status == 202]
     violations = len(sim.entries("violation"))
+    arrivals = [e["time"] for e in sim.entries("request") if e["method"] == "DELETE" and e["status"] == 202]
     total = len(tasks) * task_seconds
     row = {"name": f"{count} DC deletions (long tasks, serialized)", "target": desired.DC,
            "task_seconds": task_seconds, "tasks": len(tasks), "sum_of_tasks_s": round(total, 3),
@@ -135,4 +138,16 @@ def deletions(sim: Sim, work: Path, *, count: int, task_seconds: float) -> dict[
                        requests=applied.requests, floor_s=total,
                        floor_how=f"sum of {len(tasks)} task durations of {task_seconds:g} s")}
     row["ratio_execution"] = round(applied.execution_seconds / total, 3) if total else None
+    row["between_tasks_ms"] = between_tasks(arrivals, task_seconds)
     return row
+
+
+def between_tasks(arrivals: list[float], task_seconds: float) -> dict[str, float] | None:
+    """On the simulator's clock: from each task's finish to the next deletion handled (ms; the log's time of a
+    DELETE is when it was handled, and its task starts then). It holds the poll that sees the finish, the
+    client's turn-around and the next DELETE's own latency: the whole price of strict serialization."""
+    gaps = sorted(1000 * (b - a - task_seconds) for a, b in itertools.pairwise(arrivals))
+    if not gaps:
+        return None
+    return {"mean": round(statistics.mean(gaps), 1), "median": round(statistics.median(gaps), 1),
+            "p90": round(gaps[int(0.9 * len(gaps))], 1), "max": round(gaps[-1], 1)}

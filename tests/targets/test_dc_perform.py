@@ -302,12 +302,12 @@ def test_deletion_tasks_are_polled_at_their_predicted_finish() -> None:
 
 def test_a_task_that_does_not_progress_is_polled_ever_more_slowly() -> None:
     schedule = PollSchedule(first=0.02)
-    delays = [schedule.next(n, 0.0, 1.0 + n, 99.0) for n in range(1, 30)]  # stuck at 99 %
+    delays = [schedule.next(n, 0.0, 1.0 + n, 99.0).delay for n in range(1, 30)]  # stuck at 99 %
     assert all(b >= a for a, b in itertools.pairwise(delays))
     assert delays[0] < 0.1 and max(delays) == 2.0  # starts soon, backs off to the cap, never beyond
     schedule.finished(0.25)
-    assert abs(schedule.after_submit(0.025) - (0.25 - 0.025 + schedule.margin)) < 1e-9
-    assert schedule.next(1, 0.025, 0.1, 40.0) == 0.25 - 0.1 - 0.025 + schedule.margin  # the learned duration
+    assert abs(schedule.after_submit(0.025).delay - (0.25 - 0.025 + schedule.margin)) < 1e-9
+    assert schedule.next(1, 0.025, 0.1, 40.0).delay == 0.25 - 0.1 - 0.025 + schedule.margin  # the learned duration
 
 
 def test_the_next_deletions_check_runs_while_the_previous_task_does() -> None:

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import assert_never
 from urllib.parse import quote
 
@@ -28,7 +29,7 @@ from reconcile.targets.base import ALL_KINDS, Outcome, Progress, Result
 from reconcile.targets.confluence_dc import read
 from reconcile.targets.confluence_dc.impact import read_impacts
 from reconcile.targets.confluence_dc.licence import read_licence
-from reconcile.targets.confluence_dc.polling import PollSchedule
+from reconcile.targets.confluence_dc.polling import Answer, PollSchedule, poll_round
 from reconcile.targets.confluence_dc.unsynced import AdminPages, UnsyncedEntry
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class ConfluenceDcTarget:
         self._members: dict[str, frozenset[str]] = {}  # group -> member refs, from the last fetch
         self._unsynced: list[UnsyncedEntry] | None = None
         self._delete_lock = asyncio.Lock()
+        self._stragglers: set[asyncio.Task[Answer]] = set()  # polls answered after their round ended
 
     supports = ALL_KINDS
 
@@ -86,6 +88,7 @@ class ConfluenceDcTarget:
                 assert_never(kind)
 
     async def aclose(self) -> None:
+        await asyncio.gather(*self._stragglers, return_exceptions=True)
         await self.client.aclose()
 
     # -- fetch -----------------------------------------------------------------------------------
@@ -328,12 +331,11 @@ class ConfluenceDcTarget:
         status, rid = submitted.status_code, request_id(submitted)
         clock = self.client.clock
         deadline = clock.monotonic() + self.task_timeout
-        delay, polls = self.polls.after_submit(rtt), 0
+        volley, rounds = self.polls.after_submit(rtt), 0
+        ask = partial(self.client.request, "GET", f"/rest/api/longtask/{quote(task or '', safe='')}")
         while task is not None:
-            await clock.sleep(delay)
-            sent = clock.monotonic()
-            response = await self.client.request("GET", f"/rest/api/longtask/{quote(task, safe='')}")
-            rtt, polls = clock.monotonic() - sent, polls + 1
+            response, rtt = await poll_round(volley, ask, clock, _settles, self._stragglers)
+            rounds += 1
             if response.status_code == 404:
                 break  # finished and forgotten, or run on another node: confirm below
             if response.is_error:
@@ -353,7 +355,7 @@ class ConfluenceDcTarget:
             if clock.monotonic() > deadline:
                 return Outcome(Result.FAILED, f"{action.describe()}: the deletion task {task} did not "
                                f"finish within {self.task_timeout:.0f} s; re-run apply later", status, rid)
-            delay = self.polls.next(polls, rtt, seconds, percent)
+            volley = self.polls.next(rounds, rtt, seconds, percent)
         username = await read.username_of(self.client, action.subject.ref)
         if username is None:
             self._users.pop(action.subject.ref, None)
@@ -382,6 +384,19 @@ def readonly_refusal(response: httpx.Response) -> bool:
         return False
     text = response.text.lower()
     return any(marker in text for marker in _READONLY_MARKERS)
+
+
+def _settles(response: httpx.Response) -> bool:
+    """Whether a poll's answer ends the polling: the task finished, is forgotten, or the poll failed."""
+    if response.is_error:
+        return True
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    if not isinstance(body, dict):
+        return False
+    return bool(body.get("finished")) or (_number(body.get("percentageComplete")) or 0) >= 100
 
 
 def _task_id(response: httpx.Response) -> str | None:
