@@ -91,6 +91,7 @@ class _Entry:
     """One merged user while sources are being added."""
 
     key: str
+    normal: str  # norm(key)
     sources: list[str]
     origin: Location | None
     status: Status = Status.ACTIVE
@@ -104,11 +105,6 @@ class _Entry:
     def described(self) -> str:
         """`for 'carol', from desired/main.yaml:3:3`: which entry a conflict is with."""
         return f"for '{self.key}'" + (f", from {self.origin}" if self.origin else "")
-
-
-def _identity(user: DesiredUser) -> Identity:
-    """The typed keys of a desired user; from its key when its source gave none."""
-    return user.identity if user.identity.items() else Identity.of_key(user.key)
 
 
 # Conflicts are reported for the first kind that differs, in this order.
@@ -134,25 +130,32 @@ class _Merger:
             self._user(user, name, origin)
 
     def _user(self, user: DesiredUser, name: str, source_origin: Location | None) -> None:
-        identity = _identity(user)
+        # 100,000 users a source: norm() and `_identity` inlined, and no set of hits unless one is found
+        i = user.identity
+        identity = i if (i.username or i.email or i.account_id or i.external_id) else Identity.of_key(user.key)
         ids: list[str] = []  # the normalised key and identity keys, first seen first
-        for i in (user.key, identity.username, identity.email, identity.account_id, identity.external_id):
-            if i and (i := norm(i)) not in ids:  # the key itself when normal: the index keeps no copies
-                ids.append(i)
+        for k in (user.key, identity.username, identity.email, identity.account_id, identity.external_id):
+            if k:
+                normal = k.strip().lower()
+                if normal == k:
+                    normal = k  # the key itself when normal: the index keeps no copies
+                if normal not in ids:
+                    ids.append(normal)
         index = self.index
-        hits = sorted({index[i] for i in ids if i in index})
+        found = [index[k] for k in ids if k in index]
+        hits = sorted(set(found)) if found else found
         stated = name != "yaml" or user.status is Status.DISABLED  # inline `active` is the default
         if not hits:
             origin = user.origin or source_origin
             fact = user.fact if stated else None
-            same = (identity is user.identity and origin is user.origin and user.source == name
+            same = (identity is i and origin is user.origin and user.source == name
                     and fact == user.fact)
             self.entries.append(_Entry(
-                key=user.key, sources=[name], origin=origin, status=user.status,
-                stated_by=name if stated else None, identity=identity, display_name=user.display_name,
-                groups=user.groups, fact=fact, user=user if same else None))
-            for i in ids:
-                index[i] = len(self.entries) - 1
+                user.key, ids[0] if user.key else "", [name], origin, user.status, name if stated else None,
+                identity, user.display_name, user.groups, fact, user if same else None))
+            at = len(self.entries) - 1
+            for k in ids:
+                index[k] = at
             return
         here = f"{user.origin or source_origin or name}"
         if len(hits) > 1:
@@ -182,17 +185,17 @@ class _Merger:
         entry.groups = entry.groups | user.groups
         if name not in entry.sources:
             entry.sources.append(name)
-        for i in ids:
-            self.index.setdefault(i, hits[0])
+        for k in ids:
+            self.index.setdefault(k, hits[0])
 
     def keys_of(self, source: str) -> frozenset[str]:
         """The normalised `users` keys of the merged users this source named."""
-        return frozenset(norm(e.key) for e in self.entries if source in e.sources)
+        return frozenset(e.normal for e in self.entries if source in e.sources)
 
     def result(self) -> DesiredState:
         users: dict[str, DesiredUser] = {}
         for e in self.entries:
-            users[norm(e.key)] = e.user or DesiredUser(
+            users[e.normal] = e.user or DesiredUser(
                 key=e.key, status=e.status, groups=e.groups, identity=e.identity,
                 display_name=e.display_name, source="+".join(e.sources), origin=e.origin, fact=e.fact)
             self.groups.update(e.groups)

@@ -302,6 +302,9 @@ class _Planner:
             i = want.identity
             if i.username is None and i.email is None and i.account_id is None:  # want.keys() is (key,)
                 keys = keys if key in keys or not key else (*keys, key)  # in them when matched by it
+            elif ((not (k := i.username) or k in keys) and (not (k := i.email) or k in keys)
+                  and (not (k := i.account_id) or k in keys) and (not key or key in keys)):
+                pass  # each of want.keys() is one of them already (a key found there is normal)
             else:
                 extra = [k for k in want.keys() if k not in keys]
                 if extra:
