@@ -91,7 +91,6 @@ class _Entry:
     """One merged user while sources are being added."""
 
     key: str
-    normal: str  # norm(key)
     sources: list[str]
     origin: Location | None
     status: Status = Status.ACTIVE
@@ -106,6 +105,13 @@ class _Entry:
         """`for 'carol', from desired/main.yaml:3:3`: which entry a conflict is with."""
         return f"for '{self.key}'" + (f", from {self.origin}" if self.origin else "")
 
+    @staticmethod
+    def of(user: DesiredUser) -> _Entry:
+        """The entry a user kept as it is stands for (`_Merger.entries`): of one source, its own status."""
+        stated = user.source != "yaml" or user.status is Status.DISABLED
+        return _Entry(user.key, [user.source], user.origin, user.status, user.source if stated else None,
+                      user.identity, user.display_name, user.groups, user.fact, user)
+
 
 # Conflicts are reported for the first kind that differs, in this order.
 _KINDS = (("email", "email"), ("username", "username"), ("account id", "account_id"),
@@ -114,7 +120,10 @@ _KINDS = (("email", "email"), ("username", "username"), ("account id", "account_
 
 @dataclass(slots=True)
 class _Merger:
-    entries: list[_Entry] = field(default_factory=list)
+    # A user no other source named yet is kept as it is, not as an _Entry (100,000 of them, each walked by the
+    # young collections): made one (`_Entry.of`) when another source names it too.
+    entries: list[_Entry | DesiredUser] = field(default_factory=list)
+    normals: list[str] = field(default_factory=list)  # norm(key) of each entry
     index: dict[str, int] = field(default_factory=dict)  # normalised username or email -> entry
     groups: set[str] = field(default_factory=set)
     origins: dict[str, Location] = field(default_factory=dict)
@@ -142,29 +151,30 @@ class _Merger:
                 if normal not in ids:
                     ids.append(normal)
         index = self.index
-        found = [index[k] for k in ids if k in index]
-        hits = sorted(set(found)) if found else found
+        # the usual case, a user no earlier one named: one C call, no list of hits to build
+        hits = [] if index.keys().isdisjoint(ids) else sorted({index[k] for k in ids if k in index})
         stated = name != "yaml" or user.status is Status.DISABLED  # inline `active` is the default
         if not hits:
             origin = user.origin or source_origin
             fact = user.fact if stated else None
-            same = (identity is i and origin is user.origin and user.source == name
-                    and fact == user.fact)
-            self.entries.append(_Entry(
-                user.key, ids[0] if user.key else "", [name], origin, user.status, name if stated else None,
-                identity, user.display_name, user.groups, fact, user if same else None))
+            if identity is i and origin is user.origin and user.source == name and fact == user.fact:
+                self.entries.append(user)  # stands for `_Entry.of(user)`
+            else:
+                self.entries.append(_Entry(user.key, [name], origin, user.status, name if stated else None,
+                                           identity, user.display_name, user.groups, fact))
+            self.normals.append(ids[0] if user.key else "")
             at = len(self.entries) - 1
             for k in ids:
                 index[k] = at
             return
         here = f"{user.origin or source_origin or name}"
         if len(hits) > 1:
-            a, b = (self.entries[h] for h in hits)
+            a, b = (self._entry(h) for h in hits)
             self.conflicts.append(f"{here}: user '{user.key}' from source '{name}' is both '{a.key}' "
                                   f"(from {'+'.join(a.sources)}) and '{b.key}' (from {'+'.join(b.sources)}); "
                                   "make the sources agree on its username and email")
             return
-        entry = self.entries[hits[0]]
+        entry = self._entry(hits[0])
         entry.user = None  # merged with another source's user: built anew in result()
         for kind, attribute in _KINDS:
             mine, theirs = getattr(identity, attribute), getattr(entry.identity, attribute)
@@ -188,16 +198,27 @@ class _Merger:
         for k in ids:
             self.index.setdefault(k, hits[0])
 
+    def _entry(self, at: int) -> _Entry:
+        """Entry `at` as an _Entry, made one now if it was a user kept as it is."""
+        e = self.entries[at]
+        if isinstance(e, DesiredUser):
+            e = self.entries[at] = _Entry.of(e)
+        return e
+
     def keys_of(self, source: str) -> frozenset[str]:
         """The normalised `users` keys of the merged users this source named."""
-        return frozenset(e.normal for e in self.entries if source in e.sources)
+        return frozenset(n for e, n in zip(self.entries, self.normals, strict=True)
+                         if (e.source == source if isinstance(e, DesiredUser) else source in e.sources))
 
     def result(self) -> DesiredState:
         users: dict[str, DesiredUser] = {}
-        for e in self.entries:
-            users[e.normal] = e.user or DesiredUser(
-                key=e.key, status=e.status, groups=e.groups, identity=e.identity,
-                display_name=e.display_name, source="+".join(e.sources), origin=e.origin, fact=e.fact)
+        for e, normal in zip(self.entries, self.normals, strict=True):
+            if isinstance(e, DesiredUser):
+                users[normal] = e
+            else:
+                users[normal] = e.user or DesiredUser(
+                    key=e.key, status=e.status, groups=e.groups, identity=e.identity,
+                    display_name=e.display_name, source="+".join(e.sources), origin=e.origin, fact=e.fact)
             self.groups.update(e.groups)
         return DesiredState(users=users, groups=frozenset(self.groups), origins=dict(self.origins),
                             notes=tuple(self.notes))
