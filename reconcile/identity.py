@@ -60,7 +60,8 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[Match]
             found: Sequence[User] = shared_names.get(key, ()) if shared_names and key else ()
             if found or not key:
                 user = None  # shared: reported below; an empty key names nobody
-        elif _same(ident.username, key) and _same(ident.account_id, key):
+        elif (((n := ident.username) is None or n == key or norm(n) == key)
+              and ((n := ident.account_id) is None or n == key or norm(n) == key)):
             # the usual case of an export (its `User id` is the key): the key is the only name
             found = by_name.find(key) if key else ()
             user = found[0] if len(found) == 1 else None
@@ -97,11 +98,6 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[Match]
             hint="write these users by username (Confluence DC) or account id (Cloud) instead of email",
         )
     return matches, missing
-
-
-def _same(name: str | None, key: str) -> bool:
-    """Whether an identity name adds nothing to the normalised key: none, the key, or the key once normalised."""
-    return name is None or name == key or norm(name) == key
 
 
 def _refs(found: Sequence[User]) -> str:
