@@ -105,10 +105,12 @@ class _Entry:
         """`for 'carol', from desired/main.yaml:3:3`: which entry a conflict is with."""
         return f"for '{self.key}'" + (f", from {self.origin}" if self.origin else "")
 
-
-def _identity(user: DesiredUser) -> Identity:
-    """The typed keys of a desired user; from its key when its source gave none."""
-    return user.identity if user.identity.items() else Identity.of_key(user.key)
+    @staticmethod
+    def of(user: DesiredUser) -> _Entry:
+        """The entry a user kept as it is stands for (`_Merger.entries`): of one source, its own status."""
+        stated = user.source != "yaml" or user.status is Status.DISABLED
+        return _Entry(user.key, [user.source], user.origin, user.status, user.source if stated else None,
+                      user.identity, user.display_name, user.groups, user.fact, user)
 
 
 # Conflicts are reported for the first kind that differs, in this order.
@@ -118,7 +120,10 @@ _KINDS = (("email", "email"), ("username", "username"), ("account id", "account_
 
 @dataclass(slots=True)
 class _Merger:
-    entries: list[_Entry] = field(default_factory=list)
+    # A user no other source named yet is kept as it is, not as an _Entry (100,000 of them, each walked by the
+    # young collections): made one (`_Entry.of`) when another source names it too.
+    entries: list[_Entry | DesiredUser] = field(default_factory=list)
+    normals: list[str] = field(default_factory=list)  # norm(key) of each entry
     index: dict[str, int] = field(default_factory=dict)  # normalised username or email -> entry
     groups: set[str] = field(default_factory=set)
     origins: dict[str, Location] = field(default_factory=dict)
@@ -134,34 +139,42 @@ class _Merger:
             self._user(user, name, origin)
 
     def _user(self, user: DesiredUser, name: str, source_origin: Location | None) -> None:
-        identity = _identity(user)
+        # 100,000 users a source: norm() and `_identity` inlined, and no set of hits unless one is found
+        i = user.identity
+        identity = i if (i.username or i.email or i.account_id or i.external_id) else Identity.of_key(user.key)
         ids: list[str] = []  # the normalised key and identity keys, first seen first
-        for i in (user.key, identity.username, identity.email, identity.account_id, identity.external_id):
-            if i and (i := norm(i)) not in ids:  # the key itself when normal: the index keeps no copies
-                ids.append(i)
+        for k in (user.key, identity.username, identity.email, identity.account_id, identity.external_id):
+            if k:
+                normal = k.strip().lower()
+                if normal == k:
+                    normal = k  # the key itself when normal: the index keeps no copies
+                if normal not in ids:
+                    ids.append(normal)
         index = self.index
-        hits = sorted({index[i] for i in ids if i in index})
+        # the usual case, a user no earlier one named: one C call, no list of hits to build
+        hits = [] if index.keys().isdisjoint(ids) else sorted({index[k] for k in ids if k in index})
         stated = name != "yaml" or user.status is Status.DISABLED  # inline `active` is the default
         if not hits:
             origin = user.origin or source_origin
             fact = user.fact if stated else None
-            same = (identity is user.identity and origin is user.origin and user.source == name
-                    and fact == user.fact)
-            self.entries.append(_Entry(
-                key=user.key, sources=[name], origin=origin, status=user.status,
-                stated_by=name if stated else None, identity=identity, display_name=user.display_name,
-                groups=user.groups, fact=fact, user=user if same else None))
-            for i in ids:
-                index[i] = len(self.entries) - 1
+            if identity is i and origin is user.origin and user.source == name and fact == user.fact:
+                self.entries.append(user)  # stands for `_Entry.of(user)`
+            else:
+                self.entries.append(_Entry(user.key, [name], origin, user.status, name if stated else None,
+                                           identity, user.display_name, user.groups, fact))
+            self.normals.append(ids[0] if user.key else "")
+            at = len(self.entries) - 1
+            for k in ids:
+                index[k] = at
             return
         here = f"{user.origin or source_origin or name}"
         if len(hits) > 1:
-            a, b = (self.entries[h] for h in hits)
+            a, b = (self._entry(h) for h in hits)
             self.conflicts.append(f"{here}: user '{user.key}' from source '{name}' is both '{a.key}' "
                                   f"(from {'+'.join(a.sources)}) and '{b.key}' (from {'+'.join(b.sources)}); "
                                   "make the sources agree on its username and email")
             return
-        entry = self.entries[hits[0]]
+        entry = self._entry(hits[0])
         entry.user = None  # merged with another source's user: built anew in result()
         for kind, attribute in _KINDS:
             mine, theirs = getattr(identity, attribute), getattr(entry.identity, attribute)
@@ -182,19 +195,30 @@ class _Merger:
         entry.groups = entry.groups | user.groups
         if name not in entry.sources:
             entry.sources.append(name)
-        for i in ids:
-            self.index.setdefault(i, hits[0])
+        for k in ids:
+            self.index.setdefault(k, hits[0])
+
+    def _entry(self, at: int) -> _Entry:
+        """Entry `at` as an _Entry, made one now if it was a user kept as it is."""
+        e = self.entries[at]
+        if isinstance(e, DesiredUser):
+            e = self.entries[at] = _Entry.of(e)
+        return e
 
     def keys_of(self, source: str) -> frozenset[str]:
         """The normalised `users` keys of the merged users this source named."""
-        return frozenset(norm(e.key) for e in self.entries if source in e.sources)
+        return frozenset(n for e, n in zip(self.entries, self.normals, strict=True)
+                         if (e.source == source if isinstance(e, DesiredUser) else source in e.sources))
 
     def result(self) -> DesiredState:
         users: dict[str, DesiredUser] = {}
-        for e in self.entries:
-            users[norm(e.key)] = e.user or DesiredUser(
-                key=e.key, status=e.status, groups=e.groups, identity=e.identity,
-                display_name=e.display_name, source="+".join(e.sources), origin=e.origin, fact=e.fact)
+        for e, normal in zip(self.entries, self.normals, strict=True):
+            if isinstance(e, DesiredUser):
+                users[normal] = e
+            else:
+                users[normal] = e.user or DesiredUser(
+                    key=e.key, status=e.status, groups=e.groups, identity=e.identity,
+                    display_name=e.display_name, source="+".join(e.sources), origin=e.origin, fact=e.fact)
             self.groups.update(e.groups)
         return DesiredState(users=users, groups=frozenset(self.groups), origins=dict(self.origins),
                             notes=tuple(self.notes))

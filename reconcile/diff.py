@@ -285,7 +285,9 @@ class _Planner:
         One loop with its lookups hoisted: it runs once per desired user (100,000), and for most of them
         nothing differs; `plan_desired` decides the rest.
         """
-        scoped, count, managed, members = self.scoped.get, self.counts.get, self.managed_set, self.actual.members.get
+        scoped, count = self.scoped.get, self.counts.get
+        # the members of each managed group, and nothing for any other: one lookup a desired group, not two
+        members = {g: self.actual.members.get(g, _NONE) for g in self.managed}.get
         owns, in_scope = self.scope.users.matches, self.desired_in_scope.add
         me, protects, idle = self.me, self.protects, self.rules.idle
         counted = memberships = unprotected = 0
@@ -302,6 +304,9 @@ class _Planner:
             i = want.identity
             if i.username is None and i.email is None and i.account_id is None:  # want.keys() is (key,)
                 keys = keys if key in keys or not key else (*keys, key)  # in them when matched by it
+            elif ((not (k := i.username) or k in keys) and (not (k := i.email) or k in keys)
+                  and (not (k := i.account_id) or k in keys) and (not key or key in keys)):
+                pass  # each of want.keys() is one of them already (a key found there is normal)
             else:
                 extra = [k for k in want.keys() if k not in keys]
                 if extra:
@@ -317,7 +322,7 @@ class _Planner:
                 unprotected += 1
             if idle and want.status is user.status and len(want.groups) == held:
                 for group in want.groups:  # as many as it is in: equal when it is in each, and each is managed
-                    if group not in managed or ref not in members(group, _NONE):
+                    if ref not in members(group, _NONE):
                         break
                 else:
                     continue  # the usual case: no rule to apply, status and memberships already as desired

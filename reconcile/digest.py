@@ -101,10 +101,16 @@ def _desired_rows(desired: DesiredState) -> Iterator[list[Any]]:
     for key in sorted(by_key):
         u = by_key[key]
         i = u.identity
-        if i.username is None and i.email is None and i.account_id is None and i.external_id is None:
-            keys: list[list[str]] = []  # the usual case: the key is the only one
-        else:
-            keys = [[kind, norm(v)] for kind, v in i.items()]
+        keys: list[list[str]] = []  # empty, the usual case of a source giving the key alone
+        # `[[kind, norm(value)] for kind, value in i.items()]`, unrolled: 100,000 users
+        if (v := i.username):
+            keys.append(["username", v if (n := v.strip().lower()) == v else n])
+        if (v := i.email):
+            keys.append(["email", v if (n := v.strip().lower()) == v else n])
+        if (v := i.account_id):
+            keys.append(["account id", v if (n := v.strip().lower()) == v else n])
+        if (v := i.external_id):
+            keys.append(["external id", v if (n := v.strip().lower()) == v else n])
         yield [key, u.status, sorted(u.groups), keys]  # a StrEnum encodes as its value
 
 

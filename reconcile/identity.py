@@ -60,6 +60,11 @@ def match_users(desired: DesiredState, actual: ActualState) -> tuple[list[Match]
             found: Sequence[User] = shared_names.get(key, ()) if shared_names and key else ()
             if found or not key:
                 user = None  # shared: reported below; an empty key names nobody
+        elif (((n := ident.username) is None or n == key or norm(n) == key)
+              and ((n := ident.account_id) is None or n == key or norm(n) == key)):
+            # the usual case of an export (its `User id` is the key): the key is the only name
+            found = by_name.find(key) if key else ()
+            user = found[0] if len(found) == 1 else None
         else:
             found = by_name.find_any([k for k in (key, *ident.names()) if k])
             user = found[0] if len(found) == 1 else None

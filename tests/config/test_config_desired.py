@@ -153,3 +153,31 @@ def test_a_user_only_one_source_names_is_kept_not_rebuilt(tmp_path: Path) -> Non
     assert state.users["carol"] is carol
     merged = state.users["alice@example.com"]  # named inline too: merged anew
     assert merged is not alice and merged.groups == {"team-a"} and merged.source == "yaml+corp"
+
+
+def test_users_kept_as_they_are_still_merge_and_conflict_with_a_later_source(tmp_path: Path) -> None:
+    """Issue 15: a user only its source named so far is kept as it is, not as a merge entry; a later source naming it
+    merges with it, or conflicts, exactly as with an entry (statuses, the guard's keys, 'is both')."""
+    config = configure(tmp_path, sources={"corp": "", "hr": ""})
+    at = Location("corp.csv", 2)
+    kept = [DesiredUser("gil", identity=Identity(username="gil", email="gil@example.com"), source="corp", origin=at,
+                        groups=frozenset({"team-a"})),
+            DesiredUser("hal", identity=Identity(username="hal"), source="corp", origin=at)]
+    hr = ListSource("hr", [DesiredUser("gil@example.com", groups=frozenset({"team-b"}), source="hr")])
+    state = read_desired(config, factory=factory(ListSource("corp", kept), hr))
+    gil = state.users["gil"]
+    assert gil.groups == {"team-a", "team-b"} and (gil.source, gil.status, gil.origin) == ("corp+hr", Status.ACTIVE, at)
+    assert state.users["hal"] is kept[1]
+    assert state.guarded == {"corp": frozenset({"gil", "hal"}), "hr": frozenset({"gil"})}
+
+    both = ListSource("hr", [DesiredUser("x", identity=Identity(username="hal", email="gil@example.com"), source="hr"),
+                             DesiredUser("hal@example.com", identity=Identity(username="hal"), source="hr",
+                                         status=Status.DISABLED)])
+    with pytest.raises(ConfigError) as caught:
+        read_desired(config, factory=factory(ListSource("corp", kept), both))
+    where = f"{tmp_path}/main.yaml:12:3"
+    assert caught.value.problems == [
+        f"{where}: user 'x' from source 'hr' is both 'gil' (from corp) and 'hal' (from corp); make the sources "
+        "agree on its username and email",
+        f"{where}: user 'hal@example.com': source 'hr' says disabled, source 'corp' says active (for 'hal', from "
+        "corp.csv:2:0); make the sources agree"]

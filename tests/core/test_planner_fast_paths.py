@@ -107,3 +107,23 @@ def test_as_many_groups_as_held_is_not_the_same_groups() -> None:
     other = DesiredUser("alice@example.com", groups=frozenset({"team-b"}))
     assert [(a.kind, a.group) for a in plan(DesiredState.build([other]), alone).actions] == [
         (ActionKind.ADD_MEMBER, "team-b"), (ActionKind.REMOVE_MEMBER, "team-a")]
+
+
+def test_an_export_row_whose_account_id_is_its_key_matches_as_the_general_path_does() -> None:
+    """Issue 15: a desired user whose only name is its key (a CSV export's `User id`) is looked up once; it
+    matches, conflicts on a shared name, and falls back to its email exactly as when every key is tried."""
+    sam = DesiredUser("sam", identity=Identity(account_id="SAM", email="sam@example.com"))
+    one = ActualState.build([User(ref="k1", username="sam", email="other@example.com")])
+    matches, missing = match_users(DesiredState.build([sam]), one)
+    assert [m.user.ref for m in matches] == ["k1"] and missing == []
+    shared = ActualState.build([User(ref="k1", username="sam"), User(ref="k2", account_id="sam")])
+    with pytest.raises(IdentityConflict, match=r"sam: its keys name 2 accounts: sam \(k1\), sam \(k2\)"):
+        match_users(DesiredState.build([sam]), shared)
+    by_email = ActualState.build([User(ref="k3", username="samuel", email="sam@example.com")])
+    matches, missing = match_users(DesiredState.build([sam]), by_email)
+    assert [m.user.ref for m in matches] == ["k3"] and missing == []
+    # a name other than the key: every key is tried, the key's own account and the name's are two
+    named = DesiredUser("sam", identity=Identity(username="samuel", account_id="sam"))
+    with pytest.raises(IdentityConflict, match=r"sam: its keys name 2 accounts"):
+        match_users(DesiredState.build([named]), ActualState.build([User(ref="k1", username="sam"),
+                                                                    User(ref="k3", username="samuel")]))

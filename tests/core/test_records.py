@@ -54,7 +54,12 @@ def test_desired_user_keys_keep_first_seen_order() -> None:
 
 
 def test_desired_user_fields_keep_the_order_the_readers_build_them_in() -> None:
-    # the okta, entra_id, scim and google_workspace sources call DesiredUser positionally (100,000 times a read):
-    # a field added or moved must fail here, not label a display name as a source
+    # the okta, entra_id, scim, google_workspace and csv sources call DesiredUser positionally (100,000 times a
+    # read): a field added or moved must fail here, not label a display name as a source
     assert [f.name for f in dataclasses.fields(DesiredUser)] == [
         "key", "status", "groups", "identity", "display_name", "source", "origin", "fact"]
+    # the csv source builds Identity positionally, the Confluence DC target User (issue 15)
+    assert [f.name for f in dataclasses.fields(Identity)] == ["username", "email", "account_id", "external_id"]
+    assert [f.name for f in dataclasses.fields(User)] == [
+        "ref", "username", "email", "account_id", "display_name", "status", "unsynced", "idp_managed", "admin",
+        "last_active", "billable", "added_to_org"]

@@ -115,3 +115,33 @@ def test_group_names_are_one_string_each(tmp_path: Path) -> None:
     a, b = state.users["a1"], state.users["b2"]
     assert a.groups == {"team-x", "team-y"} and b.groups == {"team-x"}
     assert next(g for g in a.groups if g == "team-x") is next(iter(b.groups))
+
+
+@pytest.mark.parametrize("name", ["export-users-groups.csv", "export-users-pivot.csv", "suspend-list.csv"])
+def test_the_state_is_the_one_desired_state_build_makes(name: str) -> None:
+    """Issue 15: the rows are keyed and grouped as they are read, with no second pass; the result must be the
+    state `DesiredState.build` makes of the same users (keys, order, groups, each group name one string)."""
+    state = read(name)
+    built = DesiredState.build(state.users.values())
+    assert state == built and list(state.users) == list(built.users)
+    names = {g: g for g in state.groups}
+    assert all(names[g] is g for u in state.users.values() for g in u.groups)
+
+
+def test_short_rows_and_whitespace_cells(tmp_path: Path) -> None:
+    """Rows shorter than the header read their missing cells as empty; cells are stripped, group names too."""
+    path = tmp_path / "export.csv"
+    path.write_text("User id,email,User name,User status,Group name,Group 1\n"
+                    " a1 , A@Example.com ,  Ann  , Suspended ,\" Team-X , ,team-y\", team-z \n"
+                    "b2,b@example.com\n"
+                    " , , , , \n"
+                    ",c@example.com,,,,\n", encoding="utf-8")
+    state = asyncio.run(CsvSource(CsvSourceSettings(name="export", path=str(path))).read())
+    a, b, c = state.users["a1"], state.users["b2"], state.users["c@example.com"]
+    assert (a.key, a.identity, a.display_name, a.status) == (
+        "a1", Identity(email="a@example.com", account_id="a1"), "Ann", Status.DISABLED)
+    assert a.groups == {"team-x", "team-y", "team-z"} and a.origin == Location(str(path), 2)
+    assert (b.groups, b.display_name, b.status, b.identity) == (
+        frozenset(), None, Status.ACTIVE, Identity(email="b@example.com", account_id="b2"))
+    assert c.identity == Identity(email="c@example.com") and c.origin == Location(str(path), 5)
+    assert state.groups == {"team-x", "team-y", "team-z"}

@@ -139,7 +139,8 @@ class ConfluenceDcTarget:
         people, licensed, member_lists = users.result(), active.result(), grouped.result()
         members = dict(zip(wanted, member_lists, strict=True))
         known = {p.user_key for p in people}
-        strangers = {k for keys in member_lists for k in keys if k not in known}
+        # a list's keys checked in C first: 400,000 memberships, all of them known users but for a race
+        strangers = {k for keys in member_lists if not known.issuperset(keys) for k in keys if k not in known}
         for key in sorted(strangers):  # members the user list did not show: should not happen
             person = await read.person_by_key(self.client, key)
             if person is not None:
@@ -170,17 +171,18 @@ class ConfluenceDcTarget:
             log.warning("the server did not report the status of some users; they are taken as active")
         users: dict[str, User] = {}
         listed, find, active_status = active is not None, licensed.get, Status.ACTIVE
-        for key, p in by_key.items():  # 100,000 users: lookups bound once, `_activity` only when listed
+        # 100,000 users: lookups bound once, `_activity` only when listed, and each User built positionally
+        # (ref, username, email, account_id, display_name, status, unsynced, idp_managed, admin, last_active,
+        # billable: the order tests/core/test_records.py pins), not by keyword
+        for key, p in by_key.items():
             info = find(key)
             status = p.status or active_status
             if info is None:
-                users[key] = User(ref=key, username=p.username, display_name=p.display_name, status=status,
-                                  admin=key in admins, unsynced=p.unsynced,
-                                  billable=not (listed and status is active_status))
+                users[key] = User(key, p.username, None, None, p.display_name, status, p.unsynced, False,
+                                  key in admins, None, not (listed and status is active_status))
             else:
-                users[key] = User(ref=key, username=p.username, email=info.email, display_name=p.display_name,
-                                  status=status, admin=key in admins, unsynced=p.unsynced,
-                                  last_active=_activity(info))
+                users[key] = User(key, p.username, info.email, None, p.display_name, status, p.unsynced, False,
+                                  key in admins, _activity(info))
         for entry in unsynced:
             if entry.user_key in users:  # listed as a user too: the admin page knows it is unsynced
                 users[entry.user_key] = replace(users[entry.user_key], unsynced=True, billable=False)
