@@ -8,6 +8,7 @@ the response is returned: every caller reads them anyway. Proxies are left to ht
 from __future__ import annotations
 
 import asyncio
+import select
 import ssl
 from typing import Any, cast
 
@@ -114,6 +115,19 @@ class _Connection(asyncio.Protocol):
     def keep_alive(self) -> bool:
         return self._keep and not self.closed and not self._head
 
+    def dropped(self) -> bool:
+        """Whether the idle connection can be read: the server closed it (or sent what nobody asked for),
+        though the loop has not run to say so yet (a server restarted between two requests). httpcore checks
+        the same before reusing a connection."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is None:
+            return False
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
     def close(self) -> None:
         self.closed = True
         self._parser = None  # it refers back to this object: no cycle left for the collector
@@ -202,7 +216,7 @@ class Lane(httpx.AsyncBaseTransport):
     async def _connection(self, origin: tuple[str, str, int], timeout: float | None) -> _Connection:
         conn = self._conn
         if conn is not None and (conn.closed or origin != self._origin
-                                 or conn.loop.time() - conn.idle_since > KEEPALIVE_EXPIRY):
+                                 or conn.loop.time() - conn.idle_since > KEEPALIVE_EXPIRY or conn.dropped()):
             conn.close()
             conn = self._conn = None
         if conn is not None:
