@@ -21,6 +21,7 @@ from deepdiff import DeepDiff
 
 from reconcile.collector import full_collections_paused
 from reconcile.diff import diff
+from reconcile.digest import desired_digest
 from reconcile.errors import ActionsFailed, ApprovalMismatch, ReconcileError, StalePlan, UsageError
 from reconcile.heap import map_large_buffers
 from reconcile.journal import ApprovalMode, AuditContext, AuditLog, Journal, JournalView
@@ -111,7 +112,7 @@ async def _plan_and_state(
     config: Config, target: Target, *, now: datetime, desired: DesiredState | None = None,
     progress: Progress | None = None,
 ) -> tuple[DesiredState, Plan, ActualState]:
-    desired, actual = await _desired_and_actual(config, target, desired, progress)
+    desired, actual, digest = await _desired_and_actual(config, target, desired, progress)
     policy = config.policy
     if policy.inactive is not None or policy.licences.groups or policy.licences.warn_at or policy.licences.fail_at:
         # only then: the seat and licence reads are extra requests a plan without these policies never needs
@@ -127,23 +128,27 @@ async def _plan_and_state(
         candidates = [actual.users[a.subject.ref] for a in unguarded.actions if a.kind is ActionKind.DELETE]
         impacts = await target.impact(candidates) if candidates else {}
     plan = diff(desired, actual, scope=config.scope, policy=policy, target=target.address(), now=now,
-                impacts=impacts)
+                impacts=impacts, known_desired_digest=digest)
     check_supported(plan, target)
     return desired, replace(plan, created_at=journal_now()), actual
 
 
 async def _desired_and_actual(
     config: Config, target: Target, desired: DesiredState | None, progress: Progress | None,
-) -> tuple[DesiredState, ActualState]:
-    """The desired state (unless given) read while the actual state is fetched: the read is CPU, the
-    fetch mostly waits. The read runs in its own thread and event loop, so its CPU never stalls the
-    fetch's requests. Errors are raised as when it was read first: a desired-state error wins (the
-    fetch is cancelled), and a fetch error is raised only once the desired state is known good."""
+) -> tuple[DesiredState, ActualState, str | None]:
+    """The desired state (unless given) read, and its digest computed, while the actual state is fetched:
+    the read is CPU, the fetch mostly waits. The read runs in its own thread and event loop, so its CPU
+    never stalls the fetch's requests. Errors are raised as when it was read first: a desired-state error
+    wins (the fetch is cancelled), and a fetch error is raised only once the desired state is known good."""
     map_large_buffers()  # thousands of page bodies: returned to the system when freed, not kept as heap
     if desired is not None:
-        return desired, await target.fetch(config.scope, progress)
+        return desired, await target.fetch(config.scope, progress), None
     from reconcile import aio
     from reconcile.desired import gather_desired
+
+    def read() -> tuple[DesiredState, str]:
+        wanted = aio.run(gather_desired(config))
+        return wanted, desired_digest(wanted, config.scope, config.policy)
 
     # No full collection while both run: one started by the read's thread (it builds ~a million objects)
     # stops the fetch's event loop with it, 0.04-0.23 s a pass, six passes in a 100,000-user plan's first
@@ -154,14 +159,14 @@ async def _desired_and_actual(
         switch = sys.getswitchinterval()
         sys.setswitchinterval(OVERLAP_SWITCH)
         try:
-            wanted = await asyncio.to_thread(lambda: aio.run(gather_desired(config)))
+            wanted, digest = await asyncio.to_thread(read)
         except BaseException:
             fetching.cancel()
             await asyncio.gather(fetching, return_exceptions=True)  # no request left running behind the error
             raise
         finally:
             sys.setswitchinterval(switch)  # the read's thread is done: the loop thread runs alone again
-        return wanted, await fetching
+        return wanted, await fetching, digest
 
 
 @dataclass(frozen=True, slots=True)

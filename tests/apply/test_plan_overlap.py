@@ -140,3 +140,28 @@ def test_no_full_collection_starts_while_the_desired_state_is_read_and_the_targe
     assert seen == {"desired": PAUSED, "fetch": PAUSED, "switch": OVERLAP_SWITCH}
     assert switch > OVERLAP_SWITCH
     assert (gc.get_threshold(), sys.getswitchinterval()) == (before, switch)
+
+
+def test_the_desired_digest_is_computed_in_the_reading_thread_and_is_the_one_diff_computes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """~0.8 s at 100,000 users: computed while the target is fetched, not after; a plan given its desired state
+    (apply's fresh plan) computes it in diff, and both give the same digest (else every apply would be stale)."""
+    import threading
+
+    from reconcile import apply as apply_module
+    from reconcile.digest import desired_digest
+
+    sim = DcSim.from_yaml(WORLD)
+    config = _config(tmp_path, monkeypatch, "admin,,Active,\nalice,alice@example.com,Active,team-docs\n")
+    threads: list[str] = []
+
+    def recorded(*args: Any) -> str:
+        threads.append(threading.current_thread().name)
+        return desired_digest(*args)
+
+    monkeypatch.setattr(apply_module, "desired_digest", recorded)
+    desired, plan = run(make_plan(config, sim.target(), now=NOW))
+    assert len(threads) == 1 and threads[0] != threading.main_thread().name
+    _, again = run(make_plan(config, sim.target(), now=NOW, desired=desired))
+    assert len(threads) == 1  # given the desired state, the planner computed it itself
+    assert plan.desired_digest == again.desired_digest == desired_digest(desired, config.scope, config.policy)

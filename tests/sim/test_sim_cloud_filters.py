@@ -106,7 +106,45 @@ def test_a_generated_world_starts_with_its_nickname_order_and_group_index_built(
     """Built at the simulator's start, not on a plan's first sorted search; what they answer is unchanged."""
     world = CloudWorld.generate(40, 4, 120, seed=5)
     assert world._by_nickname is not None and world._index is not None
+    assert world._kinds is not None and world._kinds.by_nickname is not None  # the counts' and searches' index
     ordered, index = list(world.by_nickname()), {a: world.groups_of(a, world.directories) for a in world.users}
     world._by_nickname = world._index = None  # what a lazily built world computes
     assert world.by_nickname() == ordered
     assert {a: world.groups_of(a, world.directories) for a in world.users} == index
+
+
+def test_indexed_counts_and_sorted_cells_are_what_a_pass_over_every_user_selects() -> None:
+    """`matching.count` and the nickname-ordered `matching` (per kind, no pass over the users) against the plain
+    filter over every user, for every claim x account x membership cell and both directions, also after a change."""
+    from itertools import product
+
+    from reconcile.sim.atlassian_cloud import matching
+    from reconcile.sim.atlassian_cloud.shapes import ordered, user_matches
+
+    def brute(world: CloudWorld, body: dict[str, Any]) -> list[str]:
+        dirs = list(world.directories)
+        return [u.account_id for u in world.users.values()
+                if (any(d in u.membership for d in dirs) or u.claim_status == "managed")
+                and user_matches(world, u, body, dirs)]
+
+    def check(world: CloudWorld) -> int:
+        cells = 0
+        for claim, account, membership in product(("managed", "unmanaged"), ("active", "inactive", "closed"),
+                                                  ("active", "suspended", "no_membership")):
+            body: dict[str, Any] = {"claimStatus": claim, "accountStatus": [account], "membershipStatus": [membership]}
+            want, dirs = brute(world, body), list(world.directories)
+            assert matching.count(world, body, dirs, True) == len(want)
+            for direction in ("asc", "desc"):
+                sorted_body = {**body, **order(direction)}
+                assert matching.matching(world, sorted_body, dirs, True, direction) == ordered(world, want, sorted_body)
+            cells += bool(want)
+        return cells
+
+    world = mixed_world(absent_claim=True)
+    assert check(world) >= 6  # several cells hold users: the comparison is not of empty lists
+    suspended = next(u for u in world.users.values() if u.account_status == "active" and u.claim_status == "managed")
+    suspended.account_status = "inactive"
+    world.record("deactivate", account_id=suspended.account_id)  # a new version: the index is built again
+    assert check(world) >= 6
+    assert suspended.account_id in matching.matching(world, {"accountStatus": ["inactive"], **order("asc")},
+                                                     list(world.directories), True, "asc")

@@ -16,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from reconcile.sim.atlassian_cloud.matching import matching, status_only
+from reconcile.sim.atlassian_cloud.matching import count as matching_count
+from reconcile.sim.atlassian_cloud.matching import status_only
 from reconcile.sim.atlassian_cloud.shapes import OrgError, decode_cursor, user_matches
 from reconcile.sim.atlassian_cloud.world import CloudUser, CloudWorld
 
@@ -114,7 +115,7 @@ class Activity:
         cached = self._counts.get(key) if not resources and not roles else None
         if cached is None or cached[0] != self.world.version or cached[1] != len(self.world.users):
             if not resources and not roles and status_only(body, frozenset()):  # the split read's counts
-                count = len(matching(self.world, body, dirs, everywhere))
+                count = matching_count(self.world, body, dirs, everywhere)
             else:
                 count = sum(1 for u in self.world.users.values()
                             if (any(d in u.membership for d in dirs) or (everywhere and u.claim_status == "managed"))

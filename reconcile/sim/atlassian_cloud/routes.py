@@ -32,6 +32,7 @@ from reconcile.sim.atlassian_cloud.shapes import (
     group_json,
     is_typed,
     ordered,
+    sort_direction,
     user_json,
     user_matches,
 )
@@ -210,12 +211,12 @@ class CloudApi:
         cached = self._searches.get(query)
         if cached is None or cached[0] != self.world.version:
             if status_only(body, PAGING_ONLY):  # decided once per kind of user, not per user (matching.py)
-                ids = matching(self.world, body, dirs, everywhere)
+                ids = matching(self.world, body, dirs, everywhere, sort_direction(body))
             else:
                 ids = [u.account_id for u in self.world.users.values()
                        if (any(d in u.membership for d in dirs) or (everywhere and u.claim_status == "managed"))
                        and user_matches(self.world, u, body, dirs)]
-            ids = ordered(self.world, ids, body)
+                ids = ordered(self.world, ids, body)
             cached = self._searches[query] = (self.world.version, ids)
         version = (self.world.version, self.stuck_cursor, self.settings().faults.links_next)
         key = (query, str(request.url), body.get("cursor"), body.get("limit"), tuple(sorted(expand)))
