@@ -117,15 +117,20 @@ def memberships(sim: Sim, target: str, work: Path, *, changes: int, rate: float)
     return row
 
 
-def deletions(sim: Sim, work: Path, *, count: int, task_seconds: float) -> dict[str, Any]:
-    """(c) `count` Confluence DC deletions, one long task at a time: wall time against the tasks' sum."""
+def delete_users(sim: Sim, work: Path, count: int) -> Applied:
+    """Plan and apply the deletion of `count` active internal-directory users of the DC world (the rest kept)."""
     state = sim.state(desired.DC)
     people, groups = desired.people_of(state, desired.DC)
     internal = [u["username"] for u in state["users"]
                 if u["directory"] == INTERNAL_DIRECTORY and u["active"] and not u["unsynced"]]
     want = desired.write(work / "delete-dc", desired.DC, sim.url, desired.without(people, count, only=internal),
                          groups, absent="delete", limits={"delete": count})
-    applied = plan_and_apply(sim, want, work, "delete-dc")
+    return plan_and_apply(sim, want, work, "delete-dc")
+
+
+def deletions(sim: Sim, work: Path, *, count: int, task_seconds: float) -> dict[str, Any]:
+    """(c) `count` Confluence DC deletions, one long task at a time: wall time against the tasks' sum."""
+    applied = delete_users(sim, work, count)
     tasks = [e for e in sim.writes() if e.method == "DELETE" and e.status == 202]
     violations = len(sim.entries("violation"))
     arrivals = [e["time"] for e in sim.entries("request") if e["method"] == "DELETE" and e["status"] == 202]

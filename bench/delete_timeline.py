@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 from starlette.types import Message, Receive, Scope, Send
 
-from bench.apply_bench import INTERNAL_DIRECTORY, plan_and_apply
-from tests.support import desired, simproc
+from bench.apply_bench import delete_users
+from tests.support import simproc
 from tests.support.net import free_port
 
 Row = dict[str, Any]
@@ -105,13 +105,7 @@ def measure(count: int, task_seconds: float, latency_ms: float, work: Path) -> d
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"the simulator did not start: {log_path.read_text()[-2000:]}") from None
                 time.sleep(0.2)
-        state = sim.state(desired.DC)
-        people, groups = desired.people_of(state, desired.DC)
-        internal = [u["username"] for u in state["users"]
-                    if u["directory"] == INTERNAL_DIRECTORY and u["active"] and not u["unsynced"]]
-        want = desired.write(work / "delete-dc", desired.DC, sim.url, desired.without(people, count, only=internal),
-                             groups, absent="delete", limits={"delete": count})
-        applied = plan_and_apply(sim, want, work, "delete-dc")
+        applied = delete_users(sim, work, count)
         violations = len(sim.entries("violation"))
     finally:
         sim.stop()
