@@ -258,39 +258,6 @@ def test_scim_a_group_page_the_list_does_not_use_is_filed_again_from_the_list() 
     assert _memberships(state) == _memberships(expected)
 
 
-def test_scim_the_request_waiting_for_a_lane_is_sent_before_the_answer_that_freed_it_is_handled() -> None:
-    # one lane: an answer frees it for the requester already waiting with its request; handling the answer first
-    # (decoding the page, making its users ready) would leave the lane idle for that long, every page
-    world = ScimWorld.generate(60, 4, 100, seed=11)
-    world.max_results = 10
-    app = build_app()
-    app.state.ctx.extra["scim"] = world
-    seen = Seen(app)
-    config = ScimSourceSettings(name="idp", url="http://testserver/scim/v2", token=Secret(SCIM_TOKEN, "${T}"),
-                                page_size=10, groups=ScimGroupsSettings(map=(("team-*", "t-*"),)),
-                                http=HttpSettings(concurrency=1, max_retries=0))
-    source = ScimSource(config, transport=httpx.ASGITransport(app=seen))
-    ready, start_of = source._ready, {u.id: f"startIndex={i + 1}&" for i, u in enumerate(world.user_list())}
-
-    def handled(resources: list[Any]) -> None:
-        seen.events.append(("handled", start_of[resources[0].id]))
-        ready(resources)
-
-    source._ready = handled  # type: ignore[method-assign]
-    state = asyncio.run(source.read())
-    assert len(state.users) == 60
-    overtaken = []  # user pages after whose answer another request was sent before the page was handled
-    for at, (kind, what) in enumerate(seen.events):
-        if kind == "end" and what.startswith("/scim/v2/Users?"):
-            page = what.split("startIndex=")[1].split("&")[0]
-            done = seen.events.index(("handled", f"startIndex={page}&"))
-            if any(k == "start" for k, _ in seen.events[at:done]):
-                overtaken.append(int(page))
-    # in process an answer comes at once: the group list's first page waits for the lane the users' first frees,
-    # then a requester waits at every other page (11, 31); the others end while it still handles its own
-    assert overtaken == [1, 11, 31]
-
-
 @pytest.mark.parametrize("bad", ["group", "user"])
 def test_scim_a_failing_page_still_stops_the_read_with_no_request_left_running(bad: str) -> None:
     world = ScimWorld.generate(100, 30, 300, seed=9)

@@ -73,8 +73,9 @@ class ScimWorld:
         return cached
 
     def changed(self) -> None:
-        """Say that users or groups changed in place (a member, a userName): pre-encoded members are stale."""
+        """Say that users or groups changed (a member, a user replaced): pre-encoded members and lists are stale."""
         self.revision += 1
+        self._lists.clear()
 
     def members_json(self, group: ScimGroup, keep: tuple[str, ...] = MEMBER_FIELDS) -> bytes:
         """The JSON array of `group.members` with the sub-attributes `keep` (of value, $ref, type, display; `$ref`

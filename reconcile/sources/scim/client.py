@@ -168,14 +168,15 @@ class ScimClient:
                   if x.first.resources else range(0) for x in lists]
         jobs = _interleave([(0, s) for s in starts[0]], [(1, s) for s in starts[1]], spread) if len(lists) == 2 \
             else [(i, s) for i, r in enumerate(starts) for s in r]
-        got: dict[tuple[int, int], _Page] = {}
+        got: builtins.list[dict[int, _Page]] = [{1: x.first} for x in lists]  # per list: start -> page
+        made = [_Assembly(self, x) for x in lists]  # each list's checked prefix, grown as pages land
         failed: dict[tuple[int, int], Exception] = {}
         remaining = [len(r) for r in starts]
         ends: dict[int, asyncio.Task[Any]] = {}
         stopped: list[BaseException] = []  # a list's `then` that failed: no more pages are asked for
 
         def end(i: int) -> None:  # every page of list i is in: assemble it (and run its `then`) now
-            task = ends[i] = asyncio.ensure_future(self._end(lists[i], {s: got[(i, s)] for s in starts[i]}))
+            task = ends[i] = asyncio.ensure_future(self._end(lists[i], made[i], got[i]))
             task.add_done_callback(lambda t: None if t.cancelled() or t.exception() is None
                                    else stopped.append(t.exception()))  # type: ignore[arg-type]
 
@@ -190,10 +191,12 @@ class ScimClient:
                     return
                 x = lists[job[0]]
                 try:
-                    got[job] = await self._page(x.path, x.params, job[1], x.setting, x.decoder, on_page=x.on_page)
+                    got[job[0]][job[1]] = await self._page(x.path, x.params, job[1], x.setting, x.decoder,
+                                                           on_page=x.on_page)
                 except Exception as exc:
                     failed[job] = exc  # raised below, once every reader has stopped
                     return
+                made[job[0]].advance(got[job[0]])  # a next page of the list's checked prefix: check what follows
                 remaining[job[0]] -= 1
                 if not remaining[job[0]]:
                     end(job[0])
@@ -207,42 +210,78 @@ class ScimClient:
             raise failed[min(failed)] if failed else stopped[0]
         return await all_of(*(ends[i] for i in range(len(lists))))
 
-    async def _end(self, listing: Listing, pages: dict[int, _Page]) -> Any:
-        resources = await self._assemble(listing, pages)
+    async def _end(self, listing: Listing, made: _Assembly, pages: dict[int, _Page]) -> Any:
+        resources = await made.finish(pages)
         return resources if listing.then is None else await listing.then(resources)
 
-    async def _assemble(self, listing: Listing, pages: dict[int, _Page]) -> builtins.list[Any]:
-        """The list's resources in order, from its pages (`rests`): checked complete and distinct."""
-        first, path, params, setting, decoder, on_page = (listing.first, listing.path, listing.params,
-                                                         listing.setting, listing.decoder, listing.on_page)
-        total = first.total
-        pages[1] = first
-        out: builtins.list[Any] = []
-        seen: set[str] = set()
-        start = 1
+
+class _Assembly:
+    """A list's resources in order, from its pages (`rests`): checked complete and distinct. The pages that
+    follow one another from the first are checked as they land (`advance`), so that little is left after the
+    last answer; a page that fails a check stops that, and `finish` raises its error once every page is in
+    (the same error, in the same order, as checking all of them then)."""
+
+    def __init__(self, client: ScimClient, listing: Listing) -> None:
+        self.client, self.listing = client, listing
+        self.start = 1  # where the next page of the checked prefix starts
+        self.out: builtins.list[Any] = []
+        self.seen: set[str] = set()
+        self.stuck = False  # a page failed a check: `finish` raises it
+
+    def advance(self, pages: Mapping[int, _Page]) -> None:
+        """Take the pages that follow the checked prefix, as far as they are in and pass (without raising)."""
+        first, on_ordered = self.listing.first, self.listing.on_ordered
+        while not self.stuck and self.start <= first.total:
+            page = pages.get(self.start)
+            if page is None:
+                return
+            resources = page.resources
+            ids = [rid if type(rid := r.id) is str else "" if rid is None else str(rid) for r in resources]
+            fresh = set(ids)
+            if page.total != first.total or not resources or "" in fresh or len(fresh) != len(ids) \
+                    or not self.seen.isdisjoint(fresh):
+                self.stuck = True  # `finish` finds it again, and raises it
+                return
+            self.seen |= fresh
+            self.out += resources
+            if on_ordered is not None:
+                on_ordered(resources)
+            self.start += len(resources)
+
+    async def finish(self, pages: dict[int, _Page]) -> builtins.list[Any]:
+        """Every resource of the list, in order, once all its pages are in; any gap the pages leave (a server
+        that lowers the page size further) is read in order. Raises what a page fails."""
+        self.advance(pages)
+        client, listing = self.client, self.listing
+        path, params, setting, decoder, on_page = (listing.path, listing.params, listing.setting, listing.decoder,
+                                                   listing.on_page)
+        total = listing.first.total
+        out, seen, start, where = self.out, self.seen, self.start, client.where
         while start <= total:
-            page = pages.get(start) or await self._page(path, params, start, setting, decoder, on_page=on_page)
+            page = pages.get(start) or await client._page(path, params, start, setting, decoder, on_page=on_page)
             if page.total != total:
-                where = f"GET {self.http.url(path)} (startIndex={start})"  # masked only for the error line
-                raise SourceError(f"{self.where}: {where}: totalResults changed from {total} to {page.total} "
+                at = f"GET {client.http.url(path)} (startIndex={start})"  # masked only for the error line
+                raise SourceError(f"{where}: {at}: totalResults changed from {total} to {page.total} "
                                   "while the list was read", hint="the directory changed mid-read; run again")
             if not page.resources:
-                where = f"GET {self.http.url(path)} (startIndex={start})"
-                raise SourceError(f"{self.where}: {where}: no resources at {start} of {total}; the server stopped "
+                at = f"GET {client.http.url(path)} (startIndex={start})"
+                raise SourceError(f"{where}: {at}: no resources at {start} of {total}; the server stopped "
                                   "advancing before the end of the list", hint="nothing was planned; run again, or "
-                                  f"lower sources.{self.config.name}.page_size if the server cuts pages short")
+                                  f"lower sources.{client.config.name}.page_size if the server cuts pages short")
             for resource in page.resources:
                 rid = "" if resource.id is None else str(resource.id)
                 if not rid or rid in seen:
-                    where = f"GET {self.http.url(path)} (startIndex={start})"
+                    at = f"GET {client.http.url(path)} (startIndex={start})"
                     what = f"id {rid!r} twice" if rid else "a resource without an id"
-                    raise SourceError(f"{self.where}: {where}: {what} in the list: items moved between pages "
+                    raise SourceError(f"{where}: {at}: {what} in the list: items moved between pages "
                                       "while it was read",
                                       hint="the directory changed mid-read; run again")
                 seen.add(rid)
             out += page.resources
+            if listing.on_ordered is not None:
+                listing.on_ordered(page.resources)
             start += len(page.resources)
-        log.info("%s: %s: %d resources in %d pages", self.where, path, len(out), len(pages))
+        log.info("%s: %s: %d resources in %d pages", where, path, len(out), len(pages))
         return out
 
 
@@ -258,6 +297,8 @@ class Listing:
     on_page: OnPage | None = None
     then: Callable[[builtins.list[Any]], Awaitable[Any]] | None = None  # run on the list once it is read,
     # while the other lists still are; what it returns is the list's result in `rests`
+    on_ordered: Callable[[builtins.list[Any]], None] | None = None  # each page's resources in list order, once
+    # checked: the list read so far, from its start (a page seen by `on_page` may prove not to be the list's)
 
 
 def _interleave(some: builtins.list[T], others: builtins.list[T], spread: float) -> builtins.list[T]:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass, field
+from itertools import islice
 from typing import cast
 from urllib.parse import quote
 
@@ -49,16 +51,17 @@ class ScimSource:
         self._prepared: dict[str, Ready] = {}  # user id -> its desired user but groups (`_ready`)
         self._groups_of: dict[str, set[str]] | None = None  # user id -> target groups, once final (`_attach`)
         self._built: dict[str, DesiredUser] = {}  # user id -> its desired user, once its groups are final
+        self._admitted = _Admitted()  # the desired users of the user list read so far, in its order (`_admit`)
 
     async def read(self) -> DesiredState:
-        self._prepared, self._groups_of, self._built = {}, None, {}
+        self._prepared, self._groups_of, self._built, self._admitted = {}, None, {}, _Admitted()
         client = ScimClient(self.config, transport=self._transport, backoff=self._backoff, clock=self._clock)
         try:
             with full_collections_paused():
                 return await self._read(client)
         finally:
             self.requests = client.requests
-            self._prepared, self._groups_of, self._built = {}, None, {}
+            self._prepared, self._groups_of, self._built, self._admitted = {}, None, {}, _Admitted()
             await client.aclose()
 
     async def _read(self, client: ScimClient) -> DesiredState:
@@ -78,7 +81,8 @@ class ScimSource:
         users_in: asyncio.Future[dict[str, ScimUserResource]] = asyncio.get_running_loop().create_future()
 
         async def users_read(resources: list[ScimUserResource]) -> dict[str, ScimUserResource]:
-            users_in.set_result({str(u.id): u for u in resources})
+            listed = self._admitted.listed  # every listed user, in order, as `_admit` saw them
+            users_in.set_result(listed if len(listed) == len(resources) else {str(u.id): u for u in resources})
             return users_in.result()
 
         async def groups_read(resources: list[ScimGroupResource]) -> set[str]:
@@ -91,7 +95,7 @@ class ScimSource:
         # user is built as its page arrives: little is left after the last response
         both = await client.rests(
             Listing(firsts[1], *groups_at, "groups.filter", GROUP_PAGE, filer.arrived, groups_read),
-            Listing(firsts[0], *users_at, "users.filter", USER_PAGE, self._ready, users_read))
+            Listing(firsts[0], *users_at, "users.filter", USER_PAGE, self._ready, users_read, self._admit))
         with collector_paused():
             return self._desired(cast(dict[str, ScimUserResource], both[1]), self._groups_of or {},
                                  cast(set[str], both[0]))
@@ -257,43 +261,72 @@ class ScimSource:
         return DesiredUser(ready.key, ready.status, frozenset(groups_of.get(uid, ())), ready.identity,
                            ready.display_name, self.name, ready.origin, ready.fact)
 
+    def _admit(self, resources: list[ScimUserResource]) -> None:
+        """`on_ordered` of the user list: its users in list order as their pages are checked, each taken into the
+        desired state as `_desired` would, up to the first that fails (a key twice, an error): from there
+        `_desired` goes on after the last answer, and raises it."""
+        admitted = self._admitted
+        users = [(rid if type(rid := r.id) is str else str(rid), r) for r in resources]
+        admitted.listed.update(users)
+        if not admitted.stuck:  # else each user taken so far was listed before these
+            self._take(users, final=False)
+
+    def _take(self, users: Iterable[tuple[str, ScimUserResource]], *, final: bool) -> None:
+        cfg, admitted = self.config, self._admitted
+        out, named, pending = admitted.out, admitted.named, admitted.pending
+        prepared, built = self._prepared.get, self._built.get
+        with collector_paused():
+            for uid, resource in users:
+                ready = prepared(uid)
+                if ready is None or ready.resource is not resource:  # not the page the list kept: made again
+                    self._ready([resource])
+                    ready = self._prepared[uid]
+                key, who = ready.key, ready.who
+                if not key:
+                    admitted.skipped += 1
+                    admitted.done += 1
+                    log.info("%s: user %s has no %s; skipped", self.where, who, cfg.key)
+                    continue
+                if key in out or ready.error is not None:
+                    if not final:
+                        admitted.stuck = True  # raised by `_desired`, in list order, once the read is complete
+                        return
+                    if key in out:
+                        raise SourceError(
+                            f"{self.where}: users {named[key]!r} and {who!r} have the same {cfg.key} {key!r}",
+                            hint=f"fix the identity provider, or key users by another attribute "
+                            f"(sources.{self.name}.key), or leave one out with sources.{self.name}.users.filter")
+                    raise ready.error  # type: ignore[misc]
+                named[key] = who
+                made = built(uid)
+                out[key] = made
+                if made is None:  # its groups are not final yet: built at the end
+                    pending.append((key, uid))
+                admitted.done += 1
+
     def _desired(self, users: dict[str, ScimUserResource], groups_of: dict[str, set[str]],
                  mapped: set[str]) -> DesiredState:
-        cfg = self.config
-        out: dict[str, DesiredUser] = {}
-        named: dict[str, str] = {}
-        skipped = 0
-        prepared = self._prepared.get
-        built = self._built.get
-        for uid, resource in users.items():
-            ready = prepared(uid)
-            if ready is None or ready.resource is not resource:  # not the page the list kept: made again
+        cfg, admitted = self.config, self._admitted
+        if admitted.listed is not users:  # not read through `_admit` (no groups): every user taken here
+            self._admitted = admitted = _Admitted()
+        self._take(islice(users.items(), admitted.done, None), final=True)
+        out, built, prepared = admitted.out, self._built.get, self._prepared.get
+        for key, uid in admitted.pending:
+            resource, ready = users[uid], prepared(uid)
+            if ready is None or ready.resource is not resource:  # made again since from a page not the list's
                 self._ready([resource])
                 ready = self._prepared[uid]
-            key, who = ready.key, ready.who
-            if not key:
-                skipped += 1
-                log.info("%s: user %s has no %s; skipped", self.where, who, cfg.key)
-                continue
-            if key in out:
-                raise SourceError(
-                    f"{self.where}: users {named[key]!r} and {who!r} have the same {cfg.key} {key!r}",
-                    hint=f"fix the identity provider, or key users by another attribute (sources.{self.name}.key), "
-                    f"or leave one out with sources.{self.name}.users.filter")
-            if ready.error is not None:
-                raise ready.error
-            named[key] = who
             made = built(uid)  # built from the `Ready` held now (`_ready` builds again whatever it makes again)
             out[key] = made if made is not None else self._user(uid, ready, groups_of)
         self._prepared, self._built = {}, {}
-        if skipped:
-            log.warning("source %s: %d users without %s skipped", self.name, skipped,
+        if admitted.skipped:
+            log.warning("source %s: %d users without %s skipped", self.name, admitted.skipped,
                         {ScimKey.EMAIL: "an email", ScimKey.USERNAME: "a userName",
                          ScimKey.EXTERNAL_ID: "an externalId"}[cfg.key])
         log.info("source %s (scim): %d users, %d mapped groups", self.name, len(out), len(mapped))
         # what DesiredState.build would make, without copying every user: keys and group names are normalised
         # already (the group names one string each), and every user's groups are among the mapped ones
-        return DesiredState(users=out, groups=frozenset(mapped))
+        return DesiredState(users=cast(dict[str, DesiredUser], out), groups=frozenset(mapped))
 
     def _active(self, resource: ScimUserResource, who: str) -> tuple[bool, str]:
         """Whether the user is active, and the raw fact that says so (`scim active=false`)."""
@@ -309,3 +342,15 @@ class ScimSource:
         return raw, FACT[raw]
 
 
+@dataclass(slots=True)
+class _Admitted:
+    """The desired state as the user list is read (`ScimSource._admit`): every listed user, and the desired users
+    of the first `done` of them (`None` for one whose groups were not final when it was taken: `pending`)."""
+
+    listed: dict[str, ScimUserResource] = field(default_factory=dict)
+    out: dict[str, DesiredUser | None] = field(default_factory=dict)
+    named: dict[str, str] = field(default_factory=dict)  # key -> the userName (else id) that has it
+    pending: list[tuple[str, str]] = field(default_factory=list)  # (key, user id) of the users not built yet
+    done: int = 0
+    skipped: int = 0
+    stuck: bool = False
