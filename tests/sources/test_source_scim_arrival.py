@@ -62,7 +62,9 @@ def test_scim_users_become_the_desired_state_page_by_page_before_the_last_answer
 
     def admitted(resources: list[Any]) -> None:
         admit(resources)
+        dropped = sum(record is None for record in source._admitted.listed.values())
         seen.events.append(("admitted", str(source._admitted.done)))
+        seen.events.append(("dropped", f"{dropped} {len(source._prepared)}"))
 
     source._admit = admitted  # type: ignore[method-assign]
     state = asyncio.run(source.read())
@@ -70,6 +72,9 @@ def test_scim_users_become_the_desired_state_page_by_page_before_the_last_answer
     before = [int(n) for k, n in seen.events[:last] if k == "admitted"]
     # all but the pages still in flight are in the desired state when the last answer comes: little is left after it
     assert before and max(before) >= 170
+    # and the records of the users done with are freed then too (not all after the last answer)
+    dropped, prepared = (int(n) for n in [w for k, w in seen.events[:last] if k == "dropped"][-1].split())
+    assert dropped >= 150 and prepared <= 50
     assert len(state.users) == 200 and sum(len(u.groups) for u in state.users.values()) > 600
 
 

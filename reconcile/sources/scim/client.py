@@ -228,7 +228,7 @@ class _Assembly:
         self.seen: set[str] = set()
         self.stuck = False  # a page failed a check: `finish` raises it
 
-    def advance(self, pages: Mapping[int, _Page]) -> None:
+    def advance(self, pages: dict[int, _Page]) -> None:
         """Take the pages that follow the checked prefix, as far as they are in and pass (without raising)."""
         first, on_ordered = self.listing.first, self.listing.on_ordered
         while not self.stuck and self.start <= first.total:
@@ -243,14 +243,17 @@ class _Assembly:
                 self.stuck = True  # `finish` finds it again, and raises it
                 return
             self.seen |= fresh
-            self.out += resources
-            if on_ordered is not None:
+            if on_ordered is None:
+                self.out += resources
+            else:  # the resources are its to keep: the page no longer holds them (freed as the caller is done)
                 on_ordered(resources)
+                pages[self.start] = _Page(page.start, page.total, [])
             self.start += len(resources)
 
     async def finish(self, pages: dict[int, _Page]) -> builtins.list[Any]:
-        """Every resource of the list, in order, once all its pages are in; any gap the pages leave (a server
-        that lowers the page size further) is read in order. Raises what a page fails."""
+        """Every resource of the list, in order, once all its pages are in (none with `on_ordered`, which had them
+        all); any gap the pages leave (a server that lowers the page size further) is read in order. Raises what
+        a page fails."""
         self.advance(pages)
         client, listing = self.client, self.listing
         path, params, setting, decoder, on_page = (listing.path, listing.params, listing.setting, listing.decoder,
@@ -277,11 +280,12 @@ class _Assembly:
                                       "while it was read",
                                       hint="the directory changed mid-read; run again")
                 seen.add(rid)
-            out += page.resources
-            if listing.on_ordered is not None:
+            if listing.on_ordered is None:
+                out += page.resources
+            else:
                 listing.on_ordered(page.resources)
             start += len(page.resources)
-        log.info("%s: %s: %d resources in %d pages", where, path, len(out), len(pages))
+        log.info("%s: %s: %d resources in %d pages", where, path, len(seen), len(pages))
         return out
 
 
@@ -298,7 +302,8 @@ class Listing:
     then: Callable[[builtins.list[Any]], Awaitable[Any]] | None = None  # run on the list once it is read,
     # while the other lists still are; what it returns is the list's result in `rests`
     on_ordered: Callable[[builtins.list[Any]], None] | None = None  # each page's resources in list order, once
-    # checked: the list read so far, from its start (a page seen by `on_page` may prove not to be the list's)
+    # checked: the list read so far, from its start (a page seen by `on_page` may prove not to be the list's);
+    # they are its alone to keep (`then` gets an empty list)
 
 
 def _interleave(some: builtins.list[T], others: builtins.list[T], spread: float) -> builtins.list[T]:

@@ -33,6 +33,8 @@ from reconcile.sources.scim.users import ABSENT_FACT, FACT, Ready, display_name_
 
 log = logging.getLogger(__name__)
 
+Listed = dict[str, ScimUserResource | None]  # every listed user by id; None: taken into the desired state already
+
 USER_ATTRIBUTES = "userName,externalId,active,displayName,name.formatted,emails"
 GROUP_ATTRIBUTES = "displayName,members.value,members.type"  # not $ref, display: ~60% of the bytes
 
@@ -70,24 +72,25 @@ class ScimSource:
         users_at = ("/Users", user_params)
         if cfg.groups is None:
             listed = await client.list(*users_at, setting="users.filter", decoder=USER_PAGE, on_page=self._ready)
+            users: Listed = {str(u.id): u for u in listed}
             with collector_paused():
-                return self._desired({str(u.id): u for u in listed}, {}, set())
+                return self._desired(users, {}, set())
         group_params = {"attributes": GROUP_ATTRIBUTES, **({"filter": cfg.groups.filter} if cfg.groups.filter else {})}
         groups_at = ("/Groups", group_params)
         filer = Filer(cfg.groups.include, self._target)
         firsts = await all_of(client.first(*users_at, setting="users.filter", decoder=USER_PAGE, on_page=self._ready),
                               client.first(*groups_at, setting="groups.filter", decoder=GROUP_PAGE,
                                            on_page=filer.arrived))
-        users_in: asyncio.Future[dict[str, ScimUserResource]] = asyncio.get_running_loop().create_future()
+        users_in: asyncio.Future[Listed] = asyncio.get_running_loop().create_future()
 
-        async def users_read(resources: list[ScimUserResource]) -> dict[str, ScimUserResource]:
-            listed = self._admitted.listed  # every listed user, in order, as `_admit` saw them
-            users_in.set_result(listed if len(listed) == len(resources) else {str(u.id): u for u in resources})
+        async def users_read(_: list[ScimUserResource]) -> Listed:
+            users_in.set_result(self._admitted.listed)  # every listed user, in order, as `_admit` took them
             return users_in.result()
 
         async def groups_read(resources: list[ScimGroupResource]) -> set[str]:
             groups_of, mapped = await self._memberships(client, resources, users_in, filer)
             await self._attach(groups_of)  # the users read so far become desired users, the others as they arrive
+            await filer.release(resources)  # the members decoded, in slices while answers still arrive
             return mapped
 
         # the group pages (each every member of 100 groups) are spread over the first part of the user pages, and
@@ -97,7 +100,7 @@ class ScimSource:
             Listing(firsts[1], *groups_at, "groups.filter", GROUP_PAGE, filer.arrived, groups_read),
             Listing(firsts[0], *users_at, "users.filter", USER_PAGE, self._ready, users_read, self._admit))
         with collector_paused():
-            return self._desired(cast(dict[str, ScimUserResource], both[1]), self._groups_of or {},
+            return self._desired(cast(Listed, both[1]), self._groups_of or {},
                                  cast(set[str], both[0]))
 
     # ------------------------------------------------------------------------------------------ groups
@@ -127,7 +130,7 @@ class ScimSource:
         return None if target is None else norm(target)
 
     async def _memberships(self, client: ScimClient, resources: list[ScimGroupResource],
-                           listed_users: Awaitable[dict[str, ScimUserResource]], filer: Filer
+                           listed_users: Awaitable[Listed], filer: Filer
                            ) -> tuple[dict[str, set[str]], set[str]]:
         """User id -> the target groups it is in (through nesting when `nested`), and every mapped group.
 
@@ -146,7 +149,7 @@ class ScimSource:
         frontier = list(wanted)
         seen = set(frontier)
         untyped = 0
-        users: dict[str, ScimUserResource] | None = None  # the whole user list, once a member needs it
+        users: Listed | None = None  # the whole user list, once a member needs it
         while frontier:  # breadth-first over the groups reached from the wanted ones: each read once
             unread = [known.setdefault(gid, Group(gid, None, None)) for gid in frontier]
             unread = [g for g in unread if g.members is None]
@@ -255,6 +258,30 @@ class ScimSource:
                 for uid, ready in pending[at:at + slice_size]:
                     if ready.key and ready.error is None and held(uid) is ready:  # not made again since
                         built[uid] = user(uid, ready, groups_of)
+        admitted = self._admitted  # the users taken into the desired state before their groups were final
+        waiting, admitted.pending = admitted.pending, []
+        for at in range(0, len(waiting), slice_size):
+            await asyncio.sleep(0)
+            self._resolve(waiting[at:at + slice_size], admitted.listed, groups_of, drop=True)
+
+    def _resolve(self, pending: list[tuple[str, str]], users: Listed, groups_of: dict[str, set[str]], *,
+                 drop: bool) -> None:
+        """The desired users of `pending` (taken before their groups were final), built now; `drop`: their
+        records dropped (freed while answers still arrive, not all after the last)."""
+        admitted, built, prepared = self._admitted, self._built.get, self._prepared
+        out = admitted.out
+        with collector_paused():
+            for key, uid in pending:
+                resource, ready = users[uid], prepared.get(uid)
+                assert resource is not None  # a pending user keeps its record
+                if ready is None or ready.resource is not resource:  # made again since from a page not the list's
+                    self._ready([resource])
+                    ready = prepared[uid]
+                made = built(uid)  # built from the `Ready` held now (`_ready` builds again whatever it makes again)
+                out[key] = made if made is not None else self._user(uid, ready, groups_of)
+                if drop:
+                    users[uid] = None
+                    del prepared[uid]
 
     def _user(self, uid: str, ready: Ready, groups_of: dict[str, set[str]]) -> DesiredUser:
         # positionally (the field order is pinned by tests/core/test_records.py): 100,000 a read
@@ -273,8 +300,8 @@ class ScimSource:
 
     def _take(self, users: Iterable[tuple[str, ScimUserResource]], *, final: bool) -> None:
         cfg, admitted = self.config, self._admitted
-        out, named, pending = admitted.out, admitted.named, admitted.pending
-        prepared, built = self._prepared.get, self._built.get
+        out, named, pending, listed = admitted.out, admitted.named, admitted.pending, admitted.listed
+        prepared, built, drop = self._prepared.get, self._built.get, self._prepared.pop
         with collector_paused():
             for uid, resource in users:
                 ready = prepared(uid)
@@ -300,24 +327,22 @@ class ScimSource:
                 named[key] = who
                 made = built(uid)
                 out[key] = made
-                if made is None:  # its groups are not final yet: built at the end
+                if made is None:  # its groups are not final yet: built once they are (`_resolve`)
                     pending.append((key, uid))
+                elif not final:  # done with: its records are freed now, not all after the last answer
+                    listed[uid] = None
+                    drop(uid)
                 admitted.done += 1
 
-    def _desired(self, users: dict[str, ScimUserResource], groups_of: dict[str, set[str]],
+    def _desired(self, users: Listed, groups_of: dict[str, set[str]],
                  mapped: set[str]) -> DesiredState:
         cfg, admitted = self.config, self._admitted
         if admitted.listed is not users:  # not read through `_admit` (no groups): every user taken here
             self._admitted = admitted = _Admitted()
-        self._take(islice(users.items(), admitted.done, None), final=True)
-        out, built, prepared = admitted.out, self._built.get, self._prepared.get
-        for key, uid in admitted.pending:
-            resource, ready = users[uid], prepared(uid)
-            if ready is None or ready.resource is not resource:  # made again since from a page not the list's
-                self._ready([resource])
-                ready = self._prepared[uid]
-            made = built(uid)  # built from the `Ready` held now (`_ready` builds again whatever it makes again)
-            out[key] = made if made is not None else self._user(uid, ready, groups_of)
+        # the users not taken yet keep their records (None marks only users taken)
+        self._take(cast(Iterable[tuple[str, ScimUserResource]], islice(users.items(), admitted.done, None)), final=True)
+        self._resolve(admitted.pending, users, groups_of, drop=False)
+        out = admitted.out
         self._prepared, self._built = {}, {}
         if admitted.skipped:
             log.warning("source %s: %d users without %s skipped", self.name, admitted.skipped,
@@ -347,7 +372,7 @@ class _Admitted:
     """The desired state as the user list is read (`ScimSource._admit`): every listed user, and the desired users
     of the first `done` of them (`None` for one whose groups were not final when it was taken: `pending`)."""
 
-    listed: dict[str, ScimUserResource] = field(default_factory=dict)
+    listed: Listed = field(default_factory=dict)
     out: dict[str, DesiredUser | None] = field(default_factory=dict)
     named: dict[str, str] = field(default_factory=dict)  # key -> the userName (else id) that has it
     pending: list[tuple[str, str]] = field(default_factory=list)  # (key, user id) of the users not built yet
