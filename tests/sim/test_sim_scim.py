@@ -253,3 +253,14 @@ def test_group_members_are_encoded_once_and_again_after_a_change_as_each_project
         world.users[first].user_name = "renamed"
         world.changed()  # what invalidates the encoded members
         assert members(None) == expected(every) and "renamed" in json.dumps(members(None))
+
+
+def test_the_members_a_reader_of_memberships_asks_are_encoded_at_generation_not_during_its_read() -> None:
+    world = ScimWorld.generate(200, 6, 400, seed=2, nested=2)
+    encoded = dict(world._members)  # (group id, sub-attributes) -> (revision, bytes)
+    assert {keep for _, keep in encoded} == {("value", "$ref", "type", "display"), ("value", "type")}
+    with httpx.Client(transport=_SyncAsgi(app_with(world)), base_url=BASE,
+                      headers={"Authorization": f"Bearer {SCIM_TOKEN}"}) as client:
+        page = client.get("/Groups", params={"attributes": "displayName,members.value,members.type"}).json()
+    assert len(page["Resources"]) == 6 and all(len(g["members"]) > 0 for g in page["Resources"])
+    assert world._members == encoded  # served from what generation encoded: nothing encoded on the read's path

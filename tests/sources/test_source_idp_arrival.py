@@ -34,7 +34,7 @@ from reconcile.sim.scenario import parse_scenario
 from reconcile.sim.scim.world import SCIM_TOKEN, ScimWorld
 from reconcile.sources.entra_id import EntraSource
 from reconcile.sources.scim import ScimSource
-from reconcile.sources.scim.client import _interleave
+from reconcile.sources.scim.assembly import _interleave
 from tests.support.contract_graph import GraphContractTransport
 from tests.support.entra import CLIENT, SECRET, TENANT, Keys, keys_fixture, scenario
 from tests.support.fake_clock import FakeClock

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 
 from reconcile.config.idp_scim import ScimGroupsSettings, ScimSourceSettings
@@ -42,3 +43,13 @@ def test_typed_members_filed_on_arrival_become_group_users_only_when_asked() -> 
     g1.users.add("u9")  # a member without a type, judged a user after the read
     assert g1.member_users() == {"u1", "7", "u9"} == g1.users
     assert closure("g1", filer.listed) == {"u1", "7", "u9", "u3"}
+
+
+def test_members_are_released_once_the_memberships_are_final_and_the_memberships_stay() -> None:
+    filer = Filer(Globs(("team-*",)), lambda name: name.replace("team-", "t-"))
+    groups = [ScimGroupResource(f"g{i}", f"team-{i}", [ScimMember(f"u{i}", "User"), ScimMember("u0", "User")])
+              for i in range(5)]
+    filer.page(groups)
+    asyncio.run(filer.release(groups, slice_size=2))
+    assert all(g.members is None for g in groups) and all(g.members is None for g in filer.listed.values())
+    assert filer.groups_of == {"u0": {f"t-{i}" for i in range(5)}, **{f"u{i}": {f"t-{i}"} for i in range(1, 5)}}

@@ -20,6 +20,9 @@ MAX_RESULTS = 1000  # the page-size cap (ServiceProviderConfig filter.maxResults
 BASE = "\x00base\x00"  # where the base URL goes in pre-encoded members (no URL holds a NUL)
 ENCODED_BASE = msgspec.json.encode(BASE)[1:-1]
 MEMBER_FIELDS = ("value", "$ref", "type", "display")  # a group member's sub-attributes, in the order rendered
+# the members' forms encoded at generation: whole, and `attributes=members.value,members.type` (RFC 7644 §3.9), what
+# a reader that needs only the memberships asks (ours does); another is encoded on its first request
+PRE_ENCODED = (MEMBER_FIELDS, ("value", "type"))
 
 
 def scim_id(kind: int, number: int) -> str:
@@ -73,8 +76,9 @@ class ScimWorld:
         return cached
 
     def changed(self) -> None:
-        """Say that users or groups changed in place (a member, a userName): pre-encoded members are stale."""
+        """Say that users or groups changed (a member, a user replaced): pre-encoded members and lists are stale."""
         self.revision += 1
+        self._lists.clear()
 
     def members_json(self, group: ScimGroup, keep: tuple[str, ...] = MEMBER_FIELDS) -> bytes:
         """The JSON array of `group.members` with the sub-attributes `keep` (of value, $ref, type, display; `$ref`
@@ -170,5 +174,6 @@ class ScimWorld:
         for j in range(chained):  # team-0000 contains team-0001 ... contains the last, which contains team-0000
             order[j].members.append((order[(j + 1) % chained].id, "Group"))
         for group in order:  # encoded now, as a server's index is built before it serves, not during a read
-            world.members_json(group)
+            for keep in PRE_ENCODED:
+                world.members_json(group, keep)
         return world

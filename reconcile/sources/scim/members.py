@@ -88,6 +88,17 @@ class Filer:
                     else:  # no type (told apart by the whole read) or an odd one: judged after the read
                         group.late.append(member)
 
+    async def release(self, resources: list[ScimGroupResource], slice_size: int = 100) -> None:
+        """Drop the members of the groups, once the memberships are final: ~475,000 decoded members for 2,000
+        groups, freed in slices while the user pages still arrive rather than all after the last answer."""
+        for at in range(0, len(resources), slice_size):
+            await asyncio.sleep(0)
+            for resource in resources[at:at + slice_size]:
+                resource.members = None
+                group = self.listed.get(str(resource.id))
+                if group is not None:
+                    group.members = None
+
     def holds(self, resources: list[ScimGroupResource]) -> bool:
         """Whether the pages filed are exactly the list's (not so if a server's pages overlapped)."""
         return len(self.resources) == len(resources) and all(self.resources.get(str(r.id)) is r for r in resources)

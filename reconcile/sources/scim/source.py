@@ -19,15 +19,16 @@ from urllib.parse import quote
 import httpx
 
 from reconcile.collector import collector_paused, full_collections_paused
-from reconcile.config.idp_scim import ScimKey, ScimSourceSettings
+from reconcile.config.idp_scim import ScimSourceSettings
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock, all_of
-from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
+from reconcile.model import DesiredState, DesiredUser, norm
 from reconcile.sources.ldap.mapping import GroupMap
 from reconcile.sources.scim.client import Listing, ScimClient
+from reconcile.sources.scim.desired import Admitted, DesiredUsers, Listed
 from reconcile.sources.scim.members import Filer, Group, closure
 from reconcile.sources.scim.shapes import GROUP, GROUP_PAGE, USER_PAGE, ScimGroupResource, ScimUserResource
-from reconcile.sources.scim.users import ABSENT_FACT, FACT, Ready, display_name_of, primary_email, text_of
+from reconcile.sources.scim.users import Ready
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ USER_ATTRIBUTES = "userName,externalId,active,displayName,name.formatted,emails"
 GROUP_ATTRIBUTES = "displayName,members.value,members.type"  # not $ref, display: ~60% of the bytes
 
 
-class ScimSource:
+class ScimSource(DesiredUsers):
     """`sources.<name>` with `type: scim`: read() returns the users and their mapped groups."""
 
     def __init__(self, config: ScimSourceSettings, *, transport: httpx.AsyncBaseTransport | None = None,
@@ -49,16 +50,17 @@ class ScimSource:
         self._prepared: dict[str, Ready] = {}  # user id -> its desired user but groups (`_ready`)
         self._groups_of: dict[str, set[str]] | None = None  # user id -> target groups, once final (`_attach`)
         self._built: dict[str, DesiredUser] = {}  # user id -> its desired user, once its groups are final
+        self._admitted = Admitted()  # the desired users of the user list read so far, in its order (`_admit`)
 
     async def read(self) -> DesiredState:
-        self._prepared, self._groups_of, self._built = {}, None, {}
+        self._prepared, self._groups_of, self._built, self._admitted = {}, None, {}, Admitted()
         client = ScimClient(self.config, transport=self._transport, backoff=self._backoff, clock=self._clock)
         try:
             with full_collections_paused():
                 return await self._read(client)
         finally:
             self.requests = client.requests
-            self._prepared, self._groups_of, self._built = {}, None, {}
+            self._prepared, self._groups_of, self._built, self._admitted = {}, None, {}, Admitted()
             await client.aclose()
 
     async def _read(self, client: ScimClient) -> DesiredState:
@@ -67,23 +69,25 @@ class ScimSource:
         users_at = ("/Users", user_params)
         if cfg.groups is None:
             listed = await client.list(*users_at, setting="users.filter", decoder=USER_PAGE, on_page=self._ready)
+            users: Listed = {str(u.id): u for u in listed}
             with collector_paused():
-                return self._desired({str(u.id): u for u in listed}, {}, set())
+                return self._desired(users, {}, set())
         group_params = {"attributes": GROUP_ATTRIBUTES, **({"filter": cfg.groups.filter} if cfg.groups.filter else {})}
         groups_at = ("/Groups", group_params)
         filer = Filer(cfg.groups.include, self._target)
         firsts = await all_of(client.first(*users_at, setting="users.filter", decoder=USER_PAGE, on_page=self._ready),
                               client.first(*groups_at, setting="groups.filter", decoder=GROUP_PAGE,
                                            on_page=filer.arrived))
-        users_in: asyncio.Future[dict[str, ScimUserResource]] = asyncio.get_running_loop().create_future()
+        users_in: asyncio.Future[Listed] = asyncio.get_running_loop().create_future()
 
-        async def users_read(resources: list[ScimUserResource]) -> dict[str, ScimUserResource]:
-            users_in.set_result({str(u.id): u for u in resources})
+        async def users_read(_: list[ScimUserResource]) -> Listed:
+            users_in.set_result(self._admitted.listed)  # every listed user, in order, as `_admit` took them
             return users_in.result()
 
         async def groups_read(resources: list[ScimGroupResource]) -> set[str]:
             groups_of, mapped = await self._memberships(client, resources, users_in, filer)
             await self._attach(groups_of)  # the users read so far become desired users, the others as they arrive
+            await filer.release(resources)  # the members decoded, in slices while answers still arrive
             return mapped
 
         # the group pages (each every member of 100 groups) are spread over the first part of the user pages, and
@@ -91,9 +95,9 @@ class ScimSource:
         # user is built as its page arrives: little is left after the last response
         both = await client.rests(
             Listing(firsts[1], *groups_at, "groups.filter", GROUP_PAGE, filer.arrived, groups_read),
-            Listing(firsts[0], *users_at, "users.filter", USER_PAGE, self._ready, users_read))
+            Listing(firsts[0], *users_at, "users.filter", USER_PAGE, self._ready, users_read, self._admit))
         with collector_paused():
-            return self._desired(cast(dict[str, ScimUserResource], both[1]), self._groups_of or {},
+            return self._desired(cast(Listed, both[1]), self._groups_of or {},
                                  cast(set[str], both[0]))
 
     # ------------------------------------------------------------------------------------------ groups
@@ -123,7 +127,7 @@ class ScimSource:
         return None if target is None else norm(target)
 
     async def _memberships(self, client: ScimClient, resources: list[ScimGroupResource],
-                           listed_users: Awaitable[dict[str, ScimUserResource]], filer: Filer
+                           listed_users: Awaitable[Listed], filer: Filer
                            ) -> tuple[dict[str, set[str]], set[str]]:
         """User id -> the target groups it is in (through nesting when `nested`), and every mapped group.
 
@@ -142,7 +146,7 @@ class ScimSource:
         frontier = list(wanted)
         seen = set(frontier)
         untyped = 0
-        users: dict[str, ScimUserResource] | None = None  # the whole user list, once a member needs it
+        users: Listed | None = None  # the whole user list, once a member needs it
         while frontier:  # breadth-first over the groups reached from the wanted ones: each read once
             unread = [known.setdefault(gid, Group(gid, None, None)) for gid in frontier]
             unread = [g for g in unread if g.members is None]
@@ -194,118 +198,3 @@ class ScimSource:
                             mine.add(target)
         log.info("%s: %d groups listed, %d wanted, %d read", self.where, len(listed), len(wanted), len(seen))
         return groups_of, set(wanted.values())
-
-    # ------------------------------------------------------------------------------------- desired state
-
-    def _ready(self, resources: list[ScimUserResource]) -> None:
-        """What each user of a page becomes but its groups, made as the page arrives (`on_page`), so the pass
-        after the last response only checks keys and attaches groups; errors wait for that pass, in list order."""
-        cfg, ready = self.config, self._prepared
-        by, url, groups_of, built, user = cfg.key, cfg.url, self._groups_of, self._built, self._user
-        with collector_paused():
-            for resource in resources:
-                rid = resource.id
-                uid = rid if type(rid) is str else str(rid)
-                username = text_of(resource.userName)
-                external = text_of(resource.externalId)
-                emails = resource.emails
-                # the usual one email: `primary_email`'s answer without its lists
-                email = (text_of(emails[0].value) if emails is not None and len(emails) == 1
-                         else primary_email(resource))
-                value = email if by is ScimKey.EMAIL else username if by is ScimKey.USERNAME else external
-                who = username or uid
-                if not value:
-                    ready[uid] = Ready(resource, "", who)
-                    continue
-                key = norm(value)
-                raw = resource.active
-                if raw is True or raw is False:  # the usual case of `_active`
-                    active, fact = raw, FACT[raw]
-                else:
-                    try:
-                        active, fact = self._active(resource, who)
-                    except SourceError as exc:  # without its traceback: its frames would hold `ready` in a cycle
-                        ready[uid] = Ready(resource, key, who, error=exc.with_traceback(None))
-                        continue
-                if by is ScimKey.EXTERNAL_ID:  # the externalId alone names the target's account
-                    identity = Identity(external_id=external)
-                else:  # both kept, as LDAP does: DC matches the username first (disabled DC users show no email)
-                    identity = Identity(username=(key if by is ScimKey.USERNAME else norm(username)) if username
-                                        else None, email=(key if by is ScimKey.EMAIL else norm(email)) if email
-                                        else None, external_id=external)
-                made = ready[uid] = Ready(resource, key, who, Status.ACTIVE if active else Status.DISABLED,
-                                           fact, identity, display_name_of(resource), Location(f"{url}/Users/{uid}"))
-                if groups_of is not None:
-                    built[uid] = user(uid, made, groups_of)
-
-    async def _attach(self, groups_of: dict[str, set[str]], slice_size: int = 2_000) -> None:
-        """The memberships are final: the users made ready so far become desired users (in slices, the loop free
-        in between for the responses still arriving), later ones as they arrive (`_ready`)."""
-        pending = list(self._prepared.items())
-        self._groups_of = groups_of
-        built, user, held = self._built, self._user, self._prepared.get
-        for at in range(0, len(pending), slice_size):
-            if at:
-                await asyncio.sleep(0)
-            with collector_paused():
-                for uid, ready in pending[at:at + slice_size]:
-                    if ready.key and ready.error is None and held(uid) is ready:  # not made again since
-                        built[uid] = user(uid, ready, groups_of)
-
-    def _user(self, uid: str, ready: Ready, groups_of: dict[str, set[str]]) -> DesiredUser:
-        # positionally (the field order is pinned by tests/core/test_records.py): 100,000 a read
-        return DesiredUser(ready.key, ready.status, frozenset(groups_of.get(uid, ())), ready.identity,
-                           ready.display_name, self.name, ready.origin, ready.fact)
-
-    def _desired(self, users: dict[str, ScimUserResource], groups_of: dict[str, set[str]],
-                 mapped: set[str]) -> DesiredState:
-        cfg = self.config
-        out: dict[str, DesiredUser] = {}
-        named: dict[str, str] = {}
-        skipped = 0
-        prepared = self._prepared.get
-        built = self._built.get
-        for uid, resource in users.items():
-            ready = prepared(uid)
-            if ready is None or ready.resource is not resource:  # not the page the list kept: made again
-                self._ready([resource])
-                ready = self._prepared[uid]
-            key, who = ready.key, ready.who
-            if not key:
-                skipped += 1
-                log.info("%s: user %s has no %s; skipped", self.where, who, cfg.key)
-                continue
-            if key in out:
-                raise SourceError(
-                    f"{self.where}: users {named[key]!r} and {who!r} have the same {cfg.key} {key!r}",
-                    hint=f"fix the identity provider, or key users by another attribute (sources.{self.name}.key), "
-                    f"or leave one out with sources.{self.name}.users.filter")
-            if ready.error is not None:
-                raise ready.error
-            named[key] = who
-            made = built(uid)  # built from the `Ready` held now (`_ready` builds again whatever it makes again)
-            out[key] = made if made is not None else self._user(uid, ready, groups_of)
-        self._prepared, self._built = {}, {}
-        if skipped:
-            log.warning("source %s: %d users without %s skipped", self.name, skipped,
-                        {ScimKey.EMAIL: "an email", ScimKey.USERNAME: "a userName",
-                         ScimKey.EXTERNAL_ID: "an externalId"}[cfg.key])
-        log.info("source %s (scim): %d users, %d mapped groups", self.name, len(out), len(mapped))
-        # what DesiredState.build would make, without copying every user: keys and group names are normalised
-        # already (the group names one string each), and every user's groups are among the mapped ones
-        return DesiredState(users=out, groups=frozenset(mapped))
-
-    def _active(self, resource: ScimUserResource, who: str) -> tuple[bool, str]:
-        """Whether the user is active, and the raw fact that says so (`scim active=false`)."""
-        raw = resource.active
-        if raw is None:
-            active = self.config.users.active_when_missing
-            return active, ABSENT_FACT[active]
-        if isinstance(raw, str) and raw.lower() in ("true", "false"):
-            raw = raw.lower() == "true"  # some servers send the boolean as text
-        if not isinstance(raw, bool):
-            raise SourceError(f"{self.where}: user {who!r} has active={raw!r}, not a boolean",
-                              hint="nothing was planned; the server breaks RFC 7643 (active is a boolean)")
-        return raw, FACT[raw]
-
-
