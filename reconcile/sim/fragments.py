@@ -4,12 +4,14 @@ and encoded again only when the object's fields change, so a 100,000-user page w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Callable, Hashable, Sequence
+from operator import itemgetter
+from typing import Any, TypeVar, cast
 
 from reconcile.sim.jsonbody import Raw, dumps
 
 K = TypeVar("K", bound=Hashable)
+_VERSION, _RAW = itemgetter(0), itemgetter(1)  # of a cached (version, fragment)
 
 
 class Fragments:
@@ -29,36 +31,39 @@ class Fragments:
         self._items[key] = (version, raw)
         return raw
 
-    def many(self, scope: Hashable, items: Iterable[K], version: Callable[[K], Hashable] | None,
+    def many(self, scope: Hashable, items: Sequence[K], version: Callable[[K], Hashable] | None,
              render: Callable[[K], Any], key: Callable[[K], Hashable] | None = None) -> list[Raw]:
         """`get` of each item of a page at once, in a table of its own per `scope` (a base URL, a `$select`),
         keyed by the item itself or by `key(item)`: no key tuple, bound method or closure per object, and
         `render(item)` called only for a missing or stale one. `version` None: what `render` shows depends on
-        the key alone (a row of ids), so a cached row is never stale and no version is computed per item."""
+        the key alone (a row of ids), so a cached row is never stale and no version is computed per item.
+        A C callable (`attrgetter`, a dict's `__getitem__`) as `key` or `version` keeps a page's walk in C."""
+        keys = items if key is None else list(map(key, items))
+        return self.rows(scope, items, keys, None if version is None else list(map(version, items)), render)
+
+    def rows(self, scope: Hashable, items: Sequence[K], keys: Sequence[Hashable], versions: list[Any] | None,
+             render: Callable[[K], Any]) -> list[Raw]:
+        """`many` with each item's key and version given (lists made by the caller in C, `versions[i]` of
+        `items[i]`): a page whose rows are all cached and current is told with a few passes in C (lists
+        compare item by item, the same object equal at once), not a Python step per row."""
         table = self._scopes.get(scope)
         if table is None:
             table = self._scopes[scope] = {}
-        hit_of = table.get
+        hits = list(map(table.get, keys))
+        if None not in hits:
+            cached = cast(list[tuple[Hashable, Raw]], hits)
+            if versions is None or list(map(_VERSION, cached)) == versions:
+                return list(map(_RAW, cached))
         out: list[Raw] = []
         append = out.append
-        if version is None:
-            for item in items:
-                name = item if key is None else key(item)
-                hit = hit_of(name)
-                if hit is None:
-                    hit = table[name] = (None, Raw(dumps(render(item))))
-                append(hit[1])
-            return out
-        for item in items:
-            name = item if key is None else key(item)
-            now = version(item)
-            hit = hit_of(name)
-            if hit is not None and (hit[0] is now or hit[0] == now):
-                append(hit[1])
-            else:
-                raw = Raw(dumps(render(item)))
-                table[name] = (now, raw)
-                append(raw)
+        for i, first in enumerate(hits):
+            now = None if versions is None else versions[i]
+            hit = first
+            if hit is None or not (versions is None or hit[0] is now or hit[0] == now):
+                hit = table.get(keys[i])  # an earlier row of this page may have rendered it just now
+                if hit is None or not (versions is None or hit[0] is now or hit[0] == now):
+                    hit = table[keys[i]] = (now, Raw(dumps(render(items[i]))))
+            append(hit[1])
         return out
 
     def clear(self) -> None:

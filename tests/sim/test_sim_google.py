@@ -123,6 +123,33 @@ async def test_groups_and_members_are_served_at_most_200_a_page() -> None:
     sim.check_contract()
 
 
+async def test_descending_pages_are_the_ascending_list_backwards_to_the_end() -> None:
+    sim = large(users=1203, groups=3, memberships=10)  # pages of 500, 500, 203: every slice edge of the view
+    async with await signed_in(sim, sub="user000001@example.com") as client:
+        up, _ = await walk(client, f"{API}/users", "users", customer="my_customer", maxResults="500")
+        down, sizes = await walk(client, f"{API}/users", "users", customer="my_customer", maxResults="500",
+                                 sortOrder="DESCENDING")
+    assert sizes == [500, 500, 203] and down == up[::-1]
+    sim.check_contract()
+
+
+async def test_a_member_page_shows_users_and_roles_changed_in_place() -> None:
+    sim = large(users=300, groups=2, memberships=400)
+    group = sim.ctx.extra["google_workspace"].groups[0]
+    path = f"{API}/groups/{group.email}/members"
+    async with await signed_in(sim, sub="user000001@example.com") as client:
+        before, _ = await walk(client, path, "members")
+        user = sim.ctx.extra["google_workspace"].user_by_id[group.members[3].ref]
+        user.suspended, user.primary_email = not user.suspended, "renamed@example.com"  # in place, no notice
+        group.members[5].role = "OWNER"
+        after, _ = await walk(client, path, "members")
+    changed = {i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b}
+    assert changed == {3, 5}
+    assert after[3]["email"] == "renamed@example.com" and after[3]["status"] != before[3]["status"]
+    assert after[5]["role"] == "OWNER"
+    sim.check_contract()
+
+
 async def test_the_query_subset_and_the_flags() -> None:
     sim = make_idp_sim(world())
     async with await signed_in(sim) as client:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any
+from operator import attrgetter
+from typing import Any, overload
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -129,30 +130,65 @@ def _user_query(text: str) -> Callable[[GUser], bool] | None:
     return test
 
 
-def _user_id(user: GUser) -> str:
-    return user.id
+_USER_VERSION = attrgetter("primary_email", "given_name", "family_name", "suspended", "archived", "admin",
+                           "org_unit_path")  # every field `user_json` shows but the customer (in the scope)
+_ID, _TYPE, _REF, _ROLE = attrgetter("id"), attrgetter("type"), attrgetter("ref"), attrgetter("role")
+_EMAIL, _SUSPENDED = attrgetter("primary_email"), attrgetter("suspended")
 
 
 def _member_key(member: GMember) -> Hashable:
     return member.ref if member.type == "USER" else (member.type, member.ref)  # a user id is never a tuple
 
 
+class _Reversed(Sequence[Any]):
+    """A list read backwards (`sortOrder=DESCENDING`) without a reversed copy of 100,000 users per page."""
+
+    def __init__(self, items: Sequence[Any]) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self._items))
+            if step != 1:
+                return list(self._items[::-1][index])
+            if stop <= start:
+                return []
+            last = len(self._items) - 1  # items start..stop-1 of the reversed list, in one C slice
+            return self._items[last - start:last - stop if stop <= last else None:-1]
+        if not -len(self._items) <= index < len(self._items):
+            raise IndexError(index)
+        return self._items[len(self._items) - 1 - index] if index >= 0 else self._items[-1 - index]
+
+
 def routes(ctx: SimContext) -> list[BaseRoute]:
     fragments = Fragments()  # users' and members' JSON encoded once (again when what they show changes)
 
     def users_raw(world: GoogleWorld, users: Sequence[GUser]) -> list[Raw]:
-        customer = world.customer_id
-
-        def version(user: GUser) -> Hashable:
-            return (user.primary_email, user.given_name, user.family_name, user.suspended, user.archived,
-                    user.admin, user.org_unit_path, customer)
-
-        return fragments.many("user", users, version, lambda user: user_json(world, user), key=_user_id)
+        # keys and versions made in C (attrgetter); the customer shown by every user is in the table's scope
+        return fragments.many(("user", world.customer_id), users, _USER_VERSION, lambda user: user_json(world, user),
+                              key=_ID)
 
     def members_raw(world: GoogleWorld, members: Sequence[GMember]) -> list[Raw]:
+        def render(member: GMember) -> dict[str, Any]:
+            return member_json(world, member)
+
+        if list(map(_TYPE, members)).count("USER") == len(members):  # most pages: users alone, told in C
+            keys = list(map(_REF, members))
+            users = list(map(world.user_by_id.__getitem__, keys))
+            versions = list(zip(map(_ROLE, members), map(_EMAIL, users), map(_SUSPENDED, users), strict=True))
+            return fragments.rows("member", members, keys, versions, render)
         user_by_id = world.user_by_id
 
-        def version(member: GMember) -> Hashable:
+        def version(member: GMember) -> Hashable:  # the same tuples as above, for a page with groups or CUSTOMER
             if member.type == "USER":
                 user = user_by_id[member.ref]
                 return member.role, user.primary_email, user.suspended
@@ -160,8 +196,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
                 return member.role, world.group_by_id[member.ref].email
             return (member.role,)
 
-        return fragments.many("member", members, version, lambda member: member_json(world, member),
-                              key=_member_key)
+        return fragments.many("member", members, version, render, key=_member_key)
 
     def quota(caller: str) -> Response | None:
         world = world_of(ctx)
@@ -227,9 +262,10 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         test = _user_query(text)
         if test is None:
             return google_error(400, "Invalid Input", "invalid")
-        users = world.users if not text.split() else [u for u in world.users if test(u)]  # no query: all of them
+        # no query: all of them
+        users: Sequence[GUser] = world.users if not text.split() else [u for u in world.users if test(u)]
         if request.query_params.get("sortOrder") == "DESCENDING":
-            users = users[::-1]
+            users = _Reversed(users)
         return page(request, users, page_size(request, 100, USERS_MAX, strict=True), "admin#directory#users",
                     key="users", render=lambda page: users_raw(world, page))
 
@@ -264,8 +300,9 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         group = world.group(request.path_params["group_key"])
         if group is None:
             return google_error(404, "Resource Not Found: groupKey", "notFound")
-        members = derived(world, group) if request.query_params.get("includeDerivedMembership") == "true" \
-            else list(group.members)
+        # the live member list: a page is sliced from it at once (no copy of every member per request)
+        members: Sequence[GMember] = derived(world, group) \
+            if request.query_params.get("includeDerivedMembership") == "true" else group.members
         roles = request.query_params.get("roles")
         if roles:
             wanted = {r.strip().upper() for r in roles.split(",")}
