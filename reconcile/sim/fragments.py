@@ -4,14 +4,17 @@ and encoded again only when the object's fields change, so a 100,000-user page w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
-from operator import itemgetter
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from itertools import compress, repeat
+from operator import is_, is_not, itemgetter, ne
+from typing import Any, TypeVar
 
 from reconcile.sim.jsonbody import Raw, dumps
 
 K = TypeVar("K", bound=Hashable)
 _VERSION, _RAW = itemgetter(0), itemgetter(1)  # of a cached (version, fragment)
+_ABSENT = object()  # the version of a row not cached: equal to no version
+_MISSING: tuple[Any, Raw] = (_ABSENT, Raw(b"null"))
 
 
 class Fragments:
@@ -44,27 +47,25 @@ class Fragments:
     def rows(self, scope: Hashable, items: Sequence[K], keys: Sequence[Hashable], versions: list[Any] | None,
              render: Callable[[K], Any]) -> list[Raw]:
         """`many` with each item's key and version given (lists made by the caller in C, `versions[i]` of
-        `items[i]`): a page whose rows are all cached and current is told with a few passes in C (lists
-        compare item by item, the same object equal at once), not a Python step per row."""
-        table = self._scopes.get(scope)
+        `items[i]`): which rows are missing or stale is told with a few passes in C (the same version object
+        first, then equality), and only those take a Python step, not every row of a page."""
+        table: dict[Hashable, tuple[Any, Raw]] | None = self._scopes.get(scope)
         if table is None:
             table = self._scopes[scope] = {}
-        hits = list(map(table.get, keys))
-        if None not in hits:
-            cached = cast(list[tuple[Hashable, Raw]], hits)
-            if versions is None or list(map(_VERSION, cached)) == versions:
-                return list(map(_RAW, cached))
-        out: list[Raw] = []
-        append = out.append
-        for i, first in enumerate(hits):
+        hits: list[tuple[Any, Raw]] = list(map(table.get, keys, repeat(_MISSING)))
+        cached = list(map(_VERSION, hits))
+        if versions is None:  # rows of ids: a row is stale only when missing
+            stale: Iterable[int] = compress(range(len(hits)), map(is_, cached, repeat(_ABSENT)))
+        else:  # the same version object, else an equal one (a tuple of fields), told in C row by row
+            maybe = list(compress(range(len(hits)), map(is_not, cached, versions)))
+            stale = compress(maybe, map(ne, map(cached.__getitem__, maybe), map(versions.__getitem__, maybe)))
+        for i in stale:  # the missing and changed rows alone take a Python step
             now = None if versions is None else versions[i]
-            hit = first
-            if hit is None or not (versions is None or hit[0] is now or hit[0] == now):
-                hit = table.get(keys[i])  # an earlier row of this page may have rendered it just now
-                if hit is None or not (versions is None or hit[0] is now or hit[0] == now):
-                    hit = table[keys[i]] = (now, Raw(dumps(render(items[i]))))
-            append(hit[1])
-        return out
+            hit = table.get(keys[i], _MISSING)  # an earlier row of this page may have rendered it just now
+            if hit[0] is _ABSENT or (versions is not None and hit[0] is not now and hit[0] != now):
+                hit = table[keys[i]] = (now, Raw(dumps(render(items[i]))))
+            hits[i] = hit
+        return list(map(_RAW, hits))
 
     def clear(self) -> None:
         self._items.clear()
