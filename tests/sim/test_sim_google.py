@@ -300,3 +300,18 @@ async def test_the_example_world_serves_its_google_account_to_the_example_key() 
     assert answer.status_code == 200
     assert [m["type"] for m in members["members"]] == ["USER", "USER", "GROUP"]
     sim.check_contract()
+
+
+def test_rows_made_at_once_are_the_bytes_of_each_objects_own_json() -> None:
+    from reconcile.sim.google_workspace.routes import _user_member_rows, _user_rows, member_json, user_json
+    from reconcile.sim.google_workspace.world import GMember, GUser
+    from reconcile.sim.jsonbody import dumps
+
+    account = GoogleWorld.generate(40, 2, 60, seed=3)
+    odd = GUser("1" + "9" * 20, 'q"uote\\d@example.com', "Zoë", "O'Brien \u2028", suspended=True, archived=True,
+                admin=True, org_unit_path="/Eng/Платформа")
+    account.users.append(odd)
+    account.index()
+    members = [*account.groups[0].members[:5], GMember("USER", odd.id, "OWNER")]
+    assert dumps(_user_rows(account, account.users)) == dumps([user_json(account, u) for u in account.users])
+    assert dumps(_user_member_rows(account, members)) == dumps([member_json(account, m) for m in members])

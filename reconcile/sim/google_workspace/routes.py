@@ -23,7 +23,7 @@ from reconcile.sim.fragments import Fragments
 from reconcile.sim.google_workspace.auth import PREFIX, authenticate, token, world_of
 from reconcile.sim.google_workspace.errors import google_error, invalid_value, not_authorized
 from reconcile.sim.google_workspace.world import GGroup, GMember, GoogleWorld, GUser
-from reconcile.sim.jsonbody import FastJSONResponse, Raw
+from reconcile.sim.jsonbody import FastJSONResponse
 
 API = f"{PREFIX}/admin/directory/v1"
 AUTH = "https://www.googleapis.com/auth/"
@@ -142,6 +142,62 @@ def _member_key(member: GMember) -> Hashable:
     return member.ref if member.type == "USER" else (member.type, member.ref)  # a user id is never a tuple
 
 
+class _Name(msgspec.Struct):
+    """A user's `name` (the fields keep Google's names: the struct encodes as the dict would)."""
+
+    givenName: str
+    familyName: str
+    fullName: str
+
+
+class _Email(msgspec.Struct):
+    address: str
+    primary: bool
+
+
+class _User(msgspec.Struct):
+    """A user as `user_json` shows it, field for field in its order (`suspensionReason` only when suspended)."""
+
+    kind: str
+    id: str
+    etag: str
+    primaryEmail: str
+    name: _Name
+    isAdmin: bool
+    isDelegatedAdmin: bool
+    lastLoginTime: str
+    creationTime: str
+    agreedToTerms: bool
+    suspended: bool
+    archived: bool
+    changePasswordAtNextLogin: bool
+    ipWhitelisted: bool
+    emails: tuple[_Email]
+    customerId: str
+    orgUnitPath: str
+    isMailboxSetup: bool
+    includeInGlobalAddressList: bool
+    suspensionReason: str | msgspec.UnsetType = msgspec.UNSET
+
+
+_REASON: dict[bool, str | msgspec.UnsetType] = {True: "ADMIN", False: msgspec.UNSET}
+_GIVEN, _FAMILY, _ADMIN = attrgetter("given_name"), attrgetter("family_name"), attrgetter("admin")
+_ARCHIVED, _ORG_UNIT = attrgetter("archived"), attrgetter("org_unit_path")
+
+
+def _user_rows(world: GoogleWorld, users: Sequence[GUser]) -> list[_User]:
+    """A page of users made in C from their fields as they are now (none cached: a change in place shows at
+    once), the same JSON as `user_json` gives each."""
+    ids, emails, givens, families = (list(map(get, users)) for get in (_ID, _EMAIL, _GIVEN, _FAMILY))
+    suspended = list(map(_SUSPENDED, users))
+    names = map(_Name, givens, families, map("{} {}".format, givens, families))
+    return list(map(_User, repeat("admin#directory#user"), ids, map('"{}"'.format, ids), emails, names,
+                    map(_ADMIN, users), repeat(False), repeat("2026-01-01T00:00:00.000Z"),
+                    repeat("2025-01-01T00:00:00.000Z"), repeat(True), suspended, map(_ARCHIVED, users),
+                    repeat(False), repeat(False), zip(map(_Email, emails, repeat(True))), repeat(world.customer_id),
+                    map(_ORG_UNIT, users), repeat(True), repeat(True), map(_REASON.__getitem__, map(bool, suspended))))
+
+
 class _UserMember(msgspec.Struct):
     """A member of type USER as `member_json` shows it, field for field in its order."""
 
@@ -197,12 +253,10 @@ class _Reversed(Sequence[Any]):
 
 
 def routes(ctx: SimContext) -> list[BaseRoute]:
-    fragments = Fragments()  # users' and members' JSON encoded once (again when what they show changes)
+    fragments = Fragments()  # the JSON of members on pages with groups or CUSTOMER, encoded once (again on a change)
 
-    def users_raw(world: GoogleWorld, users: Sequence[GUser]) -> list[Raw]:
-        # keys and versions made in C (attrgetter); the customer shown by every user is in the table's scope
-        return fragments.many(("user", world.customer_id), users, _USER_VERSION, lambda user: user_json(world, user),
-                              key=_ID)
+    def users_raw(world: GoogleWorld, users: Sequence[GUser]) -> list[Any]:
+        return _user_rows(world, users)
 
     def members_raw(world: GoogleWorld, members: Sequence[GMember]) -> list[Any]:
         if list(map(_TYPE, members)).count("USER") == len(members):  # most pages: users alone, made in C
