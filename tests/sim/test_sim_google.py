@@ -315,3 +315,13 @@ def test_rows_made_at_once_are_the_bytes_of_each_objects_own_json() -> None:
     members = [*account.groups[0].members[:5], GMember("USER", odd.id, "OWNER")]
     assert dumps(_user_rows(account, account.users)) == dumps([user_json(account, u) for u in account.users])
     assert dumps(_user_member_rows(account, members)) == dumps([member_json(account, m) for m in members])
+
+
+def test_google_requests_are_routed_before_the_dc_and_cloud_routes() -> None:
+    from reconcile.sim.app import build_app
+
+    paths = [getattr(r, "path", "") for r in build_app().routes]
+    first_api = next(i for i, p in enumerate(paths) if not p.startswith("/_sim"))
+    google = [i for i, p in enumerate(paths) if p.startswith("/google/")]
+    # right after Entra ID's mount and Okta's routes: not after ~65 DC and Cloud routes tried in turn
+    assert len(google) == 4 and google == list(range(first_api + 5, first_api + 9)), paths[:first_api + 10]
