@@ -303,7 +303,8 @@ async def test_the_example_world_serves_its_google_account_to_the_example_key() 
 
 
 def test_rows_made_at_once_are_the_bytes_of_each_objects_own_json() -> None:
-    from reconcile.sim.google_workspace.routes import _user_member_rows, _user_rows, member_json, user_json
+    from reconcile.sim.google_workspace.routes import member_json, user_json
+    from reconcile.sim.google_workspace.rows import user_member_rows, user_rows
     from reconcile.sim.google_workspace.world import GMember, GUser
     from reconcile.sim.jsonbody import dumps
 
@@ -313,8 +314,8 @@ def test_rows_made_at_once_are_the_bytes_of_each_objects_own_json() -> None:
     account.users.append(odd)
     account.index()
     members = [*account.groups[0].members[:5], GMember("USER", odd.id, "OWNER")]
-    assert dumps(_user_rows(account, account.users)) == dumps([user_json(account, u) for u in account.users])
-    assert dumps(_user_member_rows(account, members)) == dumps([member_json(account, m) for m in members])
+    assert dumps(user_rows(account, account.users)) == dumps([user_json(account, u) for u in account.users])
+    assert dumps(user_member_rows(account, members)) == dumps([member_json(account, m) for m in members])
 
 
 def test_google_requests_are_routed_before_the_dc_and_cloud_routes() -> None:

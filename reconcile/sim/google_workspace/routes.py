@@ -9,11 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Callable, Hashable, Sequence
-from itertools import repeat
 from operator import attrgetter
-from typing import Any, overload
+from typing import Any
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -22,6 +20,7 @@ from reconcile.sim.context import GOOGLE, SimContext
 from reconcile.sim.fragments import Fragments
 from reconcile.sim.google_workspace.auth import PREFIX, authenticate, token, world_of
 from reconcile.sim.google_workspace.errors import google_error, invalid_value, not_authorized
+from reconcile.sim.google_workspace.rows import Reversed, user_member_rows, user_rows
 from reconcile.sim.google_workspace.world import GGroup, GMember, GoogleWorld, GUser
 from reconcile.sim.jsonbody import FastJSONResponse
 
@@ -132,135 +131,22 @@ def _user_query(text: str) -> Callable[[GUser], bool] | None:
     return test
 
 
-_USER_VERSION = attrgetter("primary_email", "given_name", "family_name", "suspended", "archived", "admin",
-                           "org_unit_path")  # every field `user_json` shows but the customer (in the scope)
-_ID, _TYPE, _REF, _ROLE = attrgetter("id"), attrgetter("type"), attrgetter("ref"), attrgetter("role")
-_EMAIL, _SUSPENDED = attrgetter("primary_email"), attrgetter("suspended")
+_TYPE = attrgetter("type")
 
 
 def _member_key(member: GMember) -> Hashable:
     return member.ref if member.type == "USER" else (member.type, member.ref)  # a user id is never a tuple
 
 
-class _Name(msgspec.Struct):
-    """A user's `name` (the fields keep Google's names: the struct encodes as the dict would)."""
-
-    givenName: str
-    familyName: str
-    fullName: str
-
-
-class _Email(msgspec.Struct):
-    address: str
-    primary: bool
-
-
-class _User(msgspec.Struct):
-    """A user as `user_json` shows it, field for field in its order (`suspensionReason` only when suspended)."""
-
-    kind: str
-    id: str
-    etag: str
-    primaryEmail: str
-    name: _Name
-    isAdmin: bool
-    isDelegatedAdmin: bool
-    lastLoginTime: str
-    creationTime: str
-    agreedToTerms: bool
-    suspended: bool
-    archived: bool
-    changePasswordAtNextLogin: bool
-    ipWhitelisted: bool
-    emails: tuple[_Email]
-    customerId: str
-    orgUnitPath: str
-    isMailboxSetup: bool
-    includeInGlobalAddressList: bool
-    suspensionReason: str | msgspec.UnsetType = msgspec.UNSET
-
-
-_REASON: dict[bool, str | msgspec.UnsetType] = {True: "ADMIN", False: msgspec.UNSET}
-_GIVEN, _FAMILY, _ADMIN = attrgetter("given_name"), attrgetter("family_name"), attrgetter("admin")
-_ARCHIVED, _ORG_UNIT = attrgetter("archived"), attrgetter("org_unit_path")
-
-
-def _user_rows(world: GoogleWorld, users: Sequence[GUser]) -> list[_User]:
-    """A page of users made in C from their fields as they are now (none cached: a change in place shows at
-    once), the same JSON as `user_json` gives each."""
-    ids, emails, givens, families = (list(map(get, users)) for get in (_ID, _EMAIL, _GIVEN, _FAMILY))
-    suspended = list(map(_SUSPENDED, users))
-    names = map(_Name, givens, families, map("{} {}".format, givens, families))
-    return list(map(_User, repeat("admin#directory#user"), ids, map('"{}"'.format, ids), emails, names,
-                    map(_ADMIN, users), repeat(False), repeat("2026-01-01T00:00:00.000Z"),
-                    repeat("2025-01-01T00:00:00.000Z"), repeat(True), suspended, map(_ARCHIVED, users),
-                    repeat(False), repeat(False), zip(map(_Email, emails, repeat(True))), repeat(world.customer_id),
-                    map(_ORG_UNIT, users), repeat(True), repeat(True), map(_REASON.__getitem__, map(bool, suspended))))
-
-
-class _UserMember(msgspec.Struct):
-    """A member of type USER as `member_json` shows it, field for field in its order."""
-
-    kind: str
-    etag: str
-    id: str
-    role: str
-    type: str
-    email: str
-    status: str
-
-
-_STATUS = {True: "SUSPENDED", False: "ACTIVE"}
-
-
-def _user_member_rows(world: GoogleWorld, members: Sequence[GMember]) -> list[_UserMember]:
-    """A page of USER members, made in C from the members and their users as they are now (no row cached:
-    a user or role changed in place shows at once, and no table is looked up per row)."""
-    refs = list(map(_REF, members))
-    users = list(map(world.user_by_id.__getitem__, refs))
-    return list(map(_UserMember, repeat("admin#directory#member"), map('"{}"'.format, refs), refs,
-                    map(_ROLE, members), repeat("USER"), map(_EMAIL, users),
-                    map(_STATUS.__getitem__, map(bool, map(_SUSPENDED, users)))))
-
-
-class _Reversed(Sequence[Any]):
-    """A list read backwards (`sortOrder=DESCENDING`) without a reversed copy of 100,000 users per page."""
-
-    def __init__(self, items: Sequence[Any]) -> None:
-        self._items = items
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    @overload
-    def __getitem__(self, index: int) -> Any: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[Any]: ...
-
-    def __getitem__(self, index: int | slice) -> Any:
-        if isinstance(index, slice):
-            start, stop, step = index.indices(len(self._items))
-            if step != 1:
-                return list(self._items[::-1][index])
-            if stop <= start:
-                return []
-            last = len(self._items) - 1  # items start..stop-1 of the reversed list, in one C slice
-            return self._items[last - start:last - stop if stop <= last else None:-1]
-        if not -len(self._items) <= index < len(self._items):
-            raise IndexError(index)
-        return self._items[len(self._items) - 1 - index] if index >= 0 else self._items[-1 - index]
-
-
 def routes(ctx: SimContext) -> list[BaseRoute]:
     fragments = Fragments()  # the JSON of members on pages with groups or CUSTOMER, encoded once (again on a change)
 
     def users_raw(world: GoogleWorld, users: Sequence[GUser]) -> list[Any]:
-        return _user_rows(world, users)
+        return user_rows(world, users)
 
     def members_raw(world: GoogleWorld, members: Sequence[GMember]) -> list[Any]:
         if list(map(_TYPE, members)).count("USER") == len(members):  # most pages: users alone, made in C
-            return _user_member_rows(world, members)
+            return user_member_rows(world, members)
         user_by_id = world.user_by_id
 
         def version(member: GMember) -> Hashable:
@@ -341,7 +227,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         # no query: all of them
         users: Sequence[GUser] = world.users if not text.split() else [u for u in world.users if test(u)]
         if request.query_params.get("sortOrder") == "DESCENDING":
-            users = _Reversed(users)
+            users = Reversed(users)
         return page(request, users, page_size(request, 100, USERS_MAX, strict=True), "admin#directory#users",
                     key="users", render=lambda page: users_raw(world, page))
 
