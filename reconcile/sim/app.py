@@ -31,10 +31,10 @@ from reconcile.sim.scim import routes as scim
 from reconcile.sim.unrouted import not_routed
 
 # Each simulated API's entry (see reconcile/sim/__init__.py); the order is the routing order. Entra ID (one
-# Mount, /entra) and Okta (4 routes, all /okta/...) match no other API's paths: first, each of their requests
-# skips the ~65 route checks of DC and Cloud.
+# Mount, /entra), Okta (4 routes, all /okta/...) and Google (4 routes, all /google/...) match no other API's
+# paths: first, each of their requests skips the ~65 route checks of DC and Cloud.
 APIS: tuple[Callable[[SimContext], list[BaseRoute]], ...] = (
-    entra_id.routes, okta.routes, confluence_dc.routes, atlassian_cloud.routes, google_workspace.routes, scim.routes,
+    entra_id.routes, okta.routes, google_workspace.routes, confluence_dc.routes, atlassian_cloud.routes, scim.routes,
 )
 
 

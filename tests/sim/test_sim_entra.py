@@ -235,6 +235,10 @@ async def test_member_rows_of_ids_stay_right_and_selected_names_follow_a_change(
     renamed = [m for p in await entra.pages(url, headers, {"$select": "id,displayName"}) for m in p["value"]]
     assert renamed[0] == {**names[0], "displayName": "Alice Renamed"} and renamed[1:] == names[1:]
     assert ids[0] == {"@odata.type": "#microsoft.graph.user", "id": alice.id}
+    # rows of ids (made at once from the member pairs) as each object's own row shows it, for every kind
+    assert ids == [{"@odata.type": m["@odata.type"], "id": m["id"]} for m in names]
+    assert {m["@odata.type"] for m in ids} == {f"#microsoft.graph.{k}" for k in ("user", "group", "device",
+                                                                                   "servicePrincipal")}
     assert entra.transport.request_violations == []
 
 

@@ -53,3 +53,26 @@ def test_rows_that_depend_on_the_key_alone_are_rendered_once_and_never_versioned
     again = fragments.many(("member", ("id",)), ["b", "c"], None, render)
     assert [msgspec.json.decode(r) for r in (*first, *again)] == [{"id": k} for k in "abab" + "c"]
     assert rendered == ["a", "b", "c"] and first[0] is first[2] and again[0] is first[1]
+
+
+def test_rows_with_versions_given_serve_a_current_page_as_is_and_rerender_only_the_stale_rows() -> None:
+    fragments = Fragments()
+    rendered: list[str] = []
+
+    def render(person: Person) -> dict[str, str]:
+        rendered.append(person.id)
+        return {"id": person.id, "name": person.name}
+
+    people = [Person("a", "Ann"), Person("b", "Bo"), Person("a", "Ann")]  # a row twice on one page: rendered once
+
+    def page() -> list[msgspec.Raw]:
+        return fragments.rows("scope", people, [p.id for p in people], [p.name for p in people], render)
+
+    first = page()
+    assert rendered == ["a", "b"] and first[0] is first[2]
+    again = page()  # every row cached and current: the same fragments, nothing rendered
+    assert rendered == ["a", "b"] and all(x is y for x, y in zip(first, again, strict=True))
+    people[1].name = "Bob"  # a mutation in place: a new version, that row alone rendered again
+    changed = page()
+    assert rendered == ["a", "b", "b"] and changed[0] is first[0]
+    assert msgspec.json.decode(changed[1]) == {"id": "b", "name": "Bob"}

@@ -123,6 +123,33 @@ async def test_groups_and_members_are_served_at_most_200_a_page() -> None:
     sim.check_contract()
 
 
+async def test_descending_pages_are_the_ascending_list_backwards_to_the_end() -> None:
+    sim = large(users=1203, groups=3, memberships=10)  # pages of 500, 500, 203: every slice edge of the view
+    async with await signed_in(sim, sub="user000001@example.com") as client:
+        up, _ = await walk(client, f"{API}/users", "users", customer="my_customer", maxResults="500")
+        down, sizes = await walk(client, f"{API}/users", "users", customer="my_customer", maxResults="500",
+                                 sortOrder="DESCENDING")
+    assert sizes == [500, 500, 203] and down == up[::-1]
+    sim.check_contract()
+
+
+async def test_a_member_page_shows_users_and_roles_changed_in_place() -> None:
+    sim = large(users=300, groups=2, memberships=400)
+    group = sim.ctx.extra["google_workspace"].groups[0]
+    path = f"{API}/groups/{group.email}/members"
+    async with await signed_in(sim, sub="user000001@example.com") as client:
+        before, _ = await walk(client, path, "members")
+        user = sim.ctx.extra["google_workspace"].user_by_id[group.members[3].ref]
+        user.suspended, user.primary_email = not user.suspended, "renamed@example.com"  # in place, no notice
+        group.members[5].role = "OWNER"
+        after, _ = await walk(client, path, "members")
+    changed = {i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b}
+    assert changed == {3, 5}
+    assert after[3]["email"] == "renamed@example.com" and after[3]["status"] != before[3]["status"]
+    assert after[5]["role"] == "OWNER"
+    sim.check_contract()
+
+
 async def test_the_query_subset_and_the_flags() -> None:
     sim = make_idp_sim(world())
     async with await signed_in(sim) as client:
@@ -273,3 +300,29 @@ async def test_the_example_world_serves_its_google_account_to_the_example_key() 
     assert answer.status_code == 200
     assert [m["type"] for m in members["members"]] == ["USER", "USER", "GROUP"]
     sim.check_contract()
+
+
+def test_rows_made_at_once_are_the_bytes_of_each_objects_own_json() -> None:
+    from reconcile.sim.google_workspace.routes import member_json, user_json
+    from reconcile.sim.google_workspace.rows import user_member_rows, user_rows
+    from reconcile.sim.google_workspace.world import GMember, GUser
+    from reconcile.sim.jsonbody import dumps
+
+    account = GoogleWorld.generate(40, 2, 60, seed=3)
+    odd = GUser("1" + "9" * 20, 'q"uote\\d@example.com', "Zoë", "O'Brien \u2028", suspended=True, archived=True,
+                admin=True, org_unit_path="/Eng/Платформа")
+    account.users.append(odd)
+    account.index()
+    members = [*account.groups[0].members[:5], GMember("USER", odd.id, "OWNER")]
+    assert dumps(user_rows(account, account.users)) == dumps([user_json(account, u) for u in account.users])
+    assert dumps(user_member_rows(account, members)) == dumps([member_json(account, m) for m in members])
+
+
+def test_google_requests_are_routed_before_the_dc_and_cloud_routes() -> None:
+    from reconcile.sim.app import build_app
+
+    paths = [getattr(r, "path", "") for r in build_app().routes]
+    first_api = next(i for i, p in enumerate(paths) if not p.startswith("/_sim"))
+    google = [i for i, p in enumerate(paths) if p.startswith("/google/")]
+    # right after Entra ID's mount and Okta's routes: not after ~65 DC and Cloud routes tried in turn
+    assert len(google) == 4 and google == list(range(first_api + 5, first_api + 9)), paths[:first_api + 10]

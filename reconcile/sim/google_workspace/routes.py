@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Callable, Hashable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from starlette.requests import Request
@@ -19,8 +20,9 @@ from reconcile.sim.context import GOOGLE, SimContext
 from reconcile.sim.fragments import Fragments
 from reconcile.sim.google_workspace.auth import PREFIX, authenticate, token, world_of
 from reconcile.sim.google_workspace.errors import google_error, invalid_value, not_authorized
+from reconcile.sim.google_workspace.rows import Reversed, user_member_rows, user_rows
 from reconcile.sim.google_workspace.world import GGroup, GMember, GoogleWorld, GUser
-from reconcile.sim.jsonbody import FastJSONResponse, Raw
+from reconcile.sim.jsonbody import FastJSONResponse
 
 API = f"{PREFIX}/admin/directory/v1"
 AUTH = "https://www.googleapis.com/auth/"
@@ -129,8 +131,7 @@ def _user_query(text: str) -> Callable[[GUser], bool] | None:
     return test
 
 
-def _user_id(user: GUser) -> str:
-    return user.id
+_TYPE = attrgetter("type")
 
 
 def _member_key(member: GMember) -> Hashable:
@@ -138,18 +139,14 @@ def _member_key(member: GMember) -> Hashable:
 
 
 def routes(ctx: SimContext) -> list[BaseRoute]:
-    fragments = Fragments()  # users' and members' JSON encoded once (again when what they show changes)
+    fragments = Fragments()  # the JSON of members on pages with groups or CUSTOMER, encoded once (again on a change)
 
-    def users_raw(world: GoogleWorld, users: Sequence[GUser]) -> list[Raw]:
-        customer = world.customer_id
+    def users_raw(world: GoogleWorld, users: Sequence[GUser]) -> list[Any]:
+        return user_rows(world, users)
 
-        def version(user: GUser) -> Hashable:
-            return (user.primary_email, user.given_name, user.family_name, user.suspended, user.archived,
-                    user.admin, user.org_unit_path, customer)
-
-        return fragments.many("user", users, version, lambda user: user_json(world, user), key=_user_id)
-
-    def members_raw(world: GoogleWorld, members: Sequence[GMember]) -> list[Raw]:
+    def members_raw(world: GoogleWorld, members: Sequence[GMember]) -> list[Any]:
+        if list(map(_TYPE, members)).count("USER") == len(members):  # most pages: users alone, made in C
+            return user_member_rows(world, members)
         user_by_id = world.user_by_id
 
         def version(member: GMember) -> Hashable:
@@ -227,9 +224,10 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         test = _user_query(text)
         if test is None:
             return google_error(400, "Invalid Input", "invalid")
-        users = world.users if not text.split() else [u for u in world.users if test(u)]  # no query: all of them
+        # no query: all of them
+        users: Sequence[GUser] = world.users if not text.split() else [u for u in world.users if test(u)]
         if request.query_params.get("sortOrder") == "DESCENDING":
-            users = users[::-1]
+            users = Reversed(users)
         return page(request, users, page_size(request, 100, USERS_MAX, strict=True), "admin#directory#users",
                     key="users", render=lambda page: users_raw(world, page))
 
@@ -264,8 +262,9 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         group = world.group(request.path_params["group_key"])
         if group is None:
             return google_error(404, "Resource Not Found: groupKey", "notFound")
-        members = derived(world, group) if request.query_params.get("includeDerivedMembership") == "true" \
-            else list(group.members)
+        # the live member list: a page is sliced from it at once (no copy of every member per request)
+        members: Sequence[GMember] = derived(world, group) \
+            if request.query_params.get("includeDerivedMembership") == "true" else group.members
         roles = request.query_params.get("roles")
         if roles:
             wanted = {r.strip().upper() for r in roles.split(",")}
