@@ -246,6 +246,11 @@ def _head(request: httpx.Request) -> bytes:
     target = request.url.raw_path
     lines = [request.method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
     for name, value in request.headers.raw:
+        if b"\n" in value or b"\r" in value or b"\0" in value or b":" in name or b"\n" in name:
+            # what h11 refuses too: a line break in a header (a token file's stray newline) would end the
+            # header early and let what follows be read as headers of its own
+            raise httpx.LocalProtocolError(f"the {name.decode('latin-1')!r} header has a line break or NUL: "
+                                           "not sent")
         lines += (name, b": ", value, b"\r\n")
     lines.append(b"\r\n")
     return b"".join(lines)

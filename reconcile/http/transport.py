@@ -84,7 +84,8 @@ class RetryTransport(httpx.AsyncBaseTransport):
                 not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
                 if not self.reached and isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
                     raise unreachable(method, str(url), exc, self.errors) from exc
-                if attempt < retries and (idempotent or not_sent):
+                local = isinstance(exc, httpx.LocalProtocolError)  # a request we refuse to send: never better later
+                if attempt < retries and (idempotent or not_sent) and not local:
                     delay = self.backoff.delay(attempt)
                     attempt += 1
                     log.warning("retrying %s %s (%d/%d) after %s", method, url, attempt, retries, failure(exc))

@@ -40,10 +40,10 @@ def client(url: str, fake: FakeClock, *, transport: httpx.AsyncBaseTransport | N
                             transport=transport, clock=fake.clock())
 
 
-def attempt(c: HttpClient, path: str = "/rest/api/user/current") -> TargetError:
+def attempt(c: HttpClient, path: str = "/rest/api/user/current", token: str = TOKEN) -> TargetError:
     async def go() -> None:
         try:
-            await c.request("GET", path, headers={"Authorization": f"Bearer {TOKEN}"})
+            await c.request("GET", path, headers={"Authorization": f"Bearer {token}"})
         finally:
             await c.aclose()
 
@@ -154,3 +154,15 @@ users:
     assert len(errors) == 1 and f"nothing listens on 127.0.0.1:{port}" in errors[0], done.stderr
     assert "reconcile sim" in done.stderr
     assert TOKEN not in done.stdout + done.stderr
+
+
+def test_a_token_with_a_line_break_is_one_clear_error_naming_the_header_not_its_value() -> None:
+    """A token file's stray line break would split the header on the wire: refused once, never retried or shown."""
+    fake = FakeClock()
+    with running(build_app(parse_scenario(WORLD))) as url:
+        c = client(url, fake)
+        error = attempt(c, token=f"{TOKEN}\nX-Injected: yes")
+    assert c.requests == 1 and fake.sleeps == []
+    assert "Authorization" in str(error) and "line break" in str(error)
+    assert TOKEN not in str(error) and "X-Injected" not in str(error)
+

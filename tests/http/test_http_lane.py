@@ -246,6 +246,17 @@ def test_no_byte_within_the_read_timeout_is_a_read_timeout() -> None:
     assert run(silent, scenario).connections == 1
 
 
+def test_a_header_with_a_line_break_is_refused_before_anything_is_sent() -> None:
+    async def scenario(server: Server) -> None:
+        async with client(server) as http:
+            with pytest.raises(httpx.LocalProtocolError, match=r"(?i)authorization.*line break"):
+                await http.get("/", headers={"Authorization": "Bearer t0ken\r\nX-Injected: yes"})
+            assert (await http.get("/")).status_code == 200  # the lane is still usable
+
+    server = run(keep_answering, scenario)
+    assert len(server.requests) == 1 and b"x-injected" not in server.requests[0][0].lower()
+
+
 def test_nothing_listening_is_a_connect_error_caused_by_the_refusal() -> None:
     async def scenario() -> None:
         lane = Lane(tls_context(None))
