@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconcile.errors import SourceError
-from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, norm
+from reconcile.model import DesiredState, DesiredUser, Identity, Location, Status, is_email, norm
 from reconcile.settings import CsvSourceSettings
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class CsvSource:
         account_id = row[i].strip() if i is not None else ""
         i = cols.email
         email = row[i].strip() if i is not None else ""
-        if email and "@" not in email:  # is_email()
+        if email and not is_email(email):
             raise SourceError(f"{at.file}:{at.line}: {email!r} in the email column is not an email")
         key = account_id or email
         if not key:

@@ -141,9 +141,6 @@ def _member_key(member: GMember) -> Hashable:
 def routes(ctx: SimContext) -> list[BaseRoute]:
     fragments = Fragments()  # the JSON of members on pages with groups or CUSTOMER, encoded once (again on a change)
 
-    def users_raw(world: GoogleWorld, users: Sequence[GUser]) -> list[Any]:
-        return user_rows(world, users)
-
     def members_raw(world: GoogleWorld, members: Sequence[GMember]) -> list[Any]:
         if list(map(_TYPE, members)).count("USER") == len(members):  # most pages: users alone, made in C
             return user_member_rows(world, members)
@@ -229,7 +226,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         if request.query_params.get("sortOrder") == "DESCENDING":
             users = Reversed(users)
         return page(request, users, page_size(request, 100, USERS_MAX, strict=True), "admin#directory#users",
-                    key="users", render=lambda page: users_raw(world, page))
+                    key="users", render=lambda page: user_rows(world, page))
 
     async def list_groups(request: Request) -> Response:
         world = world_of(ctx)

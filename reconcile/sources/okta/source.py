@@ -268,8 +268,6 @@ class OktaSource:
         return DesiredState(users=out, groups=frozenset(mapped))
 
 
-
-
 def _user(item: _UserItem, where: str, by_email: bool, origin: str) -> OktaUser:
     """The user of one item; `by_email`: keyed by email, else by login; `origin`: the org URL and a space."""
     profile = item.profile

@@ -33,7 +33,6 @@ class DesiredUsers:
     _built: dict[str, DesiredUser]  # user id -> its desired user, once its groups are final
     _admitted: Admitted  # the desired users of the user list read so far, in its order (`_admit`)
 
-
     def _ready(self, resources: list[ScimUserResource]) -> None:
         """What each user of a page becomes but its groups, made as the page arrives (`on_page`), so the pass
         after the last response only checks keys and attaches groups; errors wait for that pass, in list order."""

@@ -346,7 +346,7 @@ class ConfluenceDcTarget:
             percent = _number(body.get("percentageComplete"))
             elapsed = _number(body.get("elapsedTime"))
             seconds = elapsed / 1000.0 if elapsed is not None else None
-            if body.get("finished") or (percent or 0) >= 100:
+            if _finished(body):
                 self.polls.finished(seconds)
                 if body.get("successful", True):
                     self._users.pop(action.subject.ref, None)
@@ -396,8 +396,11 @@ def _settles(response: httpx.Response) -> bool:
         body = response.json()
     except ValueError:
         return False
-    if not isinstance(body, dict):
-        return False
+    return isinstance(body, dict) and _finished(body)
+
+
+def _finished(body: Mapping[str, object]) -> bool:
+    """Whether a long task's status says it is over (`finished`, or 100 % complete), successful or not."""
     return bool(body.get("finished")) or (_number(body.get("percentageComplete")) or 0) >= 100
 
 
