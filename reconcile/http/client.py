@@ -8,7 +8,7 @@ import functools
 import re
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -56,7 +56,9 @@ class HttpClient:
         if transport is not None:
             inner = Lanes.shared(lanes, transport)
         else:
-            verify = tls_context(settings.ca_file) if settings.verify_tls else False
+            verify: Callable[[], ssl.SSLContext] | Literal[False] = False
+            if settings.verify_tls:
+                verify = functools.partial(tls_context, settings.ca_file)
             inner = Lanes.network(lanes, self.base_url, verify)
         policy = RetryPolicy(retries=settings.max_retries, permanent=permanent, throttled=throttled)
         self.transport = RetryTransport(inner, errors=errors, policy=policy, gate=self.gate,

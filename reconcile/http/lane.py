@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import select
 import ssl
+from collections.abc import Callable
 from typing import Any, cast
 
 import httptools
@@ -180,8 +181,8 @@ class Lane(httpx.AsyncBaseTransport):
     each with the underlying OS or TLS error as its cause, so retries and messages work as with httpcore.
     """
 
-    def __init__(self, tls: ssl.SSLContext) -> None:
-        self._tls = tls
+    def __init__(self, tls: Callable[[], ssl.SSLContext]) -> None:
+        self._tls = tls  # called for an https origin only: loading a CA bundle costs ~25 ms
         self._conn: _Connection | None = None
         self._origin: tuple[str, str, int] | None = None
 
@@ -224,8 +225,8 @@ class Lane(httpx.AsyncBaseTransport):
         scheme, host, port = origin
         loop = asyncio.get_running_loop()
         conn = _Connection(loop)
-        tls = self._tls if scheme == "https" else None
         try:
+            tls = self._tls() if scheme == "https" else None  # an unreadable bundle is a TLS failure, below
             async with asyncio.timeout(timeout):
                 await loop.create_connection(lambda: conn, host, port, ssl=tls,
                                              server_hostname=host if tls is not None else None)

@@ -12,6 +12,7 @@ import ssl
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import httpx
 
@@ -171,14 +172,16 @@ class Lanes(httpx.AsyncBaseTransport):
         self._free = list(self._lanes)
 
     @classmethod
-    def network(cls, count: int, url: str, verify: ssl.SSLContext | bool) -> Lanes:
+    def network(cls, count: int, url: str, verify: Callable[[], ssl.SSLContext] | Literal[False]) -> Lanes:
         """Lanes of our own HTTP/1.1 connections (`Lane`); httpx's through a proxy, when not verifying, or
-        when something has patched httpx's transport to see every request (VCR.py's cassettes)."""
+        when something has patched httpx's transport to see every request (VCR.py's cassettes). `verify`
+        gives the TLS context when one is needed (never for plain http)."""
         proxy = env_proxy(httpx.URL(url))
-        if proxy is None and isinstance(verify, ssl.SSLContext) and not _httpx_patched():
+        if proxy is None and verify is not False and not _httpx_patched():
             return cls(count, lambda: Lane(verify))
         return cls(count, lambda: httpx.AsyncHTTPTransport(
-            verify=verify, proxy=proxy, limits=httpx.Limits(max_connections=1, max_keepalive_connections=1)))
+            verify=verify() if verify is not False else False, proxy=proxy,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1)))
 
     @classmethod
     def shared(cls, count: int, transport: httpx.AsyncBaseTransport) -> Lanes:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from reconcile.model import DesiredUser, Identity, Location, Status, User
-from reconcile.records import quick_init
+from reconcile.records import field_setter, quick_init
 
 
 @pytest.mark.parametrize("cls", [User, Identity, DesiredUser, Location])
@@ -63,3 +63,16 @@ def test_desired_user_fields_keep_the_order_the_readers_build_them_in() -> None:
     assert [f.name for f in dataclasses.fields(User)] == [
         "ref", "username", "email", "account_id", "display_name", "status", "unsynced", "idp_managed", "admin",
         "last_active", "billable", "added_to_org"]
+
+
+def test_a_field_setter_fills_a_record_its_maker_holds_and_the_record_is_as_if_built_with_it() -> None:
+    set_groups = field_setter(DesiredUser, "groups")
+    made = DesiredUser("k", Status.DISABLED, frozenset(), Identity(email="k@x"), "K", "entra", Location("u"), "f")
+    set_groups(made, frozenset({"a", "b"}))
+    built = DesiredUser("k", Status.DISABLED, frozenset({"a", "b"}), Identity(email="k@x"), "K", "entra",
+                        Location("u"), "f")
+    assert made == built and hash(made) == hash(built) and made.groups == frozenset({"a", "b"})
+    with pytest.raises(dataclasses.FrozenInstanceError):  # still frozen to everyone else
+        made.groups = frozenset()  # type: ignore[misc]
+    with pytest.raises(TypeError, match="not a slot"):
+        field_setter(DesiredUser, "keys")

@@ -8,7 +8,9 @@ TLS through a lane: tests/http/test_http_tls.py (a real uvicorn server with a se
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -20,6 +22,7 @@ from reconcile.http.client import tls_context
 from reconcile.http.lane import Lane
 from reconcile.http.transport import Lanes
 
+_default_tls = functools.partial(tls_context, None)
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Server"], Awaitable[None]]
 
 
@@ -86,7 +89,7 @@ async def keep_answering(reader: asyncio.StreamReader, writer: asyncio.StreamWri
 
 
 def client(server: Server, **kwargs: object) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=server.url, transport=Lane(tls_context(None)), **kwargs)  # type: ignore[arg-type]
+    return httpx.AsyncClient(base_url=server.url, transport=Lane(_default_tls), **kwargs)  # type: ignore[arg-type]
 
 
 def test_requests_share_one_connection_and_answers_split_at_every_byte_are_whole() -> None:
@@ -178,7 +181,7 @@ def test_connection_close_and_a_server_closing_an_idle_connection_mean_a_new_con
     statuses: list[int] = []
 
     async def scenario(server: Server) -> None:
-        lane = Lane(tls_context(None))
+        lane = Lane(_default_tls)
         async with httpx.AsyncClient(base_url=server.url, transport=lane) as http:
             for _ in range(3):
                 closed.clear()
@@ -257,9 +260,32 @@ def test_a_header_with_a_line_break_is_refused_before_anything_is_sent() -> None
     assert len(server.requests) == 1 and b"x-injected" not in server.requests[0][0].lower()
 
 
+def test_a_tls_context_is_made_only_for_an_https_origin_and_an_unusable_one_is_a_connect_error() -> None:
+    made: list[str] = []
+
+    def unusable() -> ssl.SSLContext:
+        made.append("tls")
+        raise ssl.SSLError("unusable CA bundle")
+
+    async def plain(server: Server) -> None:
+        async with httpx.AsyncClient(base_url=server.url, transport=Lane(unusable)) as http:
+            assert (await http.get("/")).status_code == 200  # plain http: no bundle is loaded
+
+    run(keep_answering, plain)
+    assert made == []
+
+    async def secure() -> None:
+        with pytest.raises(httpx.ConnectError) as caught:
+            await Lane(unusable).handle_async_request(httpx.Request("GET", "https://127.0.0.1:9/"))
+        assert isinstance(caught.value.__cause__, ssl.SSLError)  # so RetryTransport names it a TLS failure
+
+    asyncio.run(secure())
+    assert made == ["tls"]
+
+
 def test_nothing_listening_is_a_connect_error_caused_by_the_refusal() -> None:
     async def scenario() -> None:
-        lane = Lane(tls_context(None))
+        lane = Lane(_default_tls)
         with pytest.raises(httpx.ConnectError) as caught:
             await lane.handle_async_request(httpx.Request("GET", "http://127.0.0.1:9/"))
         assert isinstance(caught.value.__cause__, ConnectionRefusedError)
@@ -269,7 +295,7 @@ def test_nothing_listening_is_a_connect_error_caused_by_the_refusal() -> None:
 
 def test_network_lanes_are_ours_unless_a_proxy_is_set_or_httpx_is_patched(monkeypatch: pytest.MonkeyPatch) -> None:
     def kind() -> type[object]:
-        lanes = Lanes.network(2, "https://confluence.example.com", tls_context(None))
+        lanes = Lanes.network(2, "https://confluence.example.com", _default_tls)
         return type(lanes._lanes[0])
 
     monkeypatch.delenv("HTTPS_PROXY", raising=False)
@@ -289,3 +315,6 @@ def test_network_lanes_are_ours_unless_a_proxy_is_set_or_httpx_is_patched(monkey
     monkeypatch.setattr(httpx.AsyncHTTPTransport, "handle_async_request", recorded)  # as VCR.py does
     assert transport_module._httpx_patched() and kind() is httpx.AsyncHTTPTransport
     assert Lanes.network(1, "https://x.example.com", False)._lanes[0].__class__ is httpx.AsyncHTTPTransport
+    monkeypatch.setattr(httpx.AsyncHTTPTransport, "handle_async_request", original)
+    lanes = Lanes.network(1, "https://x.example.com", lambda: pytest.fail("a TLS context made before a connection"))
+    assert type(lanes._lanes[0]) is Lane  # the context is made at the first https connection, not here

@@ -206,16 +206,31 @@ async def test_wrong_methods_under_entra_answer_in_graphs_format(entra: Entra) -
 
 
 
-def test_the_users_listing_pages_the_live_keys_as_a_list_would() -> None:
-    from reconcile.sim.entra_id.routes import _Keys
+def test_a_tables_ordered_keys_follow_every_change_of_its_keys_and_only_those() -> None:
+    from reconcile.sim.entra_id.world import Table, ordered_keys
 
-    table = {k: k.upper() for k in "abcdefg"}
-    keys, copy = _Keys(table), list(table)
-    for index in (slice(0, 3), slice(5, 99), slice(2, 6, 2), slice(None, None, -1), slice(-3, None), 0, -1):
-        assert keys[index] == copy[index]
-    assert len(keys) == 7 and list(keys) == copy
-    table["h"] = "H"  # a view, not a copy: a user added after it was made is paged too
-    assert keys[6:] == ["g", "h"] and len(keys) == 8
+    table: Table[str] = Table({k: k.upper() for k in "abc"})
+    kept = table.ordered()
+    assert kept == ["a", "b", "c"] and table.ordered() is kept
+    table["b"] = "B2"  # a changed object keeps its place: the list is kept
+    assert table.ordered() is kept
+    changes = [
+        lambda: table.__setitem__("d", "D"), lambda: table.__delitem__("a"), lambda: table.pop("b"),
+        lambda: table.pop("zz", None), lambda: table.setdefault("e", "E"), lambda: table.update(f="F"),
+        lambda: table.__ior__({"g": "G"}), table.popitem,
+    ]
+    for change in changes:
+        change()
+        assert table.ordered() == list(table)  # after each change, the live keys in their order
+    table.clear()
+    assert table.ordered() == []
+    # a deleted and re-added key goes last, as in the dict itself
+    again: Table[int] = Table((k, i) for i, k in enumerate("xyz"))
+    again.ordered()
+    del again["x"]
+    again["x"] = 0
+    assert again.ordered() == ["y", "z", "x"] == list(again)
+    assert ordered_keys({"p": 1, "q": 2}) == ["p", "q"]  # a plain dict given to a world: a copy of its keys
 
 
 async def test_member_rows_of_ids_stay_right_and_selected_names_follow_a_change(entra: Entra) -> None:

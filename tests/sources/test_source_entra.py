@@ -292,6 +292,14 @@ def test_an_unknown_group_name_is_an_error_not_an_empty_group(tenant: Tenant) ->
     assert "no group named 'Enginering' in the tenant" in text and "groups.include" in text
 
 
+def test_two_users_with_one_key_stop_the_read_naming_it(tenant: Tenant) -> None:
+    first, second = [u for u in tenant.world.users.values() if u.mail][:2]
+    assert first.mail is not None
+    tenant.world.users[second.id] = replace(second, mail=first.mail.upper())  # keys are compared normalised
+    text = message_of(tenant, config())
+    assert f"two users have the mail {first.mail.lower()!r}" in text and "sources.entra.key" in text
+
+
 def test_a_filter_graph_rejects(tenant: Tenant) -> None:
     text = message_of(tenant, config(users=EntraUsersSettings(filter="accountEnabled ne false")))
     assert "-> 400 (request id " in text and "Unsupported or invalid query filter clause" in text

@@ -8,11 +8,10 @@ both `http://host:port/entra` (for `https://graph.microsoft.com` and `https://lo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from datetime import UTC, datetime
-from itertools import islice
 from operator import attrgetter, itemgetter
-from typing import Any, cast, overload
+from typing import Any, cast
 from urllib.parse import quote
 
 import msgspec
@@ -40,6 +39,7 @@ from reconcile.sim.entra_id.world import (
     SERVICE_PRINCIPAL,
     USER,
     EntraWorld,
+    ordered_keys,
     stable_id,
 )
 from reconcile.sim.fragments import Fragments
@@ -312,32 +312,6 @@ class Graph:
         task.add_done_callback(self.ahead.discard)
 
 
-class _Keys(Sequence[str]):
-    """A dict's keys, live, as the sequence a listing pages through: a page is sliced from them in C, not
-    from a copy of every key made per request (100,000 users, a page of 999)."""
-
-    def __init__(self, table: dict[str, Any]) -> None:
-        self._table = table
-
-    def __len__(self) -> int:
-        return len(self._table)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._table)
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        if isinstance(index, slice):
-            start, stop, step = index.indices(len(self._table))
-            return list(islice(self._table, start, stop, step)) if step > 0 else list(self._table)[index]
-        return list(self._table)[index]
-
-
 def _transitive(world: EntraWorld, group_id: str) -> Sequence[tuple[str, str]]:
     """`world.transitive(group_id)` as a list; a group without nested groups or repeated members (most) is
     its own member list, told in C (no generator step and set entry per member, on every member page)."""
@@ -365,7 +339,7 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
     graph = Graph(ctx, world)
 
     def users(request: Request) -> dict[str, Any]:
-        return graph.listing(request, "users", _Keys(world.users), lambda uid: render(world, USER, uid),
+        return graph.listing(request, "users", ordered_keys(world.users), lambda uid: render(world, USER, uid),
                              known=USER_PROPERTIES, default=USER_DEFAULT, type_name="user", fields=USER_FIELDS,
                              version=world.users.__getitem__, pick=lambda uid, names: selected(world, USER, uid, names))
 

@@ -9,8 +9,9 @@ import hashlib
 import random
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from reconcile.sim.draw import memberships as draw_memberships
 
@@ -25,6 +26,66 @@ READ_USERS = ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Dire
 READ_GROUPS = ("GroupMember.Read.All", "Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All",
                "Directory.ReadWrite.All")
 READ_MEMBERS = READ_GROUPS
+
+
+V = TypeVar("V")
+
+
+class Table(dict[str, V]):
+    """A dict of directory objects that knows when its keys change, so a listing pages through one list of
+    them (`ordered`) sliced in C, not an iteration from the first key to the page's offset per request (a
+    page of 999 at offset 99,000 of 100,000 users). Replacing an object's value keeps the list."""
+
+    __slots__ = ("_ordered",)
+
+    def __init__(self, items: Mapping[str, V] | Iterable[tuple[str, V]] = (), /) -> None:
+        super().__init__(items)
+        self._ordered: list[str] | None = None
+
+    def ordered(self) -> list[str]:
+        """The keys in insertion order, made again only after a key was added or removed."""
+        if self._ordered is None:
+            self._ordered = list(self)
+        return self._ordered
+
+    def __setitem__(self, key: str, value: V) -> None:
+        if key not in self:
+            self._ordered = None
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._ordered = None
+        super().__delitem__(key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self._ordered = None
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, V]:
+        self._ordered = None
+        return super().popitem()
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self._ordered = None
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._ordered = None
+        super().update(*args, **kwargs)
+
+    def __ior__(self, other: Any) -> Table[V]:  # type: ignore[override,misc]
+        self._ordered = None
+        return super().__ior__(other)
+
+    def clear(self) -> None:
+        self._ordered = None
+        super().clear()
+
+
+def ordered_keys(table: dict[str, Any]) -> list[str]:
+    """`table`'s keys as a list: a `Table`'s kept one, else a copy."""
+    return table.ordered() if isinstance(table, Table) else list(table)
 
 
 def stable_id(*parts: str) -> str:
@@ -116,7 +177,7 @@ class AccessToken:
 class EntraWorld:
     tenant_id: str = "00000000-0000-4000-8000-00000000e1d0"
     domain: str = "example.onmicrosoft.com"
-    users: dict[str, EntraUser] = field(default_factory=dict)
+    users: dict[str, EntraUser] = field(default_factory=Table)
     groups: dict[str, EntraGroup] = field(default_factory=dict)
     devices: dict[str, EntraDevice] = field(default_factory=dict)
     service_principals: dict[str, EntraServicePrincipal] = field(default_factory=dict)

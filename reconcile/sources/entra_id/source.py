@@ -13,7 +13,6 @@ import asyncio
 import logging
 from collections import Counter, defaultdict, deque
 from collections.abc import AsyncIterator, Coroutine
-from dataclasses import dataclass
 from itertools import repeat
 from typing import Any, TypeVar
 
@@ -25,7 +24,7 @@ from reconcile.config.idp_entra import EntraGuests, EntraKey, EntraSourceSetting
 from reconcile.errors import SourceError
 from reconcile.http import Backoff, Clock, all_of
 from reconcile.model import DesiredState, DesiredUser, Identity, Location, SourceNote, Status, norm
-from reconcile.records import quick_init
+from reconcile.records import field_setter
 from reconcile.sources.entra_id.graph import PAGE, Graph
 from reconcile.sources.ldap.mapping import GroupMap
 
@@ -37,20 +36,6 @@ GLOB_CHARS = frozenset("*?[")
 USER_TYPE, GROUP_TYPE = "#microsoft.graph.user", "#microsoft.graph.group"
 NOT_USERS = {"#microsoft.graph.device": "device", "#microsoft.graph.servicePrincipal": "service principal",
              "#microsoft.graph.orgContact": "organizational contact"}
-
-
-@quick_init
-@dataclass(frozen=True, slots=True)
-class _User:
-    """A read user with what its desired user needs but its groups: made in the user chain, while member
-    reads still run, so the pass after the last response only attaches groups (`key` "": it has none)."""
-
-    id: str
-    key: str
-    enabled: bool
-    identity: Identity
-    name: str | None
-    origin: Location
 
 
 class _UserRow(msgspec.Struct):
@@ -102,7 +87,7 @@ class EntraSource:
         if self.config.groups is not None and self.group_map is not None:
             reads.append(self._memberships(graph, self.group_map))
         results: list[Any] = await all_of(*reads)
-        users, skipped_guests = results[0]
+        users, by_key, skipped_guests = results[0]
         member_of, mapped, strangers = results[1] if len(results) > 1 else ({}, set(), Counter())
         outside = len(member_of.keys() - users.keys())  # in C: this runs after the last answer
         if outside:
@@ -114,19 +99,25 @@ class EntraSource:
                                                f"{kinds} (only users are desired users)"))
         if skipped_guests:
             log.info("%s: %d guests left out (users.guests: exclude)", self.where, skipped_guests)
-        return self._desired(users, member_of, mapped, notes)
+        return self._desired(users, by_key, member_of, mapped, notes)
 
     # ------------------------------------------------------------------------------------------ users
 
-    async def _users(self, graph: Graph) -> tuple[dict[str, _User], int]:
+    async def _users(self, graph: Graph) -> tuple[dict[str, DesiredUser | None], dict[str, DesiredUser], int]:
+        """Id -> the desired user (None: it has no key), key -> the same users, and the guests left out. Each
+        desired user is made here, while member reads still run, without its groups: the pass after the last
+        answer only attaches them (`_desired`)."""
         params = {"$select": USER_SELECT, "$top": str(PAGE)}
         if self.config.users.filter:
             params["$filter"] = self.config.users.filter
-        users: dict[str, _User] = {}
+        users: dict[str, DesiredUser | None] = {}
+        by_key: dict[str, DesiredUser] = {}
         guests = 0
         exclude_guests = self.config.users.guests is EntraGuests.EXCLUDE
         by_mail = self.config.key is EntraKey.MAIL
         origin = f"{self.config.graph_url}/v1.0/users/"
+        name, none = self.name, frozenset[str]()
+        active, disabled = Status.ACTIVE, Status.DISABLED
         async for page in graph.pages("users", params, what="users", item=_UserRow):
             for item in page:
                 if item.accountEnabled is msgspec.UNSET:  # selected, so Graph sends it: never guess "enabled"
@@ -138,14 +129,24 @@ class EntraSource:
                     continue
                 uid = str(item.id or "")
                 value = _text(item.mail if by_mail else item.userPrincipalName)
-                if value:
-                    key = norm(value)
-                    users[uid] = _User(uid, key, item.accountEnabled is not False, Identity(email=key),
-                                       _text(item.displayName), Location(origin + uid))
+                if not value:
+                    users[uid] = None
+                    continue
+                key = norm(value)
+                if key in by_key:
+                    raise SourceError(f"{self.where}: two users have the {self.config.key} {key!r}",
+                                      hint=f"key them by the other identity key (sources.{self.name}.key), or leave "
+                                      f"one out with sources.{self.name}.users.filter")
+                # positional, in DesiredUser's field order (pinned by a test): a third less per call than by keyword
+                if item.accountEnabled is not False:
+                    user = DesiredUser(key, active, none, Identity(email=key), _text(item.displayName), name,
+                                       Location(origin + uid), _ENABLED)
                 else:
-                    users[uid] = _User(uid, "", False, _NO_IDENTITY, None, _NO_ORIGIN)
+                    user = DesiredUser(key, disabled, none, Identity(email=key), _text(item.displayName), name,
+                                       Location(origin + uid), _DISABLED)
+                users[uid] = by_key[key] = user
         log.info("%s: %d users read", self.where, len(users))
-        return users, guests
+        return users, by_key, guests
 
     # ------------------------------------------------------------------------------------------ groups
 
@@ -179,7 +180,9 @@ class EntraSource:
         A group's member read starts as soon as its page of the group list arrives (not after the last
         page); an error anywhere (the list, a missing name, a member read) cancels every member read."""
         names: dict[str, str] = {}  # each mapped name normalised once: one string, however many members
-        window = asyncio.Semaphore(max(1, self.config.http.concurrency))  # member reads in parallel, bounded
+        # member reads in parallel, bounded: twice the lanes, so half wait with a request built and take a lane
+        # the moment an answer frees one (the client's lanes bound the requests in flight to `concurrency`)
+        window = asyncio.Semaphore(1 * max(1, self.config.http.concurrency))
         member_of: defaultdict[str, list[str]] = defaultdict(list)
         strangers: dict[str, str] = {}
 
@@ -221,43 +224,26 @@ class EntraSource:
 
     # ------------------------------------------------------------------------------------- desired state
 
-    def _desired(self, users: dict[str, _User], groups_of: dict[str, list[str]], mapped: set[str],
-                 notes: list[SourceNote]) -> DesiredState:
-        out: dict[str, DesiredUser] = {}
-        keyless = 0
-        name, none = self.name, frozenset[str]()
-        active, disabled = Status.ACTIVE, Status.DISABLED
-        for user in users.values():  # after the last response: only groups are attached here
-            key = user.key
-            if not key:
-                keyless += 1
-                continue
-            if key in out:
-                raise SourceError(f"{self.where}: two users have the {self.config.key} {key!r}",
-                                  hint=f"key them by the other identity key (sources.{self.name}.key), or leave one "
-                                  f"out with sources.{self.name}.users.filter")
-            held = groups_of.get(user.id)
-            # positional, in DesiredUser's field order (pinned by a test): a third less per call than by keyword, in the
-            # one pass after the last answer
-            if user.enabled:
-                out[key] = DesiredUser(key, active, frozenset(held) if held else none, user.identity, user.name, name,
-                                       user.origin, _ENABLED)
-            else:
-                out[key] = DesiredUser(key, disabled, frozenset(held) if held else none, user.identity, user.name,
-                                       name, user.origin, _DISABLED)
+    def _desired(self, users: dict[str, DesiredUser | None], by_key: dict[str, DesiredUser],
+                 groups_of: dict[str, list[str]], mapped: set[str], notes: list[SourceNote]) -> DesiredState:
+        for uid, held in groups_of.items():  # after the last answer: only groups are attached here
+            user = users.get(uid)
+            if user is not None:
+                _set_groups(user, frozenset(held))
+        keyless = len(users) - len(by_key)
         if keyless:
             field = "mail" if self.config.key is EntraKey.MAIL else "userPrincipalName"
             notes.append(SourceNote(self.name, f"{keyless} users skipped without a {field} (key: {self.config.key})"))
         for note in notes:
             log.warning("source %s: %s", note.source, note.message)
-        log.info("%s: %d users, %d mapped groups", self.where, len(out), len(mapped))
+        log.info("%s: %d users, %d mapped groups", self.where, len(by_key), len(mapped))
         # what DesiredState.build would make, without a second pass over every user: the keys are normalised
         # and the group names too (one string each), and every user's groups are among the mapped ones
-        return DesiredState(users=out, groups=frozenset(mapped), notes=tuple(notes))
+        return DesiredState(users=by_key, groups=frozenset(mapped), notes=tuple(notes))
 
 
 _ENABLED, _DISABLED = "entra accountEnabled=true", "entra accountEnabled=false"
-_NO_IDENTITY, _NO_ORIGIN = Identity(), Location("")  # a keyless user's: never used
+_set_groups = field_setter(DesiredUser, "groups")  # on the users `_users` made, before `read` returns them
 
 
 def _text(value: object) -> str | None:
