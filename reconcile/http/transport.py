@@ -163,13 +163,15 @@ class Lanes(httpx.AsyncBaseTransport):
     One single-connection transport per concurrent request rather than one pool of N connections:
     httpcore re-checks every pooled connection on each request, which made the pool the largest CPU
     cost of a 100,000-user fetch (measured: half the CPU, half the wall). A given transport (tests:
-    MockTransport, ASGITransport) is shared by every lane.
+    MockTransport, ASGITransport) is shared by every lane. A request waiting for a lane takes the one an
+    answer frees before that answer is handled: the lane is not idle while its last caller decodes.
     """
 
     def __init__(self, count: int, make: Callable[[], httpx.AsyncBaseTransport]) -> None:
         self._slots = asyncio.Semaphore(count)
         self._lanes = [make() for _ in range(count)]
         self._free = list(self._lanes)
+        self._waiting = 0  # requests waiting for a lane
 
     @classmethod
     def network(cls, count: int, url: str, verify: Callable[[], ssl.SSLContext] | Literal[False]) -> Lanes:
@@ -188,12 +190,20 @@ class Lanes(httpx.AsyncBaseTransport):
         return cls(count, lambda: transport)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        async with self._slots:
-            lane = self._free.pop()  # the semaphore guarantees one is free
-            try:
-                return await lane.handle_async_request(request)
-            finally:
-                self._free.append(lane)
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        lane = self._free.pop()  # the semaphore guarantees one is free
+        try:
+            response = await lane.handle_async_request(request)
+        finally:
+            self._free.append(lane)
+            self._slots.release()
+        if self._waiting:  # a request is built and waiting: it takes the lane before this answer is handled
+            await asyncio.sleep(0)
+        return response
 
     async def aclose(self) -> None:
         for lane in {id(lane): lane for lane in self._lanes}.values():  # a shared transport once

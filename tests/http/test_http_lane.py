@@ -293,6 +293,36 @@ def test_nothing_listening_is_a_connect_error_caused_by_the_refusal() -> None:
     asyncio.run(scenario())
 
 
+def test_a_request_waiting_for_a_lane_takes_it_before_the_answer_that_freed_it_is_handled() -> None:
+    events: list[tuple[str, str]] = []
+
+    async def scenario() -> None:
+        release, first_answered = asyncio.Event(), asyncio.Event()
+
+        async def handler(request: httpx.Request) -> httpx.Response:
+            events.append(("sent", request.url.path))
+            await (release if request.url.path == "/a" else first_answered).wait()
+            return httpx.Response(200)
+
+        lanes = Lanes.shared(1, httpx.MockTransport(handler))
+
+        async def call(path: str) -> None:
+            await lanes.handle_async_request(httpx.Request("GET", "http://lanes.example.com" + path))
+            events.append(("answered", path))
+            first_answered.set()
+
+        first = asyncio.ensure_future(call("/a"))
+        await asyncio.sleep(0)
+        second = asyncio.ensure_future(call("/b"))  # waits: the one lane is taken
+        await asyncio.sleep(0)
+        release.set()
+        await asyncio.gather(first, second)
+
+    asyncio.run(scenario())
+    # the lane is busy again while /a's answer is handled, not idle until its caller is done with it
+    assert events == [("sent", "/a"), ("sent", "/b"), ("answered", "/a"), ("answered", "/b")]
+
+
 def test_network_lanes_are_ours_unless_a_proxy_is_set_or_httpx_is_patched(monkeypatch: pytest.MonkeyPatch) -> None:
     def kind() -> type[object]:
         lanes = Lanes.network(2, "https://confluence.example.com", _default_tls)

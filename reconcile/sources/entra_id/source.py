@@ -33,6 +33,7 @@ T = TypeVar("T")
 
 USER_SELECT = "id,userPrincipalName,mail,displayName,userType,accountEnabled"  # accountEnabled: only if selected
 GLOB_CHARS = frozenset("*?[")
+USERS_A_TURN = 128  # users made between two turns of the event loop (each member answer is handled in between)
 USER_TYPE, GROUP_TYPE = "#microsoft.graph.user", "#microsoft.graph.group"
 NOT_USERS = {"#microsoft.graph.device": "device", "#microsoft.graph.servicePrincipal": "service principal",
              "#microsoft.graph.orgContact": "organizational contact"}
@@ -119,7 +120,9 @@ class EntraSource:
         name, none = self.name, frozenset[str]()
         active, disabled = Status.ACTIVE, Status.DISABLED
         async for page in graph.pages("users", params, what="users", item=_UserRow):
-            for item in page:
+            for n, item in enumerate(page, 1):
+                if not n % USERS_A_TURN:  # a page is ~4 ms of work: answers that arrive meanwhile go first
+                    await asyncio.sleep(0)
                 if item.accountEnabled is msgspec.UNSET:  # selected, so Graph sends it: never guess "enabled"
                     raise SourceError(f"{self.where}: GET {graph.client.url('/v1.0/users')}: user {item.id} "
                                       "came without accountEnabled, so active and disabled cannot be told apart",
@@ -180,9 +183,10 @@ class EntraSource:
         A group's member read starts as soon as its page of the group list arrives (not after the last
         page); an error anywhere (the list, a missing name, a member read) cancels every member read."""
         names: dict[str, str] = {}  # each mapped name normalised once: one string, however many members
-        # member reads in parallel, bounded: twice the lanes, so half wait with a request built and take a lane
-        # the moment an answer frees one (the client's lanes bound the requests in flight to `concurrency`)
-        window = asyncio.Semaphore(1 * max(1, self.config.http.concurrency))
+        # member reads in parallel, bounded: two more than the lanes, so one waits with its request built and
+        # takes a lane the moment an answer frees it (the client's lanes bound the requests in flight to
+        # `concurrency`); not many more, or the user chain's next page would wait behind them all each time
+        window = asyncio.Semaphore(max(1, self.config.http.concurrency) + 2)
         member_of: defaultdict[str, list[str]] = defaultdict(list)
         strangers: dict[str, str] = {}
 
