@@ -14,7 +14,7 @@ import httpx
 
 from reconcile.http.errors import ErrorKinds, safe_url
 from reconcile.http.pacing import Backoff, Clock, RateGate, RateHeaders
-from reconcile.http.transport import IDEMPOTENT, Lanes, RetryPolicy, RetryTransport
+from reconcile.http.transport import FIRST, IDEMPOTENT, Lanes, RetryPolicy, RetryTransport
 from reconcile.settings import HttpSettings
 
 
@@ -108,6 +108,7 @@ class HttpClient:
         idempotent: bool | None = None,
         session_only: bool = False,
         on_sent: Callable[[], None] | None = None,
+        first: bool = False,
     ) -> httpx.Response:
         """Send one request (retried as `RetryTransport` says) and return the final response.
 
@@ -116,8 +117,11 @@ class HttpClient:
         pages that tie a re-authenticated session to its cookie).
         `on_sent` is called once the request is written to the connection (httpcore's trace; a transport in
         process never calls it): a cursor chain may then work on the page it has while this one travels.
+        `first`: a cursor chain's next page, which takes the next free lane before other waiting requests.
         """
         extensions: dict[str, Any] | None = {IDEMPOTENT: idempotent} if idempotent is not None else None
+        if first:
+            extensions = {**(extensions or {}), FIRST: True}
         if on_sent is not None:
             extensions = {**(extensions or {}), "trace": _written(on_sent)}
         options: dict[str, Any] = {"auth": None} if session_only else {}

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import ssl
 import urllib.request
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -25,6 +26,7 @@ log = logging.getLogger("reconcile.http")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})  # 500: only idempotent, not `permanent`
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 IDEMPOTENT = "reconcile.idempotent"  # request extension: True/False overrides the method's default
+FIRST = "reconcile.first"  # request extension: True takes the next free lane before other waiting requests
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,14 +166,16 @@ class Lanes(httpx.AsyncBaseTransport):
     httpcore re-checks every pooled connection on each request, which made the pool the largest CPU
     cost of a 100,000-user fetch (measured: half the CPU, half the wall). A given transport (tests:
     MockTransport, ASGITransport) is shared by every lane. A request waiting for a lane takes the one an
-    answer frees before that answer is handled: the lane is not idle while its last caller decodes.
+    answer frees before that answer is handled: the lane is not idle while its last caller decodes. A
+    cursor chain's next page (`FIRST`) waits behind no other request: the chain is a read's longest path.
     """
 
     def __init__(self, count: int, make: Callable[[], httpx.AsyncBaseTransport]) -> None:
-        self._slots = asyncio.Semaphore(count)
         self._lanes = [make() for _ in range(count)]
         self._free = list(self._lanes)
-        self._waiting = 0  # requests waiting for a lane
+        # requests waiting for a lane, in order: a cursor chain's (`FIRST`) before every other
+        self._first: deque[asyncio.Future[httpx.AsyncBaseTransport]] = deque()
+        self._others: deque[asyncio.Future[httpx.AsyncBaseTransport]] = deque()
 
     @classmethod
     def network(cls, count: int, url: str, verify: Callable[[], ssl.SSLContext] | Literal[False]) -> Lanes:
@@ -190,20 +194,38 @@ class Lanes(httpx.AsyncBaseTransport):
         return cls(count, lambda: transport)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self._waiting += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self._waiting -= 1
-        lane = self._free.pop()  # the semaphore guarantees one is free
+        if self._free:
+            lane = self._free.pop()
+        else:
+            waiter = asyncio.get_running_loop().create_future()
+            waiting = self._first if request.extensions.get(FIRST) else self._others
+            waiting.append(waiter)
+            try:
+                lane = await waiter
+            except BaseException:  # cancelled while waiting: a lane handed over meanwhile goes to the next
+                if waiter.done() and not waiter.cancelled():
+                    self._release(waiter.result())
+                elif waiter in waiting:
+                    waiting.remove(waiter)
+                raise
         try:
             response = await lane.handle_async_request(request)
         finally:
-            self._free.append(lane)
-            self._slots.release()
-        if self._waiting:  # a request is built and waiting: it takes the lane before this answer is handled
+            handed = self._release(lane)
+        if handed:  # the waiting request takes the lane before this answer is handled: it is not idle meanwhile
             await asyncio.sleep(0)
         return response
+
+    def _release(self, lane: httpx.AsyncBaseTransport) -> bool:
+        """Hand `lane` to the first waiting request (a chain's first), else free it; whether one took it."""
+        for waiting in (self._first, self._others):
+            while waiting:
+                waiter = waiting.popleft()
+                if not waiter.done():
+                    waiter.set_result(lane)
+                    return True
+        self._free.append(lane)
+        return False
 
     async def aclose(self) -> None:
         for lane in {id(lane): lane for lane in self._lanes}.values():  # a shared transport once

@@ -20,7 +20,7 @@ import pytest
 from reconcile.http import transport as transport_module
 from reconcile.http.client import tls_context
 from reconcile.http.lane import Lane
-from reconcile.http.transport import Lanes
+from reconcile.http.transport import FIRST, Lanes
 
 _default_tls = functools.partial(tls_context, None)
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Server"], Awaitable[None]]
@@ -321,6 +321,72 @@ def test_a_request_waiting_for_a_lane_takes_it_before_the_answer_that_freed_it_i
     asyncio.run(scenario())
     # the lane is busy again while /a's answer is handled, not idle until its caller is done with it
     assert events == [("sent", "/a"), ("sent", "/b"), ("answered", "/a"), ("answered", "/b")]
+
+
+def test_a_chains_next_page_takes_the_next_lane_before_requests_that_waited_longer() -> None:
+    sent: list[str] = []
+
+    async def scenario() -> None:
+        release = asyncio.Event()
+
+        async def handler(request: httpx.Request) -> httpx.Response:
+            sent.append(request.url.path)
+            if request.url.path == "/busy":
+                await release.wait()
+            return httpx.Response(200)
+
+        lanes = Lanes.shared(1, httpx.MockTransport(handler))
+
+        def call(path: str, **extensions: object) -> asyncio.Future[httpx.Response]:
+            return asyncio.ensure_future(lanes.handle_async_request(
+                httpx.Request("GET", "http://lanes.example.com" + path, extensions=extensions)))
+
+        calls = [call("/busy")]
+        await asyncio.sleep(0)
+        calls += [call("/member-1"), call("/member-2"), call("/chain", **{FIRST: True})]
+        await asyncio.sleep(0)
+        release.set()
+        await asyncio.gather(*calls)
+
+    asyncio.run(scenario())
+    assert sent == ["/busy", "/chain", "/member-1", "/member-2"]
+
+
+def test_a_request_cancelled_while_it_waits_leaves_no_lane_taken() -> None:
+    async def scenario(cancel_after_handover: bool) -> list[str]:
+        sent: list[str] = []
+        release = asyncio.Event()
+        waiting: list[asyncio.Future[httpx.Response]] = []
+
+        async def handler(request: httpx.Request) -> httpx.Response:
+            sent.append(request.url.path)
+            if request.url.path == "/busy":
+                await release.wait()
+                if cancel_after_handover:  # runs once the lane is handed to the waiter, before it resumes
+                    asyncio.get_running_loop().call_soon(waiting[0].cancel)
+            return httpx.Response(200)
+
+        lanes = Lanes.shared(1, httpx.MockTransport(handler))
+
+        def call(path: str) -> asyncio.Future[httpx.Response]:
+            return asyncio.ensure_future(lanes.handle_async_request(httpx.Request("GET", "http://l.example" + path)))
+
+        busy = call("/busy")
+        await asyncio.sleep(0)
+        waiting.append(call("/cancelled"))
+        await asyncio.sleep(0)
+        if not cancel_after_handover:
+            waiting[0].cancel()
+            await asyncio.sleep(0)
+        release.set()
+        await busy
+        with pytest.raises(asyncio.CancelledError):
+            await waiting[0]
+        await asyncio.wait_for(call("/after"), 1)  # the one lane is free again
+        return sent
+
+    assert asyncio.run(scenario(False)) == ["/busy", "/after"]
+    assert asyncio.run(scenario(True)) == ["/busy", "/after"]
 
 
 def test_network_lanes_are_ours_unless_a_proxy_is_set_or_httpx_is_patched(monkeypatch: pytest.MonkeyPatch) -> None:

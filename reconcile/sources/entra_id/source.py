@@ -119,7 +119,7 @@ class EntraSource:
         origin = f"{self.config.graph_url}/v1.0/users/"
         name, none = self.name, frozenset[str]()
         active, disabled = Status.ACTIVE, Status.DISABLED
-        async for page in graph.pages("users", params, what="users", item=_UserRow):
+        async for page in graph.pages("users", params, what="users", item=_UserRow, chain=True):
             for n, item in enumerate(page, 1):
                 if not n % USERS_A_TURN:  # a page is ~4 ms of work: answers that arrive meanwhile go first
                     await asyncio.sleep(0)
@@ -183,10 +183,10 @@ class EntraSource:
         A group's member read starts as soon as its page of the group list arrives (not after the last
         page); an error anywhere (the list, a missing name, a member read) cancels every member read."""
         names: dict[str, str] = {}  # each mapped name normalised once: one string, however many members
-        # member reads in parallel, bounded: two more than the lanes, so one waits with its request built and
-        # takes a lane the moment an answer frees it (the client's lanes bound the requests in flight to
-        # `concurrency`); not many more, or the user chain's next page would wait behind them all each time
-        window = asyncio.Semaphore(max(1, self.config.http.concurrency) + 2)
+        # member reads in parallel, bounded: twice the lanes, so half wait with a request built and take a lane
+        # the moment an answer frees one (the client's lanes bound the requests in flight to `concurrency`);
+        # the user chain's next page goes before them (`chain`)
+        window = asyncio.Semaphore(2 * max(1, self.config.http.concurrency))
         member_of: defaultdict[str, list[str]] = defaultdict(list)
         strangers: dict[str, str] = {}
 
