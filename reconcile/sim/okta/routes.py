@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Mapping
+from operator import attrgetter
 from typing import Any
 from urllib.parse import urlencode
 
@@ -101,6 +102,9 @@ def _links(response: Response, request: Request, base: str, after: str | None, m
         response.raw_headers.append((b"link", f'<{self_url}?{next_params}>; rel="next"'.encode()))
 
 
+_SHOWN = attrgetter("status", "login", "email", "first_name", "last_name")  # what a user's JSON changes with
+
+
 def routes(ctx: SimContext) -> list[BaseRoute]:
     fragments = Fragments()  # each user's JSON encoded once (again when its fields change), not once per page
 
@@ -108,12 +112,10 @@ def routes(ctx: SimContext) -> list[BaseRoute]:
         return f"{request.url.scheme}://{request.url.netloc}{PREFIX}"
 
     def users_raw(root: str, ids: list[str], users: Mapping[str, OktaUser]) -> list[Raw]:
-        """The JSON of the users `ids`, each encoded once per org URL (again when a field it shows changes)."""
-        def version(i: str) -> tuple[str, ...]:
-            user = users[i]
-            return user.status, user.login, user.email, user.first_name, user.last_name
-
-        return fragments.many(root, ids, version, lambda i: user_json(root, users[i]))
+        """The JSON of the users `ids`, each encoded once per org URL (again when a field it shows changes);
+        each user's version (the fields it shows) taken in C, not by a Python call per user."""
+        versions = list(map(_SHOWN, map(users.__getitem__, ids)))
+        return fragments.rows(root, ids, ids, versions, lambda i: user_json(root, users[i]))
 
     def guard(request: Request, scope: str) -> tuple[Response | None, dict[str, str]]:
         world = world_of(ctx)
