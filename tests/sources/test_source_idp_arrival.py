@@ -126,6 +126,27 @@ def _entra_read(include: tuple[str, ...]) -> tuple[Seen, DesiredState | SourceEr
     return seen, result
 
 
+def test_an_entra_user_listed_twice_while_the_tenant_changes_is_one_desired_user_not_a_key_clash() -> None:
+    world = _tenant(1_000)  # users on two pages of 999
+    fake = FakeClock()
+    app = build_app(entra=world, clock=fake.monotonic, wall=fake.wall)
+    moved = next(iter(world.users))
+
+    async def moving(scope: Scope, receive: Any, send: Any) -> None:
+        await app(scope, receive, send)
+        query = scope.get("query_string", b"").decode()
+        if scope["type"] == "http" and scope["path"].endswith("/v1.0/users") and "skiptoken" not in query:
+            world.users[moved] = world.users.pop(moved)  # removed and added again: listed on the last page too
+
+    base = "http://testserver/entra"
+    config = EntraSourceSettings(name="entra", tenant=TENANT, client_id=CLIENT, client_secret=Secret(SECRET, "${S}"),
+                                 authority=base, graph_url=base, groups=None, http=HttpSettings(max_retries=0))
+    source = EntraSource(config, transport=httpx.ASGITransport(app=moving), clock=fake.clock())
+    state = asyncio.run(source.read())
+    assert world.users[moved].mail in state.users  # once, as its last listing shows it
+    assert source.requests == 3  # the token and two user pages: the user was listed twice
+
+
 def test_entra_member_reads_start_before_the_group_lists_last_page() -> None:
     # g000?: ten groups of the first page of 999; g0999: the second page's only group
     seen, state = _entra_read(("g000?", "g0999"))

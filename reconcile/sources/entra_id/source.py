@@ -131,6 +131,8 @@ class EntraSource:
                     guests += 1
                     continue
                 uid = str(item.id or "")
+                if (listed := users.pop(uid, None)) is not None:  # listed again (paged while the tenant
+                    del by_key[listed.key]  # changed): its last listing counts, as one user
                 value = _text(item.mail if by_mail else item.userPrincipalName)
                 if not value:
                     users[uid] = None

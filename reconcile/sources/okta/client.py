@@ -45,6 +45,7 @@ class OktaClient:
     def __init__(self, config: OktaSourceSettings, *, transport: httpx.AsyncBaseTransport | None = None,
                  backoff: Backoff | None = None, clock: Clock | None = None) -> None:
         self.config = config
+        self.chains = 0  # user lists being read: their next page's request goes before other answers' work
         self.where = f"source '{config.name}' (okta)"
         self.setting = f"sources.{config.name}"
         settings = replace(config.http, concurrency=config.concurrency)
@@ -106,11 +107,11 @@ class OktaClient:
         return "Okta (or something in between) failed; try again later"
 
     async def get(self, path: str, params: Mapping[str, str] | None, what: str,
-                  sent: asyncio.Event | None = None) -> httpx.Response:
+                  sent: asyncio.Event | None = None, first: bool = False) -> httpx.Response:
         """One GET; the answer must be Okta's JSON and a success, else a SourceError. `sent` is set once the
-        request is written (`HttpClient.request`'s `on_sent`)."""
+        request is written (`HttpClient.request`'s `on_sent`); `first`: a chain's, ahead of waiting requests."""
         response = await self.http.request("GET", path, params=params,
-                                           on_sent=sent.set if sent is not None else None)
+                                           on_sent=sent.set if sent is not None else None, first=first)
         kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if not kind.endswith("json"):
             await response.aread()
@@ -123,19 +124,27 @@ class OktaClient:
         return response
 
     async def pages(self, path: str, params: Mapping[str, str] | None, what: str,
-                    decoder: msgspec.json.Decoder[list[T]]) -> AsyncGenerator[list[T], None]:
+                    decoder: msgspec.json.Decoder[list[T]], chain: bool = False) -> AsyncGenerator[list[T], None]:
         """Every page of a list, decoded by `decoder` (typed: only the fields read are kept), following
         `Link: <…>; rel="next"` verbatim until there is none.
 
         The next page is requested as soon as its link is known (from the headers), before this page is
         decoded and used: a chain of pages then costs its latency per page, not latency plus our CPU. At most
         one request of the chain is in flight; a failure (or the caller stopping, or a cancel) cancels it,
-        so callers close this generator (`contextlib.aclosing`) to stop the request at once."""
+        so callers close this generator (`contextlib.aclosing`) to stop the request at once.
+
+        `chain`: the read's longest path (a user list). While one runs, another list's answer waits two turns
+        of the loop before it is decoded: a chain's next request, started as a task when its answer came in
+        the same bunch, is then written first, not after every other answer of the bunch is handled."""
         seen: set[str] = set()
         following: asyncio.Future[httpx.Response] | None = None
+        self.chains += chain
         try:
-            response = await self.get(path, params, what)
+            response = await self.get(path, params, what, first=chain)
             while True:
+                if self.chains and not chain:
+                    await asyncio.sleep(0)
+                    await asyncio.sleep(0)
                 try:
                     url: str | None = self._next(response, seen)
                     stray: SourceError | None = None
@@ -143,7 +152,7 @@ class OktaClient:
                     url, stray = None, exc
                 if url is not None:  # the next link carries the query
                     sent = asyncio.Event()
-                    following = asyncio.ensure_future(self.get(url, None, what, sent))
+                    following = asyncio.ensure_future(self.get(url, None, what, sent, first=chain))
                     await _sent_or_done(sent, following)  # on its way before this page is decoded
                 yield self._decode(response, decoder, what)
                 if stray is not None:
@@ -153,6 +162,7 @@ class OktaClient:
                 response = await following
                 following = None
         finally:
+            self.chains -= chain
             if following is not None:  # not awaited: the caller stopped, or this page failed
                 following.cancel()
                 await asyncio.gather(following, return_exceptions=True)

@@ -158,7 +158,7 @@ class OktaSource:
                          lane: asyncio.Semaphore | None) -> list[OktaUser]:
         out: list[OktaUser] = []
         by_email, origin = self.config.key is OktaKey.EMAIL, f"{self.config.url} "
-        pages = client.pages("/api/v1/users", {**params, "limit": str(USERS_LIMIT)}, what, USER_PAGE)
+        pages = client.pages("/api/v1/users", {**params, "limit": str(USERS_LIMIT)}, what, USER_PAGE, chain=True)
         async with aclosing(pages):
             async for page in pages:  # each user made whole while the next page travels (not after the read)
                 out.extend(_user(item, client.where, by_email, origin) for item in page)
