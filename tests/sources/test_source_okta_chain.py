@@ -156,3 +156,48 @@ def test_the_user_chain_keeps_a_lane_of_its_own_while_members_are_read() -> None
     assert sum(len(u.groups) for u in state.users.values()) == sum(
         1 for g in world.groups.values() for m in g.members
         if world.users[m].status not in ("STAGED", "PROVISIONED"))  # absent by default; DEPROVISIONED: disabled
+
+
+class Bunched(httpx.AsyncBaseTransport):
+    """The user list (two pages) and one group's members (one page); the first page of each is answered only
+    when `go` is set, so both answers come in the same turn of the loop, the user list's first."""
+
+    def __init__(self) -> None:
+        self.go = asyncio.Event()
+        self.events: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        path, query = request.url.path, request.url.query.decode()
+        if path.endswith("/api/v1/users") and "after=" in query:
+            self.events.append("the user list's next page asked for")
+            return httpx.Response(200, json=[{"id": "u2"}])
+        await self.go.wait()
+        if path.endswith("/api/v1/users"):
+            link = '<http://okta.test/okta/api/v1/users?limit=200&after=u1>; rel="next"'
+            return httpx.Response(200, json=[{"id": "u1"}], headers={"link": link})
+        return httpx.Response(200, json=[{"id": "u1"}])
+
+
+def test_a_member_page_that_comes_with_a_user_page_is_decoded_after_the_chains_next_request() -> None:
+    transport = Bunched()
+    client = OktaClient(settings("http://okta.test/okta"), transport=transport)
+
+    async def read(path: str, chain: bool) -> None:
+        async with aclosing(client.pages(path, {"limit": "200"}, path, USER_PAGE, chain=chain)) as pages:
+            async for _ in pages:
+                if not chain:
+                    transport.events.append("the member page decoded")
+
+    async def scenario() -> None:
+        reads = [asyncio.ensure_future(read("/api/v1/users", True))]
+        await asyncio.sleep(0)
+        reads.append(asyncio.ensure_future(read("/api/v1/groups/g/users", False)))
+        for _ in range(10):  # both requests reach the transport and wait there, the user list's first
+            await asyncio.sleep(0)
+        transport.go.set()
+        await asyncio.gather(*reads)
+        await client.aclose()
+
+    asyncio.run(scenario())
+    # the chain's next request is written before the other answer of the same bunch is handled, not after
+    assert transport.events == ["the user list's next page asked for", "the member page decoded"]
