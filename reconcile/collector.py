@@ -53,13 +53,3 @@ def full_collections_paused() -> Iterator[None]:
             _Pause.depth -= 1
             if _Pause.depth == 0:
                 gc.set_threshold(*_Pause.saved)
-
-
-LARGE_READ = 10_000  # users: below this a read keeps too few objects for the pause to have deferred much
-
-
-def collect_after_read(users: int) -> None:
-    """One full pass after a large read whose full passes were paused: the cycles the pause kept would otherwise
-    stay through the diff. A small read skips it: the pass would walk every object of the process for nothing."""
-    if users >= LARGE_READ:
-        gc.collect()

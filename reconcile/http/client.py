@@ -125,8 +125,12 @@ class HttpClient:
         if on_sent is not None:
             extensions = {**(extensions or {}), "trace": _written(on_sent)}
         options: dict[str, Any] = {"auth": None} if session_only else {}
-        return await self._client.request(method.upper(), self._url(path, params), json=json, data=data,
-                                          headers=headers, extensions=extensions, **options)
+        response = await self._client.request(method.upper(), self._url(path, params), json=json, data=data,
+                                              headers=headers, extensions=extensions, **options)
+        # The body is read: a plain stream of it in place of httpx's, which refers back to the response. That
+        # cycle (response, request, headers, body) outlived each page until a full collection of the heap.
+        response.stream = httpx.ByteStream(response.content)
+        return response
 
     def _url(self, path: str, params: Mapping[str, Any] | None) -> httpx.URL:
         """The URL httpx would build from the base URL, `path` and `params` (params replace the path's

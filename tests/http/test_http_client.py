@@ -5,9 +5,11 @@ Time is a fake clock: nothing sleeps for real."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import logging
 import time
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -69,6 +71,29 @@ def test_dc_requests_carry_xsrf_accept_and_bearer_headers() -> None:
     assert dc_req.headers["Authorization"] == "Bearer pat-SUPER-SECRET-1234"
     assert "X-Atlassian-Token" not in cloud_req.headers
     assert cloud_req.headers["Accept"] == "application/json"
+
+
+def test_a_response_is_freed_once_its_caller_drops_it_not_by_a_full_collection() -> None:
+    # httpx's stream of a response refers back to the response: a cycle that kept each page's body (and its
+    # request and headers) until a full collection, which a 100,000-user read pauses
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"values": list(range(100))})
+
+    async def go() -> weakref.ref[httpx.Response]:
+        dc = client(handler)
+        response = await dc.request("GET", "/rest/api/group")
+        assert response.json() == {"values": list(range(100))} and response.content == await response.aread()
+        gone = weakref.ref(response)
+        await dc.aclose()
+        return gone
+
+    enabled = gc.isenabled()
+    gc.disable()  # freed by its reference count alone
+    try:
+        assert run(go())() is None
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def test_basic_auth_header() -> None:

@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from reconcile.collector import LARGE_READ, PAUSED, collect_after_read, full_collections_paused
+from reconcile.collector import PAUSED, full_collections_paused
 
 
 @pytest.fixture(autouse=True)
@@ -37,22 +37,3 @@ def test_a_failed_read_restores_the_threshold() -> None:
     with pytest.raises(RuntimeError), full_collections_paused():
         raise RuntimeError("the read failed")
     assert gc.get_threshold() == (700, 10, 10)
-
-
-def test_only_a_large_read_is_followed_by_a_full_pass() -> None:
-    """After a small read the pass would walk every object of the process (a test worker's millions) for the
-    few cycles a short pause kept."""
-    full: list[int] = []
-
-    def count(phase: str, info: dict[str, int]) -> None:
-        if phase == "start" and info["generation"] == 2:
-            full.append(1)
-
-    gc.callbacks.append(count)
-    try:
-        collect_after_read(LARGE_READ - 1)
-        after_small = len(full)
-        collect_after_read(LARGE_READ)
-    finally:
-        gc.callbacks.remove(count)
-    assert (after_small, len(full)) == (0, 1)
