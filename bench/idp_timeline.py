@@ -4,9 +4,9 @@ at the bench's concurrency, both processes timestamping every request on the sha
 
 Per kind of request (user pages, group pages, member reads), mean milliseconds: queued in the reader until a lane
 took it, written, waiting in the simulator beyond its latency (a busy event loop), rendered, sent, until the
-reader had the headers; the lanes in use on average, how many requests reach the simulator within 1 ms of the one
-before (lanes in step: waves), the time before the first request and after the last answer. A diagnostic, not a
-benchmark row: the instrumentation costs some CPU of its own.
+reader's `Lane` had the whole answer; the lanes in use on average, how many requests reach the simulator within
+1 ms of the one before (lanes in step: waves), the time before the first request and after the last answer. A
+diagnostic, not a benchmark row: the instrumentation costs some CPU of its own.
 """
 
 from __future__ import annotations
@@ -70,7 +70,6 @@ finally:
 
 _READER = """
 import json, sys, time
-import httpx
 from reconcile.aio import run
 a = json.loads(sys.argv[1])
 from reconcile.http.lane import Lane
@@ -80,16 +79,13 @@ async def traced(self, request):
     rows.append(row)
     outer = request.extensions.get("trace")
     async def trace(event, info):
-        if event.endswith(".send_request_body.complete"):
+        if event.endswith(".send_request_body.complete"):  # the one event a Lane reports
             row["wrote"] = mono()
-        elif event.endswith(".receive_response_headers.complete"):
-            row["headers"] = mono()
         if outer is not None:
             await outer(event, info)
     request.extensions["trace"] = trace
     response = await handle(self, request)
-    row["ret"] = mono()
-    row.setdefault("headers", row["ret"])  # a Lane answers once the whole body is in
+    row["ret"] = mono()  # a Lane answers once the whole body is in
     return response
 Lane.handle_async_request = traced
 exec(a["make_source"])
@@ -137,7 +133,7 @@ def summary(reader: dict[str, Any], sim_rows: list[dict[str, Any]], *, lanes: in
     lines, late = [], latency_ms / 1000
     for kind in ("users", "groups", "members"):
         pairs = [(r, served_at[r["path"].rstrip("?")]) for r in reader["rows"]
-                 if _kind(r["path"]) == kind and r["path"].rstrip("?") in served_at and "headers" in r]
+                 if _kind(r["path"]) == kind and r["path"].rstrip("?") in served_at and "ret" in r]
         if not pairs:
             continue
 
@@ -148,7 +144,7 @@ def summary(reader: dict[str, Any], sim_rows: list[dict[str, Any]], *, lanes: in
                      f"  sim late {mean([s['app'] - s['arrive'] - late for _, s in pairs])}"
                      f"  render {mean([s['start'] - s['app'] for _, s in pairs])}"
                      f"  send {mean([s['sent'] - s['start'] for _, s in pairs])}"
-                     f"  to reader {mean([r['headers'] - s['sent'] for r, s in pairs])}"
+                     f"  to reader {mean([r['ret'] - s['sent'] for r, s in pairs])}"
                      f"  lane held {mean([r['ret'] - r['lane'] for r, _ in pairs])}")
     events = sorted([(r["lane"], 1) for r in reader["rows"]] + [(r["ret"], -1) for r in reader["rows"]])
     held, level, last = 0.0, 0, events[0][0]

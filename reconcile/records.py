@@ -41,7 +41,6 @@ def field_setter(cls: type[Any], name: str) -> Any:
     made `record` and has not handed it out yet (a reader that builds each record while its pages arrive and
     fills one field, known only after the last answer, in a short pass): to everyone else it is as frozen as
     ever, and equal to the record built with that value."""
-    descriptor = cls.__dict__.get(name)
-    if descriptor is None or not hasattr(descriptor, "__set__") or name not in getattr(cls, "__slots__", ()):
+    if name not in getattr(cls, "__slots__", ()):
         raise TypeError(f"field_setter: {cls.__name__}.{name} is not a slot")
-    return descriptor.__set__
+    return cls.__dict__[name].__set__

@@ -118,7 +118,7 @@ class EntraSource:
         by_mail = self.config.key is EntraKey.MAIL
         origin = f"{self.config.graph_url}/v1.0/users/"
         name, none = self.name, frozenset[str]()
-        active, disabled = Status.ACTIVE, Status.DISABLED
+        enabled, disabled = (Status.ACTIVE, _ENABLED), (Status.DISABLED, _DISABLED)
         async for page in graph.pages("users", params, what="users", item=_UserRow, chain=True):
             for n, item in enumerate(page, 1):
                 if not n % USERS_A_TURN:  # a page is ~4 ms of work: answers that arrive meanwhile go first
@@ -142,14 +142,10 @@ class EntraSource:
                     raise SourceError(f"{self.where}: two users have the {self.config.key} {key!r}",
                                       hint=f"key them by the other identity key (sources.{self.name}.key), or leave "
                                       f"one out with sources.{self.name}.users.filter")
+                status, fact = enabled if item.accountEnabled is not False else disabled
                 # positional, in DesiredUser's field order (pinned by a test): a third less per call than by keyword
-                if item.accountEnabled is not False:
-                    user = DesiredUser(key, active, none, Identity(email=key), _text(item.displayName), name,
-                                       Location(origin + uid), _ENABLED)
-                else:
-                    user = DesiredUser(key, disabled, none, Identity(email=key), _text(item.displayName), name,
-                                       Location(origin + uid), _DISABLED)
-                users[uid] = by_key[key] = user
+                users[uid] = by_key[key] = DesiredUser(key, status, none, Identity(email=key), _text(item.displayName),
+                                                       name, Location(origin + uid), fact)
         log.info("%s: %d users read", self.where, len(users))
         return users, by_key, guests
 
